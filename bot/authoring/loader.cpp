@@ -1,0 +1,550 @@
+#include "bot/authoring/loader.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "bot/engine/text.hpp"
+
+namespace aula {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Keys each part of a flow file may have. flows/schema.json (next issue) mirrors these.
+const std::vector<std::string> flow_keys = {"spec", "id", "name", "description", "language", "start", "nodes"};
+const std::vector<std::string> kind_keys = {"message", "question", "quiz", "end"};
+const std::map<node_kind, std::vector<std::string>> node_keys = {
+    {node_kind::message, {"message", "next"}},
+    {node_kind::question,
+     {"question", "type", "options", "min", "max", "min_choices", "max_choices", "invalid", "max_retries",
+      "on_invalid", "save_as", "next"}},
+    {node_kind::quiz,
+     {"quiz", "options", "feedback", "points", "attempts", "invalid", "max_retries", "on_invalid", "save_as",
+      "next"}},
+    {node_kind::end, {"end", "message"}},
+};
+const std::vector<std::string> question_option_keys = {"id", "label"};
+const std::vector<std::string> quiz_option_keys = {"id", "label", "correct", "feedback"};
+const std::vector<std::string> feedback_keys = {"correct", "incorrect", "retry"};
+
+const std::regex id_pattern("[a-z0-9][a-z0-9_-]*");
+const std::regex lang_pattern("[a-z]{2,3}([_-][A-Za-z]{2,4})?");
+
+class reader {
+ public:
+  reader(std::string file, diagnostics& d) : file_(std::move(file)), d_(d) {}
+
+  source_pos pos(const YAML::Node& n) const {
+    auto m = n.Mark();
+    if (m.line < 0) return {file_, 0, 0};
+    return {file_, m.line + 1, m.column + 1};
+  }
+  source_pos pos(const YAML::Mark& m) const { return {file_, m.line + 1, m.column + 1}; }
+
+  void error(const YAML::Node& at, std::string msg, std::string hint = {}) {
+    d_.error(pos(at), std::move(msg), std::move(hint));
+  }
+
+  // Checks a mapping's keys: unknown ones (with a suggestion) and duplicates.
+  void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& where,
+                  const std::function<std::string(const std::string&)>& explain = {}) {
+    std::set<std::string> seen;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const YAML::Node& k = it->first;
+      std::string key = k.IsScalar() ? k.Scalar() : "?";
+      if (!seen.insert(key).second) {
+        error(k, "duplicate key '" + key + "' in " + where, "keep one of them");
+        continue;
+      }
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string hint = explain ? explain(key) : std::string{};
+        if (hint.empty()) hint = did_you_mean(key, allowed);
+        if (hint.empty()) hint = "allowed here: " + join(allowed);
+        error(k, "unknown key '" + key + "' in " + where, hint);
+      }
+    }
+  }
+
+  static std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+  }
+
+  bool string_of(const YAML::Node& n, std::string& out, const std::string& what) {
+    if (!n.IsScalar()) {
+      error(n, what + " must be a text", "write it as a plain or quoted string");
+      return false;
+    }
+    out = n.Scalar();
+    return true;
+  }
+
+  bool int_of(const YAML::Node& n, int& out, const std::string& what, int min_value) {
+    try {
+      if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "");
+      out = n.as<int>();
+    } catch (const YAML::Exception&) {
+      error(n, what + " must be a whole number", "for example: " + what + ": " + std::to_string(std::max(min_value, 1)));
+      return false;
+    }
+    if (out < min_value) {
+      error(n, what + " must be at least " + std::to_string(min_value));
+      return false;
+    }
+    return true;
+  }
+
+  bool number_of(const YAML::Node& n, double& out, const std::string& what) {
+    try {
+      if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "");
+      out = n.as<double>();
+      return true;
+    } catch (const YAML::Exception&) {
+      error(n, what + " must be a number");
+      return false;
+    }
+  }
+
+  bool bool_of(const YAML::Node& n, bool& out, const std::string& what) {
+    try {
+      if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "");
+      out = n.as<bool>();
+      return true;
+    } catch (const YAML::Exception&) {
+      error(n, what + " must be true or false");
+      return false;
+    }
+  }
+
+  // A text: a string (the base language) or a map {es: …, en: …}.
+  bool localized_of(const YAML::Node& n, localized& out, const std::string& base, const std::string& what) {
+    if (n.IsScalar()) {
+      out.by_lang[base] = n.Scalar();
+      return true;
+    }
+    if (!n.IsMap() || n.size() == 0) {
+      error(n, what + " must be a text or a map of languages", "for example: {es: \"Hola\", en: \"Hello\"}");
+      return false;
+    }
+    bool ok = true;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string lang = it->first.Scalar();
+      if (!std::regex_match(lang, lang_pattern)) {
+        error(it->first, "'" + lang + "' is not a language code in " + what, "use codes such as es, en, es_MX");
+        ok = false;
+        continue;
+      }
+      if (!it->second.IsScalar()) {
+        error(it->second, what + " in '" + lang + "' must be a text");
+        ok = false;
+        continue;
+      }
+      if (out.by_lang.count(lang)) {
+        error(it->first, "language '" + lang + "' appears twice in " + what);
+        ok = false;
+      }
+      out.by_lang[lang] = it->second.Scalar();
+    }
+    return ok;
+  }
+
+  bool read(const YAML::Node& root, flow& f);
+
+ private:
+  bool read_node(const std::string& id, const YAML::Node& key, const YAML::Node& n, flow& f, node& out);
+  bool read_options(const YAML::Node& n, const flow& f, node& out);
+
+  std::string file_;
+  diagnostics& d_;
+};
+
+std::string slug(const std::string& label) {
+  std::string f = fold(label), s;
+  for (char c : f) s.push_back(c == ' ' ? '-' : c);
+  return s;
+}
+
+bool reader::read_options(const YAML::Node& n, const flow& f, node& out) {
+  const std::string where = "options of node '" + out.id + "'";
+  if (!n.IsSequence() || n.size() == 0) {
+    error(n, where + " must be a list of options", "write each as - {id: a, label: \"…\"}");
+    return false;
+  }
+  bool ok = true;
+  std::map<std::string, YAML::Mark> ids;
+  for (const auto& o : n) {
+    option opt;
+    opt.pos = pos(o);
+    if (o.IsScalar()) {
+      opt.label.by_lang[f.language] = o.Scalar();
+      opt.id = slug(o.Scalar());
+    } else if (o.IsMap()) {
+      const auto& allowed = out.kind == node_kind::quiz ? quiz_option_keys : question_option_keys;
+      check_keys(o, allowed, "an option of node '" + out.id + "'", [&](const std::string& k) -> std::string {
+        if (out.kind != node_kind::quiz && (k == "correct" || k == "feedback"))
+          return "'" + k + "' belongs to quiz options; make the node a quiz to mark right answers";
+        return {};
+      });
+      if (auto id = o["id"]) {
+        ok &= string_of(id, opt.id, "option id");
+        if (!opt.id.empty() && !std::regex_match(opt.id, id_pattern)) {
+          error(id, "option id '" + opt.id + "' may use only a-z, 0-9, '-' and '_'", "for example: id: opcion-a");
+          ok = false;
+        }
+      }
+      if (auto label = o["label"]) {
+        ok &= localized_of(label, opt.label, f.language, "label");
+      } else {
+        error(o, "option without a label in node '" + out.id + "'", "add label: \"…\"");
+        ok = false;
+      }
+      if (opt.id.empty() && !opt.label.empty()) opt.id = slug(opt.label.get(f.language, f.language));
+      if (auto c = o["correct"]; c && out.kind == node_kind::quiz) ok &= bool_of(c, opt.correct, "correct");
+      if (auto fb = o["feedback"]; fb && out.kind == node_kind::quiz)
+        ok &= localized_of(fb, opt.feedback, f.language, "feedback");
+    } else {
+      error(o, "an option must be a text or a map", "write - {id: a, label: \"…\"}");
+      ok = false;
+      continue;
+    }
+    if (auto [it, fresh] = ids.emplace(opt.id, o.Mark()); !fresh) {
+      error(o, "duplicate option id '" + opt.id + "' in node '" + out.id + "'",
+            "first used at line " + std::to_string(it->second.line + 1) + "; give each option its own id");
+      ok = false;
+    }
+    out.options.push_back(std::move(opt));
+  }
+  return ok;
+}
+
+bool reader::read_node(const std::string& id, const YAML::Node& key, const YAML::Node& n, flow& f, node& out) {
+  out.id = id;
+  out.pos = pos(key);
+  if (!std::regex_match(id, id_pattern)) {
+    error(key, "node id '" + id + "' may use only a-z, 0-9, '-' and '_'", "for example: pregunta-1");
+    return false;
+  }
+  if (!n.IsMap()) {
+    error(n, "node '" + id + "' must be a map of keys", "for example: {message: \"Hola\", next: siguiente}");
+    return false;
+  }
+  // The kind is the key that names it; `message` also goes with `end` (its last words).
+  std::vector<std::string> kinds;
+  for (const auto& k : kind_keys)
+    if (n[k]) kinds.push_back(k);
+  if (n["end"]) kinds.erase(std::remove(kinds.begin(), kinds.end(), "message"), kinds.end());
+  if (kinds.empty()) {
+    // A misspelled kind ("mesage") is the likeliest cause: say so.
+    std::string hint;
+    for (auto it = n.begin(); it != n.end() && hint.empty(); ++it) {
+      hint = did_you_mean(it->first.Scalar(), kind_keys);
+      if (!hint.empty()) {
+        error(it->first, "node '" + id + "' has no kind: unknown key '" + it->first.Scalar() + "'", hint);
+        return false;
+      }
+    }
+    error(key, "node '" + id + "' has no kind", "give it one of: message, question, quiz, end");
+    return false;
+  }
+  if (kinds.size() > 1) {
+    error(key, "node '" + id + "' has several kinds (" + join(kinds) + ")", "a node has one kind; split it in two nodes");
+    return false;
+  }
+  const std::string kind = kinds[0];
+  out.kind = kind == "message" ? node_kind::message
+             : kind == "question" ? node_kind::question
+             : kind == "quiz" ? node_kind::quiz
+                              : node_kind::end;
+  const auto& allowed = node_keys.at(out.kind);
+  check_keys(n, allowed, "node '" + id + "' (" + kind + ")", [&](const std::string& k) -> std::string {
+    for (const auto& [other, keys] : node_keys)
+      if (other != out.kind && std::find(keys.begin(), keys.end(), k) != keys.end())
+        return "'" + k + "' is not used by a " + kind + " node (it belongs to " + to_string(other) + " nodes)";
+    return {};
+  });
+
+  bool ok = true;
+  if (out.kind == node_kind::end) {
+    std::string status;
+    ok &= string_of(n["end"], status, "end");
+    if (auto s = end_status_from(status)) {
+      out.status = *s;
+    } else if (ok) {
+      error(n["end"], "unknown end status '" + status + "'", "use completed, failed, expired or interrupted");
+      ok = false;
+    }
+    if (auto m = n["message"]) ok &= localized_of(m, out.text, f.language, "message");
+    return ok;
+  }
+
+  ok &= localized_of(n[kind], out.text, f.language, kind);
+  if (auto next = n["next"]) {
+    ok &= string_of(next, out.next, "next");
+    out.next_pos = pos(next);
+  } else {
+    error(key, "node '" + id + "' has no next", "add next: <node id>, or make it an end node");
+    ok = false;
+  }
+  if (out.kind == node_kind::message) return ok;
+
+  if (out.kind == node_kind::question) {
+    if (auto t = n["type"]) {
+      std::string type;
+      ok &= string_of(t, type, "type");
+      if (auto qt = question_type_from(type)) {
+        out.type = *qt;
+      } else if (!type.empty()) {
+        std::string hint = did_you_mean(type, {"choice", "multi", "text", "number", "scale", "nps"});
+        error(t, "unknown question type '" + type + "'", hint.empty() ? "use choice, multi, text, number, scale or nps" : hint);
+        ok = false;
+      }
+    } else {
+      out.type = n["options"] ? question_type::choice : question_type::text;
+    }
+  }
+  const bool has_options = out.kind == node_kind::quiz || out.type == question_type::choice || out.type == question_type::multi;
+  if (auto o = n["options"]) {
+    if (!has_options) {
+      error(o, "a " + std::string(to_string(out.type)) + " question takes no options",
+            out.type == question_type::scale || out.type == question_type::nps ? "its options are the numbers themselves"
+                                                                               : "use type: choice for a menu");
+      ok = false;
+    } else {
+      ok &= read_options(o, f, out);
+    }
+  } else if (has_options) {
+    error(key, "node '" + id + "' has no options", "add options: with one entry per choice");
+    ok = false;
+  }
+  if (out.type == question_type::scale || out.type == question_type::nps) {
+    int lo = out.type == question_type::scale ? 1 : 0, hi = out.type == question_type::scale ? 5 : 10;
+    for (int v = lo; v <= hi; ++v) out.options.push_back(option{std::to_string(v), localized{{{f.language, std::to_string(v)}}}, false, {}, out.pos});
+  }
+  for (const char* k : {"min", "max"}) {
+    if (auto v = n[k]) {
+      if (out.type != question_type::number) {
+        error(v, std::string("'") + k + "' applies to number questions", out.type == question_type::multi ? "for multi use min_choices / max_choices" : "");
+        ok = false;
+        continue;
+      }
+      double d = 0;
+      if (number_of(v, d, k)) (std::string(k) == "min" ? out.min : out.max) = d;
+      else ok = false;
+    }
+  }
+  if (out.min && out.max && *out.min > *out.max) {
+    error(n["min"], "min is greater than max", "swap them");
+    ok = false;
+  }
+  if (out.type == question_type::multi) out.max_choices = static_cast<int>(out.options.size());
+  for (const char* k : {"min_choices", "max_choices"}) {
+    if (auto v = n[k]) {
+      if (out.type != question_type::multi) {
+        error(v, std::string("'") + k + "' applies to multi questions");
+        ok = false;
+        continue;
+      }
+      ok &= int_of(v, std::string(k) == "min_choices" ? out.min_choices : out.max_choices, k, 1);
+    }
+  }
+  if (out.type == question_type::multi && out.min_choices > out.max_choices) {
+    error(n["min_choices"] ? n["min_choices"] : key, "min_choices is greater than max_choices");
+    ok = false;
+  }
+  if (auto v = n["invalid"]) ok &= localized_of(v, out.invalid, f.language, "invalid");
+  if (auto v = n["max_retries"]) ok &= int_of(v, out.max_retries, "max_retries", 0);
+  if (auto v = n["on_invalid"]) {
+    ok &= string_of(v, out.on_invalid, "on_invalid");
+    out.on_invalid_pos = pos(v);
+  }
+  if (auto v = n["save_as"]) {
+    ok &= string_of(v, out.save_as, "save_as");
+    if (!out.save_as.empty() && !std::regex_match(out.save_as, std::regex("[a-z_][a-z0-9_]*"))) {
+      error(v, "save_as '" + out.save_as + "' may use only a-z, 0-9 and '_'", "it becomes {{answers." + slug(out.save_as) + "}}");
+      ok = false;
+    }
+  }
+  if (out.kind == node_kind::quiz) {
+    if (auto v = n["points"]) ok &= int_of(v, out.points, "points", 0);
+    if (auto v = n["attempts"]) ok &= int_of(v, out.attempts, "attempts", 1);
+    if (auto fb = n["feedback"]) {
+      if (!fb.IsMap()) {
+        error(fb, "feedback must be a map", "for example: {correct: \"¡Bien!\", incorrect: \"La respuesta es…\"}");
+        ok = false;
+      } else {
+        check_keys(fb, feedback_keys, "feedback of node '" + id + "'");
+        if (auto v = fb["correct"]) ok &= localized_of(v, out.feedback.correct, f.language, "feedback.correct");
+        if (auto v = fb["incorrect"]) ok &= localized_of(v, out.feedback.incorrect, f.language, "feedback.incorrect");
+        if (auto v = fb["retry"]) ok &= localized_of(v, out.feedback.retry, f.language, "feedback.retry");
+      }
+    }
+    if (!out.options.empty() &&
+        std::none_of(out.options.begin(), out.options.end(), [](const option& o) { return o.correct; })) {
+      error(key, "quiz '" + id + "' has no correct option", "add correct: true to the right option(s)");
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+bool reader::read(const YAML::Node& root, flow& f) {
+  if (!root.IsMap()) {
+    error(root, "a flow file must be a map with spec, id, start and nodes", "see README.md, 'Writing a flow'");
+    return false;
+  }
+  const std::size_t errors_before = d_.errors();
+  f.pos = pos(root);
+  check_keys(root, flow_keys, "the flow");
+
+  // spec: the format version; older files migrate forward (none yet: spec 1 is the first).
+  if (auto spec = root["spec"]) {
+    if (int_of(spec, f.spec, "spec", 1) && f.spec > current_flow_spec) {
+      error(spec, "spec " + std::to_string(f.spec) + " is newer than this aula reads (" +
+                      std::to_string(current_flow_spec) + ")", "upgrade aula or write spec: " + std::to_string(current_flow_spec));
+    }
+  } else {
+    error(root, "missing spec", "add spec: " + std::to_string(current_flow_spec) + " at the top of the file");
+  }
+  if (auto id = root["id"]) {
+    f.pos = pos(id);
+    if (string_of(id, f.id, "id") && !std::regex_match(f.id, id_pattern))
+      error(id, "flow id '" + f.id + "' may use only a-z, 0-9, '-' and '_'", "for example: id: modulo-1");
+  } else {
+    error(root, "missing id", "add id: <name of this flow>, e.g. id: " + slug(fs::path(file_).stem().string()));
+  }
+  if (auto lang = root["language"]) {
+    if (string_of(lang, f.language, "language") && !std::regex_match(f.language, lang_pattern))
+      error(lang, "'" + f.language + "' is not a language code", "use es, en, …");
+  }
+  if (auto name = root["name"]) localized_of(name, f.name, f.language, "name");
+  if (f.name.empty()) f.name.by_lang[f.language] = f.id;
+  if (auto d = root["description"]) {
+    localized description;
+    localized_of(d, description, f.language, "description");
+  }
+
+  YAML::Node start = root["start"];
+  if (start) string_of(start, f.start, "start");
+
+  YAML::Node nodes = root["nodes"];
+  if (!nodes) {
+    error(root, "missing nodes", "add nodes: with at least one node");
+    return false;
+  }
+  if (!nodes.IsMap() || nodes.size() == 0) {
+    error(nodes, "nodes must be a map of node id to node", "for example: nodes: {hola: {message: \"Hola\", next: fin}, fin: {end: completed}}");
+    return false;
+  }
+  for (auto it = nodes.begin(); it != nodes.end(); ++it) {
+    std::string id = it->first.IsScalar() ? it->first.Scalar() : "";
+    if (f.nodes.count(id)) {
+      error(it->first, "duplicate node id '" + id + "'",
+            "first defined at line " + std::to_string(f.nodes[id].pos.line) + "; rename one of them");
+      continue;
+    }
+    node n;
+    read_node(id, it->first, it->second, f, n);
+    f.order.push_back(id);
+    f.nodes.emplace(id, std::move(n));
+  }
+
+  std::vector<std::string> ids(f.order.begin(), f.order.end());
+  auto check_target = [&](const std::string& target, const source_pos& p, const std::string& what) {
+    if (target.empty() || f.nodes.count(target)) return;
+    std::string hint = did_you_mean(target, ids);
+    d_.error(p, what + " '" + target + "' is not a node of this flow", hint.empty() ? "existing nodes: " + join(ids) : hint);
+  };
+  if (!start) {
+    error(root, "missing start", "add start: <id of the first node>" + (ids.empty() ? "" : ", e.g. start: " + ids.front()));
+  } else {
+    check_target(f.start, pos(start), "start");
+  }
+  for (const auto& id : f.order) {
+    const node& n = f.nodes[id];
+    check_target(n.next, n.next_pos, "next of node '" + id + "':");
+    check_target(n.on_invalid, n.on_invalid_pos, "on_invalid of node '" + id + "':");
+  }
+  return d_.errors() == errors_before;
+}
+
+const std::set<std::string> non_flow_files = {"course.yaml", "triggers.yaml", "schema.json"};
+
+bool is_flow_file(const fs::path& p) {
+  auto ext = p.extension().string();
+  return (ext == ".yaml" || ext == ".yml" || ext == ".json") && !non_flow_files.count(p.filename().string());
+}
+
+}  // namespace
+
+bool read_flow(const std::string& text, const std::string& file, flow& out, diagnostics& diags) {
+  reader r(file, diags);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    diags.error(r.pos(e.mark), "not valid YAML: " + e.msg, "check the indentation and quotes around this place");
+    return false;
+  } catch (const YAML::Exception& e) {
+    diags.error({file, 1, 1}, std::string("cannot read: ") + e.what());
+    return false;
+  }
+  if (!root || root.IsNull()) {
+    diags.error({file, 1, 1}, "the file is empty", "a flow needs spec, id, start and nodes");
+    return false;
+  }
+  return r.read(root, out);
+}
+
+std::vector<std::string> flow_files_in(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_regular_file() && is_flow_file(e.path())) files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+load_result load_flows(const std::vector<std::string>& paths) {
+  load_result res;
+  std::map<std::string, source_pos> where;
+  for (const auto& p : paths) {
+    std::vector<std::string> files;
+    if (fs::is_directory(p)) {
+      files = flow_files_in(p);
+    } else if (fs::exists(p)) {
+      files.push_back(p);
+    } else {
+      res.diags.error({p, 0, 0}, "no such file or folder", "check the path");
+      continue;
+    }
+    for (const auto& file : files) {
+      ++res.files;
+      std::ifstream in(file, std::ios::binary);
+      std::stringstream buf;
+      buf << in.rdbuf();
+      flow f;
+      if (!read_flow(buf.str(), file, f, res.diags)) continue;
+      if (auto it = where.find(f.id); it != where.end()) {
+        res.diags.error(f.pos, "flow id '" + f.id + "' is also used by " + it->second.file,
+                        "give each flow its own id");
+        continue;
+      }
+      where[f.id] = f.pos;
+      res.flows.flows.emplace(f.id, std::move(f));
+    }
+  }
+  return res;
+}
+
+}  // namespace aula

@@ -1,0 +1,20 @@
+// The subcommands of `aula`. Each adds itself to the CLI and returns its exit code through
+// the shared `exit_code`.
+#pragma once
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace aula::cli {
+
+// AULA_FLOWS, else "flows".
+std::string default_flows_dir();
+
+void add_validate(CLI::App& app, int& exit_code);
+void add_chat(CLI::App& app, int& exit_code);
+void add_test(CLI::App& app, int& exit_code);
+
+}  // namespace aula::cli

@@ -1,0 +1,61 @@
+#include "bot/engine/session.hpp"
+
+#include <stdexcept>
+
+namespace aula {
+
+using nlohmann::json;
+
+json session::to_json() const {
+  json j = {{"v", format}, {"ver", version}};
+  if (!lang.empty()) j["lang"] = lang;
+  if (!contact.empty()) j["contact"] = contact;
+  if (!answers.empty()) {
+    json a = json::object();
+    for (auto& [k, v] : answers) a[k] = {{"v", v.value}, {"t", v.text}};
+    j["answers"] = std::move(a);
+  }
+  if (run) {
+    j["run"] = {{"flow", run->flow}, {"id", run->id},          {"node", run->node},
+                {"r", run->retries},  {"a", run->attempts},    {"n", run->seq},
+                {"s", run->score},    {"smax", run->score_max}, {"t0", run->started_at}};
+  }
+  if (last) {
+    j["last"] = {{"flow", last->flow}, {"status", last->status}, {"s", last->score}, {"smax", last->score_max}};
+  }
+  return j;
+}
+
+session session::from_json(const json& j) {
+  if (!j.is_object()) throw std::runtime_error("session: not a JSON object");
+  int v = j.value("v", 0);
+  if (v != format) throw std::runtime_error("session: unknown format " + std::to_string(v));
+  session s;
+  s.version = j.value("ver", std::int64_t{0});
+  s.lang = j.value("lang", std::string{});
+  if (auto it = j.find("contact"); it != j.end()) s.contact = it->get<std::map<std::string, std::string>>();
+  if (auto it = j.find("answers"); it != j.end()) {
+    for (auto& [k, a] : it->items()) s.answers[k] = saved_answer{a.at("v"), a.value("t", std::string{})};
+  }
+  if (auto it = j.find("run"); it != j.end()) {
+    const json& r = *it;
+    run_state rs;
+    rs.flow = r.at("flow").get<std::string>();
+    rs.id = r.at("id").get<std::string>();
+    rs.node = r.at("node").get<std::string>();
+    rs.retries = r.value("r", 0);
+    rs.attempts = r.value("a", 0);
+    rs.seq = r.value("n", 0);
+    rs.score = r.value("s", 0);
+    rs.score_max = r.value("smax", 0);
+    rs.started_at = r.value("t0", std::int64_t{0});
+    s.run = rs;
+  }
+  if (auto it = j.find("last"); it != j.end()) {
+    s.last = last_run{it->value("flow", std::string{}), it->value("status", std::string{}), it->value("s", 0),
+                      it->value("smax", 0)};
+  }
+  return s;
+}
+
+}  // namespace aula
