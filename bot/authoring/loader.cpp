@@ -11,7 +11,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "bot/authoring/triggers.hpp"
+#include "bot/authoring/yaml_json.hpp"
+#include "bot/engine/condition.hpp"
 #include "bot/engine/text.hpp"
+#include "bot/engine/timing.hpp"
 
 namespace aula {
 
@@ -20,18 +24,32 @@ namespace fs = std::filesystem;
 namespace {
 
 // Keys each part of a flow file may have. flows/schema.json (next issue) mirrors these.
-const std::vector<std::string> flow_keys = {"spec", "id", "name", "description", "language", "start", "nodes"};
-const std::vector<std::string> kind_keys = {"message", "question", "quiz", "end"};
+const std::vector<std::string> flow_keys = {"spec", "id", "name", "description", "language", "start",
+                                           "expire_after", "on_expire", "nodes"};
+const std::vector<std::string> kind_keys = {"message", "question", "quiz", "split", "random",
+                                            "set", "wait", "subflow", "webhook", "end"};
 const std::map<node_kind, std::vector<std::string>> node_keys = {
-    {node_kind::message, {"message", "next"}},
+    {node_kind::message, {"message", "media", "next"}},
     {node_kind::question,
      {"question", "type", "options", "min", "max", "min_choices", "max_choices", "invalid", "max_retries",
-      "on_invalid", "save_as", "next"}},
+      "on_invalid", "save_as", "timeout", "next"}},
     {node_kind::quiz,
      {"quiz", "options", "feedback", "points", "attempts", "invalid", "max_retries", "on_invalid", "save_as",
-      "next"}},
+      "timeout", "next"}},
+    {node_kind::split, {"split", "next"}},
+    {node_kind::random, {"random"}},
+    {node_kind::set, {"set", "next"}},
+    {node_kind::wait, {"wait", "next"}},
+    {node_kind::subflow, {"subflow", "next", "on_failure"}},
+    {node_kind::webhook, {"webhook", "save_as", "next", "on_failure", "on_timeout"}},
     {node_kind::end, {"end", "message"}},
 };
+const std::vector<std::string> media_keys = {"type", "url", "filename", "size_kb"};
+const std::vector<std::string> timeout_keys = {"after", "remind", "max_reminders", "next"};
+const std::vector<std::string> case_keys = {"if", "next"};
+const std::vector<std::string> branch_keys = {"weight", "next"};
+const std::vector<std::string> wait_keys = {"for", "until", "days"};
+const std::vector<std::string> webhook_keys = {"method", "url", "headers", "body", "timeout"};
 const std::vector<std::string> question_option_keys = {"id", "label"};
 const std::vector<std::string> quiz_option_keys = {"id", "label", "correct", "feedback"};
 const std::vector<std::string> feedback_keys = {"correct", "incorrect", "retry"};
@@ -163,6 +181,29 @@ class reader {
  private:
   bool read_node(const std::string& id, const YAML::Node& key, const YAML::Node& n, flow& f, node& out);
   bool read_options(const YAML::Node& n, const flow& f, node& out);
+  bool read_save_as(const YAML::Node& v, node& out);
+  bool read_media(const YAML::Node& m, node& out);
+  bool read_timeout(const YAML::Node& t, const flow& f, node& out);
+  bool read_split(const YAML::Node& n, node& out);
+  bool read_random(const YAML::Node& n, node& out);
+  bool read_set(const YAML::Node& n, node& out);
+  bool read_wait(const YAML::Node& n, node& out);
+  bool read_webhook(const YAML::Node& w, node& out);
+
+ public:
+  bool duration_of(const YAML::Node& v, std::int64_t& out, const std::string& what) {
+    std::string text;
+    if (!string_of(v, text, what)) return false;
+    auto d = parse_duration(text);
+    if (!d || *d <= 0) {
+      error(v, "'" + text + "' is not a duration for " + what, "write a number and a unit: 90s, 15m, 24h, 3d, 1w, 1h30m");
+      return false;
+    }
+    out = *d;
+    return true;
+  }
+
+ private:
 
   std::string file_;
   diagnostics& d_;
@@ -172,6 +213,266 @@ std::string slug(const std::string& label) {
   std::string f = fold(label), s;
   for (char c : f) s.push_back(c == ' ' ? '-' : c);
   return s;
+}
+
+bool reader::read_save_as(const YAML::Node& v, node& out) {
+  if (!string_of(v, out.save_as, "save_as")) return false;
+  if (!out.save_as.empty() && !std::regex_match(out.save_as, std::regex("[a-z_][a-z0-9_]*"))) {
+    error(v, "save_as '" + out.save_as + "' may use only a-z, 0-9 and '_'", "it becomes {{answers." + slug(out.save_as) + "}}");
+    return false;
+  }
+  return true;
+}
+
+bool reader::read_media(const YAML::Node& m, node& out) {
+  if (!m.IsMap()) {
+    error(m, "media must be a map", "for example: {type: document, url: \"https://…/guia.pdf\"}");
+    return false;
+  }
+  check_keys(m, media_keys, "media of node '" + out.id + "'");
+  media md;
+  md.pos = pos(m);
+  bool ok = true;
+  if (auto t = m["type"]) {
+    ok &= string_of(t, md.type, "media type");
+    if (md.type != "image" && md.type != "document" && md.type != "audio") {
+      error(t, "unknown media type '" + md.type + "'", "use image, document or audio");
+      ok = false;
+    }
+  } else {
+    error(m, "media without a type", "add type: image, document or audio");
+    ok = false;
+  }
+  if (auto u = m["url"]) {
+    ok &= string_of(u, md.url, "media url");
+  } else {
+    error(m, "media without a url", "add url: \"https://…\"");
+    ok = false;
+  }
+  if (auto fn = m["filename"]) ok &= string_of(fn, md.filename, "filename");
+  if (auto sz = m["size_kb"]) {
+    int kb = 0;
+    ok &= int_of(sz, kb, "size_kb", 1);
+    md.size_kb = kb;
+  }
+  out.attachment = md;
+  return ok;
+}
+
+bool reader::read_timeout(const YAML::Node& t, const flow& f, node& out) {
+  if (!t.IsMap()) {
+    error(t, "timeout must be a map", "for example: {after: 24h, remind: \"¿Seguimos?\", max_reminders: 2, next: fin}");
+    return false;
+  }
+  check_keys(t, timeout_keys, "timeout of node '" + out.id + "'");
+  reply_timeout to;
+  to.pos = pos(t);
+  bool ok = true;
+  if (auto a = t["after"]) {
+    ok &= duration_of(a, to.after_ms, "timeout.after");
+  } else {
+    error(t, "timeout without after", "add after: 24h (how long to wait for a reply)");
+    ok = false;
+  }
+  if (auto r = t["remind"]) ok &= localized_of(r, to.remind, f.language, "remind");
+  if (auto m = t["max_reminders"]) ok &= int_of(m, to.max_reminders, "max_reminders", 0);
+  else if (!to.remind.empty()) to.max_reminders = 1;
+  if (auto nx = t["next"]) {
+    ok &= string_of(nx, to.next, "timeout.next");
+    to.next_pos = pos(nx);
+  }
+  out.timeout = to;
+  return ok;
+}
+
+bool reader::read_split(const YAML::Node& n, node& out) {
+  const YAML::Node& cases = n["split"];
+  if (!cases.IsSequence() || cases.size() == 0) {
+    error(cases, "split must be a list of cases", "write each as - {if: \"answers.rol == inspector\", next: nodo}");
+    return false;
+  }
+  bool ok = true;
+  for (const auto& c : cases) {
+    if (!c.IsMap()) {
+      error(c, "a split case must be a map", "write - {if: \"…\", next: nodo}");
+      ok = false;
+      continue;
+    }
+    check_keys(c, case_keys, "a case of split '" + out.id + "'");
+    split_case sc;
+    sc.pos = pos(c);
+    if (auto cond = c["if"]) {
+      std::string text;
+      if (string_of(cond, text, "if")) {
+        condition_error err;
+        if (auto parsed = parse_condition(text, err)) {
+          sc.when = *parsed;
+        } else {
+          source_pos p = pos(cond);
+          // A quoted scalar starts one column before its text.
+          const bool quoted = cond.Tag() == "!";
+          p.col += err.offset + (quoted ? 1 : 0);
+          d_.error(p, "condition: " + err.message,
+                   "for example: answers.rol == inspector-federal, score.total >= 3, cohort == piloto");
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+    } else {
+      error(c, "split case without if", "add if: \"<condition>\"");
+      ok = false;
+    }
+    if (auto nx = c["next"]) {
+      ok &= string_of(nx, sc.next, "next");
+      sc.next_pos = pos(nx);
+    } else {
+      error(c, "split case without next", "add next: <node id>");
+      ok = false;
+    }
+    out.cases.push_back(std::move(sc));
+  }
+  return ok;
+}
+
+bool reader::read_random(const YAML::Node& n, node& out) {
+  const YAML::Node& branches = n["random"];
+  if (!branches.IsSequence() || branches.size() < 2) {
+    error(branches, "random must be a list of at least two branches", "write - {weight: 50, next: version-a}");
+    return false;
+  }
+  bool ok = true;
+  for (const auto& b : branches) {
+    if (!b.IsMap()) {
+      error(b, "a random branch must be a map", "write - {weight: 50, next: version-a}");
+      ok = false;
+      continue;
+    }
+    check_keys(b, branch_keys, "a branch of random '" + out.id + "'");
+    random_branch rb;
+    rb.pos = pos(b);
+    if (auto w = b["weight"]) ok &= int_of(w, rb.weight, "weight", 1);
+    if (auto nx = b["next"]) {
+      ok &= string_of(nx, rb.next, "next");
+      rb.next_pos = pos(nx);
+    } else {
+      error(b, "random branch without next", "add next: <node id>");
+      ok = false;
+    }
+    out.branches.push_back(std::move(rb));
+  }
+  return ok;
+}
+
+bool reader::read_set(const YAML::Node& n, node& out) {
+  const YAML::Node& m = n["set"];
+  if (!m.IsMap() || m.size() == 0) {
+    error(m, "set must be a map of targets to values", "for example: set: {contact.nivel: avanzado}");
+    return false;
+  }
+  bool ok = true;
+  for (auto it = m.begin(); it != m.end(); ++it) {
+    set_action a;
+    a.target = it->first.Scalar();
+    a.pos = pos(it->first);
+    const bool good = a.target == "lang" ||
+                      (std::regex_match(a.target, std::regex("(contact|answers)\\.[a-z_][a-z0-9_]*")));
+    if (!good) {
+      error(it->first, "cannot set '" + a.target + "'", "set contact.<field>, answers.<name> or lang");
+      ok = false;
+    }
+    if (!it->second.IsScalar()) {
+      error(it->second, "the value of " + a.target + " must be a text");
+      ok = false;
+      continue;
+    }
+    a.value = it->second.Scalar();
+    out.sets.push_back(std::move(a));
+  }
+  return ok;
+}
+
+bool reader::read_wait(const YAML::Node& n, node& out) {
+  const YAML::Node& w = n["wait"];
+  if (!w.IsMap()) {
+    error(w, "wait must be a map", "for example: wait: {for: 2h} or wait: {until: \"09:00\", days: 1}");
+    return false;
+  }
+  check_keys(w, wait_keys, "wait of node '" + out.id + "'");
+  bool ok = true;
+  auto f = w["for"];
+  auto u = w["until"];
+  if ((f && u) || (!f && !u)) {
+    error(w, "wait needs either for (a delay) or until (a local time)", "for example: {for: 2h} or {until: \"09:00\"}");
+    return false;
+  }
+  if (f) ok &= duration_of(f, out.wait.for_ms, "wait.for");
+  if (u) {
+    std::string text;
+    if (string_of(u, text, "until")) {
+      if (auto m = parse_clock(text)) {
+        out.wait.until_minutes = *m;
+      } else {
+        error(u, "'" + text + "' is not a time of day", "write it as HH:MM, 24-hour, in quotes: \"09:00\"");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (auto d = w["days"]) {
+    if (!u) {
+      error(d, "days goes with until", "for a delay in days write for: 2d");
+      ok = false;
+    } else {
+      ok &= int_of(d, out.wait.days, "days", 0);
+    }
+  }
+  return ok;
+}
+
+bool reader::read_webhook(const YAML::Node& w, node& out) {
+  if (!w.IsMap()) {
+    error(w, "webhook must be a map", "for example: {method: POST, url: \"https://…\", body: '{\"a\": 1}'}");
+    return false;
+  }
+  check_keys(w, webhook_keys, "webhook of node '" + out.id + "'");
+  bool ok = true;
+  if (auto m = w["method"]) {
+    ok &= string_of(m, out.webhook.method, "method");
+    static const std::set<std::string> methods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    if (!methods.count(out.webhook.method)) {
+      error(m, "unknown method '" + out.webhook.method + "'", "use GET, POST, PUT, PATCH or DELETE");
+      ok = false;
+    }
+  }
+  if (auto u = w["url"]) {
+    ok &= string_of(u, out.webhook.url, "url");
+    if (!out.webhook.url.starts_with("https://") && !out.webhook.url.starts_with("http://")) {
+      error(u, "the webhook url must start with https:// (or http:// for tests)");
+      ok = false;
+    }
+  } else {
+    error(w, "webhook without a url", "add url: \"https://…\"");
+    ok = false;
+  }
+  if (auto h = w["headers"]) {
+    if (!h.IsMap()) {
+      error(h, "headers must be a map of names to values");
+      ok = false;
+    } else {
+      for (auto it = h.begin(); it != h.end(); ++it) out.webhook.headers[it->first.Scalar()] = it->second.Scalar();
+    }
+  }
+  if (auto b = w["body"]) {
+    if (b.IsScalar()) {
+      out.webhook.body = b.Scalar();
+    } else {
+      out.webhook.body = yaml_to_json(b).dump();
+    }
+  }
+  if (auto t = w["timeout"]) ok &= duration_of(t, out.webhook.timeout_ms, "webhook.timeout");
+  return ok;
 }
 
 bool reader::read_options(const YAML::Node& n, const flow& f, node& out) {
@@ -247,6 +548,11 @@ bool reader::read_node(const std::string& id, const YAML::Node& key, const YAML:
     // A misspelled kind ("mesage") is the likeliest cause: say so.
     std::string hint;
     for (auto it = n.begin(); it != n.end() && hint.empty(); ++it) {
+      // A key some node kind uses ("next") is no misspelled kind, however close it is.
+      bool known = false;
+      for (const auto& [other_kind, keys] : node_keys)
+        known = known || std::find(keys.begin(), keys.end(), it->first.Scalar()) != keys.end();
+      if (known) continue;
       hint = did_you_mean(it->first.Scalar(), kind_keys);
       if (!hint.empty()) {
         error(it->first, "node '" + id + "' has no kind: unknown key '" + it->first.Scalar() + "'", hint);
@@ -261,10 +567,9 @@ bool reader::read_node(const std::string& id, const YAML::Node& key, const YAML:
     return false;
   }
   const std::string kind = kinds[0];
-  out.kind = kind == "message" ? node_kind::message
-             : kind == "question" ? node_kind::question
-             : kind == "quiz" ? node_kind::quiz
-                              : node_kind::end;
+  for (auto k : {node_kind::message, node_kind::question, node_kind::quiz, node_kind::split, node_kind::random,
+                 node_kind::set, node_kind::wait, node_kind::subflow, node_kind::webhook, node_kind::end})
+    if (kind == to_string(k)) out.kind = k;
   const auto& allowed = node_keys.at(out.kind);
   check_keys(n, allowed, "node '" + id + "' (" + kind + ")", [&](const std::string& k) -> std::string {
     for (const auto& [other, keys] : node_keys)
@@ -287,15 +592,43 @@ bool reader::read_node(const std::string& id, const YAML::Node& key, const YAML:
     return ok;
   }
 
-  ok &= localized_of(n[kind], out.text, f.language, kind);
+  if (out.kind == node_kind::message || out.kind == node_kind::question || out.kind == node_kind::quiz)
+    ok &= localized_of(n[kind], out.text, f.language, kind);
   if (auto next = n["next"]) {
     ok &= string_of(next, out.next, "next");
     out.next_pos = pos(next);
-  } else {
-    error(key, "node '" + id + "' has no next", "add next: <node id>, or make it an end node");
+  } else if (out.kind != node_kind::random) {
+    error(key, "node '" + id + "' has no next",
+          out.kind == node_kind::split ? "add next: <node id> as the default when no case holds"
+                                       : "add next: <node id>, or make it an end node");
     ok = false;
   }
-  if (out.kind == node_kind::message) return ok;
+  auto target = [&](const char* k, std::string& dest, source_pos& p) {
+    if (auto v = n[k]) {
+      ok &= string_of(v, dest, k);
+      p = pos(v);
+    }
+  };
+  switch (out.kind) {
+    case node_kind::message:
+      if (auto m = n["media"]) ok &= read_media(m, out);
+      return ok;
+    case node_kind::split: return read_split(n, out) && ok;
+    case node_kind::random: return read_random(n, out) && ok;
+    case node_kind::set: return read_set(n, out) && ok;
+    case node_kind::wait: return read_wait(n, out) && ok;
+    case node_kind::subflow:
+      target("subflow", out.subflow, out.subflow_pos);
+      target("on_failure", out.on_failure, out.on_failure_pos);
+      return ok;
+    case node_kind::webhook:
+      target("on_failure", out.on_failure, out.on_failure_pos);
+      target("on_timeout", out.on_timeout, out.on_timeout_pos);
+      if (auto v = n["save_as"]) ok &= read_save_as(v, out);
+      return read_webhook(n["webhook"], out) && ok;
+    default: break;
+  }
+  if (auto t = n["timeout"]) ok &= read_timeout(t, f, out);
 
   if (out.kind == node_kind::question) {
     if (auto t = n["type"]) {
@@ -367,13 +700,7 @@ bool reader::read_node(const std::string& id, const YAML::Node& key, const YAML:
     ok &= string_of(v, out.on_invalid, "on_invalid");
     out.on_invalid_pos = pos(v);
   }
-  if (auto v = n["save_as"]) {
-    ok &= string_of(v, out.save_as, "save_as");
-    if (!out.save_as.empty() && !std::regex_match(out.save_as, std::regex("[a-z_][a-z0-9_]*"))) {
-      error(v, "save_as '" + out.save_as + "' may use only a-z, 0-9 and '_'", "it becomes {{answers." + slug(out.save_as) + "}}");
-      ok = false;
-    }
-  }
+  if (auto v = n["save_as"]) ok &= read_save_as(v, out);
   if (out.kind == node_kind::quiz) {
     if (auto v = n["points"]) ok &= int_of(v, out.points, "points", 0);
     if (auto v = n["attempts"]) ok &= int_of(v, out.attempts, "attempts", 1);
@@ -433,6 +760,12 @@ bool reader::read(const YAML::Node& root, flow& f) {
     localized_of(d, description, f.language, "description");
   }
 
+  if (auto e = root["expire_after"]) duration_of(e, f.expire_after_ms, "expire_after");
+  if (auto oe = root["on_expire"]) {
+    string_of(oe, f.on_expire, "on_expire");
+    f.on_expire_pos = pos(oe);
+  }
+
   YAML::Node start = root["start"];
   if (start) string_of(start, f.start, "start");
 
@@ -469,10 +802,16 @@ bool reader::read(const YAML::Node& root, flow& f) {
   } else {
     check_target(f.start, pos(start), "start");
   }
+  check_target(f.on_expire, f.on_expire_pos, "on_expire");
   for (const auto& id : f.order) {
     const node& n = f.nodes[id];
     check_target(n.next, n.next_pos, "next of node '" + id + "':");
     check_target(n.on_invalid, n.on_invalid_pos, "on_invalid of node '" + id + "':");
+    check_target(n.on_failure, n.on_failure_pos, "on_failure of node '" + id + "':");
+    check_target(n.on_timeout, n.on_timeout_pos, "on_timeout of node '" + id + "':");
+    if (n.timeout) check_target(n.timeout->next, n.timeout->next_pos, "timeout next of node '" + id + "':");
+    for (const auto& c : n.cases) check_target(c.next, c.next_pos, "a case of split '" + id + "' goes to");
+    for (const auto& b : n.branches) check_target(b.next, b.next_pos, "a branch of random '" + id + "' goes to");
   }
   return d_.errors() == errors_before;
 }
@@ -515,13 +854,60 @@ std::vector<std::string> flow_files_in(const std::string& dir) {
   return files;
 }
 
+namespace {
+
+// Checks that need every flow: subflows that are missing or call themselves in a cycle.
+void check_subflows(load_result& res) {
+  std::vector<std::string> ids;
+  for (const auto& [id, f] : res.flows.flows) ids.push_back(id);
+  std::map<std::string, std::vector<const node*>> calls;
+  for (const auto& [id, f] : res.flows.flows) {
+    for (const auto& [nid, n] : f.nodes) {
+      if (n.kind != node_kind::subflow) continue;
+      if (!res.flows.find(n.subflow)) {
+        std::string hint = did_you_mean(n.subflow, ids);
+        res.diags.error(n.subflow_pos, "subflow '" + n.subflow + "' of node '" + nid + "' is not a loaded flow",
+                        hint.empty() ? "check the flow id" : hint);
+        continue;
+      }
+      calls[id].push_back(&n);
+    }
+  }
+  // Depth-first search for a cycle through subflow calls.
+  std::map<std::string, int> state;  // 0 new, 1 on the path, 2 done
+  std::vector<std::string> path;
+  std::function<void(const std::string&)> visit = [&](const std::string& id) {
+    state[id] = 1;
+    path.push_back(id);
+    for (const node* n : calls[id]) {
+      if (state[n->subflow] == 1) {
+        std::string cycle;
+        auto from = std::find(path.begin(), path.end(), n->subflow);
+        for (auto it = from; it != path.end(); ++it) cycle += *it + " -> ";
+        res.diags.error(n->subflow_pos, "subflow recursion: " + cycle + n->subflow,
+                        "a flow cannot call itself, directly or through others");
+      } else if (state[n->subflow] == 0) {
+        visit(n->subflow);
+      }
+    }
+    path.pop_back();
+    state[id] = 2;
+  };
+  for (const auto& id : ids)
+    if (state[id] == 0) visit(id);
+}
+
+}  // namespace
+
 load_result load_flows(const std::vector<std::string>& paths) {
   load_result res;
   std::map<std::string, source_pos> where;
+  std::vector<std::string> trigger_files;
   for (const auto& p : paths) {
     std::vector<std::string> files;
     if (fs::is_directory(p)) {
       files = flow_files_in(p);
+      if (fs::exists(fs::path(p) / "triggers.yaml")) trigger_files.push_back((fs::path(p) / "triggers.yaml").string());
     } else if (fs::exists(p)) {
       files.push_back(p);
     } else {
@@ -543,6 +929,14 @@ load_result load_flows(const std::vector<std::string>& paths) {
       where[f.id] = f.pos;
       res.flows.flows.emplace(f.id, std::move(f));
     }
+  }
+  check_subflows(res);
+  for (const auto& tf : trigger_files) {
+    std::ifstream in(tf, std::ios::binary);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    ++res.files;
+    read_triggers(buf.str(), tf, res.flows, res.diags);
   }
   return res;
 }

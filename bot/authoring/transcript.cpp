@@ -5,6 +5,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "bot/authoring/simulator.hpp"
+#include "bot/authoring/yaml_json.hpp"
+#include "bot/engine/timing.hpp"
 #include "bot/engine/engine.hpp"
 #include "bot/engine/render.hpp"
 #include "bot/engine/text.hpp"
@@ -18,38 +21,12 @@ source_pos pos_of(const std::string& file, const YAML::Node& n) {
   return {file, m.line + 1, m.column + 1};
 }
 
-nlohmann::json to_json(const YAML::Node& n) {
-  if (n.IsSequence()) {
-    auto a = nlohmann::json::array();
-    for (const auto& x : n) a.push_back(to_json(x));
-    return a;
-  }
-  if (n.IsMap()) {
-    auto o = nlohmann::json::object();
-    for (auto it = n.begin(); it != n.end(); ++it) o[it->first.Scalar()] = to_json(it->second);
-    return o;
-  }
-  if (!n.IsScalar()) return nullptr;
-  const std::string& s = n.Scalar();
-  if (n.Tag() == "!") return s;  // quoted: always a string
-  if (s == "true") return true;
-  if (s == "false") return false;
-  try {
-    std::size_t used = 0;
-    long long v = std::stoll(s, &used);
-    if (used == s.size()) return v;
-    double d = std::stod(s, &used);
-    if (used == s.size()) return d;
-  } catch (...) {
-  }
-  return s;
-}
-
 // Expected values are written by hand: 5 matches 5.0, "b" matches "b", and an object
 // matches when each of its fields matches (other fields of the actual value are ignored).
 bool matches(const nlohmann::json& expected, const nlohmann::json& actual) {
   if (expected.is_number() && actual.is_number()) return expected.get<double>() == actual.get<double>();
   if (expected.is_string() && actual.is_number()) return expected.get<std::string>() == format_number(actual.get<double>());
+  if (expected.is_number() && actual.is_string()) return format_number(expected.get<double>()) == actual.get<std::string>();
   if (expected.is_array() && actual.is_array()) {
     if (expected.size() != actual.size()) return false;
     for (std::size_t i = 0; i < expected.size(); ++i)
@@ -66,22 +43,37 @@ bool matches(const nlohmann::json& expected, const nlohmann::json& actual) {
   return expected == actual;
 }
 
+const char* label(transcript_turn::who w) {
+  using who = transcript_turn::who;
+  switch (w) {
+    case who::aula: return "aula:    ";
+    case who::at: return "at:      ";
+    case who::request: return "request: ";
+    case who::learner: return "learner: ";
+    case who::tap: return "tap:     ";
+    case who::advance: return "advance: ";
+    case who::webhook: return "webhook: ";
+    case who::event: return "event:   ";
+    case who::start: return "start:   ";
+  }
+  return "?:       ";
+}
+
 std::vector<std::string> turn_lines(const transcript_turn& t) {
   std::vector<std::string> lines;
   std::string text = t.text;
+  if (t.speaker == transcript_turn::who::webhook) text = std::to_string(t.status) + " " + text;
+  if (t.speaker == transcript_turn::who::start && !t.policy.empty()) text += " (" + t.policy + ")";
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  const char* who = t.speaker == transcript_turn::who::aula    ? "aula:    "
-                    : t.speaker == transcript_turn::who::learner ? "learner: "
-                                                                 : "tap:     ";
   std::istringstream in(text);
   std::string line;
   bool first = true;
   while (std::getline(in, line)) {
     while (!line.empty() && line.back() == ' ') line.pop_back();
-    lines.push_back((first ? who : "       | ") + line);
+    lines.push_back((first ? label(t.speaker) : "       | ") + line);
     first = false;
   }
-  if (first) lines.push_back(who);
+  if (first) lines.push_back(label(t.speaker));
   return lines;
 }
 
@@ -109,6 +101,14 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
     auto k = it->first.Scalar();
     if (k != "flow" && k != "cases") diags.error(pos_of(path, it->first), "unknown key '" + k + "'", "use flow and cases");
   }
+  auto whole_number = [&](const YAML::Node& v, const std::string& what) -> std::optional<int> {
+    try {
+      return v.as<int>();
+    } catch (const YAML::Exception&) {
+      diags.error(pos_of(path, v), what + " must be a whole number");
+      return std::nullopt;
+    }
+  };
   int index = 0;
   for (const auto& c : root["cases"]) {
     ++index;
@@ -119,7 +119,7 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
       continue;
     }
     for (auto it = c.begin(); it != c.end(); ++it) {
-      static const std::vector<std::string> keys = {"name", "flow", "lang", "contact", "buttons", "start_at", "conversation", "expect"};
+      static const std::vector<std::string> keys = {"name", "flow", "lang", "contact", "cohorts", "tz", "now", "buttons", "start_at", "conversation", "expect"};
       auto k = it->first.Scalar();
       if (std::find(keys.begin(), keys.end(), k) == keys.end())
         diags.error(pos_of(path, it->first), "unknown key '" + k + "' in a case", did_you_mean(k, keys));
@@ -131,8 +131,18 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
     if (auto contact = c["contact"]) {
       for (auto it = contact.begin(); it != contact.end(); ++it) tc.contact[it->first.Scalar()] = it->second.Scalar();
     }
-    if (c["buttons"]) tc.buttons = c["buttons"].as<int>();
+    if (c["buttons"])
+      if (auto b = whole_number(c["buttons"], "buttons")) tc.buttons = *b;
     if (c["start_at"]) tc.start_at = c["start_at"].Scalar();
+    if (c["tz"]) tc.tz = c["tz"].Scalar();
+    if (c["now"]) tc.now = c["now"].Scalar();
+    if (auto co = c["cohorts"]) {
+      if (co.IsSequence()) {
+        for (const auto& x : co) tc.cohorts.push_back(x.Scalar());
+      } else {
+        tc.cohorts.push_back(co.Scalar());
+      }
+    }
     auto conv = c["conversation"];
     if (!conv || !conv.IsSequence()) {
       diags.error(tc.pos, "case '" + tc.name + "' has no conversation", "add conversation: with aula:/learner: lines");
@@ -140,18 +150,47 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
     }
     for (const auto& t : conv) {
       if (!t.IsMap() || t.size() != 1) {
-        diags.error(pos_of(path, t), "each conversation line is one of aula:, learner:, tap:");
+        diags.error(pos_of(path, t), "each conversation line is one of aula:, learner:, tap:, advance:, at:, request:, webhook:, event:, start:");
         continue;
       }
       auto k = t.begin()->first.Scalar();
+      const YAML::Node& v = t.begin()->second;
       transcript_turn turn;
       turn.pos = pos_of(path, t);
-      turn.text = t.begin()->second.Scalar();
-      if (k == "aula") turn.speaker = transcript_turn::who::aula;
-      else if (k == "learner") turn.speaker = transcript_turn::who::learner;
-      else if (k == "tap") turn.speaker = transcript_turn::who::tap;
-      else {
-        diags.error(turn.pos, "unknown conversation line '" + k + "'", "use aula:, learner: or tap:");
+      using who = transcript_turn::who;
+      static const std::map<std::string, who> kinds = {
+          {"aula", who::aula},     {"at", who::at},         {"request", who::request},
+          {"learner", who::learner}, {"tap", who::tap},     {"advance", who::advance},
+          {"webhook", who::webhook}, {"event", who::event}, {"start", who::start}};
+      auto kind = kinds.find(k);
+      if (kind == kinds.end()) {
+        diags.error(turn.pos, "unknown conversation line '" + k + "'",
+                    "use aula, learner, tap, advance, at, request, webhook, event or start");
+        continue;
+      }
+      turn.speaker = kind->second;
+      if (turn.speaker == who::webhook) {
+        if (!v.IsMap() || !v["status"]) {
+          diags.error(turn.pos, "webhook: needs {status: 200, body: '…'}");
+          continue;
+        }
+        turn.status = v["status"].as<int>();
+        if (v["body"]) turn.text = v["body"].IsScalar() ? v["body"].Scalar() : yaml_to_json(v["body"]).dump();
+      } else if (turn.speaker == who::start && v.IsMap()) {
+        turn.text = v["flow"] ? v["flow"].Scalar() : "";
+        turn.policy = v["policy"] ? v["policy"].Scalar() : "";
+      } else if (v.IsScalar()) {
+        turn.text = v.Scalar();
+      } else {
+        diags.error(turn.pos, "'" + k + "' takes a text");
+        continue;
+      }
+      if (turn.speaker == who::advance && !parse_duration(turn.text)) {
+        diags.error(pos_of(path, v), "'" + turn.text + "' is not a duration", "for example: advance: 25h");
+        continue;
+      }
+      if (turn.speaker == who::event && turn.text != "reset" && turn.text != "opt_out" && turn.text != "opt_in") {
+        diags.error(pos_of(path, v), "unknown event '" + turn.text + "'", "use reset, opt_out or opt_in");
         continue;
       }
       tc.turns.push_back(std::move(turn));
@@ -161,15 +200,15 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
         auto k = it->first.Scalar();
         const auto& v = it->second;
         if (k == "status") tc.status = v.Scalar();
-        else if (k == "score") tc.score = v.as<int>();
-        else if (k == "score_max") tc.score_max = v.as<int>();
+        else if (k == "score") tc.score = whole_number(v, "score");
+        else if (k == "score_max") tc.score_max = whole_number(v, "score_max");
         else if (k == "answers") {
-          for (auto a = v.begin(); a != v.end(); ++a) tc.answers[a->first.Scalar()] = to_json(a->second);
+          for (auto a = v.begin(); a != v.end(); ++a) tc.answers[a->first.Scalar()] = yaml_to_json(a->second);
         } else if (k == "records") {
-          for (const auto& r : v) tc.records.push_back(to_json(r));
+          for (const auto& r : v) tc.records.push_back(yaml_to_json(r));
         } else {
           diags.error(pos_of(path, it->first), "unknown expectation '" + k + "'",
-                      "use status, score, score_max, answers or records");
+                      "use status, score, score_max, answers, contact, opted_out, timers or records");
         }
       }
     }
@@ -205,44 +244,73 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c) {
     result.report = "  flow '" + c.flow + "' is not loaded\n";
     return result;
   }
-  session s;
-  s.lang = c.lang;
-  s.contact = c.contact;
-  context ctx;
-  ctx.now_ms = 1767625200000;  // 2026-01-05 15:00 UTC: a fixed clock
-  ctx.caps.max_buttons = c.buttons;
-  std::uint64_t seed = 0;
-  std::vector<transcript_turn> actual;
-  std::vector<nlohmann::json> records;
-
-  auto apply = [&](const inbound_event& ev) {
-    ctx.seed = ++seed;
-    auto r = step(flows, s, ev, ctx);
-    s = std::move(r.next);
-    for (const auto& m : r.messages) actual.push_back({transcript_turn::who::aula, render_plain(m), {}});
-    for (const auto& rec : r.records) records.push_back(rec.to_json());
-    ctx.now_ms += 60'000;  // a minute between turns
-  };
   if (!c.start_at.empty() && !flows.find(c.flow)->find(c.start_at)) {
     result.report = "  flow '" + c.flow + "' has no node '" + c.start_at + "' (start_at)\n";
     return result;
   }
-  apply(inbound_event::start(c.flow, c.start_at));
+  context ctx;
+  ctx.tz = c.tz.empty() ? default_time_zone : c.tz;
+  ctx.now_ms = transcript_epoch_ms;
+  if (!c.now.empty()) {
+    auto t = parse_instant(c.now, ctx.tz);
+    if (!t) {
+      result.report = "  now: '" + c.now + "' is not a time (write \"2026-01-05 09:00\")\n";
+      return result;
+    }
+    ctx.now_ms = *t;
+  }
+  ctx.caps.max_buttons = c.buttons;
+  ctx.cohorts = c.cohorts;
+  simulator sim(flows, ctx);
+  sim.state().lang = c.lang;
+  sim.state().contact = c.contact;
+
+  using who = transcript_turn::who;
+  std::vector<transcript_turn> actual;
+  auto take = [&](const std::vector<sim_output>& outs) {
+    for (const auto& o : outs) {
+      who w = o.type == sim_output::kind::message ? who::aula : o.type == sim_output::kind::at ? who::at : who::request;
+      actual.push_back({w, o.text, 0, {}, {}});
+    }
+  };
+  take(sim.send(inbound_event::start(c.flow, c.start_at)));
   for (const auto& t : c.turns) {
-    if (t.speaker == transcript_turn::who::aula) continue;
+    if (t.is_output()) continue;
     actual.push_back(t);
-    if (t.speaker == transcript_turn::who::learner) {
-      apply(inbound_event::message(t.text));
-    } else {
-      // A tap on option `t.text` of the question being asked (a stale id if there is none).
-      std::string ref = "stale." + t.text;
-      if (s.run) {
-        if (const node* n = flows.find(s.run->flow)->find(s.run->node)) {
-          for (std::size_t i = 0; i < n->options.size(); ++i)
-            if (n->options[i].id == t.text) ref = choice_ref(s.run->id, n->id, i);
+    switch (t.speaker) {
+      case who::learner: take(sim.send(inbound_event::message(t.text))); break;
+      case who::tap: {
+        // A tap on option `t.text` of the question being asked (a stale id if there is none).
+        std::string ref = "stale." + t.text;
+        const session& s = sim.state();
+        if (s.run) {
+          if (const node* n = flows.find(s.run->flow)->find(s.run->node)) {
+            for (std::size_t i = 0; i < n->options.size(); ++i)
+              if (n->options[i].id == t.text) ref = choice_ref(s.run->id, n->id, i);
+          }
         }
+        take(sim.send(inbound_event::tap(ref)));
+        break;
       }
-      apply(inbound_event::tap(ref));
+      case who::advance: take(sim.advance(*parse_duration(t.text))); break;
+      case who::webhook: {
+        auto id = sim.pending_webhook();
+        take(sim.send(inbound_event::webhook_answer(id ? *id : "none", t.status, t.text)));
+        break;
+      }
+      case who::event: {
+        auto k = t.text == "reset" ? inbound_event::kind::reset
+                 : t.text == "opt_out" ? inbound_event::kind::opt_out
+                                       : inbound_event::kind::opt_in;
+        take(sim.send(inbound_event::of(k)));
+        break;
+      }
+      case who::start: {
+        auto p = start_policy_from(t.policy).value_or(start_policy::interrupt);
+        take(sim.send(inbound_event::start(t.text, {}, p)));
+        break;
+      }
+      default: break;
     }
   }
 
@@ -254,6 +322,7 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c) {
   std::string report;
   if (want != got) report += line_diff(want, got);
 
+  const session& s = sim.state();
   const std::string status = s.run ? "active" : (s.last ? s.last->status : "none");
   const int score = s.run ? s.run->score : (s.last ? s.last->score : 0);
   const int score_max = s.run ? s.run->score_max : (s.last ? s.last->score_max : 0);
@@ -262,16 +331,25 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c) {
     report += "  expected score " + std::to_string(*c.score) + ", got " + std::to_string(score) + "\n";
   if (c.score_max && *c.score_max != score_max)
     report += "  expected score_max " + std::to_string(*c.score_max) + ", got " + std::to_string(score_max) + "\n";
+  if (c.timers && *c.timers != static_cast<int>(sim.timers().size()))
+    report += "  expected " + std::to_string(*c.timers) + " pending timer(s), got " + std::to_string(sim.timers().size()) + "\n";
+  if (c.opted_out && *c.opted_out != s.opted_out)
+    report += std::string("  expected opted_out ") + (*c.opted_out ? "true" : "false") + "\n";
   for (const auto& [k, v] : c.answers) {
     auto it = s.answers.find(k);
     if (it == s.answers.end()) report += "  expected answer " + k + " = " + v.dump() + ", but it was not saved\n";
     else if (!matches(v, it->second.value))
       report += "  expected answer " + k + " = " + v.dump() + ", got " + it->second.value.dump() + "\n";
   }
+  for (const auto& [k, v] : c.contact_after) {
+    auto it = s.contact.find(k);
+    if (it == s.contact.end() || it->second != v)
+      report += "  expected contact." + k + " = " + v + ", got " + (it == s.contact.end() ? "nothing" : it->second) + "\n";
+  }
   std::size_t next = 0;
   for (const auto& want_rec : c.records) {
-    while (next < records.size() && !matches(want_rec, records[next])) ++next;
-    if (next == records.size()) {
+    while (next < sim.records.size() && !matches(want_rec, sim.records[next])) ++next;
+    if (next == sim.records.size()) {
       report += "  expected a record " + want_rec.dump() + " (in order), not found\n";
       break;
     }

@@ -7,17 +7,29 @@
 //     - name: todo correcto
 //       lang: es                 # optional; default: the flow's base language
 //       contact: {name: Ana}     # optional contact fields
+//       cohorts: [piloto]        # optional: the learner's cohorts (for splits)
+//       tz: America/Cancun       # optional: the learner's time zone (default America/Mexico_City)
+//       now: "2026-01-05 09:00"  # optional: the clock at the start, local time in tz
 //       buttons: 3               # optional: the channel shows ≤3 choices as buttons
-//       start_at: temas          # optional: begin at this node instead of the flow's start
+//       start_at: edad           # optional: begin at this node instead of the flow's start
 //       conversation:
-//         - aula: "Hola Ana."    # one message aula must send, exactly (menus rendered as text)
+//         - aula: "Hola Ana."    # a message aula must send, exactly (menus rendered as text)
 //         - learner: "2"         # what the learner types
-//         - tap: b               # or: the learner taps the button of option b
+//         - tap: b               # the learner taps the button of option b
+//         - advance: 25h         # the clock moves; due timers fire in order
+//         - at: "2026-01-06 09:00"   # aula spoke then, because a timer fired (local time)
+//         - request: "POST https://… {…}"   # aula asked the host to call a webhook
+//         - webhook: {status: 200, body: '{"ok": true}'}   # the webhook's answer
+//         - event: reset         # reset | opt_out | opt_in (from an admin or the provider)
+//         - start: {flow: diagnostico, policy: queue}   # the host starts a flow
 //       expect:                  # optional checks after the conversation
-//         status: completed      # completed | failed | … | active (still running)
+//         status: completed      # completed | failed | … | active (still running) | none
 //         score: 2
 //         score_max: 3
 //         answers: {edad_minima: b}
+//         contact: {nivel: avanzado}
+//         opted_out: false
+//         timers: 0              # how many timers are pending
 //         records:               # each must appear, in this order, with these fields
 //           - {type: quiz, node: edad, correct: true, attempt: 1}
 #pragma once
@@ -35,10 +47,15 @@
 namespace aula {
 
 struct transcript_turn {
-  enum class who { aula, learner, tap };
+  enum class who { aula, at, request, learner, tap, advance, webhook, event, start };
   who speaker = who::aula;
-  std::string text;
+  std::string text;  // webhook: the body; start: the flow id; advance: the duration
+  int status = 0;    // webhook
+  std::string policy;  // start
   source_pos pos;
+
+  // Turns aula produces (compared), as opposed to what the test does.
+  bool is_output() const { return speaker == who::aula || speaker == who::at || speaker == who::request; }
 };
 
 struct transcript_case {
@@ -46,12 +63,17 @@ struct transcript_case {
   std::string flow;
   std::string lang;
   std::map<std::string, std::string> contact;
+  std::vector<std::string> cohorts;
+  std::string tz;
+  std::string now;
   int buttons = 0;
   std::string start_at;
   std::vector<transcript_turn> turns;
   std::optional<std::string> status;
-  std::optional<int> score, score_max;
+  std::optional<int> score, score_max, timers;
+  std::optional<bool> opted_out;
   std::map<std::string, nlohmann::json> answers;
+  std::map<std::string, std::string> contact_after;
   std::vector<nlohmann::json> records;
   source_pos pos;
 };
@@ -74,5 +96,8 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c);
 
 // Line diff of two texts (longest common subsequence), lines prefixed "  ", "- ", "+ ".
 std::string line_diff(const std::vector<std::string>& expected, const std::vector<std::string>& actual);
+
+// The fixed clock transcripts start at unless they say `now`: 2026-01-05 09:00 in Mexico City.
+inline constexpr std::int64_t transcript_epoch_ms = 1767625200000;
 
 }  // namespace aula

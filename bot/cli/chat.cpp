@@ -1,16 +1,17 @@
 // aula chat: a conversation in the terminal on the pure engine and an in-memory session.
 // Choices show as a numbered menu. --script FILE reads the learner's lines from a file and
-// prints the whole conversation, so a demo is also a test.
+// prints the whole conversation, so a demo is also a test. Commands: /advance 25h (move the
+// clock; due reminders and waits fire), /state, /restart, /webhook 200 {…}, /quit.
 #include <fstream>
 #include <iostream>
-#include <random>
 
 #include <CLI/CLI.hpp>
 
 #include "bot/authoring/loader.hpp"
+#include "bot/authoring/simulator.hpp"
+#include "bot/engine/timing.hpp"
 #include "bot/cli/commands.hpp"
 #include "bot/engine/engine.hpp"
-#include "bot/engine/render.hpp"
 #include "bot/engine/text.hpp"
 
 namespace aula::cli {
@@ -18,15 +19,14 @@ namespace aula::cli {
 namespace {
 
 struct chat_options {
-  std::string flow, lang, script, name, flows;
+  std::string flow, lang, script, name, flows, tz;
   int buttons = 0;
 };
 
 constexpr const char* bot_prefix = "aula › ";
 constexpr const char* you_prefix = "tú   › ";
 
-void print_message(std::ostream& out, const outbound_message& m) {
-  std::string text = render_plain(m);
+void print_text(std::ostream& out, const std::string& text) {
   std::size_t start = 0;
   bool first = true;
   while (true) {
@@ -95,39 +95,70 @@ int run_chat(const chat_options& o) {
     return 1;
   }
 
-  session s;
-  s.lang = lang;
-  if (!o.name.empty()) s.contact["name"] = o.name;
   context ctx;
   ctx.caps.max_buttons = o.buttons;
-  std::mt19937_64 rng(std::random_device{}());
-  auto apply = [&](const inbound_event& ev) {
-    ctx.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch()).count();
-    ctx.seed = rng();
-    auto r = step(loaded.flows, s, ev, ctx);
-    s = std::move(r.next);
-    for (const auto& m : r.messages) print_message(std::cout, m);
+  ctx.tz = o.tz.empty() ? default_time_zone : o.tz;
+  std::int64_t offset = 0;  // /advance moves aula's clock ahead of the real one
+  auto real_now = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
   };
+  ctx.now_ms = real_now();
+  simulator sim(loaded.flows, ctx);
+  sim.state().lang = lang;
+  if (!o.name.empty()) sim.state().contact["name"] = o.name;
+  auto show = [](const std::vector<sim_output>& outs) {
+    for (const auto& out : outs) {
+      if (out.type == sim_output::kind::at) std::cout << "       ⏰ " << out.text << "\n";
+      else if (out.type == sim_output::kind::request) std::cout << "       ↗ " << out.text << "\n";
+      else print_text(std::cout, out.text);
+    }
+  };
+  auto tick = [&] { sim.set_now(std::max(sim.now(), real_now() + offset)); };
 
-  apply(inbound_event::start(flow_id));
+  tick();
+  show(sim.send(inbound_event::start(flow_id)));
   std::string line;
-  while (s.run) {
+  while (sim.state().run || sim.state().menu_open) {
     if (!next_line(in, echo, line)) {
-      if (echo) std::cout << "(fin del guion; el flujo sigue esperando en '" << s.run->node << "')\n";
+      if (echo && sim.state().run) std::cout << "(fin del guion; el flujo sigue esperando en '" << sim.state().run->node << "')\n";
       return 0;
     }
     if (line == "/quit" || line == "/salir") return 0;
     if (line == "/state" || line == "/estado") {
-      std::cout << s.to_json().dump(2) << "\n";
+      std::cout << sim.state().to_json().dump(2) << "\n";
       continue;
     }
     if (line == "/restart" || line == "/reiniciar") {
-      apply(inbound_event::start(flow_id));
+      tick();
+      show(sim.send(inbound_event::start(flow_id)));
       continue;
     }
-    apply(inbound_event::message(line));
+    if (line.starts_with("/advance ") || line.starts_with("/avanzar ")) {
+      auto d = parse_duration(trim(line.substr(line.find(' ') + 1)));
+      if (!d) {
+        std::cout << "       (" << (lang == "en" ? "a duration, e.g. /advance 25h" : "una duración, p. ej. /avanzar 25h") << ")\n";
+        continue;
+      }
+      tick();
+      offset += *d;
+      show(sim.advance(*d));
+      continue;
+    }
+    if (line.starts_with("/webhook ")) {
+      // /webhook 200 {"ok": true}: answers the pending webhook request.
+      std::string rest = trim(line.substr(9));
+      auto sp = rest.find(' ');
+      int status = std::atoi(rest.substr(0, sp).c_str());
+      auto id = sim.pending_webhook();
+      tick();
+      show(sim.send(inbound_event::webhook_answer(id ? *id : "none", status, sp == std::string::npos ? "" : rest.substr(sp + 1))));
+      continue;
+    }
+    tick();
+    show(sim.send(inbound_event::message(line)));
   }
+  const session& s = sim.state();
   if (s.last) {
     std::cout << "— " << s.last->flow << ": " << s.last->status;
     if (s.last->score_max > 0) std::cout << " (" << s.last->score << "/" << s.last->score_max << ")";
@@ -146,6 +177,7 @@ void add_chat(CLI::App& app, int& exit_code) {
   cmd->add_option("--script", o->script, "Read the learner's lines from FILE and print the conversation");
   cmd->add_option("--name", o->name, "Learner name, for {{contact.name}}");
   cmd->add_option("--flows", o->flows, "Folder of flow files (default: $AULA_FLOWS or flows/)");
+  cmd->add_option("--tz", o->tz, "Learner time zone (default America/Mexico_City)");
   cmd->add_option("--buttons", o->buttons, "Show menus of up to N choices as buttons, like a chat app (default 0: numbered)");
   cmd->callback([o, &exit_code] {
     if (o->flows.empty()) o->flows = default_flows_dir();

@@ -1,6 +1,8 @@
 #include "bot/engine/engine.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "bot/engine/nodes/registry.hpp"
 #include "bot/engine/template.hpp"
@@ -8,7 +10,7 @@
 
 namespace aula {
 
-namespace {
+namespace detail {
 
 std::uint32_t fnv1a32(std::string_view s) {
   std::uint32_t h = 2166136261u;
@@ -32,6 +34,12 @@ std::string hex(std::uint64_t v, int digits) {
   return std::string(buf + 16 - digits);
 }
 
+}  // namespace detail
+
+namespace {
+
+using detail::hex;
+
 // Texts the engine itself says, in the languages it knows; others fall back to Spanish.
 struct builtin_entry {
   const char* key;
@@ -48,6 +56,7 @@ constexpr builtin_entry builtins[] = {
     {"invalid_number", "Responde con un número, por favor.", "Please reply with a number."},
     {"invalid_number_range", "Responde con un número entre {min} y {max}.",
      "Please reply with a number between {min} and {max}."},
+    {"invalid_date", "Escribe una fecha, por ejemplo 15/03/2026.", "Please type a date, for example 15/03/2026."},
     {"invalid_scale", "Responde con un número del 1 al 5.", "Please reply with a number from 1 to 5."},
     {"invalid_nps", "Responde con un número del 0 al 10.", "Please reply with a number from 0 to 10."},
     {"multi_hint", "(Puedes elegir hasta {max}: escribe los números separados por comas.)",
@@ -57,12 +66,40 @@ constexpr builtin_entry builtins[] = {
     {"idle", "No tienes ninguna actividad en curso.", "You have no activity in progress."},
     {"stale_choice", "Esa opción es de una pregunta anterior. Responde a esta:",
      "That option belongs to an earlier question. Please answer this one:"},
+    {"remind", "¿Seguimos? Te espera esta pregunta:", "Shall we go on? This question is waiting for you:"},
+    {"waiting", "Recibido. Te escribiremos cuando sea momento de seguir.",
+     "Got it. We will write to you when it is time to go on."},
+    {"stopped", "Listo: ya no recibirás mensajes. Si quieres volver, escribe ALTA.",
+     "Done: you will not get any more messages. To come back, send START."},
+    {"restarted", "¡Qué bueno que vuelves! Escribe MENU para ver las actividades.",
+     "Welcome back! Send MENU to see the activities."},
+    {"help", "Responde con el número o el texto de una opción. Escribe MENU para ver las actividades y BAJA para dejar de recibir mensajes.",
+     "Reply with the number or the text of an option. Send MENU to see the activities and STOP to stop getting messages."},
+    {"menu", "Elige una actividad:", "Choose an activity:"},
+    {"menu_empty", "Por ahora no hay actividades disponibles.", "There are no activities available for now."},
+    {"queued", "La empezaremos cuando termines esta actividad.", "We will start it when you finish this activity."},
 };
+
+// Global keywords: commands only when they are the whole message (folded) and not an option
+// of the question being asked.
+const std::set<std::string> stop_words = {"stop", "baja", "alto", "cancelar", "unsubscribe"};
+const std::set<std::string> start_words = {"start", "alta", "unstop"};
+const std::set<std::string> help_words = {"ayuda", "help"};
+const std::set<std::string> menu_words = {"menu"};
 
 }  // namespace
 
+const std::vector<std::string>& global_keywords() {
+  static const std::vector<std::string> all = [] {
+    std::vector<std::string> v;
+    for (const auto* set : {&stop_words, &start_words, &help_words, &menu_words}) v.insert(v.end(), set->begin(), set->end());
+    return v;
+  }();
+  return all;
+}
+
 std::string choice_ref(const std::string& run_id, const std::string& node_id, std::size_t option_index) {
-  return run_id + "." + hex(fnv1a32(node_id), 8) + "." + std::to_string(option_index);
+  return run_id + "." + hex(detail::fnv1a32(node_id), 8) + "." + std::to_string(option_index);
 }
 
 nlohmann::json result_record::to_json() const {
@@ -82,10 +119,18 @@ nlohmann::json result_record::to_json() const {
 
 namespace detail {
 
+run_ctx::run_ctx(const flow_set& flows, const context& ctx, step_result& out) : flows_(flows), ctx_(ctx), out_(out) {}
+
+const flow* run_ctx::current_flow() const {
+  return out_.next.run ? flows_.find(out_.next.run->flow) : nullptr;
+}
+
 const std::string& run_ctx::lang() const {
+  static const std::string es = "es";
   if (!out_.next.lang.empty()) return out_.next.lang;
   if (!ctx_.default_lang.empty()) return ctx_.default_lang;
-  return flow_.language;
+  if (const flow* f = current_flow()) return f->language;
+  return flows_.triggers.language.empty() ? es : flows_.triggers.language;
 }
 
 std::optional<std::string> run_ctx::variable(std::string_view name) const {
@@ -109,7 +154,9 @@ std::optional<std::string> run_ctx::variable(std::string_view name) const {
     if (it == s.answers.end()) return std::nullopt;
     if (!raw) return it->second.text;
     const auto& v = it->second.value;
-    return v.is_string() ? v.get<std::string>() : v.dump();
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_number()) return format_number(v.get<double>());
+    return v.dump();
   }
   if (auto k = after("score.")) {
     int total = s.run ? s.run->score : (s.last ? s.last->score : 0);
@@ -119,12 +166,58 @@ std::optional<std::string> run_ctx::variable(std::string_view name) const {
     if (*k == "percent") return std::to_string(max ? (100 * total + max / 2) / max : 0);
     return std::nullopt;
   }
-  if (name == "flow.name") return flow_.name.get(lang(), flow_.language);
+  if (auto k = after("last.")) {
+    if (!s.last) return std::nullopt;
+    if (*k == "status") return s.last->status;
+    if (*k == "flow") return s.last->flow;
+    if (*k == "score") return std::to_string(s.last->score);
+    if (*k == "score_max") return std::to_string(s.last->score_max);
+    return std::nullopt;
+  }
+  if (name == "flow.name") {
+    if (const flow* f = current_flow()) return f->name.get(lang(), f->language);
+    return std::nullopt;
+  }
+  if (name == "flow.id") return s.run ? std::optional<std::string>(s.run->flow) : std::nullopt;
+  if (name == "lang") return lang();
   return std::nullopt;
 }
 
+nlohmann::json run_ctx::value_of(const std::string& var) const {
+  const session& s = out_.next;
+  if (var.starts_with("answers.")) {
+    std::string key = var.substr(8);
+    bool text = false;
+    if (key.ends_with(".value")) key.resize(key.size() - 6);
+    if (key.ends_with(".text")) {
+      key.resize(key.size() - 5);
+      text = true;
+    }
+    auto it = s.answers.find(key);
+    if (it == s.answers.end()) return nullptr;
+    return text ? nlohmann::json(it->second.text) : it->second.value;
+  }
+  if (var == "cohort" || var == "cohorts") return ctx_.cohorts;
+  if (var.starts_with("score.") || var == "last.score" || var == "last.score_max") {
+    auto v = variable(var);
+    return v ? nlohmann::json(std::stoi(*v)) : nlohmann::json(nullptr);
+  }
+  auto v = variable(var);
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+std::string run_ctx::fill(const std::string& tmpl, bool json_escape) const {
+  return expand(tmpl, [this, json_escape](std::string_view n) -> std::optional<std::string> {
+    auto v = variable(n);
+    if (!v || !json_escape) return v;
+    std::string quoted = nlohmann::json(*v).dump();
+    return quoted.substr(1, quoted.size() - 2);
+  });
+}
+
 std::string run_ctx::text(const localized& t) const {
-  return expand(t.get(lang(), flow_.language), [this](std::string_view n) { return variable(n); });
+  const flow* f = current_flow();
+  return fill(t.get(lang(), f ? f->language : flows_.triggers.language));
 }
 
 std::string run_ctx::builtin(std::string_view key) const {
@@ -141,17 +234,116 @@ void run_ctx::say(const std::string& text, const node& n) {
   out_.messages.push_back(std::move(m));
 }
 
-result_record& run_ctx::record(const std::string& type, const node& n) {
-  auto& run = *out_.next.run;
+std::uint64_t run_ctx::fresh() { return splitmix64(ctx_.seed * 0x9E3779B97F4A7C15ull + ++fresh_count_); }
+
+result_record& run_ctx::record(const std::string& type, const node* n) {
   result_record r;
-  r.id = run.id + "." + std::to_string(++run.seq);
   r.type = type;
-  r.flow = run.flow;
-  r.run = run.id;
-  r.node = n.id;
   r.at = ctx_.now_ms;
+  if (n) r.node = n->id;
+  if (out_.next.run) {
+    auto& run = *out_.next.run;
+    r.id = run.id + "." + std::to_string(++run.seq);
+    r.flow = run.flow;
+    r.run = run.id;
+  } else {
+    r.id = "m" + hex(splitmix64(ctx_.seed), 12) + "." + std::to_string(++free_records_);
+  }
   out_.records.push_back(std::move(r));
   return out_.records.back();
+}
+
+void run_ctx::set_timer(const node& n, const std::string& kind, std::int64_t due, int count) {
+  auto& run = *out_.next.run;
+  run.timer = timer_slot{run.id + "." + n.id + "." + kind, due, kind, count};
+}
+
+transition run_ctx::begin_run(const flow& fl, const std::string& at) {
+  run_state rs;
+  rs.flow = fl.id;
+  rs.id = hex(fresh(), 12);
+  rs.node = at.empty() ? fl.start : at;
+  rs.started_at = ctx_.now_ms;
+  if (fl.expire_after_ms > 0) rs.expire = timer_slot{rs.id + ".expire", ctx_.now_ms + fl.expire_after_ms, "expire", 0};
+  out_.next.run = rs;
+  record("start", nullptr);
+  log("run " + rs.id + " started: " + fl.id);
+  return transition::go(rs.node);
+}
+
+transition run_ctx::end_run(end_status status, const node* at) {
+  auto& run = *out_.next.run;
+  auto& r = record("end", at);
+  r.status = to_string(status);
+  r.points = run.score;
+  r.value = {{"score", run.score}, {"max", run.score_max}};
+  session& s = out_.next;
+  s.last = last_run{run.flow, r.status, run.score, run.score_max};
+  log("run " + run.id + " ended: " + r.status);
+  const int score = run.score, score_max = run.score_max;
+  s.run.reset();
+
+  if (!s.stack.empty()) {
+    // Back to the caller, at its subflow node.
+    s.run = std::move(s.stack.back());
+    s.stack.pop_back();
+    s.run->score += score;
+    s.run->score_max += score_max;
+    const flow* f = current_flow();
+    if (f && f->expire_after_ms > 0)
+      s.run->expire = timer_slot{s.run->id + ".expire", ctx_.now_ms + f->expire_after_ms, "expire", 0};
+    const node* caller = f ? f->find(s.run->node) : nullptr;
+    if (!caller) return end_run(end_status::failed, nullptr);
+    if (status != end_status::completed && !caller->on_failure.empty()) return transition::go(caller->on_failure);
+    return transition::go(caller->next);
+  }
+  while (!s.queue.empty() && status != end_status::interrupted) {
+    std::string next_flow = s.queue.front();
+    s.queue.erase(s.queue.begin());
+    if (const flow* f = flows_.find(next_flow)) return begin_run(*f, {});
+  }
+  return transition::finish();
+}
+
+void run_ctx::end_all(end_status status) {
+  session& s = out_.next;
+  while (s.run) {
+    const flow* f = current_flow();
+    const node* at = f ? f->find(s.run->node) : nullptr;
+    auto& run = *s.run;
+    auto& r = record("end", at);
+    r.status = to_string(status);
+    r.points = run.score;
+    r.value = {{"score", run.score}, {"max", run.score_max}};
+    s.last = last_run{run.flow, r.status, run.score, run.score_max};
+    log("run " + run.id + " ended: " + r.status);
+    s.run.reset();
+    if (!s.stack.empty()) {
+      s.run = std::move(s.stack.back());
+      s.stack.pop_back();
+    }
+  }
+}
+
+// Enters nodes until one waits for something or the runs end. A flow whose nodes loop
+// without ever waiting is stopped after a bound and the run fails (the validator warns).
+void run_ctx::drive(transition t) {
+  constexpr int max_nodes_per_step = 500;
+  for (int entered = 0; t.kind == next_kind::go; ++entered) {
+    const flow* f = current_flow();
+    const node* n = f ? f->find(t.target) : nullptr;
+    if (!n || entered >= max_nodes_per_step) {
+      log(n ? "too many nodes in one step; stopping the run" : "missing node '" + t.target + "'");
+      t = end_run(end_status::failed, n);
+      continue;
+    }
+    auto& run = *out_.next.run;
+    run.node = n->id;
+    run.retries = 0;
+    run.attempts = 0;
+    run.timer.reset();
+    t = behaviour(n->kind).enter(*this, *n);
+  }
 }
 
 }  // namespace detail
@@ -162,38 +354,305 @@ using detail::next_kind;
 using detail::run_ctx;
 using detail::transition;
 
-// Enters nodes until one waits for the learner or the run ends. A flow whose messages loop
-// without ever waiting is stopped after a bound and the run fails (the validator warns).
-void drive(run_ctx& rc, transition t) {
-  constexpr int max_nodes_per_step = 200;
-  for (int entered = 0; t.kind == next_kind::go; ++entered) {
-    const node* n = rc.current_flow().find(t.target);
-    if (!n || entered >= max_nodes_per_step) {
-      rc.log(n ? "too many nodes in one step; stopping the run" : "missing node '" + t.target + "'");
-      detail::finish_run(rc, n, end_status::failed);
-      return;
-    }
-    auto& run = rc.run();
-    run.node = n->id;
-    run.retries = 0;
-    run.attempts = 0;
-    t = detail::behaviour(n->kind).enter(rc, *n);
+bool is_option_of(const node* n, const std::string& folded) {
+  if (!n || !n->asks()) return false;
+  for (const auto& o : n->options) {
+    if (fold(o.id) == folded) return true;
+    for (const auto& [lang, label] : o.label.by_lang)
+      if (fold(label) == folded) return true;
   }
+  return false;
 }
 
-void start_run(const flow_set& flows, const flow& fl, const std::string& at, const context& ctx, step_result& out) {
-  run_state rs;
-  rs.flow = fl.id;
-  rs.id = hex(splitmix64(ctx.seed), 12);
-  rs.node = fl.start;
-  rs.started_at = ctx.now_ms;
-  out.next.run = rs;
-  out.next.last.reset();
-  run_ctx rc(flows, fl, ctx, out);
-  static const node none{};
-  rc.record("start", none);
-  rc.log("run " + rs.id + " started: " + fl.id);
-  drive(rc, transition::go(at.empty() ? fl.start : at));
+class stepper {
+ public:
+  stepper(const flow_set& flows, const context& ctx, step_result& out) : flows_(flows), rc_(flows, ctx, out), out_(out) {}
+
+  void handle(const inbound_event& ev) {
+    session& s = out_.next;
+    // A run whose flow is no longer published cannot go on; forget it.
+    while (s.run && !flows_.find(s.run->flow)) {
+      rc_.log("flow '" + s.run->flow + "' of the current run is gone; run dropped");
+      s.run.reset();
+      if (!s.stack.empty()) {
+        s.run = std::move(s.stack.back());
+        s.stack.pop_back();
+      }
+    }
+    switch (ev.type) {
+      case inbound_event::kind::start: return start(ev.flow, ev.at, ev.policy, false);
+      case inbound_event::kind::text: return text(ev.text);
+      case inbound_event::kind::choice: return choice(ev.choice);
+      case inbound_event::kind::timer: return timer(ev.timer);
+      case inbound_event::kind::webhook_result: return webhook(ev);
+      case inbound_event::kind::opt_out: return opt_out(false);
+      case inbound_event::kind::opt_in:
+        if (s.opted_out) {
+          s.opted_out = false;
+          out_.opted_out = false;
+        }
+        return;
+      case inbound_event::kind::reset:
+        rc_.end_all(end_status::interrupted);
+        s.queue.clear();
+        s.answers.clear();
+        s.last.reset();
+        s.menu_open = false;
+        rc_.log("reset by an administrator");
+        return;
+    }
+  }
+
+ private:
+  const node* waiting_node() {
+    const flow* f = rc_.current_flow();
+    return f && out_.next.run ? f->find(out_.next.run->node) : nullptr;
+  }
+
+  // `by_learner`: the learner typed a trigger keyword (else the host started it).
+  void start(const std::string& flow_id, const std::string& at, start_policy policy, bool by_learner) {
+    session& s = out_.next;
+    const flow* fl = flows_.find(flow_id);
+    if (!fl || (!at.empty() && !fl->find(at))) {
+      rc_.log("start: no flow '" + flow_id + "'" + (at.empty() ? "" : " with node '" + at + "'"));
+      return;
+    }
+    if (s.opted_out) {
+      rc_.log("start: learner opted out; not starting " + flow_id);
+      return;
+    }
+    if (s.run) {
+      if (policy == start_policy::skip) {
+        rc_.log("start: busy in " + s.run->flow + "; skipping " + flow_id);
+        return;
+      }
+      if (policy == start_policy::queue) {
+        if (std::find(s.queue.begin(), s.queue.end(), flow_id) == s.queue.end()) s.queue.push_back(flow_id);
+        rc_.log("start: busy in " + s.run->flow + "; queued " + flow_id);
+        if (by_learner) reprompt(rc_.builtin("queued"));
+        return;
+      }
+      rc_.end_all(end_status::interrupted);
+    }
+    s.menu_open = false;
+    rc_.drive(rc_.begin_run(*fl, at));
+  }
+
+  // Sends the waiting question again after `prefix` (help, queued, stale tap).
+  void reprompt(const std::string& prefix) {
+    const node* n = waiting_node();
+    if (n && n->asks()) {
+      rc_.say(detail::prompt(rc_, *n, prefix + "\n\n"));
+    } else {
+      say(prefix);
+    }
+  }
+
+  void say(const std::string& text) {
+    outbound_message m;
+    m.text = text;
+    rc_.say(std::move(m));
+  }
+
+  void show_menu(const std::string& prefix) {
+    session& s = out_.next;
+    std::vector<const flow*> items;
+    for (const auto& id : flows_.triggers.menu)
+      if (const flow* f = flows_.find(id)) items.push_back(f);
+    if (items.empty()) {
+      say(prefix.empty() ? rc_.builtin("menu_empty") : prefix);
+      return;
+    }
+    outbound_message m;
+    m.text = (prefix.empty() ? "" : prefix + "\n\n") + rc_.builtin("menu");
+    m.menu = menu_style::numbered;
+    for (std::size_t i = 0; i < items.size(); ++i)
+      m.choices.push_back({"menu." + std::to_string(i), items[i]->name.get(rc_.lang(), items[i]->language)});
+    rc_.say(std::move(m));
+    s.menu_open = true;
+  }
+
+  // A pick from the menu: its number, a tap, or a flow's name. Starts it; false if no pick.
+  bool menu_pick(const std::string& text, std::optional<std::size_t> tapped) {
+    std::vector<std::string> ids;
+    for (const auto& id : flows_.triggers.menu)
+      if (flows_.find(id)) ids.push_back(id);
+    std::optional<std::size_t> pick = tapped;
+    if (!pick) {
+      if (auto i = parse_index(text); i && *i >= 1 && static_cast<std::size_t>(*i) <= ids.size()) pick = *i - 1;
+    }
+    if (!pick) {
+      const std::string f = fold(text);
+      for (std::size_t i = 0; i < ids.size() && !pick; ++i) {
+        const flow* fl = flows_.find(ids[i]);
+        if (fold(fl->id) == f) pick = i;
+        for (const auto& [lang, name] : fl->name.by_lang)
+          if (fold(name) == f) pick = i;
+      }
+    }
+    if (!pick || *pick >= ids.size()) return false;
+    out_.next.menu_open = false;
+    start_policy policy = start_policy::interrupt;
+    for (const auto& t : flows_.triggers.triggers)
+      if (t.flow == ids[*pick]) policy = t.policy;
+    start(ids[*pick], {}, policy == start_policy::skip ? start_policy::interrupt : policy, true);
+    return true;
+  }
+
+  void opt_out(bool by_learner) {
+    session& s = out_.next;
+    rc_.end_all(end_status::interrupted);
+    s.queue.clear();
+    s.menu_open = false;
+    if (!s.opted_out && by_learner) say(rc_.builtin("stopped"));
+    if (!s.opted_out) out_.opted_out = true;
+    s.opted_out = true;
+  }
+
+  void keep(const std::string& text) {
+    auto& r = rc_.record("inbound", waiting_node());
+    r.text = text;
+  }
+
+  void text(const std::string& raw) {
+    session& s = out_.next;
+    const std::string f = fold(raw);
+    const node* n = waiting_node();
+    // Keywords are commands only when they are the whole message and not an answer.
+    if (!is_option_of(n, f) && !f.empty()) {
+      if (stop_words.count(f)) return opt_out(true);
+      if (start_words.count(f)) {
+        if (s.opted_out) {
+          s.opted_out = false;
+          out_.opted_out = false;
+          say(rc_.builtin("restarted"));
+        } else {
+          show_menu({});
+        }
+        return;
+      }
+      if (s.opted_out) return keep(raw);
+      if (help_words.count(f)) {
+        std::string help = flows_.triggers.help.empty() ? rc_.builtin("help") : rc_.text(flows_.triggers.help);
+        if (n && n->asks()) return reprompt(help);
+        return show_menu(help);
+      }
+      if (menu_words.count(f)) return show_menu({});
+      for (const auto& t : flows_.triggers.triggers) {
+        for (const auto& k : t.keywords) {
+          if (fold(k) != f) continue;
+          if (s.run && t.policy == start_policy::skip) break;  // busy: the text is an answer
+          keep(raw);
+          return start(t.flow, {}, t.policy, true);
+        }
+      }
+    }
+    if (s.opted_out) return keep(raw);
+    if (s.menu_open) {
+      s.menu_open = false;
+      if (menu_pick(raw, std::nullopt)) return;
+    }
+    if (!s.run) {
+      keep(raw);
+      return show_menu(rc_.builtin("idle"));
+    }
+    if (!n || !n->asks()) {
+      // Waiting for a timer or a webhook: keep what was said, tell the learner.
+      keep(raw);
+      return say(rc_.builtin("waiting"));
+    }
+    answer(*n, detail::reply{raw, std::nullopt});
+  }
+
+  void choice(const std::string& ref) {
+    session& s = out_.next;
+    if (ref.starts_with("menu.") && s.menu_open) {
+      auto i = parse_index(ref.substr(5));
+      if (i && menu_pick({}, static_cast<std::size_t>(*i))) return;
+    }
+    if (s.opted_out) return;
+    const node* n = waiting_node();
+    if (!n || !n->asks()) {
+      rc_.log("tap '" + ref + "' with no question waiting; ignored");
+      if (!s.run) show_menu(rc_.builtin("idle"));
+      return;
+    }
+    // A tap counts only if its id names this run, this node and an option of it.
+    for (std::size_t i = 0; i < n->options.size(); ++i) {
+      if (ref == choice_ref(s.run->id, n->id, i)) {
+        return answer(*n, detail::reply{detail::option_label(rc_, *n, i), i});
+      }
+    }
+    rc_.log("stale choice '" + ref + "' ignored");
+    reprompt(rc_.builtin("stale_choice"));
+  }
+
+  void answer(const node& n, const detail::reply& r) {
+    session& s = out_.next;
+    s.menu_open = false;
+    if (s.run->expire) {
+      const flow* f = rc_.current_flow();
+      s.run->expire->due = rc_.ctx().now_ms + f->expire_after_ms;
+    }
+    rc_.drive(detail::behaviour(n.kind).answer(rc_, n, r));
+  }
+
+  void timer(const std::string& id) {
+    session& s = out_.next;
+    if (!s.run) {
+      rc_.log("timer " + id + ": no run; ignored");
+      return;
+    }
+    const std::size_t before = out_.messages.size();
+    const node* n = waiting_node();
+    if (s.run->expire && s.run->expire->id == id) {
+      const flow* f = rc_.current_flow();
+      rc_.log("run " + s.run->id + " expired");
+      if (!f->on_expire.empty()) {
+        rc_.drive(transition::go(f->on_expire));
+      } else {
+        rc_.drive(rc_.end_run(end_status::expired, n));
+      }
+    } else if (s.run->timer && s.run->timer->id == id && n) {
+      timer_slot t = *s.run->timer;
+      s.run->timer.reset();
+      if (t.kind == "remind" || t.kind == "timeout") {
+        rc_.drive(detail::reply_timer(rc_, *n, t));
+      } else if (t.kind == "wait") {
+        rc_.drive(transition::go(n->next));
+      } else if (t.kind == "webhook") {
+        rc_.drive(detail::webhook_answered(rc_, *n, -1, {}));
+      }
+    } else {
+      rc_.log("stale timer " + id + "; ignored");
+    }
+    // What a timer sends was not asked for: quiet hours and the bulk lane apply.
+    for (std::size_t i = before; i < out_.messages.size(); ++i) out_.messages[i].unsolicited = true;
+  }
+
+  void webhook(const inbound_event& ev) {
+    session& s = out_.next;
+    const node* n = waiting_node();
+    if (!s.run || !s.run->timer || s.run->timer->id != ev.timer || !n || n->kind != node_kind::webhook) {
+      rc_.log("webhook answer " + ev.timer + " matches no waiting request; ignored");
+      return;
+    }
+    s.run->timer.reset();
+    rc_.drive(detail::webhook_answered(rc_, *n, ev.status, ev.text));
+  }
+
+  const flow_set& flows_;
+  run_ctx rc_;
+  step_result& out_;
+};
+
+void collect_timers(const session& s, std::map<std::string, timer_effect>& out) {
+  auto add = [&](const run_state& r) {
+    for (const auto* t : {&r.timer, &r.expire})
+      if (*t) out[(*t)->id] = timer_effect{(*t)->id, (*t)->due, (*t)->kind};
+  };
+  if (s.run) add(*s.run);
+  for (const auto& r : s.stack) add(r);
 }
 
 }  // namespace
@@ -201,69 +660,18 @@ void start_run(const flow_set& flows, const flow& fl, const std::string& at, con
 step_result step(const flow_set& flows, const session& s, const inbound_event& ev, const context& ctx) {
   step_result out;
   out.next = s;
-
-  // A run whose flow is no longer published cannot go on; say so and forget it.
-  const flow* current = s.run ? flows.find(s.run->flow) : nullptr;
-  if (s.run && !current) {
-    out.log.push_back("flow '" + s.run->flow + "' of the current run is gone; run dropped");
-    out.next.run.reset();
+  stepper(flows, ctx, out).handle(ev);
+  // Timer effects follow from the session: what it no longer holds is cancelled, what is
+  // new or moved is set.
+  std::map<std::string, timer_effect> before, after;
+  collect_timers(s, before);
+  collect_timers(out.next, after);
+  for (const auto& [id, t] : before)
+    if (!after.count(id)) out.timers_cancel.push_back(id);
+  for (const auto& [id, t] : after) {
+    auto it = before.find(id);
+    if (it == before.end() || it->second.due_ms != t.due_ms) out.timers_set.push_back(t);
   }
-
-  if (ev.type == inbound_event::kind::start) {
-    const flow* fl = flows.find(ev.flow);
-    if (!fl) {
-      out.log.push_back("start: unknown flow '" + ev.flow + "'");
-      return out;
-    }
-    if (out.next.run && current) {
-      run_ctx old(flows, *current, ctx, out);
-      detail::finish_run(old, current->find(out.next.run->node), end_status::interrupted);
-    }
-    if (!ev.at.empty() && !fl->find(ev.at)) {
-      out.log.push_back("start: flow '" + ev.flow + "' has no node '" + ev.at + "'");
-      return out;
-    }
-    start_run(flows, *fl, ev.at, ctx, out);
-    return out;
-  }
-
-  if (!out.next.run) {
-    static const flow no_flow{};
-    run_ctx rc(flows, no_flow, ctx, out);
-    outbound_message m;
-    m.text = rc.builtin("idle");
-    out.messages.push_back(std::move(m));
-    return out;
-  }
-
-  run_ctx rc(flows, *current, ctx, out);
-  const node* n = current->find(out.next.run->node);
-  if (!n || !n->waits()) {
-    out.log.push_back("run is at '" + out.next.run->node + "', which waits for nothing; run failed");
-    detail::finish_run(rc, n, end_status::failed);
-    return out;
-  }
-
-  detail::reply r;
-  if (ev.type == inbound_event::kind::choice) {
-    // A tap counts only if its id names this run, this node and an option of it.
-    bool ok = false;
-    for (std::size_t i = 0; i < n->options.size() && !ok; ++i) {
-      if (ev.choice == choice_ref(out.next.run->id, n->id, i)) {
-        r.tapped = i;
-        r.text = detail::option_label(rc, *n, i);
-        ok = true;
-      }
-    }
-    if (!ok) {
-      out.log.push_back("stale choice '" + ev.choice + "' ignored");
-      rc.say(detail::prompt(rc, *n, rc.builtin("stale_choice") + "\n\n"));
-      return out;
-    }
-  } else {
-    r.text = ev.text;
-  }
-  drive(rc, detail::behaviour(n->kind).answer(rc, *n, r));
   return out;
 }
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,23 +27,71 @@ struct context {
   std::int64_t now_ms = 0;    // the host's clock, read once per step
   std::uint64_t seed = 0;     // randomness and new run ids; same seed on retry
   std::string default_lang;   // for a new learner with no language; empty = flow's base
+  std::string tz;             // the learner's IANA time zone; empty = America/Mexico_City
+  std::vector<std::string> cohorts;  // the learner's cohorts (directory data), for splits
   channel_caps caps;
 };
 
 struct inbound_event {
-  enum class kind { start, text, choice };
+  enum class kind {
+    start,           // start `flow` (at node `at`) under `policy`: enrolment, broadcast, trigger
+    text,            // the learner wrote `text`
+    choice,          // the learner tapped the button whose id is `choice` (see choice_ref)
+    timer,           // the timer `timer` fell due (a stale id does nothing)
+    webhook_result,  // the host's answer to webhook request `timer`: `status`, `text` = body
+    opt_out,         // the provider says the learner blocked us or opted out
+    opt_in,          // ... or came back
+    reset,           // an administrator reset the learner's conversation
+  };
   kind type = kind::text;
-  std::string text;    // text: what the learner sent
+  std::string text;    // text: what the learner sent; webhook_result: the response body
   std::string flow;    // start: the flow to start
   std::string at;      // start: a node to begin at instead of the flow's start (previews, tests)
-  std::string choice;  // choice: the id of the tapped button (see choice_ref)
+  std::string choice;  // choice: the id of the tapped button
   std::string provider_id;
+  std::string timer;   // timer and webhook_result: the id
+  int status = 0;      // webhook_result: HTTP status; 0 = no answer (connection failed)
+  start_policy policy = start_policy::interrupt;
 
-  static inbound_event start(std::string flow_id, std::string at_node = {}) {
-    return {kind::start, {}, std::move(flow_id), std::move(at_node), {}, {}};
+  static inbound_event start(std::string flow_id, std::string at_node = {},
+                             start_policy p = start_policy::interrupt) {
+    inbound_event e;
+    e.type = kind::start;
+    e.flow = std::move(flow_id);
+    e.at = std::move(at_node);
+    e.policy = p;
+    return e;
   }
-  static inbound_event message(std::string t) { return {kind::text, std::move(t), {}, {}, {}, {}}; }
-  static inbound_event tap(std::string ref) { return {kind::choice, {}, {}, {}, std::move(ref), {}}; }
+  static inbound_event message(std::string t) {
+    inbound_event e;
+    e.text = std::move(t);
+    return e;
+  }
+  static inbound_event tap(std::string ref) {
+    inbound_event e;
+    e.type = kind::choice;
+    e.choice = std::move(ref);
+    return e;
+  }
+  static inbound_event timer_due(std::string id) {
+    inbound_event e;
+    e.type = kind::timer;
+    e.timer = std::move(id);
+    return e;
+  }
+  static inbound_event webhook_answer(std::string id, int http_status, std::string body) {
+    inbound_event e;
+    e.type = kind::webhook_result;
+    e.timer = std::move(id);
+    e.status = http_status;
+    e.text = std::move(body);
+    return e;
+  }
+  static inbound_event of(kind k) {
+    inbound_event e;
+    e.type = k;
+    return e;
+  }
 };
 
 enum class menu_style {
@@ -58,16 +108,35 @@ struct outbound_choice {
 
 // A channel-neutral message; adapters render it for their provider.
 struct outbound_message {
-  std::string text;
+  std::string text;  // the caption when there is media
   std::vector<outbound_choice> choices;
   menu_style menu = menu_style::none;
   std::string node;  // the node that sent it
+  std::optional<media> attachment;
+  bool unsolicited = false;  // reminders, drips, expiry: held in quiet hours, sent in the bulk lane
+};
+
+// A timer to set (or move: same id) in the store; it comes back as a `timer` event.
+struct timer_effect {
+  std::string id;
+  std::int64_t due_ms = 0;
+  std::string kind;
+};
+
+// A request the host performs for a `webhook` node; its answer comes back as a
+// webhook_result event with the same id.
+struct webhook_call {
+  std::string id;
+  std::string method, url;
+  std::map<std::string, std::string> headers;
+  std::string body;
+  std::int64_t timeout_ms = 0;
 };
 
 // One result record: what reports are built from. Ids are deterministic (run id + sequence).
 struct result_record {
   std::string id;
-  std::string type;  // start | answer | invalid | quiz | end
+  std::string type;  // start | answer | invalid | quiz | end | timeout | split | webhook | inbound
   std::string flow, run, node;
   nlohmann::json value;  // answer value, or the raw text of an invalid reply
   std::string text;      // what the learner sent, verbatim
@@ -85,10 +154,18 @@ struct step_result {
   session next;
   std::vector<outbound_message> messages;
   std::vector<result_record> records;
+  std::vector<timer_effect> timers_set;      // derived from the session's timers before and after
+  std::vector<std::string> timers_cancel;
+  std::vector<webhook_call> webhooks;
+  std::optional<bool> opted_out;             // the learner opted out (true) or back in (false)
   std::vector<std::string> log;  // what happened, for logs and debugging
 };
 
 step_result step(const flow_set& flows, const session& s, const inbound_event& ev, const context& ctx);
+
+// The global keywords (STOP/BAJA/ALTO…, START/ALTA, AYUDA/HELP, MENU), folded. They are commands
+// only when they are a whole message and not an option of the question being asked.
+const std::vector<std::string>& global_keywords();
 
 // Button ids: "<run>.<node hash>.<option index>", short and unique per run and node, so a
 // tap on an old question never answers the current one.

@@ -15,6 +15,12 @@ const char* to_string(node_kind k) {
     case node_kind::message: return "message";
     case node_kind::question: return "question";
     case node_kind::quiz: return "quiz";
+    case node_kind::split: return "split";
+    case node_kind::random: return "random";
+    case node_kind::set: return "set";
+    case node_kind::wait: return "wait";
+    case node_kind::subflow: return "subflow";
+    case node_kind::webhook: return "webhook";
     case node_kind::end: return "end";
   }
   return "?";
@@ -26,6 +32,7 @@ const char* to_string(question_type t) {
     case question_type::multi: return "multi";
     case question_type::text: return "text";
     case question_type::number: return "number";
+    case question_type::date: return "date";
     case question_type::scale: return "scale";
     case question_type::nps: return "nps";
   }
@@ -44,7 +51,7 @@ const char* to_string(end_status s) {
 
 std::optional<question_type> question_type_from(const std::string& s) {
   for (auto t : {question_type::choice, question_type::multi, question_type::text, question_type::number,
-                 question_type::scale, question_type::nps})
+                 question_type::date, question_type::scale, question_type::nps})
     if (s == to_string(t)) return t;
   return std::nullopt;
 }
@@ -52,6 +59,21 @@ std::optional<question_type> question_type_from(const std::string& s) {
 std::optional<end_status> end_status_from(const std::string& s) {
   for (auto t : {end_status::completed, end_status::failed, end_status::expired, end_status::interrupted})
     if (s == to_string(t)) return t;
+  return std::nullopt;
+}
+
+const char* to_string(start_policy p) {
+  switch (p) {
+    case start_policy::interrupt: return "interrupt";
+    case start_policy::skip: return "skip";
+    case start_policy::queue: return "queue";
+  }
+  return "?";
+}
+
+std::optional<start_policy> start_policy_from(const std::string& s) {
+  for (auto p : {start_policy::interrupt, start_policy::skip, start_policy::queue})
+    if (s == to_string(p)) return p;
   return std::nullopt;
 }
 

@@ -4,6 +4,11 @@ namespace aula {
 
 std::string render_plain(const outbound_message& m) {
   std::string out = m.text;
+  if (m.attachment) {
+    const auto& a = *m.attachment;
+    std::string what = a.type == "image" ? "🖼" : a.type == "audio" ? "🔊" : "📄";
+    out = what + " " + a.url + (a.filename.empty() ? "" : " (" + a.filename + ")") + (out.empty() ? "" : "\n" + out);
+  }
   if (m.choices.empty()) return out;
   switch (m.menu) {
     case menu_style::none: break;

@@ -6,6 +6,42 @@ namespace aula {
 
 using nlohmann::json;
 
+namespace {
+
+json timer_to_json(const timer_slot& t) { return {{"id", t.id}, {"due", t.due}, {"k", t.kind}, {"c", t.count}}; }
+
+timer_slot timer_from_json(const json& j) {
+  return timer_slot{j.at("id").get<std::string>(), j.value("due", std::int64_t{0}), j.value("k", std::string{}),
+                    j.value("c", 0)};
+}
+
+json run_to_json(const run_state& run) {
+  json r = {{"flow", run.flow}, {"id", run.id},          {"node", run.node},
+            {"r", run.retries}, {"a", run.attempts},    {"n", run.seq},
+            {"s", run.score},   {"smax", run.score_max}, {"t0", run.started_at}};
+  if (run.timer) r["tm"] = timer_to_json(*run.timer);
+  if (run.expire) r["ex"] = timer_to_json(*run.expire);
+  return r;
+}
+
+run_state run_from_json(const json& r) {
+  run_state rs;
+  rs.flow = r.at("flow").get<std::string>();
+  rs.id = r.at("id").get<std::string>();
+  rs.node = r.at("node").get<std::string>();
+  rs.retries = r.value("r", 0);
+  rs.attempts = r.value("a", 0);
+  rs.seq = r.value("n", 0);
+  rs.score = r.value("s", 0);
+  rs.score_max = r.value("smax", 0);
+  rs.started_at = r.value("t0", std::int64_t{0});
+  if (auto it = r.find("tm"); it != r.end()) rs.timer = timer_from_json(*it);
+  if (auto it = r.find("ex"); it != r.end()) rs.expire = timer_from_json(*it);
+  return rs;
+}
+
+}  // namespace
+
 json session::to_json() const {
   json j = {{"v", format}, {"ver", version}};
   if (!lang.empty()) j["lang"] = lang;
@@ -15,11 +51,15 @@ json session::to_json() const {
     for (auto& [k, v] : answers) a[k] = {{"v", v.value}, {"t", v.text}};
     j["answers"] = std::move(a);
   }
-  if (run) {
-    j["run"] = {{"flow", run->flow}, {"id", run->id},          {"node", run->node},
-                {"r", run->retries},  {"a", run->attempts},    {"n", run->seq},
-                {"s", run->score},    {"smax", run->score_max}, {"t0", run->started_at}};
+  if (run) j["run"] = run_to_json(*run);
+  if (!stack.empty()) {
+    json st = json::array();
+    for (const auto& r : stack) st.push_back(run_to_json(r));
+    j["stack"] = std::move(st);
   }
+  if (!queue.empty()) j["queue"] = queue;
+  if (opted_out) j["out"] = true;
+  if (menu_open) j["menu"] = true;
   if (last) {
     j["last"] = {{"flow", last->flow}, {"status", last->status}, {"s", last->score}, {"smax", last->score_max}};
   }
@@ -37,20 +77,12 @@ session session::from_json(const json& j) {
   if (auto it = j.find("answers"); it != j.end()) {
     for (auto& [k, a] : it->items()) s.answers[k] = saved_answer{a.at("v"), a.value("t", std::string{})};
   }
-  if (auto it = j.find("run"); it != j.end()) {
-    const json& r = *it;
-    run_state rs;
-    rs.flow = r.at("flow").get<std::string>();
-    rs.id = r.at("id").get<std::string>();
-    rs.node = r.at("node").get<std::string>();
-    rs.retries = r.value("r", 0);
-    rs.attempts = r.value("a", 0);
-    rs.seq = r.value("n", 0);
-    rs.score = r.value("s", 0);
-    rs.score_max = r.value("smax", 0);
-    rs.started_at = r.value("t0", std::int64_t{0});
-    s.run = rs;
-  }
+  if (auto it = j.find("run"); it != j.end()) s.run = run_from_json(*it);
+  if (auto it = j.find("stack"); it != j.end())
+    for (const auto& r : *it) s.stack.push_back(run_from_json(r));
+  if (auto it = j.find("queue"); it != j.end()) s.queue = it->get<std::vector<std::string>>();
+  s.opted_out = j.value("out", false);
+  s.menu_open = j.value("menu", false);
   if (auto it = j.find("last"); it != j.end()) {
     s.last = last_run{it->value("flow", std::string{}), it->value("status", std::string{}), it->value("s", 0),
                       it->value("smax", 0)};

@@ -20,6 +20,15 @@ struct saved_answer {
   std::string text;
 };
 
+// A pending timer of a run. Ids are deterministic (run + node + kind), so setting the same
+// timer again replaces it, and a timer whose id the session no longer holds does nothing.
+struct timer_slot {
+  std::string id;
+  std::int64_t due = 0;  // ms since epoch
+  std::string kind;      // remind | timeout | wait | webhook | expire
+  int count = 0;         // reminders sent so far
+};
+
 // The run of one flow in progress.
 struct run_state {
   std::string flow;
@@ -31,6 +40,8 @@ struct run_state {
   int score = 0;           // quiz points earned in this run
   int score_max = 0;       // points of the quizzes asked in this run
   std::int64_t started_at = 0;  // ms since epoch
+  std::optional<timer_slot> timer;   // of the node it waits at (reminder, wait, webhook)
+  std::optional<timer_slot> expire;  // the flow's expire_after, reset by each reply
 };
 
 // How the previous run ended, for templates and for the course layer.
@@ -48,8 +59,12 @@ struct session {
   std::string lang;          // learner's language; empty = the flow's base language
   std::map<std::string, std::string> contact;  // name, state, role, ...
   std::map<std::string, saved_answer> answers;  // by save_as name, across flows
-  std::optional<run_state> run;
+  std::optional<run_state> run;      // the run in progress (the innermost, in a subflow)
+  std::vector<run_state> stack;      // callers of the current run, outermost first
+  std::vector<std::string> queue;    // flows to start when the current run ends
   std::optional<last_run> last;
+  bool opted_out = false;            // STOP/BAJA: nothing is sent until START/ALTA
+  bool menu_open = false;            // MENU was shown; the next reply may pick from it
 
   nlohmann::json to_json() const;
   std::string dump() const { return to_json().dump(); }

@@ -98,7 +98,7 @@ char32_t fold_latin(char32_t cp) {
         "aaaaaaccccccccdd"   // 100-10F
         "ddeeeeeeeeeegggg"   // 110-11F
         "gggghhhhiiiiiiii"   // 120-12F
-        "iiiijjjjkkklllll"   // 130-13F
+        "iiiijjkkklllllll"   // 130-13F
         "lllnnnnnnnnnoooo"   // 140-14F
         "oooorrrrrrssssss"   // 150-15F
         "ssttttttuuuuuuuu"   // 160-16F
@@ -118,6 +118,7 @@ std::string fold(std::string_view s) {
   out.reserve(s.size());
   bool pending_space = false;
   for (char32_t cp : utf8_decode(s)) {
+    if (cp >= 0x300 && cp <= 0x36F) continue;  // combining accents (decomposed text): dropped
     char32_t f = fold_latin(cp);
     if (f == 0) {
       pending_space = !out.empty();

@@ -1,4 +1,5 @@
-// end: closes the run with an explicit, recorded status and an optional last message.
+// end: closes the run with an explicit, recorded status and an optional last message. In a
+// subflow, the caller goes on (see subflow.cpp).
 //
 //   fin:
 //     end: completed          # completed | failed | expired | interrupted
@@ -9,8 +10,7 @@ namespace aula::detail {
 
 transition enter_end(run_ctx& rc, const node& n) {
   if (!n.text.empty()) rc.say(rc.text(n.text), n);
-  finish_run(rc, &n, n.status);
-  return transition::finish();
+  return rc.end_run(n.status, &n);
 }
 
 }  // namespace aula::detail

@@ -2,7 +2,7 @@
 //
 //   rol:
 //     question: {es: "¿Cuál es tu función?", en: "What is your role?"}
-//     type: choice             # choice | multi | text | number | scale (1–5) | nps (0–10)
+//     type: choice             # choice | multi | text | number | date | scale (1–5) | nps (0–10)
 //     options:                 # choice and multi
 //       - {id: inspector, label: {es: "Inspector/a", en: "Inspector"}}
 //     min_choices: 1           # multi
@@ -13,12 +13,14 @@
 //     max_retries: 2           # then leave through on_invalid (default: next), answer skipped
 //     on_invalid: siguiente
 //     save_as: rol             # {{answers.rol}} and reports
+//     timeout: {after: 24h, remind: "¿Seguimos?", max_reminders: 2, next: fin}
 //     next: institucion
 #include <algorithm>
 #include <set>
 
 #include "bot/engine/nodes/registry.hpp"
 #include "bot/engine/text.hpp"
+#include "bot/engine/timing.hpp"
 
 namespace aula::detail {
 
@@ -26,6 +28,7 @@ menu_style menu_for(const node& n, const channel_caps& caps) {
   if (n.kind == node_kind::question) {
     switch (n.type) {
       case question_type::text:
+      case question_type::date:
       case question_type::number: return menu_style::none;
       case question_type::scale:
       case question_type::nps: return menu_style::inline_numbers;
@@ -96,28 +99,16 @@ std::optional<std::size_t> match_choice(run_ctx& rc, const node& n, const std::s
   return found;
 }
 
-void finish_run(run_ctx& rc, const node* at, end_status status) {
-  auto& run = rc.run();
-  static const node none{};
-  auto& r = rc.record("end", at ? *at : none);
-  r.status = to_string(status);
-  r.points = run.score;
-  r.value = {{"score", run.score}, {"max", run.score_max}};
-  rc.s().last = last_run{run.flow, r.status, run.score, run.score_max};
-  rc.s().run.reset();
-  rc.log("run " + r.run + " ended: " + r.status);
-}
-
 transition invalid_reply(run_ctx& rc, const node& n, const reply& r, const std::string& why) {
   auto& run = rc.run();
   run.retries += 1;
-  auto& rec = rc.record("invalid", n);
+  auto& rec = rc.record("invalid", &n);
   rec.text = r.text;
   rec.value = r.text;
   rec.attempt = run.retries;
   rc.log("invalid reply at " + n.id + " (" + why + "), retry " + std::to_string(run.retries));
   if (run.retries > n.max_retries) {
-    auto& skip = rc.record(n.kind == node_kind::quiz ? "quiz" : "answer", n);
+    auto& skip = rc.record(n.kind == node_kind::quiz ? "quiz" : "answer", &n);
     skip.status = "skipped";
     skip.attempt = run.attempts;
     if (n.kind == node_kind::quiz) run.score_max += n.points;
@@ -140,13 +131,48 @@ transition invalid_reply(run_ctx& rc, const node& n, const reply& r, const std::
 
 transition enter_question(run_ctx& rc, const node& n) {
   rc.say(prompt(rc, n));
+  arm_reply_timeout(rc, n);
   return transition::wait();
+}
+
+void arm_reply_timeout(run_ctx& rc, const node& n) {
+  if (!n.timeout || n.timeout->after_ms <= 0) return;
+  const auto due = rc.ctx().now_ms + n.timeout->after_ms;
+  if (n.timeout->max_reminders > 0) {
+    rc.set_timer(n, "remind", due, 0);
+  } else if (!n.timeout->next.empty()) {
+    rc.set_timer(n, "timeout", due);
+  }
+}
+
+transition reply_timer(run_ctx& rc, const node& n, timer_slot t) {
+  const auto& to = *n.timeout;
+  if (t.kind == "remind") {
+    std::string remind = to.remind.empty() ? rc.builtin("remind") : rc.text(to.remind);
+    rc.say(prompt(rc, n, remind + "\n\n"));
+    auto& r = rc.record("reminder", &n);
+    r.attempt = t.count + 1;
+    const auto due = rc.ctx().now_ms + to.after_ms;
+    if (t.count + 1 < to.max_reminders) {
+      rc.set_timer(n, "remind", due, t.count + 1);
+    } else if (!to.next.empty()) {
+      rc.set_timer(n, "timeout", due);
+    } else {
+      rc.run().timer.reset();
+    }
+    return transition::wait();
+  }
+  // The timeout: the question goes unanswered.
+  auto& r = rc.record("timeout", &n);
+  r.status = "timeout";
+  if (n.kind == node_kind::quiz) rc.run().score_max += n.points;
+  return transition::go(to.next);
 }
 
 namespace {
 
 void save(run_ctx& rc, const node& n, const reply& r, nlohmann::json value, std::string shown) {
-  auto& rec = rc.record("answer", n);
+  auto& rec = rc.record("answer", &n);
   rec.value = value;
   rec.text = r.text;
   rec.status = "answered";
@@ -162,6 +188,7 @@ std::string invalid_key(const node& n) {
     case question_type::number:
       if (n.min && n.max) return "invalid_number_range";
       return "invalid_number";
+    case question_type::date: return "invalid_date";
     case question_type::scale: return "invalid_scale";
     case question_type::nps: return "invalid_nps";
   }
@@ -212,6 +239,12 @@ transition answer_question(run_ctx& rc, const node& n, const reply& r) {
       auto v = parse_number(r.text);
       if (!v || (n.min && *v < *n.min) || (n.max && *v > *n.max)) return invalid_reply(rc, n, r, invalid_key(n));
       save(rc, n, r, *v, format_number(*v));
+      return transition::go(n.next);
+    }
+    case question_type::date: {
+      auto d = parse_date(r.text, rc.ctx().now_ms, rc.ctx().tz);
+      if (!d) return invalid_reply(rc, n, r, invalid_key(n));
+      save(rc, n, r, *d, *d);
       return transition::go(n.next);
     }
     case question_type::text: {

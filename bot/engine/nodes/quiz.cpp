@@ -21,6 +21,7 @@ namespace aula::detail {
 
 transition enter_quiz(run_ctx& rc, const node& n) {
   rc.say(prompt(rc, n));
+  arm_reply_timeout(rc, n);
   return transition::wait();
 }
 
@@ -33,7 +34,7 @@ transition answer_quiz(run_ctx& rc, const node& n, const reply& r) {
   const bool last_try = run.attempts >= n.attempts;
   const bool done = chosen.correct || last_try;
 
-  auto& rec = rc.record("quiz", n);
+  auto& rec = rc.record("quiz", &n);
   rec.value = chosen.id;
   rec.text = r.text;
   rec.correct = chosen.correct;

@@ -1,6 +1,7 @@
 // Inside the engine: how each node kind behaves when the run enters it and when the learner
-// answers it. One file per kind (message.cpp, question.cpp, quiz.cpp, end.cpp); the table in
-// registry.cpp maps a kind to its behaviour. Not part of the public API.
+// answers it. One file per kind (message.cpp, question.cpp, quiz.cpp, split.cpp, set.cpp,
+// wait.cpp, subflow.cpp, webhook.cpp, end.cpp); the table in registry.cpp maps a kind to its
+// behaviour. Not part of the public API.
 #pragma once
 
 #include <optional>
@@ -11,44 +12,11 @@
 
 namespace aula::detail {
 
-// What one step is working on; nodes act through it.
-class run_ctx {
- public:
-  run_ctx(const flow_set& flows, const flow& fl, const context& ctx, step_result& out)
-      : flows_(flows), flow_(fl), ctx_(ctx), out_(out) {}
-
-  const flow& current_flow() const { return flow_; }
-  const context& ctx() const { return ctx_; }
-  session& s() { return out_.next; }
-  run_state& run() { return *out_.next.run; }
-  step_result& out() { return out_; }
-
-  // The learner's language: session, else the host's default, else the flow's base.
-  const std::string& lang() const;
-  // A flow text in the learner's language with {{variables}} filled in.
-  std::string text(const localized& t) const;
-  // A built-in text of the engine (invalid answers, hints) in the learner's language.
-  std::string builtin(std::string_view key) const;
-
-  void say(outbound_message m) { out_.messages.push_back(std::move(m)); }
-  void say(const std::string& text, const node& n);
-  result_record& record(const std::string& type, const node& n);
-  void log(std::string line) { out_.log.push_back(std::move(line)); }
-
- private:
-  std::optional<std::string> variable(std::string_view name) const;
-
-  const flow_set& flows_;
-  const flow& flow_;
-  const context& ctx_;
-  step_result& out_;
-};
-
 enum class next_kind { go, wait, finish };
 
 struct transition {
   next_kind kind = next_kind::wait;
-  std::string target;  // go: the node to enter
+  std::string target;  // go: the node to enter (in the current run's flow)
   static transition go(std::string t) { return {next_kind::go, std::move(t)}; }
   static transition wait() { return {next_kind::wait, {}}; }
   static transition finish() { return {next_kind::finish, {}}; }
@@ -60,9 +28,65 @@ struct reply {
   std::optional<std::size_t> tapped;  // option index from a button of this very node
 };
 
+// What one step is working on. Nodes act through it; it owns the run stack operations.
+class run_ctx {
+ public:
+  run_ctx(const flow_set& flows, const context& ctx, step_result& out);
+
+  // The flow of the current run (null when no run).
+  const flow* current_flow() const;
+  const flow_set& flows() const { return flows_; }
+  const context& ctx() const { return ctx_; }
+  session& s() { return out_.next; }
+  run_state& run() { return *out_.next.run; }
+  step_result& out() { return out_; }
+
+  // The learner's language: session, else the host's default, else the flow's base.
+  const std::string& lang() const;
+  // A flow text in the learner's language with {{variables}} filled in.
+  std::string text(const localized& t) const;
+  // A template with variables filled in (values JSON-escaped when `json_escape`).
+  std::string fill(const std::string& tmpl, bool json_escape = false) const;
+  // A built-in text of the engine (invalid answers, hints) in the learner's language.
+  std::string builtin(std::string_view key) const;
+  // A variable's value for conditions (answers give their value, not their text).
+  nlohmann::json value_of(const std::string& var) const;
+
+  void say(outbound_message m) { out_.messages.push_back(std::move(m)); }
+  void say(const std::string& text, const node& n);
+  // A result record of the current run (or of no run: type inbound, for stray texts).
+  result_record& record(const std::string& type, const node* n);
+  void log(std::string line) { out_.log.push_back(std::move(line)); }
+
+  // A deterministic 64-bit number for this step (new run ids).
+  std::uint64_t fresh();
+
+  // Starts a run of `fl` (at `at`, else its start) on top of the stack; returns where to go.
+  transition begin_run(const flow& fl, const std::string& at);
+  // Ends the current run with `status` at node `at`. Returns to the caller of a subflow (its
+  // `next`, or `on_failure` when it did not complete), else starts a queued flow, else
+  // finishes.
+  transition end_run(end_status status, const node* at);
+  // Ends every run on the stack (opt-out, interrupt, reset) with `status`.
+  void end_all(end_status status);
+  // Enters nodes until one waits or the runs end.
+  void drive(transition t);
+  // Sets the current node's timer to fire after `delay_ms` (or at `due`).
+  void set_timer(const node& n, const std::string& kind, std::int64_t due, int count = 0);
+
+ private:
+  std::optional<std::string> variable(std::string_view name) const;
+
+  const flow_set& flows_;
+  const context& ctx_;
+  step_result& out_;
+  std::uint64_t fresh_count_ = 0;
+  int free_records_ = 0;
+};
+
 struct node_behaviour {
   transition (*enter)(run_ctx&, const node&);
-  transition (*answer)(run_ctx&, const node&, const reply&);  // null for kinds that never wait
+  transition (*answer)(run_ctx&, const node&, const reply&);  // null for kinds that never ask
 };
 
 const node_behaviour& behaviour(node_kind k);
@@ -75,8 +99,15 @@ std::optional<std::size_t> match_choice(run_ctx& rc, const node& n, const std::s
 std::string option_label(run_ctx& rc, const node& n, std::size_t i);
 // Records the invalid reply; asks again or, past max_retries, leaves through on_invalid/next.
 transition invalid_reply(run_ctx& rc, const node& n, const reply& r, const std::string& why);
+// Arms the reminder/timeout timer of an asking node (when it has a `timeout`).
+void arm_reply_timeout(run_ctx& rc, const node& n);
+// A reminder or the timeout fell due at an asking node.
+transition reply_timer(run_ctx& rc, const node& n, timer_slot t);
+// A webhook's answer (or its timeout: status -1).
+transition webhook_answered(run_ctx& rc, const node& n, int status, const std::string& body);
 
-// Ends the run with a status: records it, remembers it in session.last, clears session.run.
-void finish_run(run_ctx& rc, const node* at, end_status status);
+std::string hex(std::uint64_t v, int digits);
+std::uint64_t splitmix64(std::uint64_t x);
+std::uint32_t fnv1a32(std::string_view s);
 
 }  // namespace aula::detail
