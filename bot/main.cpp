@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   aula::cli::add_validate(app, exit_code);
   aula::cli::add_chat(app, exit_code);
   aula::cli::add_test(app, exit_code);
+  aula::cli::add_graph(app, exit_code);
+  aula::cli::add_i18n(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "bot/authoring/checks.hpp"
 #include "bot/authoring/triggers.hpp"
 #include "bot/authoring/yaml_json.hpp"
 #include "bot/engine/condition.hpp"
@@ -559,7 +560,7 @@ bool reader::read_node(const std::string& id, const YAML::Node& key, const YAML:
         return false;
       }
     }
-    error(key, "node '" + id + "' has no kind", "give it one of: message, question, quiz, end");
+    error(key, "node '" + id + "' has no kind", "give it one of: message, question, quiz, split, random, set, wait, subflow, webhook, end");
     return false;
   }
   if (kinds.size() > 1) {
@@ -931,6 +932,7 @@ load_result load_flows(const std::vector<std::string>& paths) {
     }
   }
   check_subflows(res);
+  check_flows(res);
   for (const auto& tf : trigger_files) {
     std::ifstream in(tf, std::ios::binary);
     std::stringstream buf;

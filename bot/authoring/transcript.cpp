@@ -229,10 +229,10 @@ std::string line_diff(const std::vector<std::string>& a, const std::vector<std::
     if (i < n && j < m && a[i] == b[j]) {
       out += "  " + a[i++] + "\n";
       ++j;
-    } else if (j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      out += "+ " + b[j++] + "\n";
-    } else {
+    } else if (i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1])) {
       out += "- " + a[i++] + "\n";
+    } else {
+      out += "+ " + b[j++] + "\n";
     }
   }
   return out;

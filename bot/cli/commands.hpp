@@ -16,5 +16,7 @@ std::string default_flows_dir();
 void add_validate(CLI::App& app, int& exit_code);
 void add_chat(CLI::App& app, int& exit_code);
 void add_test(CLI::App& app, int& exit_code);
+void add_graph(CLI::App& app, int& exit_code);  // graph.cpp
+void add_i18n(CLI::App& app, int& exit_code);   // i18n.cpp
 
 }  // namespace aula::cli

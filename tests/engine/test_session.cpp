@@ -1,0 +1,135 @@
+#include "bot/engine/session.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <stdexcept>
+#include <string>
+
+using namespace aula;
+using nlohmann::json;
+
+namespace {
+
+session full_session() {
+  session s;
+  s.version = 1234567890123;
+  s.lang = "en";
+  s.contact = {{"name", "José Ñúñez 👋"}, {"state", "Nuevo León"}, {"role", "inspector"}};
+  s.answers["rol"] = saved_answer{"inspector", "Inspector/a federal"};
+  s.answers["edad"] = saved_answer{3.5, "3.5"};
+  s.answers["temas"] = saved_answer{json::array({"salud", "seguridad"}), "Salud, Seguridad"};
+  s.answers["comentario"] = saved_answer{"¡Muy útil! 🎉\nGracias", "¡Muy útil! 🎉\nGracias"};
+  s.answers["nps"] = saved_answer{10, "10"};
+  run_state r;
+  r.flow = "leccion-muestra";
+  r.id = "0123456789ab";
+  r.node = "jornada";
+  r.retries = 1;
+  r.attempts = 2;
+  r.seq = 7;
+  r.score = 3;
+  r.score_max = 4;
+  r.started_at = 1767625200000;
+  s.run = r;
+  s.last = last_run{"encuesta", "interrupted", 1, 2};
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("session round-trips every field through JSON", "[session]") {
+  const session s = full_session();
+  const session b = session::from_json(s.to_json());
+
+  CHECK(b.version == 1234567890123);
+  CHECK(b.lang == "en");
+  CHECK(b.contact == s.contact);
+  CHECK(b.contact.at("name") == "José Ñúñez 👋");
+  REQUIRE(b.answers.size() == 5);
+  for (const auto& [k, a] : s.answers) {
+    INFO("answer " << k);
+    REQUIRE(b.answers.count(k) == 1);
+    CHECK(b.answers.at(k).value == a.value);
+    CHECK(b.answers.at(k).text == a.text);
+  }
+  CHECK(b.answers.at("edad").value.get<double>() == 3.5);
+  CHECK(b.answers.at("temas").value == json::array({"salud", "seguridad"}));
+  CHECK(b.answers.at("comentario").text == "¡Muy útil! 🎉\nGracias");
+
+  REQUIRE(b.run.has_value());
+  CHECK(b.run->flow == "leccion-muestra");
+  CHECK(b.run->id == "0123456789ab");
+  CHECK(b.run->node == "jornada");
+  CHECK(b.run->retries == 1);
+  CHECK(b.run->attempts == 2);
+  CHECK(b.run->seq == 7);
+  CHECK(b.run->score == 3);
+  CHECK(b.run->score_max == 4);
+  CHECK(b.run->started_at == 1767625200000);
+
+  REQUIRE(b.last.has_value());
+  CHECK(b.last->flow == "encuesta");
+  CHECK(b.last->status == "interrupted");
+  CHECK(b.last->score == 1);
+  CHECK(b.last->score_max == 2);
+
+  CHECK(b.dump() == s.dump());
+}
+
+TEST_CASE("session round-trips through its dumped string", "[session]") {
+  const session s = full_session();
+  const std::string text = s.dump();
+  const session b = session::parse(text);
+  CHECK(b.dump() == text);
+  CHECK(b.contact.at("name") == "José Ñúñez 👋");
+  CHECK(b.answers.at("comentario").value == "¡Muy útil! 🎉\nGracias");
+}
+
+TEST_CASE("an empty session round-trips without run or last", "[session]") {
+  const session s;
+  const session b = session::parse(s.dump());
+  CHECK(b.version == 0);
+  CHECK(b.lang.empty());
+  CHECK(b.contact.empty());
+  CHECK(b.answers.empty());
+  CHECK_FALSE(b.run.has_value());
+  CHECK_FALSE(b.last.has_value());
+}
+
+TEST_CASE("a session with last but no run keeps them apart", "[session]") {
+  session s;
+  s.last = last_run{"leccion-muestra", "completed", 4, 4};
+  const session b = session::parse(s.dump());
+  CHECK_FALSE(b.run.has_value());
+  REQUIRE(b.last.has_value());
+  CHECK(b.last->status == "completed");
+  CHECK(b.last->score == 4);
+}
+
+TEST_CASE("session JSON carries its format version", "[session]") {
+  const json j = full_session().to_json();
+  REQUIRE(j.contains("v"));
+  CHECK(j["v"] == session::format);
+}
+
+TEST_CASE("from_json refuses an unknown format version", "[session]") {
+  json j = full_session().to_json();
+  j["v"] = session::format + 1;
+  CHECK_THROWS_AS(session::from_json(j), std::runtime_error);
+  j["v"] = 0;
+  CHECK_THROWS_AS(session::from_json(j), std::runtime_error);
+  j.erase("v");
+  CHECK_THROWS_AS(session::from_json(j), std::runtime_error);
+  CHECK_THROWS_AS(session::from_json(json::array()), std::runtime_error);
+  CHECK_THROWS_AS(session::parse("\"text\""), std::runtime_error);
+}
+
+TEST_CASE("session dump is compact: one line, no indentation", "[session]") {
+  const std::string d = full_session().dump();
+  CHECK(d.find('\n') == std::string::npos);  // newlines inside texts are escaped
+  CHECK(d.find("\\n") != std::string::npos);
+  CHECK(d.find("\": ") == std::string::npos);    // no space after a key
+  CHECK(d.find("\", \"") == std::string::npos);  // nor between items
+  CHECK(d.front() == '{');
+  CHECK(d.back() == '}');
+}
