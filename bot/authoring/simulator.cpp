@@ -9,9 +9,37 @@ namespace aula {
 
 simulator::simulator(const flow_set& flows, context ctx) : flows_(flows), ctx_(std::move(ctx)) {}
 
+namespace {
+
+// Everything a step produces, as text, to compare two runs of it.
+std::string signature(const step_result& r) {
+  nlohmann::json j;
+  j["session"] = r.next.to_json();
+  for (const auto& m : r.messages) j["messages"].push_back(render_plain(m));
+  for (const auto& rec : r.records) j["records"].push_back(rec.to_json());
+  for (const auto& t : r.timers_set) j["timers"].push_back({t.id, t.due_ms, t.kind});
+  j["cancel"] = r.timers_cancel;
+  for (const auto& w : r.webhooks) j["webhooks"].push_back({w.id, w.method, w.url, w.body});
+  return j.dump(2);
+}
+
+}  // namespace
+
+std::string simulator::retry_last() const {
+  if (!last_before_) return "there is no step to retry";
+  auto again = step(flows_, *last_before_, last_event_, last_ctx_);
+  std::string sig = signature(again);
+  if (sig == last_signature_) return {};
+  return "the retried step differs:\n--- first\n" + last_signature_ + "\n--- retry\n" + sig + "\n";
+}
+
 void simulator::apply(const inbound_event& ev, std::vector<sim_output>& out) {
   ctx_.seed = ++seed_;
+  last_before_ = session_;
+  last_event_ = ev;
+  last_ctx_ = ctx_;
   auto r = step(flows_, session_, ev, ctx_);
+  last_signature_ = signature(r);
   session_ = std::move(r.next);
   for (const auto& id : r.timers_cancel) timers_.erase(id);
   for (const auto& t : r.timers_set) timers_[t.id] = t;

@@ -34,6 +34,9 @@ class simulator {
   // Moves the clock, firing each due timer at its time, in order. Each firing that says
   // something is introduced by an `at` output with the local time.
   std::vector<sim_output> advance(std::int64_t ms);
+  // Runs the last step again from the same session, event and seed, as the server does after
+  // a version conflict; returns what differs from the first run (empty: identical).
+  std::string retry_last() const;
   // The id of the last webhook request still waiting for its answer, if any.
   std::optional<std::string> pending_webhook() const;
   const std::map<std::string, timer_effect>& timers() const { return timers_; }
@@ -50,6 +53,11 @@ class simulator {
   std::map<std::string, timer_effect> timers_;
   std::vector<std::string> webhooks_;
   std::uint64_t seed_ = 0;
+  // The last step, to replay it.
+  std::optional<session> last_before_;
+  inbound_event last_event_;
+  context last_ctx_;
+  std::string last_signature_;
 };
 
 }  // namespace aula

@@ -55,6 +55,7 @@ const char* label(transcript_turn::who w) {
     case who::webhook: return "webhook: ";
     case who::event: return "event:   ";
     case who::start: return "start:   ";
+    case who::retry: return "retry:   ";
   }
   return "?:       ";
 }
@@ -161,11 +162,12 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
       static const std::map<std::string, who> kinds = {
           {"aula", who::aula},     {"at", who::at},         {"request", who::request},
           {"learner", who::learner}, {"tap", who::tap},     {"advance", who::advance},
-          {"webhook", who::webhook}, {"event", who::event}, {"start", who::start}};
+          {"webhook", who::webhook}, {"event", who::event}, {"start", who::start},
+          {"retry", who::retry}};
       auto kind = kinds.find(k);
       if (kind == kinds.end()) {
         diags.error(turn.pos, "unknown conversation line '" + k + "'",
-                    "use aula, learner, tap, advance, at, request, webhook, event or start");
+                    "use aula, learner, tap, advance, at, request, webhook, event, start or retry");
         continue;
       }
       turn.speaker = kind->second;
@@ -202,7 +204,11 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
         if (k == "status") tc.status = v.Scalar();
         else if (k == "score") tc.score = whole_number(v, "score");
         else if (k == "score_max") tc.score_max = whole_number(v, "score_max");
-        else if (k == "answers") {
+        else if (k == "timers") tc.timers = whole_number(v, "timers");
+        else if (k == "opted_out") tc.opted_out = v.Scalar() == "true";
+        else if (k == "contact") {
+          for (auto a = v.begin(); a != v.end(); ++a) tc.contact_after[a->first.Scalar()] = a->second.Scalar();
+        } else if (k == "answers") {
           for (auto a = v.begin(); a != v.end(); ++a) tc.answers[a->first.Scalar()] = yaml_to_json(a->second);
         } else if (k == "records") {
           for (const auto& r : v) tc.records.push_back(yaml_to_json(r));
@@ -274,6 +280,7 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c) {
     }
   };
   take(sim.send(inbound_event::start(c.flow, c.start_at)));
+  std::string retry_report;
   for (const auto& t : c.turns) {
     if (t.is_output()) continue;
     actual.push_back(t);
@@ -310,6 +317,7 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c) {
         take(sim.send(inbound_event::start(t.text, {}, p)));
         break;
       }
+      case who::retry: retry_report += sim.retry_last(); break;
       default: break;
     }
   }
@@ -319,7 +327,7 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c) {
     for (auto& l : turn_lines(t)) want.push_back(l);
   for (const auto& t : actual)
     for (auto& l : turn_lines(t)) got.push_back(l);
-  std::string report;
+  std::string report = retry_report;
   if (want != got) report += line_diff(want, got);
 
   const session& s = sim.state();

@@ -22,6 +22,7 @@
 //         - webhook: {status: 200, body: '{"ok": true}'}   # the webhook's answer
 //         - event: reset         # reset | opt_out | opt_in (from an admin or the provider)
 //         - start: {flow: diagnostico, policy: queue}   # the host starts a flow
+//         - retry: last          # replay the last step (same session, event, seed): must match
 //       expect:                  # optional checks after the conversation
 //         status: completed      # completed | failed | … | active (still running) | none
 //         score: 2
@@ -47,7 +48,7 @@
 namespace aula {
 
 struct transcript_turn {
-  enum class who { aula, at, request, learner, tap, advance, webhook, event, start };
+  enum class who { aula, at, request, learner, tap, advance, webhook, event, start, retry };
   who speaker = who::aula;
   std::string text;  // webhook: the body; start: the flow id; advance: the duration
   int status = 0;    // webhook

@@ -151,7 +151,26 @@ std::optional<std::string> run_ctx::variable(std::string_view name) const {
       raw = true;
     }
     auto it = s.answers.find(key);
-    if (it == s.answers.end()) return std::nullopt;
+    if (it == s.answers.end()) {
+      // answers.registro.folio: a field of a saved JSON object (a webhook's answer).
+      auto dot = key.find('.');
+      if (dot == std::string::npos) return std::nullopt;
+      auto base = s.answers.find(key.substr(0, dot));
+      if (base == s.answers.end() || !base->second.value.is_object()) return std::nullopt;
+      const nlohmann::json* v = &base->second.value;
+      std::string path = key.substr(dot + 1) + (raw ? ".value" : "");
+      for (std::size_t start = 0; start <= path.size();) {
+        auto end = path.find('.', start);
+        std::string part = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        if (!v->is_object() || !v->contains(part)) return std::nullopt;
+        v = &(*v)[part];
+        if (end == std::string::npos) break;
+        start = end + 1;
+      }
+      if (v->is_string()) return v->get<std::string>();
+      if (v->is_number()) return format_number(v->get<double>());
+      return v->dump();
+    }
     if (!raw) return it->second.text;
     const auto& v = it->second.value;
     if (v.is_string()) return v.get<std::string>();
