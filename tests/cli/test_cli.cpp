@@ -245,3 +245,29 @@ TEST_CASE("aula test exits 1 when the flows do not validate") {
   CHECK(r.status == 1);
   CHECK(r.out.find("roto.yaml:5:") != std::string::npos);
 }
+
+TEST_CASE("aula chat /avanzar fires waits in the learner's time zone") {
+  temp_dir dir;
+  write(dir.path / "guion.txt", "hola\n/avanzar 10m\n/estado\n/avanzar 2d\n");
+  auto r = run("chat --flows " + source("tests/flows") + " --flow goteo --tz America/Cancun --script " +
+               (dir.path / "guion.txt").string());
+  INFO(r.out);
+  const auto part1 = r.out.find("Parte 1: hoy empezamos.");
+  const auto waiting = r.out.find("Recibido. Te escribiremos cuando sea momento de seguir.");
+  const auto part2 = r.out.find("☀️ Parte 2");
+  const auto part3 = r.out.find("Parte 3, dos horas después.");
+  REQUIRE(part1 != std::string::npos);
+  REQUIRE(waiting != std::string::npos);
+  REQUIRE(part2 != std::string::npos);
+  REQUIRE(part3 != std::string::npos);
+  CHECK(part1 < waiting);
+  CHECK(waiting < part2);
+  CHECK(part2 < part3);
+  // Ten minutes is not enough: the state printed after it still waits at the wait node.
+  const auto state = r.out.find("\"node\": \"manana\"");
+  CHECK(state != std::string::npos);
+  CHECK(state < part2);
+  // Part 2 arrives at 09:00 local time in Cancún.
+  CHECK(r.out.find(" 09:00\n", waiting) != std::string::npos);
+  CHECK(r.out.find("— goteo: completed —") != std::string::npos);
+}
