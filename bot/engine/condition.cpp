@@ -193,20 +193,21 @@ std::optional<condition> parse_condition(const std::string& text, condition_erro
           std::string e = lx.next(q);
           if (!q && (e.empty() || e == "]" || e == ",")) return fail(eat, "expected a value in the list");
           t.values.push_back(e);
+          std::size_t sat = (lx.skip_space(), lx.pos());
           std::string sep = lx.next(q);
           if (sep == "]" && !q) break;
-          if (sep != "," || q) return fail(lx.pos(), "expected ',' or ']' in the list");
+          if (sep != "," || q) return fail(sat, "expected ',' or ']' in the list");
         }
       } else {
-        if (!q && (v.empty() || v == "]" || v == "," || is_op(v))) return fail(vat, "expected a value after '" + p + "'");
         if (!lx.error().empty()) return fail(vat, lx.error());
+        if (!q && (v.empty() || v == "]" || v == "," || is_op(v))) return fail(vat, "expected a value after '" + p + "'");
         t.values.push_back(v);
       }
       if ((p == "<" || p == "<=" || p == ">" || p == ">=") && !as_number(nlohmann::json(t.values[0])))
         return fail(vat, "'" + p + "' compares numbers; '" + t.values[0] + "' is not a number");
       t.op = p;
     } else if (p == "=") {
-      return fail(lx.pos(), "use '==' to compare");
+      return fail((lx.skip_space(), lx.pos()), "use '==' to compare");
     }
     conj.push_back(std::move(t));
     if (lx.at_end()) break;

@@ -1,5 +1,7 @@
 #include "bot/engine/render.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace aula {
 
 std::string render_plain(const outbound_message& m) {
@@ -28,6 +30,53 @@ std::string render_plain(const outbound_message& m) {
     }
   }
   return out;
+}
+
+namespace {
+
+const char* menu_name(menu_style m) {
+  switch (m) {
+    case menu_style::none: return "none";
+    case menu_style::numbered: return "numbered";
+    case menu_style::buttons: return "buttons";
+    case menu_style::inline_numbers: return "inline";
+  }
+  return "none";
+}
+
+}  // namespace
+
+nlohmann::json to_json(const outbound_message& m) {
+  nlohmann::json j = {{"text", m.text}};
+  if (!m.node.empty()) j["node"] = m.node;
+  if (m.menu != menu_style::none) j["menu"] = menu_name(m.menu);
+  for (const auto& c : m.choices) j["choices"].push_back({{"ref", c.ref}, {"label", c.label}});
+  if (m.attachment) {
+    j["media"] = {{"type", m.attachment->type}, {"url", m.attachment->url}};
+    if (!m.attachment->filename.empty()) j["media"]["filename"] = m.attachment->filename;
+  }
+  if (m.unsolicited) j["bulk"] = true;
+  return j;
+}
+
+outbound_message outbound_from_json(const nlohmann::json& j) {
+  outbound_message m;
+  m.text = j.value("text", std::string{});
+  m.node = j.value("node", std::string{});
+  const std::string menu = j.value("menu", std::string{"none"});
+  for (auto s : {menu_style::none, menu_style::numbered, menu_style::buttons, menu_style::inline_numbers})
+    if (menu == menu_name(s)) m.menu = s;
+  if (auto it = j.find("choices"); it != j.end())
+    for (const auto& c : *it) m.choices.push_back({c.value("ref", std::string{}), c.value("label", std::string{})});
+  if (auto it = j.find("media"); it != j.end()) {
+    media md;
+    md.type = it->value("type", std::string{});
+    md.url = it->value("url", std::string{});
+    md.filename = it->value("filename", std::string{});
+    m.attachment = md;
+  }
+  m.unsolicited = j.value("bulk", false);
+  return m;
 }
 
 }  // namespace aula

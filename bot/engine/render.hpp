@@ -10,4 +10,8 @@ namespace aula {
 
 std::string render_plain(const outbound_message& m);
 
+// Outbound messages travel through the store's outbox as JSON.
+nlohmann::json to_json(const outbound_message& m);
+outbound_message outbound_from_json(const nlohmann::json& j);
+
 }  // namespace aula
