@@ -35,6 +35,10 @@ struct inbound_item {
   inbound_event event;
   std::map<std::string, std::string> contact;  // what the provider tells about the learner
                                                // (name, language) — filled on first contact
+  // A message that is not text: "photo", "voice", "audio", "video", "document", "sticker",
+  // "location", … ("" = a text message, a tap or a status). `event` is then a text event
+  // carrying the caption, if any; the service may answer "I can only read text here".
+  std::string media_kind;
 };
 
 struct parse_result {

@@ -717,9 +717,7 @@ bool plan_import(const std::string& file_text, const std::string& file, const st
     return false;
   }
   if (src.json) {
-    try {
-      (void)nlohmann::json::parse(body);
-    } catch (const nlohmann::json::exception&) {
+    if (!nlohmann::json::accept(body)) {
       error = "the patched JSON file would not be valid JSON" + refuse;
       return false;
     }

@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "bot/authoring/checks.hpp"
+#include "bot/authoring/schema.hpp"
 #include "bot/authoring/triggers.hpp"
 #include "bot/authoring/yaml_json.hpp"
 #include "bot/engine/condition.hpp"
@@ -24,36 +25,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Keys each part of a flow file may have. flows/schema.json (next issue) mirrors these.
-const std::vector<std::string> flow_keys = {"spec", "id", "name", "description", "language", "start",
-                                           "expire_after", "on_expire", "nodes"};
+// Keys each part of a flow file may have: read from flows/schema.json, embedded at build time
+// (bot/authoring/schema.hpp), the single source of truth for them.
+const std::vector<std::string>& flow_keys() { return flow_schema().flow; }
 const std::vector<std::string> kind_keys = {"message", "question", "quiz", "split", "random",
                                             "set", "wait", "subflow", "webhook", "end"};
-const std::map<node_kind, std::vector<std::string>> node_keys = {
-    {node_kind::message, {"message", "media", "next"}},
-    {node_kind::question,
-     {"question", "type", "options", "min", "max", "min_choices", "max_choices", "invalid", "max_retries",
-      "on_invalid", "save_as", "timeout", "next"}},
-    {node_kind::quiz,
-     {"quiz", "options", "feedback", "points", "attempts", "invalid", "max_retries", "on_invalid", "save_as",
-      "timeout", "next"}},
-    {node_kind::split, {"split", "next"}},
-    {node_kind::random, {"random"}},
-    {node_kind::set, {"set", "next"}},
-    {node_kind::wait, {"wait", "next"}},
-    {node_kind::subflow, {"subflow", "next", "on_failure"}},
-    {node_kind::webhook, {"webhook", "save_as", "next", "on_failure", "on_timeout"}},
-    {node_kind::end, {"end", "message"}},
-};
-const std::vector<std::string> media_keys = {"type", "url", "filename", "size_kb"};
-const std::vector<std::string> timeout_keys = {"after", "remind", "max_reminders", "next"};
-const std::vector<std::string> case_keys = {"if", "next"};
-const std::vector<std::string> branch_keys = {"weight", "next"};
-const std::vector<std::string> wait_keys = {"for", "until", "days"};
-const std::vector<std::string> webhook_keys = {"method", "url", "headers", "body", "timeout"};
-const std::vector<std::string> question_option_keys = {"id", "label"};
-const std::vector<std::string> quiz_option_keys = {"id", "label", "correct", "feedback"};
-const std::vector<std::string> feedback_keys = {"correct", "incorrect", "retry"};
+const std::map<node_kind, std::vector<std::string>>& node_keys() { return flow_schema().node; }
+const std::vector<std::string>& media_keys() { return flow_schema().media; }
+const std::vector<std::string>& timeout_keys() { return flow_schema().timeout; }
+const std::vector<std::string>& case_keys() { return flow_schema().split_case; }
+const std::vector<std::string>& branch_keys() { return flow_schema().random_branch; }
+const std::vector<std::string>& wait_keys() { return flow_schema().wait; }
+const std::vector<std::string>& webhook_keys() { return flow_schema().webhook; }
+const std::vector<std::string>& question_option_keys() { return flow_schema().question_option; }
+const std::vector<std::string>& quiz_option_keys() { return flow_schema().quiz_option; }
+const std::vector<std::string>& feedback_keys() { return flow_schema().feedback; }
 
 const std::regex id_pattern("[a-z0-9][a-z0-9_-]*");
 const std::regex lang_pattern("[a-z]{2,3}([_-][A-Za-z]{2,4})?");
@@ -230,7 +216,7 @@ bool reader::read_media(const YAML::Node& m, node& out) {
     error(m, "media must be a map", "for example: {type: document, url: \"https://…/guia.pdf\"}");
     return false;
   }
-  check_keys(m, media_keys, "media of node '" + out.id + "'");
+  check_keys(m, media_keys(), "media of node '" + out.id + "'");
   media md;
   md.pos = pos(m);
   bool ok = true;
@@ -265,7 +251,7 @@ bool reader::read_timeout(const YAML::Node& t, const flow& f, node& out) {
     error(t, "timeout must be a map", "for example: {after: 24h, remind: \"¿Seguimos?\", max_reminders: 2, next: fin}");
     return false;
   }
-  check_keys(t, timeout_keys, "timeout of node '" + out.id + "'");
+  check_keys(t, timeout_keys(), "timeout of node '" + out.id + "'");
   reply_timeout to;
   to.pos = pos(t);
   bool ok = true;
@@ -299,7 +285,7 @@ bool reader::read_split(const YAML::Node& n, node& out) {
       ok = false;
       continue;
     }
-    check_keys(c, case_keys, "a case of split '" + out.id + "'");
+    check_keys(c, case_keys(), "a case of split '" + out.id + "'");
     split_case sc;
     sc.pos = pos(c);
     if (auto cond = c["if"]) {
@@ -349,7 +335,7 @@ bool reader::read_random(const YAML::Node& n, node& out) {
       ok = false;
       continue;
     }
-    check_keys(b, branch_keys, "a branch of random '" + out.id + "'");
+    check_keys(b, branch_keys(), "a branch of random '" + out.id + "'");
     random_branch rb;
     rb.pos = pos(b);
     if (auto w = b["weight"]) ok &= int_of(w, rb.weight, "weight", 1);
@@ -399,7 +385,7 @@ bool reader::read_wait(const YAML::Node& n, node& out) {
     error(w, "wait must be a map", "for example: wait: {for: 2h} or wait: {until: \"09:00\", days: 1}");
     return false;
   }
-  check_keys(w, wait_keys, "wait of node '" + out.id + "'");
+  check_keys(w, wait_keys(), "wait of node '" + out.id + "'");
   bool ok = true;
   auto f = w["for"];
   auto u = w["until"];
@@ -437,7 +423,7 @@ bool reader::read_webhook(const YAML::Node& w, node& out) {
     error(w, "webhook must be a map", "for example: {method: POST, url: \"https://…\", body: '{\"a\": 1}'}");
     return false;
   }
-  check_keys(w, webhook_keys, "webhook of node '" + out.id + "'");
+  check_keys(w, webhook_keys(), "webhook of node '" + out.id + "'");
   bool ok = true;
   if (auto m = w["method"]) {
     ok &= string_of(m, out.webhook.method, "method");
@@ -491,7 +477,7 @@ bool reader::read_options(const YAML::Node& n, const flow& f, node& out) {
       opt.label.by_lang[f.language] = o.Scalar();
       opt.id = slug(o.Scalar());
     } else if (o.IsMap()) {
-      const auto& allowed = out.kind == node_kind::quiz ? quiz_option_keys : question_option_keys;
+      const auto& allowed = out.kind == node_kind::quiz ? quiz_option_keys() : question_option_keys();
       check_keys(o, allowed, "an option of node '" + out.id + "'", [&](const std::string& k) -> std::string {
         if (out.kind != node_kind::quiz && (k == "correct" || k == "feedback"))
           return "'" + k + "' belongs to quiz options; make the node a quiz to mark right answers";
@@ -551,7 +537,7 @@ bool reader::read_node(const std::string& id, const YAML::Node& key, const YAML:
     for (auto it = n.begin(); it != n.end() && hint.empty(); ++it) {
       // A key some node kind uses ("next") is no misspelled kind, however close it is.
       bool known = false;
-      for (const auto& [other_kind, keys] : node_keys)
+      for (const auto& [other_kind, keys] : node_keys())
         known = known || std::find(keys.begin(), keys.end(), it->first.Scalar()) != keys.end();
       if (known) continue;
       hint = did_you_mean(it->first.Scalar(), kind_keys);
@@ -571,9 +557,9 @@ bool reader::read_node(const std::string& id, const YAML::Node& key, const YAML:
   for (auto k : {node_kind::message, node_kind::question, node_kind::quiz, node_kind::split, node_kind::random,
                  node_kind::set, node_kind::wait, node_kind::subflow, node_kind::webhook, node_kind::end})
     if (kind == to_string(k)) out.kind = k;
-  const auto& allowed = node_keys.at(out.kind);
+  const auto& allowed = node_keys().at(out.kind);
   check_keys(n, allowed, "node '" + id + "' (" + kind + ")", [&](const std::string& k) -> std::string {
-    for (const auto& [other, keys] : node_keys)
+    for (const auto& [other, keys] : node_keys())
       if (other != out.kind && std::find(keys.begin(), keys.end(), k) != keys.end())
         return "'" + k + "' is not used by a " + kind + " node (it belongs to " + to_string(other) + " nodes)";
     return {};
@@ -599,9 +585,11 @@ bool reader::read_node(const std::string& id, const YAML::Node& key, const YAML:
     ok &= string_of(next, out.next, "next");
     out.next_pos = pos(next);
   } else if (out.kind != node_kind::random) {
-    error(key, "node '" + id + "' has no next",
-          out.kind == node_kind::split ? "add next: <node id> as the default when no case holds"
-                                       : "add next: <node id>, or make it an end node");
+    if (out.kind == node_kind::split)
+      error(key, "split '" + id + "' has no next: the default, taken when no case holds",
+            "add next: <node id> as the default when no case holds");
+    else
+      error(key, "node '" + id + "' has no next", "add next: <node id>, or make it an end node");
     ok = false;
   }
   auto target = [&](const char* k, std::string& dest, source_pos& p) {
@@ -710,7 +698,7 @@ bool reader::read_node(const std::string& id, const YAML::Node& key, const YAML:
         error(fb, "feedback must be a map", "for example: {correct: \"¡Bien!\", incorrect: \"La respuesta es…\"}");
         ok = false;
       } else {
-        check_keys(fb, feedback_keys, "feedback of node '" + id + "'");
+        check_keys(fb, feedback_keys(), "feedback of node '" + id + "'");
         if (auto v = fb["correct"]) ok &= localized_of(v, out.feedback.correct, f.language, "feedback.correct");
         if (auto v = fb["incorrect"]) ok &= localized_of(v, out.feedback.incorrect, f.language, "feedback.incorrect");
         if (auto v = fb["retry"]) ok &= localized_of(v, out.feedback.retry, f.language, "feedback.retry");
@@ -732,7 +720,7 @@ bool reader::read(const YAML::Node& root, flow& f) {
   }
   const std::size_t errors_before = d_.errors();
   f.pos = pos(root);
-  check_keys(root, flow_keys, "the flow");
+  check_keys(root, flow_keys(), "the flow");
 
   // spec: the format version; older files migrate forward (none yet: spec 1 is the first).
   if (auto spec = root["spec"]) {

@@ -52,7 +52,8 @@ bool next_line(std::istream& in, bool echo, std::string& line) {
 
 int run_chat(const chat_options& o) {
   auto loaded = load_flows({o.flows});
-  for (const auto& d : loaded.diags.items()) std::cerr << format(d) << "\n";
+  for (const auto& d : loaded.diags.items())
+    if (d.severity == diagnostic::level::error) std::cerr << format(d) << "\n";
   if (loaded.flows.flows.empty()) {
     std::cerr << "aula chat: no valid flow in " << o.flows << "\n";
     return 1;

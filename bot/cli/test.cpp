@@ -27,7 +27,8 @@ void add_test(CLI::App& app, int& exit_code) {
     if (o->flows.empty()) o->flows = default_flows_dir();
     if (o->files.empty()) o->files.push_back((fs::path(o->flows) / "tests").string());
     auto loaded = load_flows({o->flows});
-    for (const auto& d : loaded.diags.items()) std::cerr << format(d) << "\n";
+    for (const auto& d : loaded.diags.items())
+    if (d.severity == diagnostic::level::error) std::cerr << format(d) << "\n";
     if (!loaded.ok()) {
       std::cerr << "aula test: the flows have errors; fix them first (aula validate)\n";
       exit_code = 1;

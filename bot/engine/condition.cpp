@@ -94,10 +94,16 @@ std::string as_text(const nlohmann::json& v) {
 std::optional<double> as_number(const nlohmann::json& v) {
   if (v.is_number()) return v.get<double>();
   if (v.is_string()) {
+    // Plain decimals only ("-2", "3.5"): no hex, exponents, inf or nan.
     const std::string s = trim(v.get<std::string>());
-    char* end = nullptr;
-    double d = std::strtod(s.c_str(), &end);
-    if (!s.empty() && end && *end == '\0') return d;
+    std::size_t i = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+    bool digits = false, dot = false;
+    for (; i < s.size(); ++i) {
+      if (std::isdigit(static_cast<unsigned char>(s[i]))) digits = true;
+      else if (s[i] == '.' && !dot) dot = true;
+      else return std::nullopt;
+    }
+    if (digits) return std::strtod(s.c_str(), nullptr);
   }
   return std::nullopt;
 }

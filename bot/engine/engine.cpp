@@ -1,6 +1,7 @@
 #include "bot/engine/engine.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <set>
 
@@ -78,6 +79,8 @@ constexpr builtin_entry builtins[] = {
     {"menu", "Elige una actividad:", "Choose an activity:"},
     {"menu_empty", "Por ahora no hay actividades disponibles.", "There are no activities available for now."},
     {"queued", "La empezaremos cuando termines esta actividad.", "We will start it when you finish this activity."},
+    {"only_text", "Por ahora solo puedo leer texto. Responde con un mensaje escrito, por favor.",
+     "For now I can only read text. Please reply with a written message."},
 };
 
 // Global keywords: commands only when they are the whole message (folded) and not an option
@@ -231,6 +234,25 @@ std::string run_ctx::fill(const std::string& tmpl, bool json_escape) const {
     if (!v || !json_escape) return v;
     std::string quoted = nlohmann::json(*v).dump();
     return quoted.substr(1, quoted.size() - 2);
+  });
+}
+
+std::string run_ctx::fill_url(const std::string& tmpl) const {
+  return expand(tmpl, [this](std::string_view n) -> std::optional<std::string> {
+    auto v = variable(n);
+    if (!v) return v;
+    // Percent-encode everything but the unreserved characters (RFC 3986).
+    std::string out;
+    for (unsigned char c : *v) {
+      if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+        out.push_back(static_cast<char>(c));
+      } else {
+        char buf[4];
+        std::snprintf(buf, sizeof buf, "%%%02X", c);
+        out += buf;
+      }
+    }
+    return out;
   });
 }
 
@@ -400,7 +422,9 @@ class stepper {
     }
     switch (ev.type) {
       case inbound_event::kind::start: return start(ev.flow, ev.at, ev.policy, false);
-      case inbound_event::kind::text: return text(ev.text);
+      case inbound_event::kind::text:
+        if (!ev.media.empty() && trim(ev.text).empty()) return media(ev.media);
+        return text(ev.text);
       case inbound_event::kind::choice: return choice(ev.choice);
       case inbound_event::kind::timer: return timer(ev.timer);
       case inbound_event::kind::webhook_result: return webhook(ev);
@@ -528,6 +552,13 @@ class stepper {
     s.opted_out = true;
   }
 
+  // A photo, voice note or sticker where aula reads only text: keep it, say so, ask again.
+  void media(const std::string& kind) {
+    keep("[" + kind + "]");
+    if (out_.next.opted_out) return;
+    reprompt(rc_.builtin("only_text"));
+  }
+
   void keep(const std::string& text) {
     auto& r = rc_.record("inbound", waiting_node());
     r.text = text;
@@ -627,6 +658,7 @@ class stepper {
     if (s.run->expire && s.run->expire->id == id) {
       const flow* f = rc_.current_flow();
       rc_.log("run " + s.run->id + " expired");
+      s.run->expire.reset();
       if (!f->on_expire.empty()) {
         rc_.drive(transition::go(f->on_expire));
       } else {

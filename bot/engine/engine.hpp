@@ -49,6 +49,7 @@ struct inbound_event {
   std::string at;      // start: a node to begin at instead of the flow's start (previews, tests)
   std::string choice;  // choice: the id of the tapped button
   std::string provider_id;
+  std::string media;   // text: the learner sent a photo, voice note, … ("photo"); text is its caption
   std::string timer;   // timer and webhook_result: the id
   int status = 0;      // webhook_result: HTTP status; 0 = no answer (connection failed)
   start_policy policy = start_policy::interrupt;

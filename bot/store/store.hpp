@@ -2,13 +2,33 @@
 // partitions (DESIGN.md, "Redis keys"). One commit writes everything a step produced,
 // atomically, with an optimistic version check and provider-id dedupe. redis_store is the
 // real one; memory_store serves `aula serve --store memory` (development) and unit tests.
+//
+// Redis layout (P partitions, p = fnv1a64(conversation) % P; every key a step touches carries
+// the hash tag {p<N>}, so the commit script is legal on Redis Cluster):
+//
+//   aula:meta:partitions          string: P, written once (SET NX); another P is refused
+//   aula:{p7}:s:<conversation>    hash: v = version (integer), d = session JSON,
+//                                 ids = the last 64 committed provider ids, "\n"-separated,
+//                                 oldest first
+//   aula:{p7}:outbox:reply        stream, field d = outbox entry JSON ({"conv","lane","msg"})
+//   aula:{p7}:outbox:bulk         the same for lane "bulk" (reminders, drips, broadcasts)
+//   aula:{p7}:timers              sorted set: score = due (ms since epoch),
+//                                 member = "<conversation>|<timer id>" (split at the last '|')
+//   aula:{p7}:results             stream, field d = result record JSON
+//   aula:{p7}:w:<conversation>    stream, field d = message JSON: the web chat mailbox
+//                                 (MAXLEN ~ 200, expires 7 days after the last push)
+//
+// Outbox entry ids name their lane: "reply:<stream id>" or "bulk:<stream id>".
+// The prefix "aula" is redis_store_options::key_prefix (tests use their own).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bot/engine/engine.hpp"
@@ -20,9 +40,15 @@ namespace aula {
 int partition_of(const std::string& conversation, int partitions);
 std::uint64_t fnv1a64(std::string_view s);
 
+// How many committed provider message ids a session remembers for dedupe.
+inline constexpr std::size_t provider_ids_kept = 64;
+
 struct loaded_session {
   bool exists = false;
   session s;  // version 0 and empty when it does not exist
+  // The last provider_ids_kept committed provider ids, oldest first: a caller may skip the
+  // step for a redelivery it can already see (commit answers `duplicate` anyway).
+  std::vector<std::string> provider_ids;
 };
 
 struct commit_request {
@@ -44,7 +70,7 @@ enum class commit_outcome {
 
 struct outbox_entry {
   std::string id;  // the stream entry id
-  nlohmann::json data;
+  nlohmann::json data;  // is_discarded() when the stored text is not JSON: ack and skip it
 };
 
 struct due_timer {
@@ -74,8 +100,10 @@ class store {
   virtual net::awaitable<void> web_push(const std::string& conversation, const nlohmann::json& msg) = 0;
   virtual net::awaitable<std::vector<outbox_entry>> web_read(const std::string& conversation, const std::string& after,
                                                              std::size_t max) = 0;
-  // Result records waiting to be drained into the record store (the records issue).
+  // Result records waiting to be drained into the record store (the records issue), oldest
+  // first; results_ack removes drained ones (unknown ids are ignored).
   virtual net::awaitable<std::vector<outbox_entry>> results_pending(int p, std::size_t max) = 0;
+  virtual net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids) = 0;
   virtual net::awaitable<bool> ping() = 0;
 };
 
@@ -87,7 +115,29 @@ std::unique_ptr<store> make_memory_store(int partitions = 64);
 struct redis_store_options {
   std::string url = "redis://127.0.0.1:6379/0";
   int partitions = 64;
-  std::chrono::milliseconds command_timeout{2000};
+  std::chrono::milliseconds command_timeout{2000};  // every call; past it: store_unavailable
+  std::chrono::milliseconds connect_timeout{2000};  // per attempt, and for the first connect
+  int connections = 1;                 // connections used round-robin (one per I/O thread)
+  std::string key_prefix = "aula";     // "aula:{p7}:…"; tests use their own
+  std::size_t web_mailbox_max = 200;   // MAXLEN ~ of a web chat mailbox
+  std::chrono::seconds web_mailbox_ttl{7 * 24 * 3600};
+};
+
+// Key names (see the layout at the top).
+struct store_keys {
+  std::string prefix = "aula";
+  static std::string tag(int p) { return "{p" + std::to_string(p) + "}"; }
+  std::string partitions() const { return prefix + ":meta:partitions"; }
+  std::string session(int p, const std::string& conversation) const {
+    return prefix + ":" + tag(p) + ":s:" + conversation;
+  }
+  std::string outbox(int p, const std::string& lane) const { return prefix + ":" + tag(p) + ":outbox:" + lane; }
+  std::string timers(int p) const { return prefix + ":" + tag(p) + ":timers"; }
+  std::string results(int p) const { return prefix + ":" + tag(p) + ":results"; }
+  std::string web(int p, const std::string& conversation) const {
+    return prefix + ":" + tag(p) + ":w:" + conversation;
+  }
+  std::string lease(int p) const { return prefix + ":" + tag(p) + ":lease"; }
 };
 net::awaitable<std::unique_ptr<store>> make_redis_store(net::any_io_executor ex, redis_store_options opts);
 

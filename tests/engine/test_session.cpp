@@ -133,3 +133,87 @@ TEST_CASE("session dump is compact: one line, no indentation", "[session]") {
   CHECK(d.front() == '{');
   CHECK(d.back() == '}');
 }
+
+namespace {
+
+run_state caller_run(const std::string& flow, const std::string& id, const std::string& node, int score) {
+  run_state r;
+  r.flow = flow;
+  r.id = id;
+  r.node = node;
+  r.seq = 3;
+  r.score = score;
+  r.score_max = score + 1;
+  r.started_at = 1767600000000;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("session round-trips the subflow stack, queue, opt-out, open menu and run timers", "[session]") {
+  session s = full_session();
+  s.run->timer = timer_slot{"0123456789ab.jornada.remind", 1767628800000, "remind", 2};
+  s.run->expire = timer_slot{"0123456789ab.expire", 1767711600000, "expire", 0};
+  s.stack.push_back(caller_run("curso", "aaaaaaaaaaaa", "modulo-1", 2));
+  s.stack.push_back(caller_run("modulo-1", "bbbbbbbbbbbb", "leccion", 5));
+  s.stack.back().expire = timer_slot{"bbbbbbbbbbbb.expire", 1767800000000, "expire", 0};
+  s.queue = {"encuesta", "leccion-2"};
+  s.opted_out = true;
+  s.menu_open = true;
+
+  const session b = session::parse(s.dump());
+
+  REQUIRE(b.run.has_value());
+  REQUIRE(b.run->timer.has_value());
+  CHECK(b.run->timer->id == "0123456789ab.jornada.remind");
+  CHECK(b.run->timer->due == 1767628800000);
+  CHECK(b.run->timer->kind == "remind");
+  CHECK(b.run->timer->count == 2);
+  REQUIRE(b.run->expire.has_value());
+  CHECK(b.run->expire->id == "0123456789ab.expire");
+  CHECK(b.run->expire->due == 1767711600000);
+  CHECK(b.run->expire->kind == "expire");
+  CHECK(b.run->expire->count == 0);
+
+  REQUIRE(b.stack.size() == 2);
+  CHECK(b.stack[0].flow == "curso");  // outermost first
+  CHECK(b.stack[0].id == "aaaaaaaaaaaa");
+  CHECK(b.stack[0].node == "modulo-1");
+  CHECK(b.stack[0].seq == 3);
+  CHECK(b.stack[0].score == 2);
+  CHECK(b.stack[0].score_max == 3);
+  CHECK(b.stack[0].started_at == 1767600000000);
+  CHECK_FALSE(b.stack[0].timer.has_value());
+  CHECK_FALSE(b.stack[0].expire.has_value());
+  CHECK(b.stack[1].flow == "modulo-1");
+  CHECK(b.stack[1].score == 5);
+  REQUIRE(b.stack[1].expire.has_value());
+  CHECK(b.stack[1].expire->due == 1767800000000);
+
+  CHECK(b.queue == std::vector<std::string>{"encuesta", "leccion-2"});
+  CHECK(b.opted_out);
+  CHECK(b.menu_open);
+  CHECK(b.dump() == s.dump());
+}
+
+TEST_CASE("a session without stack, queue, flags or timers reads them back empty", "[session]") {
+  const session b = session::parse(full_session().dump());
+  REQUIRE(b.run.has_value());
+  CHECK_FALSE(b.run->timer.has_value());
+  CHECK_FALSE(b.run->expire.has_value());
+  CHECK(b.stack.empty());
+  CHECK(b.queue.empty());
+  CHECK_FALSE(b.opted_out);
+  CHECK_FALSE(b.menu_open);
+}
+
+TEST_CASE("an opted-out session with no run keeps its opt-out", "[session]") {
+  session s;
+  s.opted_out = true;
+  s.contact["name"] = "Ana";
+  const session b = session::parse(s.dump());
+  CHECK(b.opted_out);
+  CHECK_FALSE(b.menu_open);
+  CHECK_FALSE(b.run.has_value());
+  CHECK(b.contact.at("name") == "Ana");
+}

@@ -47,6 +47,8 @@ class run_ctx {
   std::string text(const localized& t) const;
   // A template with variables filled in (values JSON-escaped when `json_escape`).
   std::string fill(const std::string& tmpl, bool json_escape = false) const;
+  // A URL template: values percent-encoded.
+  std::string fill_url(const std::string& tmpl) const;
   // A built-in text of the engine (invalid answers, hints) in the learner's language.
   std::string builtin(std::string_view key) const;
   // A variable's value for conditions (answers give their value, not their text).

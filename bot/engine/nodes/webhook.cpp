@@ -1,7 +1,8 @@
 // webhook: asks the host to call a URL (the engine does no I/O) and waits for the answer:
 // `next` on 2xx, `on_failure` otherwise (default: `next`), `on_timeout` when no answer comes
 // within `timeout` (default: on_failure). With save_as, the response body is saved (parsed
-// when it is JSON). Values in url and body are filled in; in the body they are JSON-escaped.
+// when it is JSON). Values in url and body are filled in: percent-encoded in the url,
+// JSON-escaped in the body.
 //
 //   registrar:
 //     webhook: {method: POST, url: "https://example.org/api/registro", timeout: 10s,
@@ -19,7 +20,7 @@ transition enter_webhook(run_ctx& rc, const node& n) {
   webhook_call call;
   call.id = rc.run().id + "." + n.id + ".webhook." + std::to_string(rc.run().seq);
   call.method = n.webhook.method;
-  call.url = rc.fill(n.webhook.url);
+  call.url = rc.fill_url(n.webhook.url);
   call.headers = n.webhook.headers;
   call.body = rc.fill(n.webhook.body, true);
   call.timeout_ms = n.webhook.timeout_ms;

@@ -1,0 +1,502 @@
+#include "adapters/telegram/telegram.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "bot/engine/render.hpp"
+
+namespace aula {
+
+namespace {
+
+using nlohmann::json;
+using verdict = parse_result::verdict;
+
+// Every body we produce goes through here: invalid UTF-8 (which can only come from a flow
+// file) becomes U+FFFD instead of an exception.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Constant-time equality that does not leak where the strings differ, nor (through the
+// digests) their lengths.
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  unsigned char da[EVP_MAX_MD_SIZE], db[EVP_MAX_MD_SIZE];
+  unsigned int la = 0, lb = 0;
+  if (EVP_Digest(a.data(), a.size(), da, &la, EVP_sha256(), nullptr) != 1 ||
+      EVP_Digest(b.data(), b.size(), db, &lb, EVP_sha256(), nullptr) != 1 || la != lb)
+    return false;
+  return CRYPTO_memcmp(da, db, la) == 0 && a.size() == b.size();
+}
+
+// Non-throwing accessors: a field of the wrong type reads as absent.
+const json* member(const json& o, const char* key) {
+  if (!o.is_object()) return nullptr;
+  auto it = o.find(key);
+  return it == o.end() ? nullptr : &*it;
+}
+const json* object_member(const json& o, const char* key) {
+  const json* v = member(o, key);
+  return v && v->is_object() ? v : nullptr;
+}
+std::string string_member(const json& o, const char* key) {
+  const json* v = member(o, key);
+  return v && v->is_string() ? v->get<std::string>() : std::string{};
+}
+// An integer as exact decimal text (chat ids can exceed 2^53; they fit int64).
+std::optional<std::string> int64_text(const json* v) {
+  if (!v || !v->is_number_integer()) return std::nullopt;
+  if (v->is_number_unsigned()) {
+    const auto u = v->get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+    return std::to_string(u);
+  }
+  return std::to_string(v->get<std::int64_t>());
+}
+
+// What a Telegram User tells about the learner: "name" (first + last) and "language".
+std::map<std::string, std::string> contact_of(const json* from) {
+  std::map<std::string, std::string> c;
+  if (!from) return c;
+  std::string name = string_member(*from, "first_name");
+  const std::string last = string_member(*from, "last_name");
+  if (!last.empty()) name += name.empty() ? last : " " + last;
+  if (!name.empty()) c["name"] = name;
+  if (auto lang = string_member(*from, "language_code"); !lang.empty()) c["language"] = lang;
+  return c;
+}
+
+// The kinds of non-text message we recognise, in the order they are checked ("animation"
+// before "document": a GIF carries both).
+constexpr const char* media_kinds[] = {"photo",    "voice", "video_note", "video",   "animation",
+                                       "audio",    "document", "sticker", "location", "venue",
+                                       "contact",  "poll",  "dice",       "game",    "story"};
+
+bool is_deep_link_payload(std::string_view p) {
+  if (p.empty() || p.size() > 64) return false;
+  return std::all_of(p.begin(), p.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+           ch == '-';
+  });
+}
+
+// "/start", "/start@SomeBot", "/start payload" → the event to give the engine, or nullopt
+// when the text is not the /start command.
+//   - With a deep-link payload (t.me/<bot>?start=<payload>: 1–64 of A-Z a-z 0-9 _ -) it
+//     starts the flow of that id; an unknown id does nothing (the engine logs it).
+//   - Plain "/start" (a new learner pressing Start, or someone typing it) becomes the global
+//     keyword MENU, so the learner sees the activities instead of silence.
+//   - A payload that could not come from a deep link ("/start hola mundo") is also MENU.
+std::optional<inbound_event> start_command(const std::string& text) {
+  constexpr std::string_view cmd = "/start";
+  std::string_view t = text;
+  if (t.substr(0, cmd.size()) != cmd) return std::nullopt;
+  t.remove_prefix(cmd.size());
+  if (!t.empty() && t.front() == '@') {  // "/start@SomeBot"
+    const auto sp = t.find_first_of(" \n\t");
+    t.remove_prefix(sp == std::string_view::npos ? t.size() : sp);
+  }
+  if (!t.empty() && t.front() != ' ' && t.front() != '\n' && t.front() != '\t') return std::nullopt;  // "/startle"
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\n' || t.front() == '\t')) t.remove_prefix(1);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\n' || t.back() == '\t')) t.remove_suffix(1);
+  if (is_deep_link_payload(t)) return inbound_event::start(std::string(t));
+  return inbound_event::message("MENU");
+}
+
+std::size_t utf8_seq_len(const std::string& s, std::size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+  if (i + n > s.size()) return 1;
+  for (std::size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
+  return n;
+}
+
+bool blank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+std::string lower(std::string s) {
+  for (auto& ch : s)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return s;
+}
+
+// The extension of a URL's path, lower case, without query or fragment ("pdf", "" if none).
+std::string url_extension(const std::string& url) {
+  std::string path = url.substr(0, url.find_first_of("?#"));
+  const auto slash = path.rfind('/');
+  const auto dot = path.rfind('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return {};
+  return lower(path.substr(dot + 1));
+}
+
+// How an attachment goes out: a send* method and its file field, or (empty method) as a text
+// link when Telegram cannot fetch it by URL: sendDocument by URL works only for PDF, ZIP and
+// GIF; sendAudio wants MP3 or M4A; URL downloads are limited to 5 MB for photos and 20 MB
+// for other files.
+struct media_call {
+  std::string method, field;
+};
+media_call media_call_for(const media& a) {
+  const std::string ext = url_extension(a.url);
+  if (a.type == "image") {
+    if (a.size_kb > 5 * 1024) return {};
+    return {"sendPhoto", "photo"};
+  }
+  if (a.size_kb > 20 * 1024) return {};
+  if (a.type == "audio") {
+    if (ext == "mp3" || ext == "m4a") return {"sendAudio", "audio"};
+    return {};
+  }
+  if (ext == "pdf" || ext == "zip" || ext == "gif") return {"sendDocument", "document"};
+  return {};
+}
+
+// The line render_plain shows for an attachment: icon, URL, file name.
+std::string media_link(const media& a) {
+  const std::string icon = a.type == "image" ? "🖼" : a.type == "audio" ? "🔊" : "📄";
+  return icon + " " + a.url + (a.filename.empty() ? "" : " (" + a.filename + ")");
+}
+
+void replace_all(std::string& s, const std::string& needle, const std::string& with) {
+  if (needle.empty()) return;
+  for (auto pos = s.find(needle); pos != std::string::npos; pos = s.find(needle, pos + with.size()))
+    s.replace(pos, needle.size(), with);
+}
+
+}  // namespace
+
+std::size_t telegram_length(const std::string& s) {
+  std::size_t units = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_seq_len(s, i);
+    units += n == 4 ? 2 : 1;
+    i += n;
+  }
+  return units;
+}
+
+std::vector<std::string> telegram_split(const std::string& text, std::size_t limit) {
+  std::vector<std::string> out;
+  auto keep = [&out](std::string_view piece) {
+    if (!blank(piece)) out.emplace_back(piece);
+  };
+  const std::string_view all = text;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    // The longest prefix from `pos` that fits, ending on a code point boundary.
+    std::size_t end = pos, units = 0;
+    while (end < text.size()) {
+      const std::size_t n = utf8_seq_len(text, end);
+      const std::size_t u = n == 4 ? 2 : 1;
+      if (units + u > limit) break;
+      units += u;
+      end += n;
+    }
+    if (end == text.size()) {
+      keep(all.substr(pos));
+      break;
+    }
+    if (end == pos) end = pos + utf8_seq_len(text, pos);  // limit < 2: one code point anyway
+    // A break at `end` itself is fine (it is dropped), so look in [pos, end].
+    const std::string_view w = all.substr(pos, end - pos + 1);
+    const std::size_t half = w.size() / 2;
+    std::size_t cut = std::string_view::npos, skip = 0;
+    if (auto p = w.rfind("\n\n"); p != std::string_view::npos && p >= half && p > 0) {
+      cut = p, skip = 2;
+    } else if (p = w.rfind('\n'); p != std::string_view::npos && p >= half) {
+      cut = p, skip = 1;
+    } else if (p = w.find_last_of(" \t"); p != std::string_view::npos && p >= half) {
+      cut = p, skip = 1;
+    } else if (p = w.find_last_of("\n \t"); p != std::string_view::npos && p > 0) {
+      cut = p, skip = 1;
+    } else {
+      cut = end - pos, skip = 0;  // one long word: cut between code points
+    }
+    keep(w.substr(0, cut));
+    pos += cut + skip;
+  }
+  return out;
+}
+
+telegram_adapter::telegram_adapter(telegram_options cfg) : cfg_(std::move(cfg)) {
+  while (!cfg_.api_base.empty() && cfg_.api_base.back() == '/') cfg_.api_base.pop_back();
+}
+
+bool telegram_adapter::enabled() const { return !cfg_.token.empty() && !cfg_.secret.empty(); }
+
+channel_caps telegram_adapter::caps() const {
+  channel_caps c;
+  c.max_buttons = max_buttons;
+  return c;
+}
+
+std::string telegram_adapter::method_url(const std::string& method) const {
+  return cfg_.api_base + "/bot" + cfg_.token + "/" + method;
+}
+
+std::string telegram_adapter::redact(std::string s) const {
+  const std::string mask = "<redacted>";
+  // Longest first, so a secret that contains the token (or the reverse) goes entirely.
+  std::vector<std::string> secrets{cfg_.token, cfg_.secret};
+  if (cfg_.token.find(':') != std::string::npos) {
+    std::string enc = cfg_.token, enc_lower = cfg_.token;
+    replace_all(enc, ":", "%3A");
+    replace_all(enc_lower, ":", "%3a");
+    secrets.push_back(enc);
+    secrets.push_back(enc_lower);
+  }
+  std::sort(secrets.begin(), secrets.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  for (const auto& x : secrets) replace_all(s, x, mask);
+  return s;
+}
+
+parse_result telegram_adapter::parse(const http_in& req) const {
+  parse_result r;
+  auto done = [&r](verdict v, std::string why) {
+    r.outcome = v;
+    r.reason = std::move(why);
+    if (v != verdict::ok) r.items.clear();
+    return r;
+  };
+  if (!enabled()) return done(verdict::unauthorized, "telegram is not configured");
+  const std::string* given = nullptr;
+  for (const auto& [k, v] : req.headers)
+    if (lower(k) == "x-telegram-bot-api-secret-token") given = &v;
+  if (!given) return done(verdict::unauthorized, "no X-Telegram-Bot-Api-Secret-Token header");
+  if (!constant_time_equal(*given, cfg_.secret))
+    return done(verdict::unauthorized, "wrong X-Telegram-Bot-Api-Secret-Token");
+  if (!req.method.empty() && req.method != "POST") return done(verdict::invalid, "method " + req.method);
+  if (blank(req.body)) return done(verdict::invalid, "empty body");
+
+  try {
+    const json u = json::parse(req.body, nullptr, false);
+    if (u.is_discarded()) return done(verdict::invalid, "unable to parse the body as JSON");
+    if (!u.is_object()) return done(verdict::invalid, "the body is not a JSON object");
+    const auto update_id = int64_text(member(u, "update_id"));
+    if (!update_id) return done(verdict::invalid, "no update_id");
+
+    inbound_item item;
+    item.provider_id = "u" + *update_id;
+    auto deliver = [&](inbound_event ev) {
+      ev.provider_id = item.provider_id;
+      item.event = std::move(ev);
+      r.items.push_back(std::move(item));
+      return done(verdict::ok, {});
+    };
+    // The learner's chat: private only (the bot does not take part in groups).
+    auto private_chat = [&](const json* chat, std::string& why) -> bool {
+      if (!chat) return why = "no chat", false;
+      const std::string type = string_member(*chat, "type");
+      if (type != "private") return why = "not a private chat (" + type + ")", false;
+      auto id = int64_text(member(*chat, "id"));
+      if (!id) return why = "bad chat id", false;
+      item.address = *id;
+      return true;
+    };
+    std::string why;
+
+    if (const json* msg = object_member(u, "message")) {
+      const json* chat = object_member(*msg, "chat");
+      if (!chat) return done(verdict::invalid, "message without chat");
+      if (!private_chat(chat, why))
+        return done(why == "bad chat id" ? verdict::invalid : verdict::ignored, why);
+      item.contact = contact_of(object_member(*msg, "from"));
+      if (const json* text = member(*msg, "text"); text && text->is_string()) {
+        const auto& t = text->get_ref<const std::string&>();
+        if (auto ev = start_command(t)) return deliver(std::move(*ev));
+        return deliver(inbound_event::message(t));  // verbatim: "{{contact.name}}" stays text
+      }
+      for (const char* kind : media_kinds)
+        if (member(*msg, kind)) {
+          item.media_kind = kind;
+          return deliver(inbound_event::message(string_member(*msg, "caption")));
+        }
+      return done(verdict::ignored, "message without text or media (service message)");
+    }
+
+    if (const json* cq = object_member(u, "callback_query")) {
+      const std::string id = string_member(*cq, "id");
+      if (id.empty()) return done(verdict::invalid, "callback_query without id");
+      // Answered whatever becomes of the tap, or the button keeps spinning.
+      r.ack.content_type = "application/json";
+      r.ack.body = dump({{"method", "answerCallbackQuery"}, {"callback_query_id", id}});
+      const json* from = object_member(*cq, "from");
+      const json* message = object_member(*cq, "message");
+      if (const json* chat = message ? object_member(*message, "chat") : nullptr) {
+        if (!private_chat(chat, why))
+          return done(why == "bad chat id" ? verdict::invalid : verdict::ignored, why);
+      } else {  // an inline message, or no message: in a private chat the chat id is the user id
+        auto uid = from ? int64_text(member(*from, "id")) : std::nullopt;
+        if (!uid) return done(verdict::invalid, "callback_query without chat or user");
+        item.address = *uid;
+      }
+      item.contact = contact_of(from);
+      const std::string data = string_member(*cq, "data");
+      if (data.empty()) return done(verdict::ignored, "callback_query without data");
+      return deliver(inbound_event::tap(data));
+    }
+
+    if (const json* cm = object_member(u, "my_chat_member")) {
+      if (!private_chat(object_member(*cm, "chat"), why))
+        return done(why == "bad chat id" ? verdict::invalid : verdict::ignored, why);
+      item.contact = contact_of(object_member(*cm, "from"));
+      const json* now = object_member(*cm, "new_chat_member");
+      const std::string status = now ? string_member(*now, "status") : std::string{};
+      if (status == "kicked") return deliver(inbound_event::of(inbound_event::kind::opt_out));
+      if (status == "member") return deliver(inbound_event::of(inbound_event::kind::opt_in));
+      return done(verdict::ignored, "my_chat_member status '" + status + "'");
+    }
+
+    if (member(u, "edited_message")) return done(verdict::ignored, "edited message");
+    for (const auto& [k, v] : u.items())
+      if (k != "update_id") return done(verdict::ignored, "unsupported update '" + k + "'");
+    return done(verdict::ignored, "empty update");
+  } catch (const std::exception& e) {  // a broken invariant of ours; never the provider's fault
+    return done(verdict::invalid, std::string("malformed update: ") + e.what());
+  }
+}
+
+// Plain text, no parse_mode: learner- and author-controlled text (names, answers echoed back,
+// "{{…}}" kept verbatim) needs no escaping and can never break the message with a stray "<" or
+// "*". Formatting can come later with HTML mode, escaping &, < and > in every text.
+std::vector<http_call> telegram_adapter::render(const std::string& address, const outbound_message& m) const {
+  json chat_id;
+  {
+    std::int64_t id = 0;
+    const char* first = address.data();
+    const char* last = address.data() + address.size();
+    auto [p, ec] = std::from_chars(first, last, id);
+    if (ec == std::errc{} && p == last && !address.empty())
+      chat_id = id;
+    else
+      chat_id = address;  // "@channelusername" style; Telegram answers 400 for anything else
+  }
+
+  // Buttons when the engine asked for them, they are few enough and every ref is a valid
+  // callback_data (1–64 bytes); otherwise the menu is numbered text (a typed number or label
+  // answers a button menu too).
+  const bool keyboard = m.menu == menu_style::buttons && !m.choices.empty() &&
+                        m.choices.size() <= static_cast<std::size_t>(max_buttons) &&
+                        std::all_of(m.choices.begin(), m.choices.end(), [](const outbound_choice& c) {
+                          return !c.ref.empty() && c.ref.size() <= max_callback_data;
+                        });
+  std::string text = m.text;
+  if (!keyboard && !m.choices.empty() && m.menu != menu_style::none) {
+    outbound_message plain = m;
+    plain.attachment.reset();
+    if (plain.menu == menu_style::buttons) plain.menu = menu_style::numbered;
+    text = render_plain(plain);
+  }
+  json markup;
+  if (keyboard) {
+    json rows = json::array();
+    for (std::size_t i = 0; i < m.choices.size(); ++i) {
+      const auto& c = m.choices[i];
+      rows.push_back(json::array(
+          {{{"text", blank(c.label) ? std::to_string(i + 1) : c.label}, {"callback_data", c.ref}}}));
+    }
+    markup = {{"inline_keyboard", std::move(rows)}};
+  }
+
+  std::vector<http_call> calls;
+  auto call = [&](const std::string& method, const json& body) {
+    http_call c;
+    c.url = method_url(method);
+    c.headers["content-type"] = "application/json";
+    c.body = dump(body);
+    calls.push_back(std::move(c));
+  };
+
+  if (m.attachment) {
+    const media& a = *m.attachment;
+    const media_call mc = media_call_for(a);
+    if (mc.method.empty()) {
+      text = media_link(a) + (blank(text) ? "" : "\n" + text);  // as render_plain shows it
+    } else {
+      json body = {{"chat_id", chat_id}, {mc.field, a.url}};
+      const bool caption = !blank(text) && telegram_length(text) <= max_caption;
+      if (caption) body["caption"] = text;
+      if (keyboard && (caption || blank(text))) body["reply_markup"] = markup;
+      call(mc.method, body);
+      if (caption || blank(text)) return calls;
+      // A caption too long for the media: the text follows as message(s) of its own.
+    }
+  }
+
+  std::vector<std::string> pieces = telegram_split(text, max_text);
+  if (pieces.empty()) {
+    if (!keyboard) return calls;  // nothing to say
+    pieces.push_back("…");         // Telegram needs a text to hang the buttons on
+  }
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    json body = {{"chat_id", chat_id}, {"text", pieces[i]}};
+    if (keyboard && i + 1 == pieces.size()) body["reply_markup"] = markup;
+    call("sendMessage", body);
+  }
+  return calls;
+}
+
+send_result telegram_adapter::classify(int http_status, const std::string& body) const {
+  send_result r;
+  const json j = json::parse(body, nullptr, false);
+  const bool parsed = !j.is_discarded() && j.is_object();
+  std::string description = parsed ? string_member(j, "description") : std::string{};
+  // Telegram's HTTP status is its error_code; trust the envelope if a proxy said 200.
+  int status = http_status;
+  if (parsed && status >= 200 && status < 300) {
+    const json* ok = member(j, "ok");
+    if (ok && ok->is_boolean() && !ok->get<bool>()) {
+      const json* code = member(j, "error_code");
+      status = code && code->is_number_integer() ? code->get<int>() : 400;
+    }
+  }
+  auto fail = [&](send_status s, std::string fallback) {
+    r.status = s;
+    r.error = redact(description.empty() ? std::move(fallback) : description);
+    return r;
+  };
+
+  if (status >= 200 && status < 300) {
+    const json* ok = parsed ? member(j, "ok") : nullptr;
+    if (!ok || !ok->is_boolean() || !ok->get<bool>())
+      return fail(send_status::connection_failed,
+                  "HTTP " + std::to_string(http_status) + " without an ok:true envelope");
+    if (const json* res = object_member(j, "result"))
+      if (auto id = int64_text(member(*res, "message_id"))) r.external_id = *id;
+    r.status = send_status::ok;
+    return r;
+  }
+  if (status == 429) {
+    int after = 0;
+    if (const json* params = parsed ? object_member(j, "parameters") : nullptr)
+      if (const json* ra = member(*params, "retry_after"); ra && ra->is_number_integer())
+        after = static_cast<int>(std::clamp<std::int64_t>(ra->get<std::int64_t>(), 0, 24 * 3600));
+    if (after == 0) {  // "Too Many Requests: retry after N"
+      const auto at = description.rfind("retry after ");
+      if (at != std::string::npos) {
+        const char* p = description.data() + at + 12;
+        std::from_chars(p, description.data() + description.size(), after);
+      }
+    }
+    r.retry_after_s = after > 0 ? after : 1;
+    return fail(send_status::throttled, "Too Many Requests");
+  }
+  // "Forbidden: bot was blocked by the user", "user is deactivated", "bot can't initiate
+  // conversation with a user", "bot was kicked …": the learner is unreachable.
+  if (status == 403) return fail(send_status::stopped, "Forbidden");
+  if (status >= 400 && status < 500) return fail(send_status::rejected, "HTTP " + std::to_string(status));
+  // 5xx, no answer (0), or anything unexpected: retry with backoff.
+  return fail(send_status::connection_failed, "HTTP " + std::to_string(http_status));
+}
+
+}  // namespace aula

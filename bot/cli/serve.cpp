@@ -1,0 +1,302 @@
+// aula serve: the webhook server. Configuration from config/aula.yaml and the environment
+// (DESIGN.md's table), flows from AULA_FLOWS, state in Redis (or in memory for development).
+#include <csignal>
+#include <future>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "adapters/telegram/telegram.hpp"
+#include "adapters/web/web.hpp"
+#include "bot/authoring/loader.hpp"
+#include "bot/cli/commands.hpp"
+#include "bot/config/config.hpp"
+#include "bot/engine/timing.hpp"
+#include "bot/io/http_client.hpp"
+#include "bot/io/http_server.hpp"
+#include "bot/io/log.hpp"
+#include "bot/io/metrics.hpp"
+#include "bot/service/service.hpp"
+
+namespace aula::cli {
+
+namespace {
+
+struct serve_options {
+  std::string store = "redis";
+};
+
+using request = http_server::request;
+using response = http_server::response;
+
+response json_response(const request& req, http::status st, const nlohmann::json& j) {
+  return make_response(req, st, j.dump() + "\n", "application/json");
+}
+
+// "Bearer <token>" of an admin (role admin) from AULA_ADMIN_TOKENS.
+bool is_admin(const request& req, const app_config& cfg) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end()) return false;
+  std::string v(it->value());
+  if (!v.starts_with("Bearer ")) return false;
+  const std::string token = v.substr(7);
+  bool ok = false;
+  for (const auto& t : cfg.admin_tokens) {
+    // Compare every token fully, so the time taken says nothing about which matched.
+    if (t.role != "admin" || t.token.size() != token.size()) continue;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < token.size(); ++i) diff |= static_cast<unsigned char>(t.token[i] ^ token[i]);
+    ok = ok || diff == 0;
+  }
+  return ok;
+}
+
+std::string query_param(std::string_view target, const std::string& name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    auto eq = kv.find('=');
+    if (kv.substr(0, eq) == name) return eq == std::string_view::npos ? std::string{} : std::string(kv.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return {};
+}
+
+int run_serve(const serve_options& o) {
+  auto env = current_environment();
+  const std::string path = env.count("AULA_CONFIG") ? env["AULA_CONFIG"] : default_config_path;
+  app_config cfg;
+  try {
+    cfg = load_config(path, env);
+  } catch (const config_error& e) {
+    std::cerr << "aula serve: " << e.what() << "\n";
+    return 2;
+  }
+  for (const auto* s : {&cfg.telegram.token, &cfg.telegram.secret, &cfg.whatsapp.token, &cfg.whatsapp.app_secret,
+                        &cfg.whatsapp.verify_token, &cfg.twilio.auth_token})
+    if (!s->empty()) log::add_secret(*s);
+  for (const auto& t : cfg.admin_tokens) log::add_secret(t.token);
+  for (const auto& w : cfg.warnings) log::warn(w);
+
+  auto loaded = load_flows({cfg.flows});
+  for (const auto& d : loaded.diags.items())
+    if (d.severity == diagnostic::level::error) std::cerr << format(d) << "\n";
+  if (!loaded.ok()) {
+    std::cerr << "aula serve: the flows in " << cfg.flows << " have errors; fix them (aula validate) and start again\n";
+    return 1;
+  }
+
+  net::io_context ioc(cfg.server.threads);
+  auto work = net::make_work_guard(ioc);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < std::max(1, cfg.server.threads); ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  auto stop_threads = [&] {
+    work.reset();
+    ioc.stop();
+    for (auto& t : threads) t.join();
+  };
+
+  std::unique_ptr<store> st;
+  try {
+    if (o.store == "memory") {
+      st = make_memory_store(cfg.redis.partitions);
+      log::warn("store: memory (development only: everything is lost at exit)");
+    } else {
+      redis_store_options ro;
+      ro.url = cfg.redis.url;
+      ro.partitions = cfg.redis.partitions;
+      ro.command_timeout = cfg.redis.command_timeout;
+      st = net::co_spawn(ioc, make_redis_store(ioc.get_executor(), ro), net::use_future).get();
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "aula serve: cannot use the store: " << e.what() << "\n";
+    stop_threads();
+    return 1;
+  }
+
+  service_options so;
+  so.default_tz = cfg.default_time_zone;
+  service svc(*st, so);
+  svc.publish(std::make_shared<const flow_set>(std::move(loaded.flows)));
+  svc.add_adapter(std::make_shared<web_adapter>());
+  auto tg = std::make_shared<telegram_adapter>(telegram_options{cfg.telegram.token, cfg.telegram.secret, cfg.telegram.api});
+  svc.add_adapter(tg);
+  log::info("channels", {{"telegram", tg->enabled() ? "enabled" : "disabled (set AULA_TELEGRAM_TOKEN and AULA_TELEGRAM_SECRET)"},
+                         {"whatsapp", "not available yet"},
+                         {"twilio", "not available yet"},
+                         {"web", "enabled at /chat"}});
+
+  metrics_registry metrics;
+  auto opts = server_options_from(cfg.server);
+  opts.metrics = &metrics;
+  http_server server(ioc, opts);
+  http_client client(ioc.get_executor(), client_options_from(cfg));
+
+  server.add_route(http::verb::get, "/healthz", [&](request& req) -> net::awaitable<response> {
+    bool up = false;
+    try {
+      up = co_await svc.backing_store().ping();
+    } catch (const std::exception&) {
+      up = false;
+    }
+    co_return json_response(req, up ? http::status::ok : http::status::service_unavailable,
+                            {{"status", up ? "ok" : "store unavailable"}});
+  });
+  server.add_route(http::verb::get, "/metrics", [&](request& req) -> net::awaitable<response> {
+    auto& c = svc.counters();
+    auto& g = metrics.gauge("aula_service_events_total", "Events handled by the service since start, by kind");
+    g.set({{"kind", "inbound"}}, static_cast<double>(c.inbound.load()));
+    g.set({{"kind", "outbound"}}, static_cast<double>(c.outbound.load()));
+    g.set({{"kind", "commit_conflict"}}, static_cast<double>(c.conflicts.load()));
+    g.set({{"kind", "duplicate"}}, static_cast<double>(c.duplicates.load()));
+    g.set({{"kind", "dead_letter"}}, static_cast<double>(c.dead_letters.load()));
+    g.set({{"kind", "store_error"}}, static_cast<double>(c.store_errors.load()));
+    g.set({{"kind", "timer_fired"}}, static_cast<double>(c.timers_fired.load()));
+    co_return make_response(req, http::status::ok, metrics.render(), "text/plain; version=0.0.4");
+  });
+  auto webhook = [&](std::string channel) {
+    return [&svc, channel](request& req) -> net::awaitable<response> {
+      http_out out = co_await svc.handle_webhook(channel, to_http_in(req));
+      co_return to_response(req, out);
+    };
+  };
+  server.add_route(http::verb::post, "/webhooks/telegram", webhook("telegram"));
+  server.add_route(http::verb::get, "/chat", [](request& req) -> net::awaitable<response> {
+    co_return make_response(req, http::status::ok, web_chat_page(), "text/html; charset=utf-8");
+  });
+  server.add_route(http::verb::post, "/chat/api/send", webhook("web"));
+  server.add_route(http::verb::get, "/chat/api/poll", [&](request& req) -> net::awaitable<response> {
+    const std::string learner = query_param(req.target(), "learner");
+    if (!valid_web_learner(learner)) co_return json_response(req, http::status::bad_request, {{"error", "bad learner"}});
+    std::string after = query_param(req.target(), "after");
+    try {
+      auto entries = co_await svc.backing_store().web_read("web:" + learner, after, 50);
+      nlohmann::json msgs = nlohmann::json::array();
+      for (auto& e : entries) msgs.push_back({{"id", e.id}, {"msg", e.data}});
+      co_return json_response(req, http::status::ok, {{"messages", msgs}});
+    } catch (const store_unavailable&) {
+      co_return json_response(req, http::status::service_unavailable, {{"error", "store unavailable"}});
+    }
+  });
+  server.add_route(http::verb::get, "/", [](request& req) -> net::awaitable<response> {
+    co_return make_response(req, http::status::ok,
+                            "<!doctype html><meta charset=utf-8><title>aula</title>"
+                            "<h1>aula</h1><p><a href=\"/chat\">Web chat</a></p>",
+                            "text/html; charset=utf-8");
+  });
+
+  std::atomic<bool> running{true};
+  auto poke = std::make_shared<net::steady_timer>(ioc);
+  if (cfg.test_clock) {
+    server.add_route(http::verb::post, "/admin/test/clock", [&](request& req) -> net::awaitable<response> {
+      if (!is_admin(req, cfg)) co_return json_response(req, http::status::unauthorized, {{"error", "admin token required"}});
+      auto body = nlohmann::json::parse(req.body(), nullptr, false);
+      std::optional<std::int64_t> ms;
+      if (body.is_object() && body.contains("advance") && body["advance"].is_string())
+        ms = parse_duration(body["advance"].get<std::string>());
+      if (!ms) co_return json_response(req, http::status::bad_request, {{"error", "send {\"advance\": \"25h\"}"}});
+      auto offset = svc.clock().advance(*ms);
+      try {
+        co_await svc.fire_due_timers();
+      } catch (const std::exception& e) {
+        log::warn("timers after a clock advance", {{"error", e.what()}});
+      }
+      poke->cancel();
+      co_return json_response(req, http::status::ok, {{"offset_ms", offset}, {"now_ms", svc.clock().now_ms()}});
+    });
+    log::warn("AULA_TEST_CLOCK=1: POST /admin/test/clock can move aula's clock (tests only)");
+  }
+
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    std::cerr << "aula serve: " << e.what() << "\n";
+    stop_threads();
+    return 1;
+  }
+  log::info("listening", {{"address", cfg.server.listen}, {"port", server.port()}, {"flows", svc.flows()->flows.size()}});
+
+  // The sender: delivers the outbox, in order per partition (the delivery issue replaces it
+  // with leased, paced senders).
+  auto sender = [&](const http_call& call) -> net::awaitable<std::pair<int, std::string>> {
+    http_result r = co_await client.request(call);
+    co_return std::pair<int, std::string>{r.status, r.body};
+  };
+  net::co_spawn(ioc, [&]() -> net::awaitable<void> {
+    while (running) {
+      std::size_t n = 0;
+      try {
+        n = co_await svc.drain_outbox(sender);
+      } catch (const std::exception& e) {
+        log::warn("sender", {{"error", e.what()}});
+      }
+      if (n == 0) {
+        poke->expires_after(std::chrono::milliseconds(50));
+        co_await poke->async_wait(net::as_tuple(net::use_awaitable));
+      }
+    }
+  }, net::detached);
+  // The timer poller.
+  net::co_spawn(ioc, [&]() -> net::awaitable<void> {
+    net::steady_timer t(co_await net::this_coro::executor);
+    while (running) {
+      try {
+        co_await svc.fire_due_timers();
+      } catch (const std::exception& e) {
+        log::warn("timers", {{"error", e.what()}});
+      }
+      t.expires_after(std::chrono::milliseconds(500));
+      co_await t.async_wait(net::as_tuple(net::use_awaitable));
+    }
+  }, net::detached);
+
+  // SIGTERM/SIGINT: stop accepting, finish what is in flight, stop. SIGHUP: reload flows.
+  std::promise<void> done;
+  net::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        auto next = load_flows({cfg.flows});
+        if (next.ok()) {
+          svc.publish(std::make_shared<const flow_set>(std::move(next.flows)));
+          log::info("flows reloaded", {{"flows", svc.flows()->flows.size()}});
+        } else {
+          for (const auto& d : next.diags.items()) log::error("flow error", {{"at", format(d)}});
+          log::error("flows not reloaded: errors (the previous version stays)");
+        }
+        wait_signal();
+        return;
+      }
+      log::info("stopping", {{"signal", sig}});
+      running = false;
+      net::co_spawn(ioc, [&]() -> net::awaitable<void> {
+        co_await server.shutdown(cfg.server.shutdown_grace);
+        done.set_value();
+      }, net::detached);
+    });
+  };
+  wait_signal();
+  done.get_future().wait();
+  poke->cancel();
+  stop_threads();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("serve", "Run the webhook server (configuration: config/aula.yaml and AULA_* variables)");
+  auto o = std::make_shared<serve_options>();
+  cmd->add_option("--store", o->store, "redis (default) or memory (development only)")
+      ->check(CLI::IsMember({"redis", "memory"}));
+  cmd->callback([o, &exit_code] { exit_code = run_serve(*o); });
+}
+
+}  // namespace aula::cli

@@ -1,0 +1,153 @@
+// aula's configuration: plain aggregates with defaults, read from config/aula.yaml and then
+// overridden by the environment (DESIGN.md, "Interfaces that users and operators rely on").
+// Secrets (tokens, app secrets, admin tokens) come only from the environment: a file that
+// names one is rejected with the variable to use instead. Unknown keys are errors with
+// file:line:col and a "did you mean" hint. No Asio/Beast here.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace aula {
+
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct server_config {
+  std::string listen = "127.0.0.1:8080";  // AULA_LISTEN; "host:port", "[::1]:8080", ":8080" (all interfaces)
+  int threads = 2;                         // threads running the io_context
+  std::chrono::milliseconds read_timeout{15000};   // a whole request, from its first byte
+  std::chrono::milliseconds write_timeout{15000};  // a whole response
+  std::chrono::milliseconds idle_timeout{60000};   // keep-alive wait for the next request
+  std::chrono::milliseconds shutdown_grace{10000};  // SIGTERM: time for requests in flight
+  std::size_t body_limit = 256 * 1024;
+  std::size_t header_limit = 16 * 1024;
+  std::size_t max_connections = 1024;
+  bool operator==(const server_config&) const = default;
+};
+
+struct redis_config {
+  std::string url = "redis://127.0.0.1:6379/0";  // AULA_REDIS_URL; or unix:///path
+  int partitions = 64;  // fixed at first start (stored in Redis); aula refuses another
+  std::chrono::milliseconds command_timeout{2000};
+  bool operator==(const redis_config&) const = default;
+};
+
+// Outbound HTTP(S) to provider APIs.
+struct http_client_config {
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds request_timeout{10000};  // the whole call: connect, TLS, write, read
+  std::size_t max_idle_per_host = 4;                 // kept-alive connections per host:port
+  bool operator==(const http_client_config&) const = default;
+};
+
+struct telegram_config {
+  std::string token;   // AULA_TELEGRAM_TOKEN (secret)
+  std::string secret;  // AULA_TELEGRAM_SECRET (secret): the webhook's secret token
+  std::string api = "https://api.telegram.org";  // AULA_TELEGRAM_API
+  bool enabled() const { return !token.empty() && !secret.empty(); }
+  bool operator==(const telegram_config&) const = default;
+};
+
+struct whatsapp_config {
+  std::string token;         // AULA_WHATSAPP_TOKEN (secret)
+  std::string app_secret;    // AULA_WHATSAPP_APP_SECRET (secret)
+  std::string verify_token;  // AULA_WHATSAPP_VERIFY_TOKEN (secret)
+  std::string phone_number_id;  // AULA_WHATSAPP_PHONE_NUMBER_ID
+  std::string api = "https://graph.facebook.com/v21.0";  // AULA_WHATSAPP_API
+  bool enabled() const {
+    return !token.empty() && !app_secret.empty() && !verify_token.empty() && !phone_number_id.empty();
+  }
+  bool operator==(const whatsapp_config&) const = default;
+};
+
+struct twilio_config {
+  std::string account_sid;  // AULA_TWILIO_ACCOUNT_SID
+  std::string auth_token;   // AULA_TWILIO_AUTH_TOKEN (secret)
+  std::string from;         // AULA_TWILIO_FROM: sender number or messaging service sid
+  std::string api = "https://api.twilio.com";  // AULA_TWILIO_API
+  bool enabled() const { return !account_sid.empty() && !auth_token.empty() && !from.empty(); }
+  bool operator==(const twilio_config&) const = default;
+};
+
+struct admin_token {
+  std::string role;   // "admin" | "facilitator"
+  std::string token;  // secret
+  bool operator==(const admin_token&) const = default;
+};
+
+struct quiet_hours_config {
+  std::string start = "21:00";  // local time of the learner; unsolicited messages wait
+  std::string end = "08:00";
+  bool operator==(const quiet_hours_config&) const = default;
+};
+
+struct app_config {
+  server_config server;
+  std::string public_url = "http://127.0.0.1:8080";  // AULA_PUBLIC_URL
+  redis_config redis;
+  std::string records_url = "sqlite://var/records.db";  // AULA_RECORDS_URL
+  std::string flows = "flows";                           // AULA_FLOWS
+  http_client_config http_client;
+  telegram_config telegram;
+  whatsapp_config whatsapp;
+  twilio_config twilio;
+  std::vector<admin_token> admin_tokens;  // AULA_ADMIN_TOKENS ("role:token,…")
+  std::string ca_file;      // AULA_CA_FILE: extra CA bundle for outbound TLS ("" = system store only)
+  std::string https_proxy;  // HTTPS_PROXY (or https_proxy): "http://[user:pass@]host:port"
+  bool test_clock = false;  // AULA_TEST_CLOCK=1: POST /admin/test/clock exists
+  std::string default_time_zone = "America/Mexico_City";
+  quiet_hours_config quiet_hours;
+
+  // Where the values came from (for the start-up log); not settings.
+  std::string config_file;          // the path read, or looked for
+  bool config_file_found = false;
+  std::vector<std::string> warnings;  // e.g. an AULA_ variable nobody reads (a typo?)
+
+  bool operator==(const app_config&) const = default;
+};
+
+inline constexpr const char* default_config_path = "config/aula.yaml";
+
+// Reads the file (AULA_CONFIG from `env` if set, else `path`), then applies `env`. A missing
+// file is fine only at the default path (config/aula.yaml) with AULA_CONFIG unset: defaults
+// apply. Throws config_error ("file:line:col: …" for file problems, "AULA_X: …" for variables).
+// An empty variable counts as unset.
+app_config load_config(const std::string& path, const std::map<std::string, std::string>& env);
+
+// The process environment's AULA_* variables and HTTPS_PROXY / https_proxy, for load_config.
+std::map<std::string, std::string> current_environment();
+
+// Every environment variable load_config reads (DESIGN.md's table, in its order).
+const std::vector<std::string>& config_variables();
+
+// A multi-line summary for the start-up log: every setting, secrets shown only as
+// "(set)"/"(not set)", passwords in URLs masked, channels enabled or disabled (and why).
+std::string describe(const app_config& c);
+
+// "127.0.0.1:8080" -> {"127.0.0.1", 8080}; "[::1]:80" -> {"::1", 80}; ":8080" -> {"0.0.0.0", 8080}.
+// Throws config_error.
+struct listen_address {
+  std::string host;
+  unsigned short port = 0;
+};
+listen_address parse_listen(const std::string& text);
+
+// "role:token,role:token" -> tokens; throws config_error for an unknown role or an empty token.
+std::vector<admin_token> parse_admin_tokens(const std::string& text);
+
+// "15s", "250ms", "2m", "1h", "1h30m" (or a bare number of seconds) -> milliseconds; throws
+// config_error naming `what`.
+std::chrono::milliseconds parse_config_duration(const std::string& text, const std::string& what);
+// "262144", "256KiB", "256k", "1MiB", "1m" -> bytes; throws config_error naming `what`.
+std::size_t parse_config_size(const std::string& text, const std::string& what);
+
+// A URL with the password of its userinfo replaced by "***", for logs.
+std::string mask_url(const std::string& url);
+
+}  // namespace aula

@@ -1,0 +1,186 @@
+#include "bot/io/log.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <vector>
+
+namespace aula::log {
+namespace {
+
+std::atomic<int> g_min_level{static_cast<int>(level::info)};
+
+struct state {
+  std::mutex mu;  // guards sink and secrets; also serializes writes so lines never interleave
+  sink out;
+  std::vector<std::string> secrets;
+};
+
+state& the_state() {
+  static state s;
+  return s;
+}
+
+const char* level_name(level l) {
+  switch (l) {
+    case level::debug: return "debug";
+    case level::info: return "info";
+    case level::warn: return "warn";
+    case level::error: return "error";
+  }
+  return "info";
+}
+
+std::string timestamp() {
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::time_t t = system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+std::string dump(const nlohmann::json& j) {
+  // Invalid UTF-8 (a learner's bytes, a provider's garbage) must not throw inside a log call.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string redact_locked(std::string text, const std::vector<std::string>& secrets) {
+  for (const auto& s : secrets) {
+    for (std::size_t pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos)) {
+      text.replace(pos, s.size(), "[redacted]");
+      pos += 10;
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
+bool secret_field_name(std::string_view name) {
+  auto n = lower(name);
+  for (const char* w : {"token", "secret", "password", "passwd", "authorization", "api_key", "apikey", "signature"})
+    if (n.find(w) != std::string::npos) return true;
+  return false;
+}
+
+std::string format_line(level lvl, std::string_view msg, const nlohmann::json& fields) {
+  std::string line = "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(lvl) + "\",\"msg\":";
+  line += dump(nlohmann::json(std::string(msg)));
+  auto add = [&line](const std::string& key, const nlohmann::json& value) {
+    std::string k = (key == "ts" || key == "level" || key == "msg") ? "field_" + key : key;
+    line += ',';
+    line += dump(nlohmann::json(k));
+    line += ':';
+    line += secret_field_name(k) && !value.is_null() && !(value.is_string() && value.get_ref<const std::string&>().empty())
+                ? std::string("\"***\"")
+                : dump(value);
+  };
+  if (fields.is_object()) {
+    for (auto it = fields.begin(); it != fields.end(); ++it) add(it.key(), it.value());
+  } else if (!fields.is_null()) {
+    add("data", fields);
+  }
+  line += '}';
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  return redact_locked(std::move(line), st.secrets);
+}
+
+void write(level lvl, std::string_view msg, const nlohmann::json& fields) {
+  if (static_cast<int>(lvl) < g_min_level.load(std::memory_order_relaxed)) return;
+  std::string line = format_line(lvl, msg, fields);
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  if (st.out) {
+    st.out(line);
+  } else {
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
+  }
+}
+
+void set_min_level(level lvl) { g_min_level.store(static_cast<int>(lvl), std::memory_order_relaxed); }
+level min_level() { return static_cast<level>(g_min_level.load(std::memory_order_relaxed)); }
+
+bool parse_level(std::string_view text, level& out) {
+  auto t = lower(text);
+  if (t == "debug") out = level::debug;
+  else if (t == "info") out = level::info;
+  else if (t == "warn" || t == "warning") out = level::warn;
+  else if (t == "error") out = level::error;
+  else return false;
+  return true;
+}
+
+void set_sink(sink s) {
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  st.out = std::move(s);
+}
+
+void add_secret(const std::string& value) {
+  if (value.size() < 4) return;
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  if (std::find(st.secrets.begin(), st.secrets.end(), value) == st.secrets.end()) {
+    st.secrets.push_back(value);
+    // Longest first, so a secret that contains another is redacted whole.
+    std::sort(st.secrets.begin(), st.secrets.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  }
+}
+
+void clear_secrets() {
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  st.secrets.clear();
+}
+
+std::string redact(std::string text) {
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  return redact_locked(std::move(text), st.secrets);
+}
+
+std::string mask_phone(std::string_view phone) {
+  std::string digits;
+  bool plus = false;
+  for (char c : phone) {
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      digits += c;
+    } else if (c == '+' && digits.empty()) {
+      plus = true;
+    } else if (c == ' ' || c == '-' || c == '(' || c == ')' || c == '.') {
+      continue;
+    } else {
+      return "***";
+    }
+  }
+  if (digits.empty()) return phone.empty() ? std::string{} : "***";
+  if (digits.size() <= 4) return std::string(digits.size(), '*');
+  std::string out = plus ? "+" : "";
+  std::size_t keep_front = digits.size() >= 10 ? 2 : 0;
+  out += digits.substr(0, keep_front);
+  out += std::string(digits.size() - keep_front - 4, '*');
+  out += digits.substr(digits.size() - 4);
+  return out;
+}
+
+std::string mask_secret(std::string_view secret) { return secret.empty() ? "(not set)" : "(set)"; }
+
+}  // namespace aula::log

@@ -1,0 +1,63 @@
+// One-line JSON logs on stderr: {"ts":"2026-01-05T15:00:00.123Z","level":"info","msg":"…",…fields}.
+// Thread-safe (one write per line). Secrets never reach a line: values registered with
+// log::add_secret are replaced by "[redacted]" wherever they appear, and fields whose name
+// says token/secret/password/authorization are masked whatever their value. Phone numbers
+// are masked with log::mask_phone before they are passed in (+52*******1234).
+//
+//   log::info("webhook accepted", {{"channel", "whatsapp"}, {"to", log::mask_phone(addr)}});
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace aula::log {
+
+enum class level { debug = 0, info = 1, warn = 2, error = 3 };
+
+// Writes one line if `lvl` is at or above the minimum level. `fields` should be a JSON object
+// (anything else is logged under "data"). Keys "ts", "level" and "msg" in `fields` are
+// renamed "field_ts", … so they cannot forge the line's own.
+void write(level lvl, std::string_view msg, const nlohmann::json& fields = nlohmann::json::object());
+
+inline void debug(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { write(level::debug, msg, f); }
+inline void info(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { write(level::info, msg, f); }
+inline void warn(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { write(level::warn, msg, f); }
+inline void error(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { write(level::error, msg, f); }
+
+// The line as write() would print it (without the newline); exposed for tests.
+std::string format_line(level lvl, std::string_view msg, const nlohmann::json& fields);
+
+void set_min_level(level lvl);
+level min_level();
+// "debug" | "info" | "warn" | "error"; nullopt-like: returns false for anything else.
+bool parse_level(std::string_view text, level& out);
+
+// Where lines go (default: stderr). Tests capture lines with it; pass nullptr to restore.
+using sink = std::function<void(const std::string& line)>;
+void set_sink(sink s);
+
+// Values that must never appear in a log line (tokens, app secrets, passwords). Values
+// shorter than 4 characters are ignored (they would redact ordinary words).
+void add_secret(const std::string& value);
+void clear_secrets();  // tests only
+// `text` with every registered secret replaced by "[redacted]".
+std::string redact(std::string text);
+
+// A phone number with all but its last 4 digits masked: "+5215512341234" -> "+52*********1234"
+// (a leading '+' and the country code's first two digits stay when the number is long enough
+// to keep 4 hidden digits in between). Non-digit separators are dropped. Short inputs (≤ 4
+// digits) are fully masked. Anything that is not a phone-like string (letters) is returned
+// masked as "***".
+std::string mask_phone(std::string_view phone);
+
+// A secret for display: "" -> "(not set)", anything else -> "(set)". Never shows characters.
+std::string mask_secret(std::string_view secret);
+
+// Whether a field name looks like it carries a secret (token, secret, password, authorization,
+// api_key, signature). Such fields are logged as "***".
+bool secret_field_name(std::string_view name);
+
+}  // namespace aula::log

@@ -1,0 +1,90 @@
+// The service: what `aula serve` does with a webhook, a due timer and the outbox. Stateless
+// between requests: everything a conversation needs is loaded from the store, stepped by the
+// pure engine and committed back in one atomic write; the provider gets its 200 only after
+// that commit.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "adapters/adapter.hpp"
+#include "bot/engine/flow.hpp"
+#include "bot/io/net.hpp"
+#include "bot/service/clock.hpp"
+#include "bot/store/store.hpp"
+
+namespace aula {
+
+// Sends one provider API call; returns {http status (0: no answer), body}.
+using http_sender = std::function<net::awaitable<std::pair<int, std::string>>(const http_call&)>;
+
+struct service_options {
+  std::string default_tz = "America/Mexico_City";
+  std::string default_lang = "es";
+  int max_commit_attempts = 5;     // version conflicts before giving up (503)
+  int max_send_attempts = 5;       // connection failures before dead-lettering a message
+  std::size_t timer_batch = 200;   // timers claimed per partition per tick
+};
+
+struct service_counters {
+  std::atomic<long> inbound{0}, outbound{0}, conflicts{0}, duplicates{0}, dead_letters{0}, store_errors{0},
+      timers_fired{0};
+};
+
+class service {
+ public:
+  service(store& st, service_options opts);
+
+  // Flows are swapped whole (publishing); steps in flight keep the version they started with.
+  void publish(std::shared_ptr<const flow_set> flows);
+  std::shared_ptr<const flow_set> flows() const;
+
+  void add_adapter(std::shared_ptr<channel_adapter> a);
+  channel_adapter* adapter(const std::string& name) const;
+
+  service_clock& clock() { return clock_; }
+  service_counters& counters() { return counters_; }
+  store& backing_store() { return store_; }
+
+  // A webhook for `channel`: verify, parse, step and commit every item, then answer.
+  // Store outages answer 503 so the provider retries; bad signatures 401; bad bodies 400.
+  net::awaitable<http_out> handle_webhook(const std::string& channel, const http_in& req);
+
+  // One event for one conversation ("<channel>:<address>"): load, step, commit (retrying on
+  // version conflicts). Returns false for a duplicate provider id. Throws store_unavailable.
+  net::awaitable<bool> deliver(const std::string& channel, const std::string& address, const inbound_event& ev,
+                               const std::string& provider_id = {},
+                               const std::map<std::string, std::string>& contact = {});
+
+  // Fires every due timer (all partitions); returns how many.
+  net::awaitable<std::size_t> fire_due_timers();
+  // Sends what is pending in the outbox (all partitions, or the ones marked dirty); returns
+  // how many messages were delivered or dead-lettered.
+  net::awaitable<std::size_t> drain_outbox(const http_sender& send);
+
+  // Wakes the sender: a commit put messages in partition p's outbox.
+  void mark_dirty(int p);
+  // Called by the sender loop to wait for work (or a tick).
+  std::set<int> take_dirty();
+
+ private:
+  net::awaitable<bool> send_entry(const outbox_entry& e, const http_sender& send);
+
+  store& store_;
+  service_options opts_;
+  service_clock clock_;
+  service_counters counters_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const flow_set> flows_;
+  std::map<std::string, std::shared_ptr<channel_adapter>> adapters_;
+  std::set<int> dirty_;
+  bool all_dirty_ = true;  // at start, look at every partition once
+  std::atomic<std::uint64_t> seed_counter_{0};
+};
+
+}  // namespace aula

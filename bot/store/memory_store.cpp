@@ -1,0 +1,210 @@
+// The store in memory: the same semantics as redis_store (store.hpp), behind one mutex. For
+// unit tests and `aula serve --store memory`; nothing survives a restart.
+#include <chrono>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "bot/store/store.hpp"
+#include "bot/store/store_detail.hpp"
+
+namespace aula {
+namespace {
+
+using sid = std::pair<std::uint64_t, std::uint64_t>;  // stream id (ms, seq)
+
+std::string to_string(const sid& id) { return std::to_string(id.first) + "-" + std::to_string(id.second); }
+
+class memory_store final : public store {
+ public:
+  explicit memory_store(int partitions)
+      : partitions_(checked(partitions)), parts_(static_cast<std::size_t>(partitions)) {}
+
+  int partitions() const override { return partitions_; }
+
+  net::awaitable<loaded_session> load(const std::string& conversation) override {
+    loaded_session out;
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(conversation);
+    if (it != sessions_.end()) {
+      out.exists = true;
+      out.s = session::parse(it->second.data);
+      out.s.version = it->second.version;
+      out.provider_ids.assign(it->second.ids.begin(), it->second.ids.end());
+    }
+    co_return out;
+  }
+
+  net::awaitable<commit_outcome> commit(const commit_request& c) override {
+    auto pid = store_detail::clean_provider_id(c.provider_id);
+    session next = c.next;
+    next.version = c.expected_version + 1;
+    auto data = next.dump();  // outside the lock; throws before anything is written
+    std::vector<std::pair<std::string, std::string>> outbox;
+    for (const auto& e : c.outbox) outbox.emplace_back(store_detail::lane_of(e), e.dump());
+    std::vector<std::string> results;
+    for (const auto& r : c.results) results.push_back(r.dump());
+
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(c.conversation);
+    std::int64_t version = it == sessions_.end() ? 0 : it->second.version;
+    if (!pid.empty() && it != sessions_.end())
+      for (const auto& id : it->second.ids)
+        if (id == pid) co_return commit_outcome::duplicate;
+    if (version != c.expected_version) co_return commit_outcome::conflict;
+
+    auto& rec = sessions_[c.conversation];
+    rec.version = next.version;
+    rec.data = std::move(data);
+    if (!pid.empty()) {
+      rec.ids.push_back(pid);
+      while (rec.ids.size() > provider_ids_kept) rec.ids.pop_front();
+    }
+    auto& part = parts_[static_cast<std::size_t>(partition_of(c.conversation, partitions_))];
+    for (auto& [lane, d] : outbox) (lane == "bulk" ? part.bulk : part.reply).emplace(next_id(), std::move(d));
+    for (const auto& id : c.timers_cancel) remove_timer(part, store_detail::timer_member(c.conversation, id));
+    for (const auto& t : c.timers_set) {
+      auto member = store_detail::timer_member(c.conversation, t.id);
+      remove_timer(part, member);
+      part.timers[member] = t.due_ms;
+      part.by_due.emplace(t.due_ms, member);
+    }
+    for (auto& r : results) part.results.emplace(next_id(), std::move(r));
+    co_return commit_outcome::ok;
+  }
+
+  net::awaitable<std::vector<outbox_entry>> outbox_pending(int p, std::size_t max) override {
+    std::vector<outbox_entry> out;
+    std::lock_guard lock(mu_);
+    auto& part = at(p);
+    read(part.reply, "reply:", max, out);
+    read(part.bulk, "bulk:", max, out);
+    co_return out;
+  }
+
+  net::awaitable<void> outbox_ack(int p, const std::string& entry_id) override {
+    auto [lane, id] = store_detail::split_outbox_id(entry_id);
+    auto key = store_detail::parse_stream_id(id);
+    std::lock_guard lock(mu_);
+    auto& part = at(p);
+    (lane == "bulk" ? part.bulk : part.reply).erase(key);
+    co_return;
+  }
+
+  net::awaitable<std::vector<due_timer>> claim_due_timers(int p, std::int64_t now_ms, std::size_t max) override {
+    std::vector<due_timer> out;
+    std::lock_guard lock(mu_);
+    auto& part = at(p);
+    while (out.size() < max && !part.by_due.empty() && part.by_due.begin()->first <= now_ms) {
+      auto [due, member] = *part.by_due.begin();
+      remove_timer(part, member);
+      auto [conv, id] = store_detail::split_timer_member(member);
+      out.push_back(due_timer{std::move(conv), std::move(id), due});
+    }
+    co_return out;
+  }
+
+  net::awaitable<void> web_push(const std::string& conversation, const nlohmann::json& msg) override {
+    auto d = msg.dump();
+    std::lock_guard lock(mu_);
+    auto& box = web_[conversation];
+    box.emplace(next_id(), std::move(d));
+    while (box.size() > web_max) box.erase(box.begin());
+    co_return;
+  }
+
+  net::awaitable<std::vector<outbox_entry>> web_read(const std::string& conversation, const std::string& after,
+                                                     std::size_t max) override {
+    std::vector<outbox_entry> out;
+    std::optional<sid> from;
+    if (!after.empty()) from = store_detail::parse_stream_id(after);
+    std::lock_guard lock(mu_);
+    auto it = web_.find(conversation);
+    if (it == web_.end()) co_return out;
+    auto e = from ? it->second.upper_bound(*from) : it->second.begin();
+    for (; e != it->second.end() && out.size() < max; ++e)
+      out.push_back(outbox_entry{to_string(e->first), nlohmann::json::parse(e->second)});
+    co_return out;
+  }
+
+  net::awaitable<std::vector<outbox_entry>> results_pending(int p, std::size_t max) override {
+    std::vector<outbox_entry> out;
+    std::lock_guard lock(mu_);
+    read(at(p).results, "", max, out);
+    co_return out;
+  }
+
+  net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids) override {
+    std::vector<sid> ids;
+    for (const auto& id : entry_ids) ids.push_back(store_detail::parse_stream_id(id));
+    std::lock_guard lock(mu_);
+    for (const auto& id : ids) at(p).results.erase(id);
+    co_return;
+  }
+
+  net::awaitable<bool> ping() override { co_return true; }
+
+ private:
+  static constexpr std::size_t web_max = 200;
+
+  struct session_rec {
+    std::int64_t version = 0;
+    std::string data;
+    std::deque<std::string> ids;
+  };
+  using stream = std::map<sid, std::string>;
+  struct partition {
+    stream reply, bulk, results;
+    std::map<std::string, std::int64_t> timers;  // member -> due
+    std::set<std::pair<std::int64_t, std::string>> by_due;
+  };
+
+  static int checked(int partitions) {
+    if (partitions < 1) throw std::invalid_argument("partition count must be at least 1");
+    return partitions;
+  }
+
+  partition& at(int p) {
+    if (p < 0 || p >= partitions_) throw std::out_of_range("no partition " + std::to_string(p));
+    return parts_[static_cast<std::size_t>(p)];
+  }
+
+  static void read(const stream& s, const std::string& prefix, std::size_t max, std::vector<outbox_entry>& out) {
+    for (auto it = s.begin(); it != s.end() && out.size() < max; ++it)
+      out.push_back(outbox_entry{prefix + to_string(it->first), nlohmann::json::parse(it->second)});
+  }
+
+  static void remove_timer(partition& part, const std::string& member) {
+    auto it = part.timers.find(member);
+    if (it == part.timers.end()) return;
+    part.by_due.erase({it->second, member});
+    part.timers.erase(it);
+  }
+
+  // Ids like Redis's: milliseconds, then a sequence within the millisecond; increasing.
+  sid next_id() {
+    auto now = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    if (now > last_id_.first)
+      last_id_ = {now, 0};
+    else
+      ++last_id_.second;
+    return last_id_;
+  }
+
+  const int partitions_;
+  std::mutex mu_;
+  std::unordered_map<std::string, session_rec> sessions_;
+  std::vector<partition> parts_;
+  std::unordered_map<std::string, stream> web_;
+  sid last_id_{0, 0};
+};
+
+}  // namespace
+
+std::unique_ptr<store> make_memory_store(int partitions) { return std::make_unique<memory_store>(partitions); }
+
+}  // namespace aula

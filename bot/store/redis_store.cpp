@@ -1,0 +1,373 @@
+// The store in Redis: the key layout is at the top of store.hpp; the commit script below is
+// the one place a step is written.
+#include <atomic>
+#include <cmath>
+
+#include "bot/store/redis_client.hpp"
+#include "bot/store/store.hpp"
+#include "bot/store/store_detail.hpp"
+
+namespace aula {
+namespace {
+
+// One step of one conversation, atomically. Every key shares the conversation's {pN} tag.
+//
+// KEYS  1 session hash, 2 outbox:reply, 3 outbox:bulk, 4 timers, 5 results
+// ARGV  1 expected version (0: no session yet), 2 provider id ("" = no dedupe),
+//       3 session JSON (already carrying version expected+1), 4 conversation,
+//       5 how many provider ids to keep (64),
+//       then five counted groups, each "n, item_1 … item_n":
+//       reply-lane outbox entries; bulk-lane outbox entries; timer ids to cancel;
+//       timers to set as pairs (due ms, timer id), n counting pairs; result records.
+// Returns {"duplicate", version} when the provider id is among the kept ids (nothing written),
+//         {"conflict", version} when the stored version is not the expected one (nothing written),
+//         {"ok", new version} after writing everything. Cancels run before sets, so an id in
+//         both lists ends up set.
+const char* const commit_lua = R"lua(
+local cur = redis.call('HMGET', KEYS[1], 'v', 'ids')
+local version = 0
+if cur[1] then version = tonumber(cur[1]) end
+local ids = {}
+if cur[2] then
+  for id in string.gmatch(cur[2], '[^\n]+') do ids[#ids + 1] = id end
+end
+local pid = ARGV[2]
+if pid ~= '' then
+  for i = 1, #ids do
+    if ids[i] == pid then return {'duplicate', version} end
+  end
+end
+if version ~= tonumber(ARGV[1]) then return {'conflict', version} end
+if pid ~= '' then
+  ids[#ids + 1] = pid
+  local keep = tonumber(ARGV[5])
+  while #ids > keep do table.remove(ids, 1) end
+end
+local next_version = version + 1
+redis.call('HSET', KEYS[1], 'v', next_version, 'd', ARGV[3], 'ids', table.concat(ids, '\n'))
+local conv = ARGV[4]
+local i = 6
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('XADD', KEYS[2], '*', 'd', ARGV[i]); i = i + 1 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('XADD', KEYS[3], '*', 'd', ARGV[i]); i = i + 1 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('ZREM', KEYS[4], conv .. '|' .. ARGV[i]); i = i + 1 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('ZADD', KEYS[4], ARGV[i], conv .. '|' .. ARGV[i + 1]); i = i + 2 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('XADD', KEYS[5], '*', 'd', ARGV[i]); i = i + 1 end
+return {'ok', next_version}
+)lua";
+
+// Removes and returns the due timers of a partition: {member, score, member, score, …}.
+// KEYS 1 timers; ARGV 1 now (ms), 2 at most this many.
+const char* const claim_lua = R"lua(
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #due, 2 do redis.call('ZREM', KEYS[1], due[i]) end
+return due
+)lua";
+
+// Commands are built with redis_cmd: g++ 12 rejects braced lists of string literals in a
+// co_await expression ("array used as initializer").
+template <class... C>
+std::vector<std::vector<std::string>> cmds(C&&... c) {
+  std::vector<std::vector<std::string>> out;
+  (out.push_back(std::forward<C>(c)), ...);
+  return out;
+}
+
+[[noreturn]] void unavailable(const std::string& what) { throw store_unavailable(what); }
+
+// XRANGE's answer: [[id, [field, value, …]], …] -> entries whose data is field d as JSON (a
+// value that does not parse is left "discarded": the caller can ack and skip it).
+std::vector<outbox_entry> entries_of(const redis_reply& r, const std::string& id_prefix) {
+  std::vector<outbox_entry> out;
+  if (!r.is_array()) unavailable("unexpected XRANGE answer: " + r.to_string());
+  for (const auto& e : r.elements) {
+    if (!e.is_array() || e.elements.size() < 2) continue;
+    outbox_entry entry;
+    entry.id = id_prefix + e.elements[0].str;
+    const auto& fields = e.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
+      if (fields[i].str == "d") entry.data = nlohmann::json::parse(fields[i + 1].str, nullptr, false);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+class redis_store final : public store {
+ public:
+  redis_store(std::vector<std::unique_ptr<redis_client>> clients, redis_store_options opts)
+      : clients_(std::move(clients)), opts_(std::move(opts)), keys_{opts_.key_prefix} {}
+
+  ~redis_store() override {
+    for (auto& c : clients_) c->stop();
+  }
+
+  int partitions() const override { return opts_.partitions; }
+
+  net::awaitable<loaded_session> load(const std::string& conversation) override {
+    int p = partition_of(conversation, opts_.partitions);
+    auto r = co_await call(redis_cmd("HMGET", keys_.session(p, conversation), "v", "d", "ids"));
+    loaded_session out;
+    if (!r.is_array() || r.elements.size() != 3) unavailable("unexpected HMGET answer: " + r.to_string());
+    if (r.elements[0].is_nil() || r.elements[1].is_nil()) co_return out;
+    out.exists = true;
+    out.s = session::parse(r.elements[1].str);
+    out.s.version = std::stoll(r.elements[0].str);
+    const auto& ids = r.elements[2].str;
+    for (std::size_t start = 0; start < ids.size();) {
+      auto end = ids.find('\n', start);
+      if (end == std::string::npos) end = ids.size();
+      if (end > start) out.provider_ids.push_back(ids.substr(start, end - start));
+      start = end + 1;
+    }
+    co_return out;
+  }
+
+  net::awaitable<commit_outcome> commit(const commit_request& c) override {
+    int p = partition_of(c.conversation, opts_.partitions);
+    session next = c.next;
+    next.version = c.expected_version + 1;
+    std::vector<std::string> keys{keys_.session(p, c.conversation), keys_.outbox(p, "reply"), keys_.outbox(p, "bulk"),
+                                  keys_.timers(p), keys_.results(p)};
+    std::vector<std::string> args{std::to_string(c.expected_version), store_detail::clean_provider_id(c.provider_id),
+                                  next.dump(), c.conversation, std::to_string(provider_ids_kept)};
+    std::vector<std::string> reply, bulk;
+    for (const auto& e : c.outbox) {
+      if (store_detail::lane_of(e) == "bulk")
+        bulk.push_back(e.dump());
+      else
+        reply.push_back(e.dump());
+    }
+    auto group = [&](std::vector<std::string>& items) {
+      args.push_back(std::to_string(items.size()));
+      for (auto& i : items) args.push_back(std::move(i));
+    };
+    group(reply);
+    group(bulk);
+    args.push_back(std::to_string(c.timers_cancel.size()));
+    for (const auto& id : c.timers_cancel) args.push_back(id);
+    args.push_back(std::to_string(c.timers_set.size()));
+    for (const auto& t : c.timers_set) {
+      args.push_back(std::to_string(t.due_ms));
+      args.push_back(t.id);
+    }
+    args.push_back(std::to_string(c.results.size()));
+    for (const auto& r : c.results) args.push_back(r.dump());
+
+    auto r = co_await call_script(commit_, std::move(keys), std::move(args));
+    if (!r.is_array() || r.elements.empty()) unavailable("unexpected commit answer: " + r.to_string());
+    const auto& status = r.elements[0].str;
+    if (status == "ok") co_return commit_outcome::ok;
+    if (status == "conflict") co_return commit_outcome::conflict;
+    if (status == "duplicate") co_return commit_outcome::duplicate;
+    unavailable("unexpected commit answer: " + r.to_string());
+  }
+
+  net::awaitable<std::vector<outbox_entry>> outbox_pending(int p, std::size_t max) override {
+    check(p);
+    std::vector<outbox_entry> out;
+    if (max == 0) co_return out;
+    auto count = std::to_string(max);
+    auto rs = co_await pipeline(cmds(redis_cmd("XRANGE", keys_.outbox(p, "reply"), "-", "+", "COUNT", count),
+                                     redis_cmd("XRANGE", keys_.outbox(p, "bulk"), "-", "+", "COUNT", count)));
+    out = entries_of(rs[0], "reply:");
+    for (auto& e : entries_of(rs[1], "bulk:")) {
+      if (out.size() >= max) break;
+      out.push_back(std::move(e));
+    }
+    co_return out;
+  }
+
+  net::awaitable<void> outbox_ack(int p, const std::string& entry_id) override {
+    check(p);
+    auto [lane, id] = store_detail::split_outbox_id(entry_id);
+    co_await call(redis_cmd("XDEL", keys_.outbox(p, lane), id));
+  }
+
+  net::awaitable<std::vector<due_timer>> claim_due_timers(int p, std::int64_t now_ms, std::size_t max) override {
+    check(p);
+    std::vector<due_timer> out;
+    if (max == 0) co_return out;
+    auto r = co_await call_script(claim_, redis_cmd(keys_.timers(p)),
+                                  redis_cmd(std::to_string(now_ms), std::to_string(max)));
+    if (!r.is_array()) unavailable("unexpected claim answer: " + r.to_string());
+    for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+      auto [conv, id] = store_detail::split_timer_member(r.elements[i].str);
+      out.push_back(due_timer{std::move(conv), std::move(id), std::llround(std::stod(r.elements[i + 1].str))});
+    }
+    co_return out;
+  }
+
+  net::awaitable<void> web_push(const std::string& conversation, const nlohmann::json& msg) override {
+    auto key = keys_.web(partition_of(conversation, opts_.partitions), conversation);
+    auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.web_mailbox_ttl).count();
+    co_await pipeline(
+        cmds(redis_cmd("XADD", key, "MAXLEN", "~", std::to_string(opts_.web_mailbox_max), "*", "d", msg.dump()),
+             redis_cmd("PEXPIRE", key, std::to_string(ttl))));
+  }
+
+  net::awaitable<std::vector<outbox_entry>> web_read(const std::string& conversation, const std::string& after,
+                                                     std::size_t max) override {
+    std::vector<outbox_entry> out;
+    if (!after.empty()) store_detail::parse_stream_id(after);  // throws std::invalid_argument
+    if (max == 0) co_return out;
+    auto key = keys_.web(partition_of(conversation, opts_.partitions), conversation);
+    // A named start: g++ 12 destroys a conditional's string temporary twice in a coroutine.
+    std::string start = "-";
+    if (!after.empty()) start = "(" + after;
+    auto r = co_await call(redis_cmd("XRANGE", key, start, "+", "COUNT", std::to_string(max)));
+    co_return entries_of(r, "");
+  }
+
+  net::awaitable<std::vector<outbox_entry>> results_pending(int p, std::size_t max) override {
+    check(p);
+    if (max == 0) co_return std::vector<outbox_entry>{};
+    auto r = co_await call(redis_cmd("XRANGE", keys_.results(p), "-", "+", "COUNT", std::to_string(max)));
+    co_return entries_of(r, "");
+  }
+
+  net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids) override {
+    check(p);
+    if (entry_ids.empty()) co_return;
+    auto argv = redis_cmd("XDEL", keys_.results(p));
+    for (const auto& id : entry_ids) {
+      store_detail::parse_stream_id(id);
+      argv.push_back(id);
+    }
+    co_await call(std::move(argv));
+  }
+
+  net::awaitable<bool> ping() override {
+    try {
+      auto r = co_await pick().exec(redis_cmd("PING"));
+      co_return r.str == "PONG";
+    } catch (const std::exception&) {
+      co_return false;
+    }
+  }
+
+  // Registers the scripts (loaded with every connect), then starts the clients.
+  void start() {
+    for (auto& c : clients_) {
+      c->add_script(commit_);
+      c->add_script(claim_);
+      c->start();
+    }
+  }
+
+ private:
+  void check(int p) const {
+    if (p < 0 || p >= opts_.partitions) throw std::out_of_range("no partition " + std::to_string(p));
+  }
+
+  // A connected client, round-robin; when none is connected, the next one (which throws).
+  redis_client& pick() {
+    auto start = next_.fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < clients_.size(); ++i) {
+      auto& c = *clients_[(start + i) % clients_.size()];
+      if (c.connected()) return c;
+    }
+    return *clients_[start % clients_.size()];
+  }
+
+  static bool is_redis_failure(const boost::system::system_error& e) { return e.code().category() == redis_category(); }
+
+  static void check_reply(const redis_reply& r) {
+    if (r.is_error()) unavailable("Redis answered: " + r.str);
+  }
+
+  net::awaitable<redis_reply> call(std::vector<std::string> argv) {
+    redis_reply r;
+    try {
+      r = co_await pick().exec(std::move(argv));
+    } catch (const boost::system::system_error& e) {
+      if (is_redis_failure(e)) unavailable(e.what());
+      throw;
+    }
+    check_reply(r);
+    co_return r;
+  }
+
+  net::awaitable<std::vector<redis_reply>> pipeline(std::vector<std::vector<std::string>> cmds) {
+    std::vector<redis_reply> rs;
+    try {
+      rs = co_await pick().exec_pipeline(std::move(cmds));
+    } catch (const boost::system::system_error& e) {
+      if (is_redis_failure(e)) unavailable(e.what());
+      throw;
+    }
+    for (const auto& r : rs) check_reply(r);
+    co_return rs;
+  }
+
+  net::awaitable<redis_reply> call_script(const redis_script& s, std::vector<std::string> keys,
+                                          std::vector<std::string> args) {
+    redis_reply r;
+    try {
+      r = co_await pick().eval(s, std::move(keys), std::move(args));
+    } catch (const boost::system::system_error& e) {
+      if (is_redis_failure(e)) unavailable(e.what());
+      throw;
+    }
+    check_reply(r);
+    co_return r;
+  }
+
+  std::vector<std::unique_ptr<redis_client>> clients_;
+  redis_store_options opts_;
+  store_keys keys_;
+  redis_script commit_{commit_lua};
+  redis_script claim_{claim_lua};
+  std::atomic<std::size_t> next_{0};
+};
+
+}  // namespace
+
+net::awaitable<std::unique_ptr<store>> make_redis_store(net::any_io_executor ex, redis_store_options opts) {
+  if (opts.partitions < 1 || opts.partitions > 1 << 20)
+    throw std::runtime_error("the partition count must be between 1 and 1048576, not " +
+                             std::to_string(opts.partitions));
+  if (opts.connections < 1) opts.connections = 1;
+  if (opts.key_prefix.empty()) throw std::runtime_error("the Redis key prefix must not be empty");
+  redis_config cfg;
+  cfg.url = opts.url;
+  cfg.connect_timeout = opts.connect_timeout;
+  cfg.command_timeout = opts.command_timeout;
+  std::string shown;
+  try {
+    shown = redis_url::parse(opts.url).display();
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(e.what());
+  }
+  std::vector<std::unique_ptr<redis_client>> clients;
+  for (int i = 0; i < opts.connections; ++i) clients.push_back(std::make_unique<redis_client>(ex, cfg));
+  auto* first = clients.front().get();
+  auto s = std::make_unique<redis_store>(std::move(clients), opts);
+  s->start();
+  if (!co_await first->wait_connected(opts.connect_timeout)) {
+    std::string message = "cannot connect to Redis at " + shown;
+    if (auto why = first->last_error(); !why.empty()) message += ": " + why;
+    throw std::runtime_error(message);
+  }
+  // The partition count is fixed at the first start: keys are placed by it.
+  store_keys keys{opts.key_prefix};
+  std::vector<redis_reply> rs;
+  try {
+    rs = co_await first->exec_pipeline(cmds(redis_cmd("SET", keys.partitions(), std::to_string(opts.partitions), "NX"),
+                                            redis_cmd("GET", keys.partitions())));
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("Redis at " + shown + ": " + e.what());
+  }
+  for (const auto& r : rs)
+    if (r.is_error()) throw std::runtime_error("Redis at " + shown + " answered: " + r.str);
+  if (rs[1].str != std::to_string(opts.partitions))
+    throw std::runtime_error("Redis at " + shown + " holds data for " + rs[1].str + " partitions (" +
+                             keys.partitions() + "), but aula is configured with " + std::to_string(opts.partitions) +
+                             ". The partition count cannot change without moving every key; use the stored count.");
+  co_return s;
+}
+
+}  // namespace aula

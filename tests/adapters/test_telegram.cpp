@@ -1,0 +1,587 @@
+#include "adapters/telegram/telegram.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+using namespace aula;
+using nlohmann::json;
+using Catch::Matchers::Contains;
+using kind = inbound_event::kind;
+using verdict = parse_result::verdict;
+
+namespace {
+
+// Telegram's own example token (core.telegram.org/bots/api) and a webhook secret.
+const std::string token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+const std::string secret = "s3cr3t-T0ken_abc";
+const std::string api = "https://api.telegram.org/bot" + token + "/";
+
+telegram_adapter adapter() { return telegram_adapter({token, secret, "https://api.telegram.org"}); }
+
+// ---------------------------------------------------------------------------------------------
+// Incoming: raw updates as Telegram sends them.
+
+const char* helloMsg = R"({"update_id":10001,"message":{"message_id":5,
+  "from":{"id":12345,"is_bot":false,"first_name":"Ana","last_name":"López","username":"ana","language_code":"es"},
+  "chat":{"id":12345,"first_name":"Ana","last_name":"López","type":"private"},"date":1767625200,"text":"Hola"}})";
+
+const char* startPayloadMsg = R"({"update_id":10002,"message":{"message_id":6,
+  "from":{"id":12345,"is_bot":false,"first_name":"Ana","language_code":"es"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,"text":"/start modulo-1",
+  "entities":[{"offset":0,"length":6,"type":"bot_command"}]}})";
+
+const char* startMsg = R"({"update_id":10003,"message":{"message_id":7,
+  "from":{"id":12345,"is_bot":false,"first_name":"Ana"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,"text":"/start",
+  "entities":[{"offset":0,"length":6,"type":"bot_command"}]}})";
+
+const char* startAtBotMsg = R"({"update_id":10004,"message":{"message_id":8,"from":{"id":12345,"first_name":"Ana"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,"text":"/start@AulaBot"}})";
+
+const char* startTypedMsg = R"({"update_id":10005,"message":{"message_id":9,"from":{"id":12345,"first_name":"Ana"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,"text":"/start hola mundo"}})";
+
+const char* startleMsg = R"({"update_id":10006,"message":{"message_id":10,"from":{"id":12345,"first_name":"Ana"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,"text":"/startle"}})";
+
+const char* callbackMsg = R"({"update_id":10010,"callback_query":{"id":"4382bfdwdsb323b2d9",
+  "from":{"id":12345,"is_bot":false,"first_name":"Ana","language_code":"es"},
+  "message":{"message_id":77,"from":{"id":4242,"is_bot":true,"first_name":"Aula"},
+    "chat":{"id":12345,"type":"private"},"date":1767625200,"text":"¿Cuál es la capital?"},
+  "chat_instance":"-9172734","data":"r1a2.9f3c.0"}})";
+
+const char* callbackInlineMsg = R"({"update_id":10011,"callback_query":{"id":"cq-2",
+  "from":{"id":67890,"is_bot":false,"first_name":"Luis"},"inline_message_id":"AAAA","chat_instance":"1",
+  "data":"r1a2.9f3c.1"}})";
+
+const char* callbackGameMsg = R"({"update_id":10012,"callback_query":{"id":"cq-3",
+  "from":{"id":12345,"first_name":"Ana"},"message":{"message_id":78,"chat":{"id":12345,"type":"private"},"date":1},
+  "chat_instance":"1","game_short_name":"trivia"}})";
+
+const char* callbackGroupMsg = R"({"update_id":10013,"callback_query":{"id":"cq-4",
+  "from":{"id":12345,"first_name":"Ana"},"message":{"message_id":79,"chat":{"id":-1001234567890,"type":"supergroup","title":"Clase"},"date":1},
+  "chat_instance":"1","data":"r1a2.9f3c.0"}})";
+
+const char* editedMsg = R"({"update_id":10020,"edited_message":{"message_id":5,"from":{"id":12345,"first_name":"Ana"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,"edit_date":1767625260,"text":"Hola!"}})";
+
+const char* kickedMsg = R"({"update_id":10030,"my_chat_member":{"chat":{"id":12345,"first_name":"Ana","type":"private"},
+  "from":{"id":12345,"is_bot":false,"first_name":"Ana","language_code":"es"},"date":1767625300,
+  "old_chat_member":{"user":{"id":4242,"is_bot":true,"first_name":"Aula"},"status":"member"},
+  "new_chat_member":{"user":{"id":4242,"is_bot":true,"first_name":"Aula"},"status":"kicked","until_date":0}}})";
+
+const char* memberMsg = R"({"update_id":10031,"my_chat_member":{"chat":{"id":12345,"first_name":"Ana","type":"private"},
+  "from":{"id":12345,"is_bot":false,"first_name":"Ana"},"date":1767625400,
+  "old_chat_member":{"user":{"id":4242,"is_bot":true,"first_name":"Aula"},"status":"kicked","until_date":0},
+  "new_chat_member":{"user":{"id":4242,"is_bot":true,"first_name":"Aula"},"status":"member"}}})";
+
+const char* groupMemberMsg = R"({"update_id":10032,"my_chat_member":{"chat":{"id":-100999,"title":"Clase","type":"supergroup"},
+  "from":{"id":12345,"first_name":"Ana"},"date":1,
+  "old_chat_member":{"user":{"id":4242,"is_bot":true,"first_name":"Aula"},"status":"left"},
+  "new_chat_member":{"user":{"id":4242,"is_bot":true,"first_name":"Aula"},"status":"member"}}})";
+
+const char* photoMsg = R"({"update_id":10040,"message":{"message_id":11,"from":{"id":12345,"first_name":"Ana"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,
+  "photo":[{"file_id":"AgAD1","file_unique_id":"u1","width":90,"height":67,"file_size":1254},
+           {"file_id":"AgAD2","file_unique_id":"u2","width":320,"height":240,"file_size":16789}],
+  "caption":"mi tarea"}})";
+
+const char* voiceMsg = R"({"update_id":10041,"message":{"message_id":12,"from":{"id":12345,"first_name":"Ana"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,
+  "voice":{"duration":3,"mime_type":"audio/ogg","file_id":"AwAD","file_unique_id":"v1","file_size":5620}}})";
+
+const char* animationMsg = R"({"update_id":10042,"message":{"message_id":13,"from":{"id":12345,"first_name":"Ana"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,
+  "animation":{"file_id":"CgAD","file_unique_id":"a1","width":1,"height":1,"duration":1},
+  "document":{"file_id":"CgAD","file_unique_id":"a1"}}})";
+
+const char* locationMsg = R"({"update_id":10043,"message":{"message_id":14,"from":{"id":12345,"first_name":"Ana"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,"location":{"latitude":19.43,"longitude":-99.13}}})";
+
+const char* pinnedMsg = R"({"update_id":10044,"message":{"message_id":15,"from":{"id":12345,"first_name":"Ana"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,"pinned_message":{"message_id":3,"chat":{"id":12345,"type":"private"},"date":1}}})";
+
+const char* groupMsg = R"({"update_id":10050,"message":{"message_id":16,"from":{"id":12345,"first_name":"Ana"},
+  "chat":{"id":-1001234567890,"title":"Clase","type":"supergroup"},"date":1767625200,"text":"Hola a todos"}})";
+
+const char* hugeIdMsg = R"({"update_id":10060,"message":{"message_id":17,"from":{"id":9007199254740993,"first_name":"Big"},
+  "chat":{"id":9007199254740993,"type":"private"},"date":1767625200,"text":"hi"}})";
+
+const char* maxIdMsg = R"({"update_id":9223372036854775807,"message":{"message_id":18,"from":{"id":9223372036854775807,"first_name":"Max"},
+  "chat":{"id":9223372036854775807,"type":"private"},"date":1767625200,"text":"hi"}})";
+
+const char* tooBigIdMsg = R"({"update_id":10061,"message":{"message_id":19,"from":{"id":1,"first_name":"X"},
+  "chat":{"id":9223372036854775808,"type":"private"},"date":1767625200,"text":"hi"}})";
+
+const char* floatIdMsg = R"({"update_id":10062,"message":{"message_id":20,"from":{"id":1,"first_name":"X"},
+  "chat":{"id":1.5e3,"type":"private"},"date":1767625200,"text":"hi"}})";
+
+const char* emojiMsg = R"({"update_id":10070,"message":{"message_id":21,"from":{"id":12345,"first_name":"Zoë","last_name":"Ñandú 🦤"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,"text":"¡Sí! 👍🏽 ñandú 日本語 \ud83d\ude00"}})";
+
+const char* templateMsg = R"({"update_id":10071,"message":{"message_id":22,"from":{"id":12345,"first_name":"{{contact.name}}"},
+  "chat":{"id":12345,"type":"private"},"date":1767625200,"text":"Me llamo {{contact.name}} y {{ results.x }}"}})";
+
+const char* noUpdateIdMsg = R"({"message":{"message_id":23,"chat":{"id":12345,"type":"private"},"date":1,"text":"hi"}})";
+
+const char* inlineQueryMsg = R"({"update_id":10080,"inline_query":{"id":"iq","from":{"id":12345,"first_name":"Ana"},"query":"x","offset":""}})";
+
+const char* wrongTypesMsg = R"({"update_id":10081,"message":{"message_id":24,"from":{"id":12345,"first_name":7},
+  "chat":{"id":12345,"type":"private"},"date":1,"text":42}})";
+
+std::map<std::string, std::string> signed_headers() {
+  return {{"content-type", "application/json"}, {"x-telegram-bot-api-secret-token", secret}};
+}
+
+struct expected_item {
+  std::string address;
+  std::string provider_id;
+  kind type;
+  std::string value;  // text for text, choice for choice, flow for start
+  std::string media_kind;
+  std::map<std::string, std::string> contact;
+};
+
+struct incoming_case {
+  std::string label;
+  std::map<std::string, std::string> headers;
+  std::string body;
+  verdict expected_verdict;
+  std::vector<expected_item> expected_items;
+  std::string expected_ack_contains;  // "" = an empty ack (the server answers a plain 200)
+  std::string method = "POST";
+};
+
+const std::map<std::string, std::string> ana_es = {{"name", "Ana López"}, {"language", "es"}};
+const std::map<std::string, std::string> ana = {{"name", "Ana"}};
+
+const std::vector<incoming_case> incoming_cases = {
+    {"text message", signed_headers(), helloMsg, verdict::ok,
+     {{"12345", "u10001", kind::text, "Hola", "", ana_es}}, ""},
+    {"/start with a deep-link payload starts that flow", signed_headers(), startPayloadMsg, verdict::ok,
+     {{"12345", "u10002", kind::start, "modulo-1", "", {{"name", "Ana"}, {"language", "es"}}}}, ""},
+    {"/start alone is MENU", signed_headers(), startMsg, verdict::ok,
+     {{"12345", "u10003", kind::text, "MENU", "", ana}}, ""},
+    {"/start@bot is MENU", signed_headers(), startAtBotMsg, verdict::ok,
+     {{"12345", "u10004", kind::text, "MENU", "", ana}}, ""},
+    {"/start with a typed non-payload is MENU", signed_headers(), startTypedMsg, verdict::ok,
+     {{"12345", "u10005", kind::text, "MENU", "", ana}}, ""},
+    {"/startle is just text", signed_headers(), startleMsg, verdict::ok,
+     {{"12345", "u10006", kind::text, "/startle", "", ana}}, ""},
+    {"callback_query is a tap, acknowledged in the response", signed_headers(), callbackMsg, verdict::ok,
+     {{"12345", "u10010", kind::choice, "r1a2.9f3c.0", "", {{"name", "Ana"}, {"language", "es"}}}},
+     R"("callback_query_id":"4382bfdwdsb323b2d9")"},
+    {"callback_query from an inline message uses the user id", signed_headers(), callbackInlineMsg, verdict::ok,
+     {{"67890", "u10011", kind::choice, "r1a2.9f3c.1", "", {{"name", "Luis"}}}}, R"("callback_query_id":"cq-2")"},
+    {"callback_query without data is ignored but acknowledged", signed_headers(), callbackGameMsg, verdict::ignored,
+     {}, R"("method":"answerCallbackQuery")"},
+    {"callback_query in a group is ignored but acknowledged", signed_headers(), callbackGroupMsg, verdict::ignored,
+     {}, R"("callback_query_id":"cq-4")"},
+    {"edited_message is ignored", signed_headers(), editedMsg, verdict::ignored, {}, ""},
+    {"my_chat_member kicked is an opt-out", signed_headers(), kickedMsg, verdict::ok,
+     {{"12345", "u10030", kind::opt_out, "", "", {{"name", "Ana"}, {"language", "es"}}}}, ""},
+    {"my_chat_member back to member is an opt-in", signed_headers(), memberMsg, verdict::ok,
+     {{"12345", "u10031", kind::opt_in, "", "", ana}}, ""},
+    {"my_chat_member in a group is ignored", signed_headers(), groupMemberMsg, verdict::ignored, {}, ""},
+    {"photo with caption", signed_headers(), photoMsg, verdict::ok,
+     {{"12345", "u10040", kind::text, "mi tarea", "photo", ana}}, ""},
+    {"voice note", signed_headers(), voiceMsg, verdict::ok, {{"12345", "u10041", kind::text, "", "voice", ana}}, ""},
+    {"animation (which also carries a document)", signed_headers(), animationMsg, verdict::ok,
+     {{"12345", "u10042", kind::text, "", "animation", ana}}, ""},
+    {"location", signed_headers(), locationMsg, verdict::ok,
+     {{"12345", "u10043", kind::text, "", "location", ana}}, ""},
+    {"service message is ignored", signed_headers(), pinnedMsg, verdict::ignored, {}, ""},
+    {"group chat is ignored", signed_headers(), groupMsg, verdict::ignored, {}, ""},
+    {"inline_query is ignored", signed_headers(), inlineQueryMsg, verdict::ignored, {}, ""},
+    {"invalid JSON", signed_headers(), "foo", verdict::invalid, {}, ""},
+    {"truncated JSON", signed_headers(), R"({"update_id":1,"message":{)", verdict::invalid, {}, ""},
+    {"not an object", signed_headers(), "[1,2]", verdict::invalid, {}, ""},
+    {"empty body", signed_headers(), "", verdict::invalid, {}, ""},
+    {"no update_id", signed_headers(), noUpdateIdMsg, verdict::invalid, {}, ""},
+    {"fields of the wrong type", signed_headers(), wrongTypesMsg, verdict::ignored, {}, ""},
+    {"missing secret", {{"content-type", "application/json"}}, helloMsg, verdict::unauthorized, {}, ""},
+    {"wrong secret", {{"x-telegram-bot-api-secret-token", "s3cr3t-T0ken_abd"}}, helloMsg, verdict::unauthorized, {}, ""},
+    {"secret prefix", {{"x-telegram-bot-api-secret-token", "s3cr3t-T0ken_ab"}}, helloMsg, verdict::unauthorized, {}, ""},
+    {"secret with a suffix", {{"x-telegram-bot-api-secret-token", secret + " "}}, helloMsg, verdict::unauthorized, {}, ""},
+    {"empty secret header", {{"x-telegram-bot-api-secret-token", ""}}, helloMsg, verdict::unauthorized, {}, ""},
+    {"bad secret on an empty body is still unauthorized", {{"x-telegram-bot-api-secret-token", "x"}}, "",
+     verdict::unauthorized, {}, ""},
+    {"GET is invalid", signed_headers(), helloMsg, verdict::invalid, {}, "", "GET"},
+    {"chat id above 2^53 stays exact", signed_headers(), hugeIdMsg, verdict::ok,
+     {{"9007199254740993", "u10060", kind::text, "hi", "", {{"name", "Big"}}}}, ""},
+    {"chat id and update id at INT64_MAX", signed_headers(), maxIdMsg, verdict::ok,
+     {{"9223372036854775807", "u9223372036854775807", kind::text, "hi", "", {{"name", "Max"}}}}, ""},
+    {"chat id beyond int64", signed_headers(), tooBigIdMsg, verdict::invalid, {}, ""},
+    {"chat id not an integer", signed_headers(), floatIdMsg, verdict::invalid, {}, ""},
+    {"UTF-8 and emoji intact", signed_headers(), emojiMsg, verdict::ok,
+     {{"12345", "u10070", kind::text, "¡Sí! 👍🏽 ñandú 日本語 😀", "", {{"name", "Zoë Ñandú 🦤"}}}}, ""},
+    {"template syntax is kept verbatim", signed_headers(), templateMsg, verdict::ok,
+     {{"12345", "u10071", kind::text, "Me llamo {{contact.name}} y {{ results.x }}", "",
+       {{"name", "{{contact.name}}"}}}},
+     ""},
+};
+
+std::string value_of(const inbound_event& e) {
+  switch (e.type) {
+    case kind::text: return e.text;
+    case kind::choice: return e.choice;
+    case kind::start: return e.flow;
+    default: return {};
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outgoing: channel-neutral messages in, Bot API calls out.
+
+struct expected_call {
+  std::string method;  // the URL's last segment
+  json body;           // the whole body, compared as JSON
+};
+
+struct outgoing_case {
+  std::string label;
+  std::string address;
+  outbound_message msg;
+  std::vector<expected_call> expected_calls;
+};
+
+outbound_message text_msg(std::string t) {
+  outbound_message m;
+  m.text = std::move(t);
+  return m;
+}
+outbound_message menu_msg(std::string t, menu_style style, std::vector<outbound_choice> choices) {
+  outbound_message m = text_msg(std::move(t));
+  m.menu = style;
+  m.choices = std::move(choices);
+  return m;
+}
+outbound_message media_msg(std::string t, std::string type, std::string url, std::string filename = {},
+                           std::int64_t size_kb = 0) {
+  outbound_message m = text_msg(std::move(t));
+  media a;
+  a.type = std::move(type);
+  a.url = std::move(url);
+  a.filename = std::move(filename);
+  a.size_kb = size_kb;
+  m.attachment = a;
+  return m;
+}
+json keyboard(std::vector<std::pair<std::string, std::string>> buttons) {
+  json rows = json::array();
+  for (auto& [label, ref] : buttons) rows.push_back(json::array({json{{"text", label}, {"callback_data", ref}}}));
+  return json{{"inline_keyboard", rows}};
+}
+std::string repeat(const std::string& s, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+const std::vector<outbound_choice> yes_no = {{"r1.ab.0", "Sí"}, {"r1.ab.1", "No"}};
+std::vector<outbound_choice> many(std::size_t n) {
+  std::vector<outbound_choice> v;
+  for (std::size_t i = 0; i < n; ++i) v.push_back({"r1.ab." + std::to_string(i), "Opción " + std::to_string(i + 1)});
+  return v;
+}
+
+const std::string para_a = repeat("a", 3000);
+const std::string para_b = repeat("b", 2000);
+const std::string words = repeat("palabra ", 1000);  // 8000 units, spaces everywhere
+const std::string emoji = repeat("😀", 3000);        // 6000 UTF-16 units, 12000 bytes
+const std::string early_para = repeat("c", 100) + "\n\n" + repeat("dd ", 2000);
+const std::string long_caption = repeat("x", 1500);
+
+const std::vector<outgoing_case> outgoing_cases = {
+    {"plain text", "12345", text_msg("Hola, Ana"), {{"sendMessage", {{"chat_id", 12345}, {"text", "Hola, Ana"}}}}},
+    {"markup-looking text goes as plain text, no parse_mode", "12345", text_msg("<b>1 & 2</b> *x* _y_"),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", "<b>1 & 2</b> *x* _y_"}}}}},
+    {"chat id above 2^53 as an exact JSON number", "9007199254740993", text_msg("hi"),
+     {{"sendMessage", {{"chat_id", 9007199254740993LL}, {"text", "hi"}}}}},
+    {"negative chat id", "-1001234567890", text_msg("hi"),
+     {{"sendMessage", {{"chat_id", -1001234567890LL}, {"text", "hi"}}}}},
+    {"a non-numeric address goes as a string", "@canal", text_msg("hi"),
+     {{"sendMessage", {{"chat_id", "@canal"}, {"text", "hi"}}}}},
+    {"empty message sends nothing", "12345", text_msg(""), {}},
+    {"buttons: an inline keyboard, one button per row", "12345",
+     menu_msg("¿Seguimos?", menu_style::buttons, yes_no),
+     {{"sendMessage",
+       {{"chat_id", 12345}, {"text", "¿Seguimos?"}, {"reply_markup", keyboard({{"Sí", "r1.ab.0"}, {"No", "r1.ab.1"}})}}}}},
+    {"eight buttons still a keyboard", "12345", menu_msg("Elige", menu_style::buttons, many(8)),
+     {{"sendMessage",
+       {{"chat_id", 12345},
+        {"text", "Elige"},
+        {"reply_markup", keyboard({{"Opción 1", "r1.ab.0"}, {"Opción 2", "r1.ab.1"}, {"Opción 3", "r1.ab.2"},
+                                   {"Opción 4", "r1.ab.3"}, {"Opción 5", "r1.ab.4"}, {"Opción 6", "r1.ab.5"},
+                                   {"Opción 7", "r1.ab.6"}, {"Opción 8", "r1.ab.7"}})}}}}},
+    {"nine buttons become a numbered menu", "12345", menu_msg("Elige", menu_style::buttons, many(9)),
+     {{"sendMessage",
+       {{"chat_id", 12345},
+        {"text", "Elige\n1. Opción 1\n2. Opción 2\n3. Opción 3\n4. Opción 4\n5. Opción 5\n6. Opción 6\n7. "
+                 "Opción 7\n8. Opción 8\n9. Opción 9"}}}}},
+    {"a ref over 64 bytes: numbered menu rather than a broken button", "12345",
+     menu_msg("¿Seguimos?", menu_style::buttons, {{repeat("r", 65), "Sí"}, {"r1.ab.1", "No"}}),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", "¿Seguimos?\n1. Sí\n2. No"}}}}},
+    {"a ref of exactly 64 bytes is a button", "12345",
+     menu_msg("¿Seguimos?", menu_style::buttons, {{repeat("r", 64), "Sí"}}),
+     {{"sendMessage",
+       {{"chat_id", 12345}, {"text", "¿Seguimos?"}, {"reply_markup", keyboard({{"Sí", repeat("r", 64)}})}}}}},
+    {"numbered menu as text lines", "12345", menu_msg("Elige", menu_style::numbered, yes_no),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", "Elige\n1. Sí\n2. No"}}}}},
+    {"inline numbers as a row", "12345",
+     menu_msg("¿Cuánto?", menu_style::inline_numbers, {{"a", "1"}, {"b", "2"}, {"c", "3"}}),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", "¿Cuánto?\n1 · 2 · 3"}}}}},
+    {"buttons with no text hang on an ellipsis", "12345", menu_msg("", menu_style::buttons, yes_no),
+     {{"sendMessage",
+       {{"chat_id", 12345}, {"text", "…"}, {"reply_markup", keyboard({{"Sí", "r1.ab.0"}, {"No", "r1.ab.1"}})}}}}},
+    {"exactly 4096 characters: one message", "12345", text_msg(repeat("x", 4096)),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", repeat("x", 4096)}}}}},
+    {"4097 characters without a break: cut at 4096", "12345", text_msg(repeat("x", 4097)),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", repeat("x", 4096)}}},
+      {"sendMessage", {{"chat_id", 12345}, {"text", "x"}}}}},
+    {"split at the paragraph break, keyboard on the last part", "12345",
+     menu_msg(para_a + "\n\n" + para_b, menu_style::buttons, yes_no),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", para_a}}},
+      {"sendMessage",
+       {{"chat_id", 12345}, {"text", para_b}, {"reply_markup", keyboard({{"Sí", "r1.ab.0"}, {"No", "r1.ab.1"}})}}}}},
+    {"split at spaces", "12345", text_msg(words),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", repeat("palabra ", 511) + "palabra"}}},  // 4095 units
+      {"sendMessage", {{"chat_id", 12345}, {"text", repeat("palabra ", 488)}}}}},
+    {"an early paragraph break loses to a late space", "12345", text_msg(early_para),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", early_para.substr(0, 104 + 3 * 1330)}}},  // the last space that fits
+      {"sendMessage", {{"chat_id", 12345}, {"text", early_para.substr(104 + 3 * 1330 + 1)}}}}},
+    {"emoji count two units each and are never cut in half", "12345", text_msg(emoji),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", repeat("😀", 2048)}}},
+      {"sendMessage", {{"chat_id", 12345}, {"text", repeat("😀", 952)}}}}},
+    {"photo with caption and buttons", "12345",
+     [] {
+       auto m = media_msg("Mira el mapa", "image", "https://cdn.example/mapa.png");
+       m.menu = menu_style::buttons;
+       m.choices = yes_no;
+       return m;
+     }(),
+     {{"sendPhoto",
+       {{"chat_id", 12345},
+        {"photo", "https://cdn.example/mapa.png"},
+        {"caption", "Mira el mapa"},
+        {"reply_markup", keyboard({{"Sí", "r1.ab.0"}, {"No", "r1.ab.1"}})}}}}},
+    {"photo without text", "12345", media_msg("", "image", "https://cdn.example/a.jpg"),
+     {{"sendPhoto", {{"chat_id", 12345}, {"photo", "https://cdn.example/a.jpg"}}}}},
+    {"caption over 1024: the media bare, then the text", "12345",
+     media_msg(long_caption, "image", "https://cdn.example/a.jpg"),
+     {{"sendPhoto", {{"chat_id", 12345}, {"photo", "https://cdn.example/a.jpg"}}},
+      {"sendMessage", {{"chat_id", 12345}, {"text", long_caption}}}}},
+    {"PDF document", "12345", media_msg("La guía", "document", "https://cdn.example/guia.pdf?v=2", "guia.pdf"),
+     {{"sendDocument",
+       {{"chat_id", 12345}, {"document", "https://cdn.example/guia.pdf?v=2"}, {"caption", "La guía"}}}}},
+    {"a document Telegram cannot fetch by URL goes as a link", "12345",
+     media_msg("La guía", "document", "https://cdn.example/guia.docx", "guia.docx"),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", "📄 https://cdn.example/guia.docx (guia.docx)\nLa guía"}}}}},
+    {"MP3 audio", "12345", media_msg("Escucha", "audio", "https://cdn.example/a.MP3"),
+     {{"sendAudio", {{"chat_id", 12345}, {"audio", "https://cdn.example/a.MP3"}, {"caption", "Escucha"}}}}},
+    {"an image over 5 MB goes as a link", "12345", media_msg("", "image", "https://cdn.example/big.png", "", 6000),
+     {{"sendMessage", {{"chat_id", 12345}, {"text", "🖼 https://cdn.example/big.png"}}}}},
+};
+
+struct classify_case {
+  std::string label;
+  int http_status;
+  std::string body;
+  send_status expected_status;
+  std::string expected_external_id;
+  int expected_retry_after;
+  std::string expected_error_contains;
+};
+
+const std::vector<classify_case> classify_cases = {
+    {"sent, with message_id", 200,
+     R"({"ok":true,"result":{"message_id":42,"from":{"id":4242,"is_bot":true,"first_name":"Aula"},"chat":{"id":12345,"type":"private"},"date":1,"text":"hi"}})",
+     send_status::ok, "42", 0, ""},
+    {"ok:true with result true (answerCallbackQuery)", 200, R"({"ok":true,"result":true})", send_status::ok, "", 0, ""},
+    {"429 with parameters.retry_after", 429,
+     R"({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 2","parameters":{"retry_after":2}})",
+     send_status::throttled, "", 2, "Too Many Requests"},
+    {"429 with the delay only in the description", 429,
+     R"({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7"})", send_status::throttled, "",
+     7, "retry after 7"},
+    {"429 with no hint waits a second", 429, "", send_status::throttled, "", 1, "Too Many Requests"},
+    {"403 blocked by the user", 403,
+     R"({"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"})", send_status::stopped,
+     "", 0, "blocked"},
+    {"403 user deactivated", 403, R"({"ok":false,"error_code":403,"description":"Forbidden: user is deactivated"})",
+     send_status::stopped, "", 0, "deactivated"},
+    {"400 chat not found", 400, R"({"ok":false,"error_code":400,"description":"Bad Request: chat not found"})",
+     send_status::rejected, "", 0, "Bad Request: chat not found"},
+    {"401 bad token", 401, R"({"ok":false,"error_code":401,"description":"Unauthorized"})", send_status::rejected, "",
+     0, "Unauthorized"},
+    {"500", 500, R"({"ok":false,"error_code":500,"description":"Internal Server Error"})",
+     send_status::connection_failed, "", 0, "Internal Server Error"},
+    {"502 from a proxy, HTML", 502, "<html>Bad Gateway</html>", send_status::connection_failed, "", 0, "HTTP 502"},
+    {"200 with a garbage body", 200, "<html>", send_status::connection_failed, "", 0, "HTTP 200"},
+    {"200 with ok:false and error_code 403", 200,
+     R"({"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"})", send_status::stopped,
+     "", 0, "blocked"},
+    {"no answer at all", 0, "", send_status::connection_failed, "", 0, "HTTP 0"},
+};
+
+}  // namespace
+
+TEST_CASE("telegram: identity, caps and configuration") {
+  auto a = adapter();
+  CHECK(a.name() == "telegram");
+  CHECK(a.enabled());
+  CHECK(a.caps().max_buttons == 8);
+  CHECK_FALSE(telegram_adapter({token, "", "https://api.telegram.org"}).enabled());
+  CHECK_FALSE(telegram_adapter({"", secret, "https://api.telegram.org"}).enabled());
+  // A disabled adapter accepts nothing, even a request without the header.
+  telegram_adapter off({token, "", "https://api.telegram.org"});
+  CHECK(off.parse({"POST", "/webhooks/telegram", {{"x-telegram-bot-api-secret-token", ""}}, helloMsg}).outcome ==
+        verdict::unauthorized);
+  CHECK(telegram_adapter({token, secret, "http://127.0.0.1:8081/"}).method_url("sendMessage") ==
+        "http://127.0.0.1:8081/bot" + token + "/sendMessage");
+}
+
+TEST_CASE("telegram: incoming updates") {
+  const auto a = adapter();
+  for (const auto& c : incoming_cases) {
+    DYNAMIC_SECTION(c.label) {
+      const parse_result r = a.parse({c.method, "/webhooks/telegram", c.headers, c.body});
+      INFO("reason: " << r.reason);
+      CHECK(r.outcome == c.expected_verdict);
+      if (r.outcome != verdict::ok) CHECK_FALSE(r.reason.empty());
+      REQUIRE(r.items.size() == c.expected_items.size());
+      for (std::size_t i = 0; i < r.items.size(); ++i) {
+        const auto& got = r.items[i];
+        const auto& want = c.expected_items[i];
+        CHECK(got.address == want.address);
+        CHECK(got.provider_id == want.provider_id);
+        CHECK(got.event.provider_id == want.provider_id);
+        CHECK(got.event.type == want.type);
+        CHECK(value_of(got.event) == want.value);
+        CHECK(got.media_kind == want.media_kind);
+        CHECK(got.contact == want.contact);
+      }
+      if (c.expected_ack_contains.empty()) {
+        CHECK(r.ack.body.empty());
+      } else {
+        CHECK(r.ack.status == 200);
+        CHECK(r.ack.content_type == "application/json");
+        CHECK_THAT(r.ack.body, Contains(c.expected_ack_contains));
+        const json ack = json::parse(r.ack.body);
+        CHECK(ack["method"] == "answerCallbackQuery");
+      }
+      // Nothing the adapter returns carries a secret.
+      for (const std::string& s : {r.reason, r.ack.body}) {
+        CHECK_THAT(s, !Contains(secret));
+        CHECK_THAT(s, !Contains(token));
+      }
+    }
+  }
+}
+
+TEST_CASE("telegram: outgoing messages") {
+  const auto a = adapter();
+  for (const auto& c : outgoing_cases) {
+    DYNAMIC_SECTION(c.label) {
+      const auto calls = a.render(c.address, c.msg);
+      REQUIRE(calls.size() == c.expected_calls.size());
+      for (std::size_t i = 0; i < calls.size(); ++i) {
+        const auto& got = calls[i];
+        const auto& want = c.expected_calls[i];
+        CHECK(got.method == "POST");
+        CHECK(got.url == api + want.method);
+        CHECK(got.headers.at("content-type") == "application/json");
+        const json body = json::parse(got.body);  // throws on invalid UTF-8: it must be valid
+        INFO("body: " << got.body.substr(0, 300));
+        CHECK(body == want.body);
+        CHECK_FALSE(body.contains("parse_mode"));
+        if (body.contains("text")) CHECK(telegram_length(body["text"].get<std::string>()) <= 4096);
+        if (body.contains("caption")) CHECK(telegram_length(body["caption"].get<std::string>()) <= 1024);
+        // The token lives in the URL path only.
+        CHECK_THAT(got.body, !Contains(token));
+        CHECK_THAT(a.redact(got.url), !Contains(token));
+      }
+    }
+  }
+}
+
+TEST_CASE("telegram: invalid UTF-8 from a flow never throws") {
+  const auto calls = adapter().render("12345", text_msg("ok \xff\xfe end"));
+  REQUIRE(calls.size() == 1);
+  CHECK(json::parse(calls[0].body)["text"] == "ok \xEF\xBF\xBD\xEF\xBF\xBD end");
+}
+
+TEST_CASE("telegram: lengths in UTF-16 code units") {
+  CHECK(telegram_length("") == 0);
+  CHECK(telegram_length("abc") == 3);
+  CHECK(telegram_length("ñandú") == 5);
+  CHECK(telegram_length("日本語") == 3);
+  CHECK(telegram_length("😀") == 2);
+  CHECK(telegram_length("👍🏽") == 4);  // two code points above U+FFFF
+  CHECK(telegram_length("\xff") == 1);
+}
+
+TEST_CASE("telegram: split pieces rebuild the text and fit") {
+  const std::string text = repeat("Una línea con ñ y 😀.\n", 300) + "\n\n" + repeat("palabra ", 900) + repeat("z", 5000);
+  const auto pieces = telegram_split(text, 4096);
+  REQUIRE(pieces.size() >= 3);
+  std::string joined;
+  for (const auto& p : pieces) {
+    CHECK(telegram_length(p) <= 4096);
+    CHECK_NOTHROW(json(p).dump());  // valid UTF-8: no code point was cut
+    joined += p;
+  }
+  // Only break characters are dropped.
+  std::string squeezed;
+  for (char ch : text)
+    if (ch != '\n' && ch != ' ') squeezed += ch;
+  std::string squeezed_joined;
+  for (char ch : joined)
+    if (ch != '\n' && ch != ' ') squeezed_joined += ch;
+  CHECK(squeezed_joined == squeezed);
+  CHECK(telegram_split("   \n\n  ", 4096).empty());
+  CHECK(telegram_split("😀😀", 1).size() == 2);  // a limit below one code point still advances
+}
+
+TEST_CASE("telegram: classifying the Bot API's answers") {
+  const auto a = adapter();
+  for (const auto& c : classify_cases) {
+    DYNAMIC_SECTION(c.label) {
+      const send_result r = a.classify(c.http_status, c.body);
+      INFO("error: " << r.error);
+      CHECK(r.status == c.expected_status);
+      CHECK(r.external_id == c.expected_external_id);
+      CHECK(r.retry_after_s == c.expected_retry_after);
+      if (c.expected_error_contains.empty())
+        CHECK(r.error.empty());
+      else
+        CHECK_THAT(r.error, Contains(c.expected_error_contains));
+    }
+  }
+}
+
+TEST_CASE("telegram: secrets never reach logs") {
+  const auto a = adapter();
+  std::string encoded = token;
+  encoded.replace(encoded.find(':'), 1, "%3A");
+  for (const std::string& s : {a.method_url("sendMessage"), "GET " + a.method_url("getMe") + "?x=" + token,
+                               "token=" + encoded + "&secret=" + secret, token + token}) {
+    const std::string r = a.redact(s);
+    CHECK_THAT(r, !Contains(token));
+    CHECK_THAT(r, !Contains(encoded));
+    CHECK_THAT(r, !Contains(secret));
+    CHECK_THAT(r, !Contains("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"));
+    CHECK_THAT(r, Contains("<redacted>"));
+  }
+  CHECK(a.redact("nothing secret here") == "nothing secret here");
+  CHECK(a.redact(a.method_url("sendMessage")) == "https://api.telegram.org/bot<redacted>/sendMessage");
+  // A provider description that echoes the token is redacted too.
+  const auto r = a.classify(400, json{{"ok", false}, {"error_code", 400}, {"description", "bad bot" + token}}.dump());
+  CHECK_THAT(r.error, !Contains(token));
+}

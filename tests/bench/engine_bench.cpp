@@ -1,0 +1,427 @@
+// aula_bench: how fast the engine does its work on the shipped flows, each figure as a ratio
+// against a baseline measured in the same run (so the figures compare across machines).
+// Not a test: scripts/bench builds and runs it and writes tests/bench/results.json and
+// tests/bench/RESULTS.md.
+//
+//   steps       every step of the transcripts in <flows>/tests/*.yaml, replayed through step()
+//               with each message rendered as plain text (what `aula chat` and `aula test` do);
+//               baseline: the same replay without rendering, so the ratio is what a step costs
+//               with its rendering compared to the bare engine step
+//   session     session.dump() + session::parse() of a session in the middle of a course;
+//               baseline: nlohmann::json::parse() + dump() of the same JSON text, so the ratio
+//               is the cost of our model mapping over the JSON library alone
+//   load        load_flows() of the flows folder: read, build the model, validate;
+//               baseline: YAML::LoadFile() of the same files, so the ratio is how many bare
+//               YAML parses loading and validating costs
+//
+// Every ratio is measured time / baseline time per operation (1.0 = no cost over the
+// baseline), taken per repetition from a measured/baseline pair run back to back; times are the
+// thread's CPU time, so a busy machine disturbs them less than wall-clock time would.
+//
+//   aula_bench [--flows DIR] [--reps N] [--ms MS] [--json FILE] [--md FILE] [--label TEXT]
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "bot/authoring/loader.hpp"
+#include "bot/authoring/transcript.hpp"
+#include "bot/engine/engine.hpp"
+#include "bot/engine/render.hpp"
+#include "bot/engine/timing.hpp"
+
+namespace fs = std::filesystem;
+using namespace aula;
+
+namespace {
+
+volatile std::size_t sink = 0;  // keeps the work from being optimized away
+
+// ---------------------------------------------------------------------------------------------
+// Recording the transcripts' steps: the same driving as run_case() and the simulator, keeping
+// each step's event and context so the replay repeats exactly the same steps.
+
+struct recorded_step {
+  inbound_event ev;
+  context ctx;
+};
+struct recorded_case {
+  std::string name;
+  session initial;
+  std::vector<recorded_step> steps;
+};
+
+recorded_case record(const flow_set& flows, const transcript_case& c) {
+  recorded_case rc;
+  rc.name = c.name;
+  context ctx;
+  ctx.tz = c.tz.empty() ? default_time_zone : c.tz;
+  ctx.now_ms = transcript_epoch_ms;
+  if (!c.now.empty())
+    if (auto t = parse_instant(c.now, ctx.tz)) ctx.now_ms = *t;
+  ctx.caps.max_buttons = c.buttons;
+  ctx.cohorts = c.cohorts;
+  session s;
+  s.lang = c.lang;
+  s.contact = c.contact;
+  rc.initial = s;
+  std::map<std::string, timer_effect> timers;
+  std::vector<std::string> webhooks;
+  std::uint64_t seed = 0;
+  auto apply = [&](const inbound_event& ev) {
+    ctx.seed = ++seed;
+    rc.steps.push_back({ev, ctx});
+    auto r = step(flows, s, ev, ctx);
+    s = std::move(r.next);
+    for (const auto& id : r.timers_cancel) timers.erase(id);
+    for (const auto& t : r.timers_set) timers[t.id] = t;
+    for (const auto& w : r.webhooks) webhooks.push_back(w.id);
+  };
+  auto pending_webhook = [&]() -> std::string {
+    for (auto it = webhooks.rbegin(); it != webhooks.rend(); ++it)
+      if (s.run && s.run->timer && s.run->timer->id == *it) return *it;
+    return "none";
+  };
+  apply(inbound_event::start(c.flow, c.start_at));
+  using who = transcript_turn::who;
+  for (const auto& t : c.turns) {
+    switch (t.speaker) {
+      case who::learner: apply(inbound_event::message(t.text)); break;
+      case who::tap: {
+        std::string ref = "stale." + t.text;
+        if (s.run)
+          if (const flow* f = flows.find(s.run->flow))
+            if (const node* n = f->find(s.run->node))
+              for (std::size_t i = 0; i < n->options.size(); ++i)
+                if (n->options[i].id == t.text) ref = choice_ref(s.run->id, n->id, i);
+        apply(inbound_event::tap(ref));
+        break;
+      }
+      case who::advance: {
+        const std::int64_t target = ctx.now_ms + parse_duration(t.text).value_or(0);
+        while (true) {
+          auto next = std::min_element(timers.begin(), timers.end(), [](const auto& a, const auto& b) {
+            return a.second.due_ms < b.second.due_ms || (a.second.due_ms == b.second.due_ms && a.first < b.first);
+          });
+          if (next == timers.end() || next->second.due_ms > target) break;
+          const timer_effect te = next->second;
+          timers.erase(next);
+          ctx.now_ms = std::max(ctx.now_ms, te.due_ms);
+          apply(inbound_event::timer_due(te.id));
+        }
+        ctx.now_ms = target;
+        break;
+      }
+      case who::webhook: apply(inbound_event::webhook_answer(pending_webhook(), t.status, t.text)); break;
+      case who::event:
+        apply(inbound_event::of(t.text == "reset"     ? inbound_event::kind::reset
+                                : t.text == "opt_out" ? inbound_event::kind::opt_out
+                                                      : inbound_event::kind::opt_in));
+        break;
+      case who::start:
+        apply(inbound_event::start(t.text, {}, start_policy_from(t.policy).value_or(start_policy::interrupt)));
+        break;
+      default: break;
+    }
+  }
+  return rc;
+}
+
+// One pass over every recorded step; returns the number of steps.
+std::size_t replay(const flow_set& flows, const std::vector<recorded_case>& cases, bool render) {
+  std::size_t steps = 0, bytes = 0;
+  for (const auto& rc : cases) {
+    session s = rc.initial;
+    for (const auto& st : rc.steps) {
+      auto r = step(flows, s, st.ev, st.ctx);
+      if (render) {
+        for (const auto& m : r.messages) bytes += render_plain(m).size();
+      } else {
+        bytes += r.messages.size();
+      }
+      s = std::move(r.next);
+      ++steps;
+    }
+  }
+  sink = sink + bytes;
+  return steps;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing: this thread's CPU time, so other processes on a busy machine (a parallel build) cost
+// the figures less than they would in wall-clock time.
+
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+struct stats {
+  double min = 0, median = 0, max = 0;
+};
+stats summarize(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  stats s;
+  if (v.empty()) return s;
+  s.min = v.front();
+  s.max = v.back();
+  s.median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  return s;
+}
+
+// Runs `op` (which does `units` units of work per call) enough times to last about `ms`
+// milliseconds; returns seconds per unit.
+double time_per_unit(const std::function<std::size_t()>& op, long iterations) {
+  std::size_t units = 0;
+  const double t0 = cpu_seconds();
+  for (long i = 0; i < iterations; ++i) units += op();
+  const double secs = cpu_seconds() - t0;
+  return units ? secs / static_cast<double>(units) : 0;
+}
+
+long calibrate(const std::function<std::size_t()>& op, double ms) {
+  long n = 1;
+  while (true) {
+    const double t0 = cpu_seconds();
+    for (long i = 0; i < n; ++i) op();
+    const double took = (cpu_seconds() - t0) * 1000;
+    if (took >= ms / 4 || n > (1L << 24)) return std::max(1L, static_cast<long>(static_cast<double>(n) * ms / std::max(took, 1e-3)));
+    n *= 2;
+  }
+}
+
+struct benchmark {
+  benchmark(std::string n, std::string u, std::string w, std::string bw, std::function<std::size_t()> m,
+            std::function<std::size_t()> b)
+      : name(std::move(n)), unit(std::move(u)), what(std::move(w)), baseline_what(std::move(bw)),
+        measured(std::move(m)), baseline(std::move(b)) {}
+  std::string name, unit, what, baseline_what;
+  std::function<std::size_t()> measured, baseline;
+  long measured_iters = 0, baseline_iters = 0;
+  std::vector<double> m_secs, b_secs, ratios;
+  std::size_t units_per_op = 0;
+};
+
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string human_rate(double per_s) {
+  if (per_s >= 1e6) return fixed(per_s / 1e6, 2) + " M ";
+  if (per_s >= 1e3) return fixed(per_s / 1e3, 1) + " k ";
+  return fixed(per_s, 1) + " ";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string flows_dir = std::string(AULA_SOURCE_DIR) + "/flows";
+  std::string json_out, md_out, label;
+  int reps = 7;
+  double ms = 100;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "aula_bench: " << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--flows") flows_dir = value();
+    else if (a == "--reps") reps = std::max(1, std::atoi(value().c_str()));
+    else if (a == "--ms") ms = std::max(1.0, std::atof(value().c_str()));
+    else if (a == "--json") json_out = value();
+    else if (a == "--md") md_out = value();
+    else if (a == "--label") label = value();
+    else {
+      std::cerr << "usage: aula_bench [--flows DIR] [--reps N] [--ms MS] [--json FILE] [--md FILE] [--label TEXT]\n";
+      return 2;
+    }
+  }
+
+  // The flows and their transcripts; every case must pass, or the figures mean nothing.
+  auto loaded = load_flows({flows_dir});
+  if (!loaded.ok()) {
+    for (const auto& d : loaded.diags.items()) std::cerr << format(d) << "\n";
+    std::cerr << "aula_bench: the flows in " << flows_dir << " have errors\n";
+    return 1;
+  }
+  std::vector<recorded_case> cases;
+  std::size_t transcript_files = 0;
+  const fs::path tdir = fs::path(flows_dir) / "tests";
+  std::vector<std::string> tfiles;
+  for (const auto& e : fs::directory_iterator(tdir))
+    if (e.path().extension() == ".yaml" || e.path().extension() == ".yml") tfiles.push_back(e.path().string());
+  std::sort(tfiles.begin(), tfiles.end());
+  for (const auto& file : tfiles) {
+    transcript_file tf;
+    diagnostics diags;
+    if (!read_transcripts(file, tf, diags)) {
+      for (const auto& d : diags.items()) std::cerr << format(d) << "\n";
+      return 1;
+    }
+    ++transcript_files;
+    for (const auto& c : tf.cases) {
+      auto outcome = run_case(loaded.flows, c);
+      if (!outcome.passed) {
+        std::cerr << "aula_bench: transcript case '" << c.name << "' fails:\n" << outcome.report;
+        return 1;
+      }
+      cases.push_back(record(loaded.flows, c));
+    }
+  }
+  if (cases.empty()) {
+    std::cerr << "aula_bench: no transcripts in " << tdir << "\n";
+    return 1;
+  }
+
+  // A session in the middle of the longest case: the heaviest the store keeps per learner.
+  const recorded_case* longest = &cases.front();
+  for (const auto& rc : cases)
+    if (rc.steps.size() > longest->steps.size()) longest = &rc;
+  session mid = longest->initial;
+  for (std::size_t i = 0; i < longest->steps.size() / 2; ++i) mid = step(loaded.flows, mid, longest->steps[i].ev, longest->steps[i].ctx).next;
+  const std::string mid_text = mid.dump();
+  if (session::parse(mid_text).dump() != mid_text) {
+    std::cerr << "aula_bench: a session does not survive dump + parse\n";
+    return 1;
+  }
+
+  std::vector<std::string> files = flow_files_in(flows_dir);
+  if (fs::exists(fs::path(flows_dir) / "triggers.yaml")) files.push_back((fs::path(flows_dir) / "triggers.yaml").string());
+
+  std::size_t steps_per_pass = replay(loaded.flows, cases, false);
+  std::vector<benchmark> benches;
+  benches.emplace_back("steps", "steps/s",
+                     "step() + render_plain() of every message, over the " + std::to_string(steps_per_pass) +
+                         " steps of " + std::to_string(cases.size()) + " transcript cases",
+                     "the same steps without rendering",
+                     [&] { return replay(loaded.flows, cases, true); },
+                     [&] { return replay(loaded.flows, cases, false); });
+  benches.emplace_back("session", "round trips/s",
+                     "session.dump() + session::parse() of a mid-course session (" + std::to_string(mid_text.size()) +
+                         " bytes of JSON, case '" + longest->name + "')",
+                     "nlohmann::json::parse() + dump() of the same JSON text",
+                     [&] {
+                       session s = session::parse(mid.dump());
+                       sink = sink + s.answers.size();
+                       return std::size_t{1};
+                     },
+                     [&] {
+                       auto j = nlohmann::json::parse(mid_text);
+                       sink = sink + j.dump().size();
+                       return std::size_t{1};
+                     });
+  benches.emplace_back("load", "loads/s",
+                     "load_flows() of " + fs::path(flows_dir).filename().string() + "/ (" + std::to_string(files.size()) +
+                         " files: read, build the model, validate)",
+                     "YAML::LoadFile() of the same files",
+                     [&] {
+                       auto r = load_flows({flows_dir});
+                       sink = sink + r.flows.flows.size();
+                       return std::size_t{1};
+                     },
+                     [&] {
+                       for (const auto& f : files) sink = sink + YAML::LoadFile(f).size();
+                       return std::size_t{1};
+                     });
+
+  for (auto& b : benches) {
+    b.measured_iters = calibrate(b.measured, ms);
+    b.baseline_iters = calibrate(b.baseline, ms);
+  }
+  for (int r = 0; r < reps; ++r) {
+    for (auto& b : benches) {
+      // Alternate which goes first, so drift (turbo, caches) does not favour one side.
+      double m, base;
+      if (r % 2 == 0) {
+        m = time_per_unit(b.measured, b.measured_iters);
+        base = time_per_unit(b.baseline, b.baseline_iters);
+      } else {
+        base = time_per_unit(b.baseline, b.baseline_iters);
+        m = time_per_unit(b.measured, b.measured_iters);
+      }
+      b.m_secs.push_back(m);
+      b.b_secs.push_back(base);
+      b.ratios.push_back(base > 0 ? m / base : 0);
+    }
+  }
+
+  // Report.
+  nlohmann::json out;
+  out["label"] = label;
+  out["flows"] = flows_dir;
+  out["transcript_files"] = transcript_files;
+  out["cases"] = cases.size();
+  out["repetitions"] = reps;
+  out["target_ms_per_measurement"] = ms;
+  out["compiler"] = __VERSION__;
+  out["ratio_meaning"] = "measured time per operation / baseline time per operation; 1.0 = no cost over the baseline";
+  out["benchmarks"] = nlohmann::json::array();
+  std::string md = "# aula_bench results\n\n";
+  md += "Generated by `scripts/bench`" + (label.empty() ? std::string() : " (" + label + ")") + ": " +
+        std::to_string(reps) + " repetitions of about " + fixed(ms, 0) + " ms per measurement, on the flows in `" +
+        fs::path(flows_dir).filename().string() + "/` and their " + std::to_string(cases.size()) +
+        " transcript cases. Compiler: " + std::string(__VERSION__) + ".\n\n";
+  md += "Ratio = time per operation / the baseline's time per operation, measured back to back in the same run "
+        "(1.00 = no cost over the baseline); min, median and max over the repetitions, and the ratio of the best "
+        "(least disturbed) times. Times are this thread's CPU time. Rates are medians.\n\n";
+  md += "| benchmark | what | rate | baseline | baseline rate | ratio min | ratio median | ratio max | ratio of best times |\n";
+  md += "|---|---|---:|---|---:|---:|---:|---:|---:|\n";
+  for (const auto& b : benches) {
+    auto ms_ = summarize(b.m_secs), bs = summarize(b.b_secs), rs = summarize(b.ratios);
+    auto rate = [](const stats& s) {
+      return nlohmann::json{{"min", s.max > 0 ? 1 / s.max : 0}, {"median", s.median > 0 ? 1 / s.median : 0},
+                            {"max", s.min > 0 ? 1 / s.min : 0}};
+    };
+    auto micro = [](const stats& s) {
+      return nlohmann::json{{"min", s.min * 1e6}, {"median", s.median * 1e6}, {"max", s.max * 1e6}};
+    };
+    out["benchmarks"].push_back({{"name", b.name},
+                                 {"unit", b.unit},
+                                 {"what", b.what},
+                                 {"baseline", b.baseline_what},
+                                 {"measured", {{"us_per_op", micro(ms_)}, {"per_s", rate(ms_)}, {"iterations", b.measured_iters}}},
+                                 {"baseline_result", {{"us_per_op", micro(bs)}, {"per_s", rate(bs)}, {"iterations", b.baseline_iters}}},
+                                 {"ratio", {{"min", rs.min}, {"median", rs.median}, {"max", rs.max}}},
+                                 {"ratio_of_best", bs.min > 0 ? ms_.min / bs.min : 0},
+                                 {"ratios", b.ratios}});
+    md += "| " + b.name + " | " + b.what + " | " + human_rate(1 / ms_.median) + b.unit + " | " + b.baseline_what + " | " +
+          human_rate(1 / bs.median) + b.unit + " | " + fixed(rs.min, 2) + " | " + fixed(rs.median, 2) + " | " +
+          fixed(rs.max, 2) + " | " + fixed(bs.min > 0 ? ms_.min / bs.min : 0, 2) + " |\n";
+    std::cout << b.name << ": " << human_rate(1 / ms_.median) << b.unit << " (baseline " << human_rate(1 / bs.median)
+              << b.unit << "); ratio min " << fixed(rs.min, 2) << " median " << fixed(rs.median, 2) << " max "
+              << fixed(rs.max, 2) << "\n";
+  }
+  if (!json_out.empty()) {
+    std::ofstream f(json_out, std::ios::binary | std::ios::trunc);
+    f << out.dump(2) << "\n";
+    if (!f) {
+      std::cerr << "aula_bench: cannot write " << json_out << "\n";
+      return 1;
+    }
+  }
+  if (!md_out.empty()) {
+    std::ofstream f(md_out, std::ios::binary | std::ios::trunc);
+    f << md;
+    if (!f) {
+      std::cerr << "aula_bench: cannot write " << md_out << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,232 @@
+"""A learner on Telegram, end to end: aula serve with a real redis-server, the mock Bot API
+over real HTTP. Expected texts come from the flow files, never from aula's output."""
+
+import json
+import os
+import subprocess
+import threading
+import unittest
+
+import yaml
+
+from harness import (ROOT, Aula, MockTelegram, Redis, http, tg_tap, tg_text, wait_until)
+
+
+def flow_texts(name, lang="es"):
+    with open(os.path.join(ROOT, "flows", name + ".yaml"), encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    out = {}
+    for node_id, node in doc["nodes"].items():
+        for kind in ("message", "question", "quiz"):
+            if kind in node:
+                t = node[kind]
+                out[node_id] = t.get(lang, t.get("es")) if isinstance(t, dict) else t
+    return doc, out
+
+
+def fill_name(text, name):
+    return text.replace("{{contact.name|colega}}", name).replace("{{contact.name|colleague}}", name)
+
+
+class TelegramEndToEnd(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = Redis()
+        cls.redis.start()
+        cls.mock = MockTelegram()
+        cls.aula = Aula(cls.redis.url, cls.mock.url).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.aula.close()
+        cls.mock.close()
+        cls.redis.close()
+
+    def setUp(self):
+        self.mock.reset()
+
+    def send(self, update):
+        status, body, _ = self.aula.telegram(update)
+        self.assertEqual(status, 200, body)
+        return body
+
+    def wait_messages(self, chat_id, count):
+        def enough():
+            mine = [c for c in self.mock.calls("sendMessage") if str(c["body"].get("chat_id")) == str(chat_id)]
+            return mine if len(mine) >= count else None
+        return wait_until(enough, timeout=15, what=f"{count} messages to {chat_id}")
+
+    def results(self, conv):
+        """Result records of one conversation, read straight from Redis."""
+        records = []
+        for key in self.redis.cli("--scan", "--pattern", "aula:{p*}:results").split():
+            out = subprocess.run(["redis-cli", "-p", str(self.redis.port), "--raw", "XRANGE", key, "-", "+"],
+                                 capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                line = line.strip()
+                if line.startswith("{"):
+                    rec = json.loads(line)
+                    if rec.get("conv") == conv:
+                        records.append(rec)
+        return records
+
+    def test_diagnosis_end_to_end(self):
+        chat = 5001
+        doc, es = flow_texts("diagnostico")
+        self.send(tg_text(chat, "/start diagnostico", first_name="José"))
+        msgs = self.wait_messages(chat, 2)
+        self.assertEqual(msgs[0]["body"]["text"], fill_name(es["bienvenida"], "José"))
+        self.assertTrue(msgs[1]["body"]["text"].startswith(es["rol"]))
+        keyboard = msgs[1]["body"]["reply_markup"]["inline_keyboard"]
+        labels = [row[0]["text"] for row in keyboard]
+        self.assertEqual(labels, [o["label"]["es"] for o in doc["nodes"]["rol"]["options"]])
+        self.send(tg_tap(chat, keyboard[0][0]["callback_data"]))
+        answers = [("institucion", "STPS Jalisco — ¿sí? ¡claro! 🎉"), ("estado", "Jalisco"), ("anios", "7"),
+                   ("capacitacion", "3")]
+        expected_next = ["institucion", "estado", "anios", "capacitacion"]
+        count = 2
+        # rol answered by the tap: next comes institucion.
+        for (node, reply), expect in zip(answers, expected_next):
+            count += 1
+            msgs = self.wait_messages(chat, count)
+            self.assertTrue(msgs[-1]["body"]["text"].startswith(es[expect]), msgs[-1]["body"]["text"])
+            self.send(tg_text(chat, reply))
+        # After capacitacion: the intro message and the first scale.
+        count += 2
+        msgs = self.wait_messages(chat, count)
+        self.assertEqual(msgs[-2]["body"]["text"], es["intro-conocimiento"])
+        for node in ["con-conceptos", "con-marco-legal", "con-deteccion", "con-inspeccion", "con-canalizacion",
+                     "con-peligroso"]:
+            msgs = self.wait_messages(chat, count)
+            self.assertTrue(msgs[-1]["body"]["text"].startswith(es[node]), msgs[-1]["body"]["text"])
+            self.send(tg_text(chat, "4"))
+            count += 1
+        msgs = self.wait_messages(chat, count)
+        self.assertTrue(msgs[-1]["body"]["text"].startswith(es["temas"]))
+        self.send(tg_text(chat, "1, 4 y 7"))
+        count += 1
+        msgs = self.wait_messages(chat, count)
+        self.assertTrue(msgs[-1]["body"]["text"].startswith(es["horario"]))
+        self.send(tg_text(chat, "mañana"))
+        count += 1
+        msgs = self.wait_messages(chat, count)
+        self.assertTrue(msgs[-1]["body"]["text"].startswith(es["necesidades"]))
+        self.send(tg_text(chat, "Canalizar casos en el campo 🌽"))
+        count += 1
+        msgs = self.wait_messages(chat, count)
+        self.assertEqual(msgs[-1]["body"]["text"], fill_name(doc["nodes"]["fin"]["message"]["es"], "José"))
+        # Every answer is a result record, the learner's text intact.
+        records = wait_until(lambda: [r for r in self.results("telegram:5001") if r["type"] == "answer"] or None,
+                             what="answer records")
+        self.assertEqual(len(records), 15)
+        self.assertIn("STPS Jalisco — ¿sí? ¡claro! 🎉", [r.get("text") for r in records])
+        ends = [r for r in self.results("telegram:5001") if r["type"] == "end"]
+        self.assertEqual([e["status"] for e in ends], ["completed"])
+
+    def test_same_update_twice_gives_one_reply(self):
+        chat = 5002
+        self.send(tg_text(chat, "/start leccion-muestra"))
+        self.wait_messages(chat, 4)
+        update = tg_text(chat, "2")
+        self.send(update)
+        self.send(update)
+        msgs = self.wait_messages(chat, 6)  # feedback + next quiz
+        import time
+        time.sleep(1.0)
+        mine = [c for c in self.mock.calls("sendMessage") if str(c["body"].get("chat_id")) == str(chat)]
+        self.assertEqual(len(mine), 6, [m["body"]["text"] for m in mine])
+        self.assertEqual(len([r for r in self.results("telegram:5002") if r["type"] == "quiz"]), 1)
+
+    def test_two_updates_at_once_are_both_processed(self):
+        chat = 5003
+        self.send(tg_text(chat, "/start diagnostico"))
+        self.wait_messages(chat, 2)
+        self.send(tg_text(chat, "1"))        # rol
+        self.wait_messages(chat, 3)          # institucion (free text)
+        a, b = tg_text(chat, "primera"), tg_text(chat, "Jalisco")
+        statuses = []
+        threads = [threading.Thread(target=lambda u=u: statuses.append(self.aula.telegram(u)[0])) for u in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(statuses, [200, 200])
+        wait_until(lambda: len([r for r in self.results("telegram:5003") if r["type"] in ("answer", "invalid")]) >= 3,
+                   what="both answers recorded")
+        texts = [r.get("text") for r in self.results("telegram:5003") if r["type"] in ("answer", "invalid")]
+        self.assertIn("primera", texts)
+        self.assertIn("Jalisco", texts)
+
+    def test_bad_requests(self):
+        self.assertEqual(self.aula.telegram(tg_text(1, "hola"), secret="wrong")[0], 401)
+        self.assertEqual(self.aula.telegram(tg_text(1, "hola"), secret=None)[0], 401)
+        status, _, _ = http("POST", self.aula.url + "/webhooks/telegram", "{not json",
+                            {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token_for-tests",
+                             "Content-Type": "application/json"})
+        self.assertEqual(status, 400)
+        big = "x" * (300 * 1024)
+        status, _, _ = http("POST", self.aula.url + "/webhooks/telegram", big,
+                            {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token_for-tests"})
+        self.assertEqual(status, 413)
+
+    def test_kill_and_restart_continues_the_course(self):
+        chat = 5004
+        self.send(tg_text(chat, "/start leccion-muestra"))
+        self.wait_messages(chat, 4)
+        self.send(tg_text(chat, "2"))
+        self.wait_messages(chat, 6)
+        self.aula.kill()
+        self.aula.start()
+        self.send(tg_text(chat, "1"))  # jornada: 6 horas
+        msgs = self.wait_messages(chat, 8)
+        _, es = flow_texts("leccion-muestra")
+        self.assertTrue(msgs[-1]["body"]["text"].startswith(es["peligroso"]), msgs[-1]["body"]["text"])
+
+
+class TimersAndOutage(unittest.TestCase):
+    """A reminder fired by moving aula's clock; Redis stopped and started under a running aula."""
+
+    def setUp(self):
+        self.redis = Redis(aof=True)  # survives the restart in the outage test
+        self.redis.start()
+        self.mock = MockTelegram()
+        self.aula = Aula(self.redis.url, self.mock.url,
+                         {"AULA_FLOWS": os.path.join(ROOT, "tests", "flows")}).start()
+
+    def tearDown(self):
+        self.aula.close()
+        self.mock.close()
+        self.redis.close()
+
+    def texts(self, chat):
+        return [c["body"]["text"] for c in self.mock.calls("sendMessage") if str(c["body"].get("chat_id")) == str(chat)]
+
+    def test_reminder_after_clock_advance(self):
+        self.assertEqual(self.aula.telegram(tg_text(77, "/start recordatorios"))[0], 200)
+        wait_until(lambda: len(self.texts(77)) == 1, what="the question")
+        status, body, _ = self.aula.advance_clock("25h")
+        self.assertEqual(status, 200, body)
+        reminder = wait_until(lambda: [t for t in self.texts(77) if t.startswith("⏰ ¿Seguimos?")], what="reminder")
+        self.assertIn("¿Terminaste la lectura?", reminder[0])
+
+    def test_clock_route_needs_the_admin_token(self):
+        status, _, _ = http("POST", self.aula.url + "/admin/test/clock", {"advance": "1h"},
+                            {"Authorization": "Bearer wrong"})
+        self.assertEqual(status, 401)
+
+    def test_redis_down_answers_503_and_recovers(self):
+        self.assertEqual(self.aula.telegram(tg_text(78, "/start riesgo"))[0], 200)
+        wait_until(lambda: len(self.texts(78)) == 1, what="the first question")
+        self.redis.stop()
+        status, _, _ = self.aula.telegram(tg_text(78, "Alto"))
+        self.assertEqual(status, 503)
+        self.assertEqual(http("GET", self.aula.url + "/healthz")[0], 503)
+        self.redis.start()
+        # The provider retries; aula reconnects by itself.
+        wait_until(lambda: self.aula.telegram(tg_text(78, "Alto"))[0] == 200, timeout=20, what="recovery")
+        wait_until(lambda: any(t.startswith("¿Prioridad del seguimiento?") for t in self.texts(78)),
+                   what="the next question")
+
+
+if __name__ == "__main__":
+    unittest.main()

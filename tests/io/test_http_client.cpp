@@ -1,0 +1,617 @@
+#include "bot/io/http_client.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
+#include <catch2/catch.hpp>
+#include <openssl/ssl.h>
+
+#include "http_test_support.hpp"
+
+using namespace aula;
+using namespace aula::test;
+using namespace std::chrono_literals;
+namespace ssl = net::ssl;
+
+namespace {
+
+constexpr auto nothrow = net::as_tuple(net::use_awaitable);
+
+// ---- a test CA and server certificates, made with the openssl command at test time -----------
+
+struct test_pki {
+  ~test_pki() {
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
+  std::string dir;
+  std::string ca;          // trusted by the client under test (AULA_CA_FILE)
+  std::string good_cert;   // localhost + 127.0.0.1, signed by ca
+  std::string good_key;
+  std::string wrong_cert;  // wrong.example only, signed by ca
+  std::string wrong_key;
+  std::string rogue_cert;  // localhost + 127.0.0.1, signed by a CA nobody trusts
+  std::string rogue_key;
+};
+
+void sh(const std::string& cmd) {
+  if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) throw std::runtime_error("command failed: " + cmd);
+}
+
+const test_pki& pki() {
+  static const test_pki p = [] {
+    char tmpl[] = "/tmp/aula-pki-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    test_pki k;
+    k.dir = tmpl;
+    const std::string d = k.dir + "/";
+    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    auto ca = [&](const std::string& name) {
+      sh("openssl req -x509 " + ec + " -keyout " + d + name + ".key -out " + d + name + ".crt -days 2 -subj '/CN=" +
+         name + "' -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign");
+    };
+    auto leaf = [&](const std::string& name, const std::string& issuer, const std::string& san) {
+      std::ofstream(d + name + ".ext") << "subjectAltName=" << san
+                                       << "\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+                                          "extendedKeyUsage=serverAuth\n";
+      sh("openssl req " + ec + " -keyout " + d + name + ".key -out " + d + name + ".csr -subj '/CN=" + name + "'");
+      sh("openssl x509 -req -in " + d + name + ".csr -CA " + d + issuer + ".crt -CAkey " + d + issuer +
+         ".key -CAcreateserial -out " + d + name + ".crt -days 2 -extfile " + d + name + ".ext");
+    };
+    ca("aula-test-ca");
+    ca("rogue-ca");
+    leaf("good", "aula-test-ca", "DNS:localhost,IP:127.0.0.1");
+    leaf("wrong", "aula-test-ca", "DNS:wrong.example");
+    leaf("rogue", "rogue-ca", "DNS:localhost,IP:127.0.0.1");
+    k.ca = d + "aula-test-ca.crt";
+    k.good_cert = d + "good.crt";
+    k.good_key = d + "good.key";
+    k.wrong_cert = d + "wrong.crt";
+    k.wrong_key = d + "wrong.key";
+    k.rogue_cert = d + "rogue.crt";
+    k.rogue_key = d + "rogue.key";
+    return k;
+  }();
+  return p;
+}
+
+// ---- a scriptable provider mock (plain or TLS) --------------------------------------------------
+
+enum class action {
+  respond,                  // answer (keep-alive unless the response says otherwise)
+  respond_then_drop_soon,   // answer with keep-alive, then close the idle connection 50 ms later
+  drop_without_answer,      // read the request, count it, close
+  never_answer,             // read the request, count it, hang
+};
+
+struct test_server {
+  using request = http::request<http::string_body>;
+  using response = http::response<http::string_body>;
+  // nth: 1 for the first request on its connection.
+  std::function<action(const request&, int nth, response&)> script = [](const request& req, int, response& res) {
+    res.body() = "echo:" + req.body();
+    return action::respond;
+  };
+
+  explicit test_server(io_runner& io) : io_(io), acceptor_(net::make_strand(io.ioc)) {}
+  // Its coroutines use this object: the threads stop before it goes.
+  ~test_server() { io_.stop(); }
+
+  void use_tls(const std::string& cert, const std::string& key) {
+    tls_.emplace(ssl::context::tls_server);
+    tls_->use_certificate_chain_file(cert);
+    tls_->use_private_key_file(key, ssl::context::pem);
+  }
+
+  unsigned short start() {
+    tcp::endpoint ep(net::ip::make_address("127.0.0.1"), 0);
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(net::socket_base::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen();
+    net::co_spawn(acceptor_.get_executor(), accept_loop(), net::detached);
+    return acceptor_.local_endpoint().port();
+  }
+
+  void stop() {
+    net::post(acceptor_.get_executor(), [this] { acceptor_.close(); });
+  }
+
+  std::atomic<int> receipts{0};
+  std::atomic<int> connections{0};
+  std::mutex mu;
+  std::vector<std::string> sni;      // server name of each TLS handshake ("" = none)
+  std::vector<request> requests;     // every request received
+
+ private:
+  net::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, sock] = co_await acceptor_.async_accept(net::make_strand(io_.ioc), nothrow);
+      if (ec) co_return;
+      ++connections;
+      net::co_spawn(sock.get_executor(), session(std::move(sock)), net::detached);
+    }
+  }
+
+  net::awaitable<void> session(tcp::socket sock) {
+    beast::tcp_stream plain(std::move(sock));
+    if (!tls_) {
+      co_await serve(plain, plain);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> s(std::move(plain), *tls_);
+    beast::get_lowest_layer(s).expires_after(5s);
+    auto [ec] = co_await s.async_handshake(ssl::stream_base::server, nothrow);
+    if (ec) co_return;
+    const char* name = SSL_get_servername(s.native_handle(), TLSEXT_NAMETYPE_host_name);
+    {
+      std::lock_guard lock(mu);
+      sni.push_back(name ? name : "");
+    }
+    co_await serve(s, beast::get_lowest_layer(s));
+  }
+
+  template <class Stream>
+  net::awaitable<void> serve(Stream& s, beast::tcp_stream& lowest) {
+    beast::flat_buffer buf;
+    for (int nth = 1;; ++nth) {
+      request req;
+      lowest.expires_never();
+      auto [ec, n] = co_await http::async_read(s, buf, req, nothrow);
+      if (ec) co_return;
+      ++receipts;
+      response res{http::status::ok, req.version()};
+      res.keep_alive(req.keep_alive());
+      action a = script(req, nth, res);
+      {
+        std::lock_guard lock(mu);
+        requests.push_back(req);
+      }
+      if (a == action::drop_without_answer) {
+        lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
+        lowest.close();
+        co_return;
+      }
+      if (a == action::never_answer) {
+        net::steady_timer t(co_await net::this_coro::executor, 5s);
+        co_await t.async_wait(nothrow);
+        co_return;
+      }
+      res.prepare_payload();
+      lowest.expires_after(5s);
+      auto [wec, wn] = co_await http::async_write(s, res, nothrow);
+      if (wec || !res.keep_alive()) co_return;
+      if (a == action::respond_then_drop_soon) {
+        net::steady_timer t(co_await net::this_coro::executor, 50ms);
+        co_await t.async_wait(nothrow);
+        lowest.socket().shutdown(tcp::socket::shutdown_both, ec);
+        lowest.close();
+        co_return;
+      }
+    }
+  }
+
+  io_runner& io_;
+  tcp::acceptor acceptor_;
+  std::optional<ssl::context> tls_;
+};
+
+// ---- a CONNECT proxy -----------------------------------------------------------------------
+
+struct test_proxy {
+  explicit test_proxy(io_runner& io) : io_(io), acceptor_(net::make_strand(io.ioc)) {}
+  ~test_proxy() { io_.stop(); }
+
+  unsigned short start() {
+    tcp::endpoint ep(net::ip::make_address("127.0.0.1"), 0);
+    acceptor_.open(ep.protocol());
+    acceptor_.bind(ep);
+    acceptor_.listen();
+    net::co_spawn(acceptor_.get_executor(), accept_loop(), net::detached);
+    return acceptor_.local_endpoint().port();
+  }
+  void stop() {
+    net::post(acceptor_.get_executor(), [this] { acceptor_.close(); });
+  }
+
+  std::atomic<int> tunnels{0};
+  std::mutex mu;
+  std::vector<std::string> targets;  // CONNECT targets
+  std::vector<std::string> auth;     // Proxy-Authorization values
+
+ private:
+  net::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, sock] = co_await acceptor_.async_accept(net::make_strand(io_.ioc), nothrow);
+      if (ec) co_return;
+      net::co_spawn(sock.get_executor(), tunnel(std::make_shared<tcp::socket>(std::move(sock))), net::detached);
+    }
+  }
+
+  static net::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to) {
+    std::array<char, 16384> buf{};
+    for (;;) {
+      auto [ec, n] = co_await from->async_read_some(net::buffer(buf), nothrow);
+      if (ec) break;
+      auto [wec, wn] = co_await net::async_write(*to, net::buffer(buf.data(), n), nothrow);
+      if (wec) break;
+    }
+    beast::error_code ignored;
+    to->shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  net::awaitable<void> tunnel(std::shared_ptr<tcp::socket> client) {
+    beast::flat_buffer buf;
+    http::request_parser<http::empty_body> parser;
+    auto [ec, n] = co_await http::async_read(*client, buf, parser, nothrow);
+    if (ec) co_return;
+    auto& req = parser.get();
+    std::string target(req.target());
+    {
+      std::lock_guard lock(mu);
+      targets.push_back(target);
+      auth.push_back(std::string(req[http::field::proxy_authorization]));
+    }
+    auto colon = target.rfind(':');
+    auto upstream = std::make_shared<tcp::socket>(client->get_executor());
+    tcp::endpoint ep(net::ip::make_address(target.substr(0, colon)),
+                     static_cast<unsigned short>(std::stoi(target.substr(colon + 1))));
+    auto [cec] = co_await upstream->async_connect(ep, nothrow);
+    std::string answer = cec ? "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"
+                             : "HTTP/1.1 200 Connection established\r\n\r\n";
+    auto [wec, wn] = co_await net::async_write(*client, net::buffer(answer), nothrow);
+    if (cec || wec) co_return;
+    ++tunnels;
+    net::co_spawn(client->get_executor(), pump(client, upstream), net::detached);
+    co_await pump(upstream, client);
+  }
+
+  io_runner& io_;
+  tcp::acceptor acceptor_;
+};
+
+client_options fast_options() {
+  client_options o;
+  o.connect_timeout = 2s;
+  o.request_timeout = 3s;
+  o.use_system_ca = false;
+  return o;
+}
+
+http_call call(const std::string& method, const std::string& url, const std::string& body = {}) {
+  http_call c;
+  c.method = method;
+  c.url = url;
+  c.body = body;
+  if (!body.empty()) c.headers["Content-Type"] = "application/json";
+  return c;
+}
+
+std::string base(unsigned short port, const std::string& scheme = "http", const std::string& host = "127.0.0.1") {
+  return scheme + "://" + host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+TEST_CASE("client sends GET and POST over plain HTTP") {
+  io_runner io;
+  test_server srv(io);
+  srv.script = [](const test_server::request& req, int, test_server::response& res) {
+    res.set("X-Reply", "yes");
+    res.set(http::field::content_type, "application/json");
+    res.body() = std::string(req.method_string()) + " " + std::string(req.target()) + " " + req.body();
+    return action::respond;
+  };
+  auto port = srv.start();
+  http_client client(io.ioc.get_executor(), fast_options());
+
+  auto r = run_sync(io, client.request(call("POST", base(port) + "/bot123/sendMessage?x=1", "{\"a\":1}")));
+  CHECK(r.ok());
+  CHECK(r.status == 200);
+  CHECK(r.body == "POST /bot123/sendMessage?x=1 {\"a\":1}");
+  CHECK(r.headers["x-reply"] == "yes");
+  CHECK_FALSE(r.reused_connection);
+  {
+    std::lock_guard lock(srv.mu);
+    REQUIRE(srv.requests.size() == 1);
+    CHECK(srv.requests[0][http::field::host] == "127.0.0.1:" + std::to_string(port));
+    CHECK(srv.requests[0][http::field::content_type] == "application/json");
+    CHECK(srv.requests[0][http::field::content_length] == "7");
+  }
+  auto g = run_sync(io, client.request(call("GET", base(port))));
+  CHECK(g.status == 200);
+  CHECK(g.body == "GET / ");
+  srv.stop();
+}
+
+TEST_CASE("client reports non-2xx statuses as responses, not errors") {
+  io_runner io;
+  test_server srv(io);
+  srv.script = [](const test_server::request&, int, test_server::response& res) {
+    res.result(http::status::too_many_requests);
+    res.set(http::field::retry_after, "7");
+    res.body() = R"({"ok":false,"parameters":{"retry_after":7}})";
+    return action::respond;
+  };
+  auto port = srv.start();
+  http_client client(io.ioc.get_executor(), fast_options());
+  auto r = run_sync(io, client.request(call("POST", base(port) + "/x", "{}")));
+  CHECK(r.ok());
+  CHECK(r.status == 429);
+  CHECK(r.headers["retry-after"] == "7");
+  srv.stop();
+}
+
+TEST_CASE("client reuses a kept-alive connection") {
+  io_runner io;
+  test_server srv(io);
+  auto port = srv.start();
+  http_client client(io.ioc.get_executor(), fast_options());
+
+  auto a = run_sync(io, client.request(call("POST", base(port) + "/a", "1")));
+  CHECK(client.idle_connections() == 1);
+  auto b = run_sync(io, client.request(call("POST", base(port) + "/b", "2")));
+  auto c = run_sync(io, client.request(call("POST", base(port) + "/c", "3")));
+  CHECK(a.ok());
+  CHECK(b.ok());
+  CHECK(c.ok());
+  CHECK_FALSE(a.reused_connection);
+  CHECK(b.reused_connection);
+  CHECK(c.reused_connection);
+  CHECK(srv.connections == 1);
+  CHECK(srv.receipts == 3);
+
+  SECTION("a response with Connection: close is not kept") {
+    srv.script = [](const test_server::request&, int, test_server::response& res) {
+      res.keep_alive(false);
+      return action::respond;
+    };
+    auto d = run_sync(io, client.request(call("POST", base(port) + "/d", "4")));
+    CHECK(d.ok());
+    CHECK(d.reused_connection);
+    CHECK(client.idle_connections() == 0);
+    auto e = run_sync(io, client.request(call("POST", base(port) + "/e", "5")));
+    CHECK(e.ok());
+    CHECK_FALSE(e.reused_connection);
+  }
+  SECTION("close_idle drops the pool") {
+    client.close_idle();
+    CHECK(client.idle_connections() == 0);
+    auto d = run_sync(io, client.request(call("POST", base(port) + "/d", "4")));
+    CHECK_FALSE(d.reused_connection);
+  }
+  srv.stop();
+}
+
+TEST_CASE("client does not reuse a connection the server closed while idle") {
+  io_runner io;
+  test_server srv(io);
+  srv.script = [](const test_server::request&, int, test_server::response&) { return action::respond_then_drop_soon; };
+  auto port = srv.start();
+  http_client client(io.ioc.get_executor(), fast_options());
+
+  auto a = run_sync(io, client.request(call("POST", base(port) + "/a", "1")));
+  REQUIRE(a.ok());
+  std::this_thread::sleep_for(200ms);  // the server has closed the idle connection by now
+  auto b = run_sync(io, client.request(call("POST", base(port) + "/b", "2")));
+  CHECK(b.ok());
+  CHECK(b.status == 200);
+  CHECK_FALSE(b.reused_connection);  // the closed one was noticed and dropped before writing
+  CHECK(srv.receipts == 2);
+  CHECK(srv.connections == 2);
+  srv.stop();
+}
+
+TEST_CASE("client never retries a POST on a reused connection the server dropped mid-request") {
+  io_runner io;
+  test_server srv(io);
+  // The second request on a connection is received, then the connection drops unanswered.
+  srv.script = [](const test_server::request&, int nth, test_server::response& res) {
+    res.body() = "ok";
+    return nth == 2 ? action::drop_without_answer : action::respond;
+  };
+  auto port = srv.start();
+  http_client client(io.ioc.get_executor(), fast_options());
+
+  auto first = run_sync(io, client.request(call("POST", base(port) + "/sendMessage", "{\"n\":1}")));
+  REQUIRE(first.ok());
+  auto second = run_sync(io, client.request(call("POST", base(port) + "/sendMessage", "{\"n\":2}")));
+  CHECK_FALSE(second.ok());
+  CHECK(second.status == 0);
+  CHECK(second.reused_connection);
+  CHECK(second.maybe_sent);  // the caller must treat it as possibly delivered
+  CHECK(second.error.find("read") != std::string::npos);
+  std::this_thread::sleep_for(200ms);
+  CHECK(srv.receipts == 2);  // received twice in all: no silent resend of the POST
+  CHECK(srv.connections == 1);
+  srv.stop();
+}
+
+TEST_CASE("client retries an idempotent GET once on a fresh connection") {
+  io_runner io;
+  test_server srv(io);
+  srv.script = [](const test_server::request&, int nth, test_server::response& res) {
+    res.body() = "ok";
+    return nth == 2 ? action::drop_without_answer : action::respond;
+  };
+  auto port = srv.start();
+  http_client client(io.ioc.get_executor(), fast_options());
+  REQUIRE(run_sync(io, client.request(call("GET", base(port) + "/file"))).ok());
+  auto again = run_sync(io, client.request(call("GET", base(port) + "/file")));
+  CHECK(again.ok());
+  CHECK(again.body == "ok");
+  CHECK_FALSE(again.reused_connection);  // the answer came on the fresh connection
+  CHECK(srv.receipts == 3);
+  CHECK(srv.connections == 2);
+  srv.stop();
+}
+
+TEST_CASE("client request deadline") {
+  io_runner io;
+  test_server srv(io);
+  srv.script = [](const test_server::request&, int, test_server::response&) { return action::never_answer; };
+  auto port = srv.start();
+  auto opts = fast_options();
+  opts.request_timeout = 300ms;
+  http_client client(io.ioc.get_executor(), opts);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run_sync(io, client.request(call("POST", base(port) + "/slow", "{}")));
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  CHECK_FALSE(r.ok());
+  INFO(r.error);
+  CHECK(r.error.find("timed out") != std::string::npos);
+  CHECK(r.maybe_sent);
+  CHECK(elapsed >= 250ms);
+  CHECK(elapsed < 2s);
+  CHECK(srv.receipts == 1);
+  srv.stop();
+}
+
+TEST_CASE("client transport errors") {
+  io_runner io;
+  http_client client(io.ioc.get_executor(), fast_options());
+
+  SECTION("connection refused") {
+    // A port that was just free: bind, read the port, close.
+    tcp::acceptor a(io.ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    auto port = a.local_endpoint().port();
+    a.close();
+    auto r = run_sync(io, client.request(call("POST", base(port) + "/x", "{}")));
+    CHECK_FALSE(r.ok());
+    CHECK(r.error.find("connect 127.0.0.1:" + std::to_string(port)) != std::string::npos);
+    CHECK_FALSE(r.maybe_sent);
+  }
+  SECTION("bad URLs and methods") {
+    CHECK(run_sync(io, client.request(call("GET", "not a url"))).error.find("bad URL") != std::string::npos);
+    CHECK(run_sync(io, client.request(call("GET", "ftp://example.com/x"))).error.find("scheme") != std::string::npos);
+    CHECK(run_sync(io, client.request(call("FETCH", "http://127.0.0.1:1/"))).error.find("method") != std::string::npos);
+  }
+  SECTION("errors never show the URL path (it may carry a bot token)") {
+    tcp::acceptor a(io.ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+    auto port = a.local_endpoint().port();
+    a.close();
+    auto r = run_sync(io, client.request(call("POST", base(port) + "/bot123456:SECRET/sendMessage", "{}")));
+    CHECK(r.error.find("SECRET") == std::string::npos);
+  }
+}
+
+TEST_CASE("client verifies TLS certificates and host names") {
+  const auto& k = pki();
+  io_runner io;
+  test_server srv(io);
+  auto opts = fast_options();
+  opts.ca_file = k.ca;
+
+  SECTION("a certificate from the extra CA, by IP address") {
+    srv.use_tls(k.good_cert, k.good_key);
+    auto port = srv.start();
+    http_client client(io.ioc.get_executor(), opts);
+    auto r = run_sync(io, client.request(call("POST", base(port, "https") + "/x", "{\"tls\":1}")));
+    INFO(r.error);
+    CHECK(r.ok());
+    CHECK(r.status == 200);
+    CHECK(r.body == "echo:{\"tls\":1}");
+    auto again = run_sync(io, client.request(call("POST", base(port, "https") + "/x", "2")));
+    CHECK(again.ok());
+    CHECK(again.reused_connection);
+    std::lock_guard lock(srv.mu);
+    REQUIRE(srv.sni.size() == 1);
+    CHECK(srv.sni[0].empty());  // no SNI for an IP address
+    srv.stop();
+  }
+  SECTION("by host name, with SNI") {
+    srv.use_tls(k.good_cert, k.good_key);
+    auto port = srv.start();
+    http_client client(io.ioc.get_executor(), opts);
+    auto r = run_sync(io, client.request(call("GET", base(port, "https", "localhost") + "/x")));
+    INFO(r.error);
+    CHECK(r.ok());
+    std::lock_guard lock(srv.mu);
+    REQUIRE(srv.sni.size() == 1);
+    CHECK(srv.sni[0] == "localhost");
+    CHECK(srv.requests.at(0)[http::field::host] == "localhost:" + std::to_string(port));
+    srv.stop();
+  }
+  SECTION("a certificate for another host name fails") {
+    srv.use_tls(k.wrong_cert, k.wrong_key);
+    auto port = srv.start();
+    http_client client(io.ioc.get_executor(), opts);
+    auto r = run_sync(io, client.request(call("POST", base(port, "https") + "/x", "{}")));
+    CHECK_FALSE(r.ok());
+    CHECK(r.error.find("does not match the host name '127.0.0.1'") != std::string::npos);
+    CHECK_FALSE(r.maybe_sent);
+    CHECK(srv.receipts == 0);
+    srv.stop();
+  }
+  SECTION("a certificate from an untrusted CA fails") {
+    srv.use_tls(k.rogue_cert, k.rogue_key);
+    auto port = srv.start();
+    http_client client(io.ioc.get_executor(), opts);
+    auto r = run_sync(io, client.request(call("POST", base(port, "https") + "/x", "{}")));
+    CHECK_FALSE(r.ok());
+    CHECK(r.error.find("certificate verify failed") != std::string::npos);
+    CHECK(srv.receipts == 0);
+    srv.stop();
+  }
+  SECTION("without the extra CA the test certificate is not trusted") {
+    srv.use_tls(k.good_cert, k.good_key);
+    auto port = srv.start();
+    auto plain_opts = fast_options();
+    plain_opts.use_system_ca = true;  // the system store does not know the test CA
+    http_client client(io.ioc.get_executor(), plain_opts);
+    auto r = run_sync(io, client.request(call("GET", base(port, "https") + "/x")));
+    CHECK_FALSE(r.ok());
+    CHECK(r.error.find("certificate verify failed") != std::string::npos);
+    srv.stop();
+  }
+  SECTION("a CA file that cannot be read is a start-up error") {
+    auto bad = fast_options();
+    bad.ca_file = k.dir + "/missing.crt";
+    CHECK_THROWS_WITH(http_client(io.ioc.get_executor(), bad), Catch::Contains("missing.crt"));
+  }
+}
+
+TEST_CASE("client tunnels HTTPS through an HTTPS_PROXY with CONNECT") {
+  const auto& k = pki();
+  io_runner io;
+  test_server srv(io);
+  srv.use_tls(k.good_cert, k.good_key);
+  auto port = srv.start();
+  test_proxy proxy(io);
+  auto proxy_port = proxy.start();
+
+  auto opts = fast_options();
+  opts.ca_file = k.ca;
+  opts.https_proxy = "http://aula:pa%3Ass@127.0.0.1:" + std::to_string(proxy_port);
+  http_client client(io.ioc.get_executor(), opts);
+  auto r = run_sync(io, client.request(call("POST", base(port, "https") + "/x", "via proxy")));
+  INFO(r.error);
+  CHECK(r.ok());
+  CHECK(r.body == "echo:via proxy");
+  auto again = run_sync(io, client.request(call("POST", base(port, "https") + "/x", "again")));
+  CHECK(again.reused_connection);
+  CHECK(proxy.tunnels == 1);
+  {
+    std::lock_guard lock(proxy.mu);
+    REQUIRE(proxy.targets.size() == 1);
+    CHECK(proxy.targets[0] == "127.0.0.1:" + std::to_string(port));
+    CHECK(proxy.auth[0] == "Basic YXVsYTpwYTpzcw==");  // base64("aula:pa:ss")
+  }
+  SECTION("plain http:// goes direct") {
+    test_server direct(io);
+    auto dport = direct.start();
+    auto d = run_sync(io, client.request(call("GET", base(dport) + "/x")));
+    CHECK(d.ok());
+    CHECK(proxy.tunnels == 1);
+    direct.stop();
+  }
+  proxy.stop();
+  srv.stop();
+}

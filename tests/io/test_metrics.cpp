@@ -1,0 +1,163 @@
+#include "bot/io/metrics.hpp"
+
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "bot/io/log.hpp"
+
+using namespace aula;
+
+TEST_CASE("metrics render counters, gauges and histograms in the Prometheus text format") {
+  metrics_registry reg;
+  auto& sent = reg.counter("aula_messages_sent_total", "Messages accepted by a provider.");
+  sent.inc({{"channel", "telegram"}});
+  sent.inc({{"channel", "telegram"}}, 2);
+  sent.inc({{"channel", "whatsapp"}});
+  auto& queue = reg.gauge("aula_outbox_pending", "Outbox entries waiting.");
+  queue.set({}, 5);
+  queue.add({}, -2);
+  auto& lat = reg.histogram("aula_send_seconds", "Time to send.", {0.25, 1});
+  lat.observe({{"channel", "telegram"}}, 0.125);
+  lat.observe({{"channel", "telegram"}}, 0.25);  // le is inclusive
+  lat.observe({{"channel", "telegram"}}, 0.5);
+  lat.observe({{"channel", "telegram"}}, 3);
+
+  CHECK(reg.render() ==
+        "# HELP aula_messages_sent_total Messages accepted by a provider.\n"
+        "# TYPE aula_messages_sent_total counter\n"
+        "aula_messages_sent_total{channel=\"telegram\"} 3\n"
+        "aula_messages_sent_total{channel=\"whatsapp\"} 1\n"
+        "# HELP aula_outbox_pending Outbox entries waiting.\n"
+        "# TYPE aula_outbox_pending gauge\n"
+        "aula_outbox_pending 3\n"
+        "# HELP aula_send_seconds Time to send.\n"
+        "# TYPE aula_send_seconds histogram\n"
+        "aula_send_seconds_bucket{channel=\"telegram\",le=\"0.25\"} 2\n"
+        "aula_send_seconds_bucket{channel=\"telegram\",le=\"1\"} 3\n"
+        "aula_send_seconds_bucket{channel=\"telegram\",le=\"+Inf\"} 4\n"
+        "aula_send_seconds_sum{channel=\"telegram\"} 3.875\n"
+        "aula_send_seconds_count{channel=\"telegram\"} 4\n");
+  CHECK(sent.value({{"channel", "telegram"}}) == 3);
+  CHECK(lat.count({{"channel", "telegram"}}) == 4);
+}
+
+TEST_CASE("metrics escape label values and help text") {
+  metrics_registry reg;
+  reg.counter("x_total", "Help with \\ and\nnewline.").inc({{"path", "a\"b\\c\nd"}});
+  CHECK(reg.render() ==
+        "# HELP x_total Help with \\\\ and\\nnewline.\n"
+        "# TYPE x_total counter\n"
+        "x_total{path=\"a\\\"b\\\\c\\nd\"} 1\n");
+  CHECK(escape_label_value("plain") == "plain");
+  CHECK(format_metric_value(0.25) == "0.25");
+  CHECK(format_metric_value(1e20) == "1e+20");
+  CHECK(format_metric_value(-3) == "-3");
+  CHECK(format_metric_value(1.0 / 0.0) == "+Inf");
+}
+
+TEST_CASE("metrics reject bad names and type clashes, and return the same family") {
+  metrics_registry reg;
+  CHECK_THROWS_AS(reg.counter("bad-name", ""), std::invalid_argument);
+  CHECK_THROWS_AS(reg.counter("1abc", ""), std::invalid_argument);
+  auto& c = reg.counter("ok_total", "h");
+  CHECK(&reg.counter("ok_total", "h") == &c);
+  CHECK_THROWS_AS(reg.gauge("ok_total", "h"), std::invalid_argument);
+  CHECK_THROWS_AS(c.inc({{"bad-label", "x"}}), std::invalid_argument);
+  CHECK_THROWS_AS(c.inc({{"__reserved", "x"}}), std::invalid_argument);
+  CHECK_THROWS_AS(reg.histogram("h_seconds", "").observe({{"le", "1"}}, 1), std::invalid_argument);
+  c.inc({}, -1);  // counters never go down
+  CHECK(c.value() == 0);
+}
+
+TEST_CASE("metrics are safe to update from many threads") {
+  metrics_registry reg;
+  auto& c = reg.counter("hits_total", "h");
+  auto& h = reg.histogram("lat_seconds", "h");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10000; ++i) {
+        c.inc({{"k", "v"}});
+        h.observe({}, 0.001);
+        if (i % 1000 == 0) (void)reg.render();
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(c.value({{"k", "v"}}) == 40000);
+  CHECK(h.count() == 40000);
+}
+
+// ---- logs ---------------------------------------------------------------------------------
+
+TEST_CASE("log lines are one JSON object with ts, level, msg and fields") {
+  auto line = log::format_line(log::level::warn, "sent \"ok\"", {{"channel", "telegram"}, {"n", 3}, {"msg", "forged"}});
+  CHECK(line.find('\n') == std::string::npos);
+  auto j = nlohmann::json::parse(line);
+  CHECK(j["level"] == "warn");
+  CHECK(j["msg"] == "sent \"ok\"");
+  CHECK(j["channel"] == "telegram");
+  CHECK(j["n"] == 3);
+  CHECK(j["field_msg"] == "forged");
+  std::string ts = j["ts"];
+  CHECK(ts.size() == 24);
+  CHECK(ts.back() == 'Z');
+  CHECK(line.rfind("{\"ts\":", 0) == 0);  // ts, level, msg first
+}
+
+TEST_CASE("log never writes secrets") {
+  log::clear_secrets();
+  SECTION("fields named like secrets are masked") {
+    auto j = nlohmann::json::parse(log::format_line(
+        log::level::info, "x", {{"token", "abc"}, {"app_secret", "def"}, {"Authorization", "Bearer x"}, {"to", "ok"}}));
+    CHECK(j["token"] == "***");
+    CHECK(j["app_secret"] == "***");
+    CHECK(j["Authorization"] == "***");
+    CHECK(j["to"] == "ok");
+  }
+  SECTION("registered secret values are redacted anywhere in the line") {
+    log::add_secret("123456:AAHsecretBotToken");
+    auto line = log::format_line(log::level::error, "POST /bot123456:AAHsecretBotToken/sendMessage failed",
+                                 {{"detail", {{"url", "https://api.telegram.org/bot123456:AAHsecretBotToken/x"}}}});
+    CHECK(line.find("AAHsecretBotToken") == std::string::npos);
+    CHECK(line.find("[redacted]") != std::string::npos);
+    CHECK_NOTHROW(nlohmann::json::parse(line));
+    log::clear_secrets();
+  }
+  SECTION("invalid UTF-8 does not throw") {
+    std::string bad = "caf\xc3";
+    CHECK_NOTHROW(nlohmann::json::parse(log::format_line(log::level::info, bad, {{"text", bad}})));
+  }
+}
+
+TEST_CASE("log masks phone numbers keeping the last 4 digits") {
+  CHECK(log::mask_phone("+5215512341234") == "+52*******1234");
+  CHECK(log::mask_phone("+52 55 1234 1234") == "+52******1234");
+  CHECK(log::mask_phone("5215512341234") == "52*******1234");
+  CHECK(log::mask_phone("+1 (415) 555-0100") == "+14*****0100");
+  CHECK(log::mask_phone("55501") == "*5501");
+  CHECK(log::mask_phone("1234") == "****");
+  CHECK(log::mask_phone("") == "");
+  CHECK(log::mask_phone("web:abcdef") == "***");
+  CHECK(log::mask_phone("+5215512341234").find("551234") == std::string::npos);
+}
+
+TEST_CASE("log writes to the sink at or above the minimum level") {
+  std::vector<std::string> lines;
+  log::set_sink([&lines](const std::string& l) { lines.push_back(l); });
+  auto old = log::min_level();
+  log::set_min_level(log::level::info);
+  log::debug("hidden");
+  log::info("shown", {{"k", 1}});
+  log::error("also shown");
+  log::set_min_level(old);
+  log::set_sink(nullptr);
+  REQUIRE(lines.size() == 2);
+  CHECK(nlohmann::json::parse(lines[0])["msg"] == "shown");
+  CHECK(nlohmann::json::parse(lines[1])["level"] == "error");
+  log::level l;
+  CHECK(log::parse_level("WARN", l));
+  CHECK(l == log::level::warn);
+  CHECK_FALSE(log::parse_level("loud", l));
+}

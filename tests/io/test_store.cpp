@@ -1,0 +1,970 @@
+// The store: partitions, the commit contract, timers, the outbox lanes, the web mailbox, and
+// the Redis client underneath (deadlines, pipelining, reconnects, lost script caches).
+//
+// Every behavioural test runs twice, against memory_store and against redis_store. The Redis
+// tests need a real redis-server: scripts/test starts one and exports AULA_TEST_REDIS_URL;
+// without it they fail. Each test uses its own key prefix, so tests can share that server and
+// run in parallel. Tests that stop or freeze Redis start their own redis-server on a free port.
+#include "bot/store/store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "bot/store/redis_client.hpp"
+
+namespace {
+
+using namespace aula;
+using namespace std::chrono_literals;
+using namespace boost::asio::experimental::awaitable_operators;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+//
+// Two g++ 12 coroutine bugs shape this file:
+//  * Catch's CHECK/REQUIRE repeat their expression in a never-evaluated `(false) && (expr)`;
+//    g++ 12 evaluates a co_await in there anyway, so every check awaits first:
+//    `{ auto aw = co_await x; CHECK(aw == y); }`.
+//  * A braced list of strings as an argument inside a co_await expression does not compile
+//    ("array used as initializer"): commands are built with redis_cmd(...) or named variables.
+
+// Runs `body` on a fresh io_context (with `threads` threads) until nothing is left to do.
+void run_io(const std::function<net::awaitable<void>(net::any_io_executor)>& body, int threads = 1) {
+  net::io_context ioc;
+  std::exception_ptr error;
+  std::atomic<bool> done{false};
+  net::co_spawn(ioc, body(ioc.get_executor()), [&](std::exception_ptr e) {
+    error = e;
+    done = true;
+  });
+  std::vector<std::thread> extra;
+  for (int i = 1; i < threads; ++i) extra.emplace_back([&] { ioc.run_for(120s); });
+  ioc.run_for(120s);
+  for (auto& t : extra) t.join();
+  if (error) std::rethrow_exception(error);
+  REQUIRE(done);
+}
+
+net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  net::steady_timer t(co_await net::this_coro::executor);
+  t.expires_after(d);
+  co_await t.async_wait(net::use_awaitable);
+}
+
+std::string random_hex() {
+  std::random_device rd;
+  std::mt19937_64 g(rd() ^ (static_cast<std::uint64_t>(rd()) << 32));
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(g()));
+  return buf;
+}
+
+std::string test_redis_url() {
+  const char* url = std::getenv("AULA_TEST_REDIS_URL");
+  if (!url || !*url)
+    FAIL("AULA_TEST_REDIS_URL is not set: run scripts/test, or start redis-server and export "
+         "AULA_TEST_REDIS_URL=redis://127.0.0.1:PORT/0");
+  return url;
+}
+
+redis_store_options test_options() {
+  redis_store_options o;
+  o.url = test_redis_url();
+  o.key_prefix = "aulatest-" + random_hex();
+  o.command_timeout = 2000ms;
+  return o;
+}
+
+using store_body = net::awaitable<void> (*)(store&);
+
+void with_memory(store_body body, int threads = 1) {
+  run_io(
+      [&](net::any_io_executor) -> net::awaitable<void> {
+        auto s = make_memory_store(64);
+        co_await body(*s);
+      },
+      threads);
+}
+
+void with_redis(store_body body, int threads = 1, int connections = 1) {
+  auto opts = test_options();
+  opts.connections = connections;
+  run_io(
+      [&](net::any_io_executor ex) -> net::awaitable<void> {
+        auto s = co_await make_redis_store(ex, opts);
+        co_await body(*s);
+      },
+      threads);
+}
+
+// The same behaviour, checked against both stores.
+#define STORE_TEST(name, body)                             \
+  TEST_CASE("memory store: " name) { with_memory(body); } \
+  TEST_CASE("redis store: " name) { with_redis(body); }
+
+// A free loopback port (the kernel's pick; closed again before use).
+int free_port() {
+  net::io_context ioc;
+  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+// A redis-server of the test's own, on a free port, for tests that stop or freeze it.
+struct private_redis {
+  int port = free_port();
+  std::filesystem::path dir;
+  bool unix_socket = false;
+
+  explicit private_redis(bool with_unix_socket = false) : unix_socket(with_unix_socket) {
+    auto base = std::getenv("AULA_TEST_TMP") ? std::filesystem::path(std::getenv("AULA_TEST_TMP"))
+                                             : std::filesystem::temp_directory_path();
+    dir = base / ("aula-redis-" + random_hex());
+    std::filesystem::create_directories(dir);
+    start();
+  }
+  ~private_redis() {
+    sh("kill -CONT " + pid() + " 2>/dev/null");
+    stop();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port) + "/0"; }
+  std::string socket() const { return (dir / "redis.sock").string(); }
+  std::string pid() const {
+    std::ifstream f(dir / "redis.pid");
+    std::string p;
+    f >> p;
+    return p.empty() ? "0" : p;
+  }
+  bool alive() const { return sh("redis-cli -p " + std::to_string(port) + " ping >/dev/null 2>&1") == 0; }
+  void start() {
+    auto d = dir.string();
+    REQUIRE(sh("redis-server --port " + std::to_string(port) + " --bind 127.0.0.1 --save '' --appendonly no --dir '" +
+               d + "' --daemonize yes --pidfile '" + d + "/redis.pid' --logfile '" + d + "/log'" +
+               (unix_socket ? " --unixsocket '" + socket() + "' --unixsocketperm 700" : "")) == 0);
+    for (int i = 0; i < 100 && !alive(); ++i) std::this_thread::sleep_for(50ms);
+    REQUIRE(alive());
+  }
+  void stop() {
+    sh("redis-cli -p " + std::to_string(port) + " shutdown nosave >/dev/null 2>&1");
+    for (int i = 0; i < 100 && alive(); ++i) std::this_thread::sleep_for(50ms);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Test data
+
+session sample_session() {
+  session s;
+  s.lang = "es";
+  s.contact["name"] = "José Ñúñez 🎓";
+  s.contact["state"] = "Michoacán";
+  s.answers["edad_minima"] = saved_answer{"b", "15 años ✅"};
+  return s;
+}
+
+nlohmann::json outbox_msg(const std::string& conv, const std::string& lane, const std::string& text) {
+  return {{"conv", conv}, {"lane", lane}, {"msg", {{"text", text}}}};
+}
+
+commit_request first_commit(const std::string& conv) {
+  commit_request c;
+  c.conversation = conv;
+  c.expected_version = 0;
+  c.next = sample_session();
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partitions
+
+TEST_CASE("fnv1a64 matches the FNV-1a 64 test vectors") {
+  CHECK(fnv1a64("") == 0xcbf29ce484222325ull);
+  CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cull);
+  CHECK(fnv1a64("foobar") == 0x85944171f73967e8ull);
+}
+
+TEST_CASE("partition_of is stable and in range") {
+  std::set<int> seen;
+  for (int i = 0; i < 5000; ++i) {
+    auto conv = "whatsapp:52155" + std::to_string(10000000 + i * 7919);
+    int p = partition_of(conv, 64);
+    CHECK(p >= 0);
+    CHECK(p < 64);
+    CHECK(partition_of(conv, 64) == p);
+    CHECK(p == static_cast<int>(fnv1a64(conv) % 64));
+    seen.insert(p);
+    CHECK(partition_of(conv, 1) == 0);
+  }
+  CHECK(seen.size() == 64);  // 5000 learners reach every partition
+  CHECK(partition_of("telegram:12345", 64) == static_cast<int>(fnv1a64("telegram:12345") % 64));
+  CHECK_THROWS_AS(partition_of("x", 0), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Behaviour (both stores)
+
+net::awaitable<void> commit_and_load(store& s) {
+  const std::string conv = "web:ana-" + random_hex();
+  const int p = partition_of(conv, s.partitions());
+
+  auto none = co_await s.load(conv);
+  CHECK_FALSE(none.exists);
+  CHECK(none.s.version == 0);
+
+  auto c = first_commit(conv);
+  c.provider_id = "wamid.HBgM1";
+  c.outbox.push_back(outbox_msg(conv, "reply", "¡Hola, José! 👋 ¿Seguimos?"));
+  c.outbox.push_back(outbox_msg(conv, "bulk", "Recordatorio 🔔"));
+  c.timers_set.push_back(timer_effect{"r1.edad.remind", 1'700'000'000'000, "remind"});
+  result_record rec;
+  rec.id = "r1.1";
+  rec.type = "answer";
+  rec.flow = "modulo-1";
+  rec.run = "r1";
+  rec.node = "edad";
+  rec.value = "b";
+  rec.text = "Sí, 15 años 👍";
+  auto rj = rec.to_json();
+  rj["conv"] = conv;
+  c.results.push_back(rj);
+  { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
+
+  auto l = co_await s.load(conv);
+  REQUIRE(l.exists);
+  CHECK(l.s.version == 1);
+  auto expected = sample_session();
+  expected.version = 1;
+  CHECK(l.s.to_json() == expected.to_json());
+  CHECK(l.s.contact["name"] == "José Ñúñez 🎓");
+  CHECK(l.s.answers["edad_minima"].text == "15 años ✅");
+  CHECK(l.provider_ids == std::vector<std::string>{"wamid.HBgM1"});
+
+  auto out = co_await s.outbox_pending(p, 10);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].id.rfind("reply:", 0) == 0);
+  CHECK(out[0].data == c.outbox[0]);
+  CHECK(out[0].data["msg"]["text"] == "¡Hola, José! 👋 ¿Seguimos?");
+  CHECK(out[1].id.rfind("bulk:", 0) == 0);
+  CHECK(out[1].data == c.outbox[1]);
+
+  auto results = co_await s.results_pending(p, 10);
+  REQUIRE(results.size() == 1);
+  CHECK(results[0].data == rj);
+  CHECK(results[0].data["text"] == "Sí, 15 años 👍");
+  const std::vector<std::string> drained{results[0].id};
+  co_await s.results_ack(p, drained);
+  { auto aw = co_await s.results_pending(p, 10); CHECK(aw.empty()); }
+
+  auto due = co_await s.claim_due_timers(p, 1'700'000'000'000, 10);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].conversation == conv);
+  CHECK(due[0].id == "r1.edad.remind");
+  CHECK(due[0].due_ms == 1'700'000'000'000);
+
+  // The next step writes version 2 over version 1.
+  commit_request c2;
+  c2.conversation = conv;
+  c2.expected_version = 1;
+  c2.next = l.s;
+  c2.next.lang = "en";
+  { auto aw = co_await s.commit(c2); REQUIRE(aw == commit_outcome::ok); }
+  auto l2 = co_await s.load(conv);
+  CHECK(l2.s.version == 2);
+  CHECK(l2.s.lang == "en");
+  CHECK(l2.provider_ids == std::vector<std::string>{"wamid.HBgM1"});  // "" is no provider id
+}
+STORE_TEST("commit writes session outbox timers and results and load reads them back", commit_and_load)
+
+net::awaitable<void> version_conflict(store& s) {
+  const std::string conv = "telegram:" + random_hex();
+  const int p = partition_of(conv, s.partitions());
+  { auto aw = co_await s.commit(first_commit(conv)); REQUIRE(aw == commit_outcome::ok); }
+
+  // Two steps loaded version 1; the first commit wins, the second conflicts.
+  commit_request a;
+  a.conversation = conv;
+  a.expected_version = 1;
+  a.next = sample_session();
+  a.next.lang = "en";
+  commit_request b = a;
+  b.next.lang = "pt";
+  b.provider_id = "upd-2";
+  b.outbox.push_back(outbox_msg(conv, "reply", "from the losing step"));
+  b.timers_set.push_back(timer_effect{"x.n.remind", 5, "remind"});
+  b.timers_cancel.push_back("nothing");
+  b.results.push_back({{"id", "x.1"}, {"conv", conv}});
+  { auto aw = co_await s.commit(a); REQUIRE(aw == commit_outcome::ok); }
+  { auto aw = co_await s.commit(b); REQUIRE(aw == commit_outcome::conflict); }
+
+  auto l = co_await s.load(conv);
+  CHECK(l.s.version == 2);
+  CHECK(l.s.lang == "en");
+  CHECK(l.provider_ids.empty());  // the conflicting commit recorded no id
+  { auto aw = co_await s.outbox_pending(p, 10); CHECK(aw.empty()); }
+  { auto aw = co_await s.claim_due_timers(p, 1'000'000, 10); CHECK(aw.empty()); }
+  { auto aw = co_await s.results_pending(p, 10); CHECK(aw.empty()); }
+
+  // A first commit for a conversation that already exists conflicts too.
+  { auto aw = co_await s.commit(first_commit(conv)); REQUIRE(aw == commit_outcome::conflict); }
+  // ... and a commit expecting a version that does not exist yet.
+  auto ahead = first_commit("telegram:" + random_hex());
+  ahead.expected_version = 3;
+  { auto aw = co_await s.commit(ahead); REQUIRE(aw == commit_outcome::conflict); }
+  { auto aw = co_await s.load(ahead.conversation); CHECK_FALSE(aw.exists); }
+}
+STORE_TEST("a version conflict writes nothing", version_conflict)
+
+net::awaitable<void> duplicate_provider_id(store& s) {
+  const std::string conv = "whatsapp:5215512345678-" + random_hex();
+  const int p = partition_of(conv, s.partitions());
+  auto c = first_commit(conv);
+  c.provider_id = "wamid.ABC";
+  c.outbox.push_back(outbox_msg(conv, "reply", "uno"));
+  { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
+  co_await s.outbox_ack(p, (co_await s.outbox_pending(p, 10)).at(0).id);
+
+  // Meta redelivers the webhook: the step ran again on version 1 and commits the same id.
+  commit_request again;
+  again.conversation = conv;
+  again.expected_version = 1;
+  again.provider_id = "wamid.ABC";
+  again.next = sample_session();
+  again.next.lang = "en";
+  again.outbox.push_back(outbox_msg(conv, "reply", "dos"));
+  again.timers_set.push_back(timer_effect{"r.n.remind", 5, "remind"});
+  again.results.push_back({{"id", "r.2"}});
+  { auto aw = co_await s.commit(again); REQUIRE(aw == commit_outcome::duplicate); }
+  // Even with a stale version, a redelivery is a duplicate, not a conflict.
+  again.expected_version = 0;
+  { auto aw = co_await s.commit(again); REQUIRE(aw == commit_outcome::duplicate); }
+
+  auto l = co_await s.load(conv);
+  CHECK(l.s.version == 1);
+  CHECK(l.s.lang == "es");
+  { auto aw = co_await s.outbox_pending(p, 10); CHECK(aw.empty()); }
+  { auto aw = co_await s.claim_due_timers(p, 1'000'000, 10); CHECK(aw.empty()); }
+  { auto aw = co_await s.results_pending(p, 10); CHECK(aw.empty()); }
+
+  // Another id goes through; ids are per conversation.
+  again.expected_version = 1;
+  again.provider_id = "wamid.DEF";
+  { auto aw = co_await s.commit(again); REQUIRE(aw == commit_outcome::ok); }
+  auto other = first_commit(conv + "-other");
+  other.provider_id = "wamid.ABC";
+  { auto aw = co_await s.commit(other); REQUIRE(aw == commit_outcome::ok); }
+}
+STORE_TEST("a duplicate provider id writes nothing", duplicate_provider_id)
+
+net::awaitable<void> last_64_ids(store& s) {
+  const std::string conv = "sms:+52155" + random_hex();
+  std::int64_t v = 0;
+  auto commit_id = [&](std::string id) -> net::awaitable<commit_outcome> {
+    commit_request c;
+    c.conversation = conv;
+    c.expected_version = v;
+    c.provider_id = id;
+    c.next = sample_session();
+    auto r = co_await s.commit(c);
+    if (r == commit_outcome::ok) ++v;
+    co_return r;
+  };
+  for (int i = 1; i <= 65; ++i) {
+    auto aw = co_await commit_id("SM" + std::to_string(i));
+    REQUIRE(aw == commit_outcome::ok);
+  }
+  auto l = co_await s.load(conv);
+  REQUIRE(l.provider_ids.size() == provider_ids_kept);
+  CHECK(l.provider_ids.front() == "SM2");
+  CHECK(l.provider_ids.back() == "SM65");
+  { auto aw = co_await commit_id("SM65"); CHECK(aw == commit_outcome::duplicate); }
+  { auto aw = co_await commit_id("SM2"); CHECK(aw == commit_outcome::duplicate); }
+  // The 65th-newest id was forgotten: a redelivery that late is accepted again.
+  { auto aw = co_await commit_id("SM1"); CHECK(aw == commit_outcome::ok); }
+  { auto aw = co_await commit_id("SM2"); CHECK(aw == commit_outcome::ok); }  // pushed out by SM1
+  { auto aw = co_await commit_id("SM3"); CHECK(aw == commit_outcome::ok); }  // ... and this by SM2
+  { auto aw = co_await commit_id("SM5"); CHECK(aw == commit_outcome::duplicate); }
+  { auto aw = co_await commit_id("SM1"); CHECK(aw == commit_outcome::duplicate); }
+  // Line breaks cannot split one id into two.
+  { auto aw = co_await commit_id("SM5\nSM6"); CHECK(aw == commit_outcome::ok); }
+  { auto aw = co_await commit_id("SM5\nSM6"); CHECK(aw == commit_outcome::duplicate); }
+  { auto aw = co_await s.load(conv); CHECK(aw.provider_ids.size() == provider_ids_kept); }
+}
+STORE_TEST("only the last 64 provider ids are kept", last_64_ids)
+
+net::awaitable<void> timers(store& s) {
+  // A conversation id may hold '|': members split at the last one (timer ids never hold it).
+  const std::string conv = "web:a|b-" + random_hex();
+  const int p = partition_of(conv, s.partitions());
+  auto c = first_commit(conv);
+  c.timers_set = {timer_effect{"r1.q.remind", 1000, "remind"}, timer_effect{"r1.q.timeout", 2000, "timeout"},
+                  timer_effect{"r1.expire", 3000, "expire"}};
+  { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
+
+  commit_request c2;
+  c2.conversation = conv;
+  c2.expected_version = 1;
+  c2.next = sample_session();
+  c2.timers_cancel = {"r1.q.timeout", "never.set"};
+  c2.timers_set = {timer_effect{"r1.expire", 1500, "expire"}};  // moved earlier
+  { auto aw = co_await s.commit(c2); REQUIRE(aw == commit_outcome::ok); }
+
+  { auto aw = co_await s.claim_due_timers(p, 999, 10); CHECK(aw.empty()); }
+  auto first = co_await s.claim_due_timers(p, 1200, 10);
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].conversation == conv);
+  CHECK(first[0].id == "r1.q.remind");
+  CHECK(first[0].due_ms == 1000);
+  { auto aw = co_await s.claim_due_timers(p, 1200, 10); CHECK(aw.empty()); }  // claimed once
+  auto rest = co_await s.claim_due_timers(p, 10'000, 10);
+  REQUIRE(rest.size() == 1);  // the cancelled timeout never fires
+  CHECK(rest[0].id == "r1.expire");
+  CHECK(rest[0].due_ms == 1500);
+
+  // Batches: oldest first, at most `max` per claim.
+  auto c3 = first_commit(conv + "-batch");
+  const int p3 = partition_of(c3.conversation, s.partitions());
+  for (int i = 0; i < 5; ++i)
+    c3.timers_set.push_back(timer_effect{"t" + std::to_string(i), 100 - i, "wait"});  // t4 is due first
+  { auto aw = co_await s.commit(c3); REQUIRE(aw == commit_outcome::ok); }
+  auto b1 = co_await s.claim_due_timers(p3, 1000, 2);
+  REQUIRE(b1.size() == 2);
+  CHECK(b1[0].id == "t4");
+  CHECK(b1[1].id == "t3");
+  { auto aw = co_await s.claim_due_timers(p3, 1000, 0); CHECK(aw.empty()); }
+  { auto aw = co_await s.claim_due_timers(p3, 1000, 10); CHECK(aw.size() == 3); }
+}
+STORE_TEST("timers are set moved cancelled and claimed when due", timers)
+
+// Two claimers race over the same partitions: every due timer is claimed exactly once.
+net::awaitable<void> concurrent_claims(store& s) {
+  const std::string tag = random_hex();
+  std::set<std::string> want;
+  std::set<int> parts;
+  for (int i = 0; i < 40; ++i) {
+    auto c = first_commit("web:claim-" + tag + "-" + std::to_string(i));
+    for (int k = 0; k < 8; ++k) {
+      auto id = "run" + std::to_string(i) + ".n" + std::to_string(k) + ".wait";
+      c.timers_set.push_back(timer_effect{id, 1000 + k, "wait"});
+      want.insert(c.conversation + "|" + id);
+    }
+    c.timers_set.push_back(timer_effect{"run.later.wait", 9'999'999, "wait"});  // not due
+    parts.insert(partition_of(c.conversation, s.partitions()));
+    { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
+  }
+  auto claimer = [&s, &parts](std::vector<std::string>& got) -> net::awaitable<void> {
+    for (int p : parts)
+      for (;;) {
+        auto batch = co_await s.claim_due_timers(p, 5000, 3);
+        if (batch.empty()) break;
+        for (auto& t : batch) got.push_back(t.conversation + "|" + t.id);
+      }
+  };
+  std::vector<std::string> a, b;
+  co_await (claimer(a) && claimer(b));
+  std::multiset<std::string> all(a.begin(), a.end());
+  all.insert(b.begin(), b.end());
+  CHECK(all.size() == want.size());
+  CHECK(std::set<std::string>(all.begin(), all.end()) == want);
+  for (int p : parts) { auto aw = co_await s.claim_due_timers(p, 5000, 100); CHECK(aw.empty()); }
+}
+TEST_CASE("memory store: two concurrent claimers get each due timer exactly once") {
+  with_memory(concurrent_claims, 2);
+}
+TEST_CASE("redis store: two concurrent claimers get each due timer exactly once") {
+  with_redis(concurrent_claims, 2, 2);  // two threads, two connections
+}
+
+net::awaitable<void> outbox_lanes(store& s) {
+  const std::string conv = "telegram:" + random_hex();
+  const int p = partition_of(conv, s.partitions());
+  auto c = first_commit(conv);
+  c.outbox = {outbox_msg(conv, "bulk", "b1"), outbox_msg(conv, "reply", "r1")};
+  { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
+  commit_request c2;
+  c2.conversation = conv;
+  c2.expected_version = 1;
+  c2.next = sample_session();
+  c2.outbox = {outbox_msg(conv, "bulk", "b2"), outbox_msg(conv, "reply", "r2"),
+               nlohmann::json{{"conv", conv}, {"msg", {{"text", "r3"}}}}};  // no lane: a reply
+  { auto aw = co_await s.commit(c2); REQUIRE(aw == commit_outcome::ok); }
+
+  auto texts = [](const std::vector<outbox_entry>& es) {
+    std::vector<std::string> t;
+    for (const auto& e : es) t.push_back(e.data["msg"]["text"]);
+    return t;
+  };
+  auto all = co_await s.outbox_pending(p, 10);
+  CHECK(texts(all) == std::vector<std::string>{"r1", "r2", "r3", "b1", "b2"});
+  const std::vector<std::string> first4{"r1", "r2", "r3", "b1"}, first2{"r1", "r2"}, rest{"r2", "r3", "b2"};
+  { auto aw = co_await s.outbox_pending(p, 4); CHECK(texts(aw) == first4); }
+  { auto aw = co_await s.outbox_pending(p, 2); CHECK(texts(aw) == first2); }
+  { auto aw = co_await s.outbox_pending(p, 0); CHECK(aw.empty()); }
+
+  co_await s.outbox_ack(p, all[0].id);  // r1
+  co_await s.outbox_ack(p, all[3].id);  // b1
+  co_await s.outbox_ack(p, all[3].id);  // again: nothing happens
+  { auto aw = co_await s.outbox_pending(p, 10); CHECK(texts(aw) == rest); }
+  for (const auto& id : {all[1].id, all[2].id, all[4].id}) co_await s.outbox_ack(p, id);
+  { auto aw = co_await s.outbox_pending(p, 10); CHECK(aw.empty()); }
+
+  bool threw = false;
+  try {
+    co_await s.outbox_ack(p, "1-0");
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK(threw);
+  // Other partitions hold nothing of this conversation.
+  { auto aw = co_await s.outbox_pending((p + 1) % s.partitions(), 10); CHECK(aw.empty()); }
+}
+STORE_TEST("the outbox gives replies before bulk and ack removes", outbox_lanes)
+
+net::awaitable<void> web_mailbox(store& s) {
+  const std::string conv = "web:" + random_hex();
+  { auto aw = co_await s.web_read(conv, "", 10); CHECK(aw.empty()); }
+  const nlohmann::json m1{{"text", "Hola 👋"}}, m2{{"text", "¿Qué edad mínima…?"}, {"choices", {"14", "15"}}},
+      m3{{"text", "¡Correcto! 🎉"}};
+  co_await s.web_push(conv, m1);
+  co_await s.web_push(conv, m2);
+  co_await s.web_push(conv, m3);
+  auto all = co_await s.web_read(conv, "", 10);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].data["text"] == "Hola 👋");
+  CHECK(all[1].data["choices"][1] == "15");
+  CHECK(all[2].data["text"] == "¡Correcto! 🎉");
+  auto after1 = co_await s.web_read(conv, all[0].id, 10);
+  REQUIRE(after1.size() == 2);
+  CHECK(after1[0].id == all[1].id);
+  { auto aw = co_await s.web_read(conv, all[2].id, 10); CHECK(aw.empty()); }
+  { auto aw = co_await s.web_read(conv, "", 2); CHECK(aw.size() == 2); }
+  { auto aw = co_await s.web_read(conv + "x", "", 10); CHECK(aw.empty()); }
+  bool threw = false;
+  try {
+    co_await s.web_read(conv, "not-an-id", 10);
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK(threw);
+
+  // The mailbox is capped (Redis trims approximately: between 200 and 300 remain).
+  for (int i = 0; i < 450; ++i) {
+    const nlohmann::json m{{"n", i}};
+    co_await s.web_push(conv, m);
+  }
+  auto capped = co_await s.web_read(conv, "", 1000);
+  CHECK(capped.size() >= 200);
+  CHECK(capped.size() <= 300);
+  CHECK(capped.back().data["n"] == 449);
+}
+STORE_TEST("the web mailbox reads what was pushed after a given id", web_mailbox)
+
+TEST_CASE("memory store: ping answers") {
+  with_memory([](store& s) -> net::awaitable<void> { { auto aw = co_await s.ping(); CHECK(aw); } });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis only
+
+TEST_CASE("redis store: keys carry the partition hash tag") {
+  auto opts = test_options();
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    auto s = co_await make_redis_store(ex, opts);
+    { auto aw = co_await s->ping(); CHECK(aw); }
+    std::vector<std::string> convs;
+    for (int i = 0; i < 6; ++i) {
+      auto conv = "whatsapp:52155" + std::to_string(1000 + i);
+      convs.push_back(conv);
+      auto c = first_commit(conv);
+      c.outbox = {outbox_msg(conv, "reply", "r"), outbox_msg(conv, "bulk", "b")};
+      c.timers_set = {timer_effect{"r.n.remind", 5, "remind"}};
+      c.results = {nlohmann::json{{"id", "r.1"}, {"conv", conv}}};
+      { auto aw = co_await s->commit(c); REQUIRE(aw == commit_outcome::ok); }
+      const nlohmann::json hola{{"text", "hola"}};
+      co_await s->web_push(conv, hola);
+    }
+
+    redis_config rc;
+    rc.url = opts.url;
+    redis_client raw(ex, rc);
+    raw.start();
+    { auto aw = co_await raw.wait_connected(2000ms); REQUIRE(aw); }
+    std::set<std::string> keys;
+    std::string cursor = "0";
+    do {
+      auto r = co_await raw.exec(redis_cmd("SCAN", cursor, "MATCH", opts.key_prefix + ":*", "COUNT", "1000"));
+      REQUIRE(r.is_array());
+      cursor = r.elements[0].str;
+      for (const auto& k : r.elements[1].elements) keys.insert(k.str);
+    } while (cursor != "0");
+
+    store_keys names{opts.key_prefix};
+    const std::regex tagged("^" + opts.key_prefix +
+                            R"(:\{p(\d+)\}:(s:.+|outbox:reply|outbox:bulk|timers|results|w:.+)$)");
+    std::set<std::string> kinds;
+    for (const auto& k : keys) {
+      if (k == names.partitions()) continue;
+      std::smatch m;
+      INFO(k);
+      REQUIRE(std::regex_match(k, m, tagged));
+      auto kind = m[2].str();
+      if (kind.rfind("s:", 0) == 0 || kind.rfind("w:", 0) == 0) kind = kind.substr(0, 1);
+      kinds.insert(kind);
+    }
+    CHECK(kinds == std::set<std::string>{"s", "outbox:reply", "outbox:bulk", "timers", "results", "w"});
+    for (const auto& conv : convs) {
+      int p = partition_of(conv, 64);
+      CHECK(keys.count(names.session(p, conv)));
+      CHECK(keys.count(names.web(p, conv)));
+      CHECK(keys.count(names.outbox(p, "reply")));
+      CHECK(keys.count(names.outbox(p, "bulk")));
+      CHECK(keys.count(names.timers(p)));
+      CHECK(keys.count(names.results(p)));
+      CHECK(names.session(p, conv) == opts.key_prefix + ":{p" + std::to_string(p) + "}:s:" + conv);
+      { auto aw = co_await raw.exec(redis_cmd("TYPE", names.session(p, conv))); CHECK(aw.str == "hash"); }
+      { auto aw = co_await raw.exec(redis_cmd("TYPE", names.outbox(p, "reply"))); CHECK(aw.str == "stream"); }
+      { auto aw = co_await raw.exec(redis_cmd("TYPE", names.timers(p))); CHECK(aw.str == "zset"); }
+      { auto aw = co_await raw.exec(redis_cmd("TYPE", names.results(p))); CHECK(aw.str == "stream"); }
+      { auto aw = co_await raw.exec(redis_cmd("ZSCORE", names.timers(p), conv + "|r.n.remind")); CHECK(aw.str == "5"); }
+      auto ttl = co_await raw.exec(redis_cmd("PTTL", names.web(p, conv)));
+      CHECK(ttl.integer > 0);
+      auto fields = co_await raw.exec(redis_cmd("HMGET", names.session(p, conv), "v", "ids"));
+      CHECK(fields.elements.at(0).str == "1");
+    }
+    { auto aw = co_await raw.exec(redis_cmd("GET", names.partitions())); CHECK(aw.str == "64"); }
+    CHECK(store_keys{}.session(7, "telegram:42") == "aula:{p7}:s:telegram:42");
+    CHECK(store_keys{}.outbox(7, "reply") == "aula:{p7}:outbox:reply");
+    CHECK(store_keys{}.timers(7) == "aula:{p7}:timers");
+    CHECK(store_keys{}.results(7) == "aula:{p7}:results");
+    CHECK(store_keys{}.web(7, "web:x") == "aula:{p7}:w:web:x");
+    CHECK(store_keys{}.partitions() == "aula:meta:partitions");
+  });
+}
+
+TEST_CASE("redis store: another partition count is refused") {
+  auto opts = test_options();
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    { auto first = co_await make_redis_store(ex, opts); }
+    auto other = opts;
+    other.partitions = 32;
+    std::string message;
+    try {
+      auto s = co_await make_redis_store(ex, other);
+    } catch (const std::runtime_error& e) {
+      message = e.what();
+    }
+    INFO(message);
+    CHECK(message.find("64 partitions") != std::string::npos);
+    CHECK(message.find("32") != std::string::npos);
+    auto again = co_await make_redis_store(ex, opts);  // the stored count is fine
+    CHECK(again->partitions() == 64);
+  });
+}
+
+TEST_CASE("redis store: startup fails clearly when Redis cannot be reached or the URL is bad") {
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    redis_store_options o;
+    o.url = "redis://127.0.0.1:" + std::to_string(free_port()) + "/0";
+    o.connect_timeout = 300ms;
+    auto t0 = std::chrono::steady_clock::now();
+    std::string message;
+    try {
+      auto s = co_await make_redis_store(ex, o);
+    } catch (const std::runtime_error& e) {
+      message = e.what();
+    }
+    INFO(message);
+    CHECK(message.find("cannot connect to Redis at redis://127.0.0.1:") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+
+    o.url = "http://127.0.0.1:6379";
+    message.clear();
+    try {
+      auto s = co_await make_redis_store(ex, o);
+    } catch (const std::runtime_error& e) {
+      message = e.what();
+    }
+    CHECK(message.find("redis://") != std::string::npos);
+  });
+}
+
+TEST_CASE("redis store: a lost script cache is handled transparently") {
+  auto opts = test_options();
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    auto s = co_await make_redis_store(ex, opts);
+    redis_config rc;
+    rc.url = opts.url;
+    redis_client raw(ex, rc);
+    raw.start();
+    { auto aw = co_await raw.wait_connected(2000ms); REQUIRE(aw); }
+    // What a Redis restart does to the script cache. EVALSHA answers NOSCRIPT; the store
+    // must not turn that into an error.
+    { auto aw = co_await raw.exec(redis_cmd("SCRIPT", "FLUSH")); CHECK(aw.str == "OK"); }
+    const std::string conv = "web:" + random_hex();
+    auto c = first_commit(conv);
+    c.timers_set = {timer_effect{"r.n.wait", 10, "wait"}};
+    { auto aw = co_await s->commit(c); REQUIRE(aw == commit_outcome::ok); }
+    { auto aw = co_await raw.exec(redis_cmd("SCRIPT", "FLUSH")); CHECK(aw.str == "OK"); }
+    auto due = co_await s->claim_due_timers(partition_of(conv, 64), 100, 10);
+    REQUIRE(due.size() == 1);
+    CHECK(due[0].id == "r.n.wait");
+    c.expected_version = 1;
+    { auto aw = co_await s->commit(c); CHECK(aw == commit_outcome::ok); }
+  });
+}
+
+TEST_CASE("redis store: unavailable while Redis is down or frozen, and back by itself") {
+  private_redis server;
+  redis_store_options opts;
+  opts.url = server.url();
+  opts.key_prefix = "aula";
+  opts.command_timeout = 500ms;
+  opts.connect_timeout = 500ms;
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    auto s = co_await make_redis_store(ex, opts);
+    const std::string conv = "telegram:777";
+    { auto aw = co_await s->commit(first_commit(conv)); REQUIRE(aw == commit_outcome::ok); }
+
+    // A command pending when the connection breaks fails at once.
+    redis_config rc;
+    rc.url = server.url();
+    rc.command_timeout = 20s;
+    redis_client raw(ex, rc);
+    raw.start();
+    { auto aw = co_await raw.wait_connected(2000ms); REQUIRE(aw); }
+    // Shared with the detached coroutine, which may outlive this frame if a check fails.
+    auto blpop_result = std::make_shared<std::optional<boost::system::error_code>>();
+    auto blpop = raw.exec(redis_cmd("BLPOP", "nothing", "15"));
+    net::co_spawn(
+        ex,
+        [blpop_result, blpop = std::move(blpop)]() mutable -> net::awaitable<void> {
+          try {
+            co_await std::move(blpop);
+          } catch (const boost::system::system_error& e) {
+            *blpop_result = e.code();
+          }
+        },
+        net::detached);
+    auto& blpop_error = *blpop_result;
+    co_await sleep_for(100ms);
+    auto t_down = std::chrono::steady_clock::now();
+    server.stop();
+    while (!blpop_error && std::chrono::steady_clock::now() - t_down < 5s) co_await sleep_for(10ms);
+    REQUIRE(blpop_error);
+    CHECK(*blpop_error == redis_errc::disconnected);
+
+    // Redis down: store_unavailable, well within the deadline.
+    co_await sleep_for(50ms);
+    auto t0 = std::chrono::steady_clock::now();
+    bool unavailable = false;
+    try {
+      co_await s->load(conv);
+    } catch (const store_unavailable&) {
+      unavailable = true;
+    }
+    CHECK(unavailable);
+    CHECK(std::chrono::steady_clock::now() - t0 < 600ms);
+    { auto aw = co_await s->ping(); CHECK_FALSE(aw); }
+
+    // Back (empty, and without scripts): the store reconnects and reloads its scripts.
+    server.start();
+    auto t1 = std::chrono::steady_clock::now();
+    while (!(co_await s->ping()) && std::chrono::steady_clock::now() - t1 < 10s) co_await sleep_for(20ms);
+    { auto aw = co_await s->ping(); REQUIRE(aw); }
+    { auto aw = co_await raw.wait_connected(5000ms); REQUIRE(aw); }
+    auto info = co_await raw.exec(redis_cmd("INFO", "memory"));
+    CHECK(info.str.find("number_of_cached_scripts:2") != std::string::npos);
+    CHECK(raw.connects() == 2);
+    { auto aw = co_await s->commit(first_commit(conv)); REQUIRE(aw == commit_outcome::ok); }  // the new server is empty
+
+    // Frozen Redis (SIGSTOP): the deadline holds, then the late reply is dropped.
+    REQUIRE(sh("kill -STOP " + server.pid()) == 0);
+    auto t2 = std::chrono::steady_clock::now();
+    unavailable = false;
+    try {
+      co_await s->load(conv);
+    } catch (const store_unavailable&) {
+      unavailable = true;
+    }
+    auto waited = std::chrono::steady_clock::now() - t2;
+    REQUIRE(sh("kill -CONT " + server.pid()) == 0);
+    CHECK(unavailable);
+    CHECK(waited >= 450ms);
+    CHECK(waited < 1500ms);
+    auto l = co_await s->load(conv);
+    CHECK(l.exists);
+    CHECK(l.s.version == 1);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Redis client
+
+TEST_CASE("redis client: pipelined commands are binary-safe and keep their order") {
+  const auto url = test_redis_url();
+  const auto key = "aulatest-" + random_hex();
+  run_io(
+      [&](net::any_io_executor ex) -> net::awaitable<void> {
+        redis_config rc;
+        rc.url = url;
+        redis_client c(ex, rc);
+        c.start();
+        { auto aw = co_await c.wait_connected(2000ms); REQUIRE(aw); }
+        const std::string binary("a\0b\r\n$3\r\n🎓", 14);
+        { auto aw = co_await c.exec(redis_cmd("SET", key + ":bin", binary, "PX", "60000")); CHECK(aw.str == "OK"); }
+        auto got = co_await c.exec(redis_cmd("GET", key + ":bin"));
+        CHECK(got.type == redis_reply::kind::string);
+        CHECK(got.str == binary);
+        { auto aw = co_await c.exec(redis_cmd("GET", key + ":missing")); CHECK(aw.is_nil()); }
+        auto err = co_await c.exec(redis_cmd("INCR", key + ":bin"));
+        CHECK(err.is_error());
+        CHECK(err.str.rfind("ERR", 0) == 0);
+
+        std::vector<std::vector<std::string>> cmds{redis_cmd("RPUSH", key + ":l", "x", "y"),
+                                                   redis_cmd("LRANGE", key + ":l", "0", "-1"),
+                                                   redis_cmd("PEXPIRE", key + ":l", "60000"), redis_cmd("PING")};
+        auto rs = co_await c.exec_pipeline(std::move(cmds));
+        REQUIRE(rs.size() == 4);
+        CHECK(rs[0].integer == 2);
+        REQUIRE(rs[1].elements.size() == 2);
+        CHECK(rs[1].elements[1].str == "y");
+        CHECK(rs[3].str == "PONG");
+        CHECK(rs[3].type == redis_reply::kind::status);
+
+        // Many coroutines at once on one connection, from two threads.
+        std::atomic<int> ok{0};
+        auto incr = [&]() -> net::awaitable<void> {
+          for (int i = 0; i < 50; ++i) {
+            auto r = co_await c.exec(redis_cmd("INCR", key + ":n"));
+            if (r.type == redis_reply::kind::integer) ++ok;
+          }
+        };
+        co_await (incr() && incr() && incr() && incr());
+        CHECK(ok == 200);
+        { auto aw = co_await c.exec(redis_cmd("GET", key + ":n")); CHECK(aw.str == "200"); }
+        co_await c.exec(redis_cmd("DEL", key + ":n"));
+      },
+      2);
+}
+
+TEST_CASE("redis client: the deadline holds and a late reply is dropped") {
+  const auto url = test_redis_url();
+  const auto key = "aulatest-" + random_hex();
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    redis_config rc;
+    rc.url = url;
+    redis_client c(ex, rc);
+    c.start();
+    { auto aw = co_await c.wait_connected(2000ms); REQUIRE(aw); }
+    // BLPOP blocks this connection for 1 s and then answers nil; we give up after 200 ms.
+    auto t0 = std::chrono::steady_clock::now();
+    std::optional<boost::system::error_code> code;
+    try {
+      co_await c.exec(redis_cmd("BLPOP", key, "1"), 200ms);
+    } catch (const boost::system::system_error& e) {
+      code = e.code();
+    }
+    auto waited = std::chrono::steady_clock::now() - t0;
+    REQUIRE(code);
+    CHECK(*code == redis_errc::timeout);
+    CHECK(waited >= 190ms);
+    CHECK(waited < 900ms);
+    // The next command waits behind the blocked one; it must get its own reply, not BLPOP's nil.
+    auto r = co_await c.exec(redis_cmd("ECHO", "mine"));
+    CHECK(r.str == "mine");
+    CHECK(c.connected());
+    CHECK(c.connects() == 1);
+  });
+}
+
+TEST_CASE("redis client: selects the database of the URL") {
+  auto url = test_redis_url();
+  auto slash = url.rfind('/');
+  REQUIRE(slash > 8);
+  url = url.substr(0, slash) + "/3";
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    redis_config rc;
+    rc.url = url;
+    redis_client c(ex, rc);
+    c.start();
+    { auto aw = co_await c.wait_connected(2000ms); REQUIRE(aw); }
+    auto info = co_await c.exec(redis_cmd("CLIENT", "INFO"));
+    CHECK(info.str.find(" db=3 ") != std::string::npos);
+
+    rc.url = url.substr(0, slash) + "/99999";  // no such database: never ready, says why
+    redis_client bad(ex, rc);
+    bad.start();
+    { auto aw = co_await bad.wait_connected(500ms); CHECK_FALSE(aw); }
+    CHECK(bad.last_error().find("SELECT") != std::string::npos);
+    bool threw = false;
+    try {
+      co_await bad.exec(redis_cmd("PING"));
+    } catch (const boost::system::system_error& e) {
+      threw = e.code() == redis_errc::not_connected;
+    }
+    CHECK(threw);
+  });
+}
+
+TEST_CASE("redis client: parses redis and unix URLs and never shows a password") {
+  auto a = redis_url::parse("redis://127.0.0.1:6380/2");
+  CHECK_FALSE(a.unix_socket);
+  CHECK(a.host == "127.0.0.1");
+  CHECK(a.port == 6380);
+  CHECK(a.db == 2);
+  auto b = redis_url::parse("redis://localhost");
+  CHECK(b.port == 6379);
+  CHECK(b.db == 0);
+  auto c = redis_url::parse("redis://app:s%40cret@redis.internal:7000/1");
+  CHECK(c.user == "app");
+  CHECK(c.password == "s@cret");
+  CHECK(c.host == "redis.internal");
+  CHECK(c.display() == "redis://app:***@redis.internal:7000/1");
+  auto d = redis_url::parse("redis://:pw@[::1]:6379/0");
+  CHECK(d.host == "::1");
+  CHECK(d.password == "pw");
+  CHECK(d.display().find("pw") == std::string::npos);
+  auto u = redis_url::parse("unix:///run/redis/redis.sock?db=4");
+  CHECK(u.unix_socket);
+  CHECK(u.path == "/run/redis/redis.sock");
+  CHECK(u.db == 4);
+  for (const char* bad : {"http://x", "redis://", "redis://h:0", "redis://h:99999", "redis://h/x", "unix://relative",
+                          "unix:///s?foo=1"})
+    CHECK_THROWS_AS(redis_url::parse(bad), std::invalid_argument);
+  try {
+    redis_url::parse("redis://u:topsecret@h:bad/0");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("topsecret") == std::string::npos);
+  }
+  CHECK(redis_script("return 1").sha == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+}
+
+TEST_CASE("redis client: connects over a unix socket") {
+  private_redis server(true);
+  const auto sock = server.socket();
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    redis_config rc;
+    rc.url = "unix://" + sock + "?db=1";
+    redis_client c(ex, rc);
+    c.start();
+    { auto aw = co_await c.wait_connected(2000ms); REQUIRE(aw); }
+    { auto aw = co_await c.exec(redis_cmd("ECHO", "über")); CHECK(aw.str == "über"); }
+    { auto aw = co_await c.exec(redis_cmd("CLIENT", "INFO")); CHECK(aw.str.find(" db=1 ") != std::string::npos); }
+  });
+}
+
+}  // namespace

@@ -1,0 +1,398 @@
+#!/usr/bin/python3
+"""A mock Telegram Bot API for aula's integration tests and the demo. Standard library only.
+
+    /usr/bin/python3 tests/support/mock_telegram.py [PORT] [--token T] [--keep N] [--verbose]
+
+Listens on 127.0.0.1:PORT (0, the default, picks a free port). The first line on stdout is
+always `PORT <n>`; nothing else is written to stdout.
+
+Bot API:  POST (or GET) /bot<token>/<method> with a JSON, form-encoded or query-string body.
+  Answers like Telegram: {"ok":true,"result":...}. send* methods return a Message with an
+  incrementing message_id (sendMessage echoes chat and text; media methods give a file object
+  and the caption); answerCallbackQuery, setWebhook, deleteWebhook, sendChatAction, … return
+  true; getMe a bot User. It checks what Telegram checks and aula could get wrong: a missing
+  chat_id, an empty text, a text over 4096 or a caption over 1024 UTF-16 code units, a
+  callback_data outside 1–64 bytes (400 with Telegram's description); an unknown method is 404;
+  with --token, any other token is 401. Method names are case-insensitive, as in Telegram.
+
+Control endpoints (for tests):
+  GET  /__calls[?method=sendMessage]  every recorded call, oldest first: [{seq, method, token,
+                                      body, status, at}] (the last --keep calls, default 100000)
+  GET  /__stats                       {"counts": {method: n}, "total": n}: exact, never trimmed
+  POST /__reset                       forget calls, counts and failure rules; message_id restarts at 1
+  POST /__fail                        queue a failure rule (or a JSON list of them):
+         {"method": "sendMessage", "status": 429, "retry_after": 2, "times": 1}
+         {"status": 403}  → "Forbidden: bot was blocked by the user"
+         {"status": 500}
+         {"delay_ms": 1500}            answer normally, but late (add "status" to fail late)
+         {"status": 200, "body": "<html>"}  answer this raw body
+       "method" omitted = any method; "times" omitted = 1, null or -1 = until /__reset;
+       "description" overrides the default text. The first matching rule applies.
+SIGTERM or SIGINT: stop serving and exit 0.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Aula", "username": "aula_mock_bot",
+            "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
+
+DESCRIPTIONS = {
+    400: "Bad Request: chat not found",
+    401: "Unauthorized",
+    403: "Forbidden: bot was blocked by the user",
+    404: "Not Found",
+    409: "Conflict: can't use getUpdates method while webhook is active",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+
+# Methods that return a Message, and the file field each carries.
+MESSAGE_METHODS = {
+    "sendmessage": None, "sendphoto": "photo", "senddocument": "document", "sendaudio": "audio",
+    "sendvoice": "voice", "sendvideo": "video", "sendanimation": "animation", "sendsticker": "sticker",
+    "sendlocation": None, "sendcontact": None, "senddice": None, "forwardmessage": None,
+}
+EDIT_METHODS = {"editmessagereplymarkup", "editmessagetext", "editmessagecaption"}
+TRUE_METHODS = {
+    "answercallbackquery", "setwebhook", "deletewebhook", "sendchataction", "setmycommands",
+    "deletemycommands", "deletemessage", "setchatmenubutton", "logout", "close",
+}
+FORM_JSON_FIELDS = {"reply_markup", "entities", "caption_entities", "allowed_updates", "commands",
+                    "reply_parameters", "link_preview_options", "media"}
+
+
+def utf16_len(s):
+    return len(s.encode("utf-16-le")) // 2
+
+
+def blank(s):
+    return not isinstance(s, str) or s.strip() == ""
+
+
+class State:
+    def __init__(self, keep):
+        self.lock = threading.Lock()
+        self.keep = keep
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.calls = deque(maxlen=self.keep if self.keep > 0 else None)
+            self.counts = {}
+            self.total = 0
+            self.rules = []
+            self.next_message_id = 1
+            self.webhook_url = ""
+
+    def take_rule(self, method):
+        with self.lock:
+            for rule in self.rules:
+                m = rule.get("method")
+                if m is None or str(m).lower() == method.lower():
+                    times = rule.get("times", 1)
+                    if times is not None and times >= 0:
+                        rule["times"] = times - 1
+                        if rule["times"] <= 0:
+                            self.rules.remove(rule)
+                    return dict(rule)
+        return None
+
+    def record(self, method, token, body, status):
+        with self.lock:
+            self.total += 1
+            self.counts[method] = self.counts.get(method, 0) + 1
+            self.calls.append({"seq": self.total, "method": method, "token": token, "body": body,
+                               "status": status, "at": time.time()})
+
+    def new_message_id(self):
+        with self.lock:
+            mid = self.next_message_id
+            self.next_message_id += 1
+            return mid
+
+
+def validate(method, body):
+    """What Telegram rejects with 400 that aula's adapter could get wrong; None if fine."""
+    m = method.lower()
+    if m in MESSAGE_METHODS or m in EDIT_METHODS:
+        if "chat_id" not in body and "inline_message_id" not in body:
+            return "Bad Request: chat_id is empty"
+    if m == "sendmessage" or m == "editmessagetext":
+        text = body.get("text")
+        if blank(text):
+            return "Bad Request: message text is empty"
+        if utf16_len(text) > 4096:
+            return "Bad Request: message is too long"
+    field = MESSAGE_METHODS.get(m)
+    if field and blank(body.get(field)):
+        return "Bad Request: there is no %s in the request" % field
+    caption = body.get("caption")
+    if isinstance(caption, str) and utf16_len(caption) > 1024:
+        return "Bad Request: message caption is too long"
+    markup = body.get("reply_markup")
+    if isinstance(markup, dict) and "inline_keyboard" in markup:
+        rows = markup["inline_keyboard"]
+        if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+            return "Bad Request: field \"inline_keyboard\" of the InlineKeyboardMarkup should be an Array of Arrays"
+        for row in rows:
+            for button in row:
+                if not isinstance(button, dict) or blank(button.get("text")):
+                    return "Bad Request: BUTTON_TEXT_EMPTY"
+                data = button.get("callback_data")
+                if data is not None and not (isinstance(data, str) and 1 <= len(data.encode("utf-8")) <= 64):
+                    return "Bad Request: BUTTON_DATA_INVALID"
+    return None
+
+
+def chat_of(body):
+    chat_id = body.get("chat_id", 0)
+    try:
+        chat_id = int(chat_id)
+    except (TypeError, ValueError):
+        pass
+    return {"id": chat_id, "type": "private"}
+
+
+def message_result(state, method, body):
+    m = method.lower()
+    mid = state.new_message_id()
+    msg = {"message_id": mid, "from": BOT_USER, "chat": chat_of(body), "date": int(time.time())}
+    if m == "sendmessage":
+        msg["text"] = body.get("text", "")
+    field = MESSAGE_METHODS.get(m)
+    if field:
+        ref = body.get(field)
+        name = os.path.basename(urllib.parse.urlparse(ref).path) if isinstance(ref, str) else "file"
+        info = {"file_id": "%s-%d" % (field, mid), "file_unique_id": "u%d" % mid, "file_size": 1000}
+        if field == "photo":
+            msg["photo"] = [dict(info, width=320, height=240)]
+        else:
+            msg[field] = dict(info, file_name=name or "file")
+    if "caption" in body:
+        msg["caption"] = body["caption"]
+    if isinstance(body.get("reply_markup"), dict):
+        msg["reply_markup"] = body["reply_markup"]
+    return msg
+
+
+def answer(state, method, body):
+    """(status, result) for a well-formed call."""
+    m = method.lower()
+    if m in MESSAGE_METHODS:
+        return 200, message_result(state, method, body)
+    if m in EDIT_METHODS:
+        if "inline_message_id" in body:
+            return 200, True
+        msg = {"message_id": body.get("message_id", 0), "from": BOT_USER, "chat": chat_of(body),
+               "date": int(time.time()), "edit_date": int(time.time())}
+        if "text" in body:
+            msg["text"] = body["text"]
+        if isinstance(body.get("reply_markup"), dict) and body["reply_markup"].get("inline_keyboard"):
+            msg["reply_markup"] = body["reply_markup"]
+        return 200, msg
+    if m == "setwebhook":
+        with state.lock:
+            state.webhook_url = body.get("url", "")
+        return 200, True
+    if m == "deletewebhook":
+        with state.lock:
+            state.webhook_url = ""
+        return 200, True
+    if m in TRUE_METHODS:
+        return 200, True
+    if m == "getme":
+        return 200, BOT_USER
+    if m == "getwebhookinfo":
+        with state.lock:
+            url = state.webhook_url
+        return 200, {"url": url, "has_custom_certificate": False, "pending_update_count": 0}
+    if m == "getupdates":
+        return 200, []
+    return 404, None
+
+
+def error_body(status, description=None, retry_after=None):
+    out = {"ok": False, "error_code": status,
+           "description": description or DESCRIPTIONS.get(status, "Error %d" % status)}
+    if status == 429:
+        after = 1 if retry_after is None else retry_after
+        if not description:
+            out["description"] = "Too Many Requests: retry after %d" % after
+        out["parameters"] = {"retry_after": after}
+    return out
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "mock-telegram/1"
+
+    # Set on the class by main().
+    state = None
+    token = None
+    verbose = False
+
+    def log_message(self, fmt, *args):
+        if self.verbose:
+            sys.stderr.write("mock_telegram: " + (fmt % args) + "\n")
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def send_json(self, status, obj, raw=None):
+        data = raw.encode("utf-8") if raw is not None else json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json" if raw is None else "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/__calls":
+            want = urllib.parse.parse_qs(url.query).get("method", [None])[0]
+            with self.state.lock:
+                calls = [c for c in self.state.calls if want is None or c["method"].lower() == want.lower()]
+            return self.send_json(200, calls)
+        if url.path == "/__stats":
+            with self.state.lock:
+                return self.send_json(200, {"counts": dict(self.state.counts), "total": self.state.total})
+        if url.path.startswith("/bot"):
+            return self.api_call(url, b"")
+        self.send_json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+
+    def do_POST(self):
+        url = urllib.parse.urlsplit(self.path)
+        raw = self.read_body()
+        if url.path == "/__reset":
+            self.state.reset()
+            return self.send_json(200, {"ok": True})
+        if url.path == "/__fail":
+            try:
+                rules = json.loads(raw or b"{}")
+            except ValueError:
+                return self.send_json(400, {"ok": False, "description": "invalid JSON"})
+            rules = rules if isinstance(rules, list) else [rules]
+            if not all(isinstance(r, dict) for r in rules):
+                return self.send_json(400, {"ok": False, "description": "a rule is a JSON object"})
+            with self.state.lock:
+                self.state.rules.extend(rules)
+                n = len(self.state.rules)
+            return self.send_json(200, {"ok": True, "rules": n})
+        if url.path.startswith("/bot"):
+            return self.api_call(url, raw)
+        self.send_json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+
+    def parse_params(self, url, raw):
+        """The call's parameters: query string, then the body (JSON or form). None if unreadable."""
+        params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if not raw:
+            pass
+        elif ctype == "application/json":
+            try:
+                body = json.loads(raw.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                return None
+            if not isinstance(body, dict):
+                return None
+            params.update(body)
+        elif ctype == "application/x-www-form-urlencoded":
+            form = urllib.parse.parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+            params.update({k: v[-1] for k, v in form.items()})
+        else:  # multipart uploads and the like: recorded, not parsed
+            params["_content_type"] = ctype
+            params["_bytes"] = len(raw)
+        for key in FORM_JSON_FIELDS:
+            if isinstance(params.get(key), str):
+                try:
+                    params[key] = json.loads(params[key])
+                except ValueError:
+                    pass
+        return params
+
+    def api_call(self, url, raw):
+        parts = url.path.split("/")  # ["", "bot<token>", "<method>"]
+        if len(parts) != 3 or not parts[2]:
+            return self.send_json(404, error_body(404))
+        token, method = parts[1][3:], parts[2]
+        body = self.parse_params(url, raw)
+        if body is None:
+            self.state.record(method, token, None, 400)
+            return self.send_json(400, error_body(400, "Bad Request: can't parse request body"))
+        if self.token is not None and token != self.token:
+            self.state.record(method, token, body, 401)
+            return self.send_json(401, error_body(401))
+
+        rule = self.state.take_rule(method)
+        if rule and rule.get("delay_ms"):
+            time.sleep(float(rule["delay_ms"]) / 1000.0)
+        if rule and "body" in rule:
+            status = int(rule.get("status", 200))
+            self.state.record(method, token, body, status)
+            return self.send_json(status, None, raw=str(rule["body"]))
+        if rule and "status" in rule and not 200 <= int(rule["status"]) < 300:
+            status = int(rule["status"])
+            self.state.record(method, token, body, status)
+            return self.send_json(status, error_body(status, rule.get("description"), rule.get("retry_after")))
+
+        problem = validate(method, body)
+        if problem:
+            self.state.record(method, token, body, 400)
+            return self.send_json(400, error_body(400, problem))
+        status, result = answer(self.state, method, body)
+        self.state.record(method, token, body, status)
+        if status != 200:
+            return self.send_json(status, error_body(status))
+        self.send_json(200, {"ok": True, "result": result})
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Mock Telegram Bot API on 127.0.0.1")
+    ap.add_argument("port", nargs="?", type=int, default=0, help="port (0 = any free one)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--token", default=None, help="accept only this bot token (else any)")
+    ap.add_argument("--keep", type=int, default=100000, help="calls kept for /__calls (0 = all)")
+    ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = ap.parse_args(argv)
+
+    Handler.state = State(args.keep)
+    Handler.token = args.token
+    Handler.verbose = args.verbose
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server.daemon_threads = True
+    print("PORT %d" % server.server_address[1], flush=True)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    serving.start()
+    while not stop.wait(0.5):
+        pass
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
