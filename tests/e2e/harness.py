@@ -119,6 +119,7 @@ class MockTelegram:
     def close(self):
         self.proc.terminate()
         self.proc.wait(10)
+        self.proc.stdout.close()
 
 
 class Aula:
@@ -167,6 +168,7 @@ class Aula:
 
     def close(self):
         self.kill(signal.SIGTERM)
+        self.log.close()
         os.unlink(self.log.name)
 
     def telegram(self, update, secret=TG_SECRET):
