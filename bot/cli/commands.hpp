@@ -19,5 +19,6 @@ void add_test(CLI::App& app, int& exit_code);
 void add_graph(CLI::App& app, int& exit_code);  // graph.cpp
 void add_i18n(CLI::App& app, int& exit_code);   // i18n.cpp
 void add_serve(CLI::App& app, int& exit_code);  // serve.cpp
+void add_telegram(CLI::App& app, int& exit_code);  // telegram.cpp
 
 }  // namespace aula::cli

@@ -158,6 +158,27 @@ class TelegramEndToEnd(unittest.TestCase):
         self.assertIn("primera", texts)
         self.assertIn("Jalisco", texts)
 
+    def test_set_webhook_and_info_commands(self):
+        from harness import AULA_BIN, TG_SECRET, TG_TOKEN
+        out = subprocess.run([AULA_BIN, "telegram", "set-webhook", "--drop-pending"], env=self.aula.env,
+                             capture_output=True, text=True, cwd=ROOT, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        calls = self.mock.calls("setWebhook")
+        self.assertEqual(len(calls), 1)
+        body = calls[0]["body"]
+        self.assertEqual(body["url"], self.aula.url + "/webhooks/telegram")
+        self.assertEqual(body["secret_token"], TG_SECRET)
+        self.assertTrue(body["drop_pending_updates"])
+        self.assertIn("callback_query", body["allowed_updates"])
+        self.assertIn("getWebhookInfo", out.stdout)
+        self.assertNotIn(TG_TOKEN, out.stdout + out.stderr)
+        self.assertNotIn(TG_SECRET, out.stdout + out.stderr)
+        info = subprocess.run([AULA_BIN, "telegram", "info"], env=self.aula.env, capture_output=True, text=True,
+                              cwd=ROOT, timeout=30)
+        self.assertEqual(info.returncode, 0, info.stdout + info.stderr)
+        self.assertIn(self.aula.url + "/webhooks/telegram", info.stdout)
+        self.assertEqual(len(self.mock.calls("setWebhook")), 1)
+
     def test_bad_requests(self):
         self.assertEqual(self.aula.telegram(tg_text(1, "hola"), secret="wrong")[0], 401)
         self.assertEqual(self.aula.telegram(tg_text(1, "hola"), secret=None)[0], 401)
