@@ -157,6 +157,10 @@ int run_serve(const serve_options& o) {
     g.set({{"kind", "dead_letter"}}, static_cast<double>(c.dead_letters.load()));
     g.set({{"kind", "store_error"}}, static_cast<double>(c.store_errors.load()));
     g.set({{"kind", "timer_fired"}}, static_cast<double>(c.timers_fired.load()));
+    auto& m = metrics.gauge("aula_messages_total", "Messages since start by channel and direction (in: from learners)");
+    const auto counts = svc.message_counts();  // (no structured bindings in coroutines: g++ 12)
+    for (auto it = counts.begin(); it != counts.end(); ++it)
+      m.set({{"channel", it->first.first}, {"direction", it->first.second}}, static_cast<double>(it->second));
     co_return make_response(req, http::status::ok, metrics.render(), "text/plain; version=0.0.4");
   });
   auto webhook = [&](std::string channel) {

@@ -60,6 +60,16 @@ channel_adapter* service::adapter(const std::string& name) const {
   return it == adapters_.end() ? nullptr : it->second.get();
 }
 
+void service::count(const std::string& channel, const char* direction) {
+  std::lock_guard lock(mu_);
+  messages_[{channel, direction}] += 1;
+}
+
+std::map<std::pair<std::string, std::string>, long> service::message_counts() const {
+  std::lock_guard lock(mu_);
+  return messages_;
+}
+
 void service::mark_dirty(int p) {
   std::lock_guard lock(mu_);
   dirty_.insert(p);
@@ -93,6 +103,7 @@ net::awaitable<http_out> service::handle_webhook(const std::string& channel, con
   try {
     for (const auto& item : pr.items) {
       counters_.inbound++;
+      count(channel, "in");
       inbound_event ev = item.event;
       ev.media = item.media_kind;
       co_await deliver(channel, item.address, ev, item.provider_id, item.contact);
@@ -235,6 +246,7 @@ net::awaitable<bool> service::send_entry(const outbox_entry& e, const http_sende
   if (channel == "web") {
     co_await store_.web_push(conv, mj);
     counters_.outbound++;
+    count(channel, "out");
     co_return true;
   }
   channel_adapter* a = adapter(channel);
@@ -267,6 +279,7 @@ net::awaitable<bool> service::send_entry(const outbox_entry& e, const http_sende
     }
   }
   counters_.outbound++;
+  count(channel, "out");
   co_return true;
 }
 

@@ -69,11 +69,14 @@ class service {
 
   // Wakes the sender: a commit put messages in partition p's outbox.
   void mark_dirty(int p);
+  // Messages in (learner → aula) and out (aula → learner) per channel, since start.
+  std::map<std::pair<std::string, std::string>, long> message_counts() const;
   // Called by the sender loop to wait for work (or a tick).
   std::set<int> take_dirty();
 
  private:
   net::awaitable<bool> send_entry(const outbox_entry& e, const http_sender& send);
+  void count(const std::string& channel, const char* direction);
 
   store& store_;
   service_options opts_;
@@ -83,6 +86,7 @@ class service {
   std::shared_ptr<const flow_set> flows_;
   std::map<std::string, std::shared_ptr<channel_adapter>> adapters_;
   std::set<int> dirty_;
+  std::map<std::pair<std::string, std::string>, long> messages_;  // (channel, in|out) -> count
   bool all_dirty_ = true;  // at start, look at every partition once
   std::atomic<std::uint64_t> seed_counter_{0};
 };

@@ -179,6 +179,18 @@ class TelegramEndToEnd(unittest.TestCase):
         self.assertIn(self.aula.url + "/webhooks/telegram", info.stdout)
         self.assertEqual(len(self.mock.calls("setWebhook")), 1)
 
+    def test_metrics_count_messages_by_channel(self):
+        chat = 5005
+        self.send(tg_text(chat, "/start leccion-muestra"))
+        self.wait_messages(chat, 4)
+        status, body, _ = http("GET", self.aula.url + "/metrics")
+        self.assertEqual(status, 200)
+        lines = [l for l in body.splitlines() if l.startswith("aula_messages_total{")]
+        self.assertTrue(any('channel="telegram"' in l and 'direction="in"' in l for l in lines), lines)
+        out = [l for l in lines if 'channel="telegram"' in l and 'direction="out"' in l]
+        self.assertTrue(out and float(out[0].split()[-1]) >= 4, lines)
+        self.assertIn("aula_http_requests_total", body)
+
     def test_bad_requests(self):
         self.assertEqual(self.aula.telegram(tg_text(1, "hola"), secret="wrong")[0], 401)
         self.assertEqual(self.aula.telegram(tg_text(1, "hola"), secret=None)[0], 401)
