@@ -28,6 +28,14 @@ struct http_out {
   std::string body;
 };
 
+// An API call to send (part of) a message.
+struct http_call {
+  std::string method = "POST";
+  std::string url;
+  std::map<std::string, std::string> headers;
+  std::string body;
+};
+
 // One thing a learner did, as the engine will see it.
 struct inbound_item {
   std::string address;      // the learner's address on this channel (Telegram chat id, E.164…)
@@ -39,6 +47,9 @@ struct inbound_item {
   // "location", … ("" = a text message, a tap or a status). `event` is then a text event
   // carrying the caption, if any; the service may answer "I can only read text here".
   std::string media_kind;
+  // Provider calls to make after this item is committed, before any reply (e.g. Telegram:
+  // remove the inline keyboard of the message whose button was tapped). Best effort.
+  std::vector<http_call> follow_up;
 };
 
 struct parse_result {
@@ -51,13 +62,6 @@ struct parse_result {
   http_out ack;
 };
 
-// An API call to send (part of) a message.
-struct http_call {
-  std::string method = "POST";
-  std::string url;
-  std::map<std::string, std::string> headers;
-  std::string body;
-};
 
 enum class send_status {
   ok,                 // accepted; external_id set when the provider gives one

@@ -343,6 +343,17 @@ parse_result telegram_adapter::parse(const http_in& req) const {
       item.contact = contact_of(from);
       const std::string data = string_member(*cq, "data");
       if (data.empty()) return done(verdict::ignored, "callback_query without data");
+      // Remove the keyboard of the tapped message, so it cannot be tapped twice.
+      if (message && member(*message, "message_id")) {
+        http_call edit;
+        edit.url = method_url("editMessageReplyMarkup");
+        edit.headers["Content-Type"] = "application/json";
+        json body = {{"chat_id", json::parse(item.address, nullptr, false)},
+                     {"message_id", *member(*message, "message_id")},
+                     {"reply_markup", {{"inline_keyboard", json::array()}}}};
+        edit.body = dump(body);
+        item.follow_up.push_back(std::move(edit));
+      }
       return deliver(inbound_event::tap(data));
     }
 

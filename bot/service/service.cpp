@@ -106,7 +106,7 @@ net::awaitable<http_out> service::handle_webhook(const std::string& channel, con
       count(channel, "in");
       inbound_event ev = item.event;
       ev.media = item.media_kind;
-      co_await deliver(channel, item.address, ev, item.provider_id, item.contact);
+      co_await deliver(channel, item.address, ev, item.provider_id, item.contact, item.follow_up);
     }
   } catch (const store_unavailable& e) {
     counters_.store_errors++;
@@ -119,7 +119,8 @@ net::awaitable<http_out> service::handle_webhook(const std::string& channel, con
 
 net::awaitable<bool> service::deliver(const std::string& channel, const std::string& address, const inbound_event& ev,
                                       const std::string& provider_id,
-                                      const std::map<std::string, std::string>& contact) {
+                                      const std::map<std::string, std::string>& contact,
+                                      const std::vector<http_call>& follow_up) {
   const std::string conv = channel + ":" + address;
   channel_adapter* a = adapter(channel);
   for (int attempt = 0; attempt < opts_.max_commit_attempts; ++attempt) {
@@ -152,6 +153,11 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     commit_request c;
     c.conversation = conv;
     c.expected_version = loaded.exists ? s.version : 0;
+    for (const auto& call : follow_up) {
+      c.outbox.push_back({{"conv", conv},
+                          {"lane", "reply"},
+                          {"call", {{"method", call.method}, {"url", call.url}, {"headers", call.headers}, {"body", call.body}}}});
+    }
     c.provider_id = provider_id;
     c.next = std::move(r.next);
     for (const auto& m : r.messages)
@@ -239,6 +245,23 @@ net::awaitable<bool> service::send_entry(const outbox_entry& e, const http_sende
     const auto answer = co_await send(call);
     co_await deliver(channel, address,
                      inbound_event::webhook_answer(w->value("id", std::string{}), answer.first, answer.second));
+    co_return true;
+  }
+
+  if (auto c = e.data.find("call"); c != e.data.end()) {
+    // A provider call that follows an inbound event (best effort: logged, never retried).
+    http_call call;
+    call.method = c->value("method", std::string{"POST"});
+    call.url = c->value("url", std::string{});
+    call.body = c->value("body", std::string{});
+    if (auto h = c->find("headers"); h != c->end())
+      for (auto it = h->begin(); it != h->end(); ++it) call.headers[it.key()] = it.value().get<std::string>();
+    const auto answer = co_await send(call);
+    if (answer.first < 200 || answer.first >= 300) {
+      nlohmann::json log = {{"level", "warn"}, {"msg", "follow-up call failed"}, {"channel", channel},
+                            {"status", answer.first}};
+      std::cerr << log.dump() << "\n";
+    }
     co_return true;
   }
 

@@ -59,7 +59,8 @@ class service {
   // version conflicts). Returns false for a duplicate provider id. Throws store_unavailable.
   net::awaitable<bool> deliver(const std::string& channel, const std::string& address, const inbound_event& ev,
                                const std::string& provider_id = {},
-                               const std::map<std::string, std::string>& contact = {});
+                               const std::map<std::string, std::string>& contact = {},
+                               const std::vector<http_call>& follow_up = {});
 
   // Fires every due timer (all partitions); returns how many.
   net::awaitable<std::size_t> fire_due_timers();

@@ -585,3 +585,25 @@ TEST_CASE("telegram: secrets never reach logs") {
   const auto r = a.classify(400, json{{"ok", false}, {"error_code", 400}, {"description", "bad bot" + token}}.dump());
   CHECK_THAT(r.error, !Contains(token));
 }
+
+TEST_CASE("telegram: a tap removes the keyboard of the tapped message (follow-up call)") {
+  const std::string tap = R"({"update_id":20001,"callback_query":{"id":"cb-9","data":"abc.def.1",
+    "chat_instance":"x","from":{"id":12345,"is_bot":false,"first_name":"Ana"},
+    "message":{"message_id":77,"date":1767625200,"chat":{"id":12345,"type":"private"},"text":"¿Sí?"}}})";
+  http_in req{"POST", "/webhooks/telegram", {{"x-telegram-bot-api-secret-token", secret}}, tap};
+  auto r = adapter().parse(req);
+  REQUIRE(r.outcome == verdict::ok);
+  REQUIRE(r.items.size() == 1);
+  REQUIRE(r.items[0].follow_up.size() == 1);
+  const auto& call = r.items[0].follow_up[0];
+  CHECK(call.url == api + "editMessageReplyMarkup");
+  auto body = json::parse(call.body);
+  CHECK(body["chat_id"] == 12345);
+  CHECK(body["message_id"] == 77);
+  CHECK(body["reply_markup"]["inline_keyboard"] == json::array());
+  // A typed message has no follow-up.
+  http_in text{"POST", "/webhooks/telegram", {{"x-telegram-bot-api-secret-token", secret}}, helloMsg};
+  auto t = adapter().parse(text);
+  REQUIRE(t.items.size() == 1);
+  CHECK(t.items[0].follow_up.empty());
+}

@@ -81,6 +81,10 @@ class TelegramEndToEnd(unittest.TestCase):
         labels = [row[0]["text"] for row in keyboard]
         self.assertEqual(labels, [o["label"]["es"] for o in doc["nodes"]["rol"]["options"]])
         self.send(tg_tap(chat, keyboard[0][0]["callback_data"]))
+        # The tapped keyboard is removed so it cannot be tapped twice.
+        wait_until(lambda: [c for c in self.mock.calls("editMessageReplyMarkup")
+                            if str(c["body"].get("chat_id")) == str(chat)
+                            and c["body"].get("reply_markup") == {"inline_keyboard": []}], what="keyboard removal")
         answers = [("institucion", "STPS Jalisco — ¿sí? ¡claro! 🎉"), ("estado", "Jalisco"), ("anios", "7"),
                    ("capacitacion", "3")]
         expected_next = ["institucion", "estado", "anios", "capacitacion"]
@@ -123,6 +127,33 @@ class TelegramEndToEnd(unittest.TestCase):
         self.assertIn("STPS Jalisco — ¿sí? ¡claro! 🎉", [r.get("text") for r in records])
         ends = [r for r in self.results("telegram:5001") if r["type"] == "end"]
         self.assertEqual([e["status"] for e in ends], ["completed"])
+
+    def test_sample_lesson_end_to_end_with_taps(self):
+        chat = 5006
+        doc, es = flow_texts("leccion-muestra")
+        self.send(tg_text(chat, "/start leccion-muestra", first_name="Ana"))
+        count = 4
+        for node in ["edad", "jornada", "peligroso"]:
+            msgs = self.wait_messages(chat, count)
+            self.assertEqual(msgs[-1]["body"]["text"], es[node])
+            keyboard = msgs[-1]["body"]["reply_markup"]["inline_keyboard"]
+            options = doc["nodes"][node]["options"]
+            self.assertEqual([row[0]["text"] for row in keyboard], [o["label"]["es"] for o in options])
+            right = [i for i, o in enumerate(options) if o.get("correct")][0]
+            self.send(tg_tap(chat, keyboard[right][0]["callback_data"]))
+            count += 2  # feedback + the next question
+            msgs = self.wait_messages(chat, count - 1)
+            self.assertEqual(msgs[count - 2]["body"]["text"], doc["nodes"][node]["feedback"]["correct"]["es"])
+        msgs = self.wait_messages(chat, count)
+        self.assertTrue(msgs[-1]["body"]["text"].startswith(es["recomendacion"]))
+        self.send(tg_text(chat, "9"))
+        msgs = self.wait_messages(chat, count + 1)
+        points = sum(n.get("points", 1) for n in doc["nodes"].values() if "quiz" in n)
+        end = doc["nodes"]["fin"]["message"]["es"].replace("{{score.total}}", str(points)) \
+            .replace("{{score.max}}", str(points)).replace("{{contact.name|colega}}", "Ana")
+        self.assertEqual(msgs[-1]["body"]["text"], end)
+        ends = [r for r in self.results("telegram:5006") if r["type"] == "end"]
+        self.assertEqual([(e["status"], e["points"]) for e in ends], [("completed", points)])
 
     def test_same_update_twice_gives_one_reply(self):
         chat = 5002
