@@ -60,6 +60,34 @@ class WebChatApi(unittest.TestCase):
         nxt = wait_until(lambda: self.poll(learner, after) or None, what="the next question")
         self.assertEqual(nxt[0]["msg"]["text"], doc["nodes"]["institucion"]["question"]["en"])
 
+    def test_sample_lesson_through_the_api(self):
+        with open(os.path.join(ROOT, "flows", "leccion-muestra.yaml"), encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+        learner = "b" * 32
+        self.assertEqual(self.post({"learner": learner, "start": "leccion-muestra", "lang": "es"})[0], 200)
+        seen = []
+
+        def next_batch(n):
+            msgs = wait_until(lambda: (lambda m: m if len(m) >= n else None)(self.poll(learner, seen[-1]["id"] if seen else "")),
+                              what=f"{n} messages")
+            seen.extend(msgs)
+            return msgs
+        msgs = next_batch(4)
+        for node in ["edad", "jornada", "peligroso"]:
+            question = msgs[-1]["msg"]
+            self.assertEqual(question["text"], doc["nodes"][node]["quiz"]["es"])
+            right = [i for i, o in enumerate(doc["nodes"][node]["options"]) if o.get("correct")][0]
+            self.assertEqual(self.post({"learner": learner, "choice": question["choices"][right]["ref"]})[0], 200)
+            msgs = next_batch(2)
+            self.assertEqual(msgs[0]["msg"]["text"], doc["nodes"][node]["feedback"]["correct"]["es"])
+        self.assertTrue(msgs[-1]["msg"]["text"].startswith(doc["nodes"]["recomendacion"]["question"]["es"]))
+        self.assertEqual([c["label"] for c in msgs[-1]["msg"]["choices"]], [str(i) for i in range(11)])
+        self.assertEqual(self.post({"learner": learner, "text": "10"})[0], 200)
+        end = next_batch(1)[-1]["msg"]["text"]
+        points = sum(n.get("points", 1) for n in doc["nodes"].values() if "quiz" in n)
+        self.assertIn(f"{points}/{points}", end)
+        self.assertTrue(end.startswith("🎉"))
+
     def test_bad_requests(self):
         self.assertEqual(self.post({"learner": "short", "text": "hola"})[0], 400)
         self.assertEqual(http("POST", self.aula.url + "/chat/api/send", "{no json")[0], 400)
