@@ -111,6 +111,7 @@ int run_serve(const serve_options& o) {
       ro.url = cfg.redis.url;
       ro.partitions = cfg.redis.partitions;
       ro.command_timeout = cfg.redis.command_timeout;
+      ro.connections = std::max(1, cfg.server.threads);  // one Redis connection per I/O thread
       st = net::co_spawn(ioc, make_redis_store(ioc.get_executor(), ro), net::use_future).get();
     }
   } catch (const std::exception& e) {
