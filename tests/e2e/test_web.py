@@ -94,6 +94,22 @@ class WebChatApi(unittest.TestCase):
         self.assertEqual(http("GET", self.aula.url + "/chat/api/poll?learner=nope")[0], 400)
 
 
+class WithoutTestClock(unittest.TestCase):
+    def test_clock_route_does_not_exist_without_aula_test_clock(self):
+        from harness import ADMIN_TOKEN
+        redis = Redis()
+        redis.start()
+        aula = Aula(redis.url, extra_env={"AULA_TEST_CLOCK": ""}).start()
+        try:
+            status, _, _ = http("POST", aula.url + "/admin/test/clock", {"advance": "1h"},
+                                {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+            self.assertEqual(status, 404)
+            self.assertEqual(http("GET", aula.url + "/healthz")[0], 200)
+        finally:
+            aula.close()
+            redis.close()
+
+
 class WebChatInBrowser(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
