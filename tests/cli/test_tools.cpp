@@ -18,52 +18,22 @@
 #include <catch2/catch.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "tests/support/cli_harness.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct run_result {
-  int status = -1;
-  std::string out;  // stdout and stderr together
-};
-
-run_result run(const std::string& args, bool with_stderr = true) {
-  std::string cmd = std::string(AULA_BIN) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  run_result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-std::string source(const std::string& rel) { return std::string(AULA_SOURCE_DIR) + "/" + rel; }
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write(const fs::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::binary);
-  out << text;
-}
+using aula_test::run;
+using aula_test::run_result;
+using aula_test::slurp;
+using aula_test::source;
+using aula_test::write;
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("aula-tools-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() { fs::remove_all(path); }
+struct temp_dir : aula_test::temp_dir {
+  temp_dir() : aula_test::temp_dir("aula-tools-") {}
 };
 
 // A folder with copies of the shipped flows (and nothing else).
