@@ -312,17 +312,25 @@ transition run_ctx::begin_run(const flow& fl, const std::string& at) {
   return transition::go(rs.node);
 }
 
-transition run_ctx::end_run(end_status status, const node* at) {
-  auto& run = *out_.next.run;
+// Records the end of the current run, remembers it in session.last, and clears session.run.
+// Returns the run's score and maximum, for a caller that takes them over.
+std::pair<int, int> run_ctx::close_run(end_status status, const node* at) {
+  session& s = out_.next;
+  const run_state& run = *s.run;
   auto& r = record("end", at);
   r.status = to_string(status);
   r.points = run.score;
   r.value = {{"score", run.score}, {"max", run.score_max}};
-  session& s = out_.next;
   s.last = last_run{run.flow, r.status, run.score, run.score_max};
   log("run " + run.id + " ended: " + r.status);
-  const int score = run.score, score_max = run.score_max;
+  const std::pair<int, int> score{run.score, run.score_max};
   s.run.reset();
+  return score;
+}
+
+transition run_ctx::end_run(end_status status, const node* at) {
+  session& s = out_.next;
+  const auto [score, score_max] = close_run(status, at);
 
   if (!s.stack.empty()) {
     // Back to the caller, at its subflow node.
@@ -350,15 +358,7 @@ void run_ctx::end_all(end_status status) {
   session& s = out_.next;
   while (s.run) {
     const flow* f = current_flow();
-    const node* at = f ? f->find(s.run->node) : nullptr;
-    auto& run = *s.run;
-    auto& r = record("end", at);
-    r.status = to_string(status);
-    r.points = run.score;
-    r.value = {{"score", run.score}, {"max", run.score_max}};
-    s.last = last_run{run.flow, r.status, run.score, run.score_max};
-    log("run " + run.id + " ended: " + r.status);
-    s.run.reset();
+    close_run(status, f ? f->find(s.run->node) : nullptr);
     if (!s.stack.empty()) {
       s.run = std::move(s.stack.back());
       s.stack.pop_back();

@@ -78,6 +78,7 @@ class run_ctx {
 
  private:
   std::optional<std::string> variable(std::string_view name) const;
+  std::pair<int, int> close_run(end_status status, const node* at);
 
   const flow_set& flows_;
   const context& ctx_;
