@@ -28,6 +28,21 @@ net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   co_await t.async_wait(net::use_awaitable);
 }
 
+// Provider calls travel through the outbox as JSON (webhook nodes, follow-up calls).
+nlohmann::json call_to_json(const http_call& c) {
+  return {{"method", c.method}, {"url", c.url}, {"headers", c.headers}, {"body", c.body}};
+}
+
+http_call call_from_json(const nlohmann::json& j) {
+  http_call call;
+  call.method = j.value("method", std::string{"POST"});
+  call.url = j.value("url", std::string{});
+  call.body = j.value("body", std::string{});
+  if (auto h = j.find("headers"); h != j.end())
+    for (auto it = h->begin(); it != h->end(); ++it) call.headers[it.key()] = it.value().get<std::string>();
+  return call;
+}
+
 http_out answer(int status, std::string body) {
   http_out o;
   o.status = status;
@@ -156,7 +171,7 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     for (const auto& call : follow_up) {
       c.outbox.push_back({{"conv", conv},
                           {"lane", "reply"},
-                          {"call", {{"method", call.method}, {"url", call.url}, {"headers", call.headers}, {"body", call.body}}}});
+                          {"call", call_to_json(call)}});
     }
     c.provider_id = provider_id;
     c.next = std::move(r.next);
@@ -165,8 +180,8 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     for (const auto& w : r.webhooks) {
       c.outbox.push_back({{"conv", conv},
                           {"lane", "reply"},
-                          {"webhook",
-                           {{"id", w.id}, {"method", w.method}, {"url", w.url}, {"headers", w.headers}, {"body", w.body}}}});
+                          {"webhook", call_to_json(http_call{w.method, w.url, w.headers, w.body})}});
+      c.outbox.back()["webhook"]["id"] = w.id;
     }
     c.timers_set = std::move(r.timers_set);
     c.timers_cancel = std::move(r.timers_cancel);
@@ -236,12 +251,7 @@ net::awaitable<bool> service::send_entry(const outbox_entry& e, const http_sende
 
   if (auto w = e.data.find("webhook"); w != e.data.end()) {
     // A flow's webhook node: the host performs the request, the answer goes back in.
-    http_call call;
-    call.method = w->value("method", std::string{"POST"});
-    call.url = w->value("url", std::string{});
-    call.body = w->value("body", std::string{});
-    if (auto h = w->find("headers"); h != w->end())
-      for (auto it = h->begin(); it != h->end(); ++it) call.headers[it.key()] = it.value().get<std::string>();
+    const http_call call = call_from_json(*w);
     const auto answer = co_await send(call);
     co_await deliver(channel, address,
                      inbound_event::webhook_answer(w->value("id", std::string{}), answer.first, answer.second));
@@ -250,12 +260,7 @@ net::awaitable<bool> service::send_entry(const outbox_entry& e, const http_sende
 
   if (auto c = e.data.find("call"); c != e.data.end()) {
     // A provider call that follows an inbound event (best effort: logged, never retried).
-    http_call call;
-    call.method = c->value("method", std::string{"POST"});
-    call.url = c->value("url", std::string{});
-    call.body = c->value("body", std::string{});
-    if (auto h = c->find("headers"); h != c->end())
-      for (auto it = h->begin(); it != h->end(); ++it) call.headers[it.key()] = it.value().get<std::string>();
+    const http_call call = call_from_json(*c);
     const auto answer = co_await send(call);
     if (answer.first < 200 || answer.first >= 300) {
       nlohmann::json log = {{"level", "warn"}, {"msg", "follow-up call failed"}, {"channel", channel},
