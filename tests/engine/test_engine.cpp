@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bot/authoring/loader.hpp"
+#include "tests/support/flow_fixtures.hpp"
 #include "bot/engine/render.hpp"
 
 using namespace aula;
@@ -17,21 +18,7 @@ using Catch::Matchers::StartsWith;
 
 namespace {
 
-flow_set load(std::initializer_list<const char*> texts) {
-  flow_set fs;
-  for (const char* t : texts) {
-    flow f;
-    diagnostics d;
-    const bool ok = read_flow(t, "inline.yaml", f, d);
-    std::string all;
-    for (const auto& x : d.items()) all += format(x) + "\n";
-    INFO(all);
-    REQUIRE(ok);
-    REQUIRE(d.errors() == 0);
-    fs.flows.emplace(f.id, std::move(f));
-  }
-  return fs;
-}
+using aula_test::load;
 
 // A conversation with one learner: every step gets a fresh seed and a later clock.
 struct chat {

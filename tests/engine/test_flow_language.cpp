@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bot/authoring/loader.hpp"
+#include "tests/support/flow_fixtures.hpp"
 #include "bot/authoring/simulator.hpp"
 #include "bot/authoring/triggers.hpp"
 
@@ -46,29 +47,7 @@ std::int64_t utc(int y, int mo, int d, int h = 0, int mi = 0) {
 // 2026-01-05T15:00:00Z: 09:00 in Mexico City.
 const std::int64_t T0 = utc(2026, 1, 5, 15);
 
-flow_set load(std::initializer_list<const char*> texts, const char* triggers = nullptr) {
-  flow_set fs;
-  for (const char* t : texts) {
-    flow f;
-    diagnostics d;
-    const bool ok = read_flow(t, "inline.yaml", f, d);
-    std::string all;
-    for (const auto& x : d.items()) all += format(x) + "\n";
-    INFO(all);
-    REQUIRE(ok);
-    REQUIRE(d.errors() == 0);
-    fs.flows.emplace(f.id, std::move(f));
-  }
-  if (triggers) {
-    diagnostics d;
-    const bool ok = read_triggers(triggers, "triggers.yaml", fs, d);
-    std::string all;
-    for (const auto& x : d.items()) all += format(x) + "\n";
-    INFO(all);
-    REQUIRE(ok);
-  }
-  return fs;
-}
+using aula_test::load;
 
 // One learner on the pure engine. The clock moves only when told; pending timers are kept
 // from the step results as a store would keep them.
