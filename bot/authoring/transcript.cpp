@@ -191,8 +191,10 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
         diags.error(pos_of(path, v), "'" + turn.text + "' is not a duration", "for example: advance: 25h");
         continue;
       }
-      if (turn.speaker == who::event && turn.text != "reset" && turn.text != "opt_out" && turn.text != "opt_in") {
-        diags.error(pos_of(path, v), "unknown event '" + turn.text + "'", "use reset, opt_out or opt_in");
+      if (turn.speaker == who::event && turn.text != "reset" && turn.text != "opt_out" && turn.text != "opt_in" &&
+          turn.text != "delivery_failed") {
+        diags.error(pos_of(path, v), "unknown event '" + turn.text + "'",
+                    "use reset, opt_out, opt_in or delivery_failed");
         continue;
       }
       tc.turns.push_back(std::move(turn));
@@ -306,6 +308,10 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c) {
         break;
       }
       case who::event: {
+        if (t.text == "delivery_failed") {
+          take(sim.send(inbound_event::delivery_failure("dead letter (transcript)")));
+          break;
+        }
         auto k = t.text == "reset" ? inbound_event::kind::reset
                  : t.text == "opt_out" ? inbound_event::kind::opt_out
                                        : inbound_event::kind::opt_in;

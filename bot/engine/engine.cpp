@@ -79,6 +79,7 @@ constexpr builtin_entry builtins[] = {
     {"menu", "Elige una actividad:", "Choose an activity:"},
     {"menu_empty", "Por ahora no hay actividades disponibles.", "There are no activities available for now."},
     {"queued", "La empezaremos cuando termines esta actividad.", "We will start it when you finish this activity."},
+    {"resumed", "Seguimos donde nos quedamos.", "Let's pick up where we left off."},
     {"only_text", "Por ahora solo puedo leer texto. Responde con un mensaje escrito, por favor.",
      "For now I can only read text. Please reply with a written message."},
 };
@@ -420,7 +421,40 @@ class stepper {
         s.stack.pop_back();
       }
     }
+    if (!s.paused.empty()) {
+      switch (ev.type) {
+        case inbound_event::kind::text:
+          if (stop_words.count(fold(ev.text)) && !is_option_of(waiting_node(), fold(ev.text))) {
+            s.paused.clear();  // STOP/BAJA: opting out ends the runs anyway
+            break;
+          }
+          [[fallthrough]];
+        case inbound_event::kind::choice:
+          // The learner is back: they may not have seen what failed, so ask again.
+          if (!s.opted_out) return resume(ev.type == inbound_event::kind::text ? ev.text : std::string{});
+          break;
+        case inbound_event::kind::start:
+          // Held: it would go out to a learner we cannot reach; it starts after the pause.
+          if (s.run && !s.opted_out) {
+            if (std::find(s.queue.begin(), s.queue.end(), ev.flow) == s.queue.end()) s.queue.push_back(ev.flow);
+            rc_.log("start: course paused (" + s.paused + "); queued " + ev.flow);
+            return;
+          }
+          s.paused.clear();  // nothing to resume: a fresh start
+          break;
+        case inbound_event::kind::timer:
+          rc_.log("timer " + ev.timer + ": course paused; ignored");
+          return;
+        case inbound_event::kind::delivery_failed:
+          rc_.log("already paused: " + ev.text);
+          return;
+        default:
+          s.paused.clear();
+          break;
+      }
+    }
     switch (ev.type) {
+      case inbound_event::kind::delivery_failed: return pause(ev.text);
       case inbound_event::kind::start: return start(ev.flow, ev.at, ev.policy, false);
       case inbound_event::kind::text:
         if (!ev.media.empty() && trim(ev.text).empty()) return media(ev.media);
@@ -550,6 +584,48 @@ class stepper {
     if (!s.opted_out && by_learner) say(rc_.builtin("stopped"));
     if (!s.opted_out) out_.opted_out = true;
     s.opted_out = true;
+  }
+
+  // A message could not be delivered: stop the course where it is (timers cancelled) rather
+  // than go on sending what the learner cannot follow.
+  void pause(const std::string& why) {
+    session& s = out_.next;
+    s.paused = why.empty() ? "delivery failed" : why;
+    s.paused_at = rc_.ctx().now_ms;
+    s.menu_open = false;
+    if (s.run) {
+      s.run->timer.reset();
+      s.run->expire.reset();
+    }
+    for (auto& r : s.stack) {
+      r.timer.reset();
+      r.expire.reset();
+    }
+    auto& r = rc_.record("paused", waiting_node());
+    r.status = "paused";
+    r.value = s.paused;
+    rc_.log("course paused: " + s.paused);
+  }
+
+  // The learner wrote while paused: say so and enter the waiting node again (its prompt,
+  // reminders and expiry start afresh). What they wrote is kept, not taken as an answer.
+  void resume(const std::string& raw) {
+    session& s = out_.next;
+    const node* n = waiting_node();
+    if (!raw.empty()) keep(raw);
+    auto& r = rc_.record("resumed", n);
+    r.status = "resumed";
+    r.value = s.paused;
+    s.paused.clear();
+    s.paused_at = 0;
+    if (!s.run || !n) {
+      say(rc_.builtin("resumed"));
+      return show_menu({});
+    }
+    if (const flow* f = rc_.current_flow(); f && f->expire_after_ms > 0)
+      s.run->expire = timer_slot{s.run->id + ".expire", rc_.ctx().now_ms + f->expire_after_ms, "expire", 0};
+    say(rc_.builtin("resumed"));
+    rc_.drive(transition::go(n->id));
   }
 
   // A photo, voice note or sticker where aula reads only text: keep it, say so, ask again.

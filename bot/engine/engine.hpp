@@ -42,6 +42,7 @@ struct inbound_event {
     opt_out,         // the provider says the learner blocked us or opted out
     opt_in,          // ... or came back
     reset,           // an administrator reset the learner's conversation
+    delivery_failed,  // a message to the learner was dead-lettered (`text`: why): pause the course
   };
   kind type = kind::text;
   std::string text;    // text: what the learner sent; webhook_result: the response body
@@ -86,6 +87,12 @@ struct inbound_event {
     e.timer = std::move(id);
     e.status = http_status;
     e.text = std::move(body);
+    return e;
+  }
+  static inbound_event delivery_failure(std::string reason) {
+    inbound_event e;
+    e.type = kind::delivery_failed;
+    e.text = std::move(reason);
     return e;
   }
   static inbound_event of(kind k) {
@@ -137,7 +144,7 @@ struct webhook_call {
 // One result record: what reports are built from. Ids are deterministic (run id + sequence).
 struct result_record {
   std::string id;
-  std::string type;  // start | answer | invalid | quiz | end | timeout | split | webhook | inbound
+  std::string type;  // start | answer | invalid | quiz | end | timeout | split | webhook | inbound | paused | resumed
   std::string flow, run, node;
   nlohmann::json value;  // answer value, or the raw text of an invalid reply
   std::string text;      // what the learner sent, verbatim

@@ -60,6 +60,7 @@ json session::to_json() const {
   if (!queue.empty()) j["queue"] = queue;
   if (opted_out) j["out"] = true;
   if (menu_open) j["menu"] = true;
+  if (!paused.empty()) j["pause"] = {{"why", paused}, {"at", paused_at}};
   if (last) {
     j["last"] = {{"flow", last->flow}, {"status", last->status}, {"s", last->score}, {"smax", last->score_max}};
   }
@@ -83,6 +84,10 @@ session session::from_json(const json& j) {
   if (auto it = j.find("queue"); it != j.end()) s.queue = it->get<std::vector<std::string>>();
   s.opted_out = j.value("out", false);
   s.menu_open = j.value("menu", false);
+  if (auto it = j.find("pause"); it != j.end() && it->is_object()) {
+    s.paused = it->value("why", std::string{});
+    s.paused_at = it->value("at", std::int64_t{0});
+  }
   if (auto it = j.find("last"); it != j.end()) {
     s.last = last_run{it->value("flow", std::string{}), it->value("status", std::string{}), it->value("s", 0),
                       it->value("smax", 0)};

@@ -65,6 +65,10 @@ struct session {
   std::optional<last_run> last;
   bool opted_out = false;            // STOP/BAJA: nothing is sent until START/ALTA
   bool menu_open = false;            // MENU was shown; the next reply may pick from it
+  // A message could not be delivered (dead letter): the course waits, its timers cancelled,
+  // until the learner writes again. Empty = not paused.
+  std::string paused;
+  std::int64_t paused_at = 0;
 
   nlohmann::json to_json() const;
   std::string dump() const { return to_json().dump(); }

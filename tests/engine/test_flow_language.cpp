@@ -1553,3 +1553,64 @@ TEST_CASE("simulator: a webhook request is an output and its answer moves on", "
   CHECK(answer == std::vector<output>{{sim_output::kind::message, "Registrado"}});
   CHECK_FALSE(sim.pending_webhook().has_value());
 }
+
+// ================================================================== pause after a dead letter
+
+TEST_CASE("a dead letter pauses the course: timers cancelled, reason recorded", "[flow][pause]") {
+  chat c(keyword_flows());
+  c.start("recordar");
+  REQUIRE(c.timers.size() == 2);  // the reminder and the expiry
+  c.apply(inbound_event::delivery_failure("telegram: Bad Request: chat not found"));
+  CHECK(c.s.paused == "telegram: Bad Request: chat not found");
+  CHECK(c.s.paused_at == c.ctx.now_ms);
+  CHECK(c.timers.empty());
+  CHECK(c.last.messages.empty());
+  REQUIRE(c.of("paused").size() == 1);
+  CHECK(c.of("paused")[0].value == "telegram: Bad Request: chat not found");
+  CHECK(c.s.run->node == "p");  // still where it was
+
+  SECTION("the session keeps the pause across a round trip") {
+    auto back = session::parse(c.s.dump());
+    CHECK(back.paused == c.s.paused);
+    CHECK(back.paused_at == c.s.paused_at);
+  }
+  SECTION("a second failure changes nothing") {
+    c.apply(inbound_event::delivery_failure("again"));
+    CHECK(c.s.paused == "telegram: Bad Request: chat not found");
+    CHECK(c.last.records.empty());
+  }
+  SECTION("a broadcast start is queued, not sent") {
+    c.start("encuesta");
+    CHECK(c.last.messages.empty());
+    CHECK(c.s.queue == strings{"encuesta"});
+    CHECK(c.s.run->flow == "recordar");
+  }
+  SECTION("the learner writes: resumed, the question asked again with its timers") {
+    c.later(3600 * 1000);
+    c.say("hola");
+    CHECK(c.s.paused.empty());
+    REQUIRE(c.last.messages.size() == 2);
+    CHECK(c.last.messages[0].text == "Seguimos donde nos quedamos.");
+    CHECK(c.last.messages[1].text.find("¿Color?") != std::string::npos);
+    CHECK(c.timers.size() == 2);
+    CHECK(c.of("resumed").size() == 1);
+    CHECK_FALSE(c.s.answers.count("color"));  // "hola" was not taken as the answer
+    c.say("Azul");
+    CHECK(c.s.answers.at("color").text == "Azul");
+  }
+  SECTION("STOP while paused opts out") {
+    c.say("STOP");
+    CHECK(c.s.opted_out);
+    CHECK_FALSE(c.s.run.has_value());
+  }
+}
+
+TEST_CASE("a paused learner with no run gets the menu on return", "[flow][pause]") {
+  chat c(keyword_flows());
+  c.apply(inbound_event::delivery_failure("dead letter"));
+  CHECK(c.s.paused == "dead letter");
+  c.say("hola");
+  CHECK(c.s.paused.empty());
+  REQUIRE_FALSE(c.last.messages.empty());
+  CHECK(c.last.messages[0].text == "Seguimos donde nos quedamos.");
+}
