@@ -12,6 +12,7 @@
 #include "bot/authoring/loader.hpp"
 #include "bot/cli/commands.hpp"
 #include "bot/config/config.hpp"
+#include "bot/delivery/delivery.hpp"
 #include "bot/engine/timing.hpp"
 #include "bot/io/http_client.hpp"
 #include "bot/io/http_server.hpp"
@@ -138,6 +139,32 @@ int run_serve(const serve_options& o) {
   http_server server(ioc, opts);
   http_client client(ioc.get_executor(), client_options_from(cfg));
 
+  // The sender and the scheduler: leased partitions, paced and retried sends, due timers.
+  auto sender = [&client](const http_call& call) -> net::awaitable<std::pair<int, std::string>> {
+    http_result r = co_await client.request(call);
+    co_return std::pair<int, std::string>{r.status, r.body};
+  };
+  delivery_options dopts;
+  dopts.lease_ttl = cfg.delivery.lease_ttl;
+  dopts.poll = cfg.delivery.poll;
+  dopts.max_attempts = cfg.delivery.max_attempts;
+  dopts.retry_base = cfg.delivery.retry_base;
+  dopts.retry_max = cfg.delivery.retry_max;
+  dopts.learner_queue = cfg.delivery.learner_queue;
+  dopts.concurrency = cfg.delivery.concurrency;
+  dopts.timer_batch = cfg.delivery.timer_batch;
+  dopts.timer_hold = cfg.delivery.timer_hold;
+  for (const auto& ch : {std::string("telegram"), std::string("whatsapp"), std::string("twilio")}) {
+    channel_pacing pc = default_pacing(ch);
+    if (auto it = cfg.delivery.channels.find(ch); it != cfg.delivery.channels.end()) {
+      if (it->second.per_second > 0) pc.per_second = it->second.per_second;
+      if (it->second.chat_burst > 0) pc.chat_burst = it->second.chat_burst;
+      if (it->second.chat_interval.count() > 0) pc.chat_interval = it->second.chat_interval;
+    }
+    dopts.channels[ch] = pc;
+  }
+  delivery sender_service(ioc.get_executor(), svc, sender, dopts);
+
   server.add_route(http::verb::get, "/healthz", [&](request& req) -> net::awaitable<response> {
     bool up = false;
     try {
@@ -158,6 +185,20 @@ int run_serve(const serve_options& o) {
     g.set({{"kind", "dead_letter"}}, static_cast<double>(c.dead_letters.load()));
     g.set({{"kind", "store_error"}}, static_cast<double>(c.store_errors.load()));
     g.set({{"kind", "timer_fired"}}, static_cast<double>(c.timers_fired.load()));
+    auto& d = sender_service.counters();
+    auto& dg = metrics.gauge("aula_delivery_total", "The sender since start, by outcome");
+    dg.set({{"outcome", "sent"}}, static_cast<double>(d.sent.load()));
+    dg.set({{"outcome", "retry"}}, static_cast<double>(d.retries.load()));
+    dg.set({{"outcome", "throttled"}}, static_cast<double>(d.throttled.load()));
+    dg.set({{"outcome", "dead_letter"}}, static_cast<double>(d.dead_letters.load()));
+    dg.set({{"outcome", "skipped"}}, static_cast<double>(d.skipped.load()));
+    dg.set({{"outcome", "learner_stopped"}}, static_cast<double>(d.stopped.load()));
+    dg.set({{"outcome", "fenced"}}, static_cast<double>(d.fenced.load()));
+    dg.set({{"outcome", "timer_claimed"}}, static_cast<double>(d.timers_claimed.load()));
+    auto& lg = metrics.gauge("aula_delivery_leases", "Partitions whose lease this instance holds");
+    lg.set({}, static_cast<double>(sender_service.leases_held()));
+    auto& qg = metrics.gauge("aula_delivery_queued", "Outbox entries read and not yet delivered");
+    qg.set({}, static_cast<double>(sender_service.queued()));
     auto& m = metrics.gauge("aula_messages_total", "Messages since start by channel and direction (in: from learners)");
     const auto counts = svc.message_counts();  // (no structured bindings in coroutines: g++ 12)
     for (auto it = counts.begin(); it != counts.end(); ++it)
@@ -195,8 +236,7 @@ int run_serve(const serve_options& o) {
                             "text/html; charset=utf-8");
   });
 
-  std::atomic<bool> running{true};
-  auto poke = std::make_shared<net::steady_timer>(ioc);
+
   if (cfg.test_clock) {
     server.add_route(http::verb::post, "/admin/test/clock", [&](request& req) -> net::awaitable<response> {
       if (!is_admin(req, cfg)) co_return json_response(req, http::status::unauthorized, {{"error", "admin token required"}});
@@ -207,11 +247,10 @@ int run_serve(const serve_options& o) {
       if (!ms) co_return json_response(req, http::status::bad_request, {{"error", "send {\"advance\": \"25h\"}"}});
       auto offset = svc.clock().advance(*ms);
       try {
-        co_await svc.fire_due_timers();
+        co_await sender_service.fire_timers_now();
       } catch (const std::exception& e) {
         log::warn("timers after a clock advance", {{"error", e.what()}});
       }
-      poke->cancel();
       co_return json_response(req, http::status::ok, {{"offset_ms", offset}, {"now_ms", svc.clock().now_ms()}});
     });
     log::warn("AULA_TEST_CLOCK=1: POST /admin/test/clock can move aula's clock (tests only)");
@@ -226,39 +265,8 @@ int run_serve(const serve_options& o) {
   }
   log::info("listening", {{"address", cfg.server.listen}, {"port", server.port()}, {"flows", svc.flows()->flows.size()}});
 
-  // The sender: delivers the outbox, in order per partition (the delivery issue replaces it
-  // with leased, paced senders).
-  auto sender = [&](const http_call& call) -> net::awaitable<std::pair<int, std::string>> {
-    http_result r = co_await client.request(call);
-    co_return std::pair<int, std::string>{r.status, r.body};
-  };
-  net::co_spawn(ioc, [&]() -> net::awaitable<void> {
-    while (running) {
-      std::size_t n = 0;
-      try {
-        n = co_await svc.drain_outbox(sender);
-      } catch (const std::exception& e) {
-        log::warn("sender", {{"error", e.what()}});
-      }
-      if (n == 0) {
-        poke->expires_after(std::chrono::milliseconds(50));
-        co_await poke->async_wait(net::as_tuple(net::use_awaitable));
-      }
-    }
-  }, net::detached);
-  // The timer poller.
-  net::co_spawn(ioc, [&]() -> net::awaitable<void> {
-    net::steady_timer t(co_await net::this_coro::executor);
-    while (running) {
-      try {
-        co_await svc.fire_due_timers();
-      } catch (const std::exception& e) {
-        log::warn("timers", {{"error", e.what()}});
-      }
-      t.expires_after(std::chrono::milliseconds(500));
-      co_await t.async_wait(net::as_tuple(net::use_awaitable));
-    }
-  }, net::detached);
+  sender_service.start();
+  log::info("sender started", {{"owner", sender_service.owner()}, {"lease_ttl_ms", cfg.delivery.lease_ttl.count()}});
 
   // SIGTERM/SIGINT: stop accepting, finish what is in flight, stop. SIGHUP: reload flows.
   std::promise<void> done;
@@ -279,16 +287,16 @@ int run_serve(const serve_options& o) {
         return;
       }
       log::info("stopping", {{"signal", sig}});
-      running = false;
+
       net::co_spawn(ioc, [&]() -> net::awaitable<void> {
         co_await server.shutdown(cfg.server.shutdown_grace);
+        co_await sender_service.stop(cfg.server.shutdown_grace);
         done.set_value();
       }, net::detached);
     });
   };
   wait_signal();
   done.get_future().wait();
-  poke->cancel();
   stop_threads();
   log::info("stopped");
   return 0;

@@ -204,6 +204,7 @@ class file_reader {
            fail(value_mark(v, m), "https_proxy: a proxy password is a secret: set HTTPS_PROXY in the environment instead");
        }},
       {"default_time_zone", [&](S v, const YAML::Mark& m) { text(v, m, "default_time_zone", c_.default_time_zone, check_time_zone); }},
+      {"delivery", [&](S v, const YAML::Mark& m) { delivery(v, m); }},
       {"quiet_hours", [&](S v, const YAML::Mark& m) {
          section(v, "quiet_hours", {
            {"start", [&](S x, const YAML::Mark& k) { text(x, k, "quiet_hours.start", c_.quiet_hours.start, check_clock); }},
@@ -342,6 +343,38 @@ class file_reader {
       {"request_timeout", [&](S v, const YAML::Mark& m) { duration(v, m, "http_client.request_timeout", h.request_timeout); }},
       {"max_idle_per_host", [&](S v, const YAML::Mark& m) { integer(v, m, "http_client.max_idle_per_host", h.max_idle_per_host, 0, 1024); }},
     }, mark);
+  }
+
+  void delivery(const YAML::Node& node, const YAML::Mark& mark) {
+    using S = const YAML::Node&;
+    auto& d = c_.delivery;
+    auto pacing = [&](const std::string& channel) {
+      return [&, channel](S v, const YAML::Mark& m) {
+        auto& pc = d.channels[channel];
+        const std::string at = "delivery." + channel;
+        section(v, at, {
+          {"per_second", [&](S x, const YAML::Mark& k) { integer(x, k, at + ".per_second", pc.per_second, 1, 100000); }},
+          {"chat_burst", [&](S x, const YAML::Mark& k) { integer(x, k, at + ".chat_burst", pc.chat_burst, 1, 1000); }},
+          {"chat_interval", [&](S x, const YAML::Mark& k) { duration(x, k, at + ".chat_interval", pc.chat_interval); }},
+        }, m);
+      };
+    };
+    section(node, "delivery", {
+      {"lease_ttl", [&](S v, const YAML::Mark& m) { duration(v, m, "delivery.lease_ttl", d.lease_ttl); }},
+      {"poll", [&](S v, const YAML::Mark& m) { duration(v, m, "delivery.poll", d.poll); }},
+      {"max_attempts", [&](S v, const YAML::Mark& m) { integer(v, m, "delivery.max_attempts", d.max_attempts, 1, 100); }},
+      {"retry_base", [&](S v, const YAML::Mark& m) { duration(v, m, "delivery.retry_base", d.retry_base); }},
+      {"retry_max", [&](S v, const YAML::Mark& m) { duration(v, m, "delivery.retry_max", d.retry_max); }},
+      {"learner_queue", [&](S v, const YAML::Mark& m) { integer(v, m, "delivery.learner_queue", d.learner_queue, 1, 100000); }},
+      {"concurrency", [&](S v, const YAML::Mark& m) { integer(v, m, "delivery.concurrency", d.concurrency, 1, 100000); }},
+      {"timer_batch", [&](S v, const YAML::Mark& m) { integer(v, m, "delivery.timer_batch", d.timer_batch, 1, 100000); }},
+      {"timer_hold", [&](S v, const YAML::Mark& m) { duration(v, m, "delivery.timer_hold", d.timer_hold); }},
+      {"telegram", pacing("telegram")},
+      {"whatsapp", pacing("whatsapp")},
+      {"twilio", pacing("twilio")},
+    }, mark);
+    if (d.lease_ttl < std::chrono::milliseconds(100))
+      fail(mark, "delivery.lease_ttl: at least 100ms (it is renewed every third of it)");
   }
 
   std::string file_;
@@ -642,6 +675,9 @@ std::string describe(const app_config& c) {
   int admins = 0, facilitators = 0;
   for (const auto& t : c.admin_tokens) (t.role == "admin" ? admins : facilitators) += 1;
   o << "admin tokens: " << admins << " admin, " << facilitators << " facilitator\n";
+  o << "delivery: lease " << format_ms(c.delivery.lease_ttl) << ", poll " << format_ms(c.delivery.poll) << ", "
+    << c.delivery.max_attempts << " attempts, retry " << format_ms(c.delivery.retry_base) << ".."
+    << format_ms(c.delivery.retry_max) << ", " << c.delivery.concurrency << " calls in flight\n";
   o << "time: default zone " << c.default_time_zone << ", quiet hours " << c.quiet_hours.start << "-"
     << c.quiet_hours.end << "\n";
   o << "test clock: " << (c.test_clock ? "ON (POST /admin/test/clock exists; tests only)" : "off") << "\n";

@@ -87,6 +87,29 @@ struct quiet_hours_config {
   bool operator==(const quiet_hours_config&) const = default;
 };
 
+// Sending pace of one channel (see bot/delivery/delivery.hpp).
+struct pacing_config {
+  int per_second = 0;                     // the channel's sustained rate; 0 = aula's default for it
+  int chat_burst = 0;                     // messages one learner may get at once; 0 = default
+  std::chrono::milliseconds chat_interval{0};  // then one per interval; 0 = default
+  bool operator==(const pacing_config&) const = default;
+};
+
+// The sender and scheduler (DESIGN.md §4–5).
+struct delivery_config {
+  std::chrono::milliseconds lease_ttl{10000};   // a partition's lease lapses this long after its holder stops
+  std::chrono::milliseconds poll{250};          // how often other instances' commits and due timers are looked for
+  int max_attempts = 6;                         // sends of one message before it is a dead letter
+  std::chrono::milliseconds retry_base{1000};   // first retry delay (doubles, ±50% jitter)
+  std::chrono::milliseconds retry_max{300000};  // longest retry delay
+  std::size_t learner_queue = 100;              // messages held in memory per learner
+  std::size_t concurrency = 64;                 // provider calls in flight per instance
+  std::size_t timer_batch = 500;                // timers claimed per partition per tick
+  std::chrono::milliseconds timer_hold{30000};  // a claimed timer not handed over comes back after this
+  std::map<std::string, pacing_config> channels;  // "telegram", "whatsapp", "twilio"
+  bool operator==(const delivery_config&) const = default;
+};
+
 struct app_config {
   server_config server;
   std::string public_url = "http://127.0.0.1:8080";  // AULA_PUBLIC_URL
@@ -103,6 +126,7 @@ struct app_config {
   bool test_clock = false;  // AULA_TEST_CLOCK=1: POST /admin/test/clock exists
   std::string default_time_zone = "America/Mexico_City";
   quiet_hours_config quiet_hours;
+  delivery_config delivery;
 
   // Where the values came from (for the start-up log); not settings.
   std::string config_file;          // the path read, or looked for

@@ -16,32 +16,13 @@ std::uint64_t mix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-std::pair<std::string, std::string> split_conversation(const std::string& conv) {
-  auto colon = conv.find(':');
-  if (colon == std::string::npos) return {conv, {}};
-  return {conv.substr(0, colon), conv.substr(colon + 1)};
-}
 
-net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  net::steady_timer t(co_await net::this_coro::executor);
-  t.expires_after(d);
-  co_await t.async_wait(net::use_awaitable);
-}
 
 // Provider calls travel through the outbox as JSON (webhook nodes, follow-up calls).
 nlohmann::json call_to_json(const http_call& c) {
   return {{"method", c.method}, {"url", c.url}, {"headers", c.headers}, {"body", c.body}};
 }
 
-http_call call_from_json(const nlohmann::json& j) {
-  http_call call;
-  call.method = j.value("method", std::string{"POST"});
-  call.url = j.value("url", std::string{});
-  call.body = j.value("body", std::string{});
-  if (auto h = j.find("headers"); h != j.end())
-    for (auto it = h->begin(); it != h->end(); ++it) call.headers[it.key()] = it.value().get<std::string>();
-  return call;
-}
 
 http_out answer(int status, std::string body) {
   http_out o;
@@ -86,8 +67,23 @@ std::map<std::pair<std::string, std::string>, long> service::message_counts() co
 }
 
 void service::mark_dirty(int p) {
+  std::function<void()> f;
+  {
+    std::lock_guard lock(mu_);
+    dirty_.insert(p);
+    f = on_dirty_;
+  }
+  if (f) f();
+}
+
+void service::on_dirty(std::function<void()> f) {
   std::lock_guard lock(mu_);
-  dirty_.insert(p);
+  on_dirty_ = std::move(f);
+}
+
+void service::count_out(const std::string& channel) {
+  counters_.outbound++;
+  count(channel, "out");
 }
 
 std::set<int> service::take_dirty() {
@@ -190,6 +186,12 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
       j["conv"] = conv;
       c.results.push_back(std::move(j));
     }
+    // Each entry knows its place in the learner's order: (the version this commit writes,
+    // its index), whichever lane it travels in.
+    for (std::size_t i = 0; i < c.outbox.size(); ++i) {
+      c.outbox[i]["v"] = c.expected_version + 1;
+      c.outbox[i]["i"] = i;
+    }
     const bool has_outbox = !c.outbox.empty();
     commit_outcome outcome = co_await store_.commit(c);
     if (outcome == commit_outcome::ok) {
@@ -203,112 +205,6 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     counters_.conflicts++;
   }
   throw store_unavailable("too many version conflicts for " + channel + ":…");
-}
-
-net::awaitable<std::size_t> service::fire_due_timers() {
-  std::size_t fired = 0;
-  for (int p = 0; p < store_.partitions(); ++p) {
-    auto due = co_await store_.claim_due_timers(p, clock_.now_ms(), opts_.timer_batch);
-    for (const auto& t : due) {
-      const auto who = split_conversation(t.conversation);
-      co_await deliver(who.first, who.second, inbound_event::timer_due(t.id));
-      ++fired;
-      counters_.timers_fired++;
-    }
-  }
-  co_return fired;
-}
-
-net::awaitable<std::size_t> service::drain_outbox(const http_sender& send) {
-  std::size_t done = 0;
-  for (int p : take_dirty()) {
-    while (true) {
-      auto entries = co_await store_.outbox_pending(p, 100);
-      if (entries.empty()) break;
-      bool blocked = false;
-      for (const auto& e : entries) {
-        if (!co_await send_entry(e, send)) {
-          blocked = true;  // keep the order: try this partition again later
-          mark_dirty(p);
-          break;
-        }
-        co_await store_.outbox_ack(p, e.id);
-        ++done;
-      }
-      if (blocked) break;
-    }
-  }
-  co_return done;
-}
-
-// Delivers one outbox entry. True when it is done with (sent, or dead-lettered with the
-// reason logged); false to try again later without breaking the learner's order.
-net::awaitable<bool> service::send_entry(const outbox_entry& e, const http_sender& send) {
-  const std::string conv = e.data.value("conv", std::string{});
-  const auto who = split_conversation(conv);
-  const std::string& channel = who.first;
-  const std::string& address = who.second;
-
-  if (auto w = e.data.find("webhook"); w != e.data.end()) {
-    // A flow's webhook node: the host performs the request, the answer goes back in.
-    const http_call call = call_from_json(*w);
-    const auto answer = co_await send(call);
-    co_await deliver(channel, address,
-                     inbound_event::webhook_answer(w->value("id", std::string{}), answer.first, answer.second));
-    co_return true;
-  }
-
-  if (auto c = e.data.find("call"); c != e.data.end()) {
-    // A provider call that follows an inbound event (best effort: logged, never retried).
-    const http_call call = call_from_json(*c);
-    const auto answer = co_await send(call);
-    if (answer.first < 200 || answer.first >= 300) {
-      nlohmann::json log = {{"level", "warn"}, {"msg", "follow-up call failed"}, {"channel", channel},
-                            {"status", answer.first}};
-      std::cerr << log.dump() << "\n";
-    }
-    co_return true;
-  }
-
-  const nlohmann::json& mj = e.data.at("msg");
-  if (channel == "web") {
-    co_await store_.web_push(conv, mj);
-    counters_.outbound++;
-    count(channel, "out");
-    co_return true;
-  }
-  channel_adapter* a = adapter(channel);
-  if (!a) {
-    counters_.dead_letters++;
-    std::cerr << R"({"level":"error","msg":"dead letter: no adapter","channel":")" << channel << "\"}\n";
-    co_return true;
-  }
-  const outbound_message m = outbound_from_json(mj);
-  for (const auto& call : a->render(address, m)) {
-    for (int attempt = 1;; ++attempt) {
-      const auto answer = co_await send(call);
-      send_result res = a->classify(answer.first, answer.second);
-      if (res.status == send_status::ok) break;
-      if (res.status == send_status::stopped) {
-        co_await deliver(channel, address, inbound_event::of(inbound_event::kind::opt_out));
-        co_return true;
-      }
-      if (res.status == send_status::rejected || attempt >= opts_.max_send_attempts) {
-        counters_.dead_letters++;
-        nlohmann::json log = {{"level", "error"}, {"msg", "dead letter"}, {"channel", channel}, {"error", res.error}};
-        std::cerr << log.dump() << "\n";
-        co_return true;
-      }
-      if (res.status == send_status::throttled) {
-        co_await sleep_for(std::chrono::seconds(std::max(1, res.retry_after_s)));
-      } else {
-        co_await sleep_for(std::chrono::milliseconds(100 << std::min(attempt, 6)));
-      }
-    }
-  }
-  counters_.outbound++;
-  count(channel, "out");
-  co_return true;
 }
 
 }  // namespace aula

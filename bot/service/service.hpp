@@ -27,8 +27,6 @@ struct service_options {
   std::string default_tz = "America/Mexico_City";
   std::string default_lang = "es";
   int max_commit_attempts = 5;     // version conflicts before giving up (503)
-  int max_send_attempts = 5;       // connection failures before dead-lettering a message
-  std::size_t timer_batch = 200;   // timers claimed per partition per tick
 };
 
 struct service_counters {
@@ -62,21 +60,18 @@ class service {
                                const std::map<std::string, std::string>& contact = {},
                                const std::vector<http_call>& follow_up = {});
 
-  // Fires every due timer (all partitions); returns how many.
-  net::awaitable<std::size_t> fire_due_timers();
-  // Sends what is pending in the outbox (all partitions, or the ones marked dirty); returns
-  // how many messages were delivered or dead-lettered.
-  net::awaitable<std::size_t> drain_outbox(const http_sender& send);
-
   // Wakes the sender: a commit put messages in partition p's outbox.
   void mark_dirty(int p);
+  // Called (from any thread) whenever a partition becomes dirty; {} to stop.
+  void on_dirty(std::function<void()> f);
+  // The sender delivered one message to a learner on `channel`.
+  void count_out(const std::string& channel);
   // Messages in (learner → aula) and out (aula → learner) per channel, since start.
   std::map<std::pair<std::string, std::string>, long> message_counts() const;
   // Called by the sender loop to wait for work (or a tick).
   std::set<int> take_dirty();
 
  private:
-  net::awaitable<bool> send_entry(const outbox_entry& e, const http_sender& send);
   void count(const std::string& channel, const char* direction);
 
   store& store_;
@@ -89,6 +84,7 @@ class service {
   std::set<int> dirty_;
   std::map<std::pair<std::string, std::string>, long> messages_;  // (channel, in|out) -> count
   bool all_dirty_ = true;  // at start, look at every partition once
+  std::function<void()> on_dirty_;
   std::atomic<std::uint64_t> seed_counter_{0};
 };
 

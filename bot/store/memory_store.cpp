@@ -1,6 +1,8 @@
 // The store in memory: the same semantics as redis_store (store.hpp), behind one mutex. For
 // unit tests and `aula serve --store memory`; nothing survives a restart.
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -84,26 +86,101 @@ class memory_store final : public store {
     co_return out;
   }
 
-  net::awaitable<void> outbox_ack(int p, const std::string& entry_id) override {
+  net::awaitable<std::vector<outbox_entry>> outbox_read(int p, const std::string& lane, const std::string& after,
+                                                        std::size_t max) override {
+    if (lane != "reply" && lane != "bulk") throw std::invalid_argument("no outbox lane '" + lane + "'");
+    std::optional<sid> from;
+    if (!after.empty()) from = store_detail::parse_stream_id(after);
+    std::vector<outbox_entry> out;
+    std::lock_guard lock(mu_);
+    const stream& st = lane == "bulk" ? at(p).bulk : at(p).reply;
+    for (auto it = from ? st.upper_bound(*from) : st.begin(); it != st.end() && out.size() < max; ++it)
+      out.push_back(outbox_entry{lane + ":" + to_string(it->first), nlohmann::json::parse(it->second)});
+    co_return out;
+  }
+
+  net::awaitable<fence> lease_acquire(int p, const std::string& owner, std::chrono::milliseconds ttl) override {
+    if (owner.empty() || owner.find('|') != std::string::npos)
+      throw std::invalid_argument("a lease owner is a non-empty id without '|'");
+    std::lock_guard lock(mu_);
+    auto& part = at(p);
+    const auto now = std::chrono::steady_clock::now();
+    if (part.lease.held() && part.lease_until > now && part.lease.owner != owner) co_return fence{owner, 0};
+    if (!part.lease.held() || part.lease_until <= now) part.lease = fence{owner, ++part.fence_counter};
+    part.lease_until = now + ttl;
+    co_return part.lease;
+  }
+
+  net::awaitable<void> lease_release(int p, const fence& f) override {
+    std::lock_guard lock(mu_);
+    auto& part = at(p);
+    if (holds(part, f)) part.lease = fence{};
+    co_return;
+  }
+
+  net::awaitable<void> outbox_ack(int p, const std::string& entry_id, const fence& f) override {
     auto [lane, id] = store_detail::split_outbox_id(entry_id);
     auto key = store_detail::parse_stream_id(id);
     std::lock_guard lock(mu_);
     auto& part = at(p);
+    if (!holds(part, f)) throw lease_lost("partition " + std::to_string(p) + ": lease lost; outbox entry not acked");
     (lane == "bulk" ? part.bulk : part.reply).erase(key);
     co_return;
   }
 
-  net::awaitable<std::vector<due_timer>> claim_due_timers(int p, std::int64_t now_ms, std::size_t max) override {
+  net::awaitable<void> outbox_dead(int p, const std::string& entry_id, const nlohmann::json& record,
+                                   const fence& f) override {
+    auto [lane, id] = store_detail::split_outbox_id(entry_id);
+    auto key = store_detail::parse_stream_id(id);
+    auto d = record.dump();
+    std::lock_guard lock(mu_);
+    auto& part = at(p);
+    if (!holds(part, f)) throw lease_lost("partition " + std::to_string(p) + ": lease lost; dead letter not written");
+    part.dead.emplace(next_id(), std::move(d));
+    while (part.dead.size() > dead_max) part.dead.erase(part.dead.begin());
+    (lane == "bulk" ? part.bulk : part.reply).erase(key);
+    co_return;
+  }
+
+  net::awaitable<std::vector<outbox_entry>> dead_letters(int p, std::size_t max,
+                                                         const std::string& conversation) override {
+    std::vector<outbox_entry> out;
+    std::lock_guard lock(mu_);
+    const auto& dead = at(p).dead;
+    for (auto it = dead.rbegin(); it != dead.rend() && out.size() < max; ++it) {
+      auto j = nlohmann::json::parse(it->second);
+      if (conversation.empty() || j.value("conv", std::string{}) == conversation)
+        out.push_back(outbox_entry{to_string(it->first), std::move(j)});
+    }
+    std::reverse(out.begin(), out.end());
+    co_return out;
+  }
+
+  net::awaitable<std::vector<due_timer>> claim_due_timers(int p, std::int64_t now_ms, std::size_t max,
+                                                          const fence& f, std::chrono::milliseconds hold) override {
     std::vector<due_timer> out;
     std::lock_guard lock(mu_);
     auto& part = at(p);
+    if (!holds(part, f)) throw lease_lost("partition " + std::to_string(p) + ": lease lost; no timers claimed");
+    const std::int64_t until = now_ms + std::max<std::int64_t>(1, hold.count());
     while (out.size() < max && !part.by_due.empty() && part.by_due.begin()->first <= now_ms) {
       auto [due, member] = *part.by_due.begin();
       remove_timer(part, member);
+      part.timers[member] = until;
+      part.by_due.emplace(until, member);
       auto [conv, id] = store_detail::split_timer_member(member);
-      out.push_back(due_timer{std::move(conv), std::move(id), due});
+      out.push_back(due_timer{std::move(conv), std::move(id), due, until});
     }
     co_return out;
+  }
+
+  net::awaitable<void> timer_done(int p, const due_timer& t) override {
+    std::lock_guard lock(mu_);
+    auto& part = at(p);
+    auto member = store_detail::timer_member(t.conversation, t.id);
+    auto it = part.timers.find(member);
+    if (it != part.timers.end() && it->second == t.held_until_ms) remove_timer(part, member);
+    co_return;
   }
 
   net::awaitable<void> web_push(const std::string& conversation, const nlohmann::json& msg) override {
@@ -136,10 +213,11 @@ class memory_store final : public store {
     co_return out;
   }
 
-  net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids) override {
+  net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids, const fence& f) override {
     std::vector<sid> ids;
     for (const auto& id : entry_ids) ids.push_back(store_detail::parse_stream_id(id));
     std::lock_guard lock(mu_);
+    if (!holds(at(p), f)) throw lease_lost("partition " + std::to_string(p) + ": lease lost; results not acked");
     for (const auto& id : ids) at(p).results.erase(id);
     co_return;
   }
@@ -148,6 +226,7 @@ class memory_store final : public store {
 
  private:
   static constexpr std::size_t web_max = 200;
+  static constexpr std::size_t dead_max = 10000;
 
   struct session_rec {
     std::int64_t version = 0;
@@ -156,7 +235,10 @@ class memory_store final : public store {
   };
   using stream = std::map<sid, std::string>;
   struct partition {
-    stream reply, bulk, results;
+    stream reply, bulk, results, dead;
+    fence lease;
+    std::chrono::steady_clock::time_point lease_until{};
+    std::int64_t fence_counter = 0;
     std::map<std::string, std::int64_t> timers;  // member -> due
     std::set<std::pair<std::int64_t, std::string>> by_due;
   };
@@ -174,6 +256,10 @@ class memory_store final : public store {
   static void read(const stream& s, const std::string& prefix, std::size_t max, std::vector<outbox_entry>& out) {
     for (auto it = s.begin(); it != s.end() && out.size() < max; ++it)
       out.push_back(outbox_entry{prefix + to_string(it->first), nlohmann::json::parse(it->second)});
+  }
+
+  static bool holds(const partition& part, const fence& f) {
+    return f.held() && part.lease == f && part.lease_until > std::chrono::steady_clock::now();
   }
 
   static void remove_timer(partition& part, const std::string& member) {

@@ -1,6 +1,7 @@
 // The store in Redis: the key layout is at the top of store.hpp; the commit script below is
 // the one place a step is written.
 #include <atomic>
+#include <algorithm>
 #include <cmath>
 
 #include "bot/store/redis_client.hpp"
@@ -60,12 +61,64 @@ for _ = 1, n do redis.call('XADD', KEYS[5], '*', 'd', ARGV[i]); i = i + 1 end
 return {'ok', next_version}
 )lua";
 
+// Takes or renews a partition's lease.
+// KEYS 1 lease, 2 fence counter; ARGV 1 owner, 2 ttl (ms).
+// Returns the fencing token (the owner's, renewed), or 0 when another owner holds it.
+const char* const lease_lua = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local bar = string.find(cur, '|', 1, true)
+  if bar and string.sub(cur, 1, bar - 1) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(string.sub(cur, bar + 1))
+  end
+  return 0
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
+return token
+)lua";
+
+// Gives a lease up. KEYS 1 lease; ARGV 1 "<owner>|<token>".
+const char* const release_lua = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+)lua";
+
+// A fenced XDEL. KEYS 1 lease, 2 stream; ARGV 1 "<owner>|<token>", then ids.
+// Returns 0 (nothing removed) when the lease is not held by that fence, else 1.
+const char* const ack_lua = R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 2, #ARGV do redis.call('XDEL', KEYS[2], ARGV[i]) end
+return 1
+)lua";
+
+// A fenced move to the dead letters. KEYS 1 lease, 2 outbox lane, 3 dead letters;
+// ARGV 1 fence, 2 entry id, 3 dead letter JSON, 4 MAXLEN. Returns 0 when fenced, else 1.
+const char* const dead_lua = R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'd', ARGV[3])
+redis.call('XDEL', KEYS[2], ARGV[2])
+return 1
+)lua";
+
 // Removes and returns the due timers of a partition: {member, score, member, score, …}.
-// KEYS 1 timers; ARGV 1 now (ms), 2 at most this many.
+// KEYS 1 timers, 2 lease; ARGV 1 now (ms), 2 at most this many, 3 fence, 4 held until (ms):
+// the claimed timers' new score.
+// Returns the string 'fenced' (claiming nothing) when the lease is not held by that fence.
 const char* const claim_lua = R"lua(
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 'fenced' end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
-for i = 1, #due, 2 do redis.call('ZREM', KEYS[1], due[i]) end
+for i = 1, #due, 2 do redis.call('ZADD', KEYS[1], 'XX', ARGV[4], due[i]) end
 return due
+)lua";
+
+// A handed-over timer: removed unless a commit moved it since. KEYS 1 timers;
+// ARGV 1 member, 2 the score the claim gave it.
+const char* const timer_done_lua = R"lua(
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 1
 )lua";
 
 // Commands are built with redis_cmd: g++ 12 rejects braced lists of string literals in a
@@ -181,24 +234,96 @@ class redis_store final : public store {
     co_return out;
   }
 
-  net::awaitable<void> outbox_ack(int p, const std::string& entry_id) override {
+  net::awaitable<std::vector<outbox_entry>> outbox_read(int p, const std::string& lane, const std::string& after,
+                                                        std::size_t max) override {
     check(p);
-    auto [lane, id] = store_detail::split_outbox_id(entry_id);
-    co_await call(redis_cmd("XDEL", keys_.outbox(p, lane), id));
+    if (lane != "reply" && lane != "bulk") throw std::invalid_argument("no outbox lane '" + lane + "'");
+    if (!after.empty()) store_detail::parse_stream_id(after);  // throws std::invalid_argument
+    if (max == 0) co_return std::vector<outbox_entry>{};
+    std::string start = "-";
+    if (!after.empty()) start = "(" + after;
+    auto r = co_await call(redis_cmd("XRANGE", keys_.outbox(p, lane), start, "+", "COUNT", std::to_string(max)));
+    co_return entries_of(r, lane + ":");
   }
 
-  net::awaitable<std::vector<due_timer>> claim_due_timers(int p, std::int64_t now_ms, std::size_t max) override {
+  net::awaitable<fence> lease_acquire(int p, const std::string& owner, std::chrono::milliseconds ttl) override {
+    check(p);
+    check_owner(owner);
+    auto r = co_await call_script(lease_, redis_cmd(keys_.lease(p), keys_.fence(p)),
+                                  redis_cmd(owner, std::to_string(std::max<std::int64_t>(1, ttl.count()))));
+    if (r.type != redis_reply::kind::integer) unavailable("unexpected lease answer: " + r.to_string());
+    co_return fence{owner, r.integer};
+  }
+
+  net::awaitable<void> lease_release(int p, const fence& f) override {
+    check(p);
+    if (!f.held()) co_return;
+    co_await call_script(release_, redis_cmd(keys_.lease(p)), redis_cmd(f.value()));
+  }
+
+  net::awaitable<void> outbox_ack(int p, const std::string& entry_id, const fence& f) override {
+    check(p);
+    auto [lane, id] = store_detail::split_outbox_id(entry_id);
+    auto r = co_await call_script(ack_, redis_cmd(keys_.lease(p), keys_.outbox(p, lane)), redis_cmd(f.value(), id));
+    if (r.integer != 1) throw lease_lost("partition " + std::to_string(p) + ": lease lost; outbox entry not acked");
+  }
+
+  net::awaitable<void> outbox_dead(int p, const std::string& entry_id, const nlohmann::json& record,
+                                   const fence& f) override {
+    check(p);
+    auto [lane, id] = store_detail::split_outbox_id(entry_id);
+    auto r = co_await call_script(dead_, redis_cmd(keys_.lease(p), keys_.outbox(p, lane), keys_.dead(p)),
+                                  redis_cmd(f.value(), id, record.dump(), std::to_string(opts_.dead_letters_max)));
+    if (r.integer != 1) throw lease_lost("partition " + std::to_string(p) + ": lease lost; dead letter not written");
+  }
+
+  net::awaitable<std::vector<outbox_entry>> dead_letters(int p, std::size_t max,
+                                                         const std::string& conversation) override {
+    check(p);
+    std::vector<outbox_entry> out;
+    if (max == 0) co_return out;
+    // Newest first, in pages, until `max` match; then oldest first.
+    std::string end = "+";
+    for (int page = 0; page < 100 && out.size() < max; ++page) {
+      auto r = co_await call(redis_cmd("XREVRANGE", keys_.dead(p), end, "-", "COUNT", "500"));
+      auto batch = entries_of(r, "");
+      if (batch.empty()) break;
+      for (auto& e : batch) {
+        if (out.size() >= max) break;
+        if (conversation.empty() || (e.data.is_object() && e.data.value("conv", std::string{}) == conversation))
+          out.push_back(std::move(e));
+      }
+      end = "(" + batch.back().id;
+      if (batch.size() < 500) break;
+    }
+    std::reverse(out.begin(), out.end());
+    co_return out;
+  }
+
+  net::awaitable<std::vector<due_timer>> claim_due_timers(int p, std::int64_t now_ms, std::size_t max,
+                                                          const fence& f, std::chrono::milliseconds hold) override {
     check(p);
     std::vector<due_timer> out;
     if (max == 0) co_return out;
-    auto r = co_await call_script(claim_, redis_cmd(keys_.timers(p)),
-                                  redis_cmd(std::to_string(now_ms), std::to_string(max)));
+    const std::int64_t until = now_ms + std::max<std::int64_t>(1, hold.count());
+    auto r = co_await call_script(claim_, redis_cmd(keys_.timers(p), keys_.lease(p)),
+                                  redis_cmd(std::to_string(now_ms), std::to_string(max), f.value(),
+                                            std::to_string(until)));
+    if (r.is_string() && r.str == "fenced")
+      throw lease_lost("partition " + std::to_string(p) + ": lease lost; no timers claimed");
     if (!r.is_array()) unavailable("unexpected claim answer: " + r.to_string());
     for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
       auto [conv, id] = store_detail::split_timer_member(r.elements[i].str);
-      out.push_back(due_timer{std::move(conv), std::move(id), std::llround(std::stod(r.elements[i + 1].str))});
+      out.push_back(
+          due_timer{std::move(conv), std::move(id), std::llround(std::stod(r.elements[i + 1].str)), until});
     }
     co_return out;
+  }
+
+  net::awaitable<void> timer_done(int p, const due_timer& t) override {
+    check(p);
+    co_await call_script(timer_done_, redis_cmd(keys_.timers(p)),
+                         redis_cmd(store_detail::timer_member(t.conversation, t.id), std::to_string(t.held_until_ms)));
   }
 
   net::awaitable<void> web_push(const std::string& conversation, const nlohmann::json& msg) override {
@@ -229,15 +354,16 @@ class redis_store final : public store {
     co_return entries_of(r, "");
   }
 
-  net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids) override {
+  net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids, const fence& f) override {
     check(p);
     if (entry_ids.empty()) co_return;
-    auto argv = redis_cmd("XDEL", keys_.results(p));
+    auto args = redis_cmd(f.value());
     for (const auto& id : entry_ids) {
       store_detail::parse_stream_id(id);
-      argv.push_back(id);
+      args.push_back(id);
     }
-    co_await call(std::move(argv));
+    auto r = co_await call_script(ack_, redis_cmd(keys_.lease(p), keys_.results(p)), std::move(args));
+    if (r.integer != 1) throw lease_lost("partition " + std::to_string(p) + ": lease lost; results not acked");
   }
 
   net::awaitable<bool> ping() override {
@@ -252,13 +378,17 @@ class redis_store final : public store {
   // Registers the scripts (loaded with every connect), then starts the clients.
   void start() {
     for (auto& c : clients_) {
-      c->add_script(commit_);
-      c->add_script(claim_);
+      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &dead_, &timer_done_}) c->add_script(*script);
       c->start();
     }
   }
 
  private:
+  static void check_owner(const std::string& owner) {
+    if (owner.empty() || owner.find('|') != std::string::npos)
+      throw std::invalid_argument("a lease owner is a non-empty id without '|'");
+  }
+
   void check(int p) const {
     if (p < 0 || p >= opts_.partitions) throw std::out_of_range("no partition " + std::to_string(p));
   }
@@ -321,6 +451,11 @@ class redis_store final : public store {
   store_keys keys_;
   redis_script commit_{commit_lua};
   redis_script claim_{claim_lua};
+  redis_script lease_{lease_lua};
+  redis_script release_{release_lua};
+  redis_script ack_{ack_lua};
+  redis_script dead_{dead_lua};
+  redis_script timer_done_{timer_done_lua};
   std::atomic<std::size_t> next_{0};
 };
 

@@ -15,10 +15,21 @@
 //   aula:{p7}:timers              sorted set: score = due (ms since epoch),
 //                                 member = "<conversation>|<timer id>" (split at the last '|')
 //   aula:{p7}:results             stream, field d = result record JSON
+//   aula:{p7}:lease               string "<owner>|<fencing token>", with expiry (PX)
+//   aula:{p7}:fence               integer: the last fencing token handed out (INCR)
+//   aula:{p7}:dead                stream, field d = dead letter JSON ({"conv","entry","reason",
+//                                 "attempts","at","kind"}), MAXLEN ~ dead_letters_max
 //   aula:{p7}:w:<conversation>    stream, field d = message JSON: the web chat mailbox
 //                                 (MAXLEN ~ 200, expires 7 days after the last push)
 //
 // Outbox entry ids name their lane: "reply:<stream id>" or "bulk:<stream id>".
+// Entries carry "v" (the session version their commit wrote) and "i" (their index in that
+// commit): a learner's messages are sent in (v, i) order whichever lane they are in.
+//
+// Leases: one instance at a time consumes a partition's outbox, fires its timers and drains
+// its results: the holder of its lease. Every ack, dead letter and claim names the lease it
+// acts under (a fence); when the lease has lapsed or changed hands it changes nothing and
+// throws lease_lost, so a stalled former holder can do no harm (DESIGN.md §4).
 // The prefix "aula" is redis_store_options::key_prefix (tests use their own).
 #pragma once
 
@@ -77,6 +88,21 @@ struct due_timer {
   std::string conversation;
   std::string id;  // the timer id the engine gave
   std::int64_t due_ms = 0;
+  std::int64_t held_until_ms = 0;  // set by claim_due_timers
+};
+
+// The lease an instance acts under: its owner id and the fencing token it was given.
+struct fence {
+  std::string owner;
+  std::int64_t token = 0;  // 0: not held
+  bool held() const { return token > 0; }
+  std::string value() const { return owner + "|" + std::to_string(token); }
+  bool operator==(const fence&) const = default;
+};
+
+// An ack, dead letter or claim under a lease that is no longer held: nothing was changed.
+struct lease_lost : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 // Failures to reach the store (Redis down, deadline passed) are thrown as store_unavailable;
@@ -91,11 +117,36 @@ class store {
   virtual int partitions() const = 0;
   virtual net::awaitable<loaded_session> load(const std::string& conversation) = 0;
   virtual net::awaitable<commit_outcome> commit(const commit_request& c) = 0;
+  // Takes partition p's lease for `owner` for `ttl`, or renews it when `owner` holds it.
+  // Returns the fence to act under; token 0 when another owner holds the lease. The token
+  // changes only when the lease is taken anew (first time, or after it lapsed).
+  virtual net::awaitable<fence> lease_acquire(int p, const std::string& owner, std::chrono::milliseconds ttl) = 0;
+  // Gives the lease up (a clean stop) so another instance need not wait for it to lapse.
+  virtual net::awaitable<void> lease_release(int p, const fence& f) = 0;
+
   // Pending outbox entries of partition p, oldest first ("reply" lane before "bulk").
   virtual net::awaitable<std::vector<outbox_entry>> outbox_pending(int p, std::size_t max) = 0;
-  virtual net::awaitable<void> outbox_ack(int p, const std::string& entry_id) = 0;
-  // Removes and returns up to `max` timers of partition p due at or before now_ms.
-  virtual net::awaitable<std::vector<due_timer>> claim_due_timers(int p, std::int64_t now_ms, std::size_t max) = 0;
+  // Entries of one lane ("reply" | "bulk") after the stream id `after` ("" = from the start).
+  virtual net::awaitable<std::vector<outbox_entry>> outbox_read(int p, const std::string& lane,
+                                                                const std::string& after, std::size_t max) = 0;
+  // Removes a delivered entry. Throws lease_lost (removing nothing) unless `f` holds p's lease.
+  virtual net::awaitable<void> outbox_ack(int p, const std::string& entry_id, const fence& f) = 0;
+  // Moves an entry that cannot be delivered to p's dead letters with `record` (why, attempts,
+  // …; "conv" and "entry" are added). Throws lease_lost unless `f` holds p's lease.
+  virtual net::awaitable<void> outbox_dead(int p, const std::string& entry_id, const nlohmann::json& record,
+                                           const fence& f) = 0;
+  // The newest `max` dead letters of partition p, oldest first (conversation filter optional).
+  virtual net::awaitable<std::vector<outbox_entry>> dead_letters(int p, std::size_t max,
+                                                                 const std::string& conversation = {}) = 0;
+  // Claims up to `max` timers of partition p due at or before now_ms, earliest first: each is
+  // held (its due time moved to now_ms + hold) until timer_done. A claimer that dies leaves
+  // them to be claimed again after `hold` (the engine ignores a timer it no longer waits for,
+  // so nothing fires twice). Throws lease_lost (claiming nothing) unless `f` holds p's lease.
+  virtual net::awaitable<std::vector<due_timer>> claim_due_timers(int p, std::int64_t now_ms, std::size_t max,
+                                                                  const fence& f,
+                                                                  std::chrono::milliseconds hold) = 0;
+  // A claimed timer was handed to the engine: removes it unless a commit set it again since.
+  virtual net::awaitable<void> timer_done(int p, const due_timer& t) = 0;
   // The web chat's mailbox: messages for a browser learner, read by polling.
   virtual net::awaitable<void> web_push(const std::string& conversation, const nlohmann::json& msg) = 0;
   virtual net::awaitable<std::vector<outbox_entry>> web_read(const std::string& conversation, const std::string& after,
@@ -103,7 +154,7 @@ class store {
   // Result records waiting to be drained into the record store (the records issue), oldest
   // first; results_ack removes drained ones (unknown ids are ignored).
   virtual net::awaitable<std::vector<outbox_entry>> results_pending(int p, std::size_t max) = 0;
-  virtual net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids) = 0;
+  virtual net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids, const fence& f) = 0;
   virtual net::awaitable<bool> ping() = 0;
 };
 
@@ -121,6 +172,7 @@ struct redis_store_options {
   std::string key_prefix = "aula";     // "aula:{p7}:…"; tests use their own
   std::size_t web_mailbox_max = 200;   // MAXLEN ~ of a web chat mailbox
   std::chrono::seconds web_mailbox_ttl{7 * 24 * 3600};
+  std::size_t dead_letters_max = 10000;  // MAXLEN ~ of each partition's dead letters
 };
 
 // Key names (see the layout at the top).
@@ -138,6 +190,8 @@ struct store_keys {
     return prefix + ":" + tag(p) + ":w:" + conversation;
   }
   std::string lease(int p) const { return prefix + ":" + tag(p) + ":lease"; }
+  std::string fence(int p) const { return prefix + ":" + tag(p) + ":fence"; }
+  std::string dead(int p) const { return prefix + ":" + tag(p) + ":dead"; }
 };
 net::awaitable<std::unique_ptr<store>> make_redis_store(net::any_io_executor ex, redis_store_options opts);
 

@@ -1,0 +1,689 @@
+#include "bot/delivery/delivery.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <deque>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include "bot/engine/render.hpp"
+#include "bot/io/log.hpp"
+
+namespace aula {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using ms = std::chrono::milliseconds;
+
+std::pair<std::string, std::string> split_conversation(const std::string& conv) {
+  auto colon = conv.find(':');
+  if (colon == std::string::npos) return {conv, {}};
+  return {conv.substr(0, colon), conv.substr(colon + 1)};
+}
+
+std::string default_owner() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "host");
+  std::random_device rd;
+  char tail[17];
+  std::snprintf(tail, sizeof tail, "%08x", rd());
+  std::string out = std::string(host) + ":" + std::to_string(getpid()) + ":" + tail;
+  std::replace(out.begin(), out.end(), '|', '_');
+  return out;
+}
+
+// Provider calls travel through the outbox as JSON (webhook nodes, follow-up calls).
+http_call call_of(const nlohmann::json& j) {
+  http_call call;
+  call.method = j.value("method", std::string{"POST"});
+  call.url = j.value("url", std::string{});
+  call.body = j.value("body", std::string{});
+  if (auto h = j.find("headers"); h != j.end() && h->is_object())
+    for (auto it = h->begin(); it != h->end(); ++it)
+      if (it.value().is_string()) call.headers[it.key()] = it.value().get<std::string>();
+  return call;
+}
+
+}  // namespace
+
+channel_pacing default_pacing(const std::string& channel) {
+  channel_pacing p;
+  if (channel == "telegram") return p;  // ≈1 msg/s per chat, ≈30 msg/s overall (Bot FAQ)
+  if (channel == "whatsapp") {
+    p.per_second = 80;  // Cloud API default throughput per number
+    p.chat_burst = 5;
+    p.chat_interval = ms(6000);  // the pair rate limit (131056)
+    return p;
+  }
+  if (channel == "twilio") {
+    p.per_second = 10;
+    return p;
+  }
+  p.per_second = 1000;  // web: our own mailbox
+  p.chat_burst = 1000;
+  p.chat_interval = ms(1);
+  return p;
+}
+
+struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
+  struct item {
+    outbox_entry e;
+    std::string lane;
+    std::int64_t v = 0;
+    std::int64_t i = 0;
+    std::uint64_t epoch = 0;
+    bool in_flight = false;
+  };
+  struct conv_state {
+    int p = 0;
+    std::deque<item> q;  // ordered by (v, i)
+    std::set<std::string> ids;  // entry ids queued or in flight
+    bool running = false;
+    double tokens = -1;  // per-learner pacing; < 0 = not started (full burst)
+    clock_type::time_point refilled{};
+    clock_type::time_point last_used{};
+    std::int64_t skip_below = 0;  // entries of older commits are skipped (after a pause/stop)
+    std::string skip_reason;
+  };
+  struct part_state {
+    fence f;
+    bool held = false;
+    std::uint64_t epoch = 0;
+    clock_type::time_point valid_until{};
+    std::string cursor_reply, cursor_bulk;
+    std::set<std::string> done;  // acked since the current read started
+    std::size_t queued = 0;
+    bool reading = false;
+  };
+  struct bucket {
+    double tokens = 0;
+    double rate = 30;
+    double burst = 30;
+    clock_type::time_point refilled = clock_type::now();
+    int reply_waiting = 0;
+  };
+
+  net::strand<net::any_io_executor> strand;
+  service& svc;
+  store& st;
+  http_sender send;
+  delivery_options opts;
+  delivery_counters counters;
+  std::vector<part_state> parts;
+  std::unordered_map<std::string, conv_state> convs;
+  std::map<std::string, bucket> buckets;
+  std::size_t in_flight = 0;
+  std::atomic<std::size_t> held_gauge{0}, queued_gauge{0};
+
+  void update_gauges() {
+    std::size_t h = 0, q = 0;
+    for (const auto& p : parts) {
+      h += p.held ? 1 : 0;
+      q += p.queued;
+    }
+    held_gauge = h;
+    queued_gauge = q;
+  }
+  std::size_t running_workers = 0;
+  bool stopping = false;
+  bool started = false;
+  std::mt19937_64 rng{std::random_device{}()};
+  std::shared_ptr<net::steady_timer> wake;
+
+  impl(net::any_io_executor ex, service& s, http_sender sender, delivery_options o)
+      : strand(net::make_strand(ex)), svc(s), st(s.backing_store()), send(std::move(sender)), opts(std::move(o)) {
+    if (opts.owner.empty()) opts.owner = default_owner();
+    parts.resize(static_cast<std::size_t>(st.partitions()));
+    wake = std::make_shared<net::steady_timer>(strand);
+    if (opts.max_attempts < 1) opts.max_attempts = 1;
+    if (opts.learner_queue < 1) opts.learner_queue = 1;
+    if (opts.concurrency < 1) opts.concurrency = 1;
+    if (opts.read_batch < 1) opts.read_batch = 1;
+  }
+
+  channel_pacing pacing_of(const std::string& channel) const {
+    auto it = opts.channels.find(channel);
+    return it != opts.channels.end() ? it->second : default_pacing(channel);
+  }
+
+  net::awaitable<void> sleep(ms d) {
+    net::steady_timer t(strand);
+    t.expires_after(d);
+    co_await t.async_wait(net::as_tuple(net::use_awaitable));
+  }
+
+  ms jittered(ms base) {
+    std::uniform_real_distribution<double> d(0.5, 1.5);
+    return ms(std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(base.count()) * d(rng))));
+  }
+
+  // ---------------------------------------------------------------- leases
+
+  // Forgets what was read from partition p (the lease changed): what is in flight finishes,
+  // the rest is read again by whoever holds the lease now.
+  void reset_partition(int p) {
+    auto& part = parts[static_cast<std::size_t>(p)];
+    part.epoch++;
+    part.cursor_reply.clear();
+    part.cursor_bulk.clear();
+    part.done.clear();
+    part.queued = 0;
+    for (auto& [conv, c] : convs) {
+      if (c.p != p) continue;
+      std::deque<item> keep;
+      for (auto& it : c.q)
+        if (it.in_flight) keep.push_back(std::move(it));
+        else c.ids.erase(it.e.id);
+      c.q = std::move(keep);
+      part.queued += c.q.size();
+    }
+  }
+
+  net::awaitable<void> keep_leases() {
+    auto self = shared_from_this();
+    const ms renew_every = std::max(ms(50), opts.lease_ttl / 3);
+    while (!stopping) {
+      for (int p = 0; p < static_cast<int>(parts.size()) && !stopping; ++p) {
+        auto& part = parts[static_cast<std::size_t>(p)];
+        const auto asked = clock_type::now();
+        try {
+          fence f = co_await st.lease_acquire(p, opts.owner, opts.lease_ttl);
+          if (stopping) break;
+          if (!f.held()) {
+            if (part.held) {
+              counters.leases_lost++;
+              log::warn("lease lost", {{"partition", p}});
+              part.held = false;
+              reset_partition(p);
+            }
+            continue;
+          }
+          if (!part.held || part.f.token != f.token) {
+            if (part.held) counters.leases_lost++;
+            counters.leases_taken++;
+            part.held = true;
+            part.f = f;
+            reset_partition(p);
+          }
+          part.valid_until = asked + opts.lease_ttl;
+        } catch (const std::exception& e) {
+          // Redis unreachable: past its expiry the lease is gone whatever Redis says later.
+          if (part.held && clock_type::now() >= part.valid_until) {
+            counters.leases_lost++;
+            part.held = false;
+            reset_partition(p);
+          }
+          if (p == 0) log::warn("lease renewal failed", {{"error", e.what()}});
+        }
+      }
+      update_gauges();
+      co_await sleep(renew_every);
+    }
+  }
+
+  bool holds(int p, std::uint64_t epoch) const {
+    const auto& part = parts[static_cast<std::size_t>(p)];
+    return part.held && part.epoch == epoch && clock_type::now() < part.valid_until;
+  }
+
+  // ---------------------------------------------------------------- reading the outbox
+
+  static std::string stream_id(const std::string& entry_id) {
+    auto colon = entry_id.find(':');
+    return colon == std::string::npos ? entry_id : entry_id.substr(colon + 1);
+  }
+
+  // Reads new entries of a held partition into the learners' queues.
+  net::awaitable<void> read_partition(int p) {
+    auto& part = parts[static_cast<std::size_t>(p)];
+    if (!part.held || part.reading || stopping) co_return;
+    part.reading = true;
+    const std::uint64_t epoch = part.epoch;
+    part.done.clear();
+    try {
+      // Bulk first, then replies: an entry of either lane committed before one we read is
+      // then always read too, so a learner's queue never misses an earlier message.
+      for (const char* lane_name : {"bulk", "reply"}) {
+        const std::string lane = lane_name;
+        std::string& cursor = lane == "bulk" ? part.cursor_bulk : part.cursor_reply;
+        if (part.queued >= opts.partition_queue) break;
+        std::vector<outbox_entry> entries = co_await st.outbox_read(p, lane, cursor, opts.read_batch);
+        if (!holds(p, epoch)) break;
+        for (auto& e : entries) {
+          if (part.queued >= opts.partition_queue) break;
+          const std::string conv = e.data.is_object() ? e.data.value("conv", std::string{}) : std::string{};
+          if (conv.empty()) {
+            // Not an entry we can deliver: keep it as a dead letter.
+            cursor = stream_id(e.id);
+            nlohmann::json rec = {{"conv", conv}, {"entry", e.data.is_discarded() ? nlohmann::json() : e.data},
+                                  {"reason", "unreadable outbox entry"}, {"kind", "invalid"},
+                                  {"at", svc.clock().now_ms()}};
+            co_await st.outbox_dead(p, e.id, rec, part.f);
+            continue;
+          }
+          auto& c = convs[conv];
+          c.p = p;
+          if (c.ids.count(e.id) || part.done.count(e.id)) {
+            cursor = stream_id(e.id);
+            continue;
+          }
+          if (c.q.size() >= opts.learner_queue) break;  // this learner's queue is full: later
+          cursor = stream_id(e.id);
+          item it;
+          it.lane = lane;
+          it.v = e.data.value("v", std::int64_t{0});
+          it.i = e.data.value("i", std::int64_t{0});
+          it.epoch = epoch;
+          it.e = std::move(e);
+          c.ids.insert(it.e.id);
+          // In (v, i) order, never before an entry already in flight.
+          auto first = std::find_if(c.q.begin(), c.q.end(), [](const item& x) { return !x.in_flight; });
+          auto pos = std::upper_bound(first, c.q.end(), it, [](const item& a, const item& b) {
+            return std::pair(a.v, a.i) < std::pair(b.v, b.i);
+          });
+          c.q.insert(pos, std::move(it));
+          part.queued++;
+          if (!c.running) {
+            c.running = true;
+            running_workers++;
+            net::co_spawn(strand, work(conv), net::detached);
+          }
+        }
+      }
+    } catch (const lease_lost&) {
+      counters.fenced++;
+    } catch (const std::exception& e) {
+      log::warn("outbox read failed", {{"partition", p}, {"error", e.what()}});
+    }
+    part.reading = false;
+  }
+
+  // ---------------------------------------------------------------- pacing
+
+  net::awaitable<void> pace_learner(conv_state& c, const channel_pacing& pc) {
+    for (;;) {
+      const auto now = clock_type::now();
+      const double burst = std::max(1, pc.chat_burst);
+      if (c.tokens < 0) {
+        c.tokens = burst;
+        c.refilled = now;
+      }
+      const double interval = std::max<double>(1, static_cast<double>(pc.chat_interval.count()));
+      c.tokens = std::min(burst, c.tokens + std::chrono::duration<double, std::milli>(now - c.refilled).count() / interval);
+      c.refilled = now;
+      if (c.tokens >= 1) {
+        c.tokens -= 1;
+        co_return;
+      }
+      co_await sleep(ms(static_cast<std::int64_t>((1 - c.tokens) * interval) + 1));
+    }
+  }
+
+  net::awaitable<void> pace_channel(const std::string& channel, bool reply) {
+    auto& b = buckets[channel];
+    const auto pc = pacing_of(channel);
+    b.rate = std::max(0.1, pc.per_second);
+    b.burst = std::max(1.0, pc.per_second);
+    bool counted = false;
+    for (;;) {
+      const auto now = clock_type::now();
+      b.tokens = std::min(b.burst, b.tokens + std::chrono::duration<double>(now - b.refilled).count() * b.rate);
+      b.refilled = now;
+      // Replies always go first: bulk waits while any reply waits.
+      if (b.tokens >= 1 && (reply || b.reply_waiting == 0)) {
+        b.tokens -= 1;
+        if (counted) b.reply_waiting--;
+        co_return;
+      }
+      if (reply && !counted) {
+        b.reply_waiting++;
+        counted = true;
+      }
+      const double wait_s = b.tokens >= 1 ? 0.002 : (1 - b.tokens) / b.rate;
+      co_await sleep(ms(static_cast<std::int64_t>(wait_s * 1000) + 1));
+    }
+  }
+
+  net::awaitable<std::pair<int, std::string>> call(const http_call& c) {
+    while (in_flight >= opts.concurrency) co_await sleep(ms(2));
+    in_flight++;
+    std::pair<int, std::string> r{0, {}};
+    try {
+      r = co_await send(c);
+    } catch (const std::exception& e) {
+      r = {0, e.what()};
+    }
+    in_flight--;
+    co_return r;
+  }
+
+  // ---------------------------------------------------------------- the per-learner worker
+
+  enum class outcome { done, dead, skipped, abandon };
+
+  struct verdict {
+    outcome what = outcome::done;
+    std::string reason;
+    int attempts = 0;
+    std::string kind;  // dead letter kind: failed | rejected | stopped | skipped
+  };
+
+  // Retries a store operation while the store is down; false when the lease is gone.
+  template <class F>
+  net::awaitable<bool> with_store(int p, std::uint64_t epoch, F f) {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        co_await f();
+        co_return true;
+      } catch (const lease_lost&) {
+        counters.fenced++;
+        co_return false;
+      } catch (const store_unavailable& e) {
+        if (!holds(p, epoch) && parts[static_cast<std::size_t>(p)].held == false) co_return false;
+        if (attempt % 20 == 0) log::warn("store unavailable in the sender", {{"error", e.what()}});
+      }
+      if (stopping && attempt > 3) co_return false;
+      co_await sleep(std::min(ms(2000), ms(50) * (1 << std::min(attempt, 5))));
+    }
+  }
+
+  net::awaitable<verdict> deliver_message(const std::string& conv, conv_state& c, const item& it) {
+    const auto who = split_conversation(conv);
+    const std::string& channel = who.first;
+    const std::string& address = who.second;
+    const nlohmann::json& data = it.e.data;
+
+    if (auto w = data.find("webhook"); w != data.end()) {
+      // A flow's webhook node: the host performs the request, the answer goes back in.
+      const auto answer = co_await call(call_of(*w));
+      const std::string id = w->value("id", std::string{});
+      const auto ev = inbound_event::webhook_answer(id, answer.first, answer.second);
+      auto op = [&]() -> net::awaitable<void> { co_await svc.deliver(channel, address, ev); };
+      bool ok = co_await with_store(c.p, it.epoch, op);
+      co_return verdict{ok ? outcome::done : outcome::abandon};
+    }
+    if (auto f = data.find("call"); f != data.end()) {
+      // A provider call that follows an inbound event (best effort: logged, never retried).
+      const auto answer = co_await call(call_of(*f));
+      if (answer.first < 200 || answer.first >= 300)
+        log::warn("follow-up call failed", {{"channel", channel}, {"status", answer.first}});
+      co_return verdict{outcome::done};
+    }
+    auto mj = data.find("msg");
+    if (mj == data.end()) co_return verdict{outcome::dead, "outbox entry without a message", 0, "invalid"};
+    if (channel == "web") {
+      const nlohmann::json msg = *mj;
+      auto op = [&]() -> net::awaitable<void> { co_await st.web_push(conv, msg); };
+      bool ok = co_await with_store(c.p, it.epoch, op);
+      if (ok) {
+        counters.sent++;
+        svc.count_out(channel);
+      }
+      co_return verdict{ok ? outcome::done : outcome::abandon};
+    }
+    channel_adapter* a = svc.adapter(channel);
+    if (!a || !a->enabled()) co_return verdict{outcome::dead, "channel '" + channel + "' is not enabled", 0, "rejected"};
+    const outbound_message m = outbound_from_json(*mj);
+    const auto pc = pacing_of(channel);
+    int attempts = 0, throttles = 0;
+    for (const auto& req : a->render(address, m)) {
+      for (;;) {
+        if (!holds(c.p, it.epoch) && !parts[static_cast<std::size_t>(c.p)].held) co_return verdict{outcome::abandon};
+        co_await pace_learner(c, pc);
+        co_await pace_channel(channel, it.lane != "bulk");
+        ++attempts;
+        const auto answer = co_await call(req);
+        const send_result res = a->classify(answer.first, answer.second);
+        if (res.status == send_status::ok) break;
+        std::string why = channel + ": " + (res.error.empty() ? "HTTP " + std::to_string(answer.first) : res.error);
+        if (res.status == send_status::stopped) co_return verdict{outcome::skipped, why, attempts, "stopped"};
+        if (res.status == send_status::rejected) co_return verdict{outcome::dead, why, attempts, "rejected"};
+        if (res.status == send_status::throttled) {
+          --attempts;  // a 429 is not a failed attempt; it has its own, larger bound
+          counters.throttled++;
+          if (++throttles >= opts.max_throttled)
+            co_return verdict{outcome::dead, why + " (throttled " + std::to_string(throttles) + " times)", attempts,
+                              "failed"};
+          co_await sleep(std::max(ms(1000), ms(1000) * res.retry_after_s));
+          continue;
+        }
+        if (attempts >= opts.max_attempts)
+          co_return verdict{outcome::dead, why + " (after " + std::to_string(attempts) + " attempts)", attempts,
+                            "failed"};
+        counters.retries++;
+        const auto backoff = std::min(opts.retry_max, opts.retry_base * (1 << std::min(attempts - 1, 16)));
+        co_await sleep(jittered(backoff));
+      }
+    }
+    counters.sent++;
+    svc.count_out(channel);
+    co_return verdict{outcome::done};
+  }
+
+  // Pauses the learner's course (dead letter) or marks them opted out (blocked), then skips
+  // what was committed for them before that.
+  net::awaitable<void> stop_learner(const std::string& conv, conv_state& c, const item& it, const verdict& v) {
+    const auto who = split_conversation(conv);
+    const auto ev = v.kind == "stopped" ? inbound_event::of(inbound_event::kind::opt_out)
+                                        : inbound_event::delivery_failure(v.reason);
+    loaded_session after;
+    auto op = [&]() -> net::awaitable<void> {
+      co_await svc.deliver(who.first, who.second, ev);
+      after = co_await st.load(conv);
+    };
+    co_await with_store(c.p, it.epoch, op);
+    c.skip_below = std::max(c.skip_below, after.s.version);
+    c.skip_reason = v.kind == "stopped" ? "not sent: the learner blocked us or opted out"
+                                        : "not sent: an earlier message was a dead letter (" + v.reason + ")";
+  }
+
+  net::awaitable<void> work(std::string conv) {
+    auto self = shared_from_this();
+    auto& c = convs[conv];
+    while (!c.q.empty() && !stopping) {
+      item& front = c.q.front();
+      const int p = c.p;
+      auto& part = parts[static_cast<std::size_t>(p)];
+      if (!holds(p, front.epoch) && !front.in_flight) {
+        // The lease moved on: whoever holds it now sends these.
+        for (auto& it : c.q) c.ids.erase(it.e.id);
+        c.q.clear();
+        break;
+      }
+      front.in_flight = true;
+      const item it = front;
+      verdict v;
+      if (it.v > 0 && it.v < c.skip_below && !it.e.data.contains("webhook")) {
+        v = verdict{outcome::skipped, c.skip_reason, 0, "skipped"};
+      } else {
+        v = co_await deliver_message(conv, c, it);
+      }
+      bool finished = false;
+      if (v.what == outcome::done) {
+        auto op = [&]() -> net::awaitable<void> {
+          co_await st.outbox_ack(p, it.e.id, parts[static_cast<std::size_t>(p)].f);
+        };
+        finished = co_await with_store(p, it.epoch, op);
+      } else if (v.what == outcome::dead || v.what == outcome::skipped) {
+        nlohmann::json rec = {{"conv", conv},     {"entry", it.e.data},   {"reason", v.reason},
+                              {"kind", v.kind},   {"attempts", v.attempts}, {"lane", it.lane},
+                              {"at", svc.clock().now_ms()}, {"owner", opts.owner}};
+        auto op = [&]() -> net::awaitable<void> {
+          co_await st.outbox_dead(p, it.e.id, rec, parts[static_cast<std::size_t>(p)].f);
+        };
+        finished = co_await with_store(p, it.epoch, op);
+        if (finished) {
+          if (v.kind == "skipped") {
+            counters.skipped++;
+          } else if (v.kind == "stopped") {
+            counters.stopped++;
+          } else {
+            counters.dead_letters++;
+            svc.counters().dead_letters++;
+          }
+          log::warn(v.kind == "skipped" ? "message skipped" : "dead letter",
+                    {{"channel", split_conversation(conv).first}, {"kind", v.kind}, {"reason", v.reason}});
+          if (v.kind != "skipped") co_await stop_learner(conv, c, it, v);
+        }
+      }
+      // The front may have been dropped by a lease change meanwhile; find it by id.
+      auto pos = std::find_if(c.q.begin(), c.q.end(), [&](const item& x) { return x.e.id == it.e.id; });
+      if (pos != c.q.end()) {
+        c.q.erase(pos);
+        if (part.queued > 0) part.queued--;
+      }
+      c.ids.erase(it.e.id);
+      if (finished) {
+        part.done.insert(it.e.id);
+      } else {
+        // Not acknowledged (lease lost or stopping): the holder of the lease resends it.
+        for (auto& x : c.q) c.ids.erase(x.e.id);
+        if (part.queued >= c.q.size()) part.queued -= c.q.size();
+        c.q.clear();
+      }
+    }
+    c.running = false;
+    c.last_used = clock_type::now();
+    running_workers--;
+  }
+
+  // ---------------------------------------------------------------- the scheduler
+
+  net::awaitable<std::size_t> fire_timers() {
+    std::size_t fired = 0;
+    const std::int64_t now = svc.clock().now_ms();  // one clock per tick
+    for (int p = 0; p < static_cast<int>(parts.size()) && !stopping; ++p) {
+      auto& part = parts[static_cast<std::size_t>(p)];
+      if (!part.held) continue;
+      const std::uint64_t epoch = part.epoch;
+      for (int round = 0; round < 20 && holds(p, epoch); ++round) {
+        std::vector<due_timer> due;
+        try {
+          due = co_await st.claim_due_timers(p, now, opts.timer_batch, part.f, opts.timer_hold);
+        } catch (const lease_lost&) {
+          counters.fenced++;
+          break;
+        } catch (const std::exception& e) {
+          log::warn("timer claim failed", {{"partition", p}, {"error", e.what()}});
+          break;
+        }
+        counters.timers_claimed += static_cast<long>(due.size());
+        for (const auto& t : due) {
+          const auto who = split_conversation(t.conversation);
+          const auto ev = inbound_event::timer_due(t.id);
+          try {
+            co_await svc.deliver(who.first, who.second, ev);
+            co_await st.timer_done(p, t);
+            ++fired;
+            svc.counters().timers_fired++;
+          } catch (const std::exception& e) {
+            // Left claimed: it comes back after timer_hold.
+            log::warn("timer not fired", {{"partition", p}, {"error", e.what()}});
+          }
+        }
+        if (due.size() < opts.timer_batch) break;
+      }
+    }
+    co_return fired;
+  }
+
+  net::awaitable<void> shutdown(std::chrono::milliseconds grace);
+
+  // ---------------------------------------------------------------- the loops
+
+  net::awaitable<void> read_loop() {
+    auto self = shared_from_this();
+    auto last_full = clock_type::now() - opts.poll;
+    while (!stopping) {
+      const bool full = clock_type::now() - last_full >= opts.poll;
+      std::set<int> dirty = svc.take_dirty();
+      if (full) last_full = clock_type::now();
+      for (int p = 0; p < static_cast<int>(parts.size()) && !stopping; ++p)
+        if (full || dirty.count(p)) co_await read_partition(p);
+      // Forget idle learners whose pacing has recovered.
+      if (full && convs.size() > 1000) {
+        const auto now = clock_type::now();
+        for (auto it = convs.begin(); it != convs.end();) {
+          auto& c = it->second;
+          if (!c.running && c.q.empty() && c.skip_below == 0 && now - c.last_used > ms(60000))
+            it = convs.erase(it);
+          else
+            ++it;
+        }
+      }
+      update_gauges();
+      wake->expires_after(std::min(opts.poll, ms(50)));
+      co_await wake->async_wait(net::as_tuple(net::use_awaitable));
+    }
+  }
+
+  net::awaitable<void> timer_loop() {
+    auto self = shared_from_this();
+    while (!stopping) {
+      co_await fire_timers();
+      co_await sleep(opts.poll);
+    }
+  }
+};
+
+delivery::delivery(net::any_io_executor ex, service& svc, http_sender send, delivery_options opts)
+    : impl_(std::make_shared<impl>(std::move(ex), svc, std::move(send), std::move(opts))) {
+  auto weak = std::weak_ptr<impl>(impl_);
+  svc.on_dirty([weak] {
+    if (auto i = weak.lock()) net::post(i->strand, [i] { i->wake->cancel(); });
+  });
+}
+
+delivery::~delivery() { impl_->svc.on_dirty({}); }
+
+void delivery::start() {
+  auto i = impl_;
+  net::post(i->strand, [i] {
+    if (i->started) return;
+    i->started = true;
+    net::co_spawn(i->strand, i->keep_leases(), net::detached);
+    net::co_spawn(i->strand, i->read_loop(), net::detached);
+    net::co_spawn(i->strand, i->timer_loop(), net::detached);
+  });
+}
+
+net::awaitable<void> delivery::stop(std::chrono::milliseconds grace) {
+  auto i = impl_;
+  co_await net::co_spawn(i->strand, i->shutdown(grace), net::use_awaitable);
+}
+
+net::awaitable<void> delivery::impl::shutdown(std::chrono::milliseconds grace) {
+  auto i = shared_from_this();
+  i->stopping = true;
+  i->wake->cancel();
+  const auto until = clock_type::now() + grace;
+  while (i->running_workers > 0 && clock_type::now() < until) co_await i->sleep(ms(10));
+  for (int p = 0; p < static_cast<int>(i->parts.size()); ++p) {
+    auto& part = i->parts[static_cast<std::size_t>(p)];
+    if (!part.held) continue;
+    try {
+      co_await i->st.lease_release(p, part.f);
+    } catch (const std::exception&) {
+      // It lapses by itself.
+    }
+    part.held = false;
+  }
+}
+
+net::awaitable<std::size_t> delivery::fire_timers_now() {
+  auto i = impl_;
+  co_return co_await net::co_spawn(i->strand, i->fire_timers(), net::use_awaitable);
+}
+
+const std::string& delivery::owner() const { return impl_->opts.owner; }
+
+std::size_t delivery::leases_held() const { return impl_->held_gauge.load(); }
+
+std::size_t delivery::queued() const { return impl_->queued_gauge.load(); }
+
+delivery_counters& delivery::counters() { return impl_->counters; }
+
+}  // namespace aula
