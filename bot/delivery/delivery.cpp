@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 #include <random>
 #include <set>
 #include <unordered_map>
 
 #include "bot/engine/render.hpp"
 #include "bot/io/log.hpp"
+#include "bot/store/store_detail.hpp"
 
 namespace aula {
 
@@ -236,7 +238,10 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     return colon == std::string::npos ? entry_id : entry_id.substr(colon + 1);
   }
 
-  // Reads new entries of a held partition into the learners' queues.
+  // Reads new entries of a held partition into the learners' queues. Both lanes are read at
+  // one instant, so a learner's earlier messages are in memory before a later one is sent,
+  // whichever lane they travel in, with one exception that is the point of the lanes: while
+  // the bulk lane has a backlog (more than one batch), replies do not wait for it.
   net::awaitable<void> read_partition(int p) {
     auto& part = parts[static_cast<std::size_t>(p)];
     if (!part.held || part.reading || stopping) co_return;
@@ -244,54 +249,19 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     const std::uint64_t epoch = part.epoch;
     part.done.clear();
     try {
-      // Bulk first, then replies: an entry of either lane committed before one we read is
-      // then always read too, so a learner's queue never misses an earlier message.
-      for (const char* lane_name : {"bulk", "reply"}) {
-        const std::string lane = lane_name;
-        std::string& cursor = lane == "bulk" ? part.cursor_bulk : part.cursor_reply;
-        if (part.queued >= opts.partition_queue) break;
-        std::vector<outbox_entry> entries = co_await st.outbox_read(p, lane, cursor, opts.read_batch);
-        if (!holds(p, epoch)) break;
-        for (auto& e : entries) {
-          if (part.queued >= opts.partition_queue) break;
-          const std::string conv = e.data.is_object() ? e.data.value("conv", std::string{}) : std::string{};
-          if (conv.empty()) {
-            // Not an entry we can deliver: keep it as a dead letter.
-            cursor = stream_id(e.id);
-            nlohmann::json rec = {{"conv", conv}, {"entry", e.data.is_discarded() ? nlohmann::json() : e.data},
-                                  {"reason", "unreadable outbox entry"}, {"kind", "invalid"},
-                                  {"at", svc.clock().now_ms()}};
-            co_await st.outbox_dead(p, e.id, rec, part.f);
-            continue;
-          }
-          auto& c = convs[conv];
-          c.p = p;
-          if (c.ids.count(e.id) || part.done.count(e.id)) {
-            cursor = stream_id(e.id);
-            continue;
-          }
-          if (c.q.size() >= opts.learner_queue) break;  // this learner's queue is full: later
-          cursor = stream_id(e.id);
-          item it;
-          it.lane = lane;
-          it.v = e.data.value("v", std::int64_t{0});
-          it.i = e.data.value("i", std::int64_t{0});
-          it.epoch = epoch;
-          it.e = std::move(e);
-          c.ids.insert(it.e.id);
-          // In (v, i) order, never before an entry already in flight.
-          auto first = std::find_if(c.q.begin(), c.q.end(), [](const item& x) { return !x.in_flight; });
-          auto pos = std::upper_bound(first, c.q.end(), it, [](const item& a, const item& b) {
-            return std::pair(a.v, a.i) < std::pair(b.v, b.i);
-          });
-          c.q.insert(pos, std::move(it));
-          part.queued++;
-          if (!c.running) {
-            c.running = true;
-            running_workers++;
-            net::co_spawn(strand, work(conv), net::detached);
-          }
-        }
+      outbox_batch batch;
+      if (part.queued < opts.partition_queue)
+        batch = co_await st.outbox_read(p, part.cursor_reply, part.cursor_bulk, opts.read_batch);
+      if (holds(p, epoch)) {
+        // Replies first. Where the reply lane stops (a full queue, or the end of the batch),
+        // bulk entries committed after that point wait for the next pass.
+        std::optional<std::pair<std::uint64_t, std::uint64_t>> bulk_cut;
+        std::size_t taken = co_await take(p, epoch, "reply", batch.reply, part.cursor_reply, std::nullopt);
+        if (taken < batch.reply.size())
+          bulk_cut = store_detail::parse_stream_id(stream_id(batch.reply[taken].id));
+        else if (batch.reply.size() >= opts.read_batch)
+          bulk_cut = store_detail::parse_stream_id(stream_id(batch.reply.back().id));
+        if (holds(p, epoch)) co_await take(p, epoch, "bulk", batch.bulk, part.cursor_bulk, bulk_cut);
       }
     } catch (const lease_lost&) {
       counters.fenced++;
@@ -299,6 +269,61 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       log::warn("outbox read failed", {{"partition", p}, {"error", e.what()}});
     }
     part.reading = false;
+  }
+
+  // Queues the entries of one lane in order until one cannot be taken (a full queue, or past
+  // `cut`); returns how many were consumed. The cursor advances over what was consumed.
+  net::awaitable<std::size_t> take(int p, std::uint64_t epoch, const std::string& lane,
+                                   std::vector<outbox_entry>& entries, std::string& cursor,
+                                   std::optional<std::pair<std::uint64_t, std::uint64_t>> cut) {
+    auto& part = parts[static_cast<std::size_t>(p)];
+    std::size_t n = 0;
+    for (; n < entries.size(); ++n) {
+      auto& e = entries[n];
+      const std::string sid = stream_id(e.id);
+      if (cut && store_detail::parse_stream_id(sid) > *cut) break;
+      if (part.queued >= opts.partition_queue) break;
+      const std::string conv = e.data.is_object() ? e.data.value("conv", std::string{}) : std::string{};
+      if (conv.empty()) {
+        // Not an entry anyone can deliver: kept as a dead letter.
+        nlohmann::json rec = {{"conv", conv}, {"entry", e.data.is_discarded() ? nlohmann::json() : e.data},
+                              {"reason", "unreadable outbox entry"}, {"kind", "invalid"},
+                              {"at", svc.clock().now_ms()}};
+        co_await st.outbox_dead(p, e.id, rec, part.f);
+        cursor = sid;
+        continue;
+      }
+      auto& c = convs[conv];
+      c.p = p;
+      if (c.ids.count(e.id) || part.done.count(e.id)) {  // in flight, or sent while we read
+        cursor = sid;
+        continue;
+      }
+      if (c.q.size() >= opts.learner_queue) break;  // this learner's queue is full: later
+      cursor = sid;
+      item it;
+      it.lane = lane;
+      it.v = e.data.value("v", std::int64_t{0});
+      it.i = e.data.value("i", std::int64_t{0});
+      it.epoch = epoch;
+      it.e = std::move(e);
+      c.ids.insert(it.e.id);
+      // In (v, i) order, never before an entry already in flight.
+      auto first = std::find_if(c.q.begin(), c.q.end(), [](const item& x) { return !x.in_flight; });
+      auto pos = std::upper_bound(first, c.q.end(), it, [](const item& a, const item& b) {
+        return std::pair(a.v, a.i) < std::pair(b.v, b.i);
+      });
+      c.q.insert(pos, std::move(it));
+      part.queued++;
+      if (!c.running) {
+        // Started after the whole read (posted, not run inline): the other lane may still
+        // hold an earlier message of this learner.
+        c.running = true;
+        running_workers++;
+        net::post(strand, [self = shared_from_this(), conv] { net::co_spawn(self->strand, self->work(conv), net::detached); });
+      }
+    }
+    co_return n;
   }
 
   // ---------------------------------------------------------------- pacing

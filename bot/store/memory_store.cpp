@@ -86,16 +86,20 @@ class memory_store final : public store {
     co_return out;
   }
 
-  net::awaitable<std::vector<outbox_entry>> outbox_read(int p, const std::string& lane, const std::string& after,
-                                                        std::size_t max) override {
-    if (lane != "reply" && lane != "bulk") throw std::invalid_argument("no outbox lane '" + lane + "'");
-    std::optional<sid> from;
-    if (!after.empty()) from = store_detail::parse_stream_id(after);
-    std::vector<outbox_entry> out;
+  net::awaitable<outbox_batch> outbox_read(int p, const std::string& after_reply, const std::string& after_bulk,
+                                           std::size_t max) override {
+    std::optional<sid> from_reply, from_bulk;
+    if (!after_reply.empty()) from_reply = store_detail::parse_stream_id(after_reply);
+    if (!after_bulk.empty()) from_bulk = store_detail::parse_stream_id(after_bulk);
+    outbox_batch out;
     std::lock_guard lock(mu_);
-    const stream& st = lane == "bulk" ? at(p).bulk : at(p).reply;
-    for (auto it = from ? st.upper_bound(*from) : st.begin(); it != st.end() && out.size() < max; ++it)
-      out.push_back(outbox_entry{lane + ":" + to_string(it->first), nlohmann::json::parse(it->second)});
+    auto take = [&](const stream& st, const std::optional<sid>& from, const std::string& prefix,
+                    std::vector<outbox_entry>& into) {
+      for (auto it = from ? st.upper_bound(*from) : st.begin(); it != st.end() && into.size() < max; ++it)
+        into.push_back(outbox_entry{prefix + to_string(it->first), nlohmann::json::parse(it->second)});
+    };
+    take(at(p).reply, from_reply, "reply:", out.reply);
+    take(at(p).bulk, from_bulk, "bulk:", out.bulk);
     co_return out;
   }
 

@@ -61,6 +61,13 @@ for _ = 1, n do redis.call('XADD', KEYS[5], '*', 'd', ARGV[i]); i = i + 1 end
 return {'ok', next_version}
 )lua";
 
+// Both outbox lanes at one instant. KEYS 1 reply, 2 bulk; ARGV 1 reply start, 2 bulk start,
+// 3 COUNT. Returns {reply entries, bulk entries}.
+const char* const read_lua = R"lua(
+return {redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[3]),
+        redis.call('XRANGE', KEYS[2], ARGV[2], '+', 'COUNT', ARGV[3])}
+)lua";
+
 // Takes or renews a partition's lease.
 // KEYS 1 lease, 2 fence counter; ARGV 1 owner, 2 ttl (ms).
 // Returns the fencing token (the owner's, renewed), or 0 when another owner holds it.
@@ -234,16 +241,22 @@ class redis_store final : public store {
     co_return out;
   }
 
-  net::awaitable<std::vector<outbox_entry>> outbox_read(int p, const std::string& lane, const std::string& after,
-                                                        std::size_t max) override {
+  net::awaitable<outbox_batch> outbox_read(int p, const std::string& after_reply, const std::string& after_bulk,
+                                           std::size_t max) override {
     check(p);
-    if (lane != "reply" && lane != "bulk") throw std::invalid_argument("no outbox lane '" + lane + "'");
-    if (!after.empty()) store_detail::parse_stream_id(after);  // throws std::invalid_argument
-    if (max == 0) co_return std::vector<outbox_entry>{};
-    std::string start = "-";
-    if (!after.empty()) start = "(" + after;
-    auto r = co_await call(redis_cmd("XRANGE", keys_.outbox(p, lane), start, "+", "COUNT", std::to_string(max)));
-    co_return entries_of(r, lane + ":");
+    if (!after_reply.empty()) store_detail::parse_stream_id(after_reply);  // throws std::invalid_argument
+    if (!after_bulk.empty()) store_detail::parse_stream_id(after_bulk);
+    outbox_batch out;
+    if (max == 0) co_return out;
+    std::string from_reply = "-", from_bulk = "-";
+    if (!after_reply.empty()) from_reply = "(" + after_reply;
+    if (!after_bulk.empty()) from_bulk = "(" + after_bulk;
+    auto r = co_await call_script(read_, redis_cmd(keys_.outbox(p, "reply"), keys_.outbox(p, "bulk")),
+                                  redis_cmd(from_reply, from_bulk, std::to_string(max)));
+    if (!r.is_array() || r.elements.size() != 2) unavailable("unexpected outbox read answer: " + r.to_string());
+    out.reply = entries_of(r.elements[0], "reply:");
+    out.bulk = entries_of(r.elements[1], "bulk:");
+    co_return out;
   }
 
   net::awaitable<fence> lease_acquire(int p, const std::string& owner, std::chrono::milliseconds ttl) override {
@@ -378,7 +391,7 @@ class redis_store final : public store {
   // Registers the scripts (loaded with every connect), then starts the clients.
   void start() {
     for (auto& c : clients_) {
-      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &dead_, &timer_done_}) c->add_script(*script);
+      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &dead_, &timer_done_, &read_}) c->add_script(*script);
       c->start();
     }
   }
@@ -456,6 +469,7 @@ class redis_store final : public store {
   redis_script ack_{ack_lua};
   redis_script dead_{dead_lua};
   redis_script timer_done_{timer_done_lua};
+  redis_script read_{read_lua};
   std::atomic<std::size_t> next_{0};
 };
 

@@ -84,6 +84,10 @@ struct outbox_entry {
   nlohmann::json data;  // is_discarded() when the stored text is not JSON: ack and skip it
 };
 
+struct outbox_batch {
+  std::vector<outbox_entry> reply, bulk;  // ids "reply:<stream id>", "bulk:<stream id>"
+};
+
 struct due_timer {
   std::string conversation;
   std::string id;  // the timer id the engine gave
@@ -126,9 +130,11 @@ class store {
 
   // Pending outbox entries of partition p, oldest first ("reply" lane before "bulk").
   virtual net::awaitable<std::vector<outbox_entry>> outbox_pending(int p, std::size_t max) = 0;
-  // Entries of one lane ("reply" | "bulk") after the stream id `after` ("" = from the start).
-  virtual net::awaitable<std::vector<outbox_entry>> outbox_read(int p, const std::string& lane,
-                                                                const std::string& after, std::size_t max) = 0;
+  // Up to `max` entries of each lane after the given stream ids ("" = from the start), read
+  // at one instant (atomically): an entry committed before any entry returned is returned too,
+  // unless its lane was cut at `max`.
+  virtual net::awaitable<outbox_batch> outbox_read(int p, const std::string& after_reply,
+                                                   const std::string& after_bulk, std::size_t max) = 0;
   // Removes a delivered entry. Throws lease_lost (removing nothing) unless `f` holds p's lease.
   virtual net::awaitable<void> outbox_ack(int p, const std::string& entry_id, const fence& f) = 0;
   // Moves an entry that cannot be delivered to p's dead letters with `record` (why, attempts,

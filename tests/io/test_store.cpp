@@ -571,7 +571,7 @@ net::awaitable<void> leases_and_fencing(store& s) {
   c.timers_set = {timer_effect{"r.n.wait", 10, "wait"}};
   c.results.push_back(nlohmann::json{{"id", "r.1"}, {"type", "start"}, {"conv", conv}});
   { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
-  auto pending = co_await s.outbox_read(p, "reply", "", 10);
+  auto pending = (co_await s.outbox_read(p, "", "", 10)).reply;
   REQUIRE(pending.size() == 2);
 
   // b cannot ack, dead-letter, claim or drain under a made-up fence.
@@ -586,12 +586,12 @@ net::awaitable<void> leases_and_fencing(store& s) {
   const std::vector<std::string> rid{results[0].id};
   try { co_await s.results_ack(p, rid, forged); } catch (const lease_lost&) { ++refused; }
   CHECK(refused == 4);
-  { auto aw = co_await s.outbox_read(p, "reply", "", 10); CHECK(aw.size() == 2); }  // nothing removed
+  { auto aw = co_await s.outbox_read(p, "", "", 10); CHECK(aw.reply.size() == 2); }  // nothing removed
   { auto aw = co_await s.results_pending(p, 10); CHECK(aw.size() == 1); }
 
   // The holder acks.
   co_await s.outbox_ack(p, pending[0].id, fa);
-  { auto aw = co_await s.outbox_read(p, "reply", "", 10); CHECK(aw.size() == 1); }
+  { auto aw = co_await s.outbox_read(p, "", "", 10); CHECK(aw.reply.size() == 1); }
 
   // a stops renewing: the lease lapses, b takes it with a larger token, a is fenced out.
   co_await sleep_for(450ms);
@@ -603,7 +603,7 @@ net::awaitable<void> leases_and_fencing(store& s) {
   CHECK(fenced);
   { auto aw = co_await s.lease_acquire(p, a, 300ms); CHECK_FALSE(aw.held()); }
   co_await s.outbox_ack(p, pending[1].id, fb);
-  { auto aw = co_await s.outbox_read(p, "reply", "", 10); CHECK(aw.empty()); }
+  { auto aw = co_await s.outbox_read(p, "", "", 10); CHECK(aw.reply.empty()); }
 
   // Released: another owner may take it at once, with a new token.
   co_await s.lease_release(p, fb);
@@ -623,21 +623,24 @@ net::awaitable<void> dead_letters_and_cursors(store& s) {
   auto c = first_commit(conv);
   c.outbox = {outbox_msg(conv, "reply", "r1"), outbox_msg(conv, "bulk", "b1"), outbox_msg(conv, "reply", "r2")};
   { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
-  auto r = co_await s.outbox_read(p, "reply", "", 10);
+  auto both_lanes = co_await s.outbox_read(p, "", "", 10);
+  auto r = both_lanes.reply;
   REQUIRE(r.size() == 2);
   CHECK(r[0].data["msg"]["text"] == "r1");
   // Reading after a cursor gives only what follows it; lanes are separate.
   const std::string cursor = r[0].id.substr(6);  // "reply:<id>"
-  auto after = co_await s.outbox_read(p, "reply", cursor, 10);
+  auto after = (co_await s.outbox_read(p, cursor, "", 10)).reply;
   REQUIRE(after.size() == 1);
   CHECK(after[0].data["msg"]["text"] == "r2");
-  auto bulk = co_await s.outbox_read(p, "bulk", "", 10);
+  auto bulk = both_lanes.bulk;
   REQUIRE(bulk.size() == 1);
   CHECK(bulk[0].id.rfind("bulk:", 0) == 0);
+  { auto aw = co_await s.outbox_read(p, "", bulk[0].id.substr(5), 10); CHECK(aw.bulk.empty()); CHECK(aw.reply.size() == 2); }
+  { auto aw = co_await s.outbox_read(p, "", "", 1); CHECK(aw.bulk.size() == 1); CHECK(aw.reply.size() == 1); }
 
   const nlohmann::json why{{"conv", conv}, {"reason", "telegram: Bad Request: chat not found"}, {"attempts", 1}};
   co_await s.outbox_dead(p, r[0].id, why, f);
-  { auto aw = co_await s.outbox_read(p, "reply", "", 10); CHECK(aw.size() == 1); }  // moved out of the outbox
+  { auto aw = co_await s.outbox_read(p, "", "", 10); CHECK(aw.reply.size() == 1); }  // moved out of the outbox
   auto dead = co_await s.dead_letters(p, 10, conv);
   REQUIRE(dead.size() == 1);
   CHECK(dead[0].data["reason"] == "telegram: Bad Request: chat not found");
@@ -648,9 +651,9 @@ net::awaitable<void> dead_letters_and_cursors(store& s) {
   REQUIRE(both.size() == 2);
   CHECK(both[1].data["reason"] == "segunda ñ");  // oldest first
   { auto aw = co_await s.dead_letters(p, 1, conv); REQUIRE(aw.size() == 1); CHECK(aw[0].data["reason"] == "segunda ñ"); }
-  bool bad_lane = false;
-  try { co_await s.outbox_read(p, "otra", "", 10); } catch (const std::invalid_argument&) { bad_lane = true; }
-  CHECK(bad_lane);
+  bool bad_cursor = false;
+  try { co_await s.outbox_read(p, "no-es-un-id", "", 10); } catch (const std::invalid_argument&) { bad_cursor = true; }
+  CHECK(bad_cursor);
 }
 STORE_TEST("dead letters keep the reason and lanes are read after a cursor", dead_letters_and_cursors)
 
@@ -941,7 +944,7 @@ TEST_CASE("redis store: unavailable while Redis is down or frozen, and back by i
     { auto aw = co_await s->ping(); REQUIRE(aw); }
     { auto aw = co_await raw.wait_connected(5000ms); REQUIRE(aw); }
     auto info = co_await raw.exec(redis_cmd("INFO", "memory"));
-    CHECK(info.str.find("number_of_cached_scripts:7") != std::string::npos);  // every script of the store
+    CHECK(info.str.find("number_of_cached_scripts:8") != std::string::npos);  // every script of the store
     CHECK(raw.connects() == 2);
     { auto aw = co_await s->commit(first_commit(conv)); REQUIRE(aw == commit_outcome::ok); }  // the new server is empty
 

@@ -1,0 +1,372 @@
+// The sender (bot/delivery): order per learner across lanes, retries with backoff, 429
+// retry_after, dead letters that pause the learner, blocked learners, pacing, replies before
+// bulk, and two instances sharing partitions through leases (real Redis).
+//
+// The provider here is an in-process fake speaking Telegram's answers (the only fake allowed:
+// a provider's remote API); the adapter renders and classifies for real. The chaos tests
+// (tests/chaos) run the same sender in `aula serve` against the mock Bot API over HTTP(S).
+#include "bot/delivery/delivery.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "adapters/telegram/telegram.hpp"
+
+namespace {
+
+using namespace aula;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+// A Telegram Bot API that answers what `rule` says for each attempt (200 by default).
+struct fake_telegram {
+  struct call_rec {
+    std::string chat, text;
+    steady::time_point at;
+    int status = 200;
+  };
+  std::mutex mu;
+  std::vector<call_rec> calls;  // every attempt, in order
+  // (chat id, attempt number for that chat starting at 1) -> HTTP status to answer.
+  std::function<int(const std::string&, int)> rule = [](const std::string&, int) { return 200; };
+  std::map<std::string, int> attempts;
+
+  http_sender sender() {
+    return [this](const http_call& c) -> net::awaitable<std::pair<int, std::string>> {
+      auto body = nlohmann::json::parse(c.body, nullptr, false);
+      std::string chat = body.is_object() && body.contains("chat_id") ? body["chat_id"].dump() : "?";
+      if (!chat.empty() && chat.front() == '"') chat = body["chat_id"].get<std::string>();
+      std::string text = body.is_object() ? body.value("text", std::string{}) : std::string{};
+      int status = 200;
+      {
+        std::lock_guard lock(mu);
+        status = rule(chat, ++attempts[chat]);
+        calls.push_back({chat, text, steady::now(), status});
+      }
+      switch (status) {
+        case 200: co_return std::pair<int, std::string>{200, R"({"ok":true,"result":{"message_id":1}})"};
+        case 429:
+          co_return std::pair<int, std::string>{
+              429, R"({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 1","parameters":{"retry_after":1}})"};
+        case 403:
+          co_return std::pair<int, std::string>{
+              403, R"({"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"})"};
+        case 400:
+          co_return std::pair<int, std::string>{
+              400, R"({"ok":false,"error_code":400,"description":"Bad Request: chat not found"})"};
+        default:
+          co_return std::pair<int, std::string>{status, R"({"ok":false,"error_code":500,"description":"Internal Server Error"})"};
+      }
+    };
+  }
+  // Texts accepted (status 200) per chat, in order.
+  std::map<std::string, std::vector<std::string>> delivered() {
+    std::lock_guard lock(mu);
+    std::map<std::string, std::vector<std::string>> out;
+    for (const auto& c : calls)
+      if (c.status == 200) out[c.chat].push_back(c.text);
+    return out;
+  }
+  std::vector<call_rec> snapshot() {
+    std::lock_guard lock(mu);
+    return calls;
+  }
+  std::size_t accepted() {
+    std::lock_guard lock(mu);
+    std::size_t n = 0;
+    for (const auto& c : calls) n += c.status == 200;
+    return n;
+  }
+};
+
+delivery_options fast_options() {
+  delivery_options o;
+  o.lease_ttl = 2000ms;
+  o.poll = 20ms;
+  o.retry_base = 20ms;
+  o.retry_max = 200ms;
+  o.max_attempts = 3;
+  channel_pacing fast;
+  fast.per_second = 10000;
+  fast.chat_burst = 1000;
+  fast.chat_interval = 1ms;
+  o.channels["telegram"] = fast;
+  return o;
+}
+
+std::string test_redis_url() {
+  const char* url = std::getenv("AULA_TEST_REDIS_URL");
+  if (!url || !*url) FAIL("AULA_TEST_REDIS_URL is not set: run scripts/test");
+  return url;
+}
+
+std::string random_hex() {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return buf;
+}
+
+// An io_context on two threads, a store, a service with the Telegram adapter, and senders.
+struct rig {
+  net::io_context ioc;
+  std::unique_ptr<store> st;
+  std::unique_ptr<service> svc;
+  fake_telegram provider;
+  std::vector<std::unique_ptr<delivery>> senders;
+  std::vector<std::thread> threads;
+  net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(ioc);
+
+  explicit rig(bool redis = false, int partitions = 8) {
+    for (int i = 0; i < 2; ++i) threads.emplace_back([this] { ioc.run(); });
+    if (redis) {
+      redis_store_options ro;
+      ro.url = test_redis_url();
+      ro.partitions = partitions;
+      ro.key_prefix = "aulatest-" + random_hex();
+      st = net::co_spawn(ioc, make_redis_store(ioc.get_executor(), ro), net::use_future).get();
+    } else {
+      st = make_memory_store(partitions);
+    }
+    svc = std::make_unique<service>(*st, service_options{});
+    svc->publish(std::make_shared<const flow_set>());
+    svc->add_adapter(std::make_shared<telegram_adapter>(telegram_options{"123:abc", "secret", "http://provider.test"}));
+  }
+  ~rig() {
+    for (auto& s : senders) net::co_spawn(ioc, s->stop(200ms), net::use_future).get();
+    senders.clear();
+    work.reset();
+    ioc.stop();
+    for (auto& t : threads) t.join();
+  }
+  delivery& add_sender(delivery_options o) {
+    senders.push_back(std::make_unique<delivery>(ioc.get_executor(), *svc, provider.sender(), std::move(o)));
+    senders.back()->start();
+    return *senders.back();
+  }
+  // One commit for `conv` holding `texts` in `lane`, in the learner's order after what is there.
+  void commit(const std::string& conv, const std::vector<std::string>& texts, const std::string& lane = "reply") {
+    auto fut = net::co_spawn(
+        ioc,
+        [&]() -> net::awaitable<void> {
+          for (;;) {
+            auto loaded = co_await st->load(conv);
+            commit_request c;
+            c.conversation = conv;
+            c.expected_version = loaded.exists ? loaded.s.version : 0;
+            c.next = loaded.s;
+            for (std::size_t i = 0; i < texts.size(); ++i)
+              c.outbox.push_back({{"conv", conv}, {"lane", lane}, {"msg", {{"text", texts[i]}}},
+                                  {"v", c.expected_version + 1}, {"i", i}});
+            auto r = co_await st->commit(c);
+            if (r == commit_outcome::ok) co_return;
+          }
+        },
+        net::use_future);
+    fut.get();
+  }
+  loaded_session load(const std::string& conv) {
+    return net::co_spawn(ioc, st->load(conv), net::use_future).get();
+  }
+  std::vector<outbox_entry> dead(const std::string& conv) {
+    return net::co_spawn(ioc, st->dead_letters(partition_of(conv, st->partitions()), 100, conv), net::use_future).get();
+  }
+  std::size_t pending() {
+    std::size_t n = 0;
+    for (int p = 0; p < st->partitions(); ++p)
+      n += net::co_spawn(ioc, st->outbox_pending(p, 1000), net::use_future).get().size();
+    return n;
+  }
+};
+
+template <class F>
+bool eventually(F f, std::chrono::milliseconds limit = 10s) {
+  const auto until = steady::now() + limit;
+  while (steady::now() < until) {
+    if (f()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return f();
+}
+
+}  // namespace
+
+TEST_CASE("sender: every message delivered once, in order per learner") {
+  rig r;
+  r.add_sender(fast_options());
+  std::map<std::string, std::vector<std::string>> want;
+  for (int k = 0; k < 4; ++k)
+    for (int learner = 0; learner < 12; ++learner) {
+      const std::string chat = std::to_string(1000 + learner);
+      std::vector<std::string> texts{"m" + std::to_string(k) + "a ¿ñ? 👋", "m" + std::to_string(k) + "b"};
+      r.commit("telegram:" + chat, texts, k % 2 ? "bulk" : "reply");
+      want[chat].insert(want[chat].end(), texts.begin(), texts.end());
+    }
+  REQUIRE(eventually([&] { return r.provider.accepted() >= 96; }));
+  std::this_thread::sleep_for(100ms);  // nothing more arrives
+  CHECK(r.provider.delivered() == want);
+  CHECK(eventually([&] { return r.pending() == 0; }));
+  CHECK(r.senders[0]->counters().sent == 96);
+  CHECK(r.senders[0]->leases_held() == 8);
+}
+
+TEST_CASE("sender: a learner's bulk and reply messages go in commit order") {
+  rig r;
+  r.commit("telegram:7", {"recordatorio 1"}, "bulk");
+  r.commit("telegram:7", {"respuesta 1", "respuesta 2"}, "reply");
+  r.commit("telegram:7", {"recordatorio 2"}, "bulk");
+  r.add_sender(fast_options());
+  REQUIRE(eventually([&] { return r.provider.accepted() == 4; }));
+  CHECK(r.provider.delivered()["7"] ==
+        std::vector<std::string>{"recordatorio 1", "respuesta 1", "respuesta 2", "recordatorio 2"});
+}
+
+TEST_CASE("sender: 5xx is retried with growing delays, then delivered") {
+  rig r;
+  r.provider.rule = [](const std::string& chat, int n) { return chat == "5" && n <= 2 ? 500 : 200; };
+  auto o = fast_options();
+  o.retry_base = 40ms;
+  r.add_sender(o);
+  r.commit("telegram:5", {"uno", "dos"});
+  REQUIRE(eventually([&] { return r.provider.accepted() == 2; }));
+  auto calls = r.provider.snapshot();
+  REQUIRE(calls.size() == 4);
+  CHECK(calls[0].status == 500);
+  CHECK(calls[1].status == 500);
+  CHECK(calls[2].text == "uno");
+  CHECK(calls[3].text == "dos");
+  // Backoff with ±50% jitter: at least half of 40 ms, then half of 80 ms.
+  CHECK(calls[1].at - calls[0].at >= 20ms);
+  CHECK(calls[2].at - calls[1].at >= 40ms);
+  CHECK(r.senders[0]->counters().retries == 2);
+  CHECK(r.dead("telegram:5").empty());
+}
+
+TEST_CASE("sender: 429 waits retry_after and does not count as a failed attempt") {
+  rig r;
+  r.provider.rule = [](const std::string&, int n) { return n == 1 ? 429 : 200; };
+  auto o = fast_options();
+  o.max_attempts = 1;  // a 429 alone must not dead-letter
+  r.add_sender(o);
+  r.commit("telegram:9", {"hola"});
+  REQUIRE(eventually([&] { return r.provider.accepted() == 1; }));
+  auto calls = r.provider.snapshot();
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[1].at - calls[0].at >= 1000ms);  // retry_after: 1
+  CHECK(r.senders[0]->counters().throttled == 1);
+  CHECK(r.senders[0]->counters().dead_letters == 0);
+}
+
+TEST_CASE("sender: a dead letter keeps its reason, pauses the learner and holds what followed") {
+  rig r;
+  r.provider.rule = [](const std::string& chat, int) { return chat == "66" ? 500 : 200; };
+  r.commit("telegram:66", {"lección 1"});
+  r.commit("telegram:66", {"pregunta 1"});
+  r.commit("telegram:67", {"otro alumno"});
+  auto& d = r.add_sender(fast_options());
+  REQUIRE(eventually([&] { return r.dead("telegram:66").size() == 2; }));
+  auto dead = r.dead("telegram:66");
+  CHECK(dead[0].data["kind"] == "failed");
+  CHECK(dead[0].data["entry"]["msg"]["text"] == "lección 1");
+  CHECK(dead[0].data["attempts"] == 3);
+  CHECK(dead[0].data["reason"].get<std::string>().find("Internal Server Error") != std::string::npos);
+  CHECK(dead[1].data["kind"] == "skipped");
+  CHECK(dead[1].data["entry"]["msg"]["text"] == "pregunta 1");
+  auto s = r.load("telegram:66");
+  CHECK(s.s.paused.find("Internal Server Error") != std::string::npos);
+  CHECK(r.provider.delivered()["67"] == std::vector<std::string>{"otro alumno"});
+  CHECK(r.provider.delivered().count("66") == 0);
+  CHECK(d.counters().dead_letters == 1);
+  CHECK(d.counters().skipped == 1);
+  CHECK(r.svc->counters().dead_letters == 1);
+  CHECK(r.pending() == 0);
+}
+
+TEST_CASE("sender: a learner who blocked the bot is opted out and nothing more is sent") {
+  rig r;
+  r.provider.rule = [](const std::string& chat, int) { return chat == "13" ? 403 : 200; };
+  r.commit("telegram:13", {"uno", "dos"});
+  auto& d = r.add_sender(fast_options());
+  REQUIRE(eventually([&] { return r.dead("telegram:13").size() == 2; }));
+  CHECK(r.load("telegram:13").s.opted_out);
+  auto dead = r.dead("telegram:13");
+  CHECK(dead[0].data["kind"] == "stopped");
+  CHECK(dead[1].data["kind"] == "skipped");
+  CHECK(r.provider.snapshot().size() == 1);  // one attempt, never retried
+  CHECK(d.counters().stopped == 1);
+}
+
+TEST_CASE("sender: a learner is paced: a burst, then one per interval") {
+  rig r;
+  auto o = fast_options();
+  o.channels["telegram"].chat_burst = 2;
+  o.channels["telegram"].chat_interval = 300ms;
+  r.add_sender(o);
+  r.commit("telegram:3", {"1", "2", "3", "4"});
+  REQUIRE(eventually([&] { return r.provider.accepted() == 4; }));
+  auto calls = r.provider.snapshot();
+  REQUIRE(calls.size() == 4);
+  CHECK(calls[1].at - calls[0].at < 250ms);  // the burst
+  CHECK(calls[2].at - calls[0].at >= 250ms);
+  CHECK(calls[3].at - calls[2].at >= 250ms);
+}
+
+TEST_CASE("sender: replies go before bulk traffic on a busy channel") {
+  rig r;
+  auto o = fast_options();
+  o.channels["telegram"].per_second = 20;
+  for (int i = 0; i < 60; ++i) r.commit("telegram:" + std::to_string(500 + i), {"difusión"}, "bulk");
+  r.add_sender(o);
+  REQUIRE(eventually([&] { return r.provider.accepted() >= 5; }));
+  r.commit("telegram:42", {"respuesta"}, "reply");
+  REQUIRE(eventually([&] { return r.provider.delivered().count("42") == 1; }));
+  auto calls = r.provider.snapshot();
+  std::size_t at = 0;
+  while (at < calls.size() && calls[at].chat != "42") ++at;
+  INFO("the reply went out as call " << at);
+  CHECK(at < 40);  // without priority it would wait behind all 60
+  REQUIRE(eventually([&] { return r.provider.accepted() == 61; }, 15s));
+}
+
+TEST_CASE("sender: two instances on one Redis share the partitions; each message goes once") {
+  rig r(true, 16);
+  auto o = fast_options();
+  o.lease_ttl = 600ms;
+  auto a = o, b = o;
+  a.owner = "instance-a";
+  b.owner = "instance-b";
+  auto& da = r.add_sender(a);
+  auto& db = r.add_sender(b);
+  REQUIRE(eventually([&] { return da.leases_held() + db.leases_held() == 16; }));
+  std::map<std::string, std::vector<std::string>> want;
+  for (int k = 0; k < 3; ++k)
+    for (int learner = 0; learner < 20; ++learner) {
+      const std::string chat = std::to_string(2000 + learner);
+      const std::string text = "k" + std::to_string(k);
+      r.commit("telegram:" + chat, {text});
+      want[chat].push_back(text);
+    }
+  REQUIRE(eventually([&] { return r.provider.accepted() >= 60; }));
+  std::this_thread::sleep_for(200ms);
+  CHECK(r.provider.delivered() == want);
+
+  // One stops (releasing its leases): the other takes every partition and goes on.
+  net::co_spawn(r.ioc, da.stop(200ms), net::use_future).get();
+  REQUIRE(eventually([&] { return db.leases_held() == 16; }, 5s));
+  for (int learner = 0; learner < 20; ++learner) {
+    const std::string chat = std::to_string(2000 + learner);
+    r.commit("telegram:" + chat, {"después"});
+    want[chat].push_back("después");
+  }
+  REQUIRE(eventually([&] { return r.provider.accepted() >= 80; }));
+  std::this_thread::sleep_for(200ms);
+  CHECK(r.provider.delivered() == want);
+  CHECK(r.pending() == 0);
+}
