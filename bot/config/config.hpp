@@ -106,7 +106,10 @@ struct delivery_config {
   std::size_t concurrency = 64;                 // provider calls in flight per instance
   std::size_t timer_batch = 500;                // timers claimed per partition per tick
   std::chrono::milliseconds timer_hold{30000};  // a claimed timer not handed over comes back after this
-  std::map<std::string, pacing_config> channels;  // "telegram", "whatsapp", "twilio"
+  std::map<std::string, pacing_config> channels = {  // the providers' published limits
+      {"telegram", {30, 3, std::chrono::milliseconds(1000)}},   // ≈1 msg/s per chat, ≈30/s overall
+      {"whatsapp", {80, 5, std::chrono::milliseconds(6000)}},   // 80 mps; pair limit ≈1 per 6 s
+      {"twilio", {10, 3, std::chrono::milliseconds(1000)}}};
   bool operator==(const delivery_config&) const = default;
 };
 

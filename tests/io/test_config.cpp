@@ -227,6 +227,27 @@ TEST_CASE("config secrets in the file are rejected with the variable to use") {
   }
 }
 
+TEST_CASE("config delivery settings come from the file") {
+  temp_dir d;
+  auto f = d.write("aula.yaml", R"(
+delivery:
+  lease_ttl: 3s
+  max_attempts: 4
+  retry_base: 250ms
+  timer_hold: 1m
+  telegram: {per_second: 20, chat_burst: 2, chat_interval: 2s}
+)");
+  auto c = load_config(f, {});
+  CHECK(c.delivery.lease_ttl == std::chrono::milliseconds(3000));
+  CHECK(c.delivery.max_attempts == 4);
+  CHECK(c.delivery.retry_base == std::chrono::milliseconds(250));
+  CHECK(c.delivery.timer_hold == std::chrono::milliseconds(60000));
+  CHECK(c.delivery.channels.at("telegram").per_second == 20);
+  CHECK(c.delivery.channels.at("telegram").chat_burst == 2);
+  CHECK(c.delivery.channels.at("telegram").chat_interval == std::chrono::milliseconds(2000));
+  CHECK(c.delivery.channels.at("whatsapp") == app_config{}.delivery.channels.at("whatsapp"));  // untouched
+}
+
 TEST_CASE("config bad values in the file say where and what") {
   temp_dir d;
   struct bad_case {
@@ -248,6 +269,10 @@ TEST_CASE("config bad values in the file say where and what") {
       {"records_url: mysql://db/aula\n", "records_url: 'mysql://db/aula' must start with sqlite:// or postgresql://"},
       {"telegram:\n  api: api.telegram.org\n", ":2:8: telegram.api: 'api.telegram.org' is not an absolute URL"},
       {"default_time_zone: Mars/Olympus\n", ":1:20: default_time_zone: unknown time zone 'Mars/Olympus'"},
+      {"delivery:\n  max_attempts: 0\n", ":2:17: delivery.max_attempts: 0 is out of range"},
+      {"delivery:\n  lease_ttl: 10ms\n", "delivery.lease_ttl: at least 100ms"},
+      {"delivery:\n  telegram: {per_second: fast}\n", "delivery.telegram.per_second: expected a whole number, got 'fast'"},
+      {"delivery:\n  sms: {per_second: 3}\n", ":2:3: unknown key 'sms'"},
       {"quiet_hours:\n  start: \"25:00\"\n", ":2:10: quiet_hours.start: '25:00' is not a time of day"},
       {"ca_file: /nonexistent/ca.pem\n", ":1:10: ca_file: cannot read '/nonexistent/ca.pem'"},
       {"flows: [a, b]\n", ":1:8: flows: expected a single value"},

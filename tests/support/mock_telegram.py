@@ -2,9 +2,13 @@
 """A mock Telegram Bot API for aula's integration tests and the demo. Standard library only.
 
     /usr/bin/python3 tests/support/mock_telegram.py [PORT] [--token T] [--keep N] [--verbose]
+                                                    [--tls CERT KEY] [--latency MS]
 
 Listens on 127.0.0.1:PORT (0, the default, picks a free port). The first line on stdout is
-always `PORT <n>`; nothing else is written to stdout.
+always `PORT <n>`; nothing else is written to stdout. With --tls it speaks HTTPS only, with
+the certificate chain CERT and the private key KEY (PEM files); the TLS handshake runs in the
+connection's own thread, so a slow client never blocks the others. With --latency every Bot
+API call is answered MS milliseconds late (the real API's round trip; rules' delays add to it).
 
 Bot API:  POST (or GET) /bot<token>/<method> with a JSON, form-encoded or query-string body.
   Answers like Telegram: {"ok":true,"result":...}. send* methods return a Message with an
@@ -17,7 +21,13 @@ Bot API:  POST (or GET) /bot<token>/<method> with a JSON, form-encoded or query-
 
 Control endpoints (for tests):
   GET  /__calls[?method=sendMessage]  every recorded call, oldest first: [{seq, method, token,
-                                      body, status, at}] (the last --keep calls, default 100000)
+                                      body, status, at, delay_ms, reset}] (the last --keep calls,
+                                      default 100000). A call is recorded when its request has
+                                      arrived (that is when Telegram acts on it), so a late
+                                      answer keeps its place; its status is null until answered.
+                                      delay_ms: how late it was answered (0: at once); reset:
+                                      true when the connection was cut instead of answered (the
+                                      call had no effect: status 0).
   GET  /__stats                       {"counts": {method: n}, "total": n}: exact, never trimmed
   POST /__reset                       forget calls, counts and failure rules; message_id restarts at 1
   POST /__fail                        queue a failure rule (or a JSON list of them):
@@ -26,8 +36,12 @@ Control endpoints (for tests):
          {"status": 500}
          {"delay_ms": 1500}            answer normally, but late (add "status" to fail late)
          {"status": 200, "body": "<html>"}  answer this raw body
-       "method" omitted = any method; "times" omitted = 1, null or -1 = until /__reset;
-       "description" overrides the default text. The first matching rule applies.
+         {"reset": true}               read the request, then cut the connection (TCP RST) without
+                                       answering and without acting on the call
+         {"chat_id": 77, "status": 500, "times": -1}   only calls for this chat (compared as text)
+       "method" omitted = any method; "chat_id" omitted = any chat; "times" omitted = 1, null or
+       -1 = until /__reset; "description" overrides the default text. The first matching rule
+       applies.
 SIGTERM or SIGINT: stop serving and exit 0.
 """
 
@@ -35,6 +49,9 @@ import argparse
 import json
 import os
 import signal
+import socket
+import ssl
+import struct
 import sys
 import threading
 import time
@@ -93,10 +110,12 @@ class State:
             self.next_message_id = 1
             self.webhook_url = ""
 
-    def take_rule(self, method):
+    def take_rule(self, method, body=None):
         with self.lock:
             for rule in self.rules:
                 m = rule.get("method")
+                if "chat_id" in rule and (body is None or str(body.get("chat_id")) != str(rule["chat_id"])):
+                    continue
                 if m is None or str(m).lower() == method.lower():
                     times = rule.get("times", 1)
                     if times is not None and times >= 0:
@@ -107,11 +126,24 @@ class State:
         return None
 
     def record(self, method, token, body, status):
+        """Records a call as it arrives; returns it for finish() when status is None (pending)."""
         with self.lock:
             self.total += 1
             self.counts[method] = self.counts.get(method, 0) + 1
-            self.calls.append({"seq": self.total, "method": method, "token": token, "body": body,
-                               "status": status, "at": time.time()})
+            call = {"seq": self.total, "method": method, "token": token, "body": body,
+                    "status": status, "at": time.time(), "delay_ms": 0, "reset": False}
+            self.calls.append(call)
+            return call
+
+    def finish(self, call, status, delay_ms=0, reset=False):
+        with self.lock:
+            call["status"] = status
+            call["delay_ms"] = delay_ms
+            call["reset"] = reset
+
+    def snapshot(self, want=None):
+        with self.lock:
+            return [dict(c) for c in self.calls if want is None or c["method"].lower() == want.lower()]
 
     def new_message_id(self):
         with self.lock:
@@ -239,6 +271,7 @@ class Handler(BaseHTTPRequestHandler):
     state = None
     token = None
     verbose = False
+    latency_ms = 0
 
     def log_message(self, fmt, *args):
         if self.verbose:
@@ -270,9 +303,7 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/__calls":
             want = urllib.parse.parse_qs(url.query).get("method", [None])[0]
-            with self.state.lock:
-                calls = [c for c in self.state.calls if want is None or c["method"].lower() == want.lower()]
-            return self.send_json(200, calls)
+            return self.send_json(200, self.state.snapshot(want))
         if url.path == "/__stats":
             with self.state.lock:
                 return self.send_json(200, {"counts": dict(self.state.counts), "total": self.state.total})
@@ -343,27 +374,73 @@ class Handler(BaseHTTPRequestHandler):
             self.state.record(method, token, body, 401)
             return self.send_json(401, error_body(401))
 
-        rule = self.state.take_rule(method)
+        rule = self.state.take_rule(method, body)
+        call = self.state.record(method, token, body, None)
+        delay_ms = self.latency_ms
         if rule and rule.get("delay_ms"):
-            time.sleep(float(rule["delay_ms"]) / 1000.0)
+            delay_ms += float(rule["delay_ms"])
+        if delay_ms:
+            time.sleep(delay_ms / 1000.0)
+        if rule and rule.get("reset"):
+            self.state.finish(call, 0, delay_ms, reset=True)
+            return self.cut_connection()
         if rule and "body" in rule:
             status = int(rule.get("status", 200))
-            self.state.record(method, token, body, status)
+            self.state.finish(call, status, delay_ms)
             return self.send_json(status, None, raw=str(rule["body"]))
         if rule and "status" in rule and not 200 <= int(rule["status"]) < 300:
             status = int(rule["status"])
-            self.state.record(method, token, body, status)
+            self.state.finish(call, status, delay_ms)
             return self.send_json(status, error_body(status, rule.get("description"), rule.get("retry_after")))
 
         problem = validate(method, body)
         if problem:
-            self.state.record(method, token, body, 400)
+            self.state.finish(call, 400, delay_ms)
             return self.send_json(400, error_body(400, problem))
         status, result = answer(self.state, method, body)
-        self.state.record(method, token, body, status)
+        self.state.finish(call, status, delay_ms)
         if status != 200:
             return self.send_json(status, error_body(status))
         self.send_json(200, {"ok": True, "result": result})
+
+    def cut_connection(self):
+        """Closes the connection with a TCP RST and no answer (nor a TLS close_notify)."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.rfile.close()  # the socket's descriptor closes only when no file object holds it
+            self.connection.close()
+        except OSError:
+            pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    tls = None  # an ssl.SSLContext with --tls
+
+    def handle_error(self, request, client_address):
+        # A client that goes away mid-call (a test killing aula) is no error of the mock's.
+        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, socket.timeout)):
+            return
+        super().handle_error(request, client_address)
+
+    def finish_request(self, request, client_address):
+        # Runs in the connection's thread: the TLS handshake must not hold up accept().
+        if self.tls is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(10)
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return
+        conn.settimeout(None)
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
 
 
 def main(argv=None):
@@ -373,13 +450,20 @@ def main(argv=None):
     ap.add_argument("--token", default=None, help="accept only this bot token (else any)")
     ap.add_argument("--keep", type=int, default=100000, help="calls kept for /__calls (0 = all)")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate and key (PEM)")
+    ap.add_argument("--latency", type=float, default=0, metavar="MS", help="answer every Bot API call this late")
     args = ap.parse_args(argv)
 
     Handler.state = State(args.keep)
     Handler.token = args.token
     Handler.verbose = args.verbose
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
+    Handler.latency_ms = max(0.0, args.latency)
+    server = Server((args.host, args.port), Handler)
+    if args.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(args.tls[0], args.tls[1])
+        server.tls = ctx
     print("PORT %d" % server.server_address[1], flush=True)
 
     stop = threading.Event()
