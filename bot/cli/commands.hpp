@@ -20,5 +20,6 @@ void add_graph(CLI::App& app, int& exit_code);  // graph.cpp
 void add_i18n(CLI::App& app, int& exit_code);   // i18n.cpp
 void add_serve(CLI::App& app, int& exit_code);  // serve.cpp
 void add_telegram(CLI::App& app, int& exit_code);  // telegram.cpp
+void add_learner(CLI::App& app, int& exit_code);   // learner.cpp
 
 }  // namespace aula::cli

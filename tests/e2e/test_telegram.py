@@ -222,6 +222,47 @@ class TelegramEndToEnd(unittest.TestCase):
         self.assertTrue(out and float(out[0].split()[-1]) >= 4, lines)
         self.assertIn("aula_http_requests_total", body)
 
+    def test_dead_letter_pauses_the_learner_and_shows_in_learner_show(self):
+        chat = 5011
+        # Telegram refuses every message to this chat (400: not retried).
+        self.mock.fail(chat_id=chat, status=400, times=-1)
+        self.send(tg_text(chat, "/start leccion-muestra"))
+
+        def shown():
+            out = subprocess.run([self.aula_bin(), "learner", "show", f"telegram:{chat}", "--json"],
+                                 env=self.aula.env, capture_output=True, text=True, timeout=30)
+            if out.returncode != 0:
+                return None
+            j = json.loads(out.stdout)
+            return j if j["status"] == "paused" and j["dead_letters"] else None
+        j = wait_until(shown, timeout=15, what="a dead letter and a paused course")
+        self.assertIn("chat not found", j["paused"]["reason"])
+        self.assertEqual(j["dead_letters"][0]["kind"], "rejected")
+        self.assertIn("chat not found", j["dead_letters"][0]["reason"])
+        _, es = flow_texts("leccion-muestra")
+        texts = [d["entry"]["msg"]["text"] for d in j["dead_letters"]]
+        self.assertTrue(any(fill_name(es[n], "Ana")[:20] in t for t in texts for n in es), texts)
+        status, body, _ = http("GET", self.aula.url + "/metrics")
+        dead = [l for l in body.splitlines() if l.startswith('aula_delivery_total{outcome="dead_letter"}')]
+        self.assertTrue(dead and float(dead[0].split()[-1]) >= 1, dead)
+        human = subprocess.run([self.aula_bin(), "learner", "show", f"telegram:{chat}"], env=self.aula.env,
+                               capture_output=True, text=True, timeout=30).stdout
+        self.assertIn("paused", human)
+        self.assertIn("chat not found", human)
+
+        # The chat works again and the learner writes: the course resumes where it was.
+        self.mock.reset()
+        self.send(tg_text(chat, "hola"))
+        msgs = self.wait_messages(chat, 2)
+        self.assertEqual(msgs[0]["body"]["text"], "Seguimos donde nos quedamos.")
+        j = json.loads(subprocess.run([self.aula_bin(), "learner", "show", f"telegram:{chat}", "--json"],
+                                      env=self.aula.env, capture_output=True, text=True, timeout=30).stdout)
+        self.assertEqual(j["status"], "active")
+
+    def aula_bin(self):
+        from harness import AULA_BIN
+        return AULA_BIN
+
     def test_bad_requests(self):
         self.assertEqual(self.aula.telegram(tg_text(1, "hola"), secret="wrong")[0], 401)
         self.assertEqual(self.aula.telegram(tg_text(1, "hola"), secret=None)[0], 401)
