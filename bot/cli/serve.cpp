@@ -1,5 +1,8 @@
 // aula serve: the webhook server. Configuration from config/aula.yaml and the environment
 // (DESIGN.md's table), flows from AULA_FLOWS, state in Redis (or in memory for development).
+#include <unistd.h>
+
+#include <algorithm>
 #include <csignal>
 #include <future>
 #include <iostream>
@@ -145,6 +148,14 @@ int run_serve(const serve_options& o) {
     co_return std::pair<int, std::string>{r.status, r.body};
   };
   delivery_options dopts;
+  {
+    // Stable across restarts: an instance restarted after a crash takes its partitions back
+    // at once instead of waiting for its old leases to lapse.
+    char host[256] = {0};
+    if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "aula");
+    dopts.owner = std::string(host) + "/" + cfg.server.listen;
+    std::replace(dopts.owner.begin(), dopts.owner.end(), '|', '_');
+  }
   dopts.lease_ttl = cfg.delivery.lease_ttl;
   dopts.poll = cfg.delivery.poll;
   dopts.max_attempts = cfg.delivery.max_attempts;
