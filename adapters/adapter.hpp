@@ -4,6 +4,7 @@
 // store, no clock; the server and the sender do the I/O. No Asio or Beast headers here.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,6 +35,15 @@ struct http_call {
   std::string url;
   std::map<std::string, std::string> headers;
   std::string body;
+  int segments = 0;  // SMS: segments this call bills (for metrics); 0 elsewhere
+};
+
+// A provider's report on a message aula sent (WhatsApp statuses, Twilio status callbacks).
+struct delivery_report {
+  std::string external_id;  // the provider's id of the sent message (wamid.…, SM…)
+  std::string state;        // "queued" | "sent" | "delivered" | "read" | "failed" | "undelivered"
+  std::string error;        // failed/undelivered: the provider's code and title
+  std::int64_t at_ms = 0;   // the provider's timestamp (0 = unknown)
 };
 
 // One thing a learner did, as the engine will see it.
@@ -50,6 +60,9 @@ struct inbound_item {
   // Provider calls to make after this item is committed, before any reply (e.g. Telegram:
   // remove the inline keyboard of the message whose button was tapped). Best effort.
   std::vector<http_call> follow_up;
+  // Set when this item is a delivery report (not a learner event): the service records it
+  // (a "delivery" result record) instead of stepping the engine. `event` is then unused.
+  std::optional<delivery_report> report;
 };
 
 struct parse_result {
@@ -69,6 +82,7 @@ enum class send_status {
   throttled,          // 429: retry after retry_after_s
   rejected,           // any other 4xx: do not retry, dead-letter
   stopped,            // the learner blocked us or opted out: stop sending to them
+  window_closed,      // WhatsApp 131047: outside the 24-hour window; never retried as-is
 };
 
 struct send_result {
@@ -92,6 +106,16 @@ class channel_adapter {
   virtual std::vector<http_call> render(const std::string& address, const outbound_message& m) const = 0;
   // What the provider's answer to one of those calls means.
   virtual send_result classify(int http_status, const std::string& body) const = 0;
+
+  // Channels with a customer-service window (WhatsApp: 24 h after the learner's last
+  // message): outside it only an approved template may go. 0 = no window.
+  virtual std::int64_t window_ms() const { return 0; }
+  // The calls that send the re-engagement template (a "Continuar" quick reply) to `address`;
+  // empty when the channel has none.
+  virtual std::vector<http_call> render_reengagement(const std::string& address) const {
+    (void)address;
+    return {};
+  }
 };
 
 }  // namespace aula

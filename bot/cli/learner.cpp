@@ -21,7 +21,7 @@ struct learner_options {
   std::size_t dead_max = 20;
 };
 
-const char* const channels[] = {"telegram", "whatsapp", "twilio", "web"};
+const char* const channels[] = {"telegram", "whatsapp", "sms", "web"};
 
 std::string when(std::int64_t ms) { return ms > 0 ? format_local(ms, "UTC") + " UTC" : "-"; }
 

@@ -165,7 +165,7 @@ int run_serve(const serve_options& o) {
   dopts.concurrency = cfg.delivery.concurrency;
   dopts.timer_batch = cfg.delivery.timer_batch;
   dopts.timer_hold = cfg.delivery.timer_hold;
-  for (const auto& ch : {std::string("telegram"), std::string("whatsapp"), std::string("twilio")}) {
+  for (const auto& ch : {std::string("telegram"), std::string("whatsapp"), std::string("sms")}) {
     channel_pacing pc = default_pacing(ch);
     if (auto it = cfg.delivery.channels.find(ch); it != cfg.delivery.channels.end()) {
       if (it->second.per_second > 0) pc.per_second = it->second.per_second;

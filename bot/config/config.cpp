@@ -371,7 +371,7 @@ class file_reader {
       {"timer_hold", [&](S v, const YAML::Mark& m) { duration(v, m, "delivery.timer_hold", d.timer_hold); }},
       {"telegram", pacing("telegram")},
       {"whatsapp", pacing("whatsapp")},
-      {"twilio", pacing("twilio")},
+      {"sms", pacing("sms")},
     }, mark);
     if (d.lease_ttl < std::chrono::milliseconds(100))
       fail(mark, "delivery.lease_ttl: at least 100ms (it is renewed every third of it)");

@@ -109,7 +109,7 @@ struct delivery_config {
   std::map<std::string, pacing_config> channels = {  // the providers' published limits
       {"telegram", {30, 3, std::chrono::milliseconds(1000)}},   // ≈1 msg/s per chat, ≈30/s overall
       {"whatsapp", {80, 5, std::chrono::milliseconds(6000)}},   // 80 mps; pair limit ≈1 per 6 s
-      {"twilio", {10, 3, std::chrono::milliseconds(1000)}}};
+      {"sms", {10, 3, std::chrono::milliseconds(1000)}}};
   bool operator==(const delivery_config&) const = default;
 };
 

@@ -60,7 +60,7 @@ channel_pacing default_pacing(const std::string& channel) {
     p.chat_interval = ms(6000);  // the pair rate limit (131056)
     return p;
   }
-  if (channel == "twilio") {
+  if (channel == "sms") {
     p.per_second = 10;
     return p;
   }

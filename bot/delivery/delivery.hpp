@@ -82,7 +82,7 @@ class delivery {
 };
 
 // "telegram" -> 1 msg/s per chat after a burst of 3, 30/s overall; "whatsapp" -> 80/s, pair
-// limit ≈ 1 per 6 s after a burst; "twilio" -> 10/s; others (web) unpaced.
+// limit ≈ 1 per 6 s after a burst; "sms" (Twilio) -> 10/s; others (web) unpaced.
 channel_pacing default_pacing(const std::string& channel);
 
 }  // namespace aula

@@ -272,7 +272,7 @@ TEST_CASE("config bad values in the file say where and what") {
       {"delivery:\n  max_attempts: 0\n", ":2:17: delivery.max_attempts: 0 is out of range"},
       {"delivery:\n  lease_ttl: 10ms\n", "delivery.lease_ttl: at least 100ms"},
       {"delivery:\n  telegram: {per_second: fast}\n", "delivery.telegram.per_second: expected a whole number, got 'fast'"},
-      {"delivery:\n  sms: {per_second: 3}\n", ":2:3: unknown key 'sms'"},
+      {"delivery:\n  signal: {per_second: 3}\n", ":2:3: unknown key 'signal'"},
       {"quiet_hours:\n  start: \"25:00\"\n", ":2:10: quiet_hours.start: '25:00' is not a time of day"},
       {"ca_file: /nonexistent/ca.pem\n", ":1:10: ca_file: cannot read '/nonexistent/ca.pem'"},
       {"flows: [a, b]\n", ":1:8: flows: expected a single value"},
