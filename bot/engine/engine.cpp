@@ -421,10 +421,19 @@ class stepper {
         s.stack.pop_back();
       }
     }
+    if (ev.type == inbound_event::kind::text || ev.type == inbound_event::kind::choice) s.last_in = rc_.ctx().now_ms;
+    if (ev.type == inbound_event::kind::choice && ev.choice == continue_choice) {
+      keep("[" + std::string(continue_choice) + "]");
+      rc_.log("the learner answered the re-engagement template");
+      if (s.paused.empty()) return;
+    }
     if (!s.paused.empty()) {
       switch (ev.type) {
         case inbound_event::kind::text:
-          if (stop_words.count(fold(ev.text)) && !is_option_of(waiting_node(), fold(ev.text))) {
+          if ((stop_words.count(fold(ev.text)) ||
+               std::find(rc_.ctx().caps.stop_words.begin(), rc_.ctx().caps.stop_words.end(), fold(ev.text)) !=
+                   rc_.ctx().caps.stop_words.end()) &&
+              !is_option_of(waiting_node(), fold(ev.text))) {
             s.paused.clear();  // STOP/BAJA: opting out ends the runs anyway
             break;
           }
@@ -646,8 +655,12 @@ class stepper {
     const node* n = waiting_node();
     // Keywords are commands only when they are the whole message and not an answer.
     if (!is_option_of(n, f) && !f.empty()) {
-      if (stop_words.count(f)) return opt_out(true);
-      if (start_words.count(f)) {
+      const auto& caps = rc_.ctx().caps;
+      const bool channel_stop = std::find(caps.stop_words.begin(), caps.stop_words.end(), f) != caps.stop_words.end();
+      const bool channel_start =
+          std::find(caps.start_words.begin(), caps.start_words.end(), f) != caps.start_words.end();
+      if (stop_words.count(f) || channel_stop) return opt_out(true);
+      if (start_words.count(f) || channel_start) {
         if (s.opted_out) {
           s.opted_out = false;
           out_.opted_out = false;

@@ -21,7 +21,14 @@ struct channel_caps {
   // Choices shown as tappable buttons when a question has at most this many options;
   // 0 = the channel shows every menu as numbered text (SMS, the terminal).
   int max_buttons = 0;
+  // Words that also mean STOP / START on this channel (SMS carriers: STOPALL, END, QUIT…),
+  // folded; the whole-message and option-label rules apply as to the global keywords.
+  std::vector<std::string> stop_words, start_words;
 };
+
+// The id of the re-engagement template's quick reply (WhatsApp, outside the 24-hour window):
+// the learner is back; the sender releases what it held. The engine records it, says nothing.
+inline constexpr const char* continue_choice = "aula:continue";
 
 struct context {
   std::int64_t now_ms = 0;    // the host's clock, read once per step

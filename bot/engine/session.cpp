@@ -61,6 +61,7 @@ json session::to_json() const {
   if (opted_out) j["out"] = true;
   if (menu_open) j["menu"] = true;
   if (!paused.empty()) j["pause"] = {{"why", paused}, {"at", paused_at}};
+  if (last_in) j["li"] = last_in;
   if (last) {
     j["last"] = {{"flow", last->flow}, {"status", last->status}, {"s", last->score}, {"smax", last->score_max}};
   }
@@ -84,6 +85,7 @@ session session::from_json(const json& j) {
   if (auto it = j.find("queue"); it != j.end()) s.queue = it->get<std::vector<std::string>>();
   s.opted_out = j.value("out", false);
   s.menu_open = j.value("menu", false);
+  s.last_in = j.value("li", std::int64_t{0});
   if (auto it = j.find("pause"); it != j.end() && it->is_object()) {
     s.paused = it->value("why", std::string{});
     s.paused_at = it->value("at", std::int64_t{0});

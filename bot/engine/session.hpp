@@ -69,6 +69,9 @@ struct session {
   // until the learner writes again. Empty = not paused.
   std::string paused;
   std::int64_t paused_at = 0;
+  // When the learner last wrote or tapped (ms since epoch; 0 = never): channels with a
+  // customer-service window (WhatsApp, 24 h) decide at send time whether free text may go.
+  std::int64_t last_in = 0;
 
   nlohmann::json to_json() const;
   std::string dump() const { return to_json().dump(); }

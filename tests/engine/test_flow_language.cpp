@@ -1614,3 +1614,42 @@ TEST_CASE("a paused learner with no run gets the menu on return", "[flow][pause]
   REQUIRE_FALSE(c.last.messages.empty());
   CHECK(c.last.messages[0].text == "Seguimos donde nos quedamos.");
 }
+
+// ================================================================== channel details
+
+TEST_CASE("the learner's last message time is kept for the WhatsApp window", "[flow][window]") {
+  chat c(keyword_flows());
+  c.start("recordar");
+  CHECK(c.s.last_in == 0);  // a start by the host is not the learner writing
+  c.fire("remind");
+  CHECK(c.s.last_in == 0);  // nor is a timer
+  c.later(5000);
+  c.say("Rojo");
+  CHECK(c.s.last_in == c.ctx.now_ms);
+  CHECK(session::parse(c.s.dump()).last_in == c.ctx.now_ms);
+}
+
+TEST_CASE("the re-engagement quick reply is recorded and answers nothing", "[flow][window]") {
+  chat c(keyword_flows());
+  c.start("recordar");
+  c.apply(inbound_event::tap(continue_choice));
+  CHECK(c.last.messages.empty());
+  CHECK(c.s.run->node == "p");
+  REQUIRE(c.of("inbound").size() == 1);
+  CHECK(c.s.last_in == c.ctx.now_ms);
+}
+
+TEST_CASE("a channel may add stop and start words (SMS: STOPALL, QUIT…)", "[flow][keywords]") {
+  chat c(keyword_flows());
+  c.ctx.caps.stop_words = {"stopall", "quit"};
+  c.ctx.caps.start_words = {"unstop"};
+  c.start("recordar");
+  c.say("QUIT");
+  CHECK(c.s.opted_out);
+  c.say("unstop");
+  CHECK_FALSE(c.s.opted_out);
+  chat other(keyword_flows());  // without the channel's words "quit" is just text
+  other.start("recordar");
+  other.say("QUIT");
+  CHECK_FALSE(other.s.opted_out);
+}
