@@ -206,6 +206,11 @@ int run_serve(const serve_options& o) {
     dg.set({{"outcome", "learner_stopped"}}, static_cast<double>(d.stopped.load()));
     dg.set({{"outcome", "fenced"}}, static_cast<double>(d.fenced.load()));
     dg.set({{"outcome", "timer_claimed"}}, static_cast<double>(d.timers_claimed.load()));
+    dg.set({{"outcome", "reengagement_template"}}, static_cast<double>(d.reengaged.load()));
+    dg.set({{"outcome", "held_for_window"}}, static_cast<double>(d.held.load()));
+    auto& sg = metrics.gauge("aula_sms_segments_total", "SMS segments sent (what Twilio bills)");
+    sg.set({}, static_cast<double>(d.segments.load()));
+    g.set({{"kind", "delivery_report"}}, static_cast<double>(c.reports.load()));
     auto& lg = metrics.gauge("aula_delivery_leases", "Partitions whose lease this instance holds");
     lg.set({}, static_cast<double>(sender_service.leases_held()));
     auto& qg = metrics.gauge("aula_delivery_queued", "Outbox entries read and not yet delivered");

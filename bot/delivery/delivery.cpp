@@ -89,6 +89,9 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     clock_type::time_point last_used{};
     std::int64_t skip_below = 0;  // entries of older commits are skipped (after a pause/stop)
     std::string skip_reason;
+    std::size_t calls_done = 0;  // calls of the front entry already accepted (a split message)
+    std::shared_ptr<net::steady_timer> hold_timer;  // set while held for the window
+    ms hold_wait{1000};
   };
   struct part_state {
     fence f;
@@ -99,6 +102,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     std::set<std::string> done;  // acked since the current read started
     std::size_t queued = 0;
     bool reading = false;
+    std::set<std::string> held_convs;  // learners held for the window: woken by a commit
   };
   struct bucket {
     double tokens = 0;
@@ -387,7 +391,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
 
   // ---------------------------------------------------------------- the per-learner worker
 
-  enum class outcome { done, dead, skipped, abandon };
+  enum class outcome { done, dead, skipped, abandon, held };
 
   struct verdict {
     outcome what = outcome::done;
@@ -453,8 +457,21 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     if (!a || !a->enabled()) co_return verdict{outcome::dead, "channel '" + channel + "' is not enabled", 0, "rejected"};
     const outbound_message m = outbound_from_json(*mj);
     const auto pc = pacing_of(channel);
+    // A channel with a customer-service window (WhatsApp): decided now, at send time.
+    std::int64_t last_in = 0;
+    if (a->window_ms() > 0) {
+      loaded_session l;
+      auto op = [&]() -> net::awaitable<void> { l = co_await st.load(conv); };
+      if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
+      last_in = l.s.last_in;
+      if (last_in == 0 || svc.clock().now_ms() - last_in >= a->window_ms())
+        co_return co_await reengage(conv, c, it, a, last_in);
+    }
+    const std::vector<http_call> calls = a->render(address, m);
+    std::vector<nlohmann::json> records;
     int attempts = 0, throttles = 0;
-    for (const auto& req : a->render(address, m)) {
+    for (std::size_t k = c.calls_done; k < calls.size(); ++k) {
+      const http_call& req = calls[k];
       for (;;) {
         if (!holds(c.p, it.epoch) && !parts[static_cast<std::size_t>(c.p)].held) co_return verdict{outcome::abandon};
         co_await pace_learner(c, pc);
@@ -462,8 +479,24 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         ++attempts;
         const auto answer = co_await call(req);
         const send_result res = a->classify(answer.first, answer.second);
-        if (res.status == send_status::ok) break;
+        if (res.status == send_status::ok) {
+          c.calls_done = k + 1;
+          counters.segments += req.segments;
+          nlohmann::json rec = {{"id", "out." + std::to_string(c.p) + "." + it.e.id + "." + std::to_string(k)},
+                                {"type", "sent"},     {"conv", conv},
+                                {"channel", channel}, {"external_id", res.external_id},
+                                {"lane", it.lane},    {"at", svc.clock().now_ms()}};
+          if (!m.node.empty()) rec["node"] = m.node;
+          if (req.segments > 0) rec["segments"] = req.segments;
+          records.push_back(std::move(rec));
+          break;
+        }
         std::string why = channel + ": " + (res.error.empty() ? "HTTP " + std::to_string(answer.first) : res.error);
+        if (res.status == send_status::window_closed) {
+          // The provider says the window is closed (131047): never retried as is.
+          co_await append_records(c.p, it.epoch, records);
+          co_return co_await reengage(conv, c, it, a, last_in);
+        }
         if (res.status == send_status::stopped) co_return verdict{outcome::skipped, why, attempts, "stopped"};
         if (res.status == send_status::rejected) co_return verdict{outcome::dead, why, attempts, "rejected"};
         if (res.status == send_status::throttled) {
@@ -483,9 +516,54 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         co_await sleep(jittered(backoff));
       }
     }
+    co_await append_records(c.p, it.epoch, records);
     counters.sent++;
     svc.count_out(channel);
     co_return verdict{outcome::done};
+  }
+
+  net::awaitable<void> append_records(int p, std::uint64_t epoch, const std::vector<nlohmann::json>& records) {
+    if (records.empty()) co_return;
+    auto op = [&]() -> net::awaitable<void> { co_await st.results_append(p, records); };
+    co_await with_store(p, epoch, op);
+  }
+
+  // Outside the window: the re-engagement template once (per time the learner last wrote),
+  // then the learner's queue waits until they answer.
+  net::awaitable<verdict> reengage(const std::string& conv, conv_state& c, const item& it, channel_adapter* a,
+                                   std::int64_t last_in) {
+    const auto who = split_conversation(conv);
+    bool first = false;
+    const std::string key = "reengage:" + conv + ":" + std::to_string(last_in);
+    auto op = [&]() -> net::awaitable<void> { first = co_await st.once(c.p, key, ms(30LL * 24 * 3600 * 1000)); };
+    if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
+    if (first) {
+      const auto pc = pacing_of(who.first);
+      std::vector<nlohmann::json> records;
+      for (const auto& req : a->render_reengagement(who.second)) {
+        for (int attempt = 1;; ++attempt) {
+          co_await pace_learner(c, pc);
+          co_await pace_channel(who.first, true);
+          const auto answer = co_await call(req);
+          const send_result res = a->classify(answer.first, answer.second);
+          if (res.status == send_status::ok) {
+            records.push_back({{"id", "out." + std::to_string(c.p) + "." + it.e.id + ".reengage"},
+                               {"type", "reengagement"}, {"conv", conv}, {"channel", who.first},
+                               {"external_id", res.external_id}, {"at", svc.clock().now_ms()}});
+            counters.reengaged++;
+            break;
+          }
+          if (res.status != send_status::connection_failed && res.status != send_status::throttled) {
+            log::warn("re-engagement template not sent", {{"channel", who.first}, {"error", res.error}});
+            break;
+          }
+          if (attempt >= opts.max_attempts) break;
+          co_await sleep(jittered(std::min(opts.retry_max, opts.retry_base * (1 << std::min(attempt - 1, 16)))));
+        }
+      }
+      co_await append_records(c.p, it.epoch, records);
+    }
+    co_return verdict{outcome::held, "outside the customer-service window"};
   }
 
   // Pauses the learner's course (dead letter) or marks them opted out (blocked), then skips
@@ -526,6 +604,26 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       } else {
         v = co_await deliver_message(conv, c, it);
       }
+      if (v.what == outcome::held) {
+        // Outside the window: wait for the learner (a commit of theirs wakes us), then look again.
+        if (c.hold_wait == ms(1000)) counters.held++;
+        part.held_convs.insert(conv);
+        c.hold_timer = std::make_shared<net::steady_timer>(strand);
+        c.hold_timer->expires_after(c.hold_wait);
+        co_await c.hold_timer->async_wait(net::as_tuple(net::use_awaitable));
+        c.hold_timer.reset();
+        part.held_convs.erase(conv);
+        c.hold_wait = std::min(ms(30000), c.hold_wait * 2);
+        if (!holds(p, it.epoch)) {
+          for (auto& x : c.q) c.ids.erase(x.e.id);
+          if (part.queued >= c.q.size()) part.queued -= c.q.size();
+          c.q.clear();
+          break;
+        }
+        continue;
+      }
+      c.hold_wait = ms(1000);
+      c.calls_done = 0;
       bool finished = false;
       if (v.what == outcome::done) {
         auto op = [&]() -> net::awaitable<void> {
@@ -626,6 +724,17 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       const bool full = clock_type::now() - last_full >= opts.poll;
       std::set<int> dirty = svc.take_dirty();
       if (full) last_full = clock_type::now();
+      for (int p : dirty) {
+        // A learner held for the window may have written: look at once.
+        if (p < 0 || p >= static_cast<int>(parts.size())) continue;
+        for (const auto& conv : parts[static_cast<std::size_t>(p)].held_convs) {
+          auto it = convs.find(conv);
+          if (it != convs.end() && it->second.hold_timer) {
+            it->second.hold_wait = ms(1000);
+            it->second.hold_timer->cancel();
+          }
+        }
+      }
       for (int p = 0; p < static_cast<int>(parts.size()) && !stopping; ++p)
         if (full || dirty.count(p)) co_await read_partition(p);
       // Forget idle learners whose pacing has recovered.

@@ -52,7 +52,7 @@ struct delivery_options {
 
 struct delivery_counters {
   std::atomic<long> sent{0}, retries{0}, throttled{0}, dead_letters{0}, skipped{0}, stopped{0}, leases_taken{0},
-      leases_lost{0}, fenced{0}, timers_claimed{0};
+      leases_lost{0}, fenced{0}, timers_claimed{0}, segments{0}, reengaged{0}, held{0};
 };
 
 class delivery {

@@ -112,13 +112,31 @@ net::awaitable<http_out> service::handle_webhook(const std::string& channel, con
     case parse_result::verdict::ok: break;
   }
   try {
+    std::map<int, std::vector<nlohmann::json>> reports;
     for (const auto& item : pr.items) {
+      if (item.report) {
+        // A provider's word on a message we sent: a result record, not a learner event.
+        const auto& r = *item.report;
+        const std::string conv = channel + ":" + item.address;
+        nlohmann::json rec = {{"id", "dr." + r.external_id + "." + r.state},
+                              {"type", "delivery"},
+                              {"conv", conv},
+                              {"channel", channel},
+                              {"external_id", r.external_id},
+                              {"status", r.state},
+                              {"at", r.at_ms ? r.at_ms : clock_.now_ms()}};
+        if (!r.error.empty()) rec["error"] = r.error;
+        reports[partition_of(conv, store_.partitions())].push_back(std::move(rec));
+        counters_.reports++;
+        continue;
+      }
       counters_.inbound++;
       count(channel, "in");
       inbound_event ev = item.event;
       ev.media = item.media_kind;
       co_await deliver(channel, item.address, ev, item.provider_id, item.contact, item.follow_up);
     }
+    for (auto it = reports.begin(); it != reports.end(); ++it) co_await store_.results_append(it->first, it->second);
   } catch (const store_unavailable& e) {
     counters_.store_errors++;
     co_return answer(503, "store unavailable, retry later\n");
@@ -195,7 +213,11 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     const bool has_outbox = !c.outbox.empty();
     commit_outcome outcome = co_await store_.commit(c);
     if (outcome == commit_outcome::ok) {
-      if (has_outbox) mark_dirty(partition_of(conv, store_.partitions()));
+      // Channels with a window also wake the sender when the learner merely wrote: a queue
+      // held for the window may go now.
+      if (has_outbox || (a && a->window_ms() > 0 && (ev.type == inbound_event::kind::text ||
+                                                     ev.type == inbound_event::kind::choice)))
+        mark_dirty(partition_of(conv, store_.partitions()));
       co_return true;
     }
     if (outcome == commit_outcome::duplicate) {

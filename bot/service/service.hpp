@@ -31,7 +31,7 @@ struct service_options {
 
 struct service_counters {
   std::atomic<long> inbound{0}, outbound{0}, conflicts{0}, duplicates{0}, dead_letters{0}, store_errors{0},
-      timers_fired{0};
+      timers_fired{0}, reports{0};
 };
 
 class service {

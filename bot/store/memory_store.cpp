@@ -226,6 +226,22 @@ class memory_store final : public store {
     co_return;
   }
 
+  net::awaitable<void> results_append(int p, const std::vector<nlohmann::json>& records) override {
+    std::lock_guard lock(mu_);
+    for (const auto& r : records) at(p).results.emplace(next_id(), r.dump());
+    co_return;
+  }
+
+  net::awaitable<bool> once(int p, const std::string& key, std::chrono::milliseconds ttl) override {
+    std::lock_guard lock(mu_);
+    at(p);
+    const auto now = std::chrono::steady_clock::now();
+    auto& until = once_[std::to_string(p) + "|" + key];
+    if (until > now) co_return false;
+    until = now + ttl;
+    co_return true;
+  }
+
   net::awaitable<bool> ping() override { co_return true; }
 
  private:
@@ -290,6 +306,7 @@ class memory_store final : public store {
   std::unordered_map<std::string, session_rec> sessions_;
   std::vector<partition> parts_;
   std::unordered_map<std::string, stream> web_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> once_;
   sid last_id_{0, 0};
 };
 

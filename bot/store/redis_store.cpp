@@ -379,6 +379,21 @@ class redis_store final : public store {
     if (r.integer != 1) throw lease_lost("partition " + std::to_string(p) + ": lease lost; results not acked");
   }
 
+  net::awaitable<void> results_append(int p, const std::vector<nlohmann::json>& records) override {
+    check(p);
+    if (records.empty()) co_return;
+    std::vector<std::vector<std::string>> batch;
+    for (const auto& r : records) batch.push_back(redis_cmd("XADD", keys_.results(p), "*", "d", r.dump()));
+    co_await pipeline(std::move(batch));
+  }
+
+  net::awaitable<bool> once(int p, const std::string& key, std::chrono::milliseconds ttl) override {
+    check(p);
+    auto r = co_await call(redis_cmd("SET", keys_.once(p, key), "1", "NX", "PX",
+                                     std::to_string(std::max<std::int64_t>(1, ttl.count()))));
+    co_return !r.is_nil();
+  }
+
   net::awaitable<bool> ping() override {
     try {
       auto r = co_await pick().exec(redis_cmd("PING"));

@@ -17,6 +17,7 @@
 //   aula:{p7}:results             stream, field d = result record JSON
 //   aula:{p7}:lease               string "<owner>|<fencing token>", with expiry (PX)
 //   aula:{p7}:fence               integer: the last fencing token handed out (INCR)
+//   aula:{p7}:once:<key>          string with expiry: done once per period (store::once)
 //   aula:{p7}:dead                stream, field d = dead letter JSON ({"conv","entry","reason",
 //                                 "attempts","at","kind"}), MAXLEN ~ dead_letters_max
 //   aula:{p7}:w:<conversation>    stream, field d = message JSON: the web chat mailbox
@@ -160,6 +161,11 @@ class store {
   // Result records waiting to be drained into the record store (the records issue), oldest
   // first; results_ack removes drained ones (unknown ids are ignored).
   virtual net::awaitable<std::vector<outbox_entry>> results_pending(int p, std::size_t max) = 0;
+  // Appends result records outside a step (delivery reports, messages the sender sent).
+  virtual net::awaitable<void> results_append(int p, const std::vector<nlohmann::json>& records) = 0;
+  // Sets `key` (under partition p's tag) for `ttl` unless it is set; true when this call set it.
+  // For things that must happen once per learner and period (a re-engagement template).
+  virtual net::awaitable<bool> once(int p, const std::string& key, std::chrono::milliseconds ttl) = 0;
   virtual net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids, const fence& f) = 0;
   virtual net::awaitable<bool> ping() = 0;
 };
@@ -198,6 +204,7 @@ struct store_keys {
   std::string lease(int p) const { return prefix + ":" + tag(p) + ":lease"; }
   std::string fence(int p) const { return prefix + ":" + tag(p) + ":fence"; }
   std::string dead(int p) const { return prefix + ":" + tag(p) + ":dead"; }
+  std::string once(int p, const std::string& key) const { return prefix + ":" + tag(p) + ":once:" + key; }
 };
 net::awaitable<std::unique_ptr<store>> make_redis_store(net::any_io_executor ex, redis_store_options opts);
 

@@ -370,3 +370,69 @@ TEST_CASE("sender: two instances on one Redis share the partitions; each message
   CHECK(r.provider.delivered() == want);
   CHECK(r.pending() == 0);
 }
+
+namespace {
+
+// A channel with a customer-service window of one second (WhatsApp has 24 hours): its
+// provider is the same fake; the re-engagement template is the text "PLANTILLA".
+struct window_adapter : channel_adapter {
+  std::string name() const override { return "wa"; }
+  bool enabled() const override { return true; }
+  channel_caps caps() const override { return {}; }
+  parse_result parse(const http_in&) const override { return {}; }
+  std::vector<http_call> render(const std::string& address, const outbound_message& m) const override {
+    return {http_call{"POST", "http://wa.test/messages", {}, nlohmann::json{{"chat_id", address}, {"text", m.text}}.dump()}};
+  }
+  send_result classify(int status, const std::string&) const override {
+    send_result r;
+    if (status == 200) return r;
+    r.status = status == 409 ? send_status::window_closed : send_status::rejected;
+    return r;
+  }
+  std::int64_t window_ms() const override { return 1000; }
+  std::vector<http_call> render_reengagement(const std::string& address) const override {
+    return {http_call{"POST", "http://wa.test/messages", {}, nlohmann::json{{"chat_id", address}, {"text", "PLANTILLA"}}.dump()}};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sender: outside the window a template goes once and the learner's queue waits for them") {
+  rig r;
+  r.svc->add_adapter(std::make_shared<window_adapter>());
+  auto learner_writes = [&](const std::string& conv) {
+    net::co_spawn(r.ioc, [&]() -> net::awaitable<void> {
+      for (;;) {
+        auto loaded = co_await r.st->load(conv);
+        commit_request c;
+        c.conversation = conv;
+        c.expected_version = loaded.exists ? loaded.s.version : 0;
+        c.next = loaded.s;
+        c.next.last_in = r.svc->clock().now_ms();
+        if (co_await r.st->commit(c) == commit_outcome::ok) break;
+      }
+      r.svc->mark_dirty(partition_of(conv, r.st->partitions()));
+    }, net::use_future).get();
+  };
+  r.add_sender(fast_options());
+  r.commit("wa:+5255", {"lección 2", "pregunta"}, "bulk");  // the learner never wrote: window closed
+  REQUIRE(eventually([&] { return r.provider.accepted() == 1; }));
+  std::this_thread::sleep_for(300ms);
+  CHECK(r.provider.delivered()["+5255"] == std::vector<std::string>{"PLANTILLA"});  // once, the rest held
+  CHECK(r.senders[0]->counters().reengaged == 1);
+
+  learner_writes("wa:+5255");  // "Continuar"
+  REQUIRE(eventually([&] { return r.provider.accepted() == 3; }, 3s));
+  CHECK(r.provider.delivered()["+5255"] == std::vector<std::string>{"PLANTILLA", "lección 2", "pregunta"});
+
+  // The provider itself may say the window closed (409 here, 131047 on WhatsApp): not retried
+  // as is; the template goes (the learner's last message is older now) and the queue waits.
+  r.provider.rule = [](const std::string&, int n) { return n == 4 ? 409 : 200; };
+  r.commit("wa:+5255", {"tarde"});
+  REQUIRE(eventually([&] { return r.provider.accepted() == 4; }, 3s));
+  std::this_thread::sleep_for(300ms);
+  CHECK(r.provider.delivered()["+5255"].back() == "PLANTILLA");
+  learner_writes("wa:+5255");
+  REQUIRE(eventually([&] { return r.provider.delivered()["+5255"].back() == "tarde"; }, 3s));
+  CHECK(r.dead("wa:+5255").empty());
+}
