@@ -57,6 +57,7 @@ struct inbound_item {
   // "location", … ("" = a text message, a tap or a status). `event` is then a text event
   // carrying the caption, if any; the service may answer "I can only read text here".
   std::string media_kind;
+  std::string media_id;  // the provider's id of that media (WhatsApp: fetch with GET {api}/{id})
   // Provider calls to make after this item is committed, before any reply (e.g. Telegram:
   // remove the inline keyboard of the message whose button was tapped). Best effort.
   std::vector<http_call> follow_up;

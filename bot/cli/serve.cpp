@@ -11,6 +11,8 @@
 #include <CLI/CLI.hpp>
 
 #include "adapters/telegram/telegram.hpp"
+#include "adapters/twilio_sms/twilio_sms.hpp"
+#include "adapters/whatsapp/whatsapp.hpp"
 #include "adapters/web/web.hpp"
 #include "bot/authoring/loader.hpp"
 #include "bot/cli/commands.hpp"
@@ -131,10 +133,35 @@ int run_serve(const serve_options& o) {
   svc.add_adapter(std::make_shared<web_adapter>());
   auto tg = std::make_shared<telegram_adapter>(telegram_options{cfg.telegram.token, cfg.telegram.secret, cfg.telegram.api});
   svc.add_adapter(tg);
-  log::info("channels", {{"telegram", tg->enabled() ? "enabled" : "disabled (set AULA_TELEGRAM_TOKEN and AULA_TELEGRAM_SECRET)"},
-                         {"whatsapp", "not available yet"},
-                         {"twilio", "not available yet"},
-                         {"web", "enabled at /chat"}});
+  whatsapp_options wo;
+  wo.token = cfg.whatsapp.token;
+  wo.app_secret = cfg.whatsapp.app_secret;
+  wo.verify_token = cfg.whatsapp.verify_token;
+  wo.phone_number_id = cfg.whatsapp.phone_number_id;
+  wo.api_base = cfg.whatsapp.api;
+  wo.reengagement_template = cfg.whatsapp.reengagement_template;
+  wo.template_language = cfg.whatsapp.template_language;
+  wo.mark_read = cfg.whatsapp.mark_read;
+  auto wa = std::make_shared<whatsapp_adapter>(wo);
+  svc.add_adapter(wa);
+  twilio_options to;
+  to.account_sid = cfg.twilio.account_sid;
+  to.auth_token = cfg.twilio.auth_token;
+  to.from = cfg.twilio.from;
+  to.api_base = cfg.twilio.api;
+  to.public_url = cfg.public_url;
+  to.transliterate = cfg.sms.transliterate;
+  to.mms = cfg.sms.mms;
+  auto sms = std::make_shared<twilio_sms_adapter>(to);
+  svc.add_adapter(sms);
+  log::info("channels",
+            {{"telegram", tg->enabled() ? "enabled" : "disabled (set AULA_TELEGRAM_TOKEN and AULA_TELEGRAM_SECRET)"},
+             {"whatsapp", wa->enabled() ? "enabled"
+                                        : "disabled (set AULA_WHATSAPP_TOKEN, AULA_WHATSAPP_APP_SECRET, "
+                                          "AULA_WHATSAPP_VERIFY_TOKEN and AULA_WHATSAPP_PHONE_NUMBER_ID)"},
+             {"sms", sms->enabled() ? "enabled (Twilio)"
+                                    : "disabled (set AULA_TWILIO_ACCOUNT_SID, AULA_TWILIO_AUTH_TOKEN and AULA_TWILIO_FROM)"},
+             {"web", "enabled at /chat"}});
 
   metrics_registry metrics;
   auto opts = server_options_from(cfg.server);
@@ -228,6 +255,10 @@ int run_serve(const serve_options& o) {
     };
   };
   server.add_route(http::verb::post, "/webhooks/telegram", webhook("telegram"));
+  server.add_route(http::verb::get, "/webhooks/whatsapp", webhook("whatsapp"));
+  server.add_route(http::verb::post, "/webhooks/whatsapp", webhook("whatsapp"));
+  server.add_route(http::verb::post, "/webhooks/twilio", webhook("sms"));
+  server.add_route(http::verb::post, "/webhooks/twilio/status", webhook("sms"));
   server.add_route(http::verb::get, "/chat", [](request& req) -> net::awaitable<response> {
     co_return make_response(req, http::status::ok, web_chat_page(), "text/html; charset=utf-8");
   });

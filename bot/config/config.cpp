@@ -184,6 +184,9 @@ class file_reader {
          section(v, "whatsapp", {
            {"api", [&](S x, const YAML::Mark& k) { text(x, k, "whatsapp.api", c_.whatsapp.api, check_http_url); }},
            {"phone_number_id", [&](S x, const YAML::Mark& k) { text(x, k, "whatsapp.phone_number_id", c_.whatsapp.phone_number_id, nullptr); }},
+           {"reengagement_template", [&](S x, const YAML::Mark& k) { text(x, k, "whatsapp.reengagement_template", c_.whatsapp.reengagement_template, check_nonempty); }},
+           {"template_language", [&](S x, const YAML::Mark& k) { text(x, k, "whatsapp.template_language", c_.whatsapp.template_language, check_nonempty); }},
+           {"mark_read", [&](S x, const YAML::Mark& k) { flag(x, k, "whatsapp.mark_read", c_.whatsapp.mark_read); }},
          }, m);
        }},
       {"twilio", [&](S v, const YAML::Mark& m) {
@@ -205,6 +208,12 @@ class file_reader {
        }},
       {"default_time_zone", [&](S v, const YAML::Mark& m) { text(v, m, "default_time_zone", c_.default_time_zone, check_time_zone); }},
       {"delivery", [&](S v, const YAML::Mark& m) { delivery(v, m); }},
+      {"sms", [&](S v, const YAML::Mark& m) {
+         section(v, "sms", {
+           {"transliterate", [&](S x, const YAML::Mark& k) { flag(x, k, "sms.transliterate", c_.sms.transliterate); }},
+           {"mms", [&](S x, const YAML::Mark& k) { flag(x, k, "sms.mms", c_.sms.mms); }},
+         }, m);
+       }},
       {"quiet_hours", [&](S v, const YAML::Mark& m) {
          section(v, "quiet_hours", {
            {"start", [&](S x, const YAML::Mark& k) { text(x, k, "quiet_hours.start", c_.quiet_hours.start, check_clock); }},
@@ -284,6 +293,11 @@ class file_reader {
       fail(value_mark(v, m), what + ": " + std::to_string(n) + " is out of range (" + std::to_string(lo) + "–" +
                                  std::to_string(hi) + ")");
     out = static_cast<Int>(n);
+  }
+
+  void flag(const YAML::Node& v, const YAML::Mark& m, const std::string& what, bool& out) {
+    if (!v.IsScalar() || !parse_bool(v.Scalar(), out))
+      fail(value_mark(v, m), what + ": expected true or false");
   }
 
   void duration(const YAML::Node& v, const YAML::Mark& m, const std::string& what, std::chrono::milliseconds& out) {

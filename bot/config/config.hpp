@@ -60,6 +60,9 @@ struct whatsapp_config {
   std::string verify_token;  // AULA_WHATSAPP_VERIFY_TOKEN (secret)
   std::string phone_number_id;  // AULA_WHATSAPP_PHONE_NUMBER_ID
   std::string api = "https://graph.facebook.com/v21.0";  // AULA_WHATSAPP_API
+  std::string reengagement_template = "aula_continuar";   // sent outside the 24-hour window
+  std::string template_language = "es_MX";
+  bool mark_read = false;  // mark each inbound message read
   bool enabled() const {
     return !token.empty() && !app_secret.empty() && !verify_token.empty() && !phone_number_id.empty();
   }
@@ -73,6 +76,13 @@ struct twilio_config {
   std::string api = "https://api.twilio.com";  // AULA_TWILIO_API
   bool enabled() const { return !account_sid.empty() && !auth_token.empty() && !from.empty(); }
   bool operator==(const twilio_config&) const = default;
+};
+
+// SMS (through Twilio) rendering.
+struct sms_config {
+  bool transliterate = false;  // keep Spanish in GSM-7 (á→a …; é ñ ¿ ¡ kept; emoji dropped): cheaper
+  bool mms = false;            // attachments as MMS (US/Canada only); off: a link in the text
+  bool operator==(const sms_config&) const = default;
 };
 
 struct admin_token {
@@ -123,6 +133,7 @@ struct app_config {
   telegram_config telegram;
   whatsapp_config whatsapp;
   twilio_config twilio;
+  sms_config sms;
   std::vector<admin_token> admin_tokens;  // AULA_ADMIN_TOKENS ("role:token,…")
   std::string ca_file;      // AULA_CA_FILE: extra CA bundle for outbound TLS ("" = system store only)
   std::string https_proxy;  // HTTPS_PROXY (or https_proxy): "http://[user:pass@]host:port"

@@ -660,7 +660,8 @@ class stepper {
       const bool channel_start =
           std::find(caps.start_words.begin(), caps.start_words.end(), f) != caps.start_words.end();
       if (stop_words.count(f) || channel_stop) return opt_out(true);
-      if (start_words.count(f) || channel_start) {
+      // A channel's own start words (SMS: YES) only bring an opted-out learner back.
+      if (start_words.count(f) || (channel_start && s.opted_out)) {
         if (s.opted_out) {
           s.opted_out = false;
           out_.opted_out = false;

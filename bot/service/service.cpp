@@ -103,7 +103,10 @@ net::awaitable<http_out> service::handle_webhook(const std::string& channel, con
   if (!a || !a->enabled()) co_return answer(404, "not found\n");
   parse_result pr = a->parse(req);
   switch (pr.outcome) {
-    case parse_result::verdict::unauthorized: co_return answer(401, "unauthorized\n");
+    case parse_result::verdict::unauthorized:
+      // WhatsApp's verification GET answers 403 when the verify token is wrong.
+      if (pr.ack.status == 403) co_return pr.ack;
+      co_return answer(401, "unauthorized\n");
     case parse_result::verdict::invalid: co_return answer(400, "bad request: " + pr.reason + "\n");
     case parse_result::verdict::ignored:
       // Still acknowledge (a tap that is ignored must stop its button spinning).
