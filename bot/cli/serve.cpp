@@ -73,6 +73,44 @@ std::string query_param(std::string_view target, const std::string& name) {
   return {};
 }
 
+// Counters as one gauge family with a label per counter.
+void export_counts(gauge_family& g, const char* label,
+                   const std::vector<std::pair<std::string, const std::atomic<long>&>>& rows) {
+  for (const auto& row : rows) g.set({{label, row.first}}, static_cast<double>(row.second.load()));
+}
+
+// The sender's settings from the configuration; the pace of each channel is aula's default
+// for it unless the file sets one.
+delivery_options delivery_options_from(const app_config& cfg) {
+  delivery_options d;
+  // Stable across restarts: an instance restarted after a crash takes its partitions back at
+  // once instead of waiting for its old leases to lapse.
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "aula");
+  d.owner = std::string(host) + "/" + cfg.server.listen;
+  std::replace(d.owner.begin(), d.owner.end(), '|', '_');
+  const auto& c = cfg.delivery;
+  d.lease_ttl = c.lease_ttl;
+  d.poll = c.poll;
+  d.max_attempts = c.max_attempts;
+  d.retry_base = c.retry_base;
+  d.retry_max = c.retry_max;
+  d.learner_queue = c.learner_queue;
+  d.concurrency = c.concurrency;
+  d.timer_batch = c.timer_batch;
+  d.timer_hold = c.timer_hold;
+  for (const auto& ch : {std::string("telegram"), std::string("whatsapp"), std::string("sms")}) {
+    channel_pacing pc = default_pacing(ch);
+    if (auto it = c.channels.find(ch); it != c.channels.end()) {
+      if (it->second.per_second > 0) pc.per_second = it->second.per_second;
+      if (it->second.chat_burst > 0) pc.chat_burst = it->second.chat_burst;
+      if (it->second.chat_interval.count() > 0) pc.chat_interval = it->second.chat_interval;
+    }
+    d.channels[ch] = pc;
+  }
+  return d;
+}
+
 int run_serve(const serve_options& o) {
   auto env = current_environment();
   const std::string path = env.count("AULA_CONFIG") ? env["AULA_CONFIG"] : default_config_path;
@@ -174,33 +212,7 @@ int run_serve(const serve_options& o) {
     http_result r = co_await client.request(call);
     co_return std::pair<int, std::string>{r.status, r.body};
   };
-  delivery_options dopts;
-  {
-    // Stable across restarts: an instance restarted after a crash takes its partitions back
-    // at once instead of waiting for its old leases to lapse.
-    char host[256] = {0};
-    if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "aula");
-    dopts.owner = std::string(host) + "/" + cfg.server.listen;
-    std::replace(dopts.owner.begin(), dopts.owner.end(), '|', '_');
-  }
-  dopts.lease_ttl = cfg.delivery.lease_ttl;
-  dopts.poll = cfg.delivery.poll;
-  dopts.max_attempts = cfg.delivery.max_attempts;
-  dopts.retry_base = cfg.delivery.retry_base;
-  dopts.retry_max = cfg.delivery.retry_max;
-  dopts.learner_queue = cfg.delivery.learner_queue;
-  dopts.concurrency = cfg.delivery.concurrency;
-  dopts.timer_batch = cfg.delivery.timer_batch;
-  dopts.timer_hold = cfg.delivery.timer_hold;
-  for (const auto& ch : {std::string("telegram"), std::string("whatsapp"), std::string("sms")}) {
-    channel_pacing pc = default_pacing(ch);
-    if (auto it = cfg.delivery.channels.find(ch); it != cfg.delivery.channels.end()) {
-      if (it->second.per_second > 0) pc.per_second = it->second.per_second;
-      if (it->second.chat_burst > 0) pc.chat_burst = it->second.chat_burst;
-      if (it->second.chat_interval.count() > 0) pc.chat_interval = it->second.chat_interval;
-    }
-    dopts.channels[ch] = pc;
-  }
+  const delivery_options dopts = delivery_options_from(cfg);
   delivery sender_service(ioc.get_executor(), svc, sender, dopts);
 
   server.add_route(http::verb::get, "/healthz", [&](request& req) -> net::awaitable<response> {
@@ -215,29 +227,19 @@ int run_serve(const serve_options& o) {
   });
   server.add_route(http::verb::get, "/metrics", [&](request& req) -> net::awaitable<response> {
     auto& c = svc.counters();
-    auto& g = metrics.gauge("aula_service_events_total", "Events handled by the service since start, by kind");
-    g.set({{"kind", "inbound"}}, static_cast<double>(c.inbound.load()));
-    g.set({{"kind", "outbound"}}, static_cast<double>(c.outbound.load()));
-    g.set({{"kind", "commit_conflict"}}, static_cast<double>(c.conflicts.load()));
-    g.set({{"kind", "duplicate"}}, static_cast<double>(c.duplicates.load()));
-    g.set({{"kind", "dead_letter"}}, static_cast<double>(c.dead_letters.load()));
-    g.set({{"kind", "store_error"}}, static_cast<double>(c.store_errors.load()));
-    g.set({{"kind", "timer_fired"}}, static_cast<double>(c.timers_fired.load()));
+    export_counts(metrics.gauge("aula_service_events_total", "Events handled by the service since start, by kind"),
+                  "kind",
+                  {{"inbound", c.inbound}, {"outbound", c.outbound}, {"commit_conflict", c.conflicts},
+                   {"duplicate", c.duplicates}, {"dead_letter", c.dead_letters}, {"store_error", c.store_errors},
+                   {"timer_fired", c.timers_fired}, {"delivery_report", c.reports}});
     auto& d = sender_service.counters();
-    auto& dg = metrics.gauge("aula_delivery_total", "The sender since start, by outcome");
-    dg.set({{"outcome", "sent"}}, static_cast<double>(d.sent.load()));
-    dg.set({{"outcome", "retry"}}, static_cast<double>(d.retries.load()));
-    dg.set({{"outcome", "throttled"}}, static_cast<double>(d.throttled.load()));
-    dg.set({{"outcome", "dead_letter"}}, static_cast<double>(d.dead_letters.load()));
-    dg.set({{"outcome", "skipped"}}, static_cast<double>(d.skipped.load()));
-    dg.set({{"outcome", "learner_stopped"}}, static_cast<double>(d.stopped.load()));
-    dg.set({{"outcome", "fenced"}}, static_cast<double>(d.fenced.load()));
-    dg.set({{"outcome", "timer_claimed"}}, static_cast<double>(d.timers_claimed.load()));
-    dg.set({{"outcome", "reengagement_template"}}, static_cast<double>(d.reengaged.load()));
-    dg.set({{"outcome", "held_for_window"}}, static_cast<double>(d.held.load()));
-    auto& sg = metrics.gauge("aula_sms_segments_total", "SMS segments sent (what Twilio bills)");
-    sg.set({}, static_cast<double>(d.segments.load()));
-    g.set({{"kind", "delivery_report"}}, static_cast<double>(c.reports.load()));
+    export_counts(metrics.gauge("aula_delivery_total", "The sender since start, by outcome"), "outcome",
+                  {{"sent", d.sent}, {"retry", d.retries}, {"throttled", d.throttled},
+                   {"dead_letter", d.dead_letters}, {"skipped", d.skipped}, {"learner_stopped", d.stopped},
+                   {"fenced", d.fenced}, {"timer_claimed", d.timers_claimed},
+                   {"reengagement_template", d.reengaged}, {"held_for_window", d.held}});
+    metrics.gauge("aula_sms_segments_total", "SMS segments sent (what Twilio bills)")
+        .set({}, static_cast<double>(d.segments.load()));
     auto& lg = metrics.gauge("aula_delivery_leases", "Partitions whose lease this instance holds");
     lg.set({}, static_cast<double>(sender_service.leases_held()));
     auto& qg = metrics.gauge("aula_delivery_queued", "Outbox entries read and not yet delivered");
