@@ -92,6 +92,9 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     std::size_t calls_done = 0;  // calls of the front entry already accepted (a split message)
     std::shared_ptr<net::steady_timer> hold_timer;  // set while held for the window
     ms hold_wait{1000};
+    // The provider said the window is closed (131047) although the learner's last message,
+    // at this time, says open: closed until they write again.
+    std::int64_t closed_at_last_in = -1;
   };
   struct part_state {
     fence f;
@@ -464,7 +467,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       auto op = [&]() -> net::awaitable<void> { l = co_await st.load(conv); };
       if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
       last_in = l.s.last_in;
-      if (last_in == 0 || svc.clock().now_ms() - last_in >= a->window_ms())
+      if (last_in == 0 || svc.clock().now_ms() - last_in >= a->window_ms() || last_in == c.closed_at_last_in)
         co_return co_await reengage(conv, c, it, a, last_in);
     }
     const std::vector<http_call> calls = a->render(address, m);
@@ -495,6 +498,8 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         if (res.status == send_status::window_closed) {
           // The provider says the window is closed (131047): never retried as is.
           co_await append_records(c.p, it.epoch, records);
+          c.closed_at_last_in = last_in;
+          log::warn("window closed (the provider refused free text)", {{"channel", channel}});
           co_return co_await reengage(conv, c, it, a, last_in);
         }
         if (res.status == send_status::stopped) co_return verdict{outcome::skipped, why, attempts, "stopped"};

@@ -201,3 +201,282 @@ def tg_tap(chat_id, data, first_name="Ana"):
                                "from": {"id": chat_id, "is_bot": False, "first_name": first_name},
                                "message": {"message_id": 1, "date": int(time.time()),
                                            "chat": {"id": chat_id, "type": "private"}}}}
+
+
+# ---------------------------------------------------------------------------------------------
+# WhatsApp Cloud API and Twilio: their mocks, a test configuration, a flows folder with a
+# reminder, and posting signed webhooks to aula.
+
+import ssl as _ssl  # noqa: E402
+import sys as _sys  # noqa: E402
+import urllib.parse as _urlparse  # noqa: E402
+
+_sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+import mock_twilio  # noqa: E402
+import mock_whatsapp  # noqa: E402
+
+WA_TOKEN = "EAAGtest-access-token-for-tests"
+WA_APP_SECRET = "wa-app-secret-for-tests"
+WA_VERIFY_TOKEN = "wa-verify-token-for-tests"
+WA_PHONE_NUMBER_ID = "106540352242922"
+TW_SID = "AC" + "0123456789abcdef" * 2
+TW_TOKEN = "twilio-auth-token-for-tests"
+TW_FROM = "+15005550006"
+SMS_HINT = "Responde con el número de tu opción."  # twilio_options::menu_hint's default
+
+
+def fnv1a64(s):
+    h = 14695981039346656037
+    for b in s.encode("utf-8"):
+        h ^= b
+        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def partition_of(conv, partitions=64):
+    return fnv1a64(conv) % partitions
+
+
+def http_ctx(method, url, body=None, headers=None, cafile=None, timeout=10):
+    """Like http(), over HTTPS trusting `cafile` when given."""
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else (json.dumps(body) if not isinstance(body, str) else body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None and "Content-Type" not in (headers or {}):
+        req.add_header("Content-Type", "application/json")
+    ctx = _ssl.create_default_context(cafile=cafile) if url.startswith("https:") else None
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
+            return r.status, r.read().decode("utf-8"), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace"), dict(e.headers)
+
+
+def header(headers, name):
+    for k, v in headers.items():
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+class TestCA:
+    """A throwaway CA and a server certificate for 127.0.0.1, made with openssl."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="aula-e2e-ca-")
+        d = lambda name: os.path.join(self.dir, name)  # noqa: E731
+        self.ca, self.cert, self.key = d("ca.pem"), d("server.pem"), d("server.key")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)  # noqa: E731
+        run("req", "-x509", *ec, "-keyout", d("ca.key"), "-out", self.ca, "-days", "2",
+            "-subj", "/CN=aula e2e test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        run("req", *ec, "-keyout", self.key, "-out", d("server.csr"), "-subj", "/CN=127.0.0.1")
+        with open(d("ext.cnf"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+        run("x509", "-req", "-in", d("server.csr"), "-CA", self.ca, "-CAkey", d("ca.key"), "-CAcreateserial",
+            "-out", self.cert, "-days", "2", "-extfile", d("ext.cnf"))
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class _Mock:
+    """A mock provider (tests/support/mock_*.py) as a child process."""
+
+    script = None
+
+    def __init__(self, args=(), ca=None):
+        tls = ["--tls", ca.cert, ca.key] if ca else []
+        self.cafile = ca.ca if ca else None
+        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "support", self.script), "0",
+                                      *args, *tls], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().split()
+        assert line and line[0] == "PORT", f"mock did not start: {line}"
+        self.port = int(line[1])
+        self.url = f"{'https' if ca else 'http'}://127.0.0.1:{self.port}"
+
+    def _call(self, method, path, body=None):
+        status, text, _ = http_ctx(method, self.url + path, body, cafile=self.cafile)
+        assert status == 200, f"{self.script} {path}: {status} {text}"
+        return json.loads(text)
+
+    def reset(self):
+        self._call("POST", "/__reset", {})
+
+    def fail(self, **rule):
+        self._call("POST", "/__fail", rule)
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.proc.stdout.close()
+
+
+class MockWhatsApp(_Mock):
+    """The mock Graph API; aula's AULA_WHATSAPP_API is `api` (with the version)."""
+
+    script = "mock_whatsapp.py"
+
+    def __init__(self, ca=None):
+        super().__init__(["--token", WA_TOKEN, "--phone-number-id", WA_PHONE_NUMBER_ID], ca)
+        self.api = self.url + "/v21.0"
+
+    def calls(self, to=None, type_=None):
+        q = {k: v for k, v in (("to", to), ("type", type_)) if v}
+        return self._call("GET", "/__calls" + ("?" + _urlparse.urlencode(q) if q else ""))
+
+    def sent(self, to):
+        """Messages the mock accepted for `to` (digits, no '+'), oldest first."""
+        return [c for c in self.calls(to) if c["status"] == 200 and c["type"] != "read"]
+
+    def env(self):
+        return {"AULA_WHATSAPP_TOKEN": WA_TOKEN, "AULA_WHATSAPP_APP_SECRET": WA_APP_SECRET,
+                "AULA_WHATSAPP_VERIFY_TOKEN": WA_VERIFY_TOKEN, "AULA_WHATSAPP_PHONE_NUMBER_ID": WA_PHONE_NUMBER_ID,
+                "AULA_WHATSAPP_API": self.api, **({"AULA_CA_FILE": self.cafile} if self.cafile else {})}
+
+
+class MockTwilio(_Mock):
+    """The mock Twilio REST API; aula's AULA_TWILIO_API is `url`."""
+
+    script = "mock_twilio.py"
+
+    def __init__(self, ca=None):
+        super().__init__(["--sid", TW_SID, "--token", TW_TOKEN], ca)
+
+    def calls(self, to=None):
+        return self._call("GET", "/__calls" + ("?" + _urlparse.urlencode({"to": to}) if to else ""))
+
+    def sent(self, to):
+        """Messages the mock accepted (201) for `to` (E.164), oldest first."""
+        return [c for c in self.calls(to) if c["status"] == 201]
+
+    def status_callback(self, message_sid, status, error_code=None):
+        """Makes the mock post Twilio's signed status callback for a sent message."""
+        body = {"message_sid": message_sid, "status": status}
+        if error_code is not None:
+            body["error_code"] = error_code
+        return self._call("POST", "/__status", body)
+
+    def env(self):
+        return {"AULA_TWILIO_ACCOUNT_SID": TW_SID, "AULA_TWILIO_AUTH_TOKEN": TW_TOKEN, "AULA_TWILIO_FROM": TW_FROM,
+                "AULA_TWILIO_API": self.url, **({"AULA_CA_FILE": self.cafile} if self.cafile else {})}
+
+
+def write_test_config(folder, fast=True):
+    """config/aula.yaml with fast pacing and retries, written to `folder`; returns its path."""
+    import yaml
+    with open(os.path.join(ROOT, "config", "aula.yaml"), encoding="utf-8") as f:
+        cfg = yaml.safe_load(f)
+    if fast:
+        pace = {"per_second": 1000, "chat_burst": 1000, "chat_interval": "1ms"}
+        cfg["delivery"].update({"whatsapp": dict(pace), "sms": dict(pace), "telegram": dict(pace),
+                                "retry_base": "100ms", "max_attempts": 3, "poll": "100ms"})
+    path = os.path.join(folder, "aula.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(cfg, f, allow_unicode=True, sort_keys=False)
+    return path
+
+
+def write_flows(folder, extra=("recordatorios",)):
+    """flows/*.yaml and their triggers, plus the tests/flows flows in `extra`, each startable by
+    a keyword of its own id (flows/ has no reminder to test the WhatsApp window with)."""
+    import yaml
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(os.path.join(ROOT, "flows")):
+        if name.endswith(".yaml") and name != "triggers.yaml":
+            shutil.copy(os.path.join(ROOT, "flows", name), folder)
+    for name in extra:
+        shutil.copy(os.path.join(ROOT, "tests", "flows", name + ".yaml"), folder)
+    with open(os.path.join(ROOT, "flows", "triggers.yaml"), encoding="utf-8") as f:
+        triggers = yaml.safe_load(f)
+    for name in extra:
+        triggers["triggers"].append({"keywords": [name], "flow": name, "policy": "interrupt"})
+    with open(os.path.join(folder, "triggers.yaml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(triggers, f, allow_unicode=True, sort_keys=False)
+    return folder
+
+
+def load_flow(folder, name, lang="es"):
+    """(the flow document, {node id: its text in `lang`}) from a flow file."""
+    import yaml
+    with open(os.path.join(folder, name + ".yaml"), encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    out = {}
+    for node_id, node in doc["nodes"].items():
+        for kind in ("message", "question", "quiz"):
+            if kind in node:
+                t = node[kind]
+                out[node_id] = t.get(lang, t.get("es")) if isinstance(t, dict) else t
+    return doc, out
+
+
+def text_of(value, lang="es"):
+    return value.get(lang, value.get("es")) if isinstance(value, dict) else value
+
+
+def _whatsapp_post(self, payload, app_secret=WA_APP_SECRET, signature=None):
+    """POSTs a notification to /webhooks/whatsapp, signed with `app_secret` (or with the
+    given X-Hub-Signature-256 value; signature=False sends none)."""
+    body, headers = mock_whatsapp.signed(app_secret, payload)
+    if signature is False:
+        del headers["X-Hub-Signature-256"]
+    elif signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    return http("POST", self.url + "/webhooks/whatsapp", body, headers)
+
+
+def _whatsapp_verify(self, token=WA_VERIFY_TOKEN, challenge="1158201444", mode="subscribe"):
+    q = _urlparse.urlencode({"hub.mode": mode, "hub.verify_token": token, "hub.challenge": challenge})
+    return http("GET", self.url + "/webhooks/whatsapp?" + q)
+
+
+def _twilio_post(self, params, path="/webhooks/twilio", auth_token=TW_TOKEN, signature=None):
+    """POSTs form `params` to aula as Twilio does, X-Twilio-Signature computed over
+    AULA_PUBLIC_URL + path (or the given one; signature=False sends none)."""
+    body = _urlparse.urlencode(list(params.items())).encode("utf-8")
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8", "User-Agent": "TwilioProxy/1.1"}
+    if signature is None:
+        headers["X-Twilio-Signature"] = mock_twilio.sign(auth_token, self.env["AULA_PUBLIC_URL"] + path, params)
+    elif signature is not False:
+        headers["X-Twilio-Signature"] = signature
+    return http("POST", self.url + path, body, headers)
+
+
+def _session(self, redis, conv):
+    """The session JSON (field d of aula:{pN}:s:<conv>) straight from Redis, or None."""
+    key = f"aula:{{p{partition_of(conv)}}}:s:{conv}"
+    out = subprocess.run(["redis-cli", "-p", str(redis.port), "--raw", "HGET", key, "d"], capture_output=True,
+                         text=True).stdout.strip()
+    return json.loads(out) if out else None
+
+
+def _learner(self, conv):
+    """`aula learner show <conv> --json`, parsed (None when it fails)."""
+    out = subprocess.run([AULA_BIN, "learner", "show", conv, "--json"], env=self.env, capture_output=True, text=True,
+                         timeout=30, cwd=ROOT)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+Aula.whatsapp = _whatsapp_post
+Aula.whatsapp_verify = _whatsapp_verify
+Aula.twilio = _twilio_post
+Aula.session = _session
+Aula.learner = _learner
+
+
+def results(redis, conv, type_=None):
+    """Result records of one conversation (every partition's results stream), oldest first."""
+    records = []
+    for key in redis.cli("--scan", "--pattern", "aula:{p*}:results").split():
+        out = subprocess.run(["redis-cli", "-p", str(redis.port), "--raw", "XRANGE", key, "-", "+"],
+                             capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                rec = json.loads(line)
+                if rec.get("conv") == conv and (type_ is None or rec.get("type") == type_):
+                    records.append(rec)
+    return records

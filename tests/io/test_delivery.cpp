@@ -430,8 +430,9 @@ TEST_CASE("sender: outside the window a template goes once and the learner's que
   r.provider.rule = [](const std::string&, int n) { return n == 4 ? 409 : 200; };
   r.commit("wa:+5255", {"tarde"});
   REQUIRE(eventually([&] { return r.provider.accepted() == 4; }, 3s));
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(2500ms);  // longer than the first hold: still nothing until they write
   CHECK(r.provider.delivered()["+5255"].back() == "PLANTILLA");
+  CHECK(r.provider.snapshot().size() == 5);
   learner_writes("wa:+5255");
   REQUIRE(eventually([&] { return r.provider.delivered()["+5255"].back() == "tarde"; }, 3s));
   CHECK(r.dead("wa:+5255").empty());
