@@ -1,4 +1,5 @@
 #include "adapters/adapter.hpp"
 
-// The adapters' shared helpers live next to this file as they appear (constant-time
-// comparison, JSON payload decoding); each channel's code is in its own folder.
+// The adapters' shared helpers (constant-time comparison, JSON payload decoding, HMAC and
+// base64, UTF-16 lengths and splitting, redaction) are in util.hpp / util.cpp next to this
+// file; each channel's code is in its own folder.

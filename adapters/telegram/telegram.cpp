@@ -1,19 +1,15 @@
 #include "adapters/telegram/telegram.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
-#include <limits>
 #include <optional>
 #include <string_view>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
-#include "bot/engine/render.hpp"
+#include "adapters/util.hpp"
 
 namespace aula {
 
@@ -21,46 +17,7 @@ namespace {
 
 using nlohmann::json;
 using verdict = parse_result::verdict;
-
-// Every body we produce goes through here: invalid UTF-8 (which can only come from a flow
-// file) becomes U+FFFD instead of an exception.
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// Constant-time equality that does not leak where the strings differ, nor (through the
-// digests) their lengths.
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  unsigned char da[EVP_MAX_MD_SIZE], db[EVP_MAX_MD_SIZE];
-  unsigned int la = 0, lb = 0;
-  if (EVP_Digest(a.data(), a.size(), da, &la, EVP_sha256(), nullptr) != 1 ||
-      EVP_Digest(b.data(), b.size(), db, &lb, EVP_sha256(), nullptr) != 1 || la != lb)
-    return false;
-  return CRYPTO_memcmp(da, db, la) == 0 && a.size() == b.size();
-}
-
-// Non-throwing accessors: a field of the wrong type reads as absent.
-const json* member(const json& o, const char* key) {
-  if (!o.is_object()) return nullptr;
-  auto it = o.find(key);
-  return it == o.end() ? nullptr : &*it;
-}
-const json* object_member(const json& o, const char* key) {
-  const json* v = member(o, key);
-  return v && v->is_object() ? v : nullptr;
-}
-std::string string_member(const json& o, const char* key) {
-  const json* v = member(o, key);
-  return v && v->is_string() ? v->get<std::string>() : std::string{};
-}
-// An integer as exact decimal text (chat ids can exceed 2^53; they fit int64).
-std::optional<std::string> int64_text(const json* v) {
-  if (!v || !v->is_number_integer()) return std::nullopt;
-  if (v->is_number_unsigned()) {
-    const auto u = v->get<std::uint64_t>();
-    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
-    return std::to_string(u);
-  }
-  return std::to_string(v->get<std::int64_t>());
-}
+using namespace adapter_util;
 
 // What a Telegram User tells about the learner: "name" (first + last) and "language".
 std::map<std::string, std::string> contact_of(const json* from) {
@@ -111,25 +68,6 @@ std::optional<inbound_event> start_command(const std::string& text) {
   return inbound_event::message("MENU");
 }
 
-std::size_t utf8_seq_len(const std::string& s, std::size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
-  if (i + n > s.size()) return 1;
-  for (std::size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
-  return n;
-}
-
-bool blank(std::string_view s) {
-  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
-}
-
-std::string lower(std::string s) {
-  for (auto& ch : s)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return s;
-}
-
 // The extension of a URL's path, lower case, without query or fragment ("pdf", "" if none).
 std::string url_extension(const std::string& url) {
   std::string path = url.substr(0, url.find_first_of("?#"));
@@ -161,75 +99,16 @@ media_call media_call_for(const media& a) {
   return {};
 }
 
-// The line render_plain shows for an attachment: icon, URL, file name.
-std::string media_link(const media& a) {
-  const std::string icon = a.type == "image" ? "🖼" : a.type == "audio" ? "🔊" : "📄";
-  return icon + " " + a.url + (a.filename.empty() ? "" : " (" + a.filename + ")");
-}
-
-void replace_all(std::string& s, const std::string& needle, const std::string& with) {
-  if (needle.empty()) return;
-  for (auto pos = s.find(needle); pos != std::string::npos; pos = s.find(needle, pos + with.size()))
-    s.replace(pos, needle.size(), with);
-}
-
 }  // namespace
 
-std::size_t telegram_length(const std::string& s) {
-  std::size_t units = 0;
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8_seq_len(s, i);
-    units += n == 4 ? 2 : 1;
-    i += n;
-  }
-  return units;
-}
+std::size_t telegram_length(const std::string& s) { return utf16_length(s); }
 
 std::vector<std::string> telegram_split(const std::string& text, std::size_t limit) {
-  std::vector<std::string> out;
-  auto keep = [&out](std::string_view piece) {
-    if (!blank(piece)) out.emplace_back(piece);
-  };
-  const std::string_view all = text;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    // The longest prefix from `pos` that fits, ending on a code point boundary.
-    std::size_t end = pos, units = 0;
-    while (end < text.size()) {
-      const std::size_t n = utf8_seq_len(text, end);
-      const std::size_t u = n == 4 ? 2 : 1;
-      if (units + u > limit) break;
-      units += u;
-      end += n;
-    }
-    if (end == text.size()) {
-      keep(all.substr(pos));
-      break;
-    }
-    if (end == pos) end = pos + utf8_seq_len(text, pos);  // limit < 2: one code point anyway
-    // A break at `end` itself is fine (it is dropped), so look in [pos, end].
-    const std::string_view w = all.substr(pos, end - pos + 1);
-    const std::size_t half = w.size() / 2;
-    std::size_t cut = std::string_view::npos, skip = 0;
-    if (auto p = w.rfind("\n\n"); p != std::string_view::npos && p >= half && p > 0) {
-      cut = p, skip = 2;
-    } else if (p = w.rfind('\n'); p != std::string_view::npos && p >= half) {
-      cut = p, skip = 1;
-    } else if (p = w.find_last_of(" \t"); p != std::string_view::npos && p >= half) {
-      cut = p, skip = 1;
-    } else if (p = w.find_last_of("\n \t"); p != std::string_view::npos && p > 0) {
-      cut = p, skip = 1;
-    } else {
-      cut = end - pos, skip = 0;  // one long word: cut between code points
-    }
-    keep(w.substr(0, cut));
-    pos += cut + skip;
-  }
-  return out;
+  return utf16_split(text, limit);
 }
 
 telegram_adapter::telegram_adapter(telegram_options cfg) : cfg_(std::move(cfg)) {
-  while (!cfg_.api_base.empty() && cfg_.api_base.back() == '/') cfg_.api_base.pop_back();
+  cfg_.api_base = without_trailing_slashes(std::move(cfg_.api_base));
 }
 
 bool telegram_adapter::enabled() const { return !cfg_.token.empty() && !cfg_.secret.empty(); }
@@ -245,8 +124,6 @@ std::string telegram_adapter::method_url(const std::string& method) const {
 }
 
 std::string telegram_adapter::redact(std::string s) const {
-  const std::string mask = "<redacted>";
-  // Longest first, so a secret that contains the token (or the reverse) goes entirely.
   std::vector<std::string> secrets{cfg_.token, cfg_.secret};
   if (cfg_.token.find(':') != std::string::npos) {
     std::string enc = cfg_.token, enc_lower = cfg_.token;
@@ -255,23 +132,14 @@ std::string telegram_adapter::redact(std::string s) const {
     secrets.push_back(enc);
     secrets.push_back(enc_lower);
   }
-  std::sort(secrets.begin(), secrets.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-  for (const auto& x : secrets) replace_all(s, x, mask);
-  return s;
+  return adapter_util::redact(std::move(s), std::move(secrets));
 }
 
 parse_result telegram_adapter::parse(const http_in& req) const {
   parse_result r;
-  auto done = [&r](verdict v, std::string why) {
-    r.outcome = v;
-    r.reason = std::move(why);
-    if (v != verdict::ok) r.items.clear();
-    return r;
-  };
+  auto done = [&r](verdict v, std::string why) { return finish(r, v, std::move(why)); };
   if (!enabled()) return done(verdict::unauthorized, "telegram is not configured");
-  const std::string* given = nullptr;
-  for (const auto& [k, v] : req.headers)
-    if (lower(k) == "x-telegram-bot-api-secret-token") given = &v;
+  const std::string* given = find_header(req.headers, "x-telegram-bot-api-secret-token");
   if (!given) return done(verdict::unauthorized, "no X-Telegram-Bot-Api-Secret-Token header");
   if (!constant_time_equal(*given, cfg_.secret))
     return done(verdict::unauthorized, "wrong X-Telegram-Bot-Api-Secret-Token");
@@ -401,13 +269,7 @@ std::vector<http_call> telegram_adapter::render(const std::string& address, cons
                         std::all_of(m.choices.begin(), m.choices.end(), [](const outbound_choice& c) {
                           return !c.ref.empty() && c.ref.size() <= max_callback_data;
                         });
-  std::string text = m.text;
-  if (!keyboard && !m.choices.empty() && m.menu != menu_style::none) {
-    outbound_message plain = m;
-    plain.attachment.reset();
-    if (plain.menu == menu_style::buttons) plain.menu = menu_style::numbered;
-    text = render_plain(plain);
-  }
+  std::string text = text_with_menu(m, keyboard);
   json markup;
   if (keyboard) {
     json rows = json::array();

@@ -3,6 +3,7 @@
 #include <array>
 #include <string_view>
 
+#include "adapters/util.hpp"
 #include "bot/engine/text.hpp"
 
 namespace aula {
@@ -132,8 +133,6 @@ int pack(const std::u32string& cps, std::size_t total, std::size_t single, std::
   return segments;
 }
 
-bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
-
 }  // namespace
 
 bool gsm7_basic(char32_t c) { return c != 0 && basic_table.find(c) != std::u32string_view::npos; }
@@ -228,53 +227,9 @@ std::string sms_valid_utf8(std::string_view text) {
 }
 
 std::vector<std::string> sms_split(std::string_view input, std::size_t limit) {
-  const std::string text = sms_valid_utf8(input);
-  std::vector<std::string> out;
-  auto keep = [&out](std::string_view piece) {
-    if (blank(piece)) return;
-    piece.remove_suffix(piece.size() - (piece.find_last_not_of(" \t\r\n") + 1));  // trailing whitespace bills too
-    out.emplace_back(piece);
-  };
-  auto seq_len = [&text](std::size_t i) -> std::size_t {
-    const auto c = static_cast<unsigned char>(text[i]);
-    return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;  // valid UTF-8 here
-  };
-  const std::string_view all = text;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    // The longest prefix from `pos` that fits, ending between two code points.
-    std::size_t end = pos, units = 0;
-    while (end < text.size()) {
-      const std::size_t n = seq_len(end);
-      const std::size_t u = n == 4 ? 2 : 1;
-      if (units + u > limit) break;
-      units += u;
-      end += n;
-    }
-    if (end == text.size()) {
-      keep(all.substr(pos));
-      break;
-    }
-    if (end == pos) end = pos + seq_len(pos);  // a limit below one code point still advances
-    // A break right at `end` is fine too (it is dropped), so look in [pos, end].
-    const std::string_view w = all.substr(pos, end - pos + 1);
-    const std::size_t half = w.size() / 2;
-    std::size_t cut = 0, skip = 0;
-    if (auto p = w.rfind("\n\n"); p != std::string_view::npos && p >= half && p > 0) {
-      cut = p, skip = 2;
-    } else if (p = w.rfind('\n'); p != std::string_view::npos && p >= half) {
-      cut = p, skip = 1;
-    } else if (p = w.find_last_of(" \t"); p != std::string_view::npos && p >= half) {
-      cut = p, skip = 1;
-    } else if (p = w.find_last_of("\n \t"); p != std::string_view::npos && p > 0) {
-      cut = p, skip = 1;
-    } else {
-      cut = end - pos, skip = 0;  // one long word: cut between code points
-    }
-    keep(w.substr(0, cut));
-    pos += cut + skip;
-  }
-  return out;
+  // Valid UTF-8 first, so every cut falls between two whole code points; whitespace at the end
+  // of a piece bills too, so it goes.
+  return adapter_util::utf16_split(sms_valid_utf8(input), limit, /*trim_end=*/true);
 }
 
 }  // namespace aula

@@ -1,9 +1,5 @@
 #include "adapters/twilio_sms/twilio_sms.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -12,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/phone.hpp"
+#include "adapters/util.hpp"
 
 namespace aula {
 
@@ -19,67 +16,13 @@ namespace {
 
 using nlohmann::json;
 using verdict = parse_result::verdict;
+using namespace adapter_util;
 
 constexpr const char* empty_twiml = R"(<?xml version="1.0" encoding="UTF-8"?><Response/>)";
 
-// Constant-time equality that does not leak where the strings differ, nor (through the
-// digests) their lengths.
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  unsigned char da[EVP_MAX_MD_SIZE], db[EVP_MAX_MD_SIZE];
-  unsigned int la = 0, lb = 0;
-  if (EVP_Digest(a.data(), a.size(), da, &la, EVP_sha256(), nullptr) != 1 ||
-      EVP_Digest(b.data(), b.size(), db, &lb, EVP_sha256(), nullptr) != 1 || la != lb)
-    return false;
-  return CRYPTO_memcmp(da, db, la) == 0 && a.size() == b.size();
-}
-
-std::string base64(std::string_view raw) {
-  std::string out(4 * ((raw.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(raw.data()), static_cast<int>(raw.size()));
-  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  return out;
-}
-
-std::string lower(std::string s) {
-  for (auto& ch : s)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return s;
-}
-
-bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
-
-void replace_all(std::string& s, const std::string& needle, const std::string& with) {
-  if (needle.empty()) return;
-  for (auto pos = s.find(needle); pos != std::string::npos; pos = s.find(needle, pos + with.size()))
-    s.replace(pos, needle.size(), with);
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c == '+') {
-      out.push_back(' ');
-    } else if (c == '%') {
-      if (i + 2 >= in.size()) return false;
-      const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return sms_valid_utf8(out) == out;
+// A form field: decoded strictly (a broken escape is malformed), and valid UTF-8.
+bool form_field_decode(std::string_view in, std::string& out) {
+  return percent_decode(in, out, bad_escape::fail) && sms_valid_utf8(out) == out;
 }
 
 // The URL variants Twilio's validators accept: as given; without its port; with the scheme's
@@ -138,15 +81,6 @@ std::string media_kind_of(std::string type) {
   return "document";
 }
 
-const json* member(const json& o, const char* key) {
-  if (!o.is_object()) return nullptr;
-  auto it = o.find(key);
-  return it == o.end() ? nullptr : &*it;
-}
-std::string string_member(const json& o, const char* key) {
-  const json* v = member(o, key);
-  return v && v->is_string() ? v->get<std::string>() : std::string{};
-}
 // Twilio's "code" is a number; a numeric string is read too. 0 = none.
 int int_member(const json& o, const char* key) {
   const json* v = member(o, key);
@@ -173,12 +107,7 @@ std::string twilio_signature(std::string_view auth_token, std::string_view url, 
   std::sort(sorted.begin(), sorted.end());  // by name, then by value
   std::string data(url);
   for (const auto& [k, v] : sorted) data += k + v;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!HMAC(EVP_sha1(), auth_token.data(), static_cast<int>(auth_token.size()),
-            reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len))
-    return {};
-  return base64(std::string_view(reinterpret_cast<const char*>(mac), len));
+  return base64(hmac_sha1(auth_token, data));
 }
 
 bool twilio_signature_valid(std::string_view auth_token, std::string_view url, const form_params& params,
@@ -200,8 +129,8 @@ bool form_decode(std::string_view body, form_params& out) {
     if (pair.empty()) continue;
     const auto eq = pair.find('=');
     std::string name, value;
-    if (!percent_decode(pair.substr(0, eq), name) || name.empty()) return false;
-    if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), value)) return false;
+    if (!form_field_decode(pair.substr(0, eq), name) || name.empty()) return false;
+    if (eq != std::string_view::npos && !form_field_decode(pair.substr(eq + 1), value)) return false;
     out.emplace_back(std::move(name), std::move(value));
   }
   return true;
@@ -268,8 +197,8 @@ std::string twilio_error_meaning(int code) {
 // ------------------------------------------------------------------------------- the adapter
 
 twilio_sms_adapter::twilio_sms_adapter(twilio_options cfg) : cfg_(std::move(cfg)) {
-  while (!cfg_.api_base.empty() && cfg_.api_base.back() == '/') cfg_.api_base.pop_back();
-  while (!cfg_.public_url.empty() && cfg_.public_url.back() == '/') cfg_.public_url.pop_back();
+  cfg_.api_base = without_trailing_slashes(std::move(cfg_.api_base));
+  cfg_.public_url = without_trailing_slashes(std::move(cfg_.public_url));
 }
 
 bool twilio_sms_adapter::enabled() const {
@@ -296,40 +225,26 @@ std::string twilio_sms_adapter::status_callback_url() const {
 }
 
 std::string twilio_sms_adapter::redact(std::string s) const {
-  const std::string mask = "<redacted>";
-  std::vector<std::string> secrets;
-  if (!cfg_.auth_token.empty()) {
-    const std::string cred = cfg_.account_sid + ":" + cfg_.auth_token;
-    secrets = {cfg_.auth_token, cred, base64(cred)};
-  }
-  std::sort(secrets.begin(), secrets.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-  for (const auto& x : secrets) replace_all(s, x, mask);
-  return s;
+  if (cfg_.auth_token.empty()) return s;
+  const std::string cred = cfg_.account_sid + ":" + cfg_.auth_token;
+  return adapter_util::redact(std::move(s), {cfg_.auth_token, cred, base64(cred)});
 }
 
 parse_result twilio_sms_adapter::parse(const http_in& req) const {
   parse_result r;
   auto done = [&r](verdict v, std::string why) {
-    r.outcome = v;
-    r.reason = std::move(why);
-    if (v != verdict::ok) r.items.clear();
     if (v == verdict::ok || v == verdict::ignored) {
       r.ack.status = 200;
       r.ack.content_type = "text/xml";
       r.ack.body = empty_twiml;
     }
-    return r;
+    return finish(r, v, std::move(why));
   };
   if (!enabled()) return done(verdict::unauthorized, "sms is not configured");
   const bool get = req.method == "GET";
   if (!req.method.empty() && req.method != "POST" && !get) return done(verdict::invalid, "method " + req.method);
-  const std::string* signature = nullptr;
-  const std::string* content_type = nullptr;
-  for (const auto& [k, v] : req.headers) {
-    const std::string name = lower(k);
-    if (name == "x-twilio-signature") signature = &v;
-    if (name == "content-type") content_type = &v;
-  }
+  const std::string* signature = find_header(req.headers, "x-twilio-signature");
+  const std::string* content_type = find_header(req.headers, "content-type");
   if (!signature) return done(verdict::unauthorized, "no X-Twilio-Signature header");
   if (cfg_.public_url.empty())
     return done(verdict::unauthorized, "the public URL is not set: cannot check X-Twilio-Signature");

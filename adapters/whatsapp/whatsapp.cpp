@@ -1,8 +1,6 @@
 #include "adapters/whatsapp/whatsapp.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <optional>
@@ -13,8 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/phone.hpp"
-#include "adapters/telegram/telegram.hpp"  // telegram_length / telegram_split: UTF-16 counting
-#include "bot/engine/render.hpp"
+#include "adapters/util.hpp"
 
 namespace aula {
 
@@ -22,86 +19,12 @@ namespace {
 
 using nlohmann::json;
 using verdict = parse_result::verdict;
-
-// Every body we produce goes through here: invalid UTF-8 (which can only come from a flow
-// file) becomes U+FFFD instead of an exception.
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// Constant-time equality that does not leak where the strings differ, nor (through the
-// digests) their lengths.
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  unsigned char da[EVP_MAX_MD_SIZE], db[EVP_MAX_MD_SIZE];
-  unsigned int la = 0, lb = 0;
-  if (EVP_Digest(a.data(), a.size(), da, &la, EVP_sha256(), nullptr) != 1 ||
-      EVP_Digest(b.data(), b.size(), db, &lb, EVP_sha256(), nullptr) != 1 || la != lb)
-    return false;
-  return CRYPTO_memcmp(da, db, la) == 0 && a.size() == b.size();
-}
-
-// Non-throwing accessors: a field of the wrong type reads as absent.
-const json* member(const json& o, const char* key) {
-  if (!o.is_object()) return nullptr;
-  auto it = o.find(key);
-  return it == o.end() ? nullptr : &*it;
-}
-const json* object_member(const json& o, const char* key) {
-  const json* v = member(o, key);
-  return v && v->is_object() ? v : nullptr;
-}
-const json* array_member(const json& o, const char* key) {
-  const json* v = member(o, key);
-  return v && v->is_array() ? v : nullptr;
-}
-std::string string_member(const json& o, const char* key) {
-  const json* v = member(o, key);
-  return v && v->is_string() ? v->get<std::string>() : std::string{};
-}
-
-bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
-
-std::string lower(std::string s) {
-  for (auto& ch : s)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return s;
-}
-
-void replace_all(std::string& s, const std::string& needle, const std::string& with) {
-  if (needle.empty()) return;
-  for (auto pos = s.find(needle); pos != std::string::npos; pos = s.find(needle, pos + with.size()))
-    s.replace(pos, needle.size(), with);
-}
-
-std::size_t utf8_seq_len(std::string_view s, std::size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
-  if (i + n > s.size()) return 1;
-  for (std::size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
-  return n;
-}
-std::size_t units_of(std::size_t seq_len) { return seq_len == 4 ? 2 : 1; }
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using namespace adapter_util;
 
 // "a%20b+c" → "a b c" (query strings: '+' is a space). A bad escape stays as it is.
 std::string url_decode(std::string_view s) {
   std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
+  percent_decode(s, out, bad_escape::keep);
   return out;
 }
 
@@ -124,16 +47,6 @@ std::map<std::string, std::string> query_params(const std::string& target) {
     out.emplace(std::move(key), std::move(value));  // the first one wins
   }
   return out;
-}
-
-// HMAC-SHA256(key, data): 32 bytes, or empty on an OpenSSL failure.
-std::string hmac_sha256(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-            data.size(), mac, &len))
-    return {};
-  return std::string(reinterpret_cast<const char*>(mac), len);
 }
 
 // A Unix timestamp in seconds (a string, as Meta sends it, or a number) as milliseconds;
@@ -180,37 +93,6 @@ std::string media_kind_of(const std::string& type, const json& obj) {
 // The media id, to fetch the file with GET {api}/{media-id}.
 void keep_media_id(inbound_item& item, const std::string& id) { item.media_id = id; }
 
-// The longest prefix of `s` (from byte `from`) that fits `limit` UTF-16 units, on a code point
-// boundary: its end offset.
-std::size_t fit_end(std::string_view s, std::size_t from, std::size_t limit) {
-  std::size_t end = from, units = 0;
-  while (end < s.size()) {
-    const std::size_t n = utf8_seq_len(s, end);
-    if (units + units_of(n) > limit) break;
-    units += units_of(n);
-    end += n;
-  }
-  return end;
-}
-
-// The smallest code point boundary from which the rest of `s` fits `limit` UTF-16 units.
-std::size_t fit_start(std::string_view s, std::size_t limit) {
-  std::size_t total = 0;
-  std::vector<std::size_t> starts;  // code point starts
-  for (std::size_t i = 0; i < s.size();) {
-    starts.push_back(i);
-    const std::size_t n = utf8_seq_len(s, i);
-    total += units_of(n);
-    i += n;
-  }
-  std::size_t before = 0;  // units before starts[k]
-  for (std::size_t k = 0; k < starts.size(); ++k) {
-    if (total - before <= limit) return starts[k];
-    before += units_of(utf8_seq_len(s, starts[k]));
-  }
-  return s.size();
-}
-
 std::string ltrim(std::string s) {
   s.erase(0, std::min(s.find_first_not_of(" \t\r\n"), s.size()));
   return s;
@@ -224,8 +106,8 @@ struct split_body {
 };
 split_body interactive_body(const std::string& text) {
   if (blank(text)) return {{}, "…"};
-  if (telegram_length(text) <= whatsapp_adapter::max_body) return {{}, text};
-  const std::size_t s = fit_start(text, whatsapp_adapter::max_body);
+  if (utf16_length(text) <= whatsapp_adapter::max_body) return {{}, text};
+  const std::size_t s = utf16_fit_start(text, whatsapp_adapter::max_body);
   for (const std::string_view sep : {std::string_view("\n\n"), std::string_view("\n"), std::string_view(" ")}) {
     const std::size_t from = s >= sep.size() ? s - sep.size() : 0;
     const std::size_t p = text.find(sep, from);
@@ -235,7 +117,7 @@ split_body interactive_body(const std::string& text) {
     return {text.substr(0, p), std::move(tail)};
   }
   // One word longer than the body: its end, after an ellipsis.
-  const std::size_t cut = fit_start(text, whatsapp_adapter::max_body - 1);
+  const std::size_t cut = utf16_fit_start(text, whatsapp_adapter::max_body - 1);
   return {text.substr(0, cut), "…" + text.substr(cut)};
 }
 
@@ -252,12 +134,6 @@ std::optional<media_send> media_send_for(const media& a) {
   if (a.type == "audio" && a.size_kb <= 16 * mb) return media_send{"audio", false};  // no caption
   if (a.type == "document" && a.size_kb <= 100 * mb) return media_send{"document", true};
   return std::nullopt;
-}
-
-// The line render_plain shows for an attachment: icon, URL, file name.
-std::string media_link(const media& a) {
-  const std::string icon = a.type == "image" ? "🖼" : a.type == "audio" ? "🔊" : "📄";
-  return icon + " " + a.url + (a.filename.empty() ? "" : " (" + a.filename + ")");
 }
 
 // The API's "to": the address's digits, without '+' (canonical first: "+52 1 55…" → "5255…").
@@ -297,16 +173,16 @@ std::optional<int> throttle_wait(long long code) {
 }  // namespace
 
 std::string whatsapp_cut(const std::string& s, std::size_t limit) {
-  if (telegram_length(s) <= limit) return s;
+  if (utf16_length(s) <= limit) return s;
   if (limit == 0) return {};
-  std::string out = s.substr(0, fit_end(s, 0, limit - 1));
+  std::string out = s.substr(0, utf16_fit_end(s, 0, limit - 1));
   while (!out.empty() && (out.back() == ' ' || out.back() == '\t' || out.back() == '\n' || out.back() == '\r'))
     out.pop_back();
   return out + "…";
 }
 
 whatsapp_adapter::whatsapp_adapter(whatsapp_options cfg) : cfg_(std::move(cfg)) {
-  while (!cfg_.api_base.empty() && cfg_.api_base.back() == '/') cfg_.api_base.pop_back();
+  cfg_.api_base = without_trailing_slashes(std::move(cfg_.api_base));
 }
 
 bool whatsapp_adapter::enabled() const {
@@ -323,12 +199,7 @@ channel_caps whatsapp_adapter::caps() const {
 std::string whatsapp_adapter::messages_url() const { return cfg_.api_base + "/" + cfg_.phone_number_id + "/messages"; }
 
 std::string whatsapp_adapter::redact(std::string s) const {
-  const std::string mask = "<redacted>";
-  // Longest first, so a secret that contains another goes entirely.
-  std::vector<std::string> secrets{cfg_.token, cfg_.app_secret, cfg_.verify_token};
-  std::sort(secrets.begin(), secrets.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-  for (const auto& x : secrets) replace_all(s, x, mask);
-  return s;
+  return adapter_util::redact(std::move(s), {cfg_.token, cfg_.app_secret, cfg_.verify_token});
 }
 
 std::string whatsapp_adapter::signature(const std::string& app_secret, const std::string& body) {
@@ -343,12 +214,7 @@ std::string whatsapp_adapter::signature(const std::string& app_secret, const std
 
 parse_result whatsapp_adapter::parse(const http_in& req) const {
   parse_result r;
-  auto done = [&r, this](verdict v, const std::string& why) {
-    r.outcome = v;
-    r.reason = redact(why);
-    if (v != verdict::ok) r.items.clear();
-    return r;
-  };
+  auto done = [&r, this](verdict v, const std::string& why) { return finish(r, v, redact(why)); };
   if (!enabled()) return done(verdict::unauthorized, "whatsapp is not configured");
 
   if (req.method == "GET") {
@@ -373,9 +239,7 @@ parse_result whatsapp_adapter::parse(const http_in& req) const {
   }
   if (!req.method.empty() && req.method != "POST") return done(verdict::invalid, "method " + req.method);
 
-  const std::string* given = nullptr;
-  for (const auto& [k, v] : req.headers)
-    if (lower(k) == "x-hub-signature-256") given = &v;
+  const std::string* given = find_header(req.headers, "x-hub-signature-256");
   if (!given) return done(verdict::unauthorized, "no X-Hub-Signature-256 header");
   // "sha256=" + 64 hex digits (courier requires exactly 71 characters).
   std::string want_mac;
@@ -572,7 +436,7 @@ std::vector<http_call> whatsapp_adapter::render(const std::string& address, cons
     calls.push_back(std::move(c));
   };
   auto text_calls = [&](const std::string& text) {
-    for (const auto& piece : telegram_split(text, max_text)) {
+    for (const auto& piece : utf16_split(text, max_text)) {
       const bool link = piece.find("https://") != std::string::npos || piece.find("http://") != std::string::npos;
       call("text", {{"body", piece}, {"preview_url", link}});
     }
@@ -587,20 +451,14 @@ std::vector<http_call> whatsapp_adapter::render(const std::string& address, cons
     for (const auto& c : m.choices)
       if (c.ref.empty() || c.ref.size() > max_row_id || !refs.insert(c.ref).second) interactive = false;
   }
-  std::string text = m.text;
-  if (!interactive && !m.choices.empty() && m.menu != menu_style::none) {
-    outbound_message plain = m;
-    plain.attachment.reset();
-    if (plain.menu == menu_style::buttons) plain.menu = menu_style::numbered;
-    text = render_plain(plain);
-  }
+  std::string text = text_with_menu(m, interactive);
 
   if (m.attachment) {
     const media& a = *m.attachment;
     if (const auto how = media_send_for(a)) {
       json obj = {{"link", a.url}};
       if (how->type == "document" && !a.filename.empty()) obj["filename"] = a.filename;
-      const bool caption = how->caption && !interactive && !blank(text) && telegram_length(text) <= max_caption;
+      const bool caption = how->caption && !interactive && !blank(text) && utf16_length(text) <= max_caption;
       if (caption) obj["caption"] = text;
       call(how->type, std::move(obj));
       if (caption || (!interactive && blank(text))) return calls;
@@ -640,7 +498,7 @@ std::vector<http_call> whatsapp_adapter::render(const std::string& address, cons
     for (std::size_t i = 0; i < m.choices.size(); ++i) {
       const std::string label = choice_title(m.choices[i], i);
       json row = {{"id", m.choices[i].ref}, {"title", whatsapp_cut(label, max_row_title)}};
-      if (telegram_length(label) > max_row_title) row["description"] = whatsapp_cut(label, max_row_description);
+      if (utf16_length(label) > max_row_title) row["description"] = whatsapp_cut(label, max_row_description);
       rows.push_back(std::move(row));
     }
     inter["type"] = "list";

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "adapters/telegram/telegram.hpp"  // telegram_length: UTF-16 code units
+#include "adapters/util.hpp"  // utf16_length: what Meta's limits count
 
 using namespace aula;
 using nlohmann::json;
@@ -823,7 +823,7 @@ TEST_CASE("whatsapp: outgoing messages", "[whatsapp]") {
         const json body = json::parse(got.body);  // throws on invalid UTF-8: it must be valid
         CHECK(body == c.expected_bodies[i]);
         // Meta's limits, whatever the case expects.
-        auto units = [](const json& v) { return telegram_length(v.get<std::string>()); };
+        auto units = [](const json& v) { return adapter_util::utf16_length(v.get<std::string>()); };
         if (body.contains("text")) CHECK(units(body["text"]["body"]) <= 4096);
         for (const char* t : {"image", "document", "video"})
           if (body.contains(t) && body[t].contains("caption")) CHECK(units(body[t]["caption"]) <= 1024);
@@ -861,7 +861,7 @@ TEST_CASE("whatsapp: long texts split into valid UTF-8 pieces that fit", "[whats
   std::string joined;
   for (const auto& c : calls) {
     const std::string piece = json::parse(c.body)["text"]["body"];
-    CHECK(telegram_length(piece) <= 4096);
+    CHECK(adapter_util::utf16_length(piece) <= 4096);
     joined += piece;
   }
   std::string squeezed, squeezed_joined;
