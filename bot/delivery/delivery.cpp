@@ -153,6 +153,17 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     if (opts.read_batch < 1) opts.read_batch = 1;
   }
 
+  // One line per kind of trouble every few seconds: an outage must not flood the log with a
+  // line per partition per poll.
+  std::map<std::string, clock_type::time_point> last_logged;
+  bool worth_logging(const std::string& what) {
+    auto& last = last_logged[what];
+    const auto now = clock_type::now();
+    if (now - last < std::chrono::seconds(5)) return false;
+    last = now;
+    return true;
+  }
+
   channel_pacing pacing_of(const std::string& channel) const {
     auto it = opts.channels.find(channel);
     return it != opts.channels.end() ? it->second : default_pacing(channel);
@@ -225,7 +236,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
             part.held = false;
             reset_partition(p);
           }
-          if (p == 0) log::warn("lease renewal failed", {{"error", e.what()}});
+          if (worth_logging("lease renewal failed")) log::warn("lease renewal failed", {{"error", e.what()}});
         }
       }
       update_gauges();
@@ -273,7 +284,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     } catch (const lease_lost&) {
       counters.fenced++;
     } catch (const std::exception& e) {
-      log::warn("outbox read failed", {{"partition", p}, {"error", e.what()}});
+      if (worth_logging("outbox read failed")) log::warn("outbox read failed", {{"partition", p}, {"error", e.what()}});
     }
     part.reading = false;
   }
@@ -415,7 +426,8 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         co_return false;
       } catch (const store_unavailable& e) {
         if (!holds(p, epoch) && parts[static_cast<std::size_t>(p)].held == false) co_return false;
-        if (attempt % 20 == 0) log::warn("store unavailable in the sender", {{"error", e.what()}});
+        if (worth_logging("store unavailable in the sender"))
+          log::warn("store unavailable in the sender", {{"error", e.what()}});
       }
       if (stopping && attempt > 3) co_return false;
       co_await sleep(std::min(ms(2000), ms(50) * (1 << std::min(attempt, 5))));
@@ -695,7 +707,8 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
           counters.fenced++;
           break;
         } catch (const std::exception& e) {
-          log::warn("timer claim failed", {{"partition", p}, {"error", e.what()}});
+          if (worth_logging("timer claim failed"))
+            log::warn("timer claim failed", {{"partition", p}, {"error", e.what()}});
           break;
         }
         counters.timers_claimed += static_cast<long>(due.size());
@@ -709,7 +722,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
             svc.counters().timers_fired++;
           } catch (const std::exception& e) {
             // Left claimed: it comes back after timer_hold.
-            log::warn("timer not fired", {{"partition", p}, {"error", e.what()}});
+            if (worth_logging("timer not fired")) log::warn("timer not fired", {{"partition", p}, {"error", e.what()}});
           }
         }
         if (due.size() < opts.timer_batch) break;
