@@ -198,6 +198,20 @@ class ChaosRedis(harness.Redis):
         finally:
             c.close()
 
+    def leases(self):
+        """{partition: owner} of the partition leases held now (aula:{pN}:lease = "owner|token")."""
+        c = self.client()
+        try:
+            out = {}
+            for key in c.scan("aula:{p*}:lease"):
+                value = c("GET", key)
+                m = re.match(r"^aula:\{p(\d+)\}:lease$", key)
+                if value and m:
+                    out[int(m.group(1))] = value.rsplit("|", 1)[0]
+            return out
+        finally:
+            c.close()
+
     def session_ids(self):
         """{conversation: [provider ids kept in its session hash, oldest first]}."""
         c = self.client()
@@ -285,9 +299,21 @@ class ChaosAula(harness.Aula):
             self.proc.wait(10)
             self.kills += 1
 
+    def pause(self):
+        """SIGSTOP: the process stalls (a long GC pause, a frozen VM) without dying."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGCONT)
+
     def metrics(self):
         """{(name, ((label, value), …)): value} from GET /metrics."""
-        status, body, _ = harness.http("GET", self.url + "/metrics", timeout=5)
+        try:
+            status, body, _ = harness.http("GET", self.url + "/metrics", timeout=5)
+        except OSError:  # not answering (dead or stopped)
+            return {}
         if status != 200:
             return {}
         out = {}
@@ -303,6 +329,7 @@ class ChaosAula(harness.Aula):
         return out
 
     def close(self):
+        self.resume()  # a stopped process would not act on SIGTERM
         _stop(self.proc)
         self.log.close()
 
@@ -393,7 +420,8 @@ def midday_zone():
 
 def config_supports(key_yaml):
     """Whether this build's `aula serve` accepts a configuration snippet (new keys land while
-    these tests are written): a config error exits 2 before Redis is touched."""
+    these tests are written). The probe points at a flow folder that does not exist, so aula
+    stops right after reading its configuration: exit 2 naming an unknown key means no."""
     if key_yaml in _probe_cache:
         return _probe_cache[key_yaml]
     folder = tempfile.mkdtemp(prefix="aula-chaos-probe-")
@@ -402,8 +430,8 @@ def config_supports(key_yaml):
         with open(path, "w") as f:
             f.write(key_yaml)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AULA_")}
-        env.update({"AULA_CONFIG": path, "AULA_FLOWS": FLOWS, "AULA_REDIS_URL": "redis://127.0.0.1:1/0",
-                    "AULA_LISTEN": "127.0.0.1:%d" % free_port(),
+        env.update({"AULA_CONFIG": path, "AULA_FLOWS": os.path.join(folder, "no-flows-here"),
+                    "AULA_REDIS_URL": "redis://127.0.0.1:1/0", "AULA_LISTEN": "127.0.0.1:%d" % free_port(),
                     "AULA_RECORDS_URL": "sqlite://" + os.path.join(folder, "r.db")})
         r = subprocess.run([harness.AULA_BIN, "serve"], env=env, capture_output=True, text=True, timeout=30,
                            cwd=ROOT)
@@ -495,22 +523,32 @@ def post_update(url, body, timeout=10.0):
         conn.close()
 
 
-class Load:
-    """Each learner (a thread) posts "/start eco", m1 … m<count>, "fin", one after the other,
-    `pace` seconds apart on average; a post without a 200 is retried (backoff up to 0.5 s)
-    until `give_up` seconds have passed for that update. `urls`: the aula instances; each
-    attempt picks one at random (a load balancer). `dup_fraction`: that share of updates is
-    posted twice (half at the same time, half right after the first 200)."""
+def plan(count):
+    """What one learner sends: "/start eco", m1 … m<count>, "fin"."""
+    return ["/start eco"] + ["m%d" % k for k in range(1, count + 1)] + ["fin"]
 
-    def __init__(self, urls, chats, count, pace, rng, give_up=60.0, dup_fraction=0.0, texts=None):
+
+class Load:
+    """Each learner (a thread) posts its plan (chat -> texts, see plan()) one update after the
+    other, `pace` seconds apart on average; a post without a 200 is retried (backoff up to
+    0.5 s) until `give_up` seconds have passed for that update. `urls`: the aula instances;
+    each attempt picks one at random (a load balancer). `dup_fraction`: that share of updates
+    is posted twice (half at the same time, half right after the first 200). `sync_fin`: these
+    learners post their "fin" together (a barrier), so their timers fall due at one moment;
+    `fin_released` is then when they went (time.monotonic())."""
+
+    def __init__(self, urls, plans, pace, rng, give_up=60.0, dup_fraction=0.0, sync_fin=(), post_timeout=10.0):
         self.urls = list(urls)
-        self.texts = texts
-        self.chats = list(chats)
-        self.count = count
+        self.post_timeout = post_timeout
+        self.plans = dict(plans)
+        self.chats = list(self.plans)
         self.pace = pace
         self.rng = random.Random(rng.random())
         self.give_up = give_up
         self.dup_fraction = dup_fraction
+        self.sync_fin = set(sync_fin)
+        self.fin_barrier = threading.Barrier(len(self.sync_fin)) if self.sync_fin else None
+        self.fin_released = None
         self.updates = {c: [] for c in self.chats}
         self.threads = []
         self.stop = threading.Event()
@@ -542,7 +580,7 @@ class Load:
         deadline = time.monotonic() + self.give_up
         backoff = 0.05
         while not self.stop.is_set():
-            status = post_update(rng.choice(self.urls), u.body)
+            status = post_update(rng.choice(self.urls), u.body, self.post_timeout)
             with self._lock:
                 if dup:
                     u.dup_posts += 1
@@ -563,10 +601,18 @@ class Load:
     def _learner(self, chat, rng):
         # A little stagger so the learners do not all post in the same millisecond.
         time.sleep(rng.random() * self.pace)
-        texts = self.texts or ["/start eco"] + ["m%d" % k for k in range(1, self.count + 1)] + ["fin"]
+        texts = self.plans[chat]
         for k, text in enumerate(texts):
             if self.stop.is_set():
                 return
+            if text == "fin" and chat in self.sync_fin:
+                try:
+                    self.fin_barrier.wait(self.give_up)
+                except threading.BrokenBarrierError:
+                    pass  # a learner got stuck: its problem is reported; the others go on
+                with self._lock:
+                    if self.fin_released is None:
+                        self.fin_released = time.monotonic()
             u = Update(chat, k, text)
             self.updates[chat].append(u)
             dup = self.dup_fraction > 0 and rng.random() < self.dup_fraction
@@ -584,6 +630,8 @@ class Load:
                 u.acked = True
                 u.t_ack = time.monotonic()
             else:
+                if self.fin_barrier is not None:
+                    self.fin_barrier.abort()
                 return  # this learner's chat is stuck: later updates would not be in order
             if k < len(texts) - 1:
                 time.sleep(self.pace * (0.5 + rng.random()))
@@ -623,11 +671,13 @@ def delivered_by_chat(calls):
     return out
 
 
-def wait_drained(mock, load, deadline_s, quiet_s=1.5, exclude=()):
+def wait_drained(mock, load, deadline_s, quiet_s=1.5, exclude=(), not_before=0.0):
     """Waits until every effect of an acknowledged update has reached the mock with a 200,
     no call is pending and nothing new has arrived for `quiet_s` (late duplicates are
-    counted too), or until the deadline. Returns the last /__calls answer."""
-    deadline = time.monotonic() + deadline_s
+    counted too), or until the deadline. Never returns before the wall-clock time
+    `not_before` (after a kill: the lease has lapsed and anything resent has arrived).
+    Returns the last /__calls answer."""
+    deadline = time.monotonic() + max(deadline_s, not_before - time.time())
     expected = {(u.chat, u.effect) for u in load.all_updates() if u.acked and u.chat not in exclude}
     last_total, last_change = -1, time.monotonic()
     while True:
@@ -639,7 +689,8 @@ def wait_drained(mock, load, deadline_s, quiet_s=1.5, exclude=()):
                if c.get("method", "").lower() == "sendmessage" and c.get("status") == 200
                and str(c.get("body", {}).get("chat_id", "")).lstrip("-").isdigit()}
         pending = any(c.get("status") is None for c in calls)
-        if expected <= got and not pending and time.monotonic() - last_change >= quiet_s:
+        if expected <= got and not pending and time.monotonic() - last_change >= quiet_s \
+                and time.time() >= not_before:
             return calls
         if time.monotonic() >= deadline:
             return calls
@@ -653,8 +704,9 @@ class Verdict:
     """The counts of one scenario and the invariants they break."""
 
     FIELDS = ["updates", "acknowledged", "posts", "s503", "no_answer", "delivered", "expected", "duplicates",
-              "max_dup_per_learner", "unexplained_duplicates", "lost", "lost_commit", "kills", "order_violations", "dead_letters",
-              "engine_duplicates", "timers_expected", "timers_delivered", "timers_twice", "unexpected", "seconds"]
+              "max_dup_per_learner", "unexplained_duplicates", "lost", "lost_commit", "kills", "order_violations",
+              "dead_letters", "engine_duplicates", "timers_expected", "timers_delivered", "timers_twice",
+              "unexpected", "seconds"]
 
     def __init__(self, name):
         self.name = name
@@ -664,6 +716,12 @@ class Verdict:
         self.notes = []
         self.examples = collections.defaultdict(list)
         self.error = None
+        self.t0 = time.monotonic()
+        self.timeline = []
+
+    def mark(self, what):
+        """Notes when a phase of the scenario ended (seconds since it began)."""
+        self.timeline.append("%s %.1fs" % (what, time.monotonic() - self.t0))
 
     def __getitem__(self, k):
         return self.counts[k]
@@ -700,7 +758,9 @@ def check(v, load, calls, redis, windows=(), late_ms=None, exclude=()):
       arrived before the end of and this copy after the start of — a message in flight when
       the sender died or could not record it — at most one per learner per window; or, with
       late_ms, by a previous copy that the Bot API accepted only after aula's request timeout.
-      Any other copy is an unexplained duplicate;
+      A window may also be (start, end, limit, fault id): copies must arrive by `limit`, and
+      windows with one fault id share the one copy per learner. Any other copy is an
+      unexplained duplicate;
     - order: per chat, the k of the messages must not go back (a copy of the message just
       before is a duplicate, not disorder);
     - engine duplicates: a result record (answer, or the run's end after the timer) written
@@ -713,8 +773,7 @@ def check(v, load, calls, redis, windows=(), late_ms=None, exclude=()):
     v["s503"] = sum(u.statuses[503] + u.dup_statuses[503] for u in updates)
     v["no_answer"] = sum(u.statuses[None] + u.dup_statuses[None] for u in updates)
     unacked = [u for u in updates if not u.acked]
-    planned = len(load.texts) if load.texts else load.count + 2
-    never_posted = sum(planned - len(load.updates[c]) for c in load.chats if c not in exclude)
+    never_posted = sum(len(load.plans[c]) - len(load.updates[c]) for c in load.chats if c not in exclude)
     if unacked or never_posted:
         v.problem("%d update(s) never acknowledged with 200 (and %d never posted behind them), e.g. %s" % (
             len(unacked), never_posted,
@@ -723,6 +782,9 @@ def check(v, load, calls, redis, windows=(), late_ms=None, exclude=()):
     if bad_dups:
         v.problem("%d duplicate post(s) never answered 200" % len(bad_dups))
 
+    # Fault windows as (start, end, latest time a copy it explains may arrive or None, fault id):
+    # (start, end) pairs are one fault each.
+    faults = [tuple(w) if len(w) == 4 else (w[0], w[1], None, i) for i, w in enumerate(windows)]
     by_chat = delivered_by_chat(calls)
     ids = redis.session_ids()
     expected = 0
@@ -764,7 +826,7 @@ def check(v, load, calls, redis, windows=(), late_ms=None, exclude=()):
             v.example("duplicates", "chat %d: %s" % (chat, ", ".join("%r x%d" % (t, n) for t, n in copies.items()
                                                                        if n > 1)))
         # Each extra copy must be explained (see above).
-        used = collections.Counter()  # window index -> copies it explained for this learner
+        used = collections.Counter()  # fault -> copies it explained for this learner
         by_text = collections.defaultdict(list)
         for (_seq, t, st, delay, at) in by_chat.get(chat, []):
             if st == 200:
@@ -775,11 +837,16 @@ def check(v, load, calls, redis, windows=(), late_ms=None, exclude=()):
                 at = copies_at[j][0]
                 if late_ms is not None and prev_delay >= late_ms:
                     continue
-                fits = [i for i, (start, end) in enumerate(windows)
-                        if prev_at <= end + SLACK_S and at >= start - SLACK_S]
-                free = [i for i in fits if used[i] == 0]
+                fits = [i for i, (start, end, limit, _f) in enumerate(faults)
+                        if prev_at <= end + SLACK_S and at >= start - SLACK_S
+                        and (limit is None or at <= limit + SLACK_S)]
+                free = [i for i in fits if used[faults[i][3]] == 0]
                 if free:
-                    used[free[0]] += 1
+                    used[faults[free[0]][3]] += 1
+                    start = faults[free[0]][0]
+                    v.example("duplicates explained by a fault",
+                              "chat %d: %r at fault%+.2fs, again at fault%+.2fs" % (chat, t, prev_at - start,
+                                                                                  at - start))
                     continue
                 if fits:
                     over_window += 1
@@ -792,7 +859,7 @@ def check(v, load, calls, redis, windows=(), late_ms=None, exclude=()):
                               "chat %d: %r at %s then again %.2fs later; fault windows %s" % (
                                   chat, t, time.strftime("%H:%M:%S", time.localtime(prev_at)) +
                                   ".%02d" % int((prev_at % 1) * 100), at - prev_at,
-                                  ["%.2f..%.2f" % (a - prev_at, b - prev_at) for a, b in windows] or "none"))
+                                  ["%.2f..%.2f" % (f[0] - prev_at, f[1] - prev_at) for f in faults] or "none"))
         # Order: the k's must not go back, except for a copy of the message just before.
         last_text, top = None, -1
         for t in ok_texts:
@@ -800,7 +867,7 @@ def check(v, load, calls, redis, windows=(), late_ms=None, exclude=()):
             if m:
                 k = int(m.group(1))
             elif t == "timer: fin":
-                k = load.count + 1
+                k = 10 ** 9  # after every echo
             else:
                 unexpected += 1
                 v.example("unexpected", "chat %d: %r" % (chat, t))
@@ -885,6 +952,20 @@ def check(v, load, calls, redis, windows=(), late_ms=None, exclude=()):
 # ---------------------------------------------------------------------------------------------
 # The report.
 
+def source_version():
+    """The commit the sources are at, and whether tracked files differ from it."""
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "an unknown commit"
+    if not head:
+        return "an unknown commit"
+    return "commit %s%s" % (head, " with uncommitted changes" if dirty else "")
+
+
 def write_report(path, verdicts, meta):
     cols = [("acknowledged", "ack"), ("posts", "posts"), ("s503", "503s"), ("no_answer", "no answer"),
             ("delivered", "delivered"), ("duplicates", "dups"), ("max_dup_per_learner", "max dups/learner"),
@@ -895,16 +976,17 @@ def write_report(path, verdicts, meta):
     out = ["# Fault tests of reliable delivery (tests/chaos)", "",
            "Written by `tests/chaos/test_chaos.py`; do not edit by hand. Mode: **%s**. %s" % (
                meta.get("mode"), meta.get("when")), "",
-           "- build: `%s`" % meta.get("aula_bin"),
+           "- build: `%s` at %s" % (meta.get("aula_bin"), source_version()),
            "- seed: %s (AULA_CHAOS_SEED to repeat the random choices)" % meta.get("seed"),
            "- total: %.1f s" % meta.get("seconds", 0), "",
            "Columns: ack = updates answered 200 (each must take effect); 503s and no answer = posts "
            "that had to be retried; delivered = effects of acknowledged updates that reached the Bot API "
            "(of expected); dups = extra copies at the Bot API; unexplained dups = copies that no kill, "
-           "outage or late provider answer explains, or more than one per learner per fault; lost = acknowledged but never delivered; "
-           "kills = SIGKILLs of aula (or Redis restarts in scenario 2); order viol. = a learner's "
-           "messages going back; engine dups = result records written twice (an input or a timer taking "
-           "effect twice); timers twice = runs ended twice by their timer.", "",
+           "outage or late provider answer explains, or more than one per learner per fault; lost = "
+           "acknowledged but never delivered (within the drain deadline); kills = SIGKILLs of aula (Redis "
+           "restarts in scenario 2, stalls in 6); order viol. = a learner's messages going back; dead "
+           "letters = kept in aula:{pN}:dead; engine dups = result records written twice (an input or a "
+           "timer taking effect twice); timers twice = runs ended twice by their timer.", "",
            "| scenario | result | " + " | ".join(h for _, h in cols) + " |",
            "|---|---|" + "---|" * len(cols)]
     for v in verdicts:
@@ -928,6 +1010,8 @@ def write_report(path, verdicts, meta):
             out.append("- error: `%s`" % v.error.replace("`", "'")[:2000])
         for p in v.problems:
             out.append("- invariant broken: %s" % p)
+        if v.timeline:
+            out.append("- timeline: %s" % ", ".join(v.timeline))
         for n in v.notes:
             out.append("- %s" % n)
         for kind, exs in v.examples.items():

@@ -12,6 +12,7 @@ flight, no input and no timer takes effect twice. Counts go to a Markdown report
     AULA_CHAOS_KEEP=dir …                               keep aula's and Redis's logs in dir
 """
 
+import collections
 import json
 import os
 import random
@@ -26,7 +27,7 @@ import unittest
 
 import chaos
 from chaos import (FULL, ChaosAula, ChaosMock, ChaosRedis, Load, TestCA, Verdict, check, dead_letter_series,
-                   log_summary, wait_drained, write_config)
+                   log_summary, plan, wait_drained, wait_until, write_config)
 
 SEED = int(os.environ.get("AULA_CHAOS_SEED") or random.SystemRandom().randrange(1, 10 ** 9))
 
@@ -37,16 +38,21 @@ SEED = int(os.environ.get("AULA_CHAOS_SEED") or random.SystemRandom().randrange(
 # looked up there.
 P = {
     "learners": 30 if FULL else 10,
-    "count": 40 if FULL else 10,
+    "count": 40 if FULL else 8,
     "pace": 1.1 if FULL else 1.0,
     "kill_rounds": 10 if FULL else 3,
     "redis_outages": 3 if FULL else 1,
     "outage_s": 3.0 if FULL else 2.0,
+    "stall_s": 6.0 if FULL else 5.0,  # more than twice the lease (2 s): the other instance takes over
     "drain_s": 90.0 if FULL else 25.0,
     # The Bot API's round trip (Telegram's is tens to hundreds of milliseconds): a send is never
     # instant, so what is in flight when a process dies is realistic.
     "latency_ms": 40,
 }
+
+# After the last fault, wait at least this long before counting: the lease (2 s) lapses and
+# whatever the new holder resends has arrived, so late duplicates are counted.
+SETTLE_S = 4.0
 
 VERDICTS = []
 STARTED = time.monotonic()
@@ -189,28 +195,45 @@ class ChaosTest(unittest.TestCase):
             env.start_mock()
             env.write_config()
             aula = env.start_aula()
+            v.mark("started")
             chats = [100000 + i for i in range(P["learners"])]
-            load = Load([aula.url], chats, P["count"], P["pace"], rng)
+            # Every learner sends "fin" at the same moment, so all their timers fall due together.
+            load = Load([aula.url], {c: plan(P["count"]) for c in chats}, P["pace"], rng, sync_fin=chats)
             box.append(load)
             load.start()
             rounds = P["kill_rounds"]
             span = (P["count"] + 2) * P["pace"] * 0.85
-            slot = span / rounds
+            slot = span / (rounds - 1)
             windows = []
-            for i in range(rounds):
-                target = load.started + slot * i + slot * rng.uniform(0.2, 0.8)
-                time.sleep(max(0.0, target - time.monotonic()))
+
+            def kill_and_restart():
                 windows.append((time.time(), time.time()))
                 aula.kill9()
                 time.sleep(rng.uniform(0.0, 0.3))
                 aula.start()
+
+            # All rounds but the last at random moments under load ...
+            for i in range(rounds - 1):
+                target = load.started + slot * i + slot * rng.uniform(0.2, 0.8)
+                time.sleep(max(0.0, target - time.monotonic()))
+                kill_and_restart()
+            # ... the last one just as the timers fall due (the wait is 1 s): claimed timers of
+            # the dead process must fire once, after it.
+            wait_until(lambda: load.fin_released or not load.running(), timeout=P["count"] * 5 + 120,
+                       what="the learners' fin")
+            if load.fin_released:
+                time.sleep(max(0.0, load.fin_released + rng.uniform(1.0, 1.4) - time.monotonic()))
+            kill_and_restart()
             v["kills"] = aula.kills
             self.assertTrue(load.join(P["count"] * 5 + 120), "the load did not finish")
-            calls = wait_drained(env.mock, load, P["drain_s"])
+            v.mark("load done")
+            calls = wait_drained(env.mock, load, P["drain_s"], not_before=windows[-1][1] + SETTLE_S)
+            v.mark("drained")
             check(v, load, calls, env.redis, windows=windows)
             self.statuses_ok(v, load, {200, 503, None})
-            v.notes.append("learners %d, updates each %d, kills %d; a duplicate must be a message in flight at "
-                           "a kill, at most one per learner per kill" % (len(chats), P["count"] + 2, aula.kills))
+            v.notes.append("learners %d, updates each %d, kills %d (the last one as the timers fell due); a "
+                           "duplicate must be a message in flight at a kill, at most one per learner per kill"
+                           % (len(chats), P["count"] + 2, aula.kills))
         self.scenario("1. kill -9 under load", body, 1)
 
     # -- 2 --------------------------------------------------------------------------------------
@@ -223,7 +246,7 @@ class ChaosTest(unittest.TestCase):
             env.write_config()
             aula = env.start_aula()
             chats = [200000 + i for i in range(P["learners"])]
-            load = Load([aula.url], chats, P["count"], P["pace"], rng)
+            load = Load([aula.url], {c: plan(P["count"]) for c in chats}, P["pace"], rng)
             box.append(load)
             load.start()
             outages = P["redis_outages"]
@@ -242,7 +265,9 @@ class ChaosTest(unittest.TestCase):
                 restarts += 1
             v["kills"] = restarts
             self.assertTrue(load.join(P["count"] * 5 + 120), "the load did not finish")
-            calls = wait_drained(env.mock, load, P["drain_s"])
+            v.mark("load done")
+            calls = wait_drained(env.mock, load, P["drain_s"], not_before=windows[-1][1] + SETTLE_S)
+            v.mark("drained")
             check(v, load, calls, redis, windows=windows)
             self.statuses_ok(v, load, {200, 503, None})
             if v["s503"] == 0:
@@ -266,22 +291,48 @@ class ChaosTest(unittest.TestCase):
             a = env.start_aula("aula-a")
             b = env.start_aula("aula-b")
             chats = [300000 + i for i in range(P["learners"])]
-            load = Load([a.url, b.url], chats, P["count"], P["pace"], rng)
+            # Half the learners finish early, together, so their timers fall due mid-run; the
+            # others keep writing through the kill.
+            early = chats[:len(chats) // 2]
+            plans = {c: plan(P["count"] // 3 if c in early else P["count"]) for c in chats}
+            load = Load([a.url, b.url], plans, P["pace"], rng, sync_fin=early)
             box.append(load)
             load.start()
-            span = (P["count"] + 2) * P["pace"]
-            time.sleep(max(0.0, load.started + span * rng.uniform(0.35, 0.5) - time.monotonic()))
+            wait_until(lambda: load.fin_released or not load.running(), timeout=P["count"] * 5 + 120,
+                       what="the early learners' fin")
+            if load.fin_released:
+                time.sleep(max(0.0, load.fin_released + rng.uniform(1.0, 1.4) - time.monotonic()))
+            # Kill the instance that holds more partitions, so the other has to take over.
+            held = env.redis.leases()
+
+            def holder(owner):
+                # An owner id names the instance: "host/listen address" (or "host:pid:random").
+                for inst in (a, b):
+                    if owner.endswith("/127.0.0.1:%d" % inst.port) or str(inst.proc.pid) in owner.split(":"):
+                        return inst
+                return None
+
+            counts = collections.Counter(holder(o) for o in held.values())
+            victim, survivor = (b, a) if counts[b] > counts[a] else (a, b)
+            v.notes.append("leases before the kill (partition: holder): %s; killed %s" % (
+                {p: holder(o).name if holder(o) else o for p, o in sorted(held.items())} or "none", victim.name))
             windows = [(time.time(), time.time())]
-            a.kill9()
-            v["kills"] = a.kills
+            victim.kill9()
+            v["kills"] = victim.kills
             self.assertTrue(load.join(P["count"] * 5 + 120), "the load did not finish")
-            calls = wait_drained(env.mock, load, P["drain_s"])
+            v.mark("load done")
+            calls = wait_drained(env.mock, load, P["drain_s"], not_before=windows[-1][1] + SETTLE_S)
+            v.mark("drained")
             check(v, load, calls, env.redis, windows=windows)
             self.statuses_ok(v, load, {200, 503, None})
-            if not b.alive():
+            if not survivor.alive():
                 v.problem("the surviving instance exited")
-            v.notes.append("instances 2 on one Redis with 4 partitions, posts split at random, aula-a killed "
-                           "once; a duplicate must be a message in flight at the kill, at most one per learner")
+            after = env.redis.leases()
+            if held and not all(holder(o) is survivor for o in after.values()):
+                v.problem("after the kill the survivor does not hold every partition: %s" % after)
+            v.notes.append("instances 2 on one Redis with 4 partitions, posts split at random, one killed as "
+                           "the early half's timers fell due while the others kept writing; a duplicate must be "
+                           "a message in flight at the kill, at most one per learner")
         self.scenario("3. two instances, one killed", body, 3)
 
     # -- 4 --------------------------------------------------------------------------------------
@@ -299,8 +350,8 @@ class ChaosTest(unittest.TestCase):
             mock.fail(chat_id=poisoned, status=500, times=-1)
             aula = env.start_aula()
             chats = [400000 + i for i in range(P["learners"])]
-            load = Load([aula.url], chats, P["count"], P["pace"], rng)
-            bad = Load([aula.url], [poisoned], 0, P["pace"], rng, texts=["/start eco"])
+            load = Load([aula.url], {c: plan(P["count"]) for c in chats}, P["pace"], rng)
+            bad = Load([aula.url], {poisoned: ["/start eco"]}, P["pace"], rng)
             box.extend([load, bad])
             load.start()
             bad.start()
@@ -321,7 +372,9 @@ class ChaosTest(unittest.TestCase):
                 time.sleep(rng.uniform(0.6, 1.2))
             self.assertTrue(load.join(P["count"] * 5 + 120), "the load did not finish")
             bad.join(60)
+            v.mark("load done")
             calls = wait_drained(mock, load, P["drain_s"], exclude={poisoned})
+            v.mark("drained")
             # The chat whose every send fails: its attempts may still be under way (backoff) when
             # the others are done. Wait until they stop and a dead letter is counted.
             deadline = time.monotonic() + P["drain_s"]
@@ -333,6 +386,7 @@ class ChaosTest(unittest.TestCase):
                         or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
+            v.mark("dead letter seen")
             # Copies the Bot API accepted although aula had stopped waiting: only these may repeat.
             late = sum(1 for c in calls if c.get("status") == 200 and (c.get("delay_ms") or 0) >= timeout_ms)
             check(v, load, calls, env.redis, late_ms=timeout_ms, exclude={poisoned})
@@ -393,14 +447,17 @@ class ChaosTest(unittest.TestCase):
             env.write_config()
             aula = env.start_aula()
             chats = [500000 + i for i in range(P["learners"])]
-            load = Load([aula.url], chats, P["count"], P["pace"], rng, dup_fraction=0.1)
+            load = Load([aula.url], {c: plan(P["count"]) for c in chats}, P["pace"], rng, dup_fraction=0.1)
             box.append(load)
             load.start()
             self.assertTrue(load.join(P["count"] * 5 + 120), "the load did not finish")
+            v.mark("load done")
             wait_drained(env.mock, load, P["drain_s"])
+            v.mark("drained")
             again = load.redeliver(0.1, rng)
             time.sleep(2.0)  # what a redelivery would cause has time to reach the mock
             calls = wait_drained(env.mock, load, P["drain_s"])
+            v.mark("redelivered and drained")
             check(v, load, calls, env.redis)
             self.statuses_ok(v, load, {200})
             twice = sum(1 for u in load.all_updates() if u.dup_posts)
@@ -415,6 +472,57 @@ class ChaosTest(unittest.TestCase):
             v.notes.append("updates posted twice: %d; redelivered later: %d; aula's duplicate counter: %d" % (
                 twice, len(again), dup_metric))
         self.scenario("5. duplicated and redelivered webhooks", body, 5)
+
+    # -- 6 --------------------------------------------------------------------------------------
+    def test_6_stalled_instance_is_fenced(self):
+        """Two instances; the one holding the leases stalls (SIGSTOP) longer than the lease, the
+        other takes over, then the stalled one wakes up (SIGCONT) still believing what it knew:
+        fencing must keep it from acknowledging, resending or reordering anything."""
+        def body(env, v, rng, box):
+            env.start_redis()
+            env.start_mock()
+            env.write_config(partitions=4)
+            a = env.start_aula("aula-a")
+            b = env.start_aula("aula-b")
+            chats = [600000 + i for i in range(P["learners"])]
+            # Posts to the stalled instance wait for no answer; the load balancer gives up on
+            # them after 2 s and tries again (maybe on the other one).
+            load = Load([a.url, b.url], {c: plan(P["count"]) for c in chats}, P["pace"], rng, post_timeout=2.0)
+            box.append(load)
+            load.start()
+            span = (P["count"] + 2) * P["pace"]
+            time.sleep(max(0.0, load.started + span * rng.uniform(0.25, 0.4) - time.monotonic()))
+            held = env.redis.leases()
+            mine = {inst: sum(1 for o in held.values() if o.endswith("/127.0.0.1:%d" % inst.port)) for inst in (a, b)}
+            victim, other = (b, a) if mine[b] > mine[a] else (a, b)
+            t_stop = time.time()
+            victim.pause()
+            time.sleep(P["stall_s"])
+            during = env.redis.leases()
+            t_cont = time.time()
+            victim.resume()
+            # One fault, two moments: what the victim had sent before it stalled may be resent by
+            # the other instance; what it was sending may complete just after it wakes (within
+            # 0.5 s). Nothing else it sends afterwards may repeat a message.
+            windows = [(t_stop, t_stop, None, 0), (t_cont, t_cont, t_cont + 0.5, 0)]
+            v["kills"] = 1
+            v.notes.append("leases before the stall: %d with %s, %d with %s; stalled %s for %.1f s; during the "
+                           "stall held by %s" % (mine[a], a.name, mine[b], b.name, victim.name, P["stall_s"],
+                                                 sorted(set(during.values())) or "nobody"))
+            self.assertTrue(load.join(P["count"] * 5 + 120), "the load did not finish")
+            v.mark("load done")
+            calls = wait_drained(env.mock, load, P["drain_s"], not_before=t_cont + SETTLE_S)
+            v.mark("drained")
+            check(v, load, calls, env.redis, windows=windows)
+            self.statuses_ok(v, load, {200, 503, None})
+            if held and not all(o.endswith("/127.0.0.1:%d" % other.port) for o in during.values()):
+                v.problem("during the stall the other instance did not hold every lease: %s" % during)
+            if not (a.alive() and b.alive()):
+                v.problem("an instance exited")
+            dm = victim.metrics()
+            outcomes = {dict(k[1]).get("outcome"): val for k, val in dm.items() if k[0] == "aula_delivery_total"}
+            v.notes.append("the stalled instance's sender afterwards (aula_delivery_total): %s" % (outcomes or "n/a"))
+        self.scenario("6. stalled instance (SIGSTOP) is fenced", body, 6)
 
 
 # ctest's timeout sends SIGTERM first: unwind, so every finally stops what it started.
