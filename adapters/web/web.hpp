@@ -15,7 +15,11 @@ class web_adapter : public channel_adapter {
   std::string name() const override { return "web"; }
   bool enabled() const override { return true; }
   // Buttons for up to 10 choices, like a chat app.
-  channel_caps caps() const override { return channel_caps{10}; }
+  channel_caps caps() const override {
+    channel_caps c;
+    c.max_buttons = 10;
+    return c;
+  }
   // Body: {"learner": "<32 hex>", "text": "…"} | {"learner", "choice": "<ref>"} |
   //       {"learner", "start": "<flow id>"}; optional "lang": "es"|"en", "name".
   parse_result parse(const http_in& req) const override;
