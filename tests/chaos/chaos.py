@@ -14,7 +14,6 @@ cause at the mock Bot API, and the k of the messages a chat receives must grow.
 """
 
 import collections
-import ctypes
 import http.client
 import json
 import os
@@ -35,7 +34,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 
 import harness  # noqa: E402  (tests/e2e/harness.py)
-from harness import ROOT, TG_SECRET, free_port, wait_until  # noqa: E402,F401
+from harness import (ROOT, TG_SECRET, TestCA, _die_with_parent, free_port,  # noqa: E402,F401
+                     wait_until)
 
 FULL = os.environ.get("AULA_CHAOS_FULL", "") not in ("", "0")
 FLOWS = os.path.join(HERE, "flows")
@@ -53,15 +53,6 @@ def report_path():
 
 # ---------------------------------------------------------------------------------------------
 # Child processes that die with this one.
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _die_with_parent():
-    # PR_SET_PDEATHSIG = 1. Children are started from the main thread only: the signal follows
-    # the thread that forked, not the process.
-    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)
-
 
 def _stop(proc, grace=10.0):
     """SIGTERM, then SIGKILL after `grace` seconds; always reaps."""
@@ -367,39 +358,6 @@ def log_summary(text, top=6):
         seen[key][0] += 1
     items = sorted(((n, lv, msg, ex) for (lv, msg), (n, ex) in seen.items()), reverse=True)
     return items[:top]
-
-
-# ---------------------------------------------------------------------------------------------
-# Test certificates (openssl), for the mock over HTTPS.
-
-class TestCA:
-    """A throwaway CA and a server certificate for 127.0.0.1 and localhost."""
-
-    def __init__(self, folder):
-        self.dir = folder
-        os.makedirs(folder, exist_ok=True)
-        self.ca = os.path.join(folder, "ca.pem")
-        self.cert = os.path.join(folder, "server.pem")
-        self.key = os.path.join(folder, "server.key")
-        ca_key = os.path.join(folder, "ca.key")
-        csr = os.path.join(folder, "server.csr")
-        ext = os.path.join(folder, "server.ext")
-        with open(ext, "w") as f:
-            f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-                    "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        self._openssl("req", "-x509", *ec, "-keyout", ca_key, "-out", self.ca, "-days", "2",
-                      "-subj", "/CN=aula chaos test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        self._openssl("req", *ec, "-keyout", self.key, "-out", csr, "-subj", "/CN=127.0.0.1")
-        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial",
-                      "-out", self.cert, "-days", "2", "-extfile", ext)
-
-    @staticmethod
-    def _openssl(*args):
-        r = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError("openssl %s failed: %s" % (args[0], r.stderr))
 
 
 # ---------------------------------------------------------------------------------------------

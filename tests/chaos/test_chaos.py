@@ -344,7 +344,9 @@ class ChaosTest(unittest.TestCase):
             env.start_redis()
             mock = env.start_mock(tls=True)
             timeout_ms = 1000
-            max_attempts = 3
+            # Enough attempts that the injected faults (at most six in a row, should one learner
+            # meet every queued rule) never exhaust a learner whose sends fail only for a while.
+            max_attempts = 8
             env.write_config(request_timeout="%dms" % timeout_ms, max_attempts=max_attempts)
             poisoned = 77
             mock.fail(chat_id=poisoned, status=500, times=-1)

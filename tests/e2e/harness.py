@@ -2,11 +2,13 @@
 own (when the test stops Redis), the mock Telegram Bot API and `aula serve`. Standard library
 only; run by ctest with Debian's /usr/bin/python3."""
 
+import ctypes
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -19,6 +21,17 @@ AULA_BIN = os.environ.get("AULA_BIN", os.path.join(ROOT, "build", "bot", "aula")
 TG_TOKEN = "123456:ABC-test-token"
 TG_SECRET = "s3cret-token_for-tests"
 ADMIN_TOKEN = "admin-t0ken-for-tests"
+
+
+# Every child process started here gets PR_SET_PDEATHSIG: none outlives the test, even when
+# ctest kills it on a timeout or a setUpClass fails half-way.
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG = 1. Children are started from the main thread only: the signal follows
+    # the thread that forked, not the process.
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 def free_port():
@@ -45,14 +58,20 @@ def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
 
 def http(method, url, body=None, headers=None, timeout=10):
     """Returns (status, body text, headers); never raises for HTTP error statuses."""
+    return http_ctx(method, url, body, headers, timeout=timeout)
+
+
+def http_ctx(method, url, body=None, headers=None, cafile=None, timeout=10):
+    """Like http(), over HTTPS trusting `cafile` when given."""
     data = None
     if body is not None:
         data = body if isinstance(body, bytes) else (json.dumps(body) if not isinstance(body, str) else body).encode()
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None and "Content-Type" not in (headers or {}):
         req.add_header("Content-Type", "application/json")
+    ctx = ssl.create_default_context(cafile=cafile) if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             return r.status, r.read().decode("utf-8"), dict(r.headers)
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace"), dict(e.headers)
@@ -71,7 +90,8 @@ class Redis:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes" if self.aof else "no", "--appendfsync", "everysec",
-             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent)
         wait_until(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
                                           text=True).stdout.strip() == "PONG", what="redis-server")
 
@@ -96,7 +116,7 @@ class Redis:
 class MockTelegram:
     def __init__(self):
         self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "support", "mock_telegram.py"),
-                                      "0"], stdout=subprocess.PIPE, text=True)
+                                      "0"], stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
         line = self.proc.stdout.readline().split()
         assert line and line[0] == "PORT", f"mock did not start: {line}"
         self.port = int(line[1])
@@ -148,7 +168,7 @@ class Aula:
 
     def start(self):
         self.proc = subprocess.Popen([AULA_BIN, "serve"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     cwd=ROOT)
+                                     cwd=ROOT, preexec_fn=_die_with_parent)
         wait_until(lambda: self._healthy(), timeout=15, what="aula serve /healthz")
         return self
 
@@ -207,7 +227,6 @@ def tg_tap(chat_id, data, first_name="Ana"):
 # WhatsApp Cloud API and Twilio: their mocks, a test configuration, a flows folder with a
 # reminder, and posting signed webhooks to aula.
 
-import ssl as _ssl  # noqa: E402
 import sys as _sys  # noqa: E402
 import urllib.parse as _urlparse  # noqa: E402
 
@@ -237,22 +256,6 @@ def partition_of(conv, partitions=64):
     return fnv1a64(conv) % partitions
 
 
-def http_ctx(method, url, body=None, headers=None, cafile=None, timeout=10):
-    """Like http(), over HTTPS trusting `cafile` when given."""
-    data = None
-    if body is not None:
-        data = body if isinstance(body, bytes) else (json.dumps(body) if not isinstance(body, str) else body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None and "Content-Type" not in (headers or {}):
-        req.add_header("Content-Type", "application/json")
-    ctx = _ssl.create_default_context(cafile=cafile) if url.startswith("https:") else None
-    try:
-        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
-            return r.status, r.read().decode("utf-8"), dict(r.headers)
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode("utf-8", "replace"), dict(e.headers)
-
-
 def header(headers, name):
     for k, v in headers.items():
         if k.lower() == name.lower():
@@ -261,23 +264,33 @@ def header(headers, name):
 
 
 class TestCA:
-    """A throwaway CA and a server certificate for 127.0.0.1, made with openssl."""
+    """A throwaway CA and a server certificate for 127.0.0.1 and localhost, made with openssl, in
+    `folder` (created if needed; a new temporary folder when omitted). ca, cert, key: PEM files."""
 
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="aula-e2e-ca-")
+    def __init__(self, folder=None):
+        if folder is None:
+            self.dir = tempfile.mkdtemp(prefix="aula-e2e-ca-")
+        else:
+            self.dir = folder
+            os.makedirs(folder, exist_ok=True)
         d = lambda name: os.path.join(self.dir, name)  # noqa: E731
         self.ca, self.cert, self.key = d("ca.pem"), d("server.pem"), d("server.key")
         ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)  # noqa: E731
-        run("req", "-x509", *ec, "-keyout", d("ca.key"), "-out", self.ca, "-days", "2",
-            "-subj", "/CN=aula e2e test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        run("req", *ec, "-keyout", self.key, "-out", d("server.csr"), "-subj", "/CN=127.0.0.1")
-        with open(d("ext.cnf"), "w") as f:
+        self._openssl("req", "-x509", *ec, "-keyout", d("ca.key"), "-out", self.ca, "-days", "2",
+                      "-subj", "/CN=aula test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        self._openssl("req", *ec, "-keyout", self.key, "-out", d("server.csr"), "-subj", "/CN=127.0.0.1")
+        with open(d("server.ext"), "w") as f:
             f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
                     "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
-        run("x509", "-req", "-in", d("server.csr"), "-CA", self.ca, "-CAkey", d("ca.key"), "-CAcreateserial",
-            "-out", self.cert, "-days", "2", "-extfile", d("ext.cnf"))
+        self._openssl("x509", "-req", "-in", d("server.csr"), "-CA", self.ca, "-CAkey", d("ca.key"),
+                      "-CAcreateserial", "-out", self.cert, "-days", "2", "-extfile", d("server.ext"))
+
+    @staticmethod
+    def _openssl(*args):
+        r = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("openssl %s failed: %s" % (args[0], r.stderr))
 
     def close(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -292,7 +305,8 @@ class _Mock:
         tls = ["--tls", ca.cert, ca.key] if ca else []
         self.cafile = ca.ca if ca else None
         self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests", "support", self.script), "0",
-                                      *args, *tls], stdout=subprocess.PIPE, text=True)
+                                      *args, *tls], stdout=subprocess.PIPE, text=True,
+                                     preexec_fn=_die_with_parent)
         line = self.proc.stdout.readline().split()
         assert line and line[0] == "PORT", f"mock did not start: {line}"
         self.port = int(line[1])

@@ -7,21 +7,11 @@ import subprocess
 import threading
 import unittest
 
-import yaml
-
-from harness import (ROOT, Aula, MockTelegram, Redis, http, tg_tap, tg_text, wait_until)
+from harness import (ROOT, Aula, MockTelegram, Redis, http, load_flow, tg_tap, tg_text, wait_until)
 
 
 def flow_texts(name, lang="es"):
-    with open(os.path.join(ROOT, "flows", name + ".yaml"), encoding="utf-8") as f:
-        doc = yaml.safe_load(f)
-    out = {}
-    for node_id, node in doc["nodes"].items():
-        for kind in ("message", "question", "quiz"):
-            if kind in node:
-                t = node[kind]
-                out[node_id] = t.get(lang, t.get("es")) if isinstance(t, dict) else t
-    return doc, out
+    return load_flow(os.path.join(ROOT, "flows"), name, lang)
 
 
 def fill_name(text, name):
@@ -31,16 +21,16 @@ def fill_name(text, name):
 class TelegramEndToEnd(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Each process is stopped by a class cleanup, which also runs when setUpClass fails
+        # half-way (after tearDownClass otherwise), so none outlives the suite.
         cls.redis = Redis()
+        cls.addClassCleanup(cls.redis.close)
         cls.redis.start()
         cls.mock = MockTelegram()
-        cls.aula = Aula(cls.redis.url, cls.mock.url).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.aula.close()
-        cls.mock.close()
-        cls.redis.close()
+        cls.addClassCleanup(cls.mock.close)
+        cls.aula = Aula(cls.redis.url, cls.mock.url)
+        cls.addClassCleanup(cls.aula.close)
+        cls.aula.start()
 
     def setUp(self):
         self.mock.reset()
@@ -297,16 +287,15 @@ class TimersAndOutage(unittest.TestCase):
     """A reminder fired by moving aula's clock; Redis stopped and started under a running aula."""
 
     def setUp(self):
+        # Cleanups, unlike tearDown, also run when setUp fails half-way.
         self.redis = Redis(aof=True)  # survives the restart in the outage test
+        self.addCleanup(self.redis.close)
         self.redis.start()
         self.mock = MockTelegram()
-        self.aula = Aula(self.redis.url, self.mock.url,
-                         {"AULA_FLOWS": os.path.join(ROOT, "tests", "flows")}).start()
-
-    def tearDown(self):
-        self.aula.close()
-        self.mock.close()
-        self.redis.close()
+        self.addCleanup(self.mock.close)
+        self.aula = Aula(self.redis.url, self.mock.url, {"AULA_FLOWS": os.path.join(ROOT, "tests", "flows")})
+        self.addCleanup(self.aula.close)
+        self.aula.start()
 
     def texts(self, chat):
         return [c["body"]["text"] for c in self.mock.calls("sendMessage") if str(c["body"].get("chat_id")) == str(chat)]

@@ -23,14 +23,13 @@ def diagnosis():
 class WebChatApi(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Class cleanups also run when setUpClass fails half-way: nothing outlives the suite.
         cls.redis = Redis()
+        cls.addClassCleanup(cls.redis.close)
         cls.redis.start()
-        cls.aula = Aula(cls.redis.url).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.aula.close()
-        cls.redis.close()
+        cls.aula = Aula(cls.redis.url)
+        cls.addClassCleanup(cls.aula.close)
+        cls.aula.start()
 
     def post(self, body):
         return http("POST", self.aula.url + "/chat/api/send", body)
@@ -98,16 +97,15 @@ class WithoutTestClock(unittest.TestCase):
     def test_clock_route_does_not_exist_without_aula_test_clock(self):
         from harness import ADMIN_TOKEN
         redis = Redis()
+        self.addCleanup(redis.close)
         redis.start()
-        aula = Aula(redis.url, extra_env={"AULA_TEST_CLOCK": ""}).start()
-        try:
-            status, _, _ = http("POST", aula.url + "/admin/test/clock", {"advance": "1h"},
-                                {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
-            self.assertEqual(status, 404)
-            self.assertEqual(http("GET", aula.url + "/healthz")[0], 200)
-        finally:
-            aula.close()
-            redis.close()
+        aula = Aula(redis.url, extra_env={"AULA_TEST_CLOCK": ""})
+        self.addCleanup(aula.close)
+        aula.start()
+        status, _, _ = http("POST", aula.url + "/admin/test/clock", {"advance": "1h"},
+                            {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+        self.assertEqual(status, 404)
+        self.assertEqual(http("GET", aula.url + "/healthz")[0], 200)
 
 
 class WebChatInBrowser(unittest.TestCase):
@@ -117,9 +115,13 @@ class WebChatInBrowser(unittest.TestCase):
         from selenium.webdriver.chrome.options import Options
         from selenium.webdriver.chrome.service import Service
         cls.redis = Redis()
+        cls.addClassCleanup(cls.redis.close)
         cls.redis.start()
-        cls.aula = Aula(cls.redis.url).start()
+        cls.aula = Aula(cls.redis.url)
+        cls.addClassCleanup(cls.aula.close)
+        cls.aula.start()
         cls.profile = tempfile.mkdtemp(prefix="aula-chromium-")
+        cls.addClassCleanup(shutil.rmtree, cls.profile, ignore_errors=True)
         opts = Options()
         opts.binary_location = "/usr/bin/chromium"
         for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -127,14 +129,8 @@ class WebChatInBrowser(unittest.TestCase):
                      f"--user-data-dir={cls.profile}", "--window-size=412,915"]:
             opts.add_argument(flag)
         cls.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+        cls.addClassCleanup(cls.driver.quit)
         cls.driver.set_page_load_timeout(20)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.driver.quit()
-        shutil.rmtree(cls.profile, ignore_errors=True)
-        cls.aula.close()
-        cls.redis.close()
 
     def open_fresh(self, path):
         """A new learner: an empty localStorage, then the page."""

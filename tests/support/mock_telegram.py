@@ -45,19 +45,15 @@ Control endpoints (for tests):
 SIGTERM or SIGINT: stop serving and exit 0.
 """
 
-import argparse
 import json
 import os
-import signal
-import socket
-import ssl
-import struct
 import sys
-import threading
 import time
 import urllib.parse
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mock_common  # noqa: E402  (the skeleton the mocks share)
+from mock_common import blank, utf16_len  # noqa: E402,F401
 
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Aula", "username": "aula_mock_bot",
             "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
@@ -87,63 +83,25 @@ FORM_JSON_FIELDS = {"reply_markup", "entities", "caption_entities", "allowed_upd
                     "reply_parameters", "link_preview_options", "media"}
 
 
-def utf16_len(s):
-    return len(s.encode("utf-16-le")) // 2
-
-
-def blank(s):
-    return not isinstance(s, str) or s.strip() == ""
-
-
-class State:
-    def __init__(self, keep):
-        self.lock = threading.Lock()
-        self.keep = keep
-        self.reset()
-
-    def reset(self):
-        with self.lock:
-            self.calls = deque(maxlen=self.keep if self.keep > 0 else None)
-            self.counts = {}
-            self.total = 0
-            self.rules = []
-            self.next_message_id = 1
-            self.webhook_url = ""
+class State(mock_common.State):
+    def reset_extra(self):
+        self.next_message_id = 1
+        self.webhook_url = ""
 
     def take_rule(self, method, body=None):
-        with self.lock:
-            for rule in self.rules:
-                m = rule.get("method")
-                if "chat_id" in rule and (body is None or str(body.get("chat_id")) != str(rule["chat_id"])):
-                    continue
-                if m is None or str(m).lower() == method.lower():
-                    times = rule.get("times", 1)
-                    if times is not None and times >= 0:
-                        rule["times"] = times - 1
-                        if rule["times"] <= 0:
-                            self.rules.remove(rule)
-                    return dict(rule)
-        return None
+        def matches(rule):
+            if "chat_id" in rule and (body is None or str(body.get("chat_id")) != str(rule["chat_id"])):
+                return False
+            m = rule.get("method")
+            return m is None or str(m).lower() == method.lower()
+        return self.take_rule_where(matches)
 
     def record(self, method, token, body, status):
         """Records a call as it arrives; returns it for finish() when status is None (pending)."""
-        with self.lock:
-            self.total += 1
-            self.counts[method] = self.counts.get(method, 0) + 1
-            call = {"seq": self.total, "method": method, "token": token, "body": body,
-                    "status": status, "at": time.time(), "delay_ms": 0, "reset": False}
-            self.calls.append(call)
-            return call
-
-    def finish(self, call, status, delay_ms=0, reset=False):
-        with self.lock:
-            call["status"] = status
-            call["delay_ms"] = delay_ms
-            call["reset"] = reset
+        return self.append(method, {"method": method, "token": token, "body": body}, status=status)
 
     def snapshot(self, want=None):
-        with self.lock:
-            return [dict(c) for c in self.calls if want is None or c["method"].lower() == want.lower()]
+        return self.select(lambda c: want is None or c["method"].lower() == want.lower())
 
     def new_message_id(self):
         with self.lock:
@@ -263,75 +221,25 @@ def error_body(status, description=None, retry_after=None):
     return out
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(mock_common.Handler):
     server_version = "mock-telegram/1"
+    name = "mock_telegram"
 
     # Set on the class by main().
-    state = None
     token = None
-    verbose = False
-    latency_ms = 0
 
-    def log_message(self, fmt, *args):
-        if self.verbose:
-            sys.stderr.write("mock_telegram: " + (fmt % args) + "\n")
+    def calls_query(self, query):
+        return self.state.snapshot(query.get("method", [None])[0])
 
-    def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def send_json(self, status, obj, raw=None):
-        data = raw.encode("utf-8") if raw is not None else json.dumps(obj, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json" if raw is None else "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        url = urllib.parse.urlsplit(self.path)
-        if url.path == "/__calls":
-            want = urllib.parse.parse_qs(url.query).get("method", [None])[0]
-            return self.send_json(200, self.state.snapshot(want))
-        if url.path == "/__stats":
-            with self.state.lock:
-                return self.send_json(200, {"counts": dict(self.state.counts), "total": self.state.total})
+    def api_get(self, url):
         if url.path.startswith("/bot"):
             return self.api_call(url, b"")
-        self.send_json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+        self.not_found(url)
 
-    def do_POST(self):
-        url = urllib.parse.urlsplit(self.path)
-        raw = self.read_body()
-        if url.path == "/__reset":
-            self.state.reset()
-            return self.send_json(200, {"ok": True})
-        if url.path == "/__fail":
-            try:
-                rules = json.loads(raw or b"{}")
-            except ValueError:
-                return self.send_json(400, {"ok": False, "description": "invalid JSON"})
-            rules = rules if isinstance(rules, list) else [rules]
-            if not all(isinstance(r, dict) for r in rules):
-                return self.send_json(400, {"ok": False, "description": "a rule is a JSON object"})
-            with self.state.lock:
-                self.state.rules.extend(rules)
-                n = len(self.state.rules)
-            return self.send_json(200, {"ok": True, "rules": n})
+    def api_post(self, url, raw):
         if url.path.startswith("/bot"):
             return self.api_call(url, raw)
-        self.send_json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+        self.not_found(url)
 
     def parse_params(self, url, raw):
         """The call's parameters: query string, then the body (JSON or form). None if unreadable."""
@@ -376,18 +284,9 @@ class Handler(BaseHTTPRequestHandler):
 
         rule = self.state.take_rule(method, body)
         call = self.state.record(method, token, body, None)
-        delay_ms = self.latency_ms
-        if rule and rule.get("delay_ms"):
-            delay_ms += float(rule["delay_ms"])
-        if delay_ms:
-            time.sleep(delay_ms / 1000.0)
-        if rule and rule.get("reset"):
-            self.state.finish(call, 0, delay_ms, reset=True)
-            return self.cut_connection()
-        if rule and "body" in rule:
-            status = int(rule.get("status", 200))
-            self.state.finish(call, status, delay_ms)
-            return self.send_json(status, None, raw=str(rule["body"]))
+        delay_ms, done = self.apply_rule(call, rule)
+        if done:
+            return
         if rule and "status" in rule and not 200 <= int(rule["status"]) < 300:
             status = int(rule["status"])
             self.state.finish(call, status, delay_ms)
@@ -403,79 +302,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(status, error_body(status))
         self.send_json(200, {"ok": True, "result": result})
 
-    def cut_connection(self):
-        """Closes the connection with a TCP RST and no answer (nor a TLS close_notify)."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.rfile.close()  # the socket's descriptor closes only when no file object holds it
-            self.connection.close()
-        except OSError:
-            pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    tls = None  # an ssl.SSLContext with --tls
-
-    def handle_error(self, request, client_address):
-        # A client that goes away mid-call (a test killing aula) is no error of the mock's.
-        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, socket.timeout)):
-            return
-        super().handle_error(request, client_address)
-
-    def finish_request(self, request, client_address):
-        # Runs in the connection's thread: the TLS handshake must not hold up accept().
-        if self.tls is None:
-            return super().finish_request(request, client_address)
-        request.settimeout(10)
-        try:
-            conn = self.tls.wrap_socket(request, server_side=True)
-        except (OSError, ssl.SSLError):
-            return
-        conn.settimeout(None)
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Mock Telegram Bot API on 127.0.0.1")
-    ap.add_argument("port", nargs="?", type=int, default=0, help="port (0 = any free one)")
-    ap.add_argument("--host", default="127.0.0.1")
+    ap = mock_common.arg_parser("Mock Telegram Bot API on 127.0.0.1")
     ap.add_argument("--token", default=None, help="accept only this bot token (else any)")
-    ap.add_argument("--keep", type=int, default=100000, help="calls kept for /__calls (0 = all)")
-    ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate and key (PEM)")
-    ap.add_argument("--latency", type=float, default=0, metavar="MS", help="answer every Bot API call this late")
+    mock_common.add_server_args(ap, "answer every Bot API call this late")
     args = ap.parse_args(argv)
 
-    Handler.state = State(args.keep)
     Handler.token = args.token
-    Handler.verbose = args.verbose
-    Handler.latency_ms = max(0.0, args.latency)
-    server = Server((args.host, args.port), Handler)
-    if args.tls:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(args.tls[0], args.tls[1])
-        server.tls = ctx
-    print("PORT %d" % server.server_address[1], flush=True)
-
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    serving.start()
-    while not stop.wait(0.5):
-        pass
-    server.shutdown()
-    server.server_close()
-    return 0
+    return mock_common.serve(args, Handler, State(args.keep))
 
 
 if __name__ == "__main__":

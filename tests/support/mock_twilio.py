@@ -57,27 +57,25 @@ Importable: sign(auth_token, url, params) -> X-Twilio-Signature; segments(text) 
 and send webhooks the way Twilio does.
 """
 
-import argparse
 import base64
 import email.utils
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
-import signal
-import socket
 import ssl
-import struct
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import deque
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mock_common  # noqa: E402  (the skeleton the mocks share)
+from mock_common import utf16_len  # noqa: E402,F401
 
 API_VERSION = "2010-04-01"
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
@@ -117,10 +115,6 @@ def sign(auth_token, url, params):
     data = url + "".join(k + v for k, v in sorted((str(k), str(v)) for k, v in items))
     mac = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1)
     return base64.b64encode(mac.digest()).decode("ascii")
-
-
-def utf16_len(s):
-    return len(s.encode("utf-16-le")) // 2
 
 
 def segments(text):
@@ -212,59 +206,32 @@ def post_signed(url, params, auth_token, cafile=None, insecure=False, timeout=10
         return e.code, e.read().decode("utf-8", "replace")
 
 
-class State:
-    def __init__(self, keep):
-        self.lock = threading.Lock()
-        self.keep = keep
-        self.reset()
-
-    def reset(self):
-        with self.lock:
-            self.calls = deque(maxlen=self.keep if self.keep > 0 else None)
-            self.counts = {}
-            self.total = 0
-            self.segments = 0
-            self.rules = []
-            self.messages = {}  # sid -> resource
-            self.last_sid = None
+class State(mock_common.State):
+    def reset_extra(self):
+        self.segments = 0
+        self.messages = {}  # sid -> resource
+        self.last_sid = None
 
     def take_rule(self, to):
-        with self.lock:
-            for rule in self.rules:
-                if "to" in rule and str(rule["to"]) != str(to):
-                    continue
-                times = rule.get("times", 1)
-                if times is not None and times >= 0:
-                    rule["times"] = times - 1
-                    if rule["times"] <= 0:
-                        self.rules.remove(rule)
-                return dict(rule)
-        return None
+        return self.take_rule_where(lambda rule: not ("to" in rule and str(rule["to"]) != str(to)))
 
     def record(self, kind, call):
-        with self.lock:
-            self.total += 1
-            self.counts[kind] = self.counts.get(kind, 0) + 1
-            call.update({"seq": self.total, "status": None, "message_sid": None, "num_segments": None,
-                         "at": time.time(), "delay_ms": 0, "reset": False})
-            self.calls.append(call)
-            return call
+        return self.append(kind, call, message_sid=None, num_segments=None)
 
-    def finish(self, call, status, delay_ms=0, reset=False, message=None):
-        with self.lock:
-            call["status"] = status
-            call["delay_ms"] = delay_ms
-            call["reset"] = reset
-            if message is not None:
-                call["message_sid"] = message["sid"]
-                call["num_segments"] = int(message["num_segments"])
-                self.segments += int(message["num_segments"])
-                self.messages[message["sid"]] = message
-                self.last_sid = message["sid"]
+    def finish_extra(self, call, message=None):
+        if message is not None:
+            call["message_sid"] = message["sid"]
+            call["num_segments"] = int(message["num_segments"])
+            self.segments += int(message["num_segments"])
+            self.messages[message["sid"]] = message
+            self.last_sid = message["sid"]
 
     def snapshot(self, to=None):
+        return self.select(lambda c: to is None or c.get("to") == to)
+
+    def stats(self):
         with self.lock:
-            return [dict(c) for c in self.calls if to is None or c.get("to") == to]
+            return {"counts": dict(self.counts), "total": self.total, "segments": self.segments}
 
     def message(self, sid=None):
         with self.lock:
@@ -318,44 +285,15 @@ def message_resource(account_sid, form):
     }
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(mock_common.Handler):
     server_version = "mock-twilio/1"
+    name = "mock_twilio"
+    json_type = "application/json; charset=utf-8"
+    error_key = "message"
 
     # Set on the class by main().
-    state = None
     sid = None
     token = None
-    verbose = False
-    latency_ms = 0
-
-    def log_message(self, fmt, *args):
-        if self.verbose:
-            sys.stderr.write("mock_twilio: " + (fmt % args) + "\n")
-
-    def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def send_json(self, status, obj, raw=None, headers=None):
-        data = raw.encode("utf-8") if raw is not None else json.dumps(obj, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8" if raw is None else "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
 
     def credentials(self):
         auth = self.headers.get("Authorization", "")
@@ -367,15 +305,13 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return user, password
 
-    def do_GET(self):
-        url = urllib.parse.urlsplit(self.path)
-        if url.path == "/__calls":
-            to = urllib.parse.parse_qs(url.query).get("to", [None])[0]
-            return self.send_json(200, self.state.snapshot(to))
-        if url.path == "/__stats":
-            with self.state.lock:
-                return self.send_json(200, {"counts": dict(self.state.counts), "total": self.state.total,
-                                            "segments": self.state.segments})
+    def calls_query(self, query):
+        return self.state.snapshot(query.get("to", [None])[0])
+
+    def not_found(self, url):
+        self.send_json(404, error_body(404, 20404))
+
+    def api_get(self, url):
         m = MESSAGE_PATH.match(url.path)
         if m:
             creds = self.credentials()
@@ -386,32 +322,15 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(404, error_body(404, 20404))
             msg.pop("status_callback", None)
             return self.send_json(200, msg)
-        self.send_json(404, error_body(404, 20404))
+        self.not_found(url)
 
-    def do_POST(self):
-        url = urllib.parse.urlsplit(self.path)
-        raw = self.read_body()
-        if url.path == "/__reset":
-            self.state.reset()
-            return self.send_json(200, {"ok": True})
-        if url.path == "/__fail":
-            try:
-                rules = json.loads(raw or b"{}")
-            except ValueError:
-                return self.send_json(400, {"ok": False, "message": "invalid JSON"})
-            rules = rules if isinstance(rules, list) else [rules]
-            if not all(isinstance(r, dict) for r in rules):
-                return self.send_json(400, {"ok": False, "message": "a rule is a JSON object"})
-            with self.state.lock:
-                self.state.rules.extend(rules)
-                n = len(self.state.rules)
-            return self.send_json(200, {"ok": True, "rules": n})
+    def api_post(self, url, raw):
         if url.path in ("/__status", "/__inbound"):
             return self.send_webhook(url.path, raw)
         m = MESSAGES_PATH.match(url.path)
         if m:
             return self.create_message(m.group(1), raw)
-        self.send_json(404, error_body(404, 20404))
+        self.not_found(url)
 
     def create_message(self, account_sid, raw):
         creds = self.credentials()
@@ -444,18 +363,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(400, error_body(400, 21602))
 
         rule = self.state.take_rule(call["to"])
-        delay_ms = self.latency_ms
-        if rule and rule.get("delay_ms"):
-            delay_ms += float(rule["delay_ms"])
-        if delay_ms:
-            time.sleep(delay_ms / 1000.0)
-        if rule and rule.get("reset"):
-            self.state.finish(call, 0, delay_ms, reset=True)
-            return self.cut_connection()
-        if rule and "body" in rule:
-            status = int(rule.get("status", 200))
-            self.state.finish(call, status, delay_ms)
-            return self.send_json(status, None, raw=str(rule["body"]))
+        delay_ms, done = self.apply_rule(call, rule)
+        if done:
+            return
         if rule and ("code" in rule or ("status" in rule and not 200 <= int(rule["status"]) < 300)):
             status = int(rule.get("status", 400))
             self.state.finish(call, status, delay_ms)
@@ -503,81 +413,17 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(502, {"ok": False, "message": str(e), "params": params})
         self.send_json(200, {"ok": True, "status": status, "body": body, "params": params, "url": url})
 
-    def cut_connection(self):
-        """Closes the connection with a TCP RST and no answer (nor a TLS close_notify)."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.rfile.close()  # the socket's descriptor closes only when no file object holds it
-            self.connection.close()
-        except OSError:
-            pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    tls = None  # an ssl.SSLContext with --tls
-
-    def handle_error(self, request, client_address):
-        # A client that goes away mid-call (a test killing aula) is no error of the mock's.
-        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, socket.timeout)):
-            return
-        super().handle_error(request, client_address)
-
-    def finish_request(self, request, client_address):
-        # Runs in the connection's thread: the TLS handshake must not hold up accept().
-        if self.tls is None:
-            return super().finish_request(request, client_address)
-        request.settimeout(10)
-        try:
-            conn = self.tls.wrap_socket(request, server_side=True)
-        except (OSError, ssl.SSLError):
-            return
-        conn.settimeout(None)
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Mock Twilio Messaging REST API on 127.0.0.1")
-    ap.add_argument("port", nargs="?", type=int, default=0, help="port (0 = any free one)")
-    ap.add_argument("--host", default="127.0.0.1")
+    ap = mock_common.arg_parser("Mock Twilio Messaging REST API on 127.0.0.1")
     ap.add_argument("--sid", default=None, help="accept only this account SID (else any)")
     ap.add_argument("--token", default=None, help="accept only this auth token (else any); signs webhooks")
-    ap.add_argument("--keep", type=int, default=100000, help="calls kept for /__calls (0 = all)")
-    ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate and key (PEM)")
-    ap.add_argument("--latency", type=float, default=0, metavar="MS", help="answer every API call this late")
+    mock_common.add_server_args(ap)
     args = ap.parse_args(argv)
 
-    Handler.state = State(args.keep)
     Handler.sid = args.sid
     Handler.token = args.token
-    Handler.verbose = args.verbose
-    Handler.latency_ms = max(0.0, args.latency)
-    server = Server((args.host, args.port), Handler)
-    if args.tls:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(args.tls[0], args.tls[1])
-        server.tls = ctx
-    print("PORT %d" % server.server_address[1], flush=True)
-
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    serving.start()
-    while not stop.wait(0.5):
-        pass
-    server.shutdown()
-    server.server_close()
-    return 0
+    return mock_common.serve(args, Handler, State(args.keep))
 
 
 if __name__ == "__main__":

@@ -53,20 +53,17 @@ list_reply(...), template_reply(...), media_message(...), status(...) build payl
 sends them; signed(app_secret, payload) → (body bytes, headers).
 """
 
-import argparse
 import hashlib
 import hmac
 import json
-import signal
-import socket
-import ssl
-import struct
+import os
 import sys
 import threading
 import time
-import urllib.parse
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mock_common  # noqa: E402  (the skeleton the mocks share)
+from mock_common import blank, utf16_len  # noqa: E402,F401
 
 # Default (message, details) of the Graph error codes the mock can be told to answer.
 ERRORS = {
@@ -99,14 +96,6 @@ CODE_FOR_STATUS = {400: 100, 401: 190, 403: 200, 404: 100, 429: 130429, 500: 131
 MESSAGE_TYPES = {"text", "interactive", "template", "image", "audio", "video", "document", "sticker",
                  "location", "contacts", "reaction"}
 MEDIA_TYPES = {"image", "audio", "video", "document", "sticker"}
-
-
-def utf16_len(s):
-    return len(s.encode("utf-16-le")) // 2
-
-
-def blank(s):
-    return not isinstance(s, str) or s.strip() == ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,58 +199,26 @@ def status(wamid, state, recipient_id, timestamp=None, error_code=None, error_ti
 # ---------------------------------------------------------------------------------------------
 # The mock server.
 
-class State:
-    def __init__(self, keep):
-        self.lock = threading.Lock()
-        self.keep = keep
-        self.reset()
-
-    def reset(self):
-        with self.lock:
-            self.calls = deque(maxlen=self.keep if self.keep > 0 else None)
-            self.counts = {}
-            self.total = 0
-            self.rules = []
-            self.next_id = 1
+class State(mock_common.State):
+    def reset_extra(self):
+        self.next_id = 1
 
     def take_rule(self, body):
         to = str(body.get("to", "")) if isinstance(body, dict) else ""
         type_ = (body.get("type") if isinstance(body, dict) else None) or ("read" if _is_mark_read(body) else None)
-        with self.lock:
-            for rule in self.rules:
-                if "to" in rule and str(rule["to"]).lstrip("+") != to:
-                    continue
-                if "type" in rule and rule["type"] != type_:
-                    continue
-                times = rule.get("times", 1)
-                if times is not None and times >= 0:
-                    rule["times"] = times - 1
-                    if rule["times"] <= 0:
-                        self.rules.remove(rule)
-                return dict(rule)
-        return None
+
+        def matches(rule):
+            if "to" in rule and str(rule["to"]).lstrip("+") != to:
+                return False
+            return not ("type" in rule and rule["type"] != type_)
+        return self.take_rule_where(matches)
 
     def record(self, call):
-        with self.lock:
-            self.total += 1
-            key = call.get("type") or "?"
-            self.counts[key] = self.counts.get(key, 0) + 1
-            call.update({"seq": self.total, "status": None, "id": None, "at": time.time(), "delay_ms": 0,
-                         "reset": False})
-            self.calls.append(call)
-            return call
-
-    def finish(self, call, status, delay_ms=0, reset=False, id=None):
-        with self.lock:
-            call["status"] = status
-            call["delay_ms"] = delay_ms
-            call["reset"] = reset
-            call["id"] = id
+        return self.append(call.get("type") or "?", call, id=None)
 
     def snapshot(self, to=None, type_=None):
-        with self.lock:
-            return [dict(c) for c in self.calls
-                    if (to is None or c.get("to") == to.lstrip("+")) and (type_ is None or c.get("type") == type_)]
+        return self.select(lambda c: (to is None or c.get("to") == to.lstrip("+"))
+                           and (type_ is None or c.get("type") == type_))
 
     def new_wamid(self):
         with self.lock:
@@ -409,75 +366,25 @@ def wa_id_of(to):
     return to
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(mock_common.Handler):
     server_version = "mock-whatsapp/1"
+    name = "mock_whatsapp"
 
     # Set on the class by main().
-    state = None
     token = None
     phone_number_id = None
-    verbose = False
-    latency_ms = 0
 
-    def log_message(self, fmt, *args):
-        if self.verbose:
-            sys.stderr.write("mock_whatsapp: " + (fmt % args) + "\n")
+    def calls_query(self, query):
+        return self.state.snapshot(query.get("to", [None])[0], query.get("type", [None])[0])
 
-    def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def send_json(self, status, obj, raw=None):
-        data = raw.encode("utf-8") if raw is not None else json.dumps(obj, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json" if raw is None else "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        url = urllib.parse.urlsplit(self.path)
-        q = urllib.parse.parse_qs(url.query)
-        if url.path == "/__calls":
-            return self.send_json(200, self.state.snapshot(q.get("to", [None])[0], q.get("type", [None])[0]))
-        if url.path == "/__stats":
-            with self.state.lock:
-                return self.send_json(200, {"counts": dict(self.state.counts), "total": self.state.total})
+    def not_found(self, url):
         self.send_json(404, error_body(100, "Unknown path components: " + url.path, "", 404))
 
-    def do_POST(self):
-        url = urllib.parse.urlsplit(self.path)
-        raw = self.read_body()
-        if url.path == "/__reset":
-            self.state.reset()
-            return self.send_json(200, {"ok": True})
-        if url.path == "/__fail":
-            try:
-                rules = json.loads(raw or b"{}")
-            except ValueError:
-                return self.send_json(400, {"ok": False, "description": "invalid JSON"})
-            rules = rules if isinstance(rules, list) else [rules]
-            if not all(isinstance(r, dict) for r in rules):
-                return self.send_json(400, {"ok": False, "description": "a rule is a JSON object"})
-            with self.state.lock:
-                self.state.rules.extend(rules)
-                n = len(self.state.rules)
-            return self.send_json(200, {"ok": True, "rules": n})
+    def api_post(self, url, raw):
         parts = url.path.split("/")  # ["", "<version>", "<phone-number-id>", "messages"]
         if len(parts) == 4 and parts[3] == "messages" and parts[1] and parts[2]:
             return self.api_call(parts[1], parts[2], raw)
-        self.send_json(404, error_body(100, "Unknown path components: " + url.path, "", 404))
+        self.not_found(url)
 
     def api_call(self, version, phone_number_id, raw):
         auth = self.headers.get("Authorization", "")
@@ -503,18 +410,9 @@ class Handler(BaseHTTPRequestHandler):
 
         rule = self.state.take_rule(body)
         call = self.state.record(call)
-        delay_ms = self.latency_ms
-        if rule and rule.get("delay_ms"):
-            delay_ms += float(rule["delay_ms"])
-        if delay_ms:
-            time.sleep(delay_ms / 1000.0)
-        if rule and rule.get("reset"):
-            self.state.finish(call, 0, delay_ms, reset=True)
-            return self.cut_connection()
-        if rule and "body" in rule:
-            status = int(rule.get("status", 200))
-            self.state.finish(call, status, delay_ms)
-            return self.send_json(status, None, raw=str(rule["body"]))
+        delay_ms, done = self.apply_rule(call, rule)
+        if done:
+            return
         if rule and ("code" in rule or ("status" in rule and not 200 <= int(rule["status"]) < 300)):
             status = int(rule.get("status", 400))
             code = int(rule.get("code", CODE_FOR_STATUS.get(status, 100)))
@@ -537,81 +435,17 @@ class Handler(BaseHTTPRequestHandler):
                              "contacts": [{"input": body["to"], "wa_id": wa_id_of(body["to"])}],
                              "messages": [message]})
 
-    def cut_connection(self):
-        """Closes the connection with a TCP RST and no answer (nor a TLS close_notify)."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.rfile.close()  # the socket's descriptor closes only when no file object holds it
-            self.connection.close()
-        except OSError:
-            pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    tls = None  # an ssl.SSLContext with --tls
-
-    def handle_error(self, request, client_address):
-        # A client that goes away mid-call (a test killing aula) is no error of the mock's.
-        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, socket.timeout)):
-            return
-        super().handle_error(request, client_address)
-
-    def finish_request(self, request, client_address):
-        # Runs in the connection's thread: the TLS handshake must not hold up accept().
-        if self.tls is None:
-            return super().finish_request(request, client_address)
-        request.settimeout(10)
-        try:
-            conn = self.tls.wrap_socket(request, server_side=True)
-        except (OSError, ssl.SSLError):
-            return
-        conn.settimeout(None)
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Mock WhatsApp Cloud API on 127.0.0.1")
-    ap.add_argument("port", nargs="?", type=int, default=0, help="port (0 = any free one)")
-    ap.add_argument("--host", default="127.0.0.1")
+    ap = mock_common.arg_parser("Mock WhatsApp Cloud API on 127.0.0.1")
     ap.add_argument("--token", default=None, help="accept only this Bearer token (else any)")
     ap.add_argument("--phone-number-id", default=None, help="accept only this phone number id (else any)")
-    ap.add_argument("--keep", type=int, default=100000, help="calls kept for /__calls (0 = all)")
-    ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate and key (PEM)")
-    ap.add_argument("--latency", type=float, default=0, metavar="MS", help="answer every API call this late")
+    mock_common.add_server_args(ap)
     args = ap.parse_args(argv)
 
-    Handler.state = State(args.keep)
     Handler.token = args.token
     Handler.phone_number_id = args.phone_number_id
-    Handler.verbose = args.verbose
-    Handler.latency_ms = max(0.0, args.latency)
-    server = Server((args.host, args.port), Handler)
-    if args.tls:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(args.tls[0], args.tls[1])
-        server.tls = ctx
-    print("PORT %d" % server.server_address[1], flush=True)
-
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    serving.start()
-    while not stop.wait(0.5):
-        pass
-    server.shutdown()
-    server.server_close()
-    return 0
+    return mock_common.serve(args, Handler, State(args.keep))
 
 
 if __name__ == "__main__":

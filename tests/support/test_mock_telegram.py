@@ -1,11 +1,8 @@
 """Self-test of the mock Telegram Bot API (mock_telegram.py): run with
 /usr/bin/python3 -m unittest -v test_mock_telegram (from tests/support/; ctest does)."""
 
-import http.client
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -14,27 +11,14 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(HERE, "mock_telegram.py")
+sys.path.insert(0, HERE)
+import mock_common  # noqa: E402
+from mock_common import stop_mock  # noqa: E402,F401
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
 
 def start_mock(*args):
-    proc = subprocess.Popen([sys.executable, MOCK, "0", *args], stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        proc.wait(5)
-        raise RuntimeError("mock did not start: %r" % line)
-    return proc, int(line.split()[1])
-
-
-def stop_mock(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
+    return mock_common.start_mock(MOCK, *args)
 
 
 class Client:
@@ -42,22 +26,7 @@ class Client:
         self.port = port
 
     def request(self, method, path, body=None, content_type="application/json"):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            headers = {}
-            if body is not None:
-                if not isinstance(body, (bytes, str)):
-                    body = json.dumps(body)
-                headers["Content-Type"] = content_type
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            try:
-                return resp.status, json.loads(data)
-            except ValueError:
-                return resp.status, data.decode("utf-8", "replace")
-        finally:
-            conn.close()
+        return mock_common.request(self.port, method, path, body, content_type=content_type)
 
     def api(self, method, body=None, token=TOKEN, **kw):
         return self.request("POST", "/bot%s/%s" % (token, method), body if body is not None else {}, **kw)

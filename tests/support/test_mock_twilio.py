@@ -6,8 +6,6 @@ import http.client
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -19,29 +17,16 @@ import mock_twilio
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(HERE, "mock_twilio.py")
+sys.path.insert(0, HERE)
+import mock_common  # noqa: E402
+from mock_common import stop_mock  # noqa: E402,F401
 SID = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "f00dfeedc0ffee0123456789abcdef01"
 FROM = "+15005550006"
 
 
 def start_mock(*args):
-    proc = subprocess.Popen([sys.executable, MOCK, "0", *args], stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        proc.wait(5)
-        raise RuntimeError("mock did not start: %r" % line)
-    return proc, int(line.split()[1])
-
-
-def stop_mock(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
+    return mock_common.start_mock(MOCK, *args)
 
 
 class Client:
@@ -49,22 +34,7 @@ class Client:
         self.port = port
 
     def request(self, method, path, body=None, headers=None, content_type="application/json"):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            headers = dict(headers or {})
-            if body is not None:
-                if not isinstance(body, (bytes, str)):
-                    body = json.dumps(body)
-                headers.setdefault("Content-Type", content_type)
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            try:
-                return resp.status, json.loads(data)
-            except ValueError:
-                return resp.status, data.decode("utf-8", "replace")
-        finally:
-            conn.close()
+        return mock_common.request(self.port, method, path, body, headers, content_type)
 
     def send(self, fields, sid=SID, token=TOKEN, auth=True):
         headers = {}

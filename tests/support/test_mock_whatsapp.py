@@ -5,7 +5,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(HERE, "mock_whatsapp.py")
 sys.path.insert(0, HERE)
+import mock_common  # noqa: E402
+from mock_common import stop_mock  # noqa: E402,F401
 import mock_whatsapp  # noqa: E402  (the importable helpers)
 
 TOKEN = "EAAJB0ZCzPZBaYBAKq7ZB4kZAtestTOKENvalue123"
@@ -25,23 +26,7 @@ PATH = "/v21.0/%s/messages" % PHONE_ID
 
 
 def start_mock(*args):
-    proc = subprocess.Popen([sys.executable, MOCK, "0", *args], stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        proc.wait(5)
-        raise RuntimeError("mock did not start: %r" % line)
-    return proc, int(line.split()[1])
-
-
-def stop_mock(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stdout.close()
+    return mock_common.start_mock(MOCK, *args)
 
 
 class Client:
@@ -50,27 +35,8 @@ class Client:
         self.tls_context = tls_context
 
     def request(self, method, path, body=None, token=TOKEN):
-        if self.tls_context:
-            conn = http.client.HTTPSConnection("localhost", self.port, timeout=10, context=self.tls_context)
-        else:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            headers = {}
-            if body is not None:
-                if not isinstance(body, (bytes, str)):
-                    body = json.dumps(body)
-                headers["Content-Type"] = "application/json"
-            if token is not None:
-                headers["Authorization"] = "Bearer " + token
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            try:
-                return resp.status, json.loads(data)
-            except ValueError:
-                return resp.status, data.decode("utf-8", "replace")
-        finally:
-            conn.close()
+        headers = {"Authorization": "Bearer " + token} if token is not None else {}
+        return mock_common.request(self.port, method, path, body, headers, tls_context=self.tls_context)
 
     def send(self, body, **kw):
         return self.request("POST", PATH, body, **kw)
