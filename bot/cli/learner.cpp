@@ -9,6 +9,7 @@
 #include "bot/cli/commands.hpp"
 #include "bot/config/config.hpp"
 #include "bot/engine/timing.hpp"
+#include "bot/io/log.hpp"
 #include "bot/store/store.hpp"
 
 namespace aula::cli {
@@ -40,9 +41,18 @@ nlohmann::json describe_learner(store& st, const std::string& conv, const loaded
                            {"score_max", s.last->score_max}};
   j["answers"] = s.answers.size();
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& e : pending)
-    if (e.data.is_object() && e.data.value("conv", std::string{}) == conv)
-      out.push_back({{"id", e.id}, {"entry", e.data}});
+  for (const auto& e : pending) {
+    if (!e.data.is_object() || e.data.value("conv", std::string{}) != conv) continue;
+    nlohmann::json entry = e.data;
+    // Provider calls waiting in the outbox carry credentials (headers, tokens in URLs): show
+    // what they are, not how they authenticate.
+    for (const char* k : {"call", "webhook"})
+      if (entry.contains(k) && entry[k].is_object()) {
+        entry[k].erase("headers");
+        entry[k].erase("body");
+      }
+    out.push_back({{"id", e.id}, {"entry", std::move(entry)}});
+  }
   j["pending"] = out;
   nlohmann::json dl = nlohmann::json::array();
   for (const auto& e : dead) dl.push_back(e.data);
@@ -94,6 +104,9 @@ int run_show(const learner_options& o) {
     std::cerr << "aula learner: " << e.what() << "\n";
     return 2;
   }
+  for (const auto* secret : {&cfg.telegram.token, &cfg.telegram.secret, &cfg.whatsapp.token, &cfg.whatsapp.app_secret,
+                             &cfg.whatsapp.verify_token, &cfg.twilio.auth_token})
+    if (!secret->empty()) log::add_secret(*secret);
   std::vector<std::string> convs;
   if (o.who.find(':') != std::string::npos) {
     convs.push_back(o.who);
@@ -125,7 +138,7 @@ int run_show(const learner_options& o) {
                     << " (give <channel>:<address>, e.g. telegram:123456789)\n";
           status = 1;
         } else if (o.json) {
-          std::cout << (found.size() == 1 ? found[0] : found).dump(2) << "\n";
+          std::cout << log::redact((found.size() == 1 ? found[0] : found).dump(2)) << "\n";
         } else {
           for (const auto& j : found) print_human(j);
         }

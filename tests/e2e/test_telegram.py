@@ -237,6 +237,10 @@ class TelegramEndToEnd(unittest.TestCase):
         self.assertTrue(dead and float(dead[0].split()[-1]) >= 1, dead)
         human = subprocess.run([self.aula_bin(), "learner", "show", f"telegram:{chat}"], env=self.aula.env,
                                capture_output=True, text=True, timeout=30).stdout
+        from harness import TG_TOKEN
+        raw = subprocess.run([self.aula_bin(), "learner", "show", f"telegram:{chat}", "--json"], env=self.aula.env,
+                             capture_output=True, text=True, timeout=30).stdout
+        self.assertNotIn(TG_TOKEN.split(":")[1], raw + human)  # the bot token never shows
         self.assertIn("paused", human)
         self.assertIn("chat not found", human)
 
