@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "bot/config/config.hpp"
+
 namespace CLI {
 class App;
 }
@@ -12,6 +14,10 @@ namespace aula::cli {
 
 // AULA_FLOWS, else "flows".
 std::string default_flows_dir();
+
+// The configuration from AULA_CONFIG (else config/aula.yaml) and the environment, with its
+// secrets registered for redaction. On an error prints "aula <command>: …" and returns false.
+bool load_command_config(const std::string& command, app_config& out);
 
 void add_validate(CLI::App& app, int& exit_code);
 void add_chat(CLI::App& app, int& exit_code);

@@ -97,16 +97,7 @@ void print_human(const nlohmann::json& j) {
 
 int run_show(const learner_options& o) {
   app_config cfg;
-  try {
-    auto env = current_environment();
-    cfg = load_config(env.count("AULA_CONFIG") ? env["AULA_CONFIG"] : default_config_path, env);
-  } catch (const config_error& e) {
-    std::cerr << "aula learner: " << e.what() << "\n";
-    return 2;
-  }
-  for (const auto* secret : {&cfg.telegram.token, &cfg.telegram.secret, &cfg.whatsapp.token, &cfg.whatsapp.app_secret,
-                             &cfg.whatsapp.verify_token, &cfg.twilio.auth_token})
-    if (!secret->empty()) log::add_secret(*secret);
+  if (!load_command_config("learner", cfg)) return 2;
   std::vector<std::string> convs;
   if (o.who.find(':') != std::string::npos) {
     convs.push_back(o.who);

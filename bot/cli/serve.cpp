@@ -1,7 +1,5 @@
 // aula serve: the webhook server. Configuration from config/aula.yaml and the environment
 // (DESIGN.md's table), flows from AULA_FLOWS, state in Redis (or in memory for development).
-#include <unistd.h>
-
 #include <algorithm>
 #include <csignal>
 #include <future>
@@ -83,12 +81,7 @@ void export_counts(gauge_family& g, const char* label,
 // for it unless the file sets one.
 delivery_options delivery_options_from(const app_config& cfg) {
   delivery_options d;
-  // Stable across restarts: an instance restarted after a crash takes its partitions back at
-  // once instead of waiting for its old leases to lapse.
-  char host[256] = {0};
-  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "aula");
-  d.owner = std::string(host) + "/" + cfg.server.listen;
-  std::replace(d.owner.begin(), d.owner.end(), '|', '_');
+  d.owner = lease_owner(cfg.server.listen);  // stable across restarts
   const auto& c = cfg.delivery;
   d.lease_ttl = c.lease_ttl;
   d.poll = c.poll;
@@ -121,10 +114,7 @@ int run_serve(const serve_options& o) {
     std::cerr << "aula serve: " << e.what() << "\n";
     return 2;
   }
-  for (const auto* s : {&cfg.telegram.token, &cfg.telegram.secret, &cfg.whatsapp.token, &cfg.whatsapp.app_secret,
-                        &cfg.whatsapp.verify_token, &cfg.twilio.auth_token})
-    if (!s->empty()) log::add_secret(*s);
-  for (const auto& t : cfg.admin_tokens) log::add_secret(t.token);
+  for (const auto& secret : secrets_of(cfg)) log::add_secret(secret);
   for (const auto& w : cfg.warnings) log::warn(w);
 
   auto loaded = load_flows({cfg.flows});

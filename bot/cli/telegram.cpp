@@ -38,13 +38,7 @@ nlohmann::json call_api(const app_config& cfg, const std::string& method, const 
 
 int run(const std::string& what, const telegram_options& o) {
   app_config cfg;
-  try {
-    auto env = current_environment();
-    cfg = load_config(env.count("AULA_CONFIG") ? env["AULA_CONFIG"] : default_config_path, env);
-  } catch (const config_error& e) {
-    std::cerr << "aula telegram: " << e.what() << "\n";
-    return 2;
-  }
+  if (!load_command_config("telegram", cfg)) return 2;
   if (!cfg.telegram.enabled()) {
     std::cerr << "aula telegram: set AULA_TELEGRAM_TOKEN and AULA_TELEGRAM_SECRET first\n";
     return 2;

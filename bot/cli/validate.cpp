@@ -5,12 +5,25 @@
 
 #include "bot/authoring/loader.hpp"
 #include "bot/cli/commands.hpp"
+#include "bot/io/log.hpp"
 
 namespace aula::cli {
 
 std::string default_flows_dir() {
   const char* env = std::getenv("AULA_FLOWS");
   return env && *env ? env : "flows";
+}
+
+bool load_command_config(const std::string& command, app_config& out) {
+  try {
+    auto env = current_environment();
+    out = load_config(env.count("AULA_CONFIG") ? env["AULA_CONFIG"] : default_config_path, env);
+  } catch (const config_error& e) {
+    std::cerr << "aula " << command << ": " << e.what() << "\n";
+    return false;
+  }
+  for (const auto& secret : secrets_of(out)) log::add_secret(secret);
+  return true;
 }
 
 void add_validate(CLI::App& app, int& exit_code) {

@@ -699,4 +699,14 @@ std::string describe(const app_config& c) {
   return o.str();
 }
 
+std::vector<std::string> secrets_of(const app_config& c) {
+  std::vector<std::string> out;
+  for (const auto* s : {&c.telegram.token, &c.telegram.secret, &c.whatsapp.token, &c.whatsapp.app_secret,
+                        &c.whatsapp.verify_token, &c.twilio.auth_token})
+    if (!s->empty()) out.push_back(*s);
+  for (const auto& t : c.admin_tokens)
+    if (!t.token.empty()) out.push_back(t.token);
+  return out;
+}
+
 }  // namespace aula

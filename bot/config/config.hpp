@@ -168,6 +168,10 @@ const std::vector<std::string>& config_variables();
 // "(set)"/"(not set)", passwords in URLs masked, channels enabled or disabled (and why).
 std::string describe(const app_config& c);
 
+// Every secret the configuration holds (channel tokens and secrets, admin tokens) that is
+// set, so logs and command output can redact them.
+std::vector<std::string> secrets_of(const app_config& c);
+
 // "127.0.0.1:8080" -> {"127.0.0.1", 8080}; "[::1]:80" -> {"::1", 80}; ":8080" -> {"0.0.0.0", 8080}.
 // Throws config_error.
 struct listen_address {

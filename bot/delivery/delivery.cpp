@@ -26,15 +26,12 @@ std::pair<std::string, std::string> split_conversation(const std::string& conv) 
   return {conv.substr(0, colon), conv.substr(colon + 1)};
 }
 
+// For tests and tools that give no owner: unique per process.
 std::string default_owner() {
-  char host[256] = {0};
-  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "host");
   std::random_device rd;
   char tail[17];
   std::snprintf(tail, sizeof tail, "%08x", rd());
-  std::string out = std::string(host) + ":" + std::to_string(getpid()) + ":" + tail;
-  std::replace(out.begin(), out.end(), '|', '_');
-  return out;
+  return lease_owner(std::to_string(getpid()) + ":" + tail);
 }
 
 // Provider calls travel through the outbox as JSON (webhook nodes, follow-up calls).
@@ -50,6 +47,14 @@ http_call call_of(const nlohmann::json& j) {
 }
 
 }  // namespace
+
+std::string lease_owner(const std::string& instance) {
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "aula");
+  std::string out = std::string(host) + "/" + instance;
+  std::replace(out.begin(), out.end(), '|', '_');
+  return out;
+}
 
 channel_pacing default_pacing(const std::string& channel) {
   channel_pacing p;
@@ -175,9 +180,20 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     co_await t.async_wait(net::as_tuple(net::use_awaitable));
   }
 
-  ms jittered(ms base) {
+  // The wait before attempt `attempt` + 1: retry_base doubling up to retry_max, ±50% jitter.
+  ms backoff(int attempt) {
+    const ms base = std::min(opts.retry_max, opts.retry_base * (1 << std::min(attempt - 1, 16)));
     std::uniform_real_distribution<double> d(0.5, 1.5);
     return ms(std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(base.count()) * d(rng))));
+  }
+
+  // Forgets a learner's queued entries (not sent, not acknowledged): whoever holds the
+  // partition's lease reads them again.
+  void drop_queue(conv_state& c) {
+    auto& part = parts[static_cast<std::size_t>(c.p)];
+    for (auto& x : c.q) c.ids.erase(x.e.id);
+    part.queued -= std::min(part.queued, c.q.size());
+    c.q.clear();
   }
 
   // ---------------------------------------------------------------- leases
@@ -529,8 +545,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
           co_return verdict{outcome::dead, why + " (after " + std::to_string(attempts) + " attempts)", attempts,
                             "failed"};
         counters.retries++;
-        const auto backoff = std::min(opts.retry_max, opts.retry_base * (1 << std::min(attempts - 1, 16)));
-        co_await sleep(jittered(backoff));
+        co_await sleep(backoff(attempts));
       }
     }
     co_await append_records(c.p, it.epoch, records);
@@ -575,7 +590,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
             break;
           }
           if (attempt >= opts.max_attempts) break;
-          co_await sleep(jittered(std::min(opts.retry_max, opts.retry_base * (1 << std::min(attempt - 1, 16)))));
+          co_await sleep(backoff(attempt));
         }
       }
       co_await append_records(c.p, it.epoch, records);
@@ -608,9 +623,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       const int p = c.p;
       auto& part = parts[static_cast<std::size_t>(p)];
       if (!holds(p, front.epoch) && !front.in_flight) {
-        // The lease moved on: whoever holds it now sends these.
-        for (auto& it : c.q) c.ids.erase(it.e.id);
-        c.q.clear();
+        drop_queue(c);  // the lease moved on: whoever holds it now sends these
         break;
       }
       front.in_flight = true;
@@ -632,9 +645,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         part.held_convs.erase(conv);
         c.hold_wait = std::min(ms(30000), c.hold_wait * 2);
         if (!holds(p, it.epoch)) {
-          for (auto& x : c.q) c.ids.erase(x.e.id);
-          if (part.queued >= c.q.size()) part.queued -= c.q.size();
-          c.q.clear();
+          drop_queue(c);
           break;
         }
         continue;
@@ -679,10 +690,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       if (finished) {
         part.done.insert(it.e.id);
       } else {
-        // Not acknowledged (lease lost or stopping): the holder of the lease resends it.
-        for (auto& x : c.q) c.ids.erase(x.e.id);
-        if (part.queued >= c.q.size()) part.queued -= c.q.size();
-        c.q.clear();
+        drop_queue(c);  // not acknowledged (lease lost or stopping): the holder resends it
       }
     }
     c.running = false;

@@ -85,4 +85,8 @@ class delivery {
 // limit ≈ 1 per 6 s after a burst; "sms" (Twilio) -> 10/s; others (web) unpaced.
 channel_pacing default_pacing(const std::string& channel);
 
+// A lease owner id: "<host name>/<instance>" ('|' replaced). aula serve names its instance by
+// its listen address, so a restarted instance takes its own partitions back at once.
+std::string lease_owner(const std::string& instance);
+
 }  // namespace aula
