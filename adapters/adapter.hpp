@@ -112,9 +112,12 @@ class channel_adapter {
   // message): outside it only an approved template may go. 0 = no window.
   virtual std::int64_t window_ms() const { return 0; }
   // The calls that send the re-engagement template (a "Continuar" quick reply) to `address`;
-  // empty when the channel has none.
-  virtual std::vector<http_call> render_reengagement(const std::string& address) const {
+  // empty when the channel has none. `template_name`: another approved template to use (a
+  // course's nudge); empty = the configured one.
+  virtual std::vector<http_call> render_reengagement(const std::string& address,
+                                                     const std::string& template_name = {}) const {
     (void)address;
+    (void)template_name;
     return {};
   }
 };

@@ -55,8 +55,8 @@ const std::string& web_chat_page() {
 (function () {
   "use strict";
   var ui = {
-    es: { title: "Curso", placeholder: "Escribe tu respuesta…", send: "Enviar", offline: "Sin conexión; reintentando…" },
-    en: { title: "Course", placeholder: "Type your answer…", send: "Send", offline: "Offline; retrying…" }
+    es: { title: "Curso", preview: "Vista previa de un borrador (no cuenta en los reportes)", placeholder: "Escribe tu respuesta…", send: "Enviar", offline: "Sin conexión; reintentando…" },
+    en: { title: "Course", preview: "Draft preview (not counted in reports)", placeholder: "Type your answer…", send: "Send", offline: "Offline; retrying…" }
   };
   var params = new URLSearchParams(location.search);
   var flow = params.get("flow") || "";
@@ -71,13 +71,16 @@ const std::string& web_chat_page() {
   }
   var learner = localStorage.getItem("aula.learner");
   if (!/^[0-9a-f]{32}$/.test(learner || "")) { learner = newId(); localStorage.setItem("aula.learner", learner); }
+  // A draft preview (opened from a link an administrator made): its own learner, not stored.
+  var preview = /^#(preview-[0-9a-f]{32})$/.exec(location.hash);
+  if (preview) { learner = preview[1]; }
   var after = "";
   var box = document.getElementById("messages");
   var statusEl = document.getElementById("status");
 
   function applyLang() {
     document.documentElement.lang = lang;
-    document.getElementById("title").textContent = ui[lang].title;
+    document.getElementById("title").textContent = preview ? ui[lang].preview : ui[lang].title;
     document.getElementById("text").placeholder = ui[lang].placeholder;
     document.getElementById("send").textContent = ui[lang].send;
     document.getElementById("lang-es").setAttribute("aria-pressed", lang === "es");

@@ -7,7 +7,10 @@
 namespace aula {
 
 bool valid_web_learner(const std::string& id) {
-  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
+  // A browser's own id (32 hex), or a draft preview's ("preview-" + 32 hex, made by an admin).
+  const std::string_view hex = std::string_view(id).starts_with("preview-") ? std::string_view(id).substr(8)
+                                                                             : std::string_view(id);
+  return hex.size() == 32 && std::all_of(hex.begin(), hex.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
 }

@@ -508,9 +508,11 @@ std::vector<http_call> whatsapp_adapter::render(const std::string& address, cons
   return calls;
 }
 
-std::vector<http_call> whatsapp_adapter::render_reengagement(const std::string& address) const {
+std::vector<http_call> whatsapp_adapter::render_reengagement(const std::string& address,
+                                                            const std::string& template_name) const {
   const std::string to = recipient(address);
-  json tpl = {{"name", cfg_.reengagement_template}, {"language", {{"code", cfg_.template_language}}}};
+  json tpl = {{"name", template_name.empty() ? cfg_.reengagement_template : template_name},
+              {"language", {{"code", cfg_.template_language}}}};
   if (!cfg_.reengagement_payload.empty())
     tpl["components"] = json::array({{{"type", "button"},
                                       {"sub_type", "quick_reply"},

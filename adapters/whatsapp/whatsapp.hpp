@@ -79,7 +79,8 @@ class whatsapp_adapter : public channel_adapter {
   std::vector<http_call> render(const std::string& address, const outbound_message& m) const override;
   send_result classify(int http_status, const std::string& body) const override;
   std::int64_t window_ms() const override { return window; }
-  std::vector<http_call> render_reengagement(const std::string& address) const override;
+  std::vector<http_call> render_reengagement(const std::string& address,
+                                             const std::string& template_name = {}) const override;
 
   // The send endpoint: {api_base}/{phone_number_id}/messages.
   std::string messages_url() const;

@@ -190,7 +190,10 @@ class checker {
   void unreachable(const flow& f) {
     std::set<std::string> seen;
     std::deque<std::string> todo;
-    for (const auto& s : {f.start, f.on_expire})
+    // Learners also arrive where a new version sends those whose node is gone.
+    std::vector<std::string> roots = {f.start, f.on_expire, f.fallback};
+    for (const auto& [old, target] : f.migrate) roots.push_back(target);
+    for (const auto& s : roots)
       if (!s.empty() && f.nodes.count(s) && seen.insert(s).second) todo.push_back(s);
     while (!todo.empty()) {
       const node* n = f.find(todo.front());

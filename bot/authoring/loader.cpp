@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "bot/authoring/checks.hpp"
+#include "bot/authoring/course_reader.hpp"
 #include "bot/authoring/schema.hpp"
 #include "bot/authoring/triggers.hpp"
 #include "bot/authoring/yaml_json.hpp"
@@ -42,7 +43,6 @@ const std::vector<std::string>& quiz_option_keys() { return flow_schema().quiz_o
 const std::vector<std::string>& feedback_keys() { return flow_schema().feedback; }
 
 const std::regex id_pattern("[a-z0-9][a-z0-9_-]*");
-const std::regex lang_pattern("[a-z]{2,3}([_-][A-Za-z]{2,4})?");
 
 class reader {
  public:
@@ -133,34 +133,8 @@ class reader {
 
   // A text: a string (the base language) or a map {es: …, en: …}.
   bool localized_of(const YAML::Node& n, localized& out, const std::string& base, const std::string& what) {
-    if (n.IsScalar()) {
-      out.by_lang[base] = n.Scalar();
-      return true;
-    }
-    if (!n.IsMap() || n.size() == 0) {
-      error(n, what + " must be a text or a map of languages", "for example: {es: \"Hola\", en: \"Hello\"}");
-      return false;
-    }
-    bool ok = true;
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      std::string lang = it->first.Scalar();
-      if (!std::regex_match(lang, lang_pattern)) {
-        error(it->first, "'" + lang + "' is not a language code in " + what, "use codes such as es, en, es_MX");
-        ok = false;
-        continue;
-      }
-      if (!it->second.IsScalar()) {
-        error(it->second, what + " in '" + lang + "' must be a text");
-        ok = false;
-        continue;
-      }
-      if (out.by_lang.count(lang)) {
-        error(it->first, "language '" + lang + "' appears twice in " + what);
-        ok = false;
-      }
-      out.by_lang[lang] = it->second.Scalar();
-    }
-    return ok;
+    return read_localized(n, base, what, out,
+                          [this](const YAML::Node& at, std::string m, std::string h) { error(at, std::move(m), std::move(h)); });
   }
 
   bool read(const YAML::Node& root, flow& f);
@@ -739,7 +713,7 @@ bool reader::read(const YAML::Node& root, flow& f) {
     error(root, "missing id", "add id: <name of this flow>, e.g. id: " + slug(fs::path(file_).stem().string()));
   }
   if (auto lang = root["language"]) {
-    if (string_of(lang, f.language, "language") && !std::regex_match(f.language, lang_pattern))
+    if (string_of(lang, f.language, "language") && !is_language_code(f.language))
       error(lang, "'" + f.language + "' is not a language code", "use es, en, …");
   }
   if (auto name = root["name"]) localized_of(name, f.name, f.language, "name");
@@ -757,6 +731,36 @@ bool reader::read(const YAML::Node& root, flow& f) {
 
   YAML::Node start = root["start"];
   if (start) string_of(start, f.start, "start");
+
+  // Publishing a new version: where a learner waiting at a node this version no longer has goes.
+  std::vector<std::pair<std::string, YAML::Node>> migrate_keys;  // old node id, its key
+  if (auto m = root["migrate"]) {
+    if (!m.IsMap()) {
+      error(m, "migrate must be a map of old node id to node id",
+            "for example: migrate: {pregunta-vieja: pregunta-nueva}");
+    } else {
+      for (auto it = m.begin(); it != m.end(); ++it) {
+        const std::string old = it->first.IsScalar() ? it->first.Scalar() : "";
+        if (!std::regex_match(old, id_pattern)) {
+          error(it->first, "migrate key '" + old + "' is no node id", "write the id of the node the old version had");
+          continue;
+        }
+        if (f.migrate.count(old)) {
+          error(it->first, "'" + old + "' appears twice in migrate", "keep one of them");
+          continue;
+        }
+        std::string target;
+        if (!string_of(it->second, target, "the migrate target of '" + old + "'")) continue;
+        f.migrate[old] = target;
+        f.migrate_pos[old] = pos(it->second);
+        migrate_keys.emplace_back(old, it->first);
+      }
+    }
+  }
+  if (auto fb = root["fallback"]) {
+    string_of(fb, f.fallback, "fallback");
+    f.fallback_pos = pos(fb);
+  }
 
   YAML::Node nodes = root["nodes"];
   if (!nodes) {
@@ -792,6 +796,13 @@ bool reader::read(const YAML::Node& root, flow& f) {
     check_target(f.start, pos(start), "start");
   }
   check_target(f.on_expire, f.on_expire_pos, "on_expire");
+  check_target(f.fallback, f.fallback_pos, "fallback");
+  for (const auto& [old, key] : migrate_keys) {
+    check_target(f.migrate[old], f.migrate_pos[old], "migrate of '" + old + "':");
+    if (f.nodes.count(old))
+      d_.warning(pos(key), "migrate: node '" + old + "' still exists; learners there stay",
+                 "remove the entry (migrate lists only nodes this version no longer has)");
+  }
   for (const auto& id : f.order) {
     const node& n = f.nodes[id];
     check_target(n.next, n.next_pos, "next of node '" + id + "':");
@@ -890,12 +901,14 @@ void check_subflows(load_result& res) {
 
 load_result load_flows(const std::vector<std::string>& paths) {
   load_result res;
+  res.flows.courses = std::make_shared<const course_set>();  // course.yaml may add some
   std::map<std::string, source_pos> where;
-  std::vector<std::string> trigger_files;
+  std::vector<std::string> course_files, trigger_files;
   for (const auto& p : paths) {
     std::vector<std::string> files;
     if (fs::is_directory(p)) {
       files = flow_files_in(p);
+      if (fs::exists(fs::path(p) / "course.yaml")) course_files.push_back((fs::path(p) / "course.yaml").string());
       if (fs::exists(fs::path(p) / "triggers.yaml")) trigger_files.push_back((fs::path(p) / "triggers.yaml").string());
     } else if (fs::exists(p)) {
       files.push_back(p);
@@ -921,6 +934,14 @@ load_result load_flows(const std::vector<std::string>& paths) {
   }
   check_subflows(res);
   check_flows(res);
+  // After the flows (modules name them), before the triggers (a trigger may name a course).
+  for (const auto& cf : course_files) {
+    std::ifstream in(cf, std::ios::binary);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    ++res.files;
+    read_courses(buf.str(), cf, res.flows, res.diags);
+  }
   for (const auto& tf : trigger_files) {
     std::ifstream in(tf, std::ios::binary);
     std::stringstream buf;

@@ -18,8 +18,10 @@ struct load_result {
 };
 
 // Loads flow files and folders. A folder contributes its *.yaml, *.yml and *.json files (not
-// sub-folders, and not the non-flow files course.yaml, triggers.yaml and schema.json).
-// Flows with errors are left out of the result; the diagnostics say why.
+// sub-folders, and not the non-flow files course.yaml, triggers.yaml and schema.json), then
+// its course.yaml (courses, bot/authoring/course_reader.hpp) and its triggers.yaml, in that
+// order. Flows and courses with errors are left out of the result; the diagnostics say why.
+// The result's flows.courses is never null (an empty set without course.yaml).
 load_result load_flows(const std::vector<std::string>& paths);
 
 // Reads one flow from text (`file` names it in diagnostics). Returns false on errors.

@@ -98,9 +98,11 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
     return false;
   }
   std::string flow_id = root["flow"] && root["flow"].IsScalar() ? root["flow"].Scalar() : "";
+  std::string course_id = root["course"] && root["course"].IsScalar() ? root["course"].Scalar() : "";
   for (auto it = root.begin(); it != root.end(); ++it) {
     auto k = it->first.Scalar();
-    if (k != "flow" && k != "cases") diags.error(pos_of(path, it->first), "unknown key '" + k + "'", "use flow and cases");
+    if (k != "flow" && k != "course" && k != "cases")
+      diags.error(pos_of(path, it->first), "unknown key '" + k + "'", "use flow (or course) and cases");
   }
   auto whole_number = [&](const YAML::Node& v, const std::string& what) -> std::optional<int> {
     try {
@@ -120,14 +122,16 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
       continue;
     }
     for (auto it = c.begin(); it != c.end(); ++it) {
-      static const std::vector<std::string> keys = {"name", "flow", "lang", "contact", "cohorts", "tz", "now", "buttons", "start_at", "conversation", "expect"};
+      static const std::vector<std::string> keys = {"name", "flow", "course", "lang", "contact", "cohorts", "tz", "now", "buttons", "start_at", "conversation", "expect"};
       auto k = it->first.Scalar();
       if (std::find(keys.begin(), keys.end(), k) == keys.end())
         diags.error(pos_of(path, it->first), "unknown key '" + k + "' in a case", did_you_mean(k, keys));
     }
     tc.name = c["name"] ? c["name"].Scalar() : "case " + std::to_string(index);
     tc.flow = c["flow"] ? c["flow"].Scalar() : flow_id;
-    if (tc.flow.empty()) diags.error(tc.pos, "case '" + tc.name + "' names no flow", "add flow: at the top of the file");
+    tc.course = c["course"] ? c["course"].Scalar() : course_id;
+    if (tc.flow.empty() && tc.course.empty())
+      diags.error(tc.pos, "case '" + tc.name + "' names no flow", "add flow: (or course:) at the top of the file");
     if (c["lang"]) tc.lang = c["lang"].Scalar();
     if (auto contact = c["contact"]) {
       for (auto it = contact.begin(); it != contact.end(); ++it) tc.contact[it->first.Scalar()] = it->second.Scalar();
@@ -204,6 +208,7 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
         auto k = it->first.Scalar();
         const auto& v = it->second;
         if (k == "status") tc.status = v.Scalar();
+        else if (k == "course") tc.course_status = v.Scalar();
         else if (k == "score") tc.score = whole_number(v, "score");
         else if (k == "score_max") tc.score_max = whole_number(v, "score_max");
         else if (k == "timers") tc.timers = whole_number(v, "timers");
@@ -216,7 +221,7 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
           for (const auto& r : v) tc.records.push_back(yaml_to_json(r));
         } else {
           diags.error(pos_of(path, it->first), "unknown expectation '" + k + "'",
-                      "use status, score, score_max, answers, contact, opted_out, timers or records");
+                      "use status, course, score, score_max, answers, contact, opted_out, timers or records");
         }
       }
     }
@@ -248,11 +253,15 @@ std::string line_diff(const std::vector<std::string>& a, const std::vector<std::
 
 case_outcome run_case(const flow_set& flows, const transcript_case& c) {
   case_outcome result;
-  if (!flows.find(c.flow)) {
+  if (!c.course.empty() && !flows.course(c.course)) {
+    result.report = "  course '" + c.course + "' is not in course.yaml\n";
+    return result;
+  }
+  if (c.course.empty() && !flows.find(c.flow)) {
     result.report = "  flow '" + c.flow + "' is not loaded\n";
     return result;
   }
-  if (!c.start_at.empty() && !flows.find(c.flow)->find(c.start_at)) {
+  if (c.course.empty() && !c.start_at.empty() && !flows.find(c.flow)->find(c.start_at)) {
     result.report = "  flow '" + c.flow + "' has no node '" + c.start_at + "' (start_at)\n";
     return result;
   }
@@ -281,7 +290,7 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c) {
       actual.push_back({w, o.text, 0, {}, {}});
     }
   };
-  take(sim.send(inbound_event::start(c.flow, c.start_at)));
+  take(sim.send(c.course.empty() ? inbound_event::start(c.flow, c.start_at) : inbound_event::enroll_in(c.course)));
   std::string retry_report;
   for (const auto& t : c.turns) {
     if (t.is_output()) continue;
@@ -341,6 +350,11 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c) {
   const int score = s.run ? s.run->score : (s.last ? s.last->score : 0);
   const int score_max = s.run ? s.run->score_max : (s.last ? s.last->score_max : 0);
   if (c.status && *c.status != status) report += "  expected status " + *c.status + ", got " + status + "\n";
+  if (c.course_status) {
+    const course_progress* cp = s.course(c.course);
+    const std::string got = cp ? cp->status : "not enrolled";
+    if (got != *c.course_status) report += "  expected course " + *c.course_status + ", got " + got + "\n";
+  }
   if (c.score && *c.score != score)
     report += "  expected score " + std::to_string(*c.score) + ", got " + std::to_string(score) + "\n";
   if (c.score_max && *c.score_max != score_max)

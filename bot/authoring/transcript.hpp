@@ -2,7 +2,7 @@
 // They are the oracle for flows: `aula test` runs them on the pure engine with a fixed clock
 // and seed and prints a diff for each mismatch.
 //
-//   flow: leccion-muestra
+//   flow: leccion-muestra        # or course: <id> (flows/course.yaml): the learner is enrolled
 //   cases:
 //     - name: todo correcto
 //       lang: es                 # optional; default: the flow's base language
@@ -25,6 +25,7 @@
 //         - retry: last          # replay the last step (same session, event, seed): must match
 //       expect:                  # optional checks after the conversation
 //         status: completed      # completed | failed | … | active (still running) | none
+//         course: completed      # a course's status: active | completed | not_met | failed
 //         score: 2
 //         score_max: 3
 //         answers: {edad_minima: b}
@@ -62,6 +63,7 @@ struct transcript_turn {
 struct transcript_case {
   std::string name;
   std::string flow;
+  std::string course;  // a course's case: the learner is enrolled instead of a flow started
   std::string lang;
   std::map<std::string, std::string> contact;
   std::vector<std::string> cohorts;
@@ -71,6 +73,7 @@ struct transcript_case {
   std::string start_at;
   std::vector<transcript_turn> turns;
   std::optional<std::string> status;
+  std::optional<std::string> course_status;  // expect: course: completed | active | …
   std::optional<int> score, score_max, timers;
   std::optional<bool> opted_out;
   std::map<std::string, nlohmann::json> answers;

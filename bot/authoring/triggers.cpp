@@ -5,6 +5,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "bot/engine/course.hpp"
 #include "bot/engine/engine.hpp"
 #include "bot/engine/text.hpp"
 
@@ -20,6 +21,13 @@ source_pos at(const std::string& file, const YAML::Node& n) {
 std::vector<std::string> flow_ids(const flow_set& flows) {
   std::vector<std::string> ids;
   for (const auto& [id, f] : flows.flows) ids.push_back(id);
+  return ids;
+}
+
+std::vector<std::string> course_ids(const flow_set& flows) {
+  std::vector<std::string> ids;
+  if (flows.courses)
+    for (const auto& c : flows.courses->courses) ids.push_back(c.id);
   return ids;
 }
 
@@ -79,7 +87,8 @@ bool read_triggers(const std::string& text, const std::string& file, flow_set& f
     if (!list.IsSequence()) {
       d.error(at(file, list), "triggers must be a list", "write - {keywords: [palabra], flow: id}");
     } else {
-      static const std::vector<std::string> tkeys = {"keywords", "flow", "policy"};
+      static const std::vector<std::string> tkeys = {"keywords", "flow", "course", "policy"};
+      const auto courses = course_ids(flows);
       for (const auto& t : list) {
         trigger tr;
         tr.pos = at(file, t);
@@ -91,14 +100,27 @@ bool read_triggers(const std::string& text, const std::string& file, flow_set& f
           const auto k = it->first.Scalar();
           if (std::find(tkeys.begin(), tkeys.end(), k) == tkeys.end()) {
             std::string hint = did_you_mean(k, tkeys);
-            d.error(at(file, it->first), "unknown key '" + k + "' in a trigger", hint.empty() ? "allowed: keywords, flow, policy" : hint);
+            d.error(at(file, it->first), "unknown key '" + k + "' in a trigger", hint.empty() ? "allowed: keywords, flow, course, policy" : hint);
           }
         }
-        if (auto f = t["flow"]) {
+        // A trigger starts a flow or enrols in a course (course.yaml): exactly one of the two.
+        auto f = t["flow"];
+        auto c = t["course"];
+        if (f && c) {
+          d.error(at(file, c), "a trigger names either a flow or a course, not both",
+                  "keep flow: to start one flow, or course: to enrol in a course");
+        } else if (f) {
           tr.flow = f.Scalar();
           check_flow(f, tr.flow);
+        } else if (c) {
+          tr.course = c.Scalar();
+          if (!flows.course(tr.course)) {
+            std::string hint = did_you_mean(tr.course, courses);
+            d.error(at(file, c), "no course '" + tr.course + "'",
+                    hint.empty() ? "check the id in course.yaml (a course with errors is left out)" : hint);
+          }
         } else {
-          d.error(tr.pos, "trigger without flow", "add flow: <flow id>");
+          d.error(tr.pos, "trigger without flow or course", "add flow: <flow id> or course: <course id>");
         }
         if (auto p = t["policy"]) {
           if (auto pol = start_policy_from(p.Scalar())) tr.policy = *pol;

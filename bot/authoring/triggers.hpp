@@ -7,6 +7,7 @@
 //   triggers:
 //     - {keywords: [diagnostico, encuesta], flow: diagnostico, policy: interrupt}
 //     - {keywords: [leccion], flow: leccion-muestra, policy: queue}
+//     - {keywords: [curso], course: inspectores}      # a course of course.yaml instead of a flow
 //
 // policy: what happens when the learner is in another flow: interrupt it (default), skip
 // (the keyword is then just text for the current question), or queue it for afterwards.
@@ -19,7 +20,8 @@
 
 namespace aula {
 
-// Reads triggers from `text` into `flows.triggers`, checking flow ids against `flows`.
+// Reads triggers from `text` into `flows.triggers`, checking flow and course ids against `flows`
+// (so course.yaml is read first).
 bool read_triggers(const std::string& text, const std::string& file, flow_set& flows, diagnostics& diags);
 
 }  // namespace aula

@@ -1,5 +1,7 @@
 #include "bot/authoring/yaml_json.hpp"
 
+#include <regex>
+
 namespace aula {
 
 nlohmann::json yaml_to_json(const YAML::Node& n) {
@@ -28,6 +30,43 @@ nlohmann::json yaml_to_json(const YAML::Node& n) {
   } catch (...) {
   }
   return s;
+}
+
+bool is_language_code(const std::string& s) {
+  static const std::regex pattern("[a-z]{2,3}([_-][A-Za-z]{2,4})?");
+  return std::regex_match(s, pattern);
+}
+
+bool read_localized(const YAML::Node& n, const std::string& base, const std::string& what, localized& out,
+                    const yaml_error& error) {
+  if (n.IsScalar()) {
+    out.by_lang[base] = n.Scalar();
+    return true;
+  }
+  if (!n.IsMap() || n.size() == 0) {
+    error(n, what + " must be a text or a map of languages", "for example: {es: \"Hola\", en: \"Hello\"}");
+    return false;
+  }
+  bool ok = true;
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    const std::string lang = it->first.Scalar();
+    if (!is_language_code(lang)) {
+      error(it->first, "'" + lang + "' is not a language code in " + what, "use codes such as es, en, es_MX");
+      ok = false;
+      continue;
+    }
+    if (!it->second.IsScalar()) {
+      error(it->second, what + " in '" + lang + "' must be a text", {});
+      ok = false;
+      continue;
+    }
+    if (out.by_lang.count(lang)) {
+      error(it->first, "language '" + lang + "' appears twice in " + what, {});
+      ok = false;
+    }
+    out.by_lang[lang] = it->second.Scalar();
+  }
+  return ok;
 }
 
 }  // namespace aula

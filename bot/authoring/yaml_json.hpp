@@ -2,11 +2,27 @@
 // when they read as such.
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+
+#include "bot/engine/flow.hpp"
 
 namespace aula {
 
 nlohmann::json yaml_to_json(const YAML::Node& n);
+
+// A language code of flow files: es, en, es_MX, pt-BR.
+bool is_language_code(const std::string& s);
+
+// Where a reader reports a problem: the node, the message, what to do.
+using yaml_error = std::function<void(const YAML::Node&, std::string, std::string)>;
+
+// A text of a flow or course file: a string (in language `base`) or a map of languages
+// {es: …, en: …}. `what` names it in messages ("the text of node 'x'").
+bool read_localized(const YAML::Node& n, const std::string& base, const std::string& what, localized& out,
+                    const yaml_error& error);
 
 }  // namespace aula

@@ -27,5 +27,6 @@ void add_i18n(CLI::App& app, int& exit_code);   // i18n.cpp
 void add_serve(CLI::App& app, int& exit_code);  // serve.cpp
 void add_telegram(CLI::App& app, int& exit_code);  // telegram.cpp
 void add_learner(CLI::App& app, int& exit_code);   // learner.cpp
+void add_reload(CLI::App& app, int& exit_code);    // reload.cpp
 
 }  // namespace aula::cli

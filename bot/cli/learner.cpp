@@ -40,6 +40,19 @@ nlohmann::json describe_learner(store& st, const std::string& conv, const loaded
   if (s.last) j["last"] = {{"flow", s.last->flow}, {"status", s.last->status}, {"score", s.last->score},
                            {"score_max", s.last->score_max}};
   j["answers"] = s.answers.size();
+  nlohmann::json courses = nlohmann::json::array();
+  for (const auto& c : s.courses) {
+    nlohmann::json mods = nlohmann::json::array();
+    for (const auto& m : c.modules)
+      mods.push_back({{"flow", m.flow}, {"status", m.status}, {"score", m.score}, {"score_max", m.score_max},
+                      {"attempts", m.attempts}, {"opened_at", m.opened_at}, {"ended_at", m.ended_at}});
+    nlohmann::json cj = {{"course", c.course}, {"status", c.status}, {"module", c.current + 1},
+                         {"modules", std::move(mods)}, {"enrolled_at", c.enrolled_at}};
+    if (c.timer) cj["next"] = {{"kind", c.timer->kind}, {"at", c.timer->due}};
+    if (!c.certificate.empty()) cj["certificate"] = {{"code", c.certificate}, {"folio", c.folio}};
+    courses.push_back(std::move(cj));
+  }
+  j["courses"] = std::move(courses);
   nlohmann::json out = nlohmann::json::array();
   for (const auto& e : pending) {
     if (!e.data.is_object() || e.data.value("conv", std::string{}) != conv) continue;
@@ -78,6 +91,18 @@ void print_human(const nlohmann::json& j) {
               << j["last"]["status"].get<std::string>() << ", " << j["last"]["score"] << "/" << j["last"]["score_max"]
               << ")\n";
   std::cout << "  saved answers: " << j["answers"] << "\n";
+  for (const auto& c : j["courses"]) {
+    std::cout << "  course " << c["course"].get<std::string>() << ": " << c["status"].get<std::string>() << ", module "
+              << c["module"] << "\n";
+    for (const auto& m : c["modules"])
+      std::cout << "    " << m["flow"].get<std::string>() << ": " << m["status"].get<std::string>() << " ("
+                << m["score"] << "/" << m["score_max"] << ", attempts " << m["attempts"] << ")\n";
+    if (c.contains("next"))
+      std::cout << "    next: " << c["next"]["kind"].get<std::string>() << " at "
+                << when(c["next"]["at"].get<std::int64_t>()) << "\n";
+    if (c.contains("certificate"))
+      std::cout << "    certificate: folio " << c["certificate"]["folio"].get<std::string>() << "\n";
+  }
   std::cout << "  waiting to be sent: " << j["pending"].size() << "\n";
   for (const auto& p : j["pending"]) {
     const auto& e = p["entry"];

@@ -21,6 +21,9 @@
 #include "bot/io/http_server.hpp"
 #include "bot/io/log.hpp"
 #include "bot/io/metrics.hpp"
+#include "adapters/phone.hpp"
+#include "bot/engine/course.hpp"
+#include "bot/service/publishing.hpp"
 #include "bot/service/service.hpp"
 
 namespace aula::cli {
@@ -69,6 +72,49 @@ std::string query_param(std::string_view target, const std::string& name) {
     rest = rest.substr(amp + 1);
   }
   return {};
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// GET /verify/<code>: whether a constancia is genuine, and what it states (Spanish, English).
+std::string certificate_page(const std::optional<nlohmann::json>& cert) {
+  std::string body =
+      "<!doctype html><html lang=es><meta charset=utf-8><meta name=viewport content=\"width=device-width, "
+      "initial-scale=1\"><title>Verificación de constancia · aula</title><style>body{font-family:system-ui,"
+      "sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a}"
+      ".ok{color:#0a6b2d}.bad{color:#a4161a}dt{font-weight:600}dd{margin:0 0 .6rem}</style><main>";
+  if (!cert) {
+    body += "<h1 class=bad>Constancia no encontrada</h1><p>No existe una constancia con este código. Revisa que "
+            "lo hayas copiado completo.</p><p lang=en>No certificate has this code. Check that it was copied in "
+            "full.</p>";
+  } else {
+    auto field = [&](const char* k) {
+      if (!cert->contains(k)) return std::string{};
+      const auto& v = (*cert)[k];
+      return html_escape(v.is_string() ? v.get<std::string>() : v.dump());
+    };
+    body += "<h1 class=ok>Constancia válida</h1><p lang=en>This certificate is genuine.</p><dl>";
+    body += "<dt>Nombre</dt><dd>" + field("name") + "</dd>";
+    body += "<dt>Curso</dt><dd>" + field("course_name") + "</dd>";
+    body += "<dt>Horas</dt><dd>" + field("hours") + "</dd>";
+    body += "<dt>Calificación</dt><dd>" + field("score") + " %</dd>";
+    body += "<dt>Fecha</dt><dd>" + field("date") + "</dd>";
+    body += "<dt>Folio</dt><dd>" + field("folio") + "</dd></dl>";
+  }
+  return body + "</main></html>";
 }
 
 // Counters as one gauge family with a label per counter.
@@ -156,6 +202,7 @@ int run_serve(const serve_options& o) {
 
   service_options so;
   so.default_tz = cfg.default_time_zone;
+  so.public_url = cfg.public_url;
   service svc(*st, so);
   svc.publish(std::make_shared<const flow_set>(std::move(loaded.flows)));
   svc.add_adapter(std::make_shared<web_adapter>());
@@ -190,6 +237,28 @@ int run_serve(const serve_options& o) {
              {"sms", sms->enabled() ? "enabled (Twilio)"
                                     : "disabled (set AULA_TWILIO_ACCOUNT_SID, AULA_TWILIO_AUTH_TOKEN and AULA_TWILIO_FROM)"},
              {"web", "enabled at /chat"}});
+
+  // Publishing: the flows folder becomes the current published version (validated whole;
+  // a new number only when its content changed), then every instance follows Redis.
+  publisher_options po;
+  po.flows_dir = cfg.flows;
+  publisher pub(ioc.get_executor(), svc, po);
+  try {
+    publish_report rep = net::co_spawn(ioc, pub.publish_from_disk("start"), net::use_future).get();
+    if (!rep.ok) {
+      for (const auto& e : rep.errors) std::cerr << e << "\n";
+      std::cerr << "aula serve: the flows in " << cfg.flows << " have errors; fix them (aula validate) and start again\n";
+      stop_threads();
+      return 1;
+    }
+    log::info("flows", {{"version", rep.version.version}, {"new", rep.changed}, {"moved", nlohmann::json(rep.moved)}});
+    net::co_spawn(ioc, pub.refresh(), net::use_future).get();
+  } catch (const std::exception& e) {
+    std::cerr << "aula serve: cannot publish the flows: " << e.what() << "\n";
+    stop_threads();
+    return 1;
+  }
+  pub.start();
 
   metrics_registry metrics;
   auto opts = server_options_from(cfg.server);
@@ -268,6 +337,110 @@ int run_serve(const serve_options& o) {
       co_return json_response(req, http::status::service_unavailable, {{"error", "store unavailable"}});
     }
   });
+  // Certificates: anyone holding the code can check it; nothing else about the learner shows.
+  server.add_route(
+      http::verb::get, "/verify/",
+      [&](request& req) -> net::awaitable<response> {
+        const std::string path = std::string(request_path(req));
+        const std::string code = normalize_code(path.substr(std::string("/verify/").size()));
+        std::optional<nlohmann::json> cert;
+        try {
+          if (!code.empty()) cert = co_await svc.backing_store().certificate(code);
+        } catch (const store_unavailable&) {
+          co_return json_response(req, http::status::service_unavailable, {{"error", "store unavailable"}});
+        }
+        const bool wants_json = query_param(req.target(), "format") == "json";
+        if (wants_json) {
+          if (!cert) co_return json_response(req, http::status::not_found, {{"valid", false}});
+          nlohmann::json shown = {{"valid", true}};
+          for (const char* k : {"folio", "course_name", "name", "hours", "score", "date"})
+            if (cert->contains(k)) shown[k] = (*cert)[k];
+          co_return json_response(req, http::status::ok, shown);
+        }
+        co_return make_response(req, cert ? http::status::ok : http::status::not_found, certificate_page(cert),
+                                "text/html; charset=utf-8");
+      },
+      true);
+
+  // The admin API (bearer token of an administrator).
+  auto admin = [&](auto handler) {
+    return [&cfg, handler](request& req) -> net::awaitable<response> {
+      if (!is_admin(req, cfg)) co_return json_response(req, http::status::unauthorized, {{"error", "admin token required"}});
+      auto body = nlohmann::json::parse(req.body().empty() ? std::string("{}") : req.body(), nullptr, false);
+      if (!body.is_object()) co_return json_response(req, http::status::bad_request, {{"error", "the body must be a JSON object"}});
+      try {
+        co_return co_await handler(req, body);
+      } catch (const store_unavailable&) {
+        co_return json_response(req, http::status::service_unavailable, {{"error", "store unavailable, retry later"}});
+      }
+    };
+  };
+  server.add_route(http::verb::post, "/admin/reload",
+                   admin([&](request& req, const nlohmann::json&) -> net::awaitable<response> {
+                     publish_report rep = co_await pub.publish_from_disk("admin API");
+                     co_return json_response(req, rep.ok ? http::status::ok : http::status::unprocessable_entity,
+                                             rep.to_json());
+                   }));
+  server.add_route(http::verb::get, "/admin/versions",
+                   admin([&](request& req, const nlohmann::json&) -> net::awaitable<response> {
+                     auto list = co_await svc.backing_store().publications(50);
+                     auto pins = co_await svc.backing_store().pins();
+                     nlohmann::json vs = nlohmann::json::array();
+                     for (const auto& v : list)
+                       vs.push_back({{"version", v.version}, {"hash", v.hash}, {"at_ms", v.at_ms}, {"note", v.note}});
+                     co_return json_response(req, http::status::ok,
+                                             {{"current", pub.current_version()}, {"versions", vs}, {"pins", pins}});
+                   }));
+  server.add_route(http::verb::post, "/admin/pins",
+                   admin([&](request& req, const nlohmann::json& body) -> net::awaitable<response> {
+                     const std::string cohort = body.value("cohort", std::string{});
+                     const int v = body.value("version", -1);
+                     if (cohort.empty() || v < 0)
+                       co_return json_response(req, http::status::bad_request,
+                                               {{"error", "send {\"cohort\": \"piloto\", \"version\": 1} (version 0 unpins)"}});
+                     if (v > 0 && !(co_await svc.backing_store().publication_bundle(v)))
+                       co_return json_response(req, http::status::not_found, {{"error", "no published version " + std::to_string(v)}});
+                     co_await svc.backing_store().pin(cohort, v);
+                     co_await pub.refresh();
+                     co_return json_response(req, http::status::ok, {{"cohort", cohort}, {"version", v}});
+                   }));
+  server.add_route(http::verb::post, "/admin/enroll",
+                   admin([&](request& req, const nlohmann::json& body) -> net::awaitable<response> {
+                     const std::string learner = body.value("learner", std::string{});
+                     const std::string course = body.value("course", std::string{});
+                     const auto colon = learner.find(':');
+                     std::string channel = colon == std::string::npos ? std::string{} : learner.substr(0, colon);
+                     std::string address = colon == std::string::npos ? std::string{} : learner.substr(colon + 1);
+                     if (channel == "whatsapp" || channel == "sms") address = normalize_phone(address);
+                     channel_adapter* a = svc.adapter(channel);
+                     if (!a || address.empty())
+                       co_return json_response(req, http::status::bad_request,
+                                               {{"error", "learner must be <channel>:<address> on an enabled channel "
+                                                          "(telegram:123, whatsapp:+52…, sms:+52…, web:<id>)"}});
+                     if (!svc.flows()->course(course))
+                       co_return json_response(req, http::status::not_found, {{"error", "no course '" + course + "'"}});
+                     std::map<std::string, std::string> contact;
+                     if (body.contains("contact") && body["contact"].is_object())
+                       for (auto it = body["contact"].begin(); it != body["contact"].end(); ++it)
+                         if (it.value().is_string()) contact[it.key()] = it.value().get<std::string>();
+                     for (const char* k : {"name", "cohort", "tz", "state", "role"})
+                       if (body.contains(k) && body[k].is_string()) contact[k] = body[k].get<std::string>();
+                     if (auto tz = contact.find("tz"); tz != contact.end() && !known_time_zone(tz->second))
+                       co_return json_response(req, http::status::bad_request, {{"error", "unknown time zone " + tz->second}});
+                     inbound_event ev = inbound_event::enroll_in(course);
+                     co_await svc.deliver(channel, address, ev, {}, contact);
+                     co_return json_response(req, http::status::ok, {{"learner", channel + ":" + address}, {"course", course}});
+                   }));
+  server.add_route(http::verb::post, "/admin/preview",
+                   admin([&](request& req, const nlohmann::json& body) -> net::awaitable<response> {
+                     const std::string flow = body.value("flow", std::string{});
+                     auto res = co_await pub.start_preview(flow);
+                     if (res.first.empty())
+                       co_return json_response(req, http::status::unprocessable_entity, {{"errors", res.second}});
+                     co_return json_response(req, http::status::ok,
+                                             {{"learner", res.first}, {"url", "/chat#" + res.first}});
+                   }));
+
   server.add_route(http::verb::get, "/", [](request& req) -> net::awaitable<response> {
     co_return make_response(req, http::status::ok,
                             "<!doctype html><meta charset=utf-8><title>aula</title>"
@@ -314,20 +487,27 @@ int run_serve(const serve_options& o) {
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        auto next = load_flows({cfg.flows});
-        if (next.ok()) {
-          svc.publish(std::make_shared<const flow_set>(std::move(next.flows)));
-          log::info("flows reloaded", {{"flows", svc.flows()->flows.size()}});
-        } else {
-          for (const auto& d : next.diags.items()) log::error("flow error", {{"at", format(d)}});
-          log::error("flows not reloaded: errors (the previous version stays)");
-        }
+        net::co_spawn(ioc, [&]() -> net::awaitable<void> {
+          try {
+            publish_report rep = co_await pub.publish_from_disk("SIGHUP");
+            if (rep.ok) {
+              log::info("flows reloaded", {{"version", rep.version.version}, {"new", rep.changed},
+                                           {"moved", nlohmann::json(rep.moved)}});
+            } else {
+              for (const auto& e : rep.errors) log::error("flow error", {{"at", e}});
+              log::error("flows not reloaded: errors (the previous version stays)");
+            }
+          } catch (const std::exception& e) {
+            log::error("flows not reloaded", {{"error", e.what()}});
+          }
+        }, net::detached);
         wait_signal();
         return;
       }
       log::info("stopping", {{"signal", sig}});
 
       net::co_spawn(ioc, [&]() -> net::awaitable<void> {
+        pub.stop();
         co_await server.shutdown(cfg.server.shutdown_grace);
         co_await sender_service.stop(cfg.server.shutdown_grace);
         done.set_value();

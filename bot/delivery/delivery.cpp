@@ -496,7 +496,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
       last_in = l.s.last_in;
       if (last_in == 0 || svc.clock().now_ms() - last_in >= a->window_ms() || last_in == c.closed_at_last_in)
-        co_return co_await reengage(conv, c, it, a, last_in);
+        co_return co_await reengage(conv, c, it, a, last_in, m.template_name);
     }
     const std::vector<http_call> calls = a->render(address, m);
     std::vector<nlohmann::json> records;
@@ -528,7 +528,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
           co_await append_records(c.p, it.epoch, records);
           c.closed_at_last_in = last_in;
           log::warn("window closed (the provider refused free text)", {{"channel", channel}});
-          co_return co_await reengage(conv, c, it, a, last_in);
+          co_return co_await reengage(conv, c, it, a, last_in, m.template_name);
         }
         if (res.status == send_status::stopped) co_return verdict{outcome::skipped, why, attempts, "stopped"};
         if (res.status == send_status::rejected) co_return verdict{outcome::dead, why, attempts, "rejected"};
@@ -563,7 +563,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   // Outside the window: the re-engagement template once (per time the learner last wrote),
   // then the learner's queue waits until they answer.
   net::awaitable<verdict> reengage(const std::string& conv, conv_state& c, const item& it, channel_adapter* a,
-                                   std::int64_t last_in) {
+                                   std::int64_t last_in, const std::string& template_name) {
     const auto who = split_conversation(conv);
     bool first = false;
     const std::string key = "reengage:" + conv + ":" + std::to_string(last_in);
@@ -572,7 +572,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     if (first) {
       const auto pc = pacing_of(who.first);
       std::vector<nlohmann::json> records;
-      for (const auto& req : a->render_reengagement(who.second)) {
+      for (const auto& req : a->render_reengagement(who.second, template_name)) {
         for (int attempt = 1;; ++attempt) {
           co_await pace_learner(c, pc);
           co_await pace_channel(who.first, true);

@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <set>
 
+#include "bot/engine/course.hpp"
 #include "bot/engine/nodes/registry.hpp"
+#include "bot/engine/timing.hpp"
 #include "bot/engine/template.hpp"
 #include "bot/engine/text.hpp"
 
@@ -80,6 +82,9 @@ constexpr builtin_entry builtins[] = {
     {"menu_empty", "Por ahora no hay actividades disponibles.", "There are no activities available for now."},
     {"queued", "La empezaremos cuando termines esta actividad.", "We will start it when you finish this activity."},
     {"resumed", "Seguimos donde nos quedamos.", "Let's pick up where we left off."},
+    {"course_next", "Tu siguiente módulo se abre el {when}. Te escribiremos entonces.",
+     "Your next module opens on {when}. We will write to you then."},
+    {"course_done", "Ya terminaste este curso.", "You have already finished this course."},
     {"only_text", "Por ahora solo puedo leer texto. Responde con un mensaje escrito, por favor.",
      "For now I can only read text. Please reply with a written message."},
 };
@@ -116,7 +121,7 @@ nlohmann::json result_record::to_json() const {
     j["final"] = final;
     j["points"] = points;
   }
-  if (type == "end") j["points"] = points;
+  if (type == "end" || type == "module" || type == "course" || type == "certificate") j["points"] = points;
   if (attempt) j["attempt"] = attempt;
   return j;
 }
@@ -139,6 +144,7 @@ const std::string& run_ctx::lang() const {
 
 std::optional<std::string> run_ctx::variable(std::string_view name) const {
   const session& s = out_.next;
+  if (auto v = vars.find(std::string(name)); v != vars.end()) return v->second;
   auto after = [&](std::string_view prefix) -> std::optional<std::string_view> {
     if (name.starts_with(prefix)) return name.substr(prefix.size());
     return std::nullopt;
@@ -331,6 +337,7 @@ std::pair<int, int> run_ctx::close_run(end_status status, const node* at) {
 
 transition run_ctx::end_run(end_status status, const node* at) {
   session& s = out_.next;
+  const std::string course = s.run->course, flow_id = s.run->flow;
   const auto [score, score_max] = close_run(status, at);
 
   if (!s.stack.empty()) {
@@ -347,9 +354,18 @@ transition run_ctx::end_run(end_status status, const node* at) {
     if (status != end_status::completed && !caller->on_failure.empty()) return transition::go(caller->on_failure);
     return transition::go(caller->next);
   }
+  if (!course.empty()) {
+    // A module of a course ended: the course decides what comes next (the next module now,
+    // a drip timer, a review, the certificate).
+    if (auto t = course_module_ended(*this, course, flow_id, status, score, score_max, true)) return *t;
+  }
   while (!s.queue.empty() && status != end_status::interrupted) {
     std::string next_flow = s.queue.front();
     s.queue.erase(s.queue.begin());
+    if (next_flow.starts_with(course_queue_prefix)) {
+      if (auto t = course_dequeue(*this, next_flow.substr(course_queue_prefix.size()))) return *t;
+      continue;
+    }
     if (const flow* f = flows_.find(next_flow)) return begin_run(*f, {});
   }
   return transition::finish();
@@ -359,7 +375,9 @@ void run_ctx::end_all(end_status status) {
   session& s = out_.next;
   while (s.run) {
     const flow* f = current_flow();
-    close_run(status, f ? f->find(s.run->node) : nullptr);
+    const std::string course = s.run->course, flow_id = s.run->flow;
+    const auto [score, score_max] = close_run(status, f ? f->find(s.run->node) : nullptr);
+    if (!course.empty()) course_module_ended(*this, course, flow_id, status, score, score_max, true);
     if (!s.stack.empty()) {
       s.run = std::move(s.stack.back());
       s.stack.pop_back();
@@ -411,16 +429,79 @@ class stepper {
   stepper(const flow_set& flows, const context& ctx, step_result& out) : flows_(flows), rc_(flows, ctx, out), out_(out) {}
 
   void handle(const inbound_event& ev) {
+    dispatch(ev);
+    // Every active course keeps a way forward (its module, a drip, a nudge).
+    detail::course_reconcile(rc_, ev.type == inbound_event::kind::text || ev.type == inbound_event::kind::choice);
+  }
+
+ private:
+  // A new version of the flows was published since this learner's last step: a run whose
+  // node is gone goes where the flow's `migrate` map says, else to its fallback, else to its
+  // start; a run whose flow is gone ends (interrupted). Returns true when the learner was
+  // moved (their message, if any, answered a question that no longer exists).
+  bool migrate() {
     session& s = out_.next;
-    // A run whose flow is no longer published cannot go on; forget it.
+    bool moved = false;
+    // Callers on the stack first: they only need a node to return to.
+    for (auto& frame : s.stack) {
+      const flow* f = flows_.find(frame.flow);
+      if (!f || f->find(frame.node)) continue;
+      const auto [to, rule] = migration_target(*f, frame.node);
+      migrated_record(frame.flow, frame.node, to, rule);
+      frame.node = to;
+    }
     while (s.run && !flows_.find(s.run->flow)) {
-      rc_.log("flow '" + s.run->flow + "' of the current run is gone; run dropped");
-      s.run.reset();
-      if (!s.stack.empty()) {
-        s.run = std::move(s.stack.back());
-        s.stack.pop_back();
+      const std::string gone = s.run->flow, at = s.run->node;
+      rc_.log("flow '" + gone + "' of the current run is no longer published; run ended");
+      migrated_record(gone, at, {}, "flow removed");
+      rc_.drive(rc_.end_run(end_status::interrupted, nullptr));
+      // What takes over (a caller, a queued flow, a course's module) has just spoken.
+      moved = s.run.has_value();
+    }
+    if (!s.run) return moved;
+    const flow* f = rc_.current_flow();
+    const node* n = f->find(s.run->node);
+    if (n && (n->waits() || s.run->node.empty())) return moved;
+    if (n) {
+      // Still there but no longer waits (a question became a message): enter it again.
+      migrated_record(f->id, n->id, n->id, "reentered");
+      rc_.drive(transition::go(n->id));
+      return true;
+    }
+    const auto [to, rule] = migration_target(*f, s.run->node);
+    migrated_record(f->id, s.run->node, to, rule);
+    rc_.drive(transition::go(to));
+    return true;
+  }
+
+  std::pair<std::string, std::string> migration_target(const flow& f, const std::string& from) const {
+    if (auto it = f.migrate.find(from); it != f.migrate.end() && f.find(it->second)) return {it->second, "migrate"};
+    if (!f.fallback.empty() && f.find(f.fallback)) return {f.fallback, "fallback"};
+    return {f.start, "start"};
+  }
+
+  void migrated_record(const std::string& flow_id, const std::string& from, const std::string& to,
+                       const std::string& rule) {
+    auto& r = rc_.record("migrated", nullptr);
+    r.flow = flow_id;
+    r.node = from;
+    r.status = rule;
+    r.value = {{"from", from}, {"to", to}, {"rule", rule}};
+    rc_.log("migrated " + flow_id + ": " + from + " -> " + (to.empty() ? "(ended)" : to) + " (" + rule + ")");
+  }
+
+  void dispatch(const inbound_event& ev) {
+    session& s = out_.next;
+    if (migrate()) {
+      // The learner's message answered a question of the old version: keep it, they now see
+      // the new one.
+      if (ev.type == inbound_event::kind::text) keep(ev.text);
+      if (ev.type == inbound_event::kind::text || ev.type == inbound_event::kind::choice) {
+        s.last_in = rc_.ctx().now_ms;
+        return;
       }
     }
+    if (ev.type == inbound_event::kind::migrate) return;
     if (ev.type == inbound_event::kind::text || ev.type == inbound_event::kind::choice) s.last_in = rc_.ctx().now_ms;
     if (ev.type == inbound_event::kind::choice && ev.choice == continue_choice) {
       keep("[" + std::string(continue_choice) + "]");
@@ -452,6 +533,8 @@ class stepper {
           s.paused.clear();  // nothing to resume: a fresh start
           break;
         case inbound_event::kind::timer:
+          // A module that opens meanwhile is queued for after the pause; the rest waits.
+          if (detail::course_timer(rc_, ev.timer)) return;
           rc_.log("timer " + ev.timer + ": course paused; ignored");
           return;
         case inbound_event::kind::delivery_failed:
@@ -478,6 +561,20 @@ class stepper {
           out_.opted_out = false;
         }
         return;
+      case inbound_event::kind::enroll: {
+        const course_def* c = flows_.course(ev.course);
+        if (!c) {
+          rc_.log("enroll: no course '" + ev.course + "'");
+          return;
+        }
+        if (s.opted_out) {
+          rc_.log("enroll: learner opted out; not enrolling in " + ev.course);
+          return;
+        }
+        if (auto t = detail::course_enroll(rc_, *c, false)) rc_.drive(*t);
+        return;
+      }
+      case inbound_event::kind::migrate: return;
       case inbound_event::kind::reset:
         rc_.end_all(end_status::interrupted);
         s.queue.clear();
@@ -489,7 +586,6 @@ class stepper {
     }
   }
 
- private:
   const node* waiting_node() {
     const flow* f = rc_.current_flow();
     return f && out_.next.run ? f->find(out_.next.run->node) : nullptr;
@@ -522,6 +618,37 @@ class stepper {
     }
     s.menu_open = false;
     rc_.drive(rc_.begin_run(*fl, at));
+  }
+
+  // A course's keyword: enrol, or open the module that waits (the learner asks for it).
+  void request_course(const std::string& course_id, start_policy policy) {
+    session& s = out_.next;
+    const course_def* c = flows_.course(course_id);
+    if (!c) return rc_.log("trigger: no course '" + course_id + "'");
+    if (s.run && s.run->course != course_id) {
+      if (policy == start_policy::queue) {
+        const course_progress* p = s.course(course_id);
+        if (!p || p->status != "active") {
+          // Enrolled now; its first module waits for the current activity.
+          if (auto t = detail::course_enroll(rc_, *c, false)) rc_.drive(*t);
+        } else if (auto t = detail::course_requested(rc_, *c)) {
+          rc_.drive(*t);
+        }
+        return reprompt(rc_.builtin("queued"));
+      }
+      rc_.end_all(end_status::interrupted);
+    }
+    if (s.run && s.run->course == course_id) return reprompt({});
+    if (auto t = detail::course_requested(rc_, *c)) return rc_.drive(*t);
+    // Nothing opens now (the next module waits for its day): say when.
+    const course_progress* p = s.course(course_id);
+    if (p && p->timer && p->timer->kind == "drip") {
+      std::string msg = rc_.builtin("course_next");
+      auto pos = msg.find("{when}");
+      if (pos != std::string::npos) msg.replace(pos, 6, format_local(p->timer->due, rc_.ctx().tz.empty() ? default_time_zone : rc_.ctx().tz));
+      return say(msg);
+    }
+    if (p && p->status != "active") return say(rc_.builtin("course_done"));
   }
 
   // Sends the waiting question again after `prefix` (help, queued, stale tap).
@@ -683,6 +810,7 @@ class stepper {
           if (fold(k) != f) continue;
           if (s.run && t.policy == start_policy::skip) break;  // busy: the text is an answer
           keep(raw);
+          if (!t.course.empty()) return request_course(t.course, t.policy);
           return start(t.flow, {}, t.policy, true);
         }
       }
@@ -739,6 +867,14 @@ class stepper {
 
   void timer(const std::string& id) {
     session& s = out_.next;
+    {
+      const std::size_t before = out_.messages.size();
+      if (auto t = detail::course_timer(rc_, id)) {
+        if (t->kind == next_kind::go) rc_.drive(*t);
+        for (std::size_t i = before; i < out_.messages.size(); ++i) out_.messages[i].unsolicited = true;
+        return;
+      }
+    }
     if (!s.run) {
       rc_.log("timer " + id + ": no run; ignored");
       return;
@@ -794,6 +930,8 @@ void collect_timers(const session& s, std::map<std::string, timer_effect>& out) 
   };
   if (s.run) add(*s.run);
   for (const auto& r : s.stack) add(r);
+  for (const auto& c : s.courses)
+    if (c.timer) out[c.timer->id] = timer_effect{c.timer->id, c.timer->due, c.timer->kind};
 }
 
 }  // namespace

@@ -37,6 +37,12 @@ struct context {
   std::string tz;             // the learner's IANA time zone; empty = America/Mexico_City
   std::vector<std::string> cohorts;  // the learner's cohorts (directory data), for splits
   channel_caps caps;
+  // Certificates: the code's first characters (the store's partition prefix), random bytes
+  // from the host's CSPRNG for the rest (empty: derived from the seed, for transcripts), and
+  // the public base URL the verification link starts with.
+  std::string code_prefix;
+  std::string entropy;
+  std::string public_url;
 };
 
 struct inbound_event {
@@ -50,10 +56,13 @@ struct inbound_event {
     opt_in,          // ... or came back
     reset,           // an administrator reset the learner's conversation
     delivery_failed,  // a message to the learner was dead-lettered (`text`: why): pause the course
+    enroll,          // enrol the learner in `course` (its first module opens by the course's rules)
+    migrate,         // nothing happened: only move a learner stranded by a new flow version
   };
   kind type = kind::text;
   std::string text;    // text: what the learner sent; webhook_result: the response body
   std::string flow;    // start: the flow to start
+  std::string course;  // enroll: the course
   std::string at;      // start: a node to begin at instead of the flow's start (previews, tests)
   std::string choice;  // choice: the id of the tapped button
   std::string provider_id;
@@ -96,6 +105,12 @@ struct inbound_event {
     e.text = std::move(body);
     return e;
   }
+  static inbound_event enroll_in(std::string course_id) {
+    inbound_event e;
+    e.type = kind::enroll;
+    e.course = std::move(course_id);
+    return e;
+  }
   static inbound_event delivery_failure(std::string reason) {
     inbound_event e;
     e.type = kind::delivery_failed;
@@ -129,6 +144,9 @@ struct outbound_message {
   std::string node;  // the node that sent it
   std::optional<media> attachment;
   bool unsolicited = false;  // reminders, drips, expiry: held in quiet hours, sent in the bulk lane
+  // Channels with a window (WhatsApp): the approved template to send instead when the window
+  // is closed (a course's nudge); empty = the channel's re-engagement template.
+  std::string template_name;
 };
 
 // A timer to set (or move: same id) in the store; it comes back as a `timer` event.
@@ -151,7 +169,9 @@ struct webhook_call {
 // One result record: what reports are built from. Ids are deterministic (run id + sequence).
 struct result_record {
   std::string id;
-  std::string type;  // start | answer | invalid | quiz | end | timeout | split | webhook | inbound | paused | resumed
+  // start | answer | invalid | quiz | end | timeout | split | webhook | inbound | paused |
+  // resumed | migrated | enrolled | module | course | nudge | certificate
+  std::string type;
   std::string flow, run, node;
   nlohmann::json value;  // answer value, or the raw text of an invalid reply
   std::string text;      // what the learner sent, verbatim
@@ -173,6 +193,8 @@ struct step_result {
   std::vector<std::string> timers_cancel;
   std::vector<webhook_call> webhooks;
   std::optional<bool> opted_out;             // the learner opted out (true) or back in (false)
+  // Certificates issued by this step: code -> what /verify/<code> shows.
+  std::vector<std::pair<std::string, nlohmann::json>> certificates;
   std::vector<std::string> log;  // what happened, for logs and debugging
 };
 

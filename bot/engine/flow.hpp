@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -192,6 +193,12 @@ struct flow {
   std::map<std::string, node> nodes;
   std::vector<std::string> order;  // node ids in file order
   source_pos pos;
+  // Publishing a new version: a learner waiting at a node this version no longer has goes to
+  // migrate[old node] when listed, else to `fallback` (else to `start`). Nobody is stranded.
+  std::map<std::string, std::string> migrate;
+  std::map<std::string, source_pos> migrate_pos;
+  std::string fallback;
+  source_pos fallback_pos;
 
   const node* find(const std::string& node_id) const;
 };
@@ -200,6 +207,7 @@ struct flow {
 struct trigger {
   std::vector<std::string> keywords;  // matched whole, folded (case and accents ignored)
   std::string flow;
+  std::string course;  // or a course (flows/course.yaml): enrols, or opens the waiting module
   start_policy policy = start_policy::interrupt;
   source_pos pos;
 };
@@ -212,11 +220,16 @@ struct trigger_set {
   std::string language = "es";
 };
 
-// Every loaded flow by id, and the triggers.
+struct course_set;
+struct course_def;
+
+// Every loaded flow by id, the triggers and the courses (flows/course.yaml).
 struct flow_set {
   std::map<std::string, flow> flows;
   trigger_set triggers;
+  std::shared_ptr<const course_set> courses;  // never null once loaded; may be empty
   const flow* find(const std::string& id) const;
+  const course_def* course(const std::string& id) const;
 };
 
 // Current format version of flow files this build reads (files with older specs migrate).

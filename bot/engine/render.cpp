@@ -56,6 +56,7 @@ nlohmann::json to_json(const outbound_message& m) {
     if (!m.attachment->filename.empty()) j["media"]["filename"] = m.attachment->filename;
   }
   if (m.unsolicited) j["bulk"] = true;
+  if (!m.template_name.empty()) j["template"] = m.template_name;
   return j;
 }
 
@@ -76,6 +77,7 @@ outbound_message outbound_from_json(const nlohmann::json& j) {
     m.attachment = md;
   }
   m.unsolicited = j.value("bulk", false);
+  m.template_name = j.value("template", std::string{});
   return m;
 }
 

@@ -19,6 +19,7 @@ json run_to_json(const run_state& run) {
   json r = {{"flow", run.flow}, {"id", run.id},          {"node", run.node},
             {"r", run.retries}, {"a", run.attempts},    {"n", run.seq},
             {"s", run.score},   {"smax", run.score_max}, {"t0", run.started_at}};
+  if (!run.course.empty()) r["course"] = run.course;
   if (run.timer) r["tm"] = timer_to_json(*run.timer);
   if (run.expire) r["ex"] = timer_to_json(*run.expire);
   return r;
@@ -35,12 +36,64 @@ run_state run_from_json(const json& r) {
   rs.score = r.value("s", 0);
   rs.score_max = r.value("smax", 0);
   rs.started_at = r.value("t0", std::int64_t{0});
+  rs.course = r.value("course", std::string{});
   if (auto it = r.find("tm"); it != r.end()) rs.timer = timer_from_json(*it);
   if (auto it = r.find("ex"); it != r.end()) rs.expire = timer_from_json(*it);
   return rs;
 }
 
+json course_to_json(const course_progress& c) {
+  json mods = json::array();
+  for (const auto& m : c.modules)
+    mods.push_back({{"flow", m.flow}, {"st", m.status}, {"s", m.score}, {"smax", m.score_max},
+                    {"a", m.attempts}, {"t0", m.opened_at}, {"t1", m.ended_at}});
+  json j = {{"id", c.course}, {"st", c.status}, {"cur", c.current}, {"mods", std::move(mods)},
+            {"nudges", c.nudges}, {"t0", c.enrolled_at}, {"t1", c.ended_at}};
+  if (c.timer) j["tm"] = timer_to_json(*c.timer);
+  if (!c.certificate.empty()) j["cert"] = {{"code", c.certificate}, {"folio", c.folio}};
+  return j;
+}
+
+course_progress course_from_json(const json& j) {
+  course_progress c;
+  c.course = j.at("id").get<std::string>();
+  c.status = j.value("st", std::string("active"));
+  c.current = j.value("cur", 0);
+  if (auto it = j.find("mods"); it != j.end())
+    for (const auto& m : *it)
+      c.modules.push_back(module_progress{m.value("flow", std::string{}), m.value("st", std::string{}),
+                                          m.value("s", 0), m.value("smax", 0), m.value("a", 0),
+                                          m.value("t0", std::int64_t{0}), m.value("t1", std::int64_t{0})});
+  c.nudges = j.value("nudges", 0);
+  c.enrolled_at = j.value("t0", std::int64_t{0});
+  c.ended_at = j.value("t1", std::int64_t{0});
+  if (auto it = j.find("tm"); it != j.end()) c.timer = timer_from_json(*it);
+  if (auto it = j.find("cert"); it != j.end()) {
+    c.certificate = it->value("code", std::string{});
+    c.folio = it->value("folio", std::string{});
+  }
+  return c;
+}
+
 }  // namespace
+
+module_progress* course_progress::module(const std::string& flow) {
+  for (auto& m : modules)
+    if (m.flow == flow) return &m;
+  return nullptr;
+}
+
+course_progress* session::course(const std::string& id) {
+  for (auto& c : courses)
+    if (c.course == id) return &c;
+  return nullptr;
+}
+
+const course_progress* session::course(const std::string& id) const {
+  for (const auto& c : courses)
+    if (c.course == id) return &c;
+  return nullptr;
+}
 
 json session::to_json() const {
   json j = {{"v", format}, {"ver", version}};
@@ -58,6 +111,11 @@ json session::to_json() const {
     j["stack"] = std::move(st);
   }
   if (!queue.empty()) j["queue"] = queue;
+  if (!courses.empty()) {
+    json cs = json::array();
+    for (const auto& c : courses) cs.push_back(course_to_json(c));
+    j["courses"] = std::move(cs);
+  }
   if (opted_out) j["out"] = true;
   if (menu_open) j["menu"] = true;
   if (!paused.empty()) j["pause"] = {{"why", paused}, {"at", paused_at}};
@@ -83,6 +141,8 @@ session session::from_json(const json& j) {
   if (auto it = j.find("stack"); it != j.end())
     for (const auto& r : *it) s.stack.push_back(run_from_json(r));
   if (auto it = j.find("queue"); it != j.end()) s.queue = it->get<std::vector<std::string>>();
+  if (auto it = j.find("courses"); it != j.end())
+    for (const auto& c : *it) s.courses.push_back(course_from_json(c));
   s.opted_out = j.value("out", false);
   s.menu_open = j.value("menu", false);
   s.last_in = j.value("li", std::int64_t{0});

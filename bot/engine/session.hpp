@@ -40,6 +40,7 @@ struct run_state {
   int score = 0;           // quiz points earned in this run
   int score_max = 0;       // points of the quizzes asked in this run
   std::int64_t started_at = 0;  // ms since epoch
+  std::string course;      // the course that started this run as one of its modules, if any
   std::optional<timer_slot> timer;   // of the node it waits at (reminder, wait, webhook)
   std::optional<timer_slot> expire;  // the flow's expire_after, reset by each reply
 };
@@ -50,6 +51,34 @@ struct last_run {
   std::string status;
   int score = 0;
   int score_max = 0;
+};
+
+// A learner's progress in one module of a course.
+struct module_progress {
+  std::string flow;
+  // open (dripped, not started: the learner was busy or paused) | started | completed |
+  // review (completed below the next module's min_score: to be retaken) | failed
+  std::string status;
+  int score = 0, score_max = 0;  // of the last attempt
+  int attempts = 0;              // runs started
+  std::int64_t opened_at = 0, ended_at = 0;
+};
+
+// A learner's place in one course (a learner may be in several).
+struct course_progress {
+  std::string course;
+  std::string status = "active";  // active | completed | not_met | failed | left
+  int current = 0;                // index of the module now open, or next to open
+  std::vector<module_progress> modules;  // one per module reached, in course order
+  // One course timer at a time: "drip" (the next module opens) or "nudge" (the learner
+  // stalled inside a module).
+  std::optional<timer_slot> timer;
+  int nudges = 0;  // nudges sent since the learner last answered
+  std::int64_t enrolled_at = 0, ended_at = 0;
+  std::string certificate;  // code, once issued
+  std::string folio;
+
+  module_progress* module(const std::string& flow);
 };
 
 struct session {
@@ -63,6 +92,7 @@ struct session {
   std::vector<run_state> stack;      // callers of the current run, outermost first
   std::vector<std::string> queue;    // flows to start when the current run ends
   std::optional<last_run> last;
+  std::vector<course_progress> courses;  // enrolments, in enrolment order
   bool opted_out = false;            // STOP/BAJA: nothing is sent until START/ALTA
   bool menu_open = false;            // MENU was shown; the next reply may pick from it
   // A message could not be delivered (dead letter): the course waits, its timers cancelled,
@@ -72,6 +102,9 @@ struct session {
   // When the learner last wrote or tapped (ms since epoch; 0 = never): channels with a
   // customer-service window (WhatsApp, 24 h) decide at send time whether free text may go.
   std::int64_t last_in = 0;
+
+  course_progress* course(const std::string& id);
+  const course_progress* course(const std::string& id) const;
 
   nlohmann::json to_json() const;
   std::string dump() const { return to_json().dump(); }

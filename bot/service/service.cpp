@@ -3,6 +3,8 @@
 #include <chrono>
 #include <iostream>
 
+#include <openssl/rand.h>
+
 #include "bot/engine/render.hpp"
 
 namespace aula {
@@ -17,6 +19,13 @@ std::uint64_t mix(std::uint64_t x) {
 }
 
 
+
+// Random bytes from OpenSSL's CSPRNG (certificate codes).
+std::string random_bytes(std::size_t n) {
+  std::string out(n, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) return {};
+  return out;
+}
 
 // Provider calls travel through the outbox as JSON (webhook nodes, follow-up calls).
 nlohmann::json call_to_json(const http_call& c) {
@@ -44,6 +53,13 @@ std::shared_ptr<const flow_set> service::flows() const {
   std::lock_guard lock(mu_);
   return flows_;
 }
+
+void service::set_resolver(flow_resolver r) {
+  std::lock_guard lock(mu_);
+  resolver_ = std::move(r);
+}
+
+bool is_preview_conversation(const std::string& conversation) { return conversation.starts_with("web:preview-"); }
 
 void service::add_adapter(std::shared_ptr<channel_adapter> a) {
   std::lock_guard lock(mu_);
@@ -152,9 +168,16 @@ net::awaitable<http_out> service::handle_webhook(const std::string& channel, con
 net::awaitable<bool> service::deliver(const std::string& channel, const std::string& address, const inbound_event& ev,
                                       const std::string& provider_id,
                                       const std::map<std::string, std::string>& contact,
-                                      const std::vector<http_call>& follow_up) {
+                                      const std::vector<http_call>& follow_up,
+                                      std::vector<nlohmann::json>* committed_records) {
   const std::string conv = channel + ":" + address;
   channel_adapter* a = adapter(channel);
+  const int partition = partition_of(conv, store_.partitions());
+  flow_resolver resolver;
+  {
+    std::lock_guard lock(mu_);
+    resolver = resolver_;
+  }
   for (int attempt = 0; attempt < opts_.max_commit_attempts; ++attempt) {
     loaded_session loaded = co_await store_.load(conv);
     session s = loaded.s;
@@ -179,7 +202,19 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     ctx.tz = tz != s.contact.end() ? tz->second : opts_.default_tz;
     ctx.default_lang = opts_.default_lang;
     if (a) ctx.caps = a->caps();
-    auto flows = this->flows();
+    if (auto co = s.contact.find("cohort"); co != s.contact.end() && !co->second.empty())
+      ctx.cohorts.push_back(co->second);
+    ctx.code_prefix = code_prefix(partition);
+    ctx.public_url = opts_.public_url;
+    ctx.entropy = random_bytes(16);
+    // (No co_await inside ?: — g++ 12 destroys the temporary too early.)
+    std::shared_ptr<const flow_set> flows;
+    if (resolver) {
+      flows = co_await resolver(conv, s);
+    } else {
+      flows = this->flows();
+    }
+    if (!flows) throw store_unavailable("no flows for " + channel + ":…");
     step_result r = step(*flows, s, ev, ctx);
 
     commit_request c;
@@ -202,10 +237,14 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     }
     c.timers_set = std::move(r.timers_set);
     c.timers_cancel = std::move(r.timers_cancel);
-    for (const auto& rec : r.records) {
-      auto j = rec.to_json();
-      j["conv"] = conv;
-      c.results.push_back(std::move(j));
+    // A draft preview is never part of the evaluation data.
+    if (!is_preview_conversation(conv)) {
+      for (const auto& rec : r.records) {
+        auto j = rec.to_json();
+        j["conv"] = conv;
+        c.results.push_back(std::move(j));
+      }
+      c.certificates = std::move(r.certificates);
     }
     // Each entry knows its place in the learner's order: (the version this commit writes,
     // its index), whichever lane it travels in.
@@ -216,11 +255,12 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     const bool has_outbox = !c.outbox.empty();
     commit_outcome outcome = co_await store_.commit(c);
     if (outcome == commit_outcome::ok) {
+      if (committed_records) *committed_records = c.results;
       // Channels with a window also wake the sender when the learner merely wrote: a queue
       // held for the window may go now.
       if (has_outbox || (a && a->window_ms() > 0 && (ev.type == inbound_event::kind::text ||
                                                      ev.type == inbound_event::kind::choice)))
-        mark_dirty(partition_of(conv, store_.partitions()));
+        mark_dirty(partition);
       co_return true;
     }
     if (outcome == commit_outcome::duplicate) {

@@ -24,10 +24,15 @@ namespace aula {
 using http_sender = std::function<net::awaitable<std::pair<int, std::string>>(const http_call&)>;
 
 struct service_options {
+  std::string public_url = "http://127.0.0.1:8080";  // certificate links start with it
   std::string default_tz = "America/Mexico_City";
   std::string default_lang = "es";
   int max_commit_attempts = 5;     // version conflicts before giving up (503)
 };
+
+// A web chat learner previewing draft flows ("web:preview-…"): their results are never
+// recorded.
+bool is_preview_conversation(const std::string& conversation);
 
 struct service_counters {
   std::atomic<long> inbound{0}, outbound{0}, conflicts{0}, duplicates{0}, dead_letters{0}, store_errors{0},
@@ -41,6 +46,11 @@ class service {
   // Flows are swapped whole (publishing); steps in flight keep the version they started with.
   void publish(std::shared_ptr<const flow_set> flows);
   std::shared_ptr<const flow_set> flows() const;
+  // Which flows a learner's step runs on (a pinned cohort's version, a draft preview);
+  // unset: always flows().
+  using flow_resolver =
+      std::function<net::awaitable<std::shared_ptr<const flow_set>>(const std::string& conversation, const session&)>;
+  void set_resolver(flow_resolver r);
 
   void add_adapter(std::shared_ptr<channel_adapter> a);
   channel_adapter* adapter(const std::string& name) const;
@@ -58,7 +68,8 @@ class service {
   net::awaitable<bool> deliver(const std::string& channel, const std::string& address, const inbound_event& ev,
                                const std::string& provider_id = {},
                                const std::map<std::string, std::string>& contact = {},
-                               const std::vector<http_call>& follow_up = {});
+                               const std::vector<http_call>& follow_up = {},
+                               std::vector<nlohmann::json>* committed_records = nullptr);
 
   // Wakes the sender: a commit put messages in partition p's outbox.
   void mark_dirty(int p);
@@ -80,6 +91,7 @@ class service {
   service_counters counters_;
   mutable std::mutex mu_;
   std::shared_ptr<const flow_set> flows_;
+  flow_resolver resolver_;
   std::map<std::string, std::shared_ptr<channel_adapter>> adapters_;
   std::set<int> dirty_;
   std::map<std::pair<std::string, std::string>, long> messages_;  // (channel, in|out) -> count

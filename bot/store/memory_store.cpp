@@ -48,6 +48,8 @@ class memory_store final : public store {
     for (const auto& e : c.outbox) outbox.emplace_back(store_detail::lane_of(e), e.dump());
     std::vector<std::string> results;
     for (const auto& r : c.results) results.push_back(r.dump());
+    const int p = partition_of(c.conversation, partitions_);
+    auto certs = store_detail::certificate_writes(c, p);  // throws before anything is written
 
     std::lock_guard lock(mu_);
     auto it = sessions_.find(c.conversation);
@@ -64,7 +66,7 @@ class memory_store final : public store {
       rec.ids.push_back(pid);
       while (rec.ids.size() > provider_ids_kept) rec.ids.pop_front();
     }
-    auto& part = parts_[static_cast<std::size_t>(partition_of(c.conversation, partitions_))];
+    auto& part = parts_[static_cast<std::size_t>(p)];
     for (auto& [lane, d] : outbox) (lane == "bulk" ? part.bulk : part.reply).emplace(next_id(), std::move(d));
     for (const auto& id : c.timers_cancel) remove_timer(part, store_detail::timer_member(c.conversation, id));
     for (const auto& t : c.timers_set) {
@@ -74,6 +76,7 @@ class memory_store final : public store {
       part.by_due.emplace(t.due_ms, member);
     }
     for (auto& r : results) part.results.emplace(next_id(), std::move(r));
+    for (auto& [code, cert] : certs) certs_.emplace(std::move(code), std::move(cert));  // never overwrites
     co_return commit_outcome::ok;
   }
 
@@ -244,6 +247,116 @@ class memory_store final : public store {
 
   net::awaitable<bool> ping() override { co_return true; }
 
+  net::awaitable<std::optional<nlohmann::json>> certificate(const std::string& code) override {
+    auto n = normalize_code(code);
+    auto p = code_partition(n);
+    if (!p || *p >= partitions_) co_return std::nullopt;
+    std::string text;
+    {
+      std::lock_guard lock(mu_);
+      auto it = certs_.find(n);
+      if (it == certs_.end()) co_return std::nullopt;
+      text = it->second;
+    }
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded()) co_return std::nullopt;
+    co_return j;
+  }
+
+  net::awaitable<std::vector<std::string>> conversations(int p) override {
+    std::vector<std::string> out;
+    {
+      std::lock_guard lock(mu_);
+      at(p);
+      for (const auto& [conv, rec] : sessions_)
+        if (partition_of(conv, partitions_) == p) out.push_back(conv);
+    }
+    std::sort(out.begin(), out.end());
+    co_return out;
+  }
+
+  net::awaitable<publication_info> publish(const std::string& hash, const std::string& bundle,
+                                           const std::string& note, std::int64_t at_ms) override {
+    if (hash.empty()) throw std::invalid_argument("a publication needs the hash of its bundle");
+    std::lock_guard lock(mu_);
+    if (current_ > 0) {
+      auto it = versions_.find(current_);
+      if (it != versions_.end() && it->second.info.hash == hash) {
+        auto info = it->second.info;
+        info.created = false;
+        co_return info;
+      }
+    }
+    auto& v = versions_[++seq_];
+    v.info = publication_info{seq_, hash, at_ms, note, true};
+    v.bundle = bundle;
+    current_ = seq_;
+    co_return v.info;
+  }
+
+  net::awaitable<publication_info> current_publication() override {
+    std::lock_guard lock(mu_);
+    publication_info out;
+    if (auto it = versions_.find(current_); it != versions_.end()) {
+      out = it->second.info;
+      out.created = false;
+    }
+    co_return out;
+  }
+
+  net::awaitable<std::optional<std::string>> publication_bundle(int version) override {
+    std::lock_guard lock(mu_);
+    auto it = versions_.find(version);
+    if (it == versions_.end()) co_return std::nullopt;
+    co_return it->second.bundle;
+  }
+
+  net::awaitable<std::vector<publication_info>> publications(std::size_t max) override {
+    std::vector<publication_info> out;
+    std::lock_guard lock(mu_);
+    for (auto it = versions_.rbegin(); it != versions_.rend() && out.size() < max; ++it) {
+      out.push_back(it->second.info);
+      out.back().created = false;
+    }
+    co_return out;
+  }
+
+  net::awaitable<std::map<std::string, int>> pins() override {
+    std::lock_guard lock(mu_);
+    co_return pins_;
+  }
+
+  net::awaitable<void> pin(const std::string& cohort, int version) override {
+    if (version < 0) throw std::invalid_argument("a pin names a version (1, 2, …) or 0 to unpin");
+    std::lock_guard lock(mu_);
+    if (version == 0)
+      pins_.erase(cohort);
+    else
+      pins_[cohort] = version;
+    co_return;
+  }
+
+  net::awaitable<std::optional<std::string>> dir_get(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    auto it = dir_.find(key);
+    if (it == dir_.end()) co_return std::nullopt;
+    if (it->second.until && *it->second.until <= std::chrono::steady_clock::now()) {
+      dir_.erase(it);
+      co_return std::nullopt;
+    }
+    co_return it->second.value;
+  }
+
+  net::awaitable<void> dir_set(const std::string& key, const std::string& value,
+                               std::chrono::milliseconds ttl) override {
+    std::lock_guard lock(mu_);
+    auto& d = dir_[key];
+    d.value = value;
+    d.until.reset();
+    if (ttl.count() > 0) d.until = std::chrono::steady_clock::now() + ttl;
+    co_return;
+  }
+
  private:
   static constexpr std::size_t web_max = 200;
   static constexpr std::size_t dead_max = 10000;
@@ -252,6 +365,14 @@ class memory_store final : public store {
     std::int64_t version = 0;
     std::string data;
     std::deque<std::string> ids;
+  };
+  struct version_rec {
+    publication_info info;
+    std::string bundle;
+  };
+  struct dir_rec {
+    std::string value;
+    std::optional<std::chrono::steady_clock::time_point> until;  // none: no expiry
   };
   using stream = std::map<sid, std::string>;
   struct partition {
@@ -308,6 +429,11 @@ class memory_store final : public store {
   std::unordered_map<std::string, stream> web_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> once_;
   sid last_id_{0, 0};
+  std::unordered_map<std::string, std::string> certs_;  // normalized code -> JSON
+  std::map<int, version_rec> versions_;
+  int seq_ = 0, current_ = 0;
+  std::map<std::string, int> pins_;
+  std::unordered_map<std::string, dir_rec> dir_;
 };
 
 }  // namespace

@@ -2,7 +2,9 @@
 // the one place a step is written.
 #include <atomic>
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <set>
 
 #include "bot/store/redis_client.hpp"
 #include "bot/store/store.hpp"
@@ -13,13 +15,15 @@ namespace {
 
 // One step of one conversation, atomically. Every key shares the conversation's {pN} tag.
 //
-// KEYS  1 session hash, 2 outbox:reply, 3 outbox:bulk, 4 timers, 5 results
+// KEYS  1 session hash, 2 outbox:reply, 3 outbox:bulk, 4 timers, 5 results,
+//       6 … 5+k the keys of the k certificates issued (cert:<code>, same tag)
 // ARGV  1 expected version (0: no session yet), 2 provider id ("" = no dedupe),
 //       3 session JSON (already carrying version expected+1), 4 conversation,
 //       5 how many provider ids to keep (64),
-//       then five counted groups, each "n, item_1 … item_n":
+//       then six counted groups, each "n, item_1 … item_n":
 //       reply-lane outbox entries; bulk-lane outbox entries; timer ids to cancel;
-//       timers to set as pairs (due ms, timer id), n counting pairs; result records.
+//       timers to set as pairs (due ms, timer id), n counting pairs; result records;
+//       certificate JSONs, the j-th for KEYS[5 + j] (n = k), each SET NX: never overwritten.
 // Returns {"duplicate", version} when the provider id is among the kept ids (nothing written),
 //         {"conflict", version} when the stored version is not the expected one (nothing written),
 //         {"ok", new version} after writing everything. Cancels run before sets, so an id in
@@ -58,7 +62,31 @@ n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do redis.call('ZADD', KEYS[4], ARGV[i], conv .. '|' .. ARGV[i + 1]); i = i + 2 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do redis.call('XADD', KEYS[5], '*', 'd', ARGV[i]); i = i + 1 end
+n = tonumber(ARGV[i]); i = i + 1
+for j = 1, n do redis.call('SET', KEYS[5 + j], ARGV[i], 'NX'); i = i + 1 end
 return {'ok', next_version}
+)lua";
+
+// Publishes a version of the flows, unless it is the current one already.
+// KEYS 1 {pub}:current, 2 {pub}:seq, 3 the prefix of the version hashes ({pub}:v:), which
+// names their slot: the script writes KEYS[3] .. <n>, under the same {pub} tag.
+// ARGV 1 hash, 2 bundle, 3 at (ms), 4 note.
+// Returns {version, created (1/0), at, note}: the current version's own at and note when its
+// hash is ARGV[1] (nothing written), else the new version's.
+const char* const publish_lua = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local bar = string.find(cur, '|', 1, true)
+  if bar and string.sub(cur, bar + 1) == ARGV[1] then
+    local v = string.sub(cur, 1, bar - 1)
+    local f = redis.call('HMGET', KEYS[3] .. v, 'at', 'note')
+    return {tonumber(v), 0, f[1] or '0', f[2] or ''}
+  end
+end
+local n = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[3] .. n, 'hash', ARGV[1], 'at', ARGV[3], 'note', ARGV[4], 'bundle', ARGV[2])
+redis.call('SET', KEYS[1], n .. '|' .. ARGV[1])
+return {n, 1, ARGV[3], ARGV[4]}
 )lua";
 
 // Both outbox lanes at one instant. KEYS 1 reply, 2 bulk; ARGV 1 reply start, 2 bulk start,
@@ -216,6 +244,12 @@ class redis_store final : public store {
     }
     args.push_back(std::to_string(c.results.size()));
     for (const auto& r : c.results) args.push_back(r.dump());
+    auto certs = store_detail::certificate_writes(c, p);  // throws before anything is written
+    args.push_back(std::to_string(certs.size()));
+    for (auto& [code, cert] : certs) {
+      keys.push_back(keys_.cert(p, code));
+      args.push_back(std::move(cert));
+    }
 
     auto r = co_await call_script(commit_, std::move(keys), std::move(args));
     if (!r.is_array() || r.elements.empty()) unavailable("unexpected commit answer: " + r.to_string());
@@ -403,10 +437,140 @@ class redis_store final : public store {
     }
   }
 
+  net::awaitable<std::optional<nlohmann::json>> certificate(const std::string& code) override {
+    auto n = normalize_code(code);
+    auto p = code_partition(n);
+    if (!p || *p >= opts_.partitions) co_return std::nullopt;
+    auto r = co_await call(redis_cmd("GET", keys_.cert(*p, n)));
+    if (r.is_nil()) co_return std::nullopt;
+    auto j = nlohmann::json::parse(r.str, nullptr, false);
+    if (j.is_discarded()) co_return std::nullopt;
+    co_return j;
+  }
+
+  net::awaitable<std::vector<std::string>> conversations(int p) override {
+    check(p);
+    const auto prefix = keys_.session(p, "");
+    const auto pattern = store_detail::glob_escape(prefix) + "*";
+    std::set<std::string> found;  // SCAN may return a key more than once
+    std::string cursor = "0";
+    do {
+      auto r = co_await call(redis_cmd("SCAN", cursor, "MATCH", pattern, "COUNT", "1000"));
+      if (!r.is_array() || r.elements.size() != 2 || !r.elements[1].is_array())
+        unavailable("unexpected SCAN answer: " + r.to_string());
+      cursor = r.elements[0].str;
+      for (const auto& k : r.elements[1].elements)
+        if (k.str.size() > prefix.size() && k.str.compare(0, prefix.size(), prefix) == 0)
+          found.insert(k.str.substr(prefix.size()));
+    } while (cursor != "0");
+    co_return std::vector<std::string>(found.begin(), found.end());
+  }
+
+  net::awaitable<publication_info> publish(const std::string& hash, const std::string& bundle,
+                                           const std::string& note, std::int64_t at_ms) override {
+    if (hash.empty()) throw std::invalid_argument("a publication needs the hash of its bundle");
+    auto r = co_await call_script(publish_, redis_cmd(keys_.pub("current"), keys_.pub("seq"), keys_.pub("v:")),
+                                  redis_cmd(hash, bundle, std::to_string(at_ms), note));
+    if (!r.is_array() || r.elements.size() != 4) unavailable("unexpected publish answer: " + r.to_string());
+    publication_info out;
+    out.version = static_cast<int>(r.elements[0].integer);
+    out.created = r.elements[1].integer == 1;
+    out.hash = hash;
+    out.at_ms = to_ms(r.elements[2].str);
+    out.note = r.elements[3].str;
+    co_return out;
+  }
+
+  net::awaitable<publication_info> current_publication() override {
+    publication_info out;
+    auto r = co_await call(redis_cmd("GET", keys_.pub("current")));
+    if (r.is_nil()) co_return out;
+    auto cur = store_detail::split_current(r.str);
+    if (!cur) unavailable("unexpected current publication: '" + r.str + "'");
+    out.version = cur->first;
+    out.hash = cur->second;
+    // Versions are never rewritten: reading its hash after `current` is consistent.
+    auto f = co_await call(redis_cmd("HMGET", keys_.pub("v:" + std::to_string(out.version)), "at", "note"));
+    if (!f.is_array() || f.elements.size() != 2) unavailable("unexpected HMGET answer: " + f.to_string());
+    out.at_ms = to_ms(f.elements[0].str);
+    out.note = f.elements[1].str;
+    co_return out;
+  }
+
+  net::awaitable<std::optional<std::string>> publication_bundle(int version) override {
+    if (version < 1) co_return std::nullopt;
+    auto r = co_await call(redis_cmd("HGET", keys_.pub("v:" + std::to_string(version)), "bundle"));
+    if (r.is_nil()) co_return std::nullopt;
+    co_return r.str;
+  }
+
+  net::awaitable<std::vector<publication_info>> publications(std::size_t max) override {
+    std::vector<publication_info> out;
+    if (max == 0) co_return out;
+    auto seq = co_await call(redis_cmd("GET", keys_.pub("seq")));
+    if (seq.is_nil()) co_return out;
+    auto last = store_detail::parse_int(seq.str);
+    if (!last) unavailable("unexpected publication counter: '" + seq.str + "'");
+    // Newest first, a page of versions per round trip; a missing version is skipped.
+    for (int v = *last; v >= 1 && out.size() < max;) {
+      const int page = static_cast<int>(std::min<std::size_t>(std::max<std::size_t>(max - out.size(), 8), 100));
+      std::vector<std::vector<std::string>> batch;
+      std::vector<int> versions;
+      for (; v >= 1 && static_cast<int>(versions.size()) < page; --v) {
+        versions.push_back(v);
+        batch.push_back(redis_cmd("HMGET", keys_.pub("v:" + std::to_string(v)), "hash", "at", "note"));
+      }
+      auto rs = co_await pipeline(std::move(batch));
+      for (std::size_t i = 0; i < rs.size() && out.size() < max; ++i) {
+        const auto& f = rs[i];
+        if (!f.is_array() || f.elements.size() != 3) unavailable("unexpected HMGET answer: " + f.to_string());
+        if (f.elements[0].is_nil()) continue;
+        publication_info info;
+        info.version = versions[i];
+        info.hash = f.elements[0].str;
+        info.at_ms = to_ms(f.elements[1].str);
+        info.note = f.elements[2].str;
+        out.push_back(std::move(info));
+      }
+    }
+    co_return out;
+  }
+
+  net::awaitable<std::map<std::string, int>> pins() override {
+    std::map<std::string, int> out;
+    auto r = co_await call(redis_cmd("HGETALL", keys_.pub("pins")));
+    if (!r.is_array()) unavailable("unexpected HGETALL answer: " + r.to_string());
+    for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
+      if (auto v = store_detail::parse_int(r.elements[i + 1].str); v && *v > 0) out[r.elements[i].str] = *v;
+    co_return out;
+  }
+
+  net::awaitable<void> pin(const std::string& cohort, int version) override {
+    if (version < 0) throw std::invalid_argument("a pin names a version (1, 2, …) or 0 to unpin");
+    if (version == 0)
+      co_await call(redis_cmd("HDEL", keys_.pub("pins"), cohort));
+    else
+      co_await call(redis_cmd("HSET", keys_.pub("pins"), cohort, std::to_string(version)));
+  }
+
+  net::awaitable<std::optional<std::string>> dir_get(const std::string& key) override {
+    auto r = co_await call(redis_cmd("GET", keys_.dir(key)));
+    if (r.is_nil()) co_return std::nullopt;
+    co_return r.str;
+  }
+
+  net::awaitable<void> dir_set(const std::string& key, const std::string& value,
+                               std::chrono::milliseconds ttl) override {
+    if (ttl.count() > 0)
+      co_await call(redis_cmd("SET", keys_.dir(key), value, "PX", std::to_string(ttl.count())));
+    else
+      co_await call(redis_cmd("SET", keys_.dir(key), value));
+  }
+
   // Registers the scripts (loaded with every connect), then starts the clients.
   void start() {
     for (auto& c : clients_) {
-      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &dead_, &timer_done_, &read_}) c->add_script(*script);
+      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &dead_, &timer_done_, &read_, &publish_}) c->add_script(*script);
       c->start();
     }
   }
@@ -415,6 +579,13 @@ class redis_store final : public store {
   static void check_owner(const std::string& owner) {
     if (owner.empty() || owner.find('|') != std::string::npos)
       throw std::invalid_argument("a lease owner is a non-empty id without '|'");
+  }
+
+  // A stored millisecond time; 0 when missing or not a number.
+  static std::int64_t to_ms(const std::string& s) {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    return ec == std::errc() && end == s.data() + s.size() ? v : 0;
   }
 
   void check(int p) const {
@@ -485,6 +656,7 @@ class redis_store final : public store {
   redis_script dead_{dead_lua};
   redis_script timer_done_{timer_done_lua};
   redis_script read_{read_lua};
+  redis_script publish_{publish_lua};
   std::atomic<std::size_t> next_{0};
 };
 

@@ -20,6 +20,44 @@ int partition_of(const std::string& conversation, int partitions) {
   return static_cast<int>(fnv1a64(conversation) % static_cast<std::uint64_t>(partitions));
 }
 
+namespace {
+constexpr std::size_t code_length = 18;  // two partition characters + 16 random ones
+
+// The value of an upper-case alphabet character, or -1.
+int code_digit(char c) {
+  for (int i = 0; i < 32; ++i)
+    if (code_alphabet[i] == c) return i;
+  return -1;
+}
+}  // namespace
+
+std::string code_prefix(int partition) {
+  if (partition < 0 || partition >= 32 * 32)
+    throw std::out_of_range("a certificate code names partitions 0..1023, not " + std::to_string(partition));
+  return {code_alphabet[partition / 32], code_alphabet[partition % 32]};
+}
+
+std::string normalize_code(std::string_view code) {
+  std::string out;
+  out.reserve(code.size());
+  for (char c : code) {
+    if (c == '-' || c == ' ') continue;
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    // Crockford's look-alikes, as read off paper.
+    if (c == 'O') c = '0';
+    if (c == 'I' || c == 'L') c = '1';
+    if (code_digit(c) < 0) return "";
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::optional<int> code_partition(std::string_view code) {
+  auto n = normalize_code(code);
+  if (n.size() != code_length) return std::nullopt;
+  return code_digit(n[0]) * 32 + code_digit(n[1]);
+}
+
 namespace store_detail {
 
 std::string lane_of(const nlohmann::json& e) {
@@ -67,6 +105,45 @@ std::pair<std::string, std::string> split_outbox_id(const std::string& entry_id)
     }
   }
   throw std::invalid_argument("not an outbox entry id: '" + entry_id + "'");
+}
+
+std::vector<std::pair<std::string, std::string>> certificate_writes(const commit_request& c, int p) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [code, cert] : c.certificates) {
+    auto n = normalize_code(code);
+    auto q = code_partition(n);
+    if (!q) throw std::invalid_argument("not a certificate code: '" + code + "'");
+    if (*q != p)
+      throw std::invalid_argument("certificate code " + n + " names partition " + std::to_string(*q) +
+                                  ", but conversation " + c.conversation + " is in partition " + std::to_string(p));
+    out.emplace_back(std::move(n), cert.dump());
+  }
+  return out;
+}
+
+std::string glob_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::optional<int> parse_int(const std::string& s) {
+  int v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<std::pair<int, std::string>> split_current(const std::string& value) {
+  auto bar = value.find('|');
+  if (bar == std::string::npos) return std::nullopt;
+  auto v = parse_int(value.substr(0, bar));
+  if (!v || *v < 1) return std::nullopt;
+  return std::pair{*v, value.substr(bar + 1)};
 }
 
 }  // namespace store_detail

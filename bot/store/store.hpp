@@ -22,6 +22,16 @@
 //                                 "attempts","at","kind"}), MAXLEN ~ dead_letters_max
 //   aula:{p7}:w:<conversation>    stream, field d = message JSON: the web chat mailbox
 //                                 (MAXLEN ~ 200, expires 7 days after the last push)
+//   aula:{p7}:cert:<code>         string: certificate JSON, written by the commit that issued
+//                                 it; the code's first two characters name the partition
+//
+// Directory data, outside partitions (never touched by the commit script):
+//   aula:{pub}:seq                integer: the last published version number (INCR)
+//   aula:{pub}:current            string "<version>|<hash>": the version every instance runs
+//   aula:{pub}:v:<n>              hash: hash, at (ms), note, bundle (JSON: file name -> text)
+//   aula:{pub}:pins               hash: cohort -> version it is pinned to
+//   aula:dir:<key>                string (optionally with expiry): small directory values
+//                                 (draft previews: "preview:<learner>")
 //
 // Outbox entry ids name their lane: "reply:<stream id>" or "bulk:<stream id>".
 // Entries carry "v" (the session version their commit wrote) and "i" (their index in that
@@ -36,6 +46,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -63,6 +74,24 @@ struct loaded_session {
   std::vector<std::string> provider_ids;
 };
 
+// Certificate codes: two characters naming the partition of the learner's conversation, then
+// 16 random ones, all from Crockford's base32 alphabet (no I, L, O, U): unguessable (80 bits),
+// case-insensitive, and the store finds the certificate without an index.
+inline constexpr const char* code_alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+std::string code_prefix(int partition);           // "0A" for partition 10
+std::optional<int> code_partition(std::string_view code);  // nullopt: not a well-formed code
+// Upper-cases and drops '-' and spaces ("ab12-…" as typed from paper); "" when malformed.
+std::string normalize_code(std::string_view code);
+
+// One published version of the flows (every flow file, course.yaml and triggers.yaml).
+struct publication_info {
+  int version = 0;        // 1, 2, …; 0 = nothing published yet
+  std::string hash;       // sha256 of the bundle (hex)
+  std::int64_t at_ms = 0;
+  std::string note;       // who or what published it ("SIGHUP", "admin API", "start")
+  bool created = false;   // publish(): true when this call made a new version
+};
+
 struct commit_request {
   std::string conversation;        // "<channel>:<address>"
   std::int64_t expected_version = 0;  // the version that was loaded (0: none existed)
@@ -72,6 +101,9 @@ struct commit_request {
   std::vector<timer_effect> timers_set;
   std::vector<std::string> timers_cancel;
   std::vector<nlohmann::json> results;  // result records (result_record::to_json + conv)
+  // Certificates issued by this step: code -> certificate JSON, written under the
+  // conversation's partition (the code's prefix names it), never overwritten.
+  std::vector<std::pair<std::string, nlohmann::json>> certificates;
 };
 
 enum class commit_outcome {
@@ -168,6 +200,32 @@ class store {
   virtual net::awaitable<bool> once(int p, const std::string& key, std::chrono::milliseconds ttl) = 0;
   virtual net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids, const fence& f) = 0;
   virtual net::awaitable<bool> ping() = 0;
+
+  // A certificate by its code (any case, dashes ignored); nullopt when there is none.
+  virtual net::awaitable<std::optional<nlohmann::json>> certificate(const std::string& code) = 0;
+  // The conversation ids ("<channel>:<address>") that have a session in partition p.
+  virtual net::awaitable<std::vector<std::string>> conversations(int p) = 0;
+
+  // Publishing, atomically: when the current version's hash is `hash` it is returned as is
+  // (created = false); else a new version number is taken, the bundle stored and made current.
+  virtual net::awaitable<publication_info> publish(const std::string& hash, const std::string& bundle,
+                                                   const std::string& note, std::int64_t at_ms) = 0;
+  // The current version (version 0 when nothing was published). One cheap read: instances
+  // poll it to follow a publication made elsewhere.
+  virtual net::awaitable<publication_info> current_publication() = 0;
+  // A published version's bundle; nullopt when unknown.
+  virtual net::awaitable<std::optional<std::string>> publication_bundle(int version) = 0;
+  // The newest `max` published versions, newest first (without bundles).
+  virtual net::awaitable<std::vector<publication_info>> publications(std::size_t max) = 0;
+  // Cohorts pinned to a version: cohort -> version.
+  virtual net::awaitable<std::map<std::string, int>> pins() = 0;
+  // Pins `cohort` to `version`; version 0 removes the pin.
+  virtual net::awaitable<void> pin(const std::string& cohort, int version) = 0;
+
+  // Small directory values outside partitions ("<prefix>:dir:<key>"); ttl 0 = no expiry.
+  virtual net::awaitable<std::optional<std::string>> dir_get(const std::string& key) = 0;
+  virtual net::awaitable<void> dir_set(const std::string& key, const std::string& value,
+                                       std::chrono::milliseconds ttl) = 0;
 };
 
 std::unique_ptr<store> make_memory_store(int partitions = 64);
@@ -205,6 +263,9 @@ struct store_keys {
   std::string fence(int p) const { return prefix + ":" + tag(p) + ":fence"; }
   std::string dead(int p) const { return prefix + ":" + tag(p) + ":dead"; }
   std::string once(int p, const std::string& key) const { return prefix + ":" + tag(p) + ":once:" + key; }
+  std::string cert(int p, const std::string& code) const { return prefix + ":" + tag(p) + ":cert:" + code; }
+  std::string pub(const std::string& what) const { return prefix + ":{pub}:" + what; }
+  std::string dir(const std::string& key) const { return prefix + ":dir:" + key; }
 };
 net::awaitable<std::unique_ptr<store>> make_redis_store(net::any_io_executor ex, redis_store_options opts);
 

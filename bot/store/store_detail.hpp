@@ -2,10 +2,16 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
+
+namespace aula {
+struct commit_request;
+}
 
 namespace aula::store_detail {
 
@@ -26,5 +32,19 @@ std::pair<std::string, std::string> split_timer_member(const std::string& member
 
 // Outbox entry ids: "<lane>:<stream id>". Throws std::invalid_argument on anything else.
 std::pair<std::string, std::string> split_outbox_id(const std::string& entry_id);
+
+// A commit's certificates as they are written: (normalized code, JSON text). Throws
+// std::invalid_argument (before anything is written) for a malformed code, or one whose prefix
+// names another partition than the conversation's `p` (it could never be found there).
+std::vector<std::pair<std::string, std::string>> certificate_writes(const commit_request& c, int p);
+
+// `s` with the glob characters of Redis's MATCH (* ? [ ] \) escaped.
+std::string glob_escape(const std::string& s);
+
+// The current publication "<version>|<hash>" -> (version, hash); nullopt when malformed.
+std::optional<std::pair<int, std::string>> split_current(const std::string& value);
+
+// A decimal integer that fits `int`, the whole string; nullopt otherwise.
+std::optional<int> parse_int(const std::string& s);
 
 }  // namespace aula::store_detail

@@ -782,6 +782,16 @@ TEST_CASE("whatsapp: the re-engagement payload is configurable", "[whatsapp]") {
                                            {"template", {{"name", "aula_continuar"}, {"language", {{"code", "es_MX"}}}}}});
 }
 
+TEST_CASE("whatsapp: a course's nudge names its own approved template", "[whatsapp]") {
+  const auto a = adapter();
+  const auto calls = a.render_reengagement("+525512345678", "aula_recordatorio");
+  REQUIRE(calls.size() == 1);
+  const json body = json::parse(calls[0].body);
+  CHECK(body["template"]["name"] == "aula_recordatorio");
+  CHECK(body["template"]["language"]["code"] == "es_MX");
+  CHECK(body["to"] == "525512345678");
+}
+
 TEST_CASE("whatsapp: the re-engagement template", "[whatsapp]") {
   const auto a = adapter();
   const auto calls = a.render_reengagement("+525512345678");

@@ -1009,14 +1009,21 @@ TEST_CASE("after a run ends, a text gets the idle text", "[engine][idle]") {
   CHECK_FALSE(c.s.run.has_value());
 }
 
-TEST_CASE("a run whose flow is gone is dropped", "[engine][idle]") {
+TEST_CASE("a run whose flow is no longer published ends as interrupted, recorded", "[engine][idle][migrate]") {
   chat c(load({short_yaml}));
   c.start("corto");
   REQUIRE(c.s.run.has_value());
+  const std::string run = c.s.run->id;
   c.flows.flows.clear();
   c.say("sí");
   CHECK_FALSE(c.s.run.has_value());
   CHECK(c.texts() == strings{"No tienes ninguna actividad en curso."});
+  REQUIRE(c.last.records.size() >= 2);
+  CHECK(c.last.records[0].type == "migrated");
+  CHECK(c.last.records[0].status == "flow removed");
+  CHECK(c.last.records[1].type == "end");
+  CHECK(c.last.records[1].status == "interrupted");
+  CHECK(c.last.records[1].run == run);
 }
 
 TEST_CASE("starting a flow during a run ends the old run as interrupted", "[engine][interrupt]") {

@@ -1,4 +1,5 @@
 #include "bot/authoring/loader.hpp"
+#include "bot/engine/course.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -754,7 +755,9 @@ TEST_CASE("load_flows on a folder reads only flow files", "[loader][folder]") {
   temp_dir dir;
   dir.write("a.yaml", valid_flow);
   dir.write("b.yml", "spec: 1\nid: otro\nstart: fin\nnodes:\n  fin: {end: completed}\n");
-  const std::string course = dir.write("course.yaml", "modules: [a, b]\n");
+  // Read as courses (modules are flow ids), never as a flow.
+  const std::string course =
+      dir.write("course.yaml", "spec: 1\ncourses:\n  - {id: curso, name: Curso, modules: [valido, otro]}\n");
   dir.write("triggers.yaml", "spec: 1\ntriggers:\n  - {keywords: [hola], flow: valido}\n");
   const std::string schema = dir.write("schema.json", "{\"$schema\": \"http://json-schema.org/draft-07/schema#\"}\n");
   const std::string notes = dir.write("notas.txt", "no es un flujo\n");
@@ -777,6 +780,9 @@ TEST_CASE("load_flows on a folder reads only flow files", "[loader][folder]") {
   CHECK(res.flows.flows.size() == 2);
   CHECK(res.flows.find("valido"));
   CHECK(res.flows.find("otro"));
+  REQUIRE(res.flows.courses);
+  REQUIRE(res.flows.course("curso"));
+  CHECK(res.flows.course("curso")->modules.size() == 2);
 }
 
 TEST_CASE("the same flow id in two files is an error at the second file's id", "[loader][folder]") {

@@ -390,8 +390,10 @@ struct window_adapter : channel_adapter {
     return r;
   }
   std::int64_t window_ms() const override { return 1000; }
-  std::vector<http_call> render_reengagement(const std::string& address) const override {
-    return {http_call{"POST", "http://wa.test/messages", {}, nlohmann::json{{"chat_id", address}, {"text", "PLANTILLA"}}.dump()}};
+  std::vector<http_call> render_reengagement(const std::string& address,
+                                             const std::string& template_name) const override {
+    const std::string name = template_name.empty() ? "PLANTILLA" : template_name;
+    return {http_call{"POST", "http://wa.test/messages", {}, nlohmann::json{{"chat_id", address}, {"text", name}}.dump()}};
   }
 };
 

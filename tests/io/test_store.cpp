@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 #include <regex>
 #include <set>
@@ -730,6 +731,345 @@ net::awaitable<void> web_mailbox(store& s) {
 }
 STORE_TEST("the web mailbox reads what was pushed after a given id", web_mailbox)
 
+// ---------------------------------------------------------------------------------------------
+// Certificates, publications, pins and directory values
+
+// A well-formed code naming partition p: its prefix, then 16 random characters of the
+// alphabet, the first two "0" and "1" (so a code typed with O, I or L can be checked).
+std::string random_code(int p) {
+  static std::mt19937_64 g(std::random_device{}());
+  std::string code = code_prefix(p) + "01";
+  while (code.size() < 18) code.push_back(code_alphabet[g() % 32]);
+  return code;
+}
+
+// As a person might type it from paper: lower case, dashes and a space, O for 0 and l for 1.
+std::string as_typed(const std::string& code) {
+  std::string out;
+  for (std::size_t i = 0; i < code.size(); ++i) {
+    if (i == 6 || i == 12) out += i == 6 ? "-" : " - ";
+    char c = code[i];
+    if (i == 2) c = 'o';  // the "0" after the prefix
+    else if (i == 3) c = 'l';  // the "1"
+    else if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    out.push_back(c);
+  }
+  return out;
+}
+
+TEST_CASE("certificate codes: the prefix names the partition and round-trips") {
+  CHECK(code_prefix(0) == "00");
+  CHECK(code_prefix(10) == "0A");
+  CHECK(code_prefix(31) == "0Z");
+  CHECK(code_prefix(32) == "10");
+  CHECK(code_prefix(63) == "1Z");
+  CHECK(code_prefix(64) == "20");
+  CHECK(code_prefix(1023) == "ZZ");
+  CHECK_THROWS_AS(code_prefix(-1), std::out_of_range);
+  CHECK_THROWS_AS(code_prefix(1024), std::out_of_range);
+  std::set<std::string> prefixes;
+  for (int p = 0; p < 1024; ++p) {
+    auto prefix = code_prefix(p);
+    REQUIRE(prefix.size() == 2);
+    prefixes.insert(prefix);
+    auto code = random_code(p);
+    INFO(code);
+    CHECK(code_partition(code) == p);
+    CHECK(code_partition(as_typed(code)) == p);
+    CHECK(normalize_code(as_typed(code)) == code);
+  }
+  CHECK(prefixes.size() == 1024);
+  // No letter the alphabet leaves out.
+  for (char c : std::string(code_alphabet)) CHECK(std::string("ILOU").find(c) == std::string::npos);
+  CHECK(std::string(code_alphabet).size() == 32);
+}
+
+TEST_CASE("certificate codes: normalize_code and malformed codes") {
+  CHECK(normalize_code("ab12-cd34 ef56") == "AB12CD34EF56");
+  CHECK(normalize_code("o0-iIlL") == "001111");
+  CHECK(normalize_code("  zz - 9x  ") == "ZZ9X");
+  CHECK(normalize_code("") == "");
+  CHECK(normalize_code("AB*C").empty());
+  CHECK(normalize_code("ABUC").empty());  // U is not in the alphabet
+  CHECK(normalize_code("ÁB").empty());
+  CHECK(normalize_code("AB_C").empty());
+  CHECK(normalize_code("AB\nC").empty());
+
+  const std::string good = "1Z" + std::string("0123456789ABCDEF");
+  CHECK(code_partition(good) == 63);
+  CHECK(code_partition("1z-0123-4567-89ab-cdef") == 63);
+  CHECK(code_partition("oo" + std::string("0123456789ABCDEF")) == 0);   // O read as 0
+  CHECK(code_partition("Il" + std::string("0123456789ABCDEF")) == 33);  // I, L read as 1
+  CHECK_FALSE(code_partition(""));
+  CHECK_FALSE(code_partition(good.substr(0, 17)));  // too short
+  CHECK_FALSE(code_partition(good + "0"));          // too long
+  CHECK_FALSE(code_partition("1Z0123456789ABCDEU"));  // U
+  CHECK_FALSE(code_partition("1Z0123456789ABCDE!"));
+  CHECK_FALSE(code_partition("---"));
+}
+
+net::awaitable<void> certificates_in_commits(store& s) {
+  const std::string conv = "whatsapp:52155" + random_hex();
+  const int p = partition_of(conv, s.partitions());
+  const auto code = random_code(p);
+  const nlohmann::json cert{{"code", code},     {"name", "José Ñúñez 🎓"},
+                            {"course", "Trabajo infantil: conceptos ¿qué es?"}, {"hours", 4}};
+  { auto aw = co_await s.certificate(code); CHECK_FALSE(aw); }
+
+  auto c = first_commit(conv);
+  c.provider_id = "wamid.CERT1";
+  c.certificates.emplace_back(code, cert);
+  { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
+  { auto aw = co_await s.certificate(code); REQUIRE(aw); CHECK(*aw == cert); }
+  {
+    auto aw = co_await s.certificate(as_typed(code));  // lower case, dashes, O and l
+    REQUIRE(aw);
+    CHECK((*aw)["name"] == "José Ñúñez 🎓");
+  }
+  // Unknown, malformed, or naming a partition the store does not have: none.
+  { auto aw = co_await s.certificate(random_code(p)); CHECK_FALSE(aw); }
+  { auto aw = co_await s.certificate(code.substr(0, 17)); CHECK_FALSE(aw); }
+  { auto aw = co_await s.certificate("no es un código"); CHECK_FALSE(aw); }
+  { auto aw = co_await s.certificate("ZZ" + code.substr(2)); CHECK_FALSE(aw); }  // partition 1023 of 64
+  { auto aw = co_await s.certificate(""); CHECK_FALSE(aw); }
+
+  // Never overwritten: a later commit issuing the same code keeps the first certificate, and
+  // writes the new one beside it.
+  commit_request c2;
+  c2.conversation = conv;
+  c2.expected_version = 1;
+  c2.next = sample_session();
+  const auto code2 = random_code(p);
+  const nlohmann::json second{{"name", "otra persona"}}, third{{"name", "tercera"}};
+  c2.certificates = {{as_typed(code), second}, {code2, third}};
+  { auto aw = co_await s.commit(c2); REQUIRE(aw == commit_outcome::ok); }
+  { auto aw = co_await s.certificate(code); REQUIRE(aw); CHECK(*aw == cert); }
+  { auto aw = co_await s.certificate(code2); REQUIRE(aw); CHECK(*aw == third); }
+
+  // A commit that conflicts, or repeats a provider id, writes no certificate.
+  const auto lost = random_code(p), dup = random_code(p);
+  commit_request stale;
+  stale.conversation = conv;
+  stale.expected_version = 1;  // the session is at 2
+  stale.next = sample_session();
+  stale.certificates = {{lost, nlohmann::json{{"name", "perdido"}}}};
+  { auto aw = co_await s.commit(stale); REQUIRE(aw == commit_outcome::conflict); }
+  { auto aw = co_await s.certificate(lost); CHECK_FALSE(aw); }
+  commit_request again;
+  again.conversation = conv;
+  again.expected_version = 2;
+  again.provider_id = "wamid.CERT1";
+  again.next = sample_session();
+  again.certificates = {{dup, nlohmann::json{{"name", "duplicado"}}}};
+  { auto aw = co_await s.commit(again); REQUIRE(aw == commit_outcome::duplicate); }
+  { auto aw = co_await s.certificate(dup); CHECK_FALSE(aw); }
+
+  // A malformed code, or one naming another partition, is refused before anything is written.
+  commit_request bad;
+  bad.conversation = conv;
+  bad.expected_version = 2;
+  bad.next = sample_session();
+  bad.outbox.push_back(outbox_msg(conv, "reply", "no"));
+  for (const auto& wrong : {std::string("ABC"), random_code((p + 1) % s.partitions()), std::string("U") + code.substr(1)}) {
+    bad.certificates = {{code2, third}, {wrong, nlohmann::json{{"name", "x"}}}};
+    bool refused = false;
+    try {
+      co_await s.commit(bad);
+    } catch (const std::invalid_argument&) {
+      refused = true;
+    }
+    INFO(wrong);
+    CHECK(refused);
+  }
+  { auto aw = co_await s.load(conv); CHECK(aw.s.version == 2); }
+  { auto aw = co_await s.outbox_pending(p, 10); CHECK(aw.empty()); }
+}
+STORE_TEST("certificates are written by the commit, never overwritten, and found by code", certificates_in_commits)
+
+net::awaitable<void> conversations_of_partitions(store& s) {
+  const std::string tag = random_hex();
+  std::map<int, std::set<std::string>> want;
+  // Ids with glob characters, "s:" and '|' inside: listed as they are.
+  std::vector<std::string> convs{"web:a*b?[c]\\-" + tag, "web:s:x-" + tag, "telegram:1|2-" + tag};
+  for (int i = 0; i < 30; ++i) convs.push_back("whatsapp:52155" + std::to_string(1000 + i) + "-" + tag);
+  for (const auto& conv : convs) {
+    auto c = first_commit(conv);
+    c.outbox.push_back(outbox_msg(conv, "reply", "hola"));
+    { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
+    want[partition_of(conv, s.partitions())].insert(conv);
+  }
+  // Keys of the same partitions that are not sessions are not conversations.
+  for (const auto& [p, _] : want) {
+    const nlohmann::json m{{"text", "x"}};
+    co_await s.web_push("web:mailbox-only-" + tag, m);
+    co_await s.once(p, "s:not-a-session", 60s);
+  }
+  for (int p = 0; p < s.partitions(); ++p) {
+    auto got = co_await s.conversations(p);
+    INFO("partition " << p);
+    std::set<std::string> mine;
+    for (const auto& conv : got)
+      if (conv.find(tag) != std::string::npos) mine.insert(conv);
+    CHECK(mine.size() == got.size());  // this store holds only this test's keys
+    CHECK(got.size() == mine.size());
+    CHECK(std::set<std::string>(got.begin(), got.end()).size() == got.size());  // each once
+    if (auto it = want.find(p); it != want.end())
+      CHECK(mine == it->second);
+    else
+      CHECK(mine.empty());
+  }
+  bool threw = false;
+  try {
+    co_await s.conversations(s.partitions());
+  } catch (const std::out_of_range&) {
+    threw = true;
+  }
+  CHECK(threw);
+}
+STORE_TEST("conversations lists exactly the sessions of a partition", conversations_of_partitions)
+
+net::awaitable<void> publishing(store& s) {
+  {
+    auto aw = co_await s.current_publication();
+    CHECK(aw.version == 0);
+    CHECK(aw.hash.empty());
+  }
+  { auto aw = co_await s.publications(10); CHECK(aw.empty()); }
+  { auto aw = co_await s.publication_bundle(1); CHECK_FALSE(aw); }
+
+  const nlohmann::json files1{{"modulo-1.yaml", "message: \"¿Qué es el trabajo infantil? á ñ 😀\"\n"},
+                              {"course.yaml", "name: {es: \"Inspección\"}\n"}};
+  const std::string bundle1 = files1.dump(), bundle2 = nlohmann::json{{"modulo-1.yaml", "v2 ¿ñ? 😀"}}.dump();
+  const std::string h1 = "a1b2", h2 = "c3d4", h3 = "e5f6";
+  auto v1 = co_await s.publish(h1, bundle1, "start", 1000);
+  CHECK(v1.version == 1);
+  CHECK(v1.created);
+  CHECK(v1.hash == h1);
+  CHECK(v1.at_ms == 1000);
+  CHECK(v1.note == "start");
+
+  // The same hash again: the current version as it was published.
+  auto same = co_await s.publish(h1, bundle2, "SIGHUP", 2000);
+  CHECK(same.version == 1);
+  CHECK_FALSE(same.created);
+  CHECK(same.hash == h1);
+  CHECK(same.at_ms == 1000);
+  CHECK(same.note == "start");
+  { auto aw = co_await s.publication_bundle(1); REQUIRE(aw); CHECK(*aw == bundle1); }
+
+  {
+    auto cur = co_await s.current_publication();
+    CHECK(cur.version == 1);
+    CHECK(cur.hash == h1);
+    CHECK(cur.at_ms == 1000);
+    CHECK(cur.note == "start");
+  }
+
+  auto v2 = co_await s.publish(h2, bundle2, "admin API: ana ñ", 3000);
+  CHECK(v2.version == 2);
+  CHECK(v2.created);
+  {
+    auto cur = co_await s.current_publication();
+    CHECK(cur.version == 2);
+    CHECK(cur.hash == h2);
+    CHECK(cur.at_ms == 3000);
+    CHECK(cur.note == "admin API: ana ñ");
+  }
+  // Going back to an earlier bundle is a new version: only the current one is compared.
+  auto v3 = co_await s.publish(h1, bundle1, "rollback", 4000);
+  CHECK(v3.version == 3);
+  CHECK(v3.created);
+  { auto aw = co_await s.current_publication(); CHECK(aw.version == 3); CHECK(aw.hash == h1); }
+
+  auto all = co_await s.publications(10);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].version == 3);
+  CHECK(all[0].hash == h1);
+  CHECK(all[0].note == "rollback");
+  CHECK(all[1].version == 2);
+  CHECK(all[1].hash == h2);
+  CHECK(all[1].at_ms == 3000);
+  CHECK(all[2].version == 1);
+  CHECK(all[2].note == "start");
+  { auto aw = co_await s.publications(2); REQUIRE(aw.size() == 2); CHECK(aw[0].version == 3); CHECK(aw[1].version == 2); }
+  { auto aw = co_await s.publications(0); CHECK(aw.empty()); }
+
+  // Bundles come back byte for byte (UTF-8 and all).
+  {
+    auto b = co_await s.publication_bundle(1);
+    REQUIRE(b);
+    CHECK(*b == bundle1);
+    auto j = nlohmann::json::parse(*b);
+    CHECK(j["modulo-1.yaml"] == "message: \"¿Qué es el trabajo infantil? á ñ 😀\"\n");
+  }
+  { auto aw = co_await s.publication_bundle(2); REQUIRE(aw); CHECK(*aw == bundle2); }
+  { auto aw = co_await s.publication_bundle(4); CHECK_FALSE(aw); }
+  { auto aw = co_await s.publication_bundle(0); CHECK_FALSE(aw); }
+  { auto aw = co_await s.publication_bundle(-1); CHECK_FALSE(aw); }
+
+  // Two instances publishing the same new bundle at once make one version.
+  const std::string note_a = "instance a", note_b = "instance b";
+  auto [a, b] = co_await (s.publish(h3, bundle2, note_a, 5000) && s.publish(h3, bundle2, note_b, 5001));
+  CHECK(a.version == 4);
+  CHECK(b.version == 4);
+  CHECK(a.created != b.created);
+  CHECK(a.at_ms == b.at_ms);
+  { auto aw = co_await s.publications(10); CHECK(aw.size() == 4); }
+
+  bool threw = false;
+  try {
+    co_await s.publish("", bundle1, "x", 1);
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK(threw);
+  { auto aw = co_await s.current_publication(); CHECK(aw.version == 4); }
+}
+STORE_TEST("publish makes a new version only for a new hash and lists them newest first", publishing)
+
+net::awaitable<void> pins(store& s) {
+  { auto aw = co_await s.pins(); CHECK(aw.empty()); }
+  co_await s.pin("cohorte-2025-a", 2);
+  co_await s.pin("comisión-michoacán", 1);
+  {
+    auto aw = co_await s.pins();
+    CHECK(aw == std::map<std::string, int>{{"cohorte-2025-a", 2}, {"comisión-michoacán", 1}});
+  }
+  co_await s.pin("cohorte-2025-a", 3);  // moved
+  co_await s.pin("comisión-michoacán", 0);  // unpinned
+  co_await s.pin("nunca-fijada", 0);  // nothing to unpin
+  { auto aw = co_await s.pins(); CHECK(aw == std::map<std::string, int>{{"cohorte-2025-a", 3}}); }
+  bool threw = false;
+  try {
+    co_await s.pin("x", -1);
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK(threw);
+  { auto aw = co_await s.pins(); CHECK(aw.size() == 1); }
+}
+STORE_TEST("cohorts are pinned and unpinned", pins)
+
+net::awaitable<void> directory_values(store& s) {
+  const std::string key = "preview:" + random_hex(), other = "preview:" + random_hex();
+  { auto aw = co_await s.dir_get(key); CHECK_FALSE(aw); }
+  co_await s.dir_set(key, "borrador á ñ ¿ 😀", 0ms);
+  { auto aw = co_await s.dir_get(key); REQUIRE(aw); CHECK(*aw == "borrador á ñ ¿ 😀"); }
+  co_await s.dir_set(key, "", 0ms);  // an empty value is a value
+  { auto aw = co_await s.dir_get(key); REQUIRE(aw); CHECK(aw->empty()); }
+  { auto aw = co_await s.dir_get(other); CHECK_FALSE(aw); }
+
+  // With a ttl the value expires; set again without one, it stays.
+  co_await s.dir_set(key, "efímero", 250ms);
+  co_await s.dir_set(other, "efímero", 250ms);
+  co_await s.dir_set(other, "permanente", 0ms);
+  { auto aw = co_await s.dir_get(key); REQUIRE(aw); CHECK(*aw == "efímero"); }
+  co_await sleep_for(500ms);
+  { auto aw = co_await s.dir_get(key); CHECK_FALSE(aw); }
+  { auto aw = co_await s.dir_get(other); REQUIRE(aw); CHECK(*aw == "permanente"); }
+}
+STORE_TEST("directory values are set, read and expire", directory_values)
+
 TEST_CASE("memory store: ping answers") {
   with_memory([](store& s) -> net::awaitable<void> { { auto aw = co_await s.ping(); CHECK(aw); } });
 }
@@ -809,6 +1149,111 @@ TEST_CASE("redis store: keys carry the partition hash tag") {
     CHECK(store_keys{}.results(7) == "aula:{p7}:results");
     CHECK(store_keys{}.web(7, "web:x") == "aula:{p7}:w:web:x");
     CHECK(store_keys{}.partitions() == "aula:meta:partitions");
+  });
+}
+
+TEST_CASE("redis store: certificates, publications, pins and directory values keep the documented keys") {
+  auto opts = test_options();
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    auto s = co_await make_redis_store(ex, opts);
+    redis_config rc;
+    rc.url = opts.url;
+    redis_client raw(ex, rc);
+    raw.start();
+    { auto aw = co_await raw.wait_connected(2000ms); REQUIRE(aw); }
+    store_keys names{opts.key_prefix};
+
+    const std::string conv = "telegram:" + random_hex();
+    const int p = partition_of(conv, 64);
+    const auto code = random_code(p);
+    auto c = first_commit(conv);
+    const nlohmann::json cert{{"name", "Ana"}};
+    c.certificates = {{as_typed(code), cert}};
+    { auto aw = co_await s->commit(c); REQUIRE(aw == commit_outcome::ok); }
+    CHECK(names.cert(p, code) == opts.key_prefix + ":{p" + std::to_string(p) + "}:cert:" + code);
+    { auto aw = co_await raw.exec(redis_cmd("GET", names.cert(p, code))); CHECK(nlohmann::json::parse(aw.str) == cert); }
+    { auto aw = co_await raw.exec(redis_cmd("PTTL", names.cert(p, code))); CHECK(aw.integer == -1); }  // kept
+
+    const std::string h1 = "h1", h2 = "h2", h3 = "h3", b = "{}", n = "n";
+    co_await s->publish(h1, b, n, 10);
+    co_await s->publish(h2, b, n, 20);
+    co_await s->publish(h3, b, n, 30);
+    CHECK(names.pub("current") == opts.key_prefix + ":{pub}:current");
+    { auto aw = co_await raw.exec(redis_cmd("GET", names.pub("current"))); CHECK(aw.str == "3|h3"); }
+    { auto aw = co_await raw.exec(redis_cmd("GET", names.pub("seq"))); CHECK(aw.str == "3"); }
+    { auto aw = co_await raw.exec(redis_cmd("TYPE", names.pub("v:2"))); CHECK(aw.str == "hash"); }
+    { auto aw = co_await raw.exec(redis_cmd("HGET", names.pub("v:2"), "hash")); CHECK(aw.str == "h2"); }
+    { auto aw = co_await raw.exec(redis_cmd("HGET", names.pub("v:2"), "at")); CHECK(aw.str == "20"); }
+    // Every key of a publication hashes to one slot.
+    auto slot = [&](const std::string& k) -> net::awaitable<std::int64_t> {
+      co_return (co_await raw.exec(redis_cmd("CLUSTER", "KEYSLOT", k))).integer;
+    };
+    {
+      auto a = co_await slot(names.pub("current"));
+      auto b2 = co_await slot(names.pub("seq"));
+      auto c2 = co_await slot(names.pub("v:3"));
+      CHECK(a == b2);
+      CHECK(a == c2);
+    }
+    // A version that was removed is skipped when listing.
+    co_await raw.exec(redis_cmd("DEL", names.pub("v:2")));
+    {
+      auto aw = co_await s->publications(10);
+      REQUIRE(aw.size() == 2);
+      CHECK(aw[0].version == 3);
+      CHECK(aw[1].version == 1);
+    }
+    { auto aw = co_await s->publications(1); REQUIRE(aw.size() == 1); CHECK(aw[0].version == 3); }
+
+    co_await s->pin("cohorte", 2);
+    { auto aw = co_await raw.exec(redis_cmd("HGET", names.pub("pins"), "cohorte")); CHECK(aw.str == "2"); }
+
+    co_await s->dir_set("preview:ana", "x", 60s);
+    CHECK(names.dir("preview:ana") == opts.key_prefix + ":dir:preview:ana");
+    {
+      auto aw = co_await raw.exec(redis_cmd("PTTL", names.dir("preview:ana")));
+      CHECK(aw.integer > 50'000);
+      CHECK(aw.integer <= 60'000);
+    }
+    co_await s->dir_set("preview:ana", "y", 0ms);
+    { auto aw = co_await raw.exec(redis_cmd("PTTL", names.dir("preview:ana"))); CHECK(aw.integer == -1); }
+  });
+}
+
+TEST_CASE("redis store: conversations are found under a key prefix holding glob characters") {
+  // Unescaped, the first prefix's MATCH pattern would also match the second prefix's keys.
+  const auto hex = random_hex();
+  auto globby = test_options();
+  globby.key_prefix = "aulatest?[" + hex + "]*\\";
+  auto plain = test_options();
+  plain.key_prefix = "aulatestQ" + hex.substr(0, 1) + "-x\\";
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    auto a = co_await make_redis_store(ex, globby);
+    auto b = co_await make_redis_store(ex, plain);
+    const std::string mine = "web:mine-" + hex;
+    const int p = partition_of(mine, 64);
+    { auto aw = co_await a->commit(first_commit(mine)); REQUIRE(aw == commit_outcome::ok); }
+    // The other store: conversations of the same partition.
+    std::set<std::string> theirs;
+    for (int i = 0; theirs.size() < 3; ++i) {
+      auto conv = "web:theirs-" + std::to_string(i) + "-" + hex;
+      if (partition_of(conv, 64) != p) continue;
+      { auto aw = co_await b->commit(first_commit(conv)); REQUIRE(aw == commit_outcome::ok); }
+      theirs.insert(conv);
+    }
+    { auto aw = co_await a->conversations(p); CHECK(aw == std::vector<std::string>{mine}); }
+    {
+      auto aw = co_await b->conversations(p);
+      CHECK(std::set<std::string>(aw.begin(), aw.end()) == theirs);
+    }
+    // Its certificates and publications work as well.
+    const auto code = random_code(p);
+    auto c = first_commit(mine);
+    c.expected_version = 1;
+    c.certificates = {{code, nlohmann::json{{"ok", true}}}};
+    { auto aw = co_await a->commit(c); REQUIRE(aw == commit_outcome::ok); }
+    { auto aw = co_await a->certificate(code); REQUIRE(aw); CHECK((*aw)["ok"] == true); }
+    { auto aw = co_await b->certificate(code); CHECK_FALSE(aw); }
   });
 }
 
@@ -944,7 +1389,7 @@ TEST_CASE("redis store: unavailable while Redis is down or frozen, and back by i
     { auto aw = co_await s->ping(); REQUIRE(aw); }
     { auto aw = co_await raw.wait_connected(5000ms); REQUIRE(aw); }
     auto info = co_await raw.exec(redis_cmd("INFO", "memory"));
-    CHECK(info.str.find("number_of_cached_scripts:8") != std::string::npos);  // every script of the store
+    CHECK(info.str.find("number_of_cached_scripts:9") != std::string::npos);  // every script of the store
     CHECK(raw.connects() == 2);
     { auto aw = co_await s->commit(first_commit(conv)); REQUIRE(aw == commit_outcome::ok); }  // the new server is empty
 

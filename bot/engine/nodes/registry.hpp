@@ -54,6 +54,9 @@ class run_ctx {
   // A variable's value for conditions (answers give their value, not their text).
   nlohmann::json value_of(const std::string& var) const;
 
+  // Extra template variables for the texts being rendered (course.*, module.*, certificate.*).
+  std::map<std::string, std::string> vars;
+
   void say(outbound_message m) { out_.messages.push_back(std::move(m)); }
   void say(const std::string& text, const node& n);
   // A result record of the current run (or of no run: type inbound, for stray texts).
@@ -112,5 +115,35 @@ transition webhook_answered(run_ctx& rc, const node& n, int status, const std::s
 std::string hex(std::uint64_t v, int digits);
 std::uint64_t splitmix64(std::uint64_t x);
 std::uint32_t fnv1a32(std::string_view s);
+
+}  // namespace aula::detail
+
+namespace aula {
+struct course_def;
+}
+
+namespace aula::detail {
+
+// The course layer (course_steps.cpp): enrolment, modules opened by drip timers, unlock by
+// score, nudges, completion and certificates. A function that starts a module's run returns
+// the transition to drive; it never starts one while another run is in progress (the module
+// is queued as "course:<id>" in session.queue instead).
+inline constexpr std::string_view course_queue_prefix = "course:";
+
+std::optional<transition> course_enroll(run_ctx& rc, const course_def& c, bool by_learner);
+// The learner asked for the course (a trigger keyword): enrol, or open the waiting module now.
+std::optional<transition> course_requested(run_ctx& rc, const course_def& c);
+// A module's run ended (`may_continue`: false when every run is being ended: opt-out, reset).
+std::optional<transition> course_module_ended(run_ctx& rc, const std::string& course, const std::string& flow,
+                                              end_status status, int score, int score_max, bool may_continue);
+// A queued "course:<id>" entry came up: start the course's open module if it still waits.
+std::optional<transition> course_dequeue(run_ctx& rc, const std::string& course);
+// A timer fell due: a course's drip or nudge. nullopt when `id` is no course timer; else
+// the transition to drive (wait when there is nothing to drive).
+std::optional<transition> course_timer(run_ctx& rc, const std::string& id);
+// After every step: each active course has exactly what it needs pending (its module in
+// progress or queued, a drip timer, or a nudge while the learner owes an answer), so nobody
+// is left without a way forward.
+void course_reconcile(run_ctx& rc, bool learner_input);
 
 }  // namespace aula::detail
