@@ -9,6 +9,7 @@
 
 #include "bot/authoring/loader.hpp"
 #include "bot/authoring/simulator.hpp"
+#include "bot/engine/course.hpp"
 #include "bot/engine/timing.hpp"
 #include "bot/cli/commands.hpp"
 #include "bot/engine/engine.hpp"
@@ -19,7 +20,7 @@ namespace aula::cli {
 namespace {
 
 struct chat_options {
-  std::string flow, lang, script, name, flows, tz;
+  std::string flow, course, lang, script, name, flows, tz;
   int buttons = 0;
 };
 
@@ -71,7 +72,13 @@ int run_chat(const chat_options& o) {
   std::string lang = o.lang;
 
   std::string flow_id = o.flow;
-  if (flow_id.empty()) {
+  if (!o.course.empty() && !loaded.flows.course(o.course)) {
+    std::cerr << "aula chat: no course '" << o.course << "' in course.yaml\n";
+    return 1;
+  }
+  if (!o.course.empty()) {
+    // A course: the learner is enrolled; /advance moves through its days.
+  } else if (flow_id.empty()) {
     if (loaded.flows.flows.size() == 1) {
       flow_id = loaded.flows.flows.begin()->first;
     } else {
@@ -91,7 +98,7 @@ int run_chat(const chat_options& o) {
       }
     }
   }
-  if (!loaded.flows.find(flow_id)) {
+  if (o.course.empty() && !loaded.flows.find(flow_id)) {
     std::cerr << "aula chat: no flow '" << flow_id << "'\n";
     return 1;
   }
@@ -117,10 +124,17 @@ int run_chat(const chat_options& o) {
   };
   auto tick = [&] { sim.set_now(std::max(sim.now(), real_now() + offset)); };
 
+  auto begin = [&] {
+    return o.course.empty() ? inbound_event::start(flow_id) : inbound_event::enroll_in(o.course);
+  };
+  auto in_course = [&] {
+    const course_progress* c = o.course.empty() ? nullptr : sim.state().course(o.course);
+    return c && c->status == "active";
+  };
   tick();
-  show(sim.send(inbound_event::start(flow_id)));
+  show(sim.send(begin()));
   std::string line;
-  while (sim.state().run || sim.state().menu_open) {
+  while (sim.state().run || sim.state().menu_open || in_course()) {
     if (!next_line(in, echo, line)) {
       if (echo && sim.state().run) std::cout << "(fin del guion; el flujo sigue esperando en '" << sim.state().run->node << "')\n";
       return 0;
@@ -132,7 +146,7 @@ int run_chat(const chat_options& o) {
     }
     if (line == "/restart" || line == "/reiniciar") {
       tick();
-      show(sim.send(inbound_event::start(flow_id)));
+      show(sim.send(begin()));
       continue;
     }
     if (line.starts_with("/advance ") || line.starts_with("/avanzar ")) {
@@ -160,6 +174,8 @@ int run_chat(const chat_options& o) {
     show(sim.send(inbound_event::message(line)));
   }
   const session& s = sim.state();
+  for (const auto& c : s.courses)
+    std::cout << "— " << c.course << ": " << c.status << (c.folio.empty() ? "" : ", folio " + c.folio) << " —\n";
   if (s.last) {
     std::cout << "— " << s.last->flow << ": " << s.last->status;
     if (s.last->score_max > 0) std::cout << " (" << s.last->score << "/" << s.last->score_max << ")";
@@ -174,6 +190,7 @@ void add_chat(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("chat", "Talk to a flow in the terminal (the pure engine, nothing stored)");
   auto o = std::make_shared<chat_options>();
   cmd->add_option("--flow", o->flow, "Flow id to start (default: ask)");
+  cmd->add_option("--course", o->course, "Enrol in this course of course.yaml instead (use /advance 1d between modules)");
   cmd->add_option("--lang", o->lang, "Learner language, e.g. es or en (default: the flow's)");
   cmd->add_option("--script", o->script, "Read the learner's lines from FILE and print the conversation");
   cmd->add_option("--name", o->name, "Learner name, for {{contact.name}}");

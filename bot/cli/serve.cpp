@@ -413,7 +413,8 @@ int run_serve(const serve_options& o) {
                      std::string address = colon == std::string::npos ? std::string{} : learner.substr(colon + 1);
                      if (channel == "whatsapp" || channel == "sms") address = normalize_phone(address);
                      channel_adapter* a = svc.adapter(channel);
-                     if (!a || address.empty())
+                     if (channel == "web" && !valid_web_learner(address)) address.clear();
+                     if (!a || !a->enabled() || address.empty())
                        co_return json_response(req, http::status::bad_request,
                                                {{"error", "learner must be <channel>:<address> on an enabled channel "
                                                           "(telegram:123, whatsapp:+52…, sms:+52…, web:<id>)"}});

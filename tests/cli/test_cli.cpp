@@ -185,6 +185,25 @@ TEST_CASE("aula chat --script prints the whole diagnosis conversation") {
   CHECK(r.out.find("— diagnostico: completed —") != std::string::npos);
 }
 
+TEST_CASE("aula chat --course takes the sample course over two days to its certificate") {
+  temp_dir dir;
+  write(dir.path / "guion.txt", "2\n1\n2\n10\n/avanzar 1d\n1\n2\n");
+  auto r = run("chat --flows " + source("flows") + " --course curso-muestra --name \"Ana Núñez\" --script " +
+               (dir.path / "guion.txt").string());
+  INFO(r.out);
+  CHECK(r.status == 0);
+  YAML::Node courses = YAML::LoadFile(source("flows/course.yaml"));
+  const YAML::Node course = courses["courses"][0];
+  REQUIRE(course["id"].as<std::string>() == "curso-muestra");
+  auto before_var = [](std::string t) { return t.substr(0, t.find("{{")); };
+  CHECK(r.out.find(before_var(course["welcome"]["es"].as<std::string>())) != std::string::npos);
+  CHECK(r.out.find(before_var(course["unlocked"]["es"].as<std::string>())) != std::string::npos);
+  CHECK(r.out.find(before_var(course["certificate"]["text"]["es"].as<std::string>()) + "Ana Núñez") !=
+        std::string::npos);
+  CHECK(r.out.find("— curso-muestra: completed, folio ") != std::string::npos);
+  CHECK(run("chat --flows " + source("flows") + " --course nada").status == 1);
+}
+
 TEST_CASE("aula chat keeps the learner's text as data, never as a template") {
   temp_dir dir;
   write(dir.path / "guion.txt", "1\n{{contact.name}} {{score.total}}\n/state\n");
