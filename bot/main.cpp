@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   aula::cli::add_telegram(app, exit_code);
   aula::cli::add_learner(app, exit_code);
   aula::cli::add_reload(app, exit_code);
+  aula::cli::add_enroll(app, exit_code);
+  aula::cli::add_admin(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "bot/config/config.hpp"
 
 namespace CLI {
@@ -19,6 +21,21 @@ std::string default_flows_dir();
 // secrets registered for redaction. On an error prints "aula <command>: …" and returns false.
 bool load_command_config(const std::string& command, app_config& out);
 
+// The admin API of a running aula: its base URL and a bearer token (default: http://<AULA_LISTEN>
+// and the first admin token of AULA_ADMIN_TOKENS). On a problem prints it and returns false.
+struct admin_target {
+  std::string url, token;
+};
+bool admin_target_from(const app_config& cfg, const std::string& url, const std::string& token,
+                       const std::string& command, admin_target& out);
+struct admin_answer {
+  int status = 0;        // HTTP status; 0 = no answer
+  nlohmann::json body;   // parsed (discarded when not JSON)
+  std::string error;     // set for no answer, 401, 403 and non-JSON answers
+};
+admin_answer admin_call(const app_config& cfg, const admin_target& t, const std::string& method,
+                        const std::string& path, const nlohmann::json& body = nlohmann::json::object());
+
 void add_validate(CLI::App& app, int& exit_code);
 void add_chat(CLI::App& app, int& exit_code);
 void add_test(CLI::App& app, int& exit_code);
@@ -28,5 +45,7 @@ void add_serve(CLI::App& app, int& exit_code);  // serve.cpp
 void add_telegram(CLI::App& app, int& exit_code);  // telegram.cpp
 void add_learner(CLI::App& app, int& exit_code);   // learner.cpp
 void add_reload(CLI::App& app, int& exit_code);    // reload.cpp
+void add_enroll(CLI::App& app, int& exit_code);    // enroll.cpp
+void add_admin(CLI::App& app, int& exit_code);     // admin.cpp
 
 }  // namespace aula::cli

@@ -8,8 +8,6 @@
 
 #include "bot/cli/commands.hpp"
 #include "bot/config/config.hpp"
-#include "bot/io/http_client.hpp"
-#include "bot/io/log.hpp"
 
 namespace aula::cli {
 
@@ -23,40 +21,15 @@ struct reload_options {
 int run_reload(const reload_options& o) {
   app_config cfg;
   if (!load_command_config("reload", cfg)) return 2;
-  std::string base = o.url.empty() ? "http://" + cfg.server.listen : o.url;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  std::string token = o.token;
-  for (const auto& t : cfg.admin_tokens)
-    if (token.empty() && t.role == "admin") token = t.token;
-  if (token.empty()) {
-    std::cerr << "aula reload: no admin token: set AULA_ADMIN_TOKENS (admin:<token>) or pass --token\n";
-    return 2;
+  admin_target t;
+  if (!admin_target_from(cfg, o.url, o.token, "reload", t)) return 2;
+  const admin_answer a = admin_call(cfg, t, "POST", "/admin/reload");
+  if (!a.error.empty()) {
+    std::cerr << "aula reload: " << a.error << "\n";
+    return a.status == 401 || a.status == 403 ? 2 : 1;
   }
-  net::io_context ioc;
-  http_client client(ioc.get_executor(), client_options_from(cfg));
-  http_call call;
-  call.url = base + "/admin/reload";
-  call.headers["Authorization"] = "Bearer " + token;
-  call.headers["Content-Type"] = "application/json";
-  call.body = "{}";
-  auto fut = net::co_spawn(ioc, client.request(call), net::use_future);
-  ioc.run();
-  http_result r = fut.get();
-  if (!r.ok() && r.status == 0) {
-    std::cerr << "aula reload: cannot reach " << base << ": " << log::redact(r.error)
-              << " (is aula serve running? --url names another address)\n";
-    return 1;
-  }
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
-  if (r.status == 401) {
-    std::cerr << "aula reload: the admin token was refused\n";
-    return 2;
-  }
-  if (j.is_discarded() || !j.is_object()) {
-    std::cerr << "aula reload: unexpected answer (HTTP " << r.status << ")\n";
-    return 1;
-  }
-  if (!j.value("ok", false)) {
+  const nlohmann::json& j = a.body;
+  if (!j.is_object() || !j.value("ok", false)) {
     std::cerr << "aula reload: nothing changed; the flows have errors:\n";
     for (const auto& e : j.value("errors", nlohmann::json::array())) std::cerr << "  " << e.get<std::string>() << "\n";
     return 1;

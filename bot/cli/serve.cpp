@@ -23,6 +23,8 @@
 #include "bot/io/metrics.hpp"
 #include "adapters/phone.hpp"
 #include "bot/engine/course.hpp"
+#include "bot/service/access.hpp"
+#include "bot/service/directory.hpp"
 #include "bot/service/publishing.hpp"
 #include "bot/service/service.hpp"
 
@@ -39,24 +41,6 @@ using response = http_server::response;
 
 response json_response(const request& req, http::status st, const nlohmann::json& j) {
   return make_response(req, st, j.dump() + "\n", "application/json");
-}
-
-// "Bearer <token>" of an admin (role admin) from AULA_ADMIN_TOKENS.
-bool is_admin(const request& req, const app_config& cfg) {
-  auto it = req.find(http::field::authorization);
-  if (it == req.end()) return false;
-  std::string v(it->value());
-  if (!v.starts_with("Bearer ")) return false;
-  const std::string token = v.substr(7);
-  bool ok = false;
-  for (const auto& t : cfg.admin_tokens) {
-    // Compare every token fully, so the time taken says nothing about which matched.
-    if (t.role != "admin" || t.token.size() != token.size()) continue;
-    unsigned char diff = 0;
-    for (std::size_t i = 0; i < token.size(); ++i) diff |= static_cast<unsigned char>(t.token[i] ^ token[i]);
-    ok = ok || diff == 0;
-  }
-  return ok;
 }
 
 std::string query_param(std::string_view target, const std::string& name) {
@@ -362,27 +346,144 @@ int run_serve(const serve_options& o) {
       },
       true);
 
-  // The admin API (bearer token of an administrator).
-  auto admin = [&](auto handler) {
-    return [&cfg, handler](request& req) -> net::awaitable<response> {
-      if (!is_admin(req, cfg)) co_return json_response(req, http::status::unauthorized, {{"error", "admin token required"}});
-      auto body = nlohmann::json::parse(req.body().empty() ? std::string("{}") : req.body(), nullptr, false);
-      if (!body.is_object()) co_return json_response(req, http::status::bad_request, {{"error", "the body must be a JSON object"}});
+  // The admin API: a bearer token per person; administrators may do everything, facilitators
+  // only what they are allowed for their cohorts (401 unknown token, 403 outside role/scope).
+  access_control access(svc.backing_store(), cfg.admin_tokens);
+  enum class need { admin, staff };
+  auto guarded = [&](need n, auto handler) {
+    return [&access, n, handler](request& req) -> net::awaitable<response> {
+      std::string auth;
+      if (auto it = req.find(http::field::authorization); it != req.end()) auth = std::string(it->value());
+      std::optional<principal> p;
       try {
-        co_return co_await handler(req, body);
+        p = co_await access.who(auth);
       } catch (const store_unavailable&) {
         co_return json_response(req, http::status::service_unavailable, {{"error", "store unavailable, retry later"}});
       }
+      if (!p) co_return json_response(req, http::status::unauthorized, {{"error", "a valid bearer token is required"}});
+      if (n == need::admin && !p->is_admin())
+        co_return json_response(req, http::status::forbidden, {{"error", "administrators only"}});
+      auto body = nlohmann::json::parse(req.body().empty() ? std::string("{}") : req.body(), nullptr, false);
+      if (!body.is_object()) co_return json_response(req, http::status::bad_request, {{"error", "the body must be a JSON object"}});
+      try {
+        co_return co_await handler(req, body, *p);
+      } catch (const store_unavailable&) {
+        co_return json_response(req, http::status::service_unavailable, {{"error", "store unavailable, retry later"}});
+      } catch (const std::invalid_argument& e) {
+        co_return json_response(req, http::status::bad_request, {{"error", e.what()}});
+      }
     };
   };
+  auto now = [&svc] { return svc.clock().now_ms(); };
+  server.add_route(http::verb::post, "/admin/tokens",
+                   guarded(need::admin, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
+                     std::vector<std::string> cohorts;
+                     if (body.contains("cohorts") && body["cohorts"].is_array())
+                       for (const auto& c : body["cohorts"])
+                         if (c.is_string()) cohorts.push_back(c.get<std::string>());
+                     const std::string name = body.value("name", std::string{});
+                     const std::string role = body.value("role", std::string{});
+                     const std::string token = co_await access.create_token(name, role, cohorts, p.name, now());
+                     nlohmann::json details;
+                     details["role"] = role;
+                     details["cohorts"] = cohorts;
+                     co_await access.audit(p, "token.create", name, details, now());
+                     co_return json_response(req, http::status::created,
+                                             {{"token", token}, {"name", name}, {"role", role}, {"cohorts", cohorts},
+                                              {"note", "shown once: aula keeps only its hash"}});
+                   }));
+  server.add_route(http::verb::get, "/admin/tokens",
+                   guarded(need::admin, [&](request& req, const nlohmann::json&, const principal&) -> net::awaitable<response> {
+                     auto list = co_await access.tokens();
+                     co_return json_response(req, http::status::ok, {{"tokens", list}});
+                   }));
+  server.add_route(http::verb::post, "/admin/tokens/revoke",
+                   guarded(need::admin, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
+                     const std::string name = body.value("name", std::string{});
+                     const bool any = co_await access.revoke(name);
+                     if (!any) co_return json_response(req, http::status::not_found, {{"error", "no token for '" + name + "'"}});
+                     const nlohmann::json none;
+                     co_await access.audit(p, "token.revoke", name, none, now());
+                     co_return json_response(req, http::status::ok, {{"revoked", name}});
+                   }));
+  server.add_route(http::verb::get, "/admin/audit",
+                   guarded(need::admin, [&](request& req, const nlohmann::json&, const principal&) -> net::awaitable<response> {
+                     const std::string m = query_param(req.target(), "max");
+                     std::size_t max = 100;
+                     if (!m.empty() && m.find_first_not_of("0123456789") == std::string::npos && m.size() < 7)
+                       max = std::max<std::size_t>(1, std::stoul(m));
+                     auto entries = co_await svc.backing_store().audit_read(max);
+                     co_return json_response(req, http::status::ok, {{"entries", entries}});
+                   }));
+  // Learners and cohorts: CSV imports (aula enroll is a client of this route).
+  directory people(svc);
+  svc.set_event_hook([&people](const std::string& conv, const inbound_event& ev,
+                               std::map<std::string, std::string>& contact)
+                         -> net::awaitable<std::optional<inbound_event>> {
+    // A Telegram learner opening an invite link (t.me/<bot>?start=inv_…).
+    if (!conv.starts_with("telegram:") || !ev.flow.starts_with(invite_prefix)) co_return std::nullopt;
+    co_return co_await people.redeem(ev.flow, conv, contact);
+  });
+  server.add_route(http::verb::post, "/admin/learners/import",
+                   guarded(need::staff, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
+                     import_request ir;
+                     ir.cohort = body.value("cohort", std::string{});
+                     ir.course = body.value("course", std::string{});
+                     ir.by = p.name;
+                     ir.telegram_bot = cfg.telegram.bot_username;
+                     ir.first_line = std::max(1, body.value("first_line", 1));
+                     ir.import_id = body.value("import_id", std::string{});
+                     const std::string csv = body.value("csv", std::string{});
+                     const std::string channel = body.value("default_channel", std::string("whatsapp"));
+                     if (ir.cohort.empty() || csv.empty())
+                       co_return json_response(req, http::status::bad_request,
+                                               {{"error", "send {\"cohort\": \"piloto\", \"course\": \"…\", \"csv\": \"nombre,telefono,…\"}"}});
+                     if (!p.covers(ir.cohort))
+                       co_return json_response(req, http::status::forbidden, {{"error", "cohort '" + ir.cohort + "' is not yours"}});
+                     if (!ir.course.empty() && !svc.flows()->course(ir.course))
+                       co_return json_response(req, http::status::not_found, {{"error", "no course '" + ir.course + "'"}});
+                     const roster r = parse_roster(csv, channel);
+                     import_report rep = co_await people.import(r, ir);
+                     nlohmann::json details;
+                     details["cohort"] = ir.cohort;
+                     details["course"] = ir.course;
+                     details["imported"] = rep.imported;
+                     details["updated"] = rep.updated;
+                     details["problems"] = rep.problems.size();
+                     details["first_line"] = ir.first_line;
+                     co_await access.audit(p, "import", "cohort:" + ir.cohort, details, now());
+                     co_return json_response(req, http::status::ok, rep.to_json());
+                   }));
+  server.add_route(http::verb::get, "/admin/cohorts/",
+                   guarded(need::staff, [&](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
+                     const std::string cohort = std::string(request_path(req).substr(std::string("/admin/cohorts/").size()));
+                     if (!p.covers(cohort))
+                       co_return json_response(req, http::status::forbidden, {{"error", "cohort '" + cohort + "' is not yours"}});
+                     auto members = co_await people.cohort_members(cohort);
+                     nlohmann::json list = nlohmann::json::array();
+                     for (const auto& conv : members) {
+                       auto rec = co_await people.learner(conv);
+                       nlohmann::json item;
+                       item["learner"] = conv;
+                       if (rec) {
+                         item["name"] = rec->value("name", std::string{});
+                         item["status"] = rec->value("status", std::string{});
+                       }
+                       list.push_back(std::move(item));
+                     }
+                     co_return json_response(req, http::status::ok, {{"cohort", cohort}, {"learners", list}});
+                   }),
+                   true);
   server.add_route(http::verb::post, "/admin/reload",
-                   admin([&](request& req, const nlohmann::json&) -> net::awaitable<response> {
-                     publish_report rep = co_await pub.publish_from_disk("admin API");
+                   guarded(need::admin, [&](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
+                     publish_report rep = co_await pub.publish_from_disk("admin API: " + p.name);
+                     const nlohmann::json details = rep.to_json();
+                     co_await access.audit(p, "publish", "flows", details, now());
                      co_return json_response(req, rep.ok ? http::status::ok : http::status::unprocessable_entity,
                                              rep.to_json());
                    }));
   server.add_route(http::verb::get, "/admin/versions",
-                   admin([&](request& req, const nlohmann::json&) -> net::awaitable<response> {
+                   guarded(need::admin, [&](request& req, const nlohmann::json&, const principal&) -> net::awaitable<response> {
                      auto list = co_await svc.backing_store().publications(50);
                      auto pins = co_await svc.backing_store().pins();
                      nlohmann::json vs = nlohmann::json::array();
@@ -392,7 +493,7 @@ int run_serve(const serve_options& o) {
                                              {{"current", pub.current_version()}, {"versions", vs}, {"pins", pins}});
                    }));
   server.add_route(http::verb::post, "/admin/pins",
-                   admin([&](request& req, const nlohmann::json& body) -> net::awaitable<response> {
+                   guarded(need::admin, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
                      const std::string cohort = body.value("cohort", std::string{});
                      const int v = body.value("version", -1);
                      if (cohort.empty() || v < 0)
@@ -401,12 +502,21 @@ int run_serve(const serve_options& o) {
                      if (v > 0 && !(co_await svc.backing_store().publication_bundle(v)))
                        co_return json_response(req, http::status::not_found, {{"error", "no published version " + std::to_string(v)}});
                      co_await svc.backing_store().pin(cohort, v);
+                     nlohmann::json details;
+                     details["version"] = v;
+                     const std::string action = v > 0 ? "pin" : "unpin";
+                     co_await access.audit(p, action, cohort, details, now());
                      co_await pub.refresh();
                      co_return json_response(req, http::status::ok, {{"cohort", cohort}, {"version", v}});
                    }));
   server.add_route(http::verb::post, "/admin/enroll",
-                   admin([&](request& req, const nlohmann::json& body) -> net::awaitable<response> {
+                   guarded(need::staff, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
                      const std::string learner = body.value("learner", std::string{});
+                     const std::string in_cohort = body.value("cohort", std::string{});
+                     if (!p.covers(in_cohort))
+                       co_return json_response(req, http::status::forbidden,
+                                               {{"error", in_cohort.empty() ? "name one of your cohorts (cohort)"
+                                                                            : "cohort '" + in_cohort + "' is not yours"}});
                      const std::string course = body.value("course", std::string{});
                      const auto colon = learner.find(':');
                      std::string channel = colon == std::string::npos ? std::string{} : learner.substr(0, colon);
@@ -430,12 +540,19 @@ int run_serve(const serve_options& o) {
                        co_return json_response(req, http::status::bad_request, {{"error", "unknown time zone " + tz->second}});
                      inbound_event ev = inbound_event::enroll_in(course);
                      co_await svc.deliver(channel, address, ev, {}, contact);
+                     nlohmann::json details;
+                     details["course"] = course;
+                     details["cohort"] = in_cohort;
+                     const std::string target = channel + ":" + address;
+                     co_await access.audit(p, "enroll", target, details, now());
                      co_return json_response(req, http::status::ok, {{"learner", channel + ":" + address}, {"course", course}});
                    }));
   server.add_route(http::verb::post, "/admin/preview",
-                   admin([&](request& req, const nlohmann::json& body) -> net::awaitable<response> {
+                   guarded(need::admin, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
                      const std::string flow = body.value("flow", std::string{});
                      auto res = co_await pub.start_preview(flow);
+                     const nlohmann::json none;
+                     co_await access.audit(p, "preview", flow, none, now());
                      if (res.first.empty())
                        co_return json_response(req, http::status::unprocessable_entity, {{"errors", res.second}});
                      co_return json_response(req, http::status::ok,
@@ -451,12 +568,10 @@ int run_serve(const serve_options& o) {
 
 
   if (cfg.test_clock) {
-    server.add_route(http::verb::post, "/admin/test/clock", [&](request& req) -> net::awaitable<response> {
-      if (!is_admin(req, cfg)) co_return json_response(req, http::status::unauthorized, {{"error", "admin token required"}});
-      auto body = nlohmann::json::parse(req.body(), nullptr, false);
+    server.add_route(http::verb::post, "/admin/test/clock",
+                     guarded(need::admin, [&](request& req, const nlohmann::json& body, const principal&) -> net::awaitable<response> {
       std::optional<std::int64_t> ms;
-      if (body.is_object() && body.contains("advance") && body["advance"].is_string())
-        ms = parse_duration(body["advance"].get<std::string>());
+      if (body.contains("advance") && body["advance"].is_string()) ms = parse_duration(body["advance"].get<std::string>());
       if (!ms) co_return json_response(req, http::status::bad_request, {{"error", "send {\"advance\": \"25h\"}"}});
       auto offset = svc.clock().advance(*ms);
       try {
@@ -465,7 +580,7 @@ int run_serve(const serve_options& o) {
         log::warn("timers after a clock advance", {{"error", e.what()}});
       }
       co_return json_response(req, http::status::ok, {{"offset_ms", offset}, {"now_ms", svc.clock().now_ms()}});
-    });
+    }));
     log::warn("AULA_TEST_CLOCK=1: POST /admin/test/clock can move aula's clock (tests only)");
   }
 

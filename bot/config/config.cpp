@@ -178,7 +178,10 @@ class file_reader {
       {"flows", [&](S v, const YAML::Mark& m) { text(v, m, "flows", c_.flows, check_nonempty); }},
       {"http_client", [&](S v, const YAML::Mark& m) { http_client(v, m); }},
       {"telegram", [&](S v, const YAML::Mark& m) {
-         section(v, "telegram", {{"api", [&](S x, const YAML::Mark& k) { text(x, k, "telegram.api", c_.telegram.api, check_http_url); }}}, m);
+         section(v, "telegram",
+                 {{"api", [&](S x, const YAML::Mark& k) { text(x, k, "telegram.api", c_.telegram.api, check_http_url); }},
+                  {"bot_username", [&](S x, const YAML::Mark& k) { text(x, k, "telegram.bot_username", c_.telegram.bot_username, {}); }}},
+                 m);
        }},
       {"whatsapp", [&](S v, const YAML::Mark& m) {
          section(v, "whatsapp", {

@@ -50,6 +50,8 @@ struct telegram_config {
   std::string token;   // AULA_TELEGRAM_TOKEN (secret)
   std::string secret;  // AULA_TELEGRAM_SECRET (secret): the webhook's secret token
   std::string api = "https://api.telegram.org";  // AULA_TELEGRAM_API
+  // The bot's @username without the @ (enrolment deep links t.me/<bot_username>?start=…).
+  std::string bot_username;
   bool enabled() const { return !token.empty() && !secret.empty(); }
   bool operator==(const telegram_config&) const = default;
 };

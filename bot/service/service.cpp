@@ -59,6 +59,11 @@ void service::set_resolver(flow_resolver r) {
   resolver_ = std::move(r);
 }
 
+void service::set_event_hook(event_hook h) {
+  std::lock_guard lock(mu_);
+  event_hook_ = std::move(h);
+}
+
 bool is_preview_conversation(const std::string& conversation) { return conversation.starts_with("web:preview-"); }
 
 void service::add_adapter(std::shared_ptr<channel_adapter> a) {
@@ -153,7 +158,18 @@ net::awaitable<http_out> service::handle_webhook(const std::string& channel, con
       count(channel, "in");
       inbound_event ev = item.event;
       ev.media = item.media_kind;
-      co_await deliver(channel, item.address, ev, item.provider_id, item.contact, item.follow_up);
+      std::map<std::string, std::string> contact = item.contact;
+      event_hook hook;
+      {
+        std::lock_guard lock(mu_);
+        hook = event_hook_;
+      }
+      if (hook && ev.type == inbound_event::kind::start) {
+        const std::string conv = channel + ":" + item.address;
+        std::optional<inbound_event> other = co_await hook(conv, ev, contact);
+        if (other) ev = *other;
+      }
+      co_await deliver(channel, item.address, ev, item.provider_id, contact, item.follow_up);
     }
     for (auto it = reports.begin(); it != reports.end(); ++it) co_await store_.results_append(it->first, it->second);
   } catch (const store_unavailable& e) {

@@ -51,6 +51,11 @@ class service {
   using flow_resolver =
       std::function<net::awaitable<std::shared_ptr<const flow_set>>(const std::string& conversation, const session&)>;
   void set_resolver(flow_resolver r);
+  // Looks at each learner event before it is stepped (a Telegram invite link becomes an
+  // enrolment); returns a replacement event, or nullopt to keep it. May add contact fields.
+  using event_hook = std::function<net::awaitable<std::optional<inbound_event>>(
+      const std::string& conversation, const inbound_event&, std::map<std::string, std::string>& contact)>;
+  void set_event_hook(event_hook h);
 
   void add_adapter(std::shared_ptr<channel_adapter> a);
   channel_adapter* adapter(const std::string& name) const;
@@ -92,6 +97,7 @@ class service {
   mutable std::mutex mu_;
   std::shared_ptr<const flow_set> flows_;
   flow_resolver resolver_;
+  event_hook event_hook_;
   std::map<std::string, std::shared_ptr<channel_adapter>> adapters_;
   std::set<int> dirty_;
   std::map<std::pair<std::string, std::string>, long> messages_;  // (channel, in|out) -> count

@@ -357,6 +357,55 @@ class memory_store final : public store {
     co_return;
   }
 
+  net::awaitable<void> dir_del(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    dir_.erase(key);
+    dir_sets_.erase(key);
+    co_return;
+  }
+
+  net::awaitable<std::vector<std::string>> dir_keys(const std::string& key_prefix) override {
+    std::lock_guard lock(mu_);
+    std::set<std::string> out;
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& [k, v] : dir_)
+      if (k.starts_with(key_prefix) && !(v.until && *v.until <= now)) out.insert(k);
+    for (const auto& [k, v] : dir_sets_)
+      if (k.starts_with(key_prefix) && !v.empty()) out.insert(k);
+    co_return std::vector<std::string>(out.begin(), out.end());
+  }
+
+  net::awaitable<bool> dir_set_add(const std::string& key, const std::string& member) override {
+    std::lock_guard lock(mu_);
+    co_return dir_sets_[key].insert(member).second;
+  }
+
+  net::awaitable<void> dir_set_remove(const std::string& key, const std::string& member) override {
+    std::lock_guard lock(mu_);
+    if (auto it = dir_sets_.find(key); it != dir_sets_.end()) it->second.erase(member);
+    co_return;
+  }
+
+  net::awaitable<std::vector<std::string>> dir_set_members(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    if (auto it = dir_sets_.find(key); it != dir_sets_.end()) out.assign(it->second.begin(), it->second.end());
+    co_return out;
+  }
+
+  net::awaitable<void> audit_append(const nlohmann::json& entry) override {
+    std::lock_guard lock(mu_);
+    audit_.push_back(entry);
+    if (audit_.size() > 100000) audit_.erase(audit_.begin());
+    co_return;
+  }
+
+  net::awaitable<std::vector<nlohmann::json>> audit_read(std::size_t max) override {
+    std::lock_guard lock(mu_);
+    const std::size_t from = audit_.size() > max ? audit_.size() - max : 0;
+    co_return std::vector<nlohmann::json>(audit_.begin() + static_cast<std::ptrdiff_t>(from), audit_.end());
+  }
+
  private:
   static constexpr std::size_t web_max = 200;
   static constexpr std::size_t dead_max = 10000;
@@ -434,6 +483,8 @@ class memory_store final : public store {
   int seq_ = 0, current_ = 0;
   std::map<std::string, int> pins_;
   std::unordered_map<std::string, dir_rec> dir_;
+  std::map<std::string, std::set<std::string>> dir_sets_;
+  std::vector<nlohmann::json> audit_;
 };
 
 }  // namespace

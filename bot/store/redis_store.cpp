@@ -567,6 +567,58 @@ class redis_store final : public store {
       co_await call(redis_cmd("SET", keys_.dir(key), value));
   }
 
+  net::awaitable<void> dir_del(const std::string& key) override { co_await call(redis_cmd("DEL", keys_.dir(key))); }
+
+  net::awaitable<std::vector<std::string>> dir_keys(const std::string& key_prefix) override {
+    const std::string base = keys_.dir("");
+    const std::string pattern = store_detail::glob_escape(base + key_prefix) + "*";
+    std::set<std::string> found;
+    std::string cursor = "0";
+    do {
+      auto r = co_await call(redis_cmd("SCAN", cursor, "MATCH", pattern, "COUNT", "1000"));
+      if (!r.is_array() || r.elements.size() != 2 || !r.elements[1].is_array())
+        unavailable("unexpected SCAN answer: " + r.to_string());
+      cursor = r.elements[0].str;
+      for (const auto& k : r.elements[1].elements)
+        if (k.str.size() >= base.size() && k.str.compare(0, base.size(), base) == 0) found.insert(k.str.substr(base.size()));
+    } while (cursor != "0");
+    co_return std::vector<std::string>(found.begin(), found.end());
+  }
+
+  net::awaitable<bool> dir_set_add(const std::string& key, const std::string& member) override {
+    auto r = co_await call(redis_cmd("SADD", keys_.dir(key), member));
+    co_return r.integer == 1;
+  }
+
+  net::awaitable<void> dir_set_remove(const std::string& key, const std::string& member) override {
+    co_await call(redis_cmd("SREM", keys_.dir(key), member));
+  }
+
+  net::awaitable<std::vector<std::string>> dir_set_members(const std::string& key) override {
+    auto r = co_await call(redis_cmd("SMEMBERS", keys_.dir(key)));
+    std::vector<std::string> out;
+    for (const auto& e : r.elements) out.push_back(e.str);
+    std::sort(out.begin(), out.end());
+    co_return out;
+  }
+
+  net::awaitable<void> audit_append(const nlohmann::json& entry) override {
+    co_await call(redis_cmd("XADD", keys_.audit(), "MAXLEN", "~", "100000", "*", "d", entry.dump()));
+  }
+
+  net::awaitable<std::vector<nlohmann::json>> audit_read(std::size_t max) override {
+    auto r = co_await call(redis_cmd("XREVRANGE", keys_.audit(), "+", "-", "COUNT", std::to_string(max)));
+    std::vector<nlohmann::json> out;
+    for (const auto& e : r.elements) {
+      if (!e.is_array() || e.elements.size() != 2) continue;
+      const auto& fields = e.elements[1].elements;
+      for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
+        if (fields[i].str == "d") out.push_back(nlohmann::json::parse(fields[i + 1].str, nullptr, false));
+    }
+    std::reverse(out.begin(), out.end());
+    co_return out;
+  }
+
   // Registers the scripts (loaded with every connect), then starts the clients.
   void start() {
     for (auto& c : clients_) {

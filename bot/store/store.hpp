@@ -30,8 +30,10 @@
 //   aula:{pub}:current            string "<version>|<hash>": the version every instance runs
 //   aula:{pub}:v:<n>              hash: hash, at (ms), note, bundle (JSON: file name -> text)
 //   aula:{pub}:pins               hash: cohort -> version it is pinned to
-//   aula:dir:<key>                string (optionally with expiry): small directory values
-//                                 (draft previews: "preview:<learner>")
+//   aula:dir:<key>                string (optionally with expiry) or set: small directory
+//                                 values (draft previews "preview:<learner>", learners,
+//                                 cohorts' members, hashed admin tokens)
+//   aula:audit                    stream, field d = JSON: the audit log of admin actions
 //
 // Outbox entry ids name their lane: "reply:<stream id>" or "bulk:<stream id>".
 // Entries carry "v" (the session version their commit wrote) and "i" (their index in that
@@ -226,6 +228,18 @@ class store {
   virtual net::awaitable<std::optional<std::string>> dir_get(const std::string& key) = 0;
   virtual net::awaitable<void> dir_set(const std::string& key, const std::string& value,
                                        std::chrono::milliseconds ttl) = 0;
+  virtual net::awaitable<void> dir_del(const std::string& key) = 0;
+  // The directory keys (without "<prefix>:dir:") that start with `key_prefix`, sorted.
+  virtual net::awaitable<std::vector<std::string>> dir_keys(const std::string& key_prefix) = 0;
+  // Directory sets ("<prefix>:dir:<key>", e.g. a cohort's members). add: true when new.
+  virtual net::awaitable<bool> dir_set_add(const std::string& key, const std::string& member) = 0;
+  virtual net::awaitable<void> dir_set_remove(const std::string& key, const std::string& member) = 0;
+  virtual net::awaitable<std::vector<std::string>> dir_set_members(const std::string& key) = 0;  // sorted
+
+  // The audit log (stream "<prefix>:audit", MAXLEN ~ 100000): who did what, when. Entries
+  // are JSON objects; audit_read returns the newest `max`, oldest first.
+  virtual net::awaitable<void> audit_append(const nlohmann::json& entry) = 0;
+  virtual net::awaitable<std::vector<nlohmann::json>> audit_read(std::size_t max) = 0;
 };
 
 std::unique_ptr<store> make_memory_store(int partitions = 64);
@@ -266,6 +280,7 @@ struct store_keys {
   std::string cert(int p, const std::string& code) const { return prefix + ":" + tag(p) + ":cert:" + code; }
   std::string pub(const std::string& what) const { return prefix + ":{pub}:" + what; }
   std::string dir(const std::string& key) const { return prefix + ":dir:" + key; }
+  std::string audit() const { return prefix + ":audit"; }
 };
 net::awaitable<std::unique_ptr<store>> make_redis_store(net::any_io_executor ex, redis_store_options opts);
 

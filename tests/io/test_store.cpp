@@ -1070,6 +1070,46 @@ net::awaitable<void> directory_values(store& s) {
 }
 STORE_TEST("directory values are set, read and expire", directory_values)
 
+net::awaitable<void> directory_sets_keys_and_audit(store& s) {
+  const std::string tag = random_hex();
+  const std::string cohort = "cohort:" + tag;
+  { auto aw = co_await s.dir_set_members(cohort); CHECK(aw.empty()); }
+  { auto aw = co_await s.dir_set_add(cohort, "whatsapp:+525512345678"); CHECK(aw); }
+  { auto aw = co_await s.dir_set_add(cohort, "telegram:42"); CHECK(aw); }
+  { auto aw = co_await s.dir_set_add(cohort, "telegram:42"); CHECK_FALSE(aw); }  // already there
+  {
+    auto aw = co_await s.dir_set_members(cohort);
+    CHECK(aw == std::vector<std::string>{"telegram:42", "whatsapp:+525512345678"});
+  }
+  co_await s.dir_set_remove(cohort, "telegram:42");
+  { auto aw = co_await s.dir_set_members(cohort); CHECK(aw == std::vector<std::string>{"whatsapp:+525512345678"}); }
+  // Keys by prefix: values and sets, not other prefixes; a key with glob characters is literal.
+  co_await s.dir_set("learner:" + tag + ":a", "{}", 0ms);
+  co_await s.dir_set("learner:" + tag + ":b*?", "{}", 0ms);
+  co_await s.dir_set("learners:" + tag, "{}", 0ms);
+  {
+    auto aw = co_await s.dir_keys("learner:" + tag + ":");
+    CHECK(aw == std::vector<std::string>{"learner:" + tag + ":a", "learner:" + tag + ":b*?"});
+  }
+  { auto aw = co_await s.dir_keys(cohort); CHECK(aw == std::vector<std::string>{cohort}); }
+  co_await s.dir_del("learner:" + tag + ":a");
+  { auto aw = co_await s.dir_get("learner:" + tag + ":a"); CHECK_FALSE(aw); }
+  { auto aw = co_await s.dir_keys("learner:" + tag + ":"); CHECK(aw.size() == 1); }
+  // The audit log: appended in order, read newest `max`, oldest first; UTF-8 kept.
+  for (int i = 0; i < 5; ++i) {
+    nlohmann::json entry;
+    entry["i"] = i;
+    entry["who"] = "Ana Núñez " + tag;
+    co_await s.audit_append(entry);
+  }
+  auto last3 = co_await s.audit_read(3);
+  REQUIRE(last3.size() == 3);
+  CHECK(last3[0]["i"] == 2);
+  CHECK(last3[2]["i"] == 4);
+  CHECK(last3[2]["who"] == "Ana Núñez " + tag);
+}
+STORE_TEST("directory sets, keys by prefix and the audit log", directory_sets_keys_and_audit)
+
 TEST_CASE("memory store: ping answers") {
   with_memory([](store& s) -> net::awaitable<void> { { auto aw = co_await s.ping(); CHECK(aw); } });
 }
