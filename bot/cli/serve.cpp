@@ -24,6 +24,7 @@
 #include "adapters/phone.hpp"
 #include "bot/engine/course.hpp"
 #include "bot/service/access.hpp"
+#include "bot/service/broadcasts.hpp"
 #include "bot/service/directory.hpp"
 #include "bot/service/publishing.hpp"
 #include "bot/service/service.hpp"
@@ -474,6 +475,63 @@ int run_serve(const serve_options& o) {
                      co_return json_response(req, http::status::ok, {{"cohort", cohort}, {"learners", list}});
                    }),
                    true);
+  // Reminders and broadcasts to a cohort (aula remind / aula broadcast are clients).
+  broadcaster jobs(ioc.get_executor(), svc, people);
+  server.add_route(http::verb::post, "/admin/broadcasts",
+                   guarded(need::staff, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
+                     nlohmann::json spec_json = body;
+                     if (body.contains("at") && body["at"].is_string()) {
+                       auto at = parse_instant(body["at"].get<std::string>(), cfg.default_time_zone);
+                       if (!at) co_return json_response(req, http::status::bad_request,
+                                                        {{"error", "at: write \"2026-12-01 09:00\" (local) or an ISO instant"}});
+                       spec_json["at_ms"] = *at;
+                     }
+                     const broadcast_spec spec = broadcast_spec::from_json(spec_json);
+                     if (!p.covers(spec.cohort))
+                       co_return json_response(req, http::status::forbidden, {{"error", "cohort '" + spec.cohort + "' is not yours"}});
+                     if (body.value("dry_run", false)) {
+                       auto preview = co_await jobs.dry_run(spec);
+                       co_return json_response(req, http::status::ok, preview);
+                     }
+                     auto job = co_await jobs.create(spec, p.name);
+                     const nlohmann::json details = spec.to_json();
+                     co_await access.audit(p, spec.kind, "job:" + job.value("id", std::string{}), details, now());
+                     co_return json_response(req, http::status::created, job);
+                   }));
+  server.add_route(http::verb::get, "/admin/broadcasts",
+                   guarded(need::staff, [&](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
+                     auto all = co_await jobs.list();
+                     nlohmann::json mine = nlohmann::json::array();
+                     for (auto& j : all)
+                       if (p.covers(j["spec"].value("cohort", std::string{}))) mine.push_back(std::move(j));
+                     co_return json_response(req, http::status::ok, {{"jobs", mine}});
+                   }));
+  server.add_route(http::verb::get, "/admin/broadcasts/",
+                   guarded(need::staff, [&](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
+                     const std::string id = std::string(request_path(req).substr(std::string("/admin/broadcasts/").size()));
+                     auto job = co_await jobs.get(id);
+                     if (!job) co_return json_response(req, http::status::not_found, {{"error", "no job " + id}});
+                     if (!p.covers((*job)["spec"].value("cohort", std::string{})))
+                       co_return json_response(req, http::status::forbidden, {{"error", "not your cohort"}});
+                     co_return json_response(req, http::status::ok, *job);
+                   }),
+                   true);
+  server.add_route(http::verb::post, "/admin/broadcasts/",
+                   guarded(need::staff, [&](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
+                     std::string rest = std::string(request_path(req).substr(std::string("/admin/broadcasts/").size()));
+                     if (!rest.ends_with("/cancel")) co_return json_response(req, http::status::not_found, {{"error", "POST …/<id>/cancel"}});
+                     const std::string id = rest.substr(0, rest.size() - 7);
+                     auto job = co_await jobs.get(id);
+                     if (!job) co_return json_response(req, http::status::not_found, {{"error", "no job " + id}});
+                     if (!p.covers((*job)["spec"].value("cohort", std::string{})))
+                       co_return json_response(req, http::status::forbidden, {{"error", "not your cohort"}});
+                     const bool stopped = co_await jobs.cancel(id);
+                     const nlohmann::json none;
+                     if (stopped) co_await access.audit(p, "cancel", "job:" + id, none, now());
+                     co_return json_response(req, stopped ? http::status::ok : http::status::conflict,
+                                             {{"cancelled", stopped}, {"id", id}});
+                   }),
+                   true);
   server.add_route(http::verb::post, "/admin/reload",
                    guarded(need::admin, [&](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
                      publish_report rep = co_await pub.publish_from_disk("admin API: " + p.name);
@@ -594,6 +652,7 @@ int run_serve(const serve_options& o) {
   log::info("listening", {{"address", cfg.server.listen}, {"port", server.port()}, {"flows", svc.flows()->flows.size()}});
 
   sender_service.start();
+  jobs.start();
   log::info("sender started", {{"owner", sender_service.owner()}, {"lease_ttl_ms", cfg.delivery.lease_ttl.count()}});
 
   // SIGTERM/SIGINT: stop accepting, finish what is in flight, stop. SIGHUP: reload flows.
@@ -624,6 +683,7 @@ int run_serve(const serve_options& o) {
 
       net::co_spawn(ioc, [&]() -> net::awaitable<void> {
         pub.stop();
+        jobs.stop();
         co_await server.shutdown(cfg.server.shutdown_grace);
         co_await sender_service.stop(cfg.server.shutdown_grace);
         done.set_value();

@@ -429,7 +429,10 @@ class stepper {
   stepper(const flow_set& flows, const context& ctx, step_result& out) : flows_(flows), rc_(flows, ctx, out), out_(out) {}
 
   void handle(const inbound_event& ev) {
+    const std::size_t before = out_.messages.size();
     dispatch(ev);
+    if (ev.unsolicited)
+      for (std::size_t i = before; i < out_.messages.size(); ++i) out_.messages[i].unsolicited = true;
     // Every active course keeps a way forward (its module, a drip, a nudge).
     detail::course_reconcile(rc_, ev.type == inbound_event::kind::text || ev.type == inbound_event::kind::choice);
   }
@@ -540,6 +543,11 @@ class stepper {
         case inbound_event::kind::delivery_failed:
           rc_.log("already paused: " + ev.text);
           return;
+        case inbound_event::kind::broadcast:
+        case inbound_event::kind::remind:
+        case inbound_event::kind::migrate:
+        case inbound_event::kind::enroll:
+          break;  // staff actions do not make the learner reachable again
         default:
           s.paused.clear();
           break;
@@ -575,6 +583,31 @@ class stepper {
         return;
       }
       case inbound_event::kind::migrate: return;
+      case inbound_event::kind::broadcast: {
+        if (s.opted_out || !s.paused.empty()) {
+          auto& r = rc_.record("broadcast", nullptr);
+          r.status = s.opted_out ? "skipped: opted out" : "skipped: unreachable";
+          return;
+        }
+        outbound_message m;
+        m.text = ev.text;
+        m.template_name = ev.template_name;
+        m.unsolicited = true;
+        rc_.say(std::move(m));
+        rc_.record("broadcast", waiting_node()).status = "sent";
+        return;
+      }
+      case inbound_event::kind::remind: {
+        const node* n = waiting_node();
+        if (s.opted_out || !s.paused.empty() || !n || !n->asks()) {
+          rc_.record("reminder", n).status = "skipped: nothing to answer";
+          return;
+        }
+        rc_.record("reminder", n).status = "sent";
+        reprompt(rc_.builtin("remind"));
+        for (auto& m : out_.messages) m.unsolicited = true;
+        return;
+      }
       case inbound_event::kind::reset:
         rc_.end_all(end_status::interrupted);
         s.queue.clear();

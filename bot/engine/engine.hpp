@@ -57,12 +57,16 @@ struct inbound_event {
     reset,           // an administrator reset the learner's conversation
     delivery_failed,  // a message to the learner was dead-lettered (`text`: why): pause the course
     enroll,          // enrol the learner in `course` (its first module opens by the course's rules)
+    broadcast,       // a facilitator's message `text` (WhatsApp outside the window: `template_name`)
+    remind,          // a facilitator's reminder: the waiting question again, if any
     migrate,         // nothing happened: only move a learner stranded by a new flow version
   };
   kind type = kind::text;
   std::string text;    // text: what the learner sent; webhook_result: the response body
   std::string flow;    // start: the flow to start
   std::string course;  // enroll: the course
+  std::string template_name;  // broadcast: the approved WhatsApp template for a closed window
+  bool unsolicited = false;   // sent by staff, not asked for: every message goes in the bulk lane
   std::string at;      // start: a node to begin at instead of the flow's start (previews, tests)
   std::string choice;  // choice: the id of the tapped button
   std::string provider_id;

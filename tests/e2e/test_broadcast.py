@@ -1,0 +1,145 @@
+"""Reminders and broadcasts end to end: a broadcast to 10,000 test learners (a high test pace)
+completes with every send recorded and survives an aula restart midway without sending anyone
+the message twice, while a learner who writes meanwhile gets their reply at once; a reminder
+reaches exactly the inactive learners of a cohort who owe an answer (not opted-out ones, not
+active ones); --dry-run sends nothing. aula serve with a real redis-server, the mock Telegram
+Bot API."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (ADMIN_TOKEN, AULA_BIN, ROOT, Aula, MockTelegram, Redis, load_flow, results, tg_text, wait_until,
+                     write_flows, write_test_config)
+
+LEARNERS = 10_000
+TEXT = "📣 Recordatorio: el módulo 2 ya está abierto. ¡Ánimo, colegas! ¿Dudas? Escríbenos."
+
+
+class Broadcasts(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="aula-e2e-bc-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
+        cls.flows = write_flows(os.path.join(cls.tmp, "flows"), extra=())
+        cls.cfg = write_test_config(cls.tmp)
+        cls.redis = Redis()
+        cls.addClassCleanup(cls.redis.close)
+        cls.redis.start()
+        cls.tg = MockTelegram()
+        cls.addClassCleanup(cls.tg.close)
+        cls.env = {"AULA_CONFIG": cls.cfg, "AULA_FLOWS": cls.flows}
+        cls.aula = Aula(cls.redis.url, cls.tg.url, extra_env=cls.env)
+        cls.addClassCleanup(lambda: cls.aula.close())
+        cls.aula.start()
+
+    def cli(self, *args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AULA_")}
+        env.update({"AULA_CONFIG": self.cfg, "AULA_LISTEN": self.aula.url.replace("http://", ""),
+                    "AULA_ADMIN_TOKENS": f"admin:{ADMIN_TOKEN}", "AULA_REDIS_URL": self.redis.url})
+        return subprocess.run([AULA_BIN, *args], env=env, capture_output=True, text=True, timeout=300)
+
+    def texts_to(self, chat):
+        return [c["body"]["text"] for c in self.tg.calls("sendMessage") if str(c["body"].get("chat_id")) == str(chat)]
+
+    def enroll_csv(self, cohort, chats):
+        path = os.path.join(self.tmp, cohort + ".csv")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("nombre,canal,chat_id\n")
+            for c in chats:
+                f.write(f"Persona {c},telegram,{c}\n")
+        out = self.cli("enroll", "--cohort", cohort, path)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        return out
+
+    def test_broadcast_to_10000_survives_a_restart_and_replies_stay_fast(self):
+        chats = [900_000 + i for i in range(LEARNERS)]
+        self.enroll_csv("lanzamiento", chats)
+        dry = self.cli("broadcast", "--cohort", "lanzamiento", "--text", TEXT, "--dry-run")
+        self.assertEqual(dry.returncode, 0, dry.stderr)
+        self.assertTrue(dry.stdout.startswith(f"{LEARNERS} would receive it, 0 would not"), dry.stdout[:200])
+        self.assertEqual(self.tg.calls("sendMessage"), [])  # a dry run sends nothing
+
+        made = self.cli("broadcast", "--cohort", "lanzamiento", "--text", TEXT)
+        self.assertEqual(made.returncode, 0, made.stderr)
+        job = made.stdout.split()[2]
+
+        def job_state():
+            status, text, _ = __import__("harness").http(
+                "GET", f"{self.aula.url}/admin/broadcasts/{job}", None, {"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            return json.loads(text) if status == 200 else None
+
+        # Midway, a learner outside the cohort writes: the reply does not wait behind the bulk.
+        wait_until(lambda: (job_state() or {}).get("done", 0) >= 500, timeout=60, what="the job under way")
+        _, lesson = load_flow(os.path.join(ROOT, "flows"), "leccion-muestra")
+        t0 = time.monotonic()
+        status, body, _ = self.aula.telegram(tg_text(5555, "leccion"))
+        self.assertEqual(status, 200, body)
+        wait_until(lambda: any(t.startswith(lesson["leccion-1"][:30]) for t in self.texts_to(5555)), timeout=10,
+                   what="the reply during the broadcast")
+        reply_s = time.monotonic() - t0
+        sent_meanwhile = len([c for c in self.tg.calls("sendMessage") if c["body"].get("text") == TEXT])
+        self.assertLess(sent_meanwhile, LEARNERS, "the reply only came after the whole broadcast")
+        self.assertLess(reply_s, 5.0)
+
+        # A restart midway (SIGTERM, then start again on the same Redis).
+        state = job_state()
+        self.assertLess(state["done"], LEARNERS, "the job finished before the restart could be tested")
+        self.aula.kill(signal.SIGTERM)
+        self.aula.close()
+        type(self).aula = Aula(self.redis.url, self.tg.url, extra_env=self.env)
+        self.aula.start()
+        wait_until(lambda: (job_state() or {}).get("status") == "done", timeout=180, what="the job to finish")
+        state = job_state()
+        self.assertEqual((state["total"], state["done"], state["skipped"]), (LEARNERS, LEARNERS, 0))
+
+        # Every learner got it exactly once; every send is recorded.
+        def delivered():
+            got = {}
+            for c in self.tg.calls("sendMessage"):
+                if c["body"].get("text") == TEXT:
+                    got[c["body"]["chat_id"]] = got.get(c["body"]["chat_id"], 0) + 1
+            return got if len(got) >= LEARNERS else None
+        got = wait_until(delivered, timeout=180, what="every broadcast at the mock")
+        self.assertEqual(set(got), set(chats))
+        self.assertEqual(max(got.values()), 1, "someone got the broadcast twice")
+        recorded = 0
+        for key in self.redis.cli("--scan", "--pattern", "aula:{p*}:results").split():
+            out = subprocess.run(["redis-cli", "-p", str(self.redis.port), "--raw", "XRANGE", key, "-", "+"],
+                                 capture_output=True, text=True).stdout
+            recorded += sum(1 for line in out.splitlines() if line.startswith("{") and '"type":"broadcast"' in line
+                            and '"status":"sent"' in line)
+        self.assertEqual(recorded, LEARNERS)
+
+    def test_reminder_reaches_exactly_the_inactive_learners(self):
+        _, lesson = load_flow(os.path.join(ROOT, "flows"), "leccion-muestra")
+        chats = [7201, 7202, 7203, 7204]
+        self.enroll_csv("recordatorio", chats)
+        for c in chats[:3]:
+            self.aula.telegram(tg_text(c, "leccion"))
+            wait_until(lambda: any(t.startswith(lesson["edad"]) for t in self.texts_to(c)), what=f"question to {c}")
+        self.aula.telegram(tg_text(7203, "BAJA"))  # opted out
+        self.aula.advance_clock("3h")
+        self.aula.telegram(tg_text(7202, "2"))  # active: answered just now
+        wait_until(lambda: any(t.startswith(lesson["jornada"]) for t in self.texts_to(7202)), what="7202's next")
+        dry = self.cli("remind", "--cohort", "recordatorio", "--inactive", "2h", "--dry-run")
+        self.assertIn("1 would receive it, 3 would not", dry.stdout)
+        before = {c: len(self.texts_to(c)) for c in chats}
+        out = self.cli("remind", "--cohort", "recordatorio", "--inactive", "2h", "--wait")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        wait_until(lambda: len(self.texts_to(7201)) > before[7201], what="the reminder")
+        time.sleep(0.5)
+        self.assertTrue(self.texts_to(7201)[before[7201]].startswith("¿Seguimos? Te espera esta pregunta:"))
+        self.assertIn(lesson["edad"], self.texts_to(7201)[before[7201]])
+        for c in (7202, 7203, 7204):
+            self.assertEqual(len(self.texts_to(c)), before[c], f"{c} should not be reminded")
+        self.assertEqual([r["status"] for r in results(self.redis, "telegram:7201", "reminder")], ["sent"])
+
+
+if __name__ == "__main__":
+    unittest.main()
