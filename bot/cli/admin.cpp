@@ -45,10 +45,7 @@ int with_store(const std::string& what, const std::function<net::awaitable<int>(
   app_config cfg;
   if (!load_command_config("admin", cfg)) return 2;
   net::io_context ioc;
-  redis_store_options ro;
-  ro.url = cfg.redis.url;
-  ro.partitions = cfg.redis.partitions;
-  ro.command_timeout = cfg.redis.command_timeout;
+  const redis_store_options ro = store_options_from(cfg);
   int status = 1;
   auto fut = net::co_spawn(
       ioc,

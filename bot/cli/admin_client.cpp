@@ -5,8 +5,17 @@
 #include "bot/cli/commands.hpp"
 #include "bot/io/http_client.hpp"
 #include "bot/io/log.hpp"
+#include "bot/store/store.hpp"
 
 namespace aula::cli {
+
+redis_store_options store_options_from(const app_config& cfg) {
+  redis_store_options ro;
+  ro.url = cfg.redis.url;
+  ro.partitions = cfg.redis.partitions;
+  ro.command_timeout = cfg.redis.command_timeout;
+  return ro;
+}
 
 bool admin_target_from(const app_config& cfg, const std::string& url, const std::string& token,
                        const std::string& command, admin_target& out) {

@@ -12,6 +12,10 @@ namespace CLI {
 class App;
 }
 
+namespace aula {
+struct redis_store_options;
+}
+
 namespace aula::cli {
 
 // AULA_FLOWS, else "flows".
@@ -35,6 +39,9 @@ struct admin_answer {
 };
 admin_answer admin_call(const app_config& cfg, const admin_target& t, const std::string& method,
                         const std::string& path, const nlohmann::json& body = nlohmann::json::object());
+
+// The Redis store's options from the configuration (URL, partitions, timeouts).
+redis_store_options store_options_from(const app_config& cfg);
 
 void add_validate(CLI::App& app, int& exit_code);
 void add_chat(CLI::App& app, int& exit_code);

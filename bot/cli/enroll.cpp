@@ -7,11 +7,11 @@
 #include <iostream>
 #include <sstream>
 
-#include <openssl/rand.h>
 
 #include <CLI/CLI.hpp>
 
 #include "bot/cli/commands.hpp"
+#include "bot/io/random.hpp"
 
 namespace aula::cli {
 
@@ -70,10 +70,7 @@ int run_enroll(const enroll_options& o) {
     std::cerr << "aula enroll: " << o.file << " is empty\n";
     return 2;
   }
-  unsigned char raw[8];
-  RAND_bytes(raw, sizeof raw);
-  std::string import_id;
-  for (unsigned char b : raw) import_id += "0123456789abcdef"[b >> 4], import_id += "0123456789abcdef"[b & 15];
+  const std::string import_id = random_hex(8);
   const std::string header = records.front().second;
   const int rows = static_cast<int>(records.size()) - 1;
   const bool show_bar = rows > o.part;

@@ -130,10 +130,7 @@ int run_show(const learner_options& o) {
     for (const char* ch : channels) convs.push_back(std::string(ch) + ":" + o.who);
   }
   net::io_context ioc;
-  redis_store_options ro;
-  ro.url = cfg.redis.url;
-  ro.partitions = cfg.redis.partitions;
-  ro.command_timeout = cfg.redis.command_timeout;
+  const redis_store_options ro = store_options_from(cfg);
   int status = 0;
   auto fut = net::co_spawn(
       ioc,

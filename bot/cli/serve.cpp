@@ -172,10 +172,7 @@ int run_serve(const serve_options& o) {
       st = make_memory_store(cfg.redis.partitions);
       log::warn("store: memory (development only: everything is lost at exit)");
     } else {
-      redis_store_options ro;
-      ro.url = cfg.redis.url;
-      ro.partitions = cfg.redis.partitions;
-      ro.command_timeout = cfg.redis.command_timeout;
+      redis_store_options ro = store_options_from(cfg);
       ro.connections = std::max(1, cfg.server.threads);  // one Redis connection per I/O thread
       st = net::co_spawn(ioc, make_redis_store(ioc.get_executor(), ro), net::use_future).get();
     }

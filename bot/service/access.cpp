@@ -5,7 +5,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
+#include "bot/io/random.hpp"
 
 namespace aula {
 
@@ -13,15 +13,6 @@ namespace {
 
 constexpr const char* token_key = "token:";
 
-std::string hex(const unsigned char* d, std::size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(digits[d[i] >> 4]);
-    out.push_back(digits[d[i] & 15]);
-  }
-  return out;
-}
 
 bool valid_name(const std::string& s) {
   return !s.empty() && s.size() <= 100 && s.find_first_of("\r\n\t") == std::string::npos;
@@ -33,7 +24,7 @@ std::string sha256_hex(const std::string& s) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(s.data(), s.size(), md, &len, EVP_sha256(), nullptr);
-  return hex(md, len);
+  return to_hex(md, len);
 }
 
 bool principal::covers(const std::string& cohort) const {
@@ -85,9 +76,7 @@ net::awaitable<std::string> access_control::create_token(const std::string& name
   for (const auto& j : existing)
     if (j.value("name", std::string{}) == name)
       throw std::invalid_argument("'" + name + "' already has a token; revoke it first");
-  unsigned char raw[24];
-  if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("no randomness for a token");
-  const std::string token = "aula_" + hex(raw, sizeof raw);
+  const std::string token = "aula_" + random_hex(24);
   nlohmann::json rec = {{"name", name}, {"role", role},       {"cohorts", cohorts},
                         {"created_at", now_ms}, {"created_by", by}};
   co_await st_.dir_set(token_key + sha256_hex(token), rec.dump(), std::chrono::milliseconds(0));

@@ -3,10 +3,11 @@
 #include <chrono>
 #include <stdexcept>
 
-#include <openssl/rand.h>
 
 #include "bot/engine/timing.hpp"
 #include "bot/io/log.hpp"
+#include "bot/io/periodic.hpp"
+#include "bot/io/random.hpp"
 
 namespace aula {
 
@@ -21,17 +22,6 @@ constexpr std::size_t chunk = 100;   // learners between two progress saves
 std::string job_key(const std::string& id) { return "job:" + id; }
 std::string members_key(const std::string& id) { return "jobm:" + id; }
 
-std::string new_id() {
-  unsigned char raw[8];
-  RAND_bytes(raw, sizeof raw);
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : raw) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 15]);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -82,7 +72,7 @@ net::awaitable<nlohmann::json> broadcaster::create(const broadcast_spec& spec, c
   if (!spec.start_flow.empty() && !svc_.flows()->find(spec.start_flow))
     throw std::invalid_argument("no flow '" + spec.start_flow + "'");
   const std::int64_t now = svc_.clock().now_ms();
-  nlohmann::json job = {{"id", new_id()}, {"spec", spec.to_json()}, {"status", "scheduled"},
+  nlohmann::json job = {{"id", random_hex(8)}, {"spec", spec.to_json()}, {"status", "scheduled"},
                         {"created_by", by}, {"created_at", now}, {"total", 0},
                         {"done", 0}, {"sent", 0}, {"skipped", 0}};
   co_await save(job);
@@ -155,24 +145,8 @@ net::awaitable<nlohmann::json> broadcaster::dry_run(const broadcast_spec& spec) 
 }
 
 void broadcaster::start() {
-  auto running = std::make_shared<bool>(true);
-  running_ = running;
-  net::co_spawn(
-      ex_,
-      [this, running]() -> net::awaitable<void> {
-        net::steady_timer t(ex_);
-        while (*running) {
-          t.expires_after(1s);
-          co_await t.async_wait(net::use_awaitable);
-          if (!*running) break;
-          try {
-            co_await tick();
-          } catch (const std::exception& e) {
-            log::warn("broadcasts: cannot work the jobs now", {{"error", e.what()}});
-          }
-        }
-      },
-      net::detached);
+  running_ = run_every(ex_, std::chrono::milliseconds(1000), [this]() { return tick(); },
+                       "broadcasts: cannot work the jobs now");
 }
 
 void broadcaster::stop() {

@@ -1,20 +1,11 @@
 #include "bot/service/directory.hpp"
 
-#include <openssl/rand.h>
+#include "bot/io/random.hpp"
 
 namespace aula {
 
 namespace {
 
-std::string hex(const unsigned char* d, std::size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(digits[d[i] >> 4]);
-    out.push_back(digits[d[i] & 15]);
-  }
-  return out;
-}
 
 nlohmann::json record_of(const roster_row& row, const std::string& cohort, std::int64_t now_ms) {
   nlohmann::json r;
@@ -91,9 +82,7 @@ net::awaitable<import_report> directory::import(const roster& r, const import_re
         rep.problems.push_back({line, "", "a Telegram learner without a chat id needs an invite link: set "
                                           "telegram.bot_username in the configuration"});
       } else {
-        unsigned char raw[12];
-        RAND_bytes(raw, sizeof raw);
-        const std::string token = std::string(invite_prefix) + hex(raw, sizeof raw);
+        const std::string token = std::string(invite_prefix) + random_hex(12);
         nlohmann::json inv = {{"record", record_of(row, req.cohort, now)}, {"cohort", req.cohort},
                               {"course", req.course}, {"by", req.by}, {"at", now}};
         co_await st.dir_set("invite:" + token, inv.dump(), std::chrono::milliseconds(0));

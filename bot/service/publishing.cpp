@@ -5,9 +5,10 @@
 #include <sstream>
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "bot/io/log.hpp"
+#include "bot/io/periodic.hpp"
+#include "bot/io/random.hpp"
 
 namespace aula {
 
@@ -22,23 +23,12 @@ std::string read_file(const fs::path& p) {
   return buf.str();
 }
 
-std::string hex(const unsigned char* d, std::size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(digits[d[i] >> 4]);
-    out.push_back(digits[d[i] & 15]);
-  }
-  return out;
-}
 
 // A private temporary folder, removed with the object.
 struct temp_dir {
   fs::path path;
   temp_dir() {
-    unsigned char r[8];
-    RAND_bytes(r, sizeof r);
-    path = fs::temp_directory_path() / ("aula-bundle-" + hex(r, sizeof r));
+    path = fs::temp_directory_path() / ("aula-bundle-" + random_hex(8));
     fs::create_directories(path);
     fs::permissions(path, fs::perms::owner_all, fs::perm_options::replace);
   }
@@ -84,7 +74,7 @@ std::string flow_bundle::hash() const {
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx, md, &len);
   EVP_MD_CTX_free(ctx);
-  return hex(md, len);
+  return to_hex(md, len);
 }
 
 std::string flow_bundle::dump() const { return nlohmann::json{{"files", files}}.dump(); }
@@ -228,24 +218,8 @@ net::awaitable<bool> publisher::refresh() {
 }
 
 void publisher::start() {
-  auto running = std::make_shared<bool>(true);
-  running_ = running;
-  net::co_spawn(
-      ex_,
-      [this, running]() -> net::awaitable<void> {
-        net::steady_timer t(ex_);
-        while (*running) {
-          t.expires_after(opts_.poll);
-          co_await t.async_wait(net::use_awaitable);
-          if (!*running) break;
-          try {
-            co_await refresh();
-          } catch (const std::exception& e) {
-            log::warn("cannot check for published flows", {{"error", e.what()}});
-          }
-        }
-      },
-      net::detached);
+  running_ = run_every(
+      ex_, opts_.poll, [this]() -> net::awaitable<void> { co_await refresh(); }, "cannot check for published flows");
 }
 
 void publisher::stop() {
@@ -364,9 +338,7 @@ net::awaitable<std::pair<std::string, std::vector<std::string>>> publisher::star
     std::vector<std::string> errs = {"no flow '" + flow_id + "' among the published flows and drafts"};
     co_return std::pair<std::string, std::vector<std::string>>{{}, errs};
   }
-  unsigned char r[16];
-  RAND_bytes(r, sizeof r);
-  const std::string learner = "preview-" + hex(r, sizeof r);
+  const std::string learner = "preview-" + random_hex(16);
   co_await st.dir_set("preview:" + learner, b.dump(), std::chrono::hours(24));
   inbound_event ev = inbound_event::start(flow_id);
   co_await svc_.deliver("web", learner, ev);

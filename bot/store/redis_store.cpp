@@ -450,9 +450,14 @@ class redis_store final : public store {
 
   net::awaitable<std::vector<std::string>> conversations(int p) override {
     check(p);
-    const auto prefix = keys_.session(p, "");
+    co_return co_await scan_suffixes(keys_.session(p, ""));
+  }
+
+  // Every key starting with `prefix` (SCAN MATCH, the prefix taken literally), as the part
+  // after the prefix, sorted and without repeats (SCAN may return a key twice).
+  net::awaitable<std::vector<std::string>> scan_suffixes(const std::string& prefix) {
     const auto pattern = store_detail::glob_escape(prefix) + "*";
-    std::set<std::string> found;  // SCAN may return a key more than once
+    std::set<std::string> found;
     std::string cursor = "0";
     do {
       auto r = co_await call(redis_cmd("SCAN", cursor, "MATCH", pattern, "COUNT", "1000"));
@@ -460,7 +465,7 @@ class redis_store final : public store {
         unavailable("unexpected SCAN answer: " + r.to_string());
       cursor = r.elements[0].str;
       for (const auto& k : r.elements[1].elements)
-        if (k.str.size() > prefix.size() && k.str.compare(0, prefix.size(), prefix) == 0)
+        if (k.str.size() >= prefix.size() && k.str.compare(0, prefix.size(), prefix) == 0)
           found.insert(k.str.substr(prefix.size()));
     } while (cursor != "0");
     co_return std::vector<std::string>(found.begin(), found.end());
@@ -570,19 +575,9 @@ class redis_store final : public store {
   net::awaitable<void> dir_del(const std::string& key) override { co_await call(redis_cmd("DEL", keys_.dir(key))); }
 
   net::awaitable<std::vector<std::string>> dir_keys(const std::string& key_prefix) override {
-    const std::string base = keys_.dir("");
-    const std::string pattern = store_detail::glob_escape(base + key_prefix) + "*";
-    std::set<std::string> found;
-    std::string cursor = "0";
-    do {
-      auto r = co_await call(redis_cmd("SCAN", cursor, "MATCH", pattern, "COUNT", "1000"));
-      if (!r.is_array() || r.elements.size() != 2 || !r.elements[1].is_array())
-        unavailable("unexpected SCAN answer: " + r.to_string());
-      cursor = r.elements[0].str;
-      for (const auto& k : r.elements[1].elements)
-        if (k.str.size() >= base.size() && k.str.compare(0, base.size(), base) == 0) found.insert(k.str.substr(base.size()));
-    } while (cursor != "0");
-    co_return std::vector<std::string>(found.begin(), found.end());
+    auto rest = co_await scan_suffixes(keys_.dir(key_prefix));
+    for (auto& k : rest) k = key_prefix + k;
+    co_return rest;
   }
 
   net::awaitable<bool> dir_set_add(const std::string& key, const std::string& member) override {
