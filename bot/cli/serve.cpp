@@ -123,6 +123,12 @@ delivery_options delivery_options_from(const app_config& cfg) {
   d.concurrency = c.concurrency;
   d.timer_batch = c.timer_batch;
   d.timer_hold = c.timer_hold;
+  // Quiet hours from the configuration ("21:00"–"08:00"; equal times: none).
+  if (auto qs = parse_clock(cfg.quiet_hours.start), qe = parse_clock(cfg.quiet_hours.end); qs && qe) {
+    d.quiet_start = *qs;
+    d.quiet_end = *qe;
+  }
+  d.default_tz = cfg.default_time_zone;
   for (const auto& ch : {std::string("telegram"), std::string("whatsapp"), std::string("sms")}) {
     channel_pacing pc = default_pacing(ch);
     if (auto it = c.channels.find(ch); it != c.channels.end()) {
@@ -278,7 +284,8 @@ int run_serve(const serve_options& o) {
                   {{"sent", d.sent}, {"retry", d.retries}, {"throttled", d.throttled},
                    {"dead_letter", d.dead_letters}, {"skipped", d.skipped}, {"learner_stopped", d.stopped},
                    {"fenced", d.fenced}, {"timer_claimed", d.timers_claimed},
-                   {"reengagement_template", d.reengaged}, {"held_for_window", d.held}});
+                   {"reengagement_template", d.reengaged}, {"held_for_window", d.held},
+                   {"held_for_quiet_hours", d.quiet}});
     metrics.gauge("aula_sms_segments_total", "SMS segments sent (what Twilio bills)")
         .set({}, static_cast<double>(d.segments.load()));
     auto& lg = metrics.gauge("aula_delivery_leases", "Partitions whose lease this instance holds");

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <deque>
 #include <optional>
 #include <random>
@@ -10,6 +11,7 @@
 #include <unordered_map>
 
 #include "bot/engine/render.hpp"
+#include "bot/engine/timing.hpp"
 #include "bot/io/log.hpp"
 #include "bot/store/store_detail.hpp"
 
@@ -428,7 +430,20 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     std::string reason;
     int attempts = 0;
     std::string kind;  // dead letter kind: failed | rejected | stopped | skipped
+    std::int64_t wait_ms = 0;  // held: look again after this long (0: the window's backoff)
   };
+
+  // How long until quiet hours end for a learner in zone `tz` at `now_ms`; 0 outside them.
+  std::int64_t quiet_wait(std::int64_t now_ms, const std::string& tz) const {
+    if (opts.quiet_start == opts.quiet_end) return 0;
+    const std::string local = format_local(now_ms, tz);  // "YYYY-MM-DD HH:MM"
+    if (local.size() < 16) return 0;
+    const int m = std::atoi(local.substr(11, 2).c_str()) * 60 + std::atoi(local.substr(14, 2).c_str());
+    const bool inside = opts.quiet_start < opts.quiet_end ? (m >= opts.quiet_start && m < opts.quiet_end)
+                                                          : (m >= opts.quiet_start || m < opts.quiet_end);
+    if (!inside) return 0;
+    return std::max<std::int64_t>(1000, next_local_time(now_ms, tz, opts.quiet_end, 0) - now_ms);
+  }
 
   // Retries a store operation while the store is down; false when the lease is gone.
   template <class F>
@@ -488,6 +503,21 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     if (!a || !a->enabled()) co_return verdict{outcome::dead, "channel '" + channel + "' is not enabled", 0, "rejected"};
     const outbound_message m = outbound_from_json(*mj);
     const auto pc = pacing_of(channel);
+    if (it.lane == "bulk" && opts.quiet_start != opts.quiet_end) {
+      // Quiet hours: unsolicited messages wait (a learner who just wrote is awake).
+      loaded_session l;
+      auto op = [&]() -> net::awaitable<void> { l = co_await st.load(conv); };
+      if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
+      const std::int64_t now = svc.clock().now_ms();
+      const bool awake = l.s.last_in > 0 && now - l.s.last_in < opts.awake.count();
+      auto tz = l.s.contact.find("tz");
+      const std::string zone = tz != l.s.contact.end() && known_time_zone(tz->second) ? tz->second : opts.default_tz;
+      if (const std::int64_t wait = awake ? 0 : quiet_wait(now, zone); wait > 0) {
+        verdict v{outcome::held, "quiet hours"};
+        v.wait_ms = wait;
+        co_return v;
+      }
+    }
     // A channel with a customer-service window (WhatsApp): decided now, at send time.
     std::int64_t last_in = 0;
     if (a->window_ms() > 0) {
@@ -636,14 +666,17 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       }
       if (v.what == outcome::held) {
         // Outside the window: wait for the learner (a commit of theirs wakes us), then look again.
-        if (c.hold_wait == ms(1000)) counters.held++;
+        if (v.wait_ms > 0) counters.quiet++;
+        else if (c.hold_wait == ms(1000)) counters.held++;
         part.held_convs.insert(conv);
         c.hold_timer = std::make_shared<net::steady_timer>(strand);
-        c.hold_timer->expires_after(c.hold_wait);
+        // Quiet hours: until they end (looked at again at least every 10 minutes; the learner
+        // writing, or the test clock, wakes it sooner).
+        c.hold_timer->expires_after(v.wait_ms > 0 ? std::min<ms>(ms(v.wait_ms), ms(600000)) : c.hold_wait);
         co_await c.hold_timer->async_wait(net::as_tuple(net::use_awaitable));
         c.hold_timer.reset();
         part.held_convs.erase(conv);
-        c.hold_wait = std::min(ms(30000), c.hold_wait * 2);
+        if (v.wait_ms == 0) c.hold_wait = std::min(ms(30000), c.hold_wait * 2);
         if (!holds(p, it.epoch)) {
           drop_queue(c);
           break;
@@ -699,6 +732,16 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   }
 
   // ---------------------------------------------------------------- the scheduler
+
+  // Every learner held (quiet hours, the window) looks again now (on the strand).
+  net::awaitable<void> wake_held() {
+    for (auto& part : parts)
+      for (const auto& conv : part.held_convs) {
+        auto it = convs.find(conv);
+        if (it != convs.end() && it->second.hold_timer) it->second.hold_timer->cancel();
+      }
+    co_return;
+  }
 
   net::awaitable<std::size_t> fire_timers() {
     std::size_t fired = 0;
@@ -835,7 +878,10 @@ net::awaitable<void> delivery::impl::shutdown(std::chrono::milliseconds grace) {
 
 net::awaitable<std::size_t> delivery::fire_timers_now() {
   auto i = impl_;
-  co_return co_await net::co_spawn(i->strand, i->fire_timers(), net::use_awaitable);
+  const std::size_t fired = co_await net::co_spawn(i->strand, i->fire_timers(), net::use_awaitable);
+  // The clock moved: held learners (quiet hours) look again now.
+  co_await net::co_spawn(i->strand, i->wake_held(), net::use_awaitable);
+  co_return fired;
 }
 
 const std::string& delivery::owner() const { return impl_->opts.owner; }

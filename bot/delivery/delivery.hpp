@@ -48,11 +48,18 @@ struct delivery_options {
   std::size_t timer_batch = 500;     // timers claimed per partition per tick
   std::chrono::milliseconds timer_hold{30000};  // a claimed timer comes back after this if not handed over
   std::map<std::string, channel_pacing> channels;  // by channel name; others get channel_pacing{}
+  // Quiet hours (minutes after local midnight; start == end: none): bulk-lane messages
+  // (reminders, drips, broadcasts) to a learner inside them wait until they end, unless the
+  // learner wrote within `awake`. Replies are never held. The learner's zone is their
+  // session's `tz` contact field, else default_tz.
+  int quiet_start = 0, quiet_end = 0;
+  std::chrono::milliseconds awake{30 * 60 * 1000};
+  std::string default_tz = "America/Mexico_City";
 };
 
 struct delivery_counters {
   std::atomic<long> sent{0}, retries{0}, throttled{0}, dead_letters{0}, skipped{0}, stopped{0}, leases_taken{0},
-      leases_lost{0}, fenced{0}, timers_claimed{0}, segments{0}, reengaged{0}, held{0};
+      leases_lost{0}, fenced{0}, timers_claimed{0}, segments{0}, reengaged{0}, held{0}, quiet{0};
 };
 
 class delivery {

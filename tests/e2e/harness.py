@@ -155,7 +155,7 @@ class Aula:
             "AULA_PUBLIC_URL": self.url,
             "AULA_REDIS_URL": redis_url,
             "AULA_FLOWS": os.path.join(ROOT, "flows"),
-            "AULA_CONFIG": os.path.join(ROOT, "config", "aula.yaml"),
+            "AULA_CONFIG": quiet_free_config(),
             "AULA_ADMIN_TOKENS": f"admin:{ADMIN_TOKEN}",
             "AULA_TEST_CLOCK": "1",
         })
@@ -379,6 +379,18 @@ class MockTwilio(_Mock):
                 "AULA_TWILIO_API": self.url, **({"AULA_CA_FILE": self.cafile} if self.cafile else {})}
 
 
+_quiet_free = []
+
+
+def quiet_free_config():
+    """config/aula.yaml with quiet hours off (start = end), written once per test process:
+    whether a reminder or a broadcast goes must not depend on the hour the tests run."""
+    if not _quiet_free:
+        folder = tempfile.mkdtemp(prefix="aula-e2e-config-")
+        _quiet_free.append(write_test_config(folder, fast=False))
+    return _quiet_free[0]
+
+
 def write_test_config(folder, fast=True):
     """config/aula.yaml with fast pacing and retries, written to `folder`; returns its path."""
     import yaml
@@ -388,6 +400,7 @@ def write_test_config(folder, fast=True):
         pace = {"per_second": 1000, "chat_burst": 1000, "chat_interval": "1ms"}
         cfg["delivery"].update({"whatsapp": dict(pace), "sms": dict(pace), "telegram": dict(pace),
                                 "retry_base": "100ms", "max_attempts": 3, "poll": "100ms"})
+    cfg["quiet_hours"] = {"start": "00:00", "end": "00:00"}  # off; tests of quiet hours set their own
     path = os.path.join(folder, "aula.yaml")
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(cfg, f, allow_unicode=True, sort_keys=False)

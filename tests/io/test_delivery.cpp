@@ -6,6 +6,7 @@
 // a provider's remote API); the adapter renders and classifies for real. The chaos tests
 // (tests/chaos) run the same sender in `aula serve` against the mock Bot API over HTTP(S).
 #include "bot/delivery/delivery.hpp"
+#include "bot/engine/timing.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -438,4 +439,51 @@ TEST_CASE("sender: outside the window a template goes once and the learner's que
   learner_writes("wa:+5255");
   REQUIRE(eventually([&] { return r.provider.delivered()["+5255"].back() == "tarde"; }, 3s));
   CHECK(r.dead("wa:+5255").empty());
+}
+
+TEST_CASE("sender: quiet hours hold bulk messages until they end, never replies, and not a learner who just wrote") {
+  rig r;
+  // Quiet hours around now in Mexico City (the learners' default zone): an hour each side.
+  const std::int64_t now = r.svc->clock().now_ms();
+  const std::string local = format_local(now, "America/Mexico_City");
+  const int m = std::stoi(local.substr(11, 2)) * 60 + std::stoi(local.substr(14, 2));
+  delivery_options o = fast_options();
+  o.quiet_start = (m + 1440 - 60) % 1440;
+  o.quiet_end = (m + 60) % 1440;
+  o.default_tz = "America/Mexico_City";
+  r.add_sender(o);
+  auto set_session = [&](const std::string& conv, const std::function<void(session&)>& f) {
+    net::co_spawn(r.ioc, [&]() -> net::awaitable<void> {
+      for (;;) {
+        auto loaded = co_await r.st->load(conv);
+        commit_request c;
+        c.conversation = conv;
+        c.expected_version = loaded.exists ? loaded.s.version : 0;
+        c.next = loaded.s;
+        f(c.next);
+        if (co_await r.st->commit(c) == commit_outcome::ok) break;
+      }
+      r.svc->mark_dirty(partition_of(conv, r.st->partitions()));
+    }, net::use_future).get();
+  };
+  // A learner in Tokyo is outside the hours (fifteen hours ahead): theirs goes.
+  set_session("telegram:30", [](session& s) { s.contact["tz"] = "Asia/Tokyo"; });
+  r.commit("telegram:10", {"aviso nocturno"}, "bulk");
+  r.commit("telegram:20", {"respuesta ¡ya!"}, "reply");
+  r.commit("telegram:30", {"aviso a Tokio"}, "bulk");
+  REQUIRE(eventually([&] { return r.provider.delivered()["20"].size() == 1; }));
+  REQUIRE(eventually([&] { return r.provider.delivered()["30"].size() == 1; }));
+  std::this_thread::sleep_for(300ms);
+  CHECK(r.provider.delivered()["10"].empty());
+  CHECK(r.senders[0]->counters().quiet >= 1);
+  // The learner writes: awake, what waited goes now.
+  set_session("telegram:10", [&](session& s) { s.last_in = r.svc->clock().now_ms(); });
+  REQUIRE(eventually([&] { return r.provider.delivered()["10"] == std::vector<std::string>{"aviso nocturno"}; }));
+  // Another waits until the quiet hours end: the clock moves past them.
+  r.commit("telegram:40", {"aviso 2"}, "bulk");
+  std::this_thread::sleep_for(300ms);
+  CHECK(r.provider.delivered()["40"].empty());
+  r.svc->clock().advance(2LL * 3600 * 1000);
+  net::co_spawn(r.ioc, r.senders[0]->fire_timers_now(), net::use_future).get();
+  REQUIRE(eventually([&] { return r.provider.delivered()["40"] == std::vector<std::string>{"aviso 2"}; }));
 }
