@@ -104,12 +104,8 @@ class course_reader {
   }
 
   bool string_of(const YAML::Node& n, std::string& out, const std::string& what) {
-    if (!n.IsScalar()) {
-      error(n, what + " must be a text", "write it as a plain or quoted string");
-      return false;
-    }
-    out = n.Scalar();
-    return true;
+    return read_string(n, what, out,
+                       [this](const YAML::Node& at, std::string m, std::string h) { error(at, std::move(m), std::move(h)); });
   }
 
   // A whole number from min_value to max_value.

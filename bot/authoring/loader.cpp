@@ -86,12 +86,8 @@ class reader {
   }
 
   bool string_of(const YAML::Node& n, std::string& out, const std::string& what) {
-    if (!n.IsScalar()) {
-      error(n, what + " must be a text", "write it as a plain or quoted string");
-      return false;
-    }
-    out = n.Scalar();
-    return true;
+    return read_string(n, what, out,
+                       [this](const YAML::Node& at, std::string m, std::string h) { error(at, std::move(m), std::move(h)); });
   }
 
   bool int_of(const YAML::Node& n, int& out, const std::string& what, int min_value) {

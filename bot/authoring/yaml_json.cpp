@@ -37,6 +37,15 @@ bool is_language_code(const std::string& s) {
   return std::regex_match(s, pattern);
 }
 
+bool read_string(const YAML::Node& n, const std::string& what, std::string& out, const yaml_error& error) {
+  if (!n.IsScalar()) {
+    error(n, what + " must be a text", "write it as a plain or quoted string");
+    return false;
+  }
+  out = n.Scalar();
+  return true;
+}
+
 bool read_localized(const YAML::Node& n, const std::string& base, const std::string& what, localized& out,
                     const yaml_error& error) {
   if (n.IsScalar()) {

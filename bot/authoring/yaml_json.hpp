@@ -20,6 +20,9 @@ bool is_language_code(const std::string& s);
 // Where a reader reports a problem: the node, the message, what to do.
 using yaml_error = std::function<void(const YAML::Node&, std::string, std::string)>;
 
+// A plain text value (a YAML scalar) named `what` in messages.
+bool read_string(const YAML::Node& n, const std::string& what, std::string& out, const yaml_error& error);
+
 // A text of a flow or course file: a string (in language `base`) or a map of languages
 // {es: …, en: …}. `what` names it in messages ("the text of node 'x'").
 bool read_localized(const YAML::Node& n, const std::string& base, const std::string& what, localized& out,
