@@ -396,6 +396,26 @@ std::optional<transition> module_ended_in(run_ctx& rc, const std::string& course
   return std::nullopt;
 }
 
+std::optional<transition> course_restart(run_ctx& rc, const course_def& c) {
+  session& s = rc.s();
+  std::erase(s.queue, queue_entry(c.id));
+  if (course_progress* p = s.course(c.id)) p->status = "reset";  // course_enroll starts it over
+  return course_enroll(rc, c, false);
+}
+
+std::optional<transition> course_move(run_ctx& rc, const course_def& c, const std::string& flow) {
+  session& s = rc.s();
+  course_progress* p = s.course(c.id);
+  const int i = c.index_of(flow);
+  if (!p || i < 0) return std::nullopt;
+  std::erase(s.queue, queue_entry(c.id));
+  p->status = "active";
+  p->ended_at = 0;
+  p->current = i;
+  p->timer.reset();
+  return open_module(rc, c, *p, false);
+}
+
 std::optional<transition> course_dequeue(run_ctx& rc, const std::string& course) {
   const course_def* c = rc.flows().course(course);
   course_progress* p = rc.s().course(course);

@@ -608,14 +608,45 @@ class stepper {
         for (auto& m : out_.messages) m.unsolicited = true;
         return;
       }
-      case inbound_event::kind::reset:
+      case inbound_event::kind::reset: {
         rc_.end_all(end_status::interrupted);
         s.queue.clear();
         s.answers.clear();
         s.last.reset();
         s.menu_open = false;
+        s.paused.clear();
+        auto& r = rc_.record("reset", nullptr);
+        r.status = "reset";
+        if (!ev.course.empty()) r.value = {{"course", ev.course}};
         rc_.log("reset by an administrator");
+        if (ev.course.empty()) return;
+        const course_def* c = flows_.course(ev.course);
+        if (!c || !s.course(ev.course)) return rc_.log("reset: not enrolled in course '" + ev.course + "'");
+        if (auto t = detail::course_restart(rc_, *c)) rc_.drive(*t);
         return;
+      }
+      case inbound_event::kind::move: {
+        if (ev.course.empty()) {
+          const flow* fl = flows_.find(ev.flow);
+          if (!fl || (!ev.at.empty() && !fl->find(ev.at)))
+            return rc_.log("move: no flow '" + ev.flow + "'" + (ev.at.empty() ? "" : " with node '" + ev.at + "'"));
+          s.paused.clear();
+          auto& r = rc_.record("moved", nullptr);
+          r.status = "moved";
+          r.value = {{"flow", ev.flow}, {"node", ev.at}};
+          return start(ev.flow, ev.at, start_policy::interrupt, false);
+        }
+        const course_def* c = flows_.course(ev.course);
+        if (!c || !s.course(ev.course)) return rc_.log("move: not enrolled in course '" + ev.course + "'");
+        if (c->index_of(ev.flow) < 0) return rc_.log("move: course '" + ev.course + "' has no module '" + ev.flow + "'");
+        rc_.end_all(end_status::interrupted);
+        s.paused.clear();
+        auto& r = rc_.record("moved", nullptr);
+        r.status = "moved";
+        r.value = {{"course", ev.course}, {"flow", ev.flow}};
+        if (auto t = detail::course_move(rc_, *c, ev.flow)) rc_.drive(*t);
+        return;
+      }
     }
   }
 

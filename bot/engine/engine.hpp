@@ -54,7 +54,9 @@ struct inbound_event {
     webhook_result,  // the host's answer to webhook request `timer`: `status`, `text` = body
     opt_out,         // the provider says the learner blocked us or opted out
     opt_in,          // ... or came back
-    reset,           // an administrator reset the learner's conversation
+    reset,           // an administrator reset the learner's conversation (`course`: that course starts over)
+    move,            // an administrator moved the learner: to `flow` (at node `at`), or, with
+                     // `course`, to that course's module `flow`
     delivery_failed,  // a message to the learner was dead-lettered (`text`: why): pause the course
     enroll,          // enrol the learner in `course` (its first module opens by the course's rules)
     broadcast,       // a facilitator's message `text` (WhatsApp outside the window: `template_name`)
@@ -112,6 +114,20 @@ struct inbound_event {
   static inbound_event enroll_in(std::string course_id) {
     inbound_event e;
     e.type = kind::enroll;
+    e.course = std::move(course_id);
+    return e;
+  }
+  static inbound_event reset_by_staff(std::string course_id = {}) {
+    inbound_event e;
+    e.type = kind::reset;
+    e.course = std::move(course_id);
+    return e;
+  }
+  static inbound_event move_to(std::string flow_id, std::string at_node = {}, std::string course_id = {}) {
+    inbound_event e;
+    e.type = kind::move;
+    e.flow = std::move(flow_id);
+    e.at = std::move(at_node);
     e.course = std::move(course_id);
     return e;
   }

@@ -465,3 +465,54 @@ courses:
   CHECK(sim.state().courses[1].modules.at(0).score == 2);
   CHECK(sim.state().courses[0].status == "active");  // m2 tomorrow
 }
+
+TEST_CASE("staff fixes: reset unpauses and can restart a course; move goes to a module or a node", "[course]") {
+  course_fixture fx(basic_course);
+  simulator sim(fx.flows, ctx_at("2026-03-02 17:00"));
+  sim.send(inbound_event::enroll_in("c"));
+  sim.send(inbound_event::message("1"));  // m1 passed: m2 tomorrow at 09:00
+  REQUIRE(sim.state().courses.at(0).current == 1);
+
+  // Move to m1 again (an operator lets a learner redo the first module now).
+  auto moved = sim.send(inbound_event::move_to("m1", {}, "c"));
+  CHECK(has_text(moved, "¿Uno?"));
+  REQUIRE(sim.state().run.has_value());
+  CHECK(sim.state().run->flow == "m1");
+  CHECK(sim.state().run->course == "c");
+  CHECK(sim.state().courses.at(0).current == 0);
+  CHECK(sim.records.back().value("type", "") == "start");
+  CHECK(sim.state().courses.at(0).modules.at(0).attempts == 2);
+  bool recorded = false;
+  for (const auto& r : sim.records)
+    if (r.value("type", "") == "moved" && r["value"].value("flow", "") == "m1" && r["value"].value("course", "") == "c")
+      recorded = true;
+  CHECK(recorded);
+
+  // A module the course does not have, or a course the learner is not in: nothing changes.
+  const auto before = sim.state().run->id;
+  CHECK(texts(sim.send(inbound_event::move_to("encuesta", {}, "c"))).empty());
+  CHECK(texts(sim.send(inbound_event::move_to("m1", {}, "otro"))).empty());
+  CHECK(sim.state().run->id == before);
+
+  // Outside a course: a flow at a node.
+  auto node = sim.send(inbound_event::move_to("m2", "q2"));
+  CHECK(has_text(node, "¿Dos?"));
+  CHECK(sim.state().run->flow == "m2");
+
+  // A dead letter paused the learner; a reset lifts the pause and clears the conversation.
+  sim.send(inbound_event::delivery_failure("rejected"));
+  REQUIRE_FALSE(sim.state().paused.empty());
+  sim.send(inbound_event::reset_by_staff());
+  CHECK(sim.state().paused.empty());
+  CHECK(sim.records.back().value("type", "") == "reset");
+
+  // Reset with the course: it starts over at module 1 (attempts counted afresh).
+  sim.send(inbound_event::move_to("m2", {}, "c"));
+  REQUIRE(sim.state().courses.at(0).current == 1);
+  auto again = sim.send(inbound_event::reset_by_staff("c"));
+  CHECK(has_text(again, "¿Uno?"));
+  REQUIRE(sim.state().courses.size() == 1);
+  CHECK(sim.state().courses[0].current == 0);
+  CHECK(sim.state().courses[0].status == "active");
+  CHECK(sim.state().courses[0].modules.at(0).attempts == 1);
+}

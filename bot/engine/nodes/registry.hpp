@@ -136,6 +136,10 @@ std::optional<transition> course_requested(run_ctx& rc, const course_def& c);
 // A module's run ended (`may_continue`: false when every run is being ended: opt-out, reset).
 std::optional<transition> course_module_ended(run_ctx& rc, const std::string& course, const std::string& flow,
                                               end_status status, int score, int score_max, bool may_continue);
+// An administrator's fixes: the course starts over from its first module (progress kept in
+// the records, not in the session), or the learner goes to module `flow` of the course now.
+std::optional<transition> course_restart(run_ctx& rc, const course_def& c);
+std::optional<transition> course_move(run_ctx& rc, const course_def& c, const std::string& flow);
 // A queued "course:<id>" entry came up: start the course's open module if it still waits.
 std::optional<transition> course_dequeue(run_ctx& rc, const std::string& course);
 // A timer fell due: a course's drip or nudge. nullopt when `id` is no course timer; else
