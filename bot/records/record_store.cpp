@@ -1,0 +1,421 @@
+#include "bot/records/record_store.hpp"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "bot/records/sql.hpp"
+
+namespace aula::records {
+
+using detail::sql_params;
+using detail::sql_row;
+using detail::sql_value;
+
+namespace detail {
+
+std::int64_t sql_row::i(std::size_t k) const {
+  const sql_value& v = cells.at(k);
+  if (const auto* x = std::get_if<std::int64_t>(&v)) return *x;
+  if (const auto* d = std::get_if<double>(&v)) return static_cast<std::int64_t>(std::llround(*d));
+  if (const auto* s = std::get_if<std::string>(&v)) {
+    std::int64_t out = 0;
+    // PostgreSQL's SUM over bigint is numeric: "12" or, rarely, "12.0".
+    auto r = std::from_chars(s->data(), s->data() + s->size(), out);
+    if (r.ec == std::errc() && r.ptr == s->data() + s->size()) return out;
+    return static_cast<std::int64_t>(std::llround(d(k)));
+  }
+  return 0;
+}
+
+double sql_row::d(std::size_t k) const {
+  const sql_value& v = cells.at(k);
+  if (const auto* x = std::get_if<double>(&v)) return *x;
+  if (const auto* n = std::get_if<std::int64_t>(&v)) return static_cast<double>(*n);
+  if (const auto* s = std::get_if<std::string>(&v)) {
+    double out = 0;
+    std::from_chars(s->data(), s->data() + s->size(), out);
+    return out;
+  }
+  return 0;
+}
+
+std::string sql_row::s(std::size_t k) const {
+  const sql_value& v = cells.at(k);
+  if (const auto* x = std::get_if<std::string>(&v)) return *x;
+  if (const auto* n = std::get_if<std::int64_t>(&v)) return std::to_string(*n);
+  if (const auto* d = std::get_if<double>(&v)) {
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof buf, *d);
+    return std::string(buf, r.ptr);
+  }
+  return {};
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// The schema
+//
+// records: one row per result record, keyed by (conv, id): the drain may deliver a record twice
+// (a crash between insert and trim), the second time it is a no-op. `seq` is the insertion
+// order, which breaks ties between records of one step (they share `at`); a conversation's
+// records reach the store in the order its step wrote them. Columns the reports read are real
+// columns; course records carry their course, module number and maximum in `value`, lifted
+// into course / module / max_points. `num` is a numeric answer (scale, nps, number).
+// record_items: an answer's chosen options, one row each (a multi-choice answer has several),
+// so tallies are plain GROUP BYs on both databases without their JSON functions.
+const std::vector<migration>& migrations() {
+  static const std::vector<migration> list{
+      {1, "result records and their chosen options", R"sql(
+CREATE TABLE records (
+  seq {{serial_key}},
+  conv TEXT NOT NULL,
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  channel TEXT,
+  flow TEXT,
+  version TEXT,
+  run TEXT,
+  node TEXT,
+  course TEXT,
+  module INTEGER,
+  value TEXT,
+  num DOUBLE PRECISION,
+  text TEXT,
+  status TEXT,
+  correct INTEGER,
+  final INTEGER,
+  points INTEGER,
+  max_points INTEGER,
+  attempt INTEGER,
+  segments INTEGER,
+  at BIGINT NOT NULL,
+  data TEXT NOT NULL,
+  UNIQUE (conv, id)
+);
+CREATE INDEX records_conv_at ON records (conv, at);
+CREATE INDEX records_flow ON records (flow, type, node);
+CREATE INDEX records_type_at ON records (type, at);
+CREATE INDEX records_course ON records (course, type);
+CREATE TABLE record_items (
+  conv TEXT NOT NULL,
+  id TEXT NOT NULL,
+  pos INTEGER NOT NULL,
+  item TEXT NOT NULL,
+  num DOUBLE PRECISION,
+  PRIMARY KEY (conv, id, pos)
+);
+)sql"},
+      {2, "learners and cohort membership", R"sql(
+CREATE TABLE learners (
+  conv TEXT PRIMARY KEY,
+  name TEXT,
+  state TEXT,
+  role TEXT,
+  language TEXT,
+  channel TEXT,
+  status TEXT,
+  enrolled_at BIGINT,
+  data TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX learners_state ON learners (state);
+CREATE TABLE cohort_members (
+  cohort TEXT NOT NULL,
+  conv TEXT NOT NULL,
+  PRIMARY KEY (cohort, conv)
+);
+CREATE INDEX cohort_members_conv ON cohort_members (conv);
+)sql"},
+  };
+  return list;
+}
+
+namespace {
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string substitute(std::string sql, const std::string& key, const std::string& by) {
+  for (std::size_t p = sql.find(key); p != std::string::npos; p = sql.find(key, p + by.size()))
+    sql.replace(p, key.size(), by);
+  return sql;
+}
+
+std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+// A string field, or null when absent or empty (so SQL sees one "nothing": NULL).
+sql_value text_field(const nlohmann::json& r, const char* key) {
+  auto it = r.find(key);
+  if (it == r.end() || it->is_null()) return nullptr;
+  if (it->is_string()) {
+    if (it->get_ref<const std::string&>().empty()) return nullptr;
+    return it->get<std::string>();
+  }
+  return dump(*it);  // a number where a string was expected ("version": 3) is kept as text
+}
+
+sql_value int_field(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return nullptr;
+  if (it->is_number_integer() || it->is_number_unsigned()) return it->get<std::int64_t>();
+  if (it->is_number_float() && std::isfinite(it->get<double>()))
+    return static_cast<std::int64_t>(std::llround(it->get<double>()));
+  return nullptr;
+}
+
+sql_value bool_field(const nlohmann::json& r, const char* key) {
+  auto it = r.find(key);
+  if (it == r.end() || !it->is_boolean()) return nullptr;
+  return static_cast<std::int64_t>(it->get<bool>() ? 1 : 0);
+}
+
+sql_value number_of(const nlohmann::json& v) {
+  if (v.is_number() && std::isfinite(v.get<double>())) return v.get<double>();
+  return nullptr;
+}
+
+// An option id, a number or a text as the tally shows it.
+std::string item_text(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : dump(v); }
+
+std::string channel_of(const std::string& conv) { return conv.substr(0, conv.find(':')); }
+
+std::string describe(const nlohmann::json& r) {
+  std::string s = dump(r);
+  return s.size() > 160 ? s.substr(0, 160) + "…" : s;
+}
+
+void check_record(const nlohmann::json& r, std::size_t index) {
+  auto fail = [&](const std::string& why) {
+    throw std::invalid_argument("record store: record " + std::to_string(index) + " of the batch " + why + ": " +
+                                describe(r));
+  };
+  if (!r.is_object()) fail("is not a JSON object");
+  for (const char* key : {"conv", "id", "type"}) {
+    auto it = r.find(key);
+    if (it == r.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+      fail(std::string("has no \"") + key + "\" string");
+  }
+  if (r["conv"].get_ref<const std::string&>().find(':') == std::string::npos)
+    fail("has a \"conv\" that is not \"<channel>:<address>\"");
+  auto at = r.find("at");
+  if (at == r.end() || !(at->is_number_integer() || at->is_number_unsigned())) fail("has no integer \"at\"");
+}
+
+void check_conv(const std::string& conv) {
+  if (conv.empty() || conv.find(':') == std::string::npos)
+    throw std::invalid_argument("record store: \"" + conv + "\" is not a conversation (\"<channel>:<address>\")");
+}
+
+void replace_cohorts(detail::sql_connection& db, const std::string& conv, const std::vector<std::string>& cohorts) {
+  db.exec("DELETE FROM cohort_members WHERE conv = ?", {conv});
+  for (const auto& c : cohorts) {
+    if (c.empty()) continue;
+    db.exec("INSERT INTO cohort_members (cohort, conv) VALUES (?, ?) ON CONFLICT (cohort, conv) DO NOTHING", {c, conv});
+  }
+}
+
+}  // namespace
+
+std::string redact_url(const std::string& url) {
+  // scheme://user:password@host…: only the password goes.
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const auto at = url.find('@', scheme + 3);
+  if (at == std::string::npos) return url;
+  const auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+record_store::record_store(std::unique_ptr<detail::sql_connection> db, std::string shown_url)
+    : db_(std::move(db)), shown_url_(std::move(shown_url)) {}
+
+record_store::~record_store() = default;
+
+const char* record_store::backend() const { return db_->backend(); }
+
+int record_store::schema_version() {
+  auto rows = db_->query("SELECT MAX(version) FROM schema_version");
+  return rows.empty() ? 0 : static_cast<int>(rows[0].i(0));
+}
+
+void record_store::migrate(const std::vector<migration>& list) {
+  for (std::size_t k = 0; k < list.size(); ++k)
+    if (list[k].version != static_cast<int>(k) + 1)
+      throw std::logic_error("record store: migrations must be numbered 1, 2, … in order");
+  const int known = static_cast<int>(list.size());
+  detail::transaction tx(*db_);
+  db_->lock_for_migration();
+  // Inside the lock: two processes opening a new database at once create it once.
+  db_->exec_script(
+      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+      "applied_at BIGINT NOT NULL)");
+  const int current = schema_version();
+  if (current > known)
+    throw record_store_error("record store " + shown_url_ + " has schema version " + std::to_string(current) +
+                             ", newer than this aula knows (" + std::to_string(known) +
+                             "): it was written by a newer aula; run that version or a later one against it");
+  for (int v = current + 1; v <= known; ++v) {
+    const migration& m = list[static_cast<std::size_t>(v - 1)];
+    try {
+      db_->exec_script(substitute(m.sql, "{{serial_key}}", db_->serial_key_column()));
+    } catch (const record_store_error& e) {
+      throw record_store_error("record store " + shown_url_ + ": migration " + std::to_string(v) + " (" +
+                               m.description + ") failed: " + e.what());
+    }
+    db_->exec("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+              {std::int64_t{v}, m.description, now_ms()});
+  }
+  tx.commit();
+}
+
+std::unique_ptr<record_store> open_record_store(const std::string& url) { return open_record_store(url, migrations()); }
+
+std::unique_ptr<record_store> open_record_store(const std::string& url, const std::vector<migration>& list) {
+  const std::string shown = redact_url(url);
+  const std::string accepted =
+      "use sqlite:///absolute/path.db, sqlite://relative/path.db or postgresql://user@host:port/database";
+  std::unique_ptr<detail::sql_connection> db;
+  if (url.starts_with("sqlite://")) {
+    std::string path = url.substr(9);
+    if (path.empty()) throw std::invalid_argument("record store URL '" + shown + "' names no file: " + accepted);
+    if (auto q = path.find('?'); q != std::string::npos)
+      throw std::invalid_argument("record store URL '" + shown + "': SQLite URLs take no options (" + path.substr(q) +
+                                  ")");
+    if (path != ":memory:") {
+      const std::filesystem::path file(path);
+      if (std::filesystem::is_directory(file))
+        throw std::invalid_argument("record store URL '" + shown + "' names a directory, not a database file");
+      const std::filesystem::path dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
+      std::error_code ec;
+      if (!std::filesystem::is_directory(dir, ec))
+        throw record_store_error("record store: the directory " + dir.string() + " of " + shown +
+                                 " does not exist (create it, or fix AULA_RECORDS_URL)");
+    }
+    db = detail::open_sqlite(path);
+  } else if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    db = detail::open_postgres(url, shown);
+  } else {
+    throw std::invalid_argument("record store URL '" + shown + "' is not understood: " + accepted);
+  }
+  auto store = std::unique_ptr<record_store>(new record_store(std::move(db), shown));
+  store->migrate(list);
+  return store;
+}
+
+std::size_t record_store::insert(const std::vector<nlohmann::json>& records) {
+  for (std::size_t k = 0; k < records.size(); ++k) check_record(records[k], k);
+  if (records.empty()) return 0;
+  static const std::string insert_record =
+      "INSERT INTO records (conv, id, type, channel, flow, version, run, node, course, module, value, num, text, "
+      "status, correct, final, points, max_points, attempt, segments, at, data) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv, id) DO NOTHING";
+  static const std::string insert_item =
+      "INSERT INTO record_items (conv, id, pos, item, num) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT (conv, id, pos) DO NOTHING";
+  std::size_t added = 0;
+  detail::transaction tx(*db_);
+  for (const auto& r : records) {
+    const std::string conv = r["conv"].get<std::string>();
+    const std::string id = r["id"].get<std::string>();
+    const nlohmann::json no_value;
+    const nlohmann::json& value = r.contains("value") ? r["value"] : no_value;
+    sql_value channel = text_field(r, "channel");
+    if (std::holds_alternative<std::nullptr_t>(channel)) channel = channel_of(conv);
+    // Course records say which course, module and maximum in their value object.
+    sql_value course = nullptr, module = nullptr, max_points = nullptr;
+    if (value.is_object()) {
+      course = text_field(value, "course");
+      module = int_field(value, "module");
+      max_points = int_field(value, "max");
+    }
+    const sql_params row{conv,
+                         id,
+                         r["type"].get<std::string>(),
+                         channel,
+                         text_field(r, "flow"),
+                         text_field(r, "version"),
+                         text_field(r, "run"),
+                         text_field(r, "node"),
+                         course,
+                         module,
+                         value.is_null() ? sql_value(nullptr) : sql_value(dump(value)),
+                         number_of(value),
+                         text_field(r, "text"),
+                         text_field(r, "status"),
+                         bool_field(r, "correct"),
+                         bool_field(r, "final"),
+                         int_field(r, "points"),
+                         max_points,
+                         int_field(r, "attempt"),
+                         int_field(r, "segments"),
+                         r["at"].get<std::int64_t>(),
+                         dump(r)};
+    if (db_->exec(insert_record, row) == 0) continue;  // stored before: the drain ran twice
+    ++added;
+    std::vector<nlohmann::json> chosen;
+    if (value.is_array()) {
+      for (const auto& v : value)
+        if (v.is_primitive() && !v.is_null()) chosen.push_back(v);
+    } else if (value.is_primitive() && !value.is_null()) {
+      chosen.push_back(value);
+    }
+    for (std::size_t pos = 0; pos < chosen.size(); ++pos) {
+      const auto& v = chosen[pos];
+      db_->exec(insert_item, {conv, id, static_cast<std::int64_t>(pos), item_text(v), number_of(v)});
+    }
+  }
+  tx.commit();
+  return added;
+}
+
+void record_store::upsert_learner(const std::string& conv, const nlohmann::json& learner) {
+  check_conv(conv);
+  if (!learner.is_object())
+    throw std::invalid_argument("record store: the learner record of " + conv + " is not a JSON object");
+  sql_value channel = text_field(learner, "channel");
+  if (std::holds_alternative<std::nullptr_t>(channel)) channel = channel_of(conv);
+  detail::transaction tx(*db_);
+  db_->exec(
+      "INSERT INTO learners (conv, name, state, role, language, channel, status, enrolled_at, data, updated_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv) DO UPDATE SET name = excluded.name, "
+      "state = excluded.state, role = excluded.role, language = excluded.language, channel = excluded.channel, "
+      "status = excluded.status, enrolled_at = excluded.enrolled_at, data = excluded.data, "
+      "updated_at = excluded.updated_at",
+      {conv, text_field(learner, "name"), text_field(learner, "state"), text_field(learner, "role"),
+       text_field(learner, "language"), channel, text_field(learner, "status"), int_field(learner, "enrolled_at"),
+       dump(learner), now_ms()});
+  if (auto it = learner.find("cohorts"); it != learner.end() && it->is_array()) {
+    std::vector<std::string> cohorts;
+    for (const auto& c : *it)
+      if (c.is_string()) cohorts.push_back(c.get<std::string>());
+    replace_cohorts(*db_, conv, cohorts);
+  }
+  tx.commit();
+}
+
+void record_store::set_cohorts(const std::string& conv, const std::vector<std::string>& cohorts) {
+  check_conv(conv);
+  detail::transaction tx(*db_);
+  replace_cohorts(*db_, conv, cohorts);
+  tx.commit();
+}
+
+nlohmann::json record_store::timeline(const std::string& conv, std::size_t limit) {
+  const auto n = static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<std::int32_t>::max()));
+  auto rows = db_->query(
+      "SELECT data FROM (SELECT data, at, seq FROM records WHERE conv = ? ORDER BY at DESC, seq DESC LIMIT ?) t "
+      "ORDER BY at, seq",
+      {conv, n});
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& row : rows) out.push_back(nlohmann::json::parse(row.s(0)));
+  return out;
+}
+
+}  // namespace aula::records

@@ -1,0 +1,900 @@
+// The record store: URLs, schema migrations, idempotent inserts, UTF-8, the learner dimension,
+// the timeline and each report, against a small scripted scenario whose numbers are counted by
+// hand in the comments below (not by running the same queries another way). The CSV writer.
+//
+// Every store test runs on SQLite (a temp file) and, when AULA_TEST_POSTGRES_URL is set
+// (scripts/test starts a throwaway PostgreSQL when one is installed), on PostgreSQL too, in a
+// database of its own that is dropped afterwards; without it the PostgreSQL variant is skipped
+// with a warning.
+#include "bot/records/record_store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include "bot/records/csv.hpp"
+
+namespace {
+
+using namespace aula::records;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string random_hex() {
+  std::random_device rd;
+  std::ostringstream o;
+  o << std::hex << rd() << rd();
+  return o.str();
+}
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    const char* root = std::getenv("AULA_TEST_TMP");
+    if (!root || !*root) root = std::getenv("TMPDIR");
+    path = fs::path(root && *root ? root : "/tmp") / ("aula-records-" + random_hex());
+    fs::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+// One database per test on the shared test server, so tests run in parallel and start empty.
+class pg_database {
+ public:
+  explicit pg_database(const std::string& server_url) : server_(server_url) {
+    name_ = "aula_records_" + std::to_string(getpid()) + "_" + random_hex();
+    admin("CREATE DATABASE " + name_ + " TEMPLATE template0 ENCODING 'UTF8'");
+    // The same URL with our database in place of the server's.
+    const auto host = server_.find("://");
+    const auto slash = server_.find('/', host + 3);
+    const auto query = server_.find('?', host + 3);
+    const std::string tail = query == std::string::npos ? "" : server_.substr(query);
+    url_ = server_.substr(0, std::min(slash, query)) + "/" + name_ + tail;
+  }
+  ~pg_database() {
+    try {
+      admin("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    } catch (...) {
+    }
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  void admin(const std::string& sql) {
+    PGconn* c = PQconnectdb(server_.c_str());
+    if (PQstatus(c) != CONNECTION_OK) {
+      std::string why = PQerrorMessage(c);
+      PQfinish(c);
+      throw std::runtime_error("cannot reach the test PostgreSQL (" + server_ + "): " + why);
+    }
+    PGresult* r = PQexec(c, sql.c_str());
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    std::string why = PQresultErrorMessage(r);
+    PQclear(r);
+    PQfinish(c);
+    if (!ok) throw std::runtime_error(sql + ": " + why);
+  }
+
+  std::string server_, name_, url_;
+};
+
+// Runs `body(url)` on a fresh SQLite file and, when configured, a fresh PostgreSQL database.
+template <class F>
+void on_each_backend(F&& body) {
+  SECTION("SQLite") {
+    temp_dir dir;
+    body("sqlite://" + (dir.path / "records.db").string());
+  }
+  SECTION("PostgreSQL") {
+    const char* server = std::getenv("AULA_TEST_POSTGRES_URL");
+    if (!server || !*server) {
+      WARN("AULA_TEST_POSTGRES_URL is not set: the PostgreSQL variant is skipped "
+           "(scripts/test starts a throwaway PostgreSQL when initdb is installed)");
+      return;
+    }
+    pg_database db(server);
+    body(db.url());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scenario: records shaped as the engine, the sender and the webhook handler write them.
+
+const std::string A = "telegram:101";             // Ana, Jalisco, cohort piloto
+const std::string B = "whatsapp:+5215512345678";  // Beto, Jalisco, cohorts piloto and tarde
+const std::string C = "whatsapp:+5213311112222";  // Carla, Oaxaca, cohort tarde
+const std::string D = "sms:+5219998887777";       // Dora, Oaxaca, cohort tarde
+const std::string E = "telegram:555";             // not in the learner table, no cohort
+
+struct scenario_builder {
+  std::vector<json> out;
+  std::map<std::string, int> seq;  // per conversation and run: ids as the engine makes them
+
+  json& add(const std::string& conv, const std::string& run, json r) {
+    r["id"] = run + "." + std::to_string(++seq[conv + "/" + run]);
+    r["conv"] = conv;
+    out.push_back(std::move(r));
+    return out.back();
+  }
+  // A record of a run (result_record::to_json).
+  json& in_run(const std::string& conv, const std::string& type, const std::string& flow, const std::string& run,
+               const std::string& node, std::int64_t at) {
+    return add(conv, run, {{"type", type}, {"flow", flow}, {"run", run}, {"node", node}, {"at", at}});
+  }
+  void start(const std::string& conv, const std::string& flow, const std::string& run, std::int64_t at) {
+    in_run(conv, "start", flow, run, "", at);
+  }
+  void quiz(const std::string& conv, const std::string& flow, const std::string& run, const std::string& node,
+            const std::string& value, bool correct, bool final, int attempt, std::int64_t at) {
+    auto& r = in_run(conv, "quiz", flow, run, node, at);
+    r.update({{"value", value}, {"text", value}, {"status", "answered"}, {"correct", correct}, {"final", final},
+              {"points", correct ? 1 : 0}, {"attempt", attempt}});
+  }
+  void answer(const std::string& conv, const std::string& flow, const std::string& run, const std::string& node,
+              json value, const std::string& text, std::int64_t at) {
+    auto& r = in_run(conv, "answer", flow, run, node, at);
+    r.update({{"value", std::move(value)}, {"text", text}, {"status", "answered"}, {"attempt", 1}});
+  }
+  void end(const std::string& conv, const std::string& flow, const std::string& run, const std::string& status,
+           int score, int max, std::int64_t at) {
+    auto& r = in_run(conv, "end", flow, run, "fin", at);
+    r.update({{"status", status}, {"points", score}, {"value", {{"score", score}, {"max", max}}}});
+  }
+  // Course records (course_steps.cpp): outside a run here, so the "free" id form.
+  void enrolled(const std::string& conv, std::int64_t at) {
+    add(conv, "m" + conv.substr(conv.size() - 3),
+        {{"type", "enrolled"},
+         {"flow", ""},
+         {"run", ""},
+         {"node", ""},
+         {"status", "enrolled"},
+         {"value", {{"course", "ti"}}},
+         {"at", at}});
+  }
+  void module(const std::string& conv, const std::string& flow, int module, const std::string& status, int score,
+              int max, std::int64_t at) {
+    json value = {{"course", "ti"}, {"module", module}};
+    if (status != "started") value.update({{"score", score}, {"max", max}, {"percent", max ? 100 * score / max : 100}});
+    add(conv, "m" + conv.substr(conv.size() - 3),
+        {{"type", "module"}, {"flow", flow}, {"run", ""}, {"node", ""}, {"status", status}, {"value", value},
+         {"points", status == "started" ? 0 : score}, {"attempt", 1}, {"at", at}});
+  }
+  void course(const std::string& conv, const std::string& status, int score, int max, std::int64_t at) {
+    add(conv, "m" + conv.substr(conv.size() - 3),
+        {{"type", "course"}, {"flow", ""}, {"run", ""}, {"node", ""}, {"status", status},
+         {"value", {{"course", "ti"}, {"score", score}, {"max", max}}}, {"points", score}, {"at", at}});
+  }
+  // The sender's and the webhook handler's records (delivery.cpp, service.cpp).
+  void sent(const std::string& conv, const std::string& channel, int n, std::int64_t at, int segments = 0) {
+    json r = {{"type", "sent"}, {"channel", channel}, {"external_id", "x" + std::to_string(at)}, {"lane", "reply"},
+              {"at", at}};
+    if (segments) r["segments"] = segments;
+    add(conv, "out.7.e" + std::to_string(at), r)["id"] = "out.7.e" + std::to_string(at) + "." + std::to_string(n);
+  }
+  void report(const std::string& conv, const std::string& channel, const std::string& ext, const std::string& state,
+              std::int64_t at) {
+    json& r = add(conv, "dr", {{"type", "delivery"}, {"channel", channel}, {"external_id", ext}, {"status", state},
+                               {"at", at}});
+    r["id"] = "dr." + ext + "." + state;
+    if (state == "failed") r["error"] = "131026: message undeliverable";
+  }
+};
+
+// The course "ti" has two modules: modulo-1 (quiz nodes edad: options a b c, right b, two
+// attempts; jornada: x y, right y, one attempt) and modulo-2 (a question "listo"). The survey
+// "diagnostico" asks tema_inspeccion and tema_riesgos (scale 1-5), recomienda (NPS 0-10),
+// comentario (free text) and temas (multi choice).
+std::vector<json> scenario() {
+  scenario_builder s;
+  // Ana: both modules, the course completed; edad right at the second attempt.
+  s.enrolled(A, 1000);
+  s.module(A, "modulo-1", 1, "started", 0, 0, 1000);
+  s.start(A, "modulo-1", "a1", 1000);
+  s.quiz(A, "modulo-1", "a1", "edad", "a", false, false, 1, 1100);
+  s.quiz(A, "modulo-1", "a1", "edad", "b", true, true, 2, 1200);
+  s.quiz(A, "modulo-1", "a1", "jornada", "y", true, true, 1, 1300);
+  s.end(A, "modulo-1", "a1", "completed", 2, 2, 1300);
+  s.module(A, "modulo-1", 1, "completed", 2, 2, 1300);
+  s.module(A, "modulo-2", 2, "started", 0, 0, 2000);
+  s.start(A, "modulo-2", "a2", 2000);
+  s.answer(A, "modulo-2", "a2", "listo", "si", "Sí", 2100);
+  s.end(A, "modulo-2", "a2", "completed", 0, 0, 2200);
+  s.module(A, "modulo-2", 2, "completed", 0, 0, 2200);
+  s.course(A, "completed", 2, 2, 2200);
+  s.start(A, "diagnostico", "a3", 3000);
+  s.answer(A, "diagnostico", "a3", "tema_inspeccion", 5, "5", 3100);
+  s.answer(A, "diagnostico", "a3", "tema_riesgos", 3, "3", 3200);
+  s.answer(A, "diagnostico", "a3", "recomienda", 10, "10", 3300);
+  s.answer(A, "diagnostico", "a3", "comentario", "Más ejemplos ¿por favor? ¡gracias! 🙏",
+           "Más ejemplos ¿por favor? ¡gracias! 🙏", 3400);
+  s.answer(A, "diagnostico", "a3", "temas", json::array({"leyes", "casos"}), "leyes y casos", 3500);
+  s.end(A, "diagnostico", "a3", "completed", 0, 0, 3500);
+
+  // Beto: modulo-1 all wrong (completed, score 0 of 2), stuck at "listo" in modulo-2.
+  s.enrolled(B, 1000);
+  s.module(B, "modulo-1", 1, "started", 0, 0, 1000);
+  s.start(B, "modulo-1", "b1", 1000);
+  s.quiz(B, "modulo-1", "b1", "edad", "c", false, false, 1, 1100);
+  s.quiz(B, "modulo-1", "b1", "edad", "a", false, true, 2, 1200);
+  s.quiz(B, "modulo-1", "b1", "jornada", "x", false, true, 1, 1300);
+  s.end(B, "modulo-1", "b1", "completed", 0, 2, 1300);
+  s.module(B, "modulo-1", 1, "completed", 0, 2, 1300);
+  s.module(B, "modulo-2", 2, "started", 0, 0, 2000);
+  s.start(B, "modulo-2", "b2", 2000);
+  auto& inv = s.in_run(B, "invalid", "modulo-2", "b2", "listo", 2100);
+  inv.update({{"value", "quizá"}, {"text", "quizá"}, {"attempt", 1}});
+  s.start(B, "diagnostico", "b3", 3000);
+  s.answer(B, "diagnostico", "b3", "tema_inspeccion", 4, "4", 3100);
+  s.answer(B, "diagnostico", "b3", "tema_riesgos", 2, "2", 3200);
+  s.answer(B, "diagnostico", "b3", "recomienda", 7, "7", 3300);
+  s.answer(B, "diagnostico", "b3", "comentario", "más casos prácticos", "más casos prácticos", 3400);
+  s.answer(B, "diagnostico", "b3", "temas", json::array({"casos"}), "casos", 3500);
+  s.end(B, "diagnostico", "b3", "completed", 0, 0, 3500);
+
+  // Carla: edad right at once, then jornada skipped after an invalid reply; she left the
+  // module there. The survey twice: the first run abandoned after one answer (1), the second
+  // complete (2), comentario skipped.
+  s.enrolled(C, 1000);
+  s.module(C, "modulo-1", 1, "started", 0, 0, 1000);
+  s.start(C, "modulo-1", "c1", 1000);
+  s.quiz(C, "modulo-1", "c1", "edad", "b", true, true, 1, 1100);
+  s.in_run(C, "invalid", "modulo-1", "c1", "jornada", 1150).update({{"value", "no sé"}, {"text", "no sé"}});
+  s.in_run(C, "quiz", "modulo-1", "c1", "jornada", 1200).update({{"status", "skipped"}, {"correct", false},
+                                                                   {"final", true}, {"points", 0}});
+  s.start(C, "diagnostico", "c3", 2500);
+  s.answer(C, "diagnostico", "c3", "tema_inspeccion", 1, "1", 2600);
+  s.start(C, "diagnostico", "c4", 3000);
+  s.answer(C, "diagnostico", "c4", "tema_inspeccion", 2, "2", 3100);
+  s.answer(C, "diagnostico", "c4", "tema_riesgos", 5, "5", 3200);
+  s.answer(C, "diagnostico", "c4", "recomienda", 9, "9", 3300);
+  s.in_run(C, "answer", "diagnostico", "c4", "comentario", 3400).update({{"status", "skipped"}});
+  s.answer(C, "diagnostico", "c4", "temas", json::array({"leyes", "salud"}), "1 3", 3500);
+  s.end(C, "diagnostico", "c4", "completed", 0, 0, 3500);
+
+  // Dora: enrolled, nothing opened yet (the drip).
+  s.enrolled(D, 1000);
+
+  // E: took modulo-1 outside the course, and the survey.
+  s.start(E, "modulo-1", "e1", 1500);
+  s.quiz(E, "modulo-1", "e1", "edad", "a", false, false, 1, 1600);
+  s.quiz(E, "modulo-1", "e1", "edad", "b", true, true, 2, 1700);
+  s.quiz(E, "modulo-1", "e1", "jornada", "y", true, true, 1, 1800);
+  s.end(E, "modulo-1", "e1", "completed", 2, 2, 1800);
+  s.start(E, "diagnostico", "e2", 3000);
+  s.answer(E, "diagnostico", "e2", "tema_inspeccion", 3, "3", 3100);
+  s.answer(E, "diagnostico", "e2", "recomienda", 0, "0", 3300);
+  s.answer(E, "diagnostico", "e2", "comentario", "Más ejemplos ¿por favor? ¡gracias! 🙏",
+           "Más ejemplos ¿por favor? ¡gracias! 🙏", 3400);
+  s.end(E, "diagnostico", "e2", "completed", 0, 0, 3500);
+
+  // A type this store has never heard of: kept whole.
+  s.add(A, "x", {{"type", "custom_thing"}, {"at", 4000}, {"extra", {{"k", {1, 2}}, {"ñ", "¿sí?"}}}});
+
+  // Sending and delivery.
+  s.sent(A, "telegram", 0, 5000);
+  s.sent(A, "telegram", 0, 5001);
+  s.sent(A, "telegram", 0, 5002);
+  s.sent(B, "whatsapp", 0, 5010);
+  s.sent(B, "whatsapp", 0, 5011);
+  s.report(B, "whatsapp", "wamid1", "delivered", 5020);
+  s.report(B, "whatsapp", "wamid2", "delivered", 5021);
+  s.report(B, "whatsapp", "wamid1", "read", 5030);
+  s.add(B, "re", {{"type", "reengagement"}, {"channel", "whatsapp"}, {"external_id", "wamid3"}, {"at", 5040}});
+  s.sent(C, "whatsapp", 0, 5050);
+  s.report(C, "whatsapp", "wamid4", "failed", 5060);
+  s.add(C, "dl", {{"type", "dead_letter"}, {"error", "whatsapp: rejected"}, {"at", 5070}});  // channel from conv
+  s.sent(D, "sms", 0, 5080, 2);
+  s.sent(D, "sms", 1, 5081, 3);
+  s.report(D, "sms", "SM1", "delivered", 5090);
+  s.add(D, "dl", {{"type", "dead_letter"}, {"error", "sms: 21610 unsubscribed"}, {"at", 5095}});
+  return s.out;
+}
+
+void add_learners(record_store& st) {
+  st.upsert_learner(A, {{"name", "Ana Pérez"}, {"state", "Jalisco"}, {"role", "inspectora"}, {"language", "es"},
+                        {"status", "active"}, {"enrolled_at", 900}, {"cohorts", {"piloto"}}});
+  st.upsert_learner(B, {{"name", "Beto Núñez 🦉"}, {"state", "Jalisco"}, {"status", "active"}});
+  st.set_cohorts(B, {"tarde", "piloto"});
+  st.upsert_learner(C, {{"name", "Carla"}, {"state", "Oaxaca"}, {"cohorts", {"tarde"}}});
+  st.upsert_learner(D, {{"name", "Dora"}, {"state", "Oaxaca"}, {"cohorts", {"tarde"}}});
+}
+
+std::unique_ptr<record_store> scenario_store(const std::string& url) {
+  auto st = open_record_store(url);
+  add_learners(*st);
+  const auto records = scenario();
+  REQUIRE(st->insert(records) == records.size());
+  return st;
+}
+
+// Report filters, by name.
+report_filter in_cohort(const std::string& c) {
+  report_filter f;
+  f.cohorts = {c};
+  return f;
+}
+report_filter in_state(const std::string& st) {
+  report_filter f;
+  f.states = {st};
+  return f;
+}
+report_filter in_cohort_and_state(const std::string& c, const std::string& st) {
+  report_filter f = in_cohort(c);
+  f.states = {st};
+  return f;
+}
+report_filter before(std::int64_t ms) {
+  report_filter f;
+  f.to_ms = ms;
+  return f;
+}
+report_filter between(std::int64_t from, std::int64_t to) {
+  report_filter f;
+  f.from_ms = from;
+  f.to_ms = to;
+  return f;
+}
+
+const json* find_by(const json& list, const std::string& key, const json& value) {
+  for (const auto& x : list)
+    if (x.value(key, json()) == value) return &x;
+  return nullptr;
+}
+
+// A row of a breakdown: the object of `list` whose fields match all of `keys`.
+const json& row_of(const json& list, const json& keys) {
+  for (const auto& x : list) {
+    bool all = true;
+    for (auto it = keys.begin(); it != keys.end(); ++it) all = all && x.value(it.key(), json()) == it.value();
+    if (all) return x;
+  }
+  FAIL("no row " << keys.dump() << " in " << list.dump());
+  static const json none;
+  return none;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Opening: URLs and migrations
+
+TEST_CASE("records: a bad URL says what is accepted, and a missing directory is not created") {
+  CHECK_THROWS_WITH(open_record_store("mysql://x/y"), Catch::Contains("sqlite:///absolute/path.db") &&
+                                                          Catch::Contains("postgresql://"));
+  CHECK_THROWS_AS(open_record_store("sqlite://"), std::invalid_argument);
+  temp_dir dir;
+  const fs::path missing = dir.path / "no-such-dir" / "records.db";
+  CHECK_THROWS_WITH(open_record_store("sqlite://" + missing.string()),
+                    Catch::Contains("does not exist") && Catch::Contains((dir.path / "no-such-dir").string()));
+  CHECK_FALSE(fs::exists(dir.path / "no-such-dir"));
+  CHECK_THROWS_WITH(open_record_store("sqlite://" + dir.path.string()), Catch::Contains("directory"));
+}
+
+TEST_CASE("records: a PostgreSQL password never appears in messages") {
+  CHECK(redact_url("postgresql://aula:s3cret@db.internal:5432/aula") == "postgresql://aula:***@db.internal:5432/aula");
+  CHECK(redact_url("postgresql://aula@db.internal/aula") == "postgresql://aula@db.internal/aula");
+  try {
+    open_record_store("postgresql://aula:s3cret@127.0.0.1:1/aula?connect_timeout=2");
+    FAIL("connected to port 1");
+  } catch (const record_store_error& e) {
+    const std::string what = e.what();
+    CHECK_THAT(what, Catch::Contains("cannot connect") && Catch::Contains("aula:***@127.0.0.1:1"));
+    CHECK_THAT(what, !Catch::Contains("s3cret"));
+  }
+}
+
+TEST_CASE("records: migrations create the schema once, and reopening changes nothing") {
+  on_each_backend([](const std::string& url) {
+    const int latest = static_cast<int>(migrations().size());
+    REQUIRE(latest >= 2);
+    {
+      auto st = open_record_store(url);
+      CHECK(st->schema_version() == latest);
+      CHECK(st->insert({{{"id", "r.1"}, {"type", "start"}, {"conv", A}, {"flow", "f"}, {"at", 1}}}) == 1);
+    }
+    auto again = open_record_store(url);
+    CHECK(again->schema_version() == latest);
+    CHECK(again->timeline(A).size() == 1);
+  });
+}
+
+TEST_CASE("records: an older database is upgraded, a newer one refused") {
+  on_each_backend([](const std::string& url) {
+    const auto& all = migrations();
+    SECTION("older") {
+      {
+        auto st = open_record_store(url, {all.front()});
+        CHECK(st->schema_version() == 1);
+        CHECK(st->insert({{{"id", "r.1"}, {"type", "start"}, {"conv", A}, {"flow", "f"}, {"at", 1}}}) == 1);
+        CHECK_THROWS_AS(st->upsert_learner(A, {{"name", "Ana"}}), record_store_error);  // no learner table yet
+      }
+      auto st = open_record_store(url);
+      CHECK(st->schema_version() == static_cast<int>(all.size()));
+      CHECK(st->timeline(A).size() == 1);
+      st->upsert_learner(A, {{"name", "Ana"}, {"state", "Jalisco"}});
+      CHECK(st->progress()["learners"][0]["name"] == "Ana");
+    }
+    SECTION("newer") {
+      auto future = all;
+      future.push_back({static_cast<int>(all.size()) + 1, "from a later aula", "CREATE TABLE later_thing (x INTEGER)"});
+      CHECK(open_record_store(url, future)->schema_version() == static_cast<int>(future.size()));
+      CHECK_THROWS_WITH(open_record_store(url),
+                        Catch::Contains("schema version " + std::to_string(future.size())) &&
+                            Catch::Contains("newer than this aula knows (" + std::to_string(all.size()) + ")"));
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inserting
+
+TEST_CASE("records: inserting is idempotent by (conv, id)") {
+  on_each_backend([](const std::string& url) {
+    auto st = open_record_store(url);
+    const auto records = scenario();
+    CHECK(st->insert(records) == records.size());
+    CHECK(st->insert(records) == 0);  // the drain ran twice
+    const auto a_count = st->timeline(A, 1000).size();
+
+    // Two new, one old; a record twice in one batch counts once.
+    const json n1 = {{"id", "z.1"}, {"type", "nudge"}, {"conv", A}, {"at", 7000}};
+    const json n2 = {{"id", "z.2"}, {"type", "nudge"}, {"conv", A}, {"at", 7001}};
+    CHECK(st->insert({records.front(), n1, n2, n2}) == 2);
+    CHECK(st->timeline(A, 1000).size() == a_count + 2);
+    // The same id in another conversation is another record.
+    json other = n1;
+    other["conv"] = E;
+    CHECK(st->insert({other}) == 1);
+
+    // A record without its key refuses the batch before anything is written.
+    const json n3 = {{"id", "z.3"}, {"type", "nudge"}, {"conv", A}, {"at", 7002}};
+    const json keyless = {{"type", "nudge"}, {"conv", A}, {"at", 7003}};
+    CHECK_THROWS_WITH(st->insert({n3, keyless}), Catch::Contains("record 1") && Catch::Contains("\"id\""));
+    CHECK_THROWS_AS(st->insert({{{"id", "z.4"}, {"type", "x"}, {"conv", "nochannel"}, {"at", 1}}}),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(st->insert({{{"id", "z.5"}, {"type", "x"}, {"conv", A}, {"at", "yesterday"}}}),
+                    std::invalid_argument);
+    CHECK(st->timeline(A, 1000).size() == a_count + 2);
+  });
+}
+
+TEST_CASE("records: UTF-8 text comes back byte for byte") {
+  on_each_backend([](const std::string& url) {
+    auto st = open_record_store(url);
+    const std::string text = "¿Qué tal? ¡Sí! ñandú á é í ó ú ü Ñ 🦉👩🏽‍🏫";
+    const json rec = {{"id", "u.1"},  {"type", "answer"}, {"conv", B},      {"flow", "diagnostico"},
+                      {"run", "u"},   {"node", "comentario"}, {"value", text}, {"text", text},
+                      {"status", "answered"}, {"at", 10}};
+    REQUIRE(st->insert({rec}) == 1);
+    st->upsert_learner(B, {{"name", "Beto Núñez 🦉"}, {"state", "Michoacán"}, {"cohorts", {"tarde ñ"}}});
+    CHECK(st->timeline(B) == json::array({rec}));
+    const json p = st->progress();
+    CHECK(p["learners"][0]["name"] == "Beto Núñez 🦉");
+    CHECK(p["learners"][0]["state"] == "Michoacán");
+    CHECK(p["learners"][0]["cohorts"] == json::array({"tarde ñ"}));
+    const json s = st->survey("diagnostico", in_cohort_and_state("tarde ñ", "Michoacán"));
+    REQUIRE(s["nodes"].size() == 1);
+    CHECK(s["nodes"][0]["values"][0]["value"] == text);
+    CHECK(s["nodes"][0]["texts"][0]["text"] == text);
+  });
+}
+
+TEST_CASE("records: the timeline is a learner's latest records, oldest first, whole") {
+  on_each_backend([](const std::string& url) {
+    auto st = scenario_store(url);
+    // Ana: 14 course records (enrolled; modulo-1: module, start, 3 quiz, end, module; modulo-2:
+    // module, start, answer, end, module; course), 7 of the survey, the custom one, 3 sent: 25.
+    const json t = st->timeline(A, 1000);
+    REQUIRE(t.size() == 25);
+    // Records of one step share `at`: they keep the order they were written in.
+    CHECK(t[0]["type"] == "enrolled");
+    CHECK(t[1]["type"] == "module");
+    CHECK(t[2]["type"] == "start");
+    const json* custom = find_by(t, "type", "custom_thing");
+    REQUIRE(custom);
+    CHECK((*custom)["extra"] == json({{"k", {1, 2}}, {"ñ", "¿sí?"}}));
+    const json last = st->timeline(A, 2);
+    REQUIRE(last.size() == 2);
+    CHECK(last[0]["at"] == 5001);
+    CHECK(last[1]["at"] == 5002);
+    CHECK(st->timeline("telegram:999").empty());
+  });
+}
+
+TEST_CASE("records: learners and cohorts are replaced, not accumulated") {
+  on_each_backend([](const std::string& url) {
+    auto st = open_record_store(url);
+    st->upsert_learner(A, {{"name", "Ana"}, {"state", "Jalisco"}, {"cohorts", {"piloto", "tarde"}}});
+    st->upsert_learner(A, {{"name", "Ana P."}, {"state", "Colima"}});  // no "cohorts": kept
+    json l = st->progress()["learners"];
+    REQUIRE(l.size() == 1);
+    CHECK(l[0]["name"] == "Ana P.");
+    CHECK(l[0]["state"] == "Colima");
+    CHECK(l[0]["cohorts"] == json::array({"piloto", "tarde"}));
+    st->set_cohorts(A, {"noche"});
+    CHECK(st->progress()["learners"][0]["cohorts"] == json::array({"noche"}));
+    CHECK(st->progress(in_cohort("piloto"))["learners"].empty());
+    CHECK_THROWS_AS(st->set_cohorts("nochannel", {"x"}), std::invalid_argument);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports on the scenario
+
+TEST_CASE("records report: progress per learner, course and module, per cohort and per state") {
+  on_each_backend([](const std::string& url) {
+    auto st = scenario_store(url);
+    const json p = st->progress();
+    // The four of the learner table and E, who has end records; in conv order.
+    REQUIRE(p["learners"].size() == 5);
+    std::vector<std::string> convs;
+    for (const auto& l : p["learners"]) convs.push_back(l["conv"]);
+    CHECK(convs == std::vector<std::string>{D, A, E, C, B});
+
+    const json& ana = *find_by(p["learners"], "conv", A);
+    CHECK(ana["name"] == "Ana Pérez");
+    CHECK(ana["state"] == "Jalisco");
+    CHECK(ana["cohorts"] == json::array({"piloto"}));
+    REQUIRE(ana["courses"].size() == 1);
+    const json& ac = ana["courses"][0];
+    CHECK(ac["course"] == "ti");
+    CHECK(ac["status"] == "completed");
+    CHECK(ac["enrolled_at"] == 1000);
+    CHECK(ac["ended_at"] == 2200);
+    CHECK(ac["score"] == 2);
+    CHECK(ac["max"] == 2);
+    CHECK(ac["modules_completed"] == 2);
+    CHECK(ac["modules_total"] == 2);
+    CHECK(ac["completion"].get<double>() == Approx(1.0));
+    REQUIRE(ac["modules"].size() == 2);
+    CHECK(ac["modules"][0] == json({{"module", 1}, {"flow", "modulo-1"}, {"status", "completed"}, {"score", 2},
+                                    {"max", 2}, {"percent", 100}, {"attempt", 1}, {"at", 1300}}));
+    CHECK(ac["modules"][1]["flow"] == "modulo-2");
+    CHECK(ac["modules"][1]["percent"] == 100);  // 0 of 0, as the engine counts it
+    // Ana's latest end per flow: diagnostico, modulo-1 (2 of 2), modulo-2.
+    REQUIRE(ana["flows"].size() == 3);
+    CHECK(ana["flows"][1] == json({{"flow", "modulo-1"}, {"status", "completed"}, {"score", 2}, {"max", 2},
+                                   {"at", 1300}}));
+
+    const json& beto = *find_by(p["learners"], "conv", B);
+    CHECK(beto["cohorts"] == json::array({"piloto", "tarde"}));
+    const json& bc = beto["courses"][0];
+    CHECK(bc["status"] == "active");
+    CHECK(bc["score"].is_null());
+    CHECK(bc["ended_at"].is_null());
+    CHECK(bc["modules_completed"] == 1);
+    CHECK(bc["completion"].get<double>() == Approx(0.5));
+    REQUIRE(bc["modules"].size() == 2);
+    CHECK(bc["modules"][0]["score"] == 0);
+    CHECK(bc["modules"][0]["percent"] == 0);
+    CHECK(bc["modules"][1] == json({{"module", 2}, {"flow", "modulo-2"}, {"status", "started"}, {"score", nullptr},
+                                    {"max", nullptr}, {"percent", nullptr}, {"attempt", 1}, {"at", 2000}}));
+
+    const json& carla = *find_by(p["learners"], "conv", C);
+    CHECK(carla["courses"][0]["modules"].size() == 1);
+    CHECK(carla["courses"][0]["modules"][0]["status"] == "started");
+    CHECK(carla["courses"][0]["completion"].get<double>() == Approx(0.0));
+    CHECK(carla["flows"].size() == 1);  // diagnostico (run c4); modulo-1 never ended
+
+    const json& dora = *find_by(p["learners"], "conv", D);
+    CHECK(dora["courses"][0]["status"] == "active");
+    CHECK(dora["courses"][0]["modules"].empty());
+    CHECK(dora["courses"][0]["modules_total"] == 2);
+    CHECK(dora["flows"].empty());
+
+    const json& e = *find_by(p["learners"], "conv", E);
+    CHECK(e["name"].is_null());
+    CHECK(e["courses"].empty());
+    CHECK(e["flows"].size() == 2);
+
+    // Course ti: piloto = Ana (completed), Beto; tarde = Beto, Carla, Dora (none completed).
+    CHECK(p["by_cohort"].size() == 2);
+    CHECK(row_of(p["by_cohort"], {{"cohort", "piloto"}, {"course", "ti"}})["learners"] == 2);
+    CHECK(row_of(p["by_cohort"], {{"cohort", "piloto"}})["completed"] == 1);
+    CHECK(row_of(p["by_cohort"], {{"cohort", "piloto"}})["share"].get<double>() == Approx(0.5));
+    CHECK(row_of(p["by_cohort"], {{"cohort", "tarde"}})["learners"] == 3);
+    CHECK(row_of(p["by_cohort"], {{"cohort", "tarde"}})["completed"] == 0);
+    // Jalisco = Ana, Beto; Oaxaca = Carla, Dora.
+    CHECK(p["by_state"] == json::array({{{"state", "Jalisco"}, {"course", "ti"}, {"learners", 2}, {"completed", 1},
+                                         {"share", 0.5}},
+                                        {{"state", "Oaxaca"}, {"course", "ti"}, {"learners", 2}, {"completed", 0},
+                                         {"share", 0.0}}}));
+
+    // Cohort tarde only: Beto, Carla, Dora; Beto's piloto is not a row of its own.
+    const json t = st->progress(in_cohort("tarde"));
+    CHECK(t["learners"].size() == 3);
+    CHECK(t["by_cohort"].size() == 1);
+    CHECK(row_of(t["by_cohort"], {{"cohort", "tarde"}})["learners"] == 3);
+    CHECK(row_of(t["by_state"], {{"state", "Jalisco"}})["learners"] == 1);
+    CHECK(row_of(t["by_state"], {{"state", "Oaxaca"}})["learners"] == 2);
+    // Jalisco only: Ana, Beto, in piloto (2, 1 completed) and tarde (Beto).
+    const json j = st->progress(in_state("Jalisco"));
+    CHECK(j["learners"].size() == 2);
+    CHECK(row_of(j["by_cohort"], {{"cohort", "piloto"}})["completed"] == 1);
+    CHECK(row_of(j["by_cohort"], {{"cohort", "tarde"}})["learners"] == 1);
+    // Before 1250: Ana has not completed anything yet.
+    const json early = st->progress(before(1250));
+    CHECK(find_by(early["learners"], "conv", A)->at("courses")[0]["modules"][0]["status"] == "started");
+    CHECK(row_of(early["by_cohort"], {{"cohort", "piloto"}})["completed"] == 0);
+
+    // Ana enrols again: the earlier modules are a previous attempt.
+    REQUIRE(st->insert({{{"id", "m101.99"}, {"type", "enrolled"}, {"conv", A}, {"status", "enrolled"},
+                         {"value", {{"course", "ti"}}}, {"at", 6000}}}) == 1);
+    const json again = st->progress(in_cohort("piloto"));
+    const json& ac2 = find_by(again["learners"], "conv", A)->at("courses")[0];
+    CHECK(ac2["status"] == "active");
+    CHECK(ac2["enrolled_at"] == 6000);
+    CHECK(ac2["modules"].empty());
+    CHECK(ac2["modules_completed"] == 0);
+    CHECK(row_of(again["by_cohort"], {{"cohort", "piloto"}})["completed"] == 0);
+  });
+}
+
+TEST_CASE("records report: the funnel from enrolled to completed, with drop-off by node") {
+  on_each_backend([](const std::string& url) {
+    auto st = scenario_store(url);
+    // Course ti: enrolled Ana, Beto, Carla, Dora. modulo-1 started by Ana, Beto, Carla (E is
+    // not enrolled), completed by Ana and Beto; Carla's latest record there: jornada (skipped).
+    // modulo-2: started by Ana and Beto, completed by Ana; Beto's latest: listo (invalid).
+    const json f = st->funnel("ti", {});
+    CHECK(f["course"] == "ti");
+    CHECK(f["enrolled"] == 4);
+    REQUIRE(f["steps"].size() == 2);
+    CHECK(f["steps"][0] == json({{"flow", "modulo-1"}, {"module", 1}, {"enrolled", 4}, {"started", 3},
+                                 {"completed", 2}, {"drop_off", {{{"node", "jornada"}, {"learners", 1}}}}}));
+    CHECK(f["steps"][1] == json({{"flow", "modulo-2"}, {"module", 2}, {"enrolled", 4}, {"started", 2},
+                                 {"completed", 1}, {"drop_off", {{{"node", "listo"}, {"learners", 1}}}}}));
+
+    // The flow alone: E counts too (started 4, completed 3).
+    const json m1 = st->funnel("", {"modulo-1"});
+    CHECK(m1["enrolled"].is_null());
+    REQUIRE(m1["steps"].size() == 1);
+    CHECK(m1["steps"][0]["module"].is_null());
+    CHECK(m1["steps"][0]["started"] == 4);
+    CHECK(m1["steps"][0]["completed"] == 3);
+    CHECK(m1["steps"][0]["drop_off"] == json::array({{{"node", "jornada"}, {"learners", 1}}}));
+
+    // Cohort piloto: Ana and Beto.
+    const json pil = st->funnel("ti", {}, in_cohort("piloto"));
+    CHECK(pil["enrolled"] == 2);
+    CHECK(pil["steps"][0]["started"] == 2);
+    CHECK(pil["steps"][0]["completed"] == 2);
+    CHECK(pil["steps"][0]["drop_off"].empty());
+    CHECK(pil["steps"][1]["drop_off"] == json::array({{{"node", "listo"}, {"learners", 1}}}));
+
+    // Before 1150: all three are at edad, nobody has completed.
+    const json early = st->funnel("ti", {}, before(1150));
+    CHECK(early["steps"][0]["completed"] == 0);
+    CHECK(early["steps"][0]["drop_off"] == json::array({{{"node", "edad"}, {"learners", 3}}}));
+    CHECK(early["steps"][1]["started"] == 0);
+
+    // A learner who started and never answered: node "".
+    REQUIRE(st->insert({{{"id", "d1.1"}, {"type", "start"}, {"conv", D}, {"flow", "modulo-1"}, {"run", "d1"},
+                         {"at", 6000}}}) == 1);
+    CHECK(st->funnel("ti", {"modulo-1"})["steps"][0]["drop_off"] ==
+          json::array({{{"node", ""}, {"learners", 1}}, {{"node", "jornada"}, {"learners", 1}}}));
+  });
+}
+
+TEST_CASE("records report: quiz items, first attempts and the wrong answer chosen most") {
+  on_each_backend([](const std::string& url) {
+    auto st = scenario_store(url);
+    const json r = st->items("modulo-1");
+    CHECK(r["flow"] == "modulo-1");
+    REQUIRE(r["nodes"].size() == 2);
+    // edad: Ana a,b; Beto c,a; Carla b; E a,b. First attempts: a (Ana, E), c (Beto), b (Carla).
+    const json& edad = r["nodes"][0];
+    CHECK(edad["node"] == "edad");
+    CHECK(edad["learners"] == 4);
+    CHECK(edad["first_correct"] == 1);
+    CHECK(edad["first_correct_share"].get<double>() == Approx(0.25));
+    CHECK(edad["correct_any"] == 3);
+    CHECK(edad["skipped"] == 0);
+    CHECK(edad["answers"] == json::array({{{"value", "a"}, {"count", 3}, {"correct", false}},
+                                          {{"value", "b"}, {"count", 3}, {"correct", true}},
+                                          {{"value", "c"}, {"count", 1}, {"correct", false}}}));
+    CHECK(edad["first_answers"] == json::array({{{"value", "a"}, {"count", 2}, {"correct", false}},
+                                                {{"value", "b"}, {"count", 1}, {"correct", true}},
+                                                {{"value", "c"}, {"count", 1}, {"correct", false}}}));
+    CHECK(edad["most_chosen_wrong"] == json({{"value", "a"}, {"count", 3}}));
+    // jornada: Ana y, Beto x, E y; Carla skipped it.
+    const json& jornada = r["nodes"][1];
+    CHECK(jornada["node"] == "jornada");
+    CHECK(jornada["learners"] == 3);
+    CHECK(jornada["first_correct"] == 2);
+    CHECK(jornada["first_correct_share"].get<double>() == Approx(2.0 / 3.0));
+    CHECK(jornada["skipped"] == 1);
+    CHECK(jornada["answers"] == json::array({{{"value", "y"}, {"count", 2}, {"correct", true}},
+                                             {{"value", "x"}, {"count", 1}, {"correct", false}}}));
+    CHECK(jornada["most_chosen_wrong"] == json({{"value", "x"}, {"count", 1}}));
+
+    // Cohort tarde: Beto (c then a) and Carla (b). a and c are wrong once each: a by value.
+    const json t = st->items("modulo-1", in_cohort("tarde"));
+    const json& te = t["nodes"][0];
+    CHECK(te["learners"] == 2);
+    CHECK(te["first_correct"] == 1);
+    CHECK(te["answers"].size() == 3);
+    CHECK(te["first_answers"] == json::array({{{"value", "b"}, {"count", 1}, {"correct", true}},
+                                              {{"value", "c"}, {"count", 1}, {"correct", false}}}));
+    CHECK(te["most_chosen_wrong"] == json({{"value", "a"}, {"count", 1}}));
+    CHECK(t["nodes"][1]["learners"] == 1);
+    CHECK(t["nodes"][1]["skipped"] == 1);
+
+    CHECK(st->items("no-such-flow")["nodes"].empty());
+  });
+}
+
+TEST_CASE("records report: survey tallies, means, NPS, free text, per state and cohort") {
+  on_each_backend([](const std::string& url) {
+    auto st = scenario_store(url);
+    const json s = st->survey("diagnostico", {}, {"recomienda"});
+    REQUIRE(s["nodes"].size() == 5);
+    const json& comentario = *find_by(s["nodes"], "node", "comentario");
+    const json& recomienda = *find_by(s["nodes"], "node", "recomienda");
+    const json& inspeccion = *find_by(s["nodes"], "node", "tema_inspeccion");
+    const json& riesgos = *find_by(s["nodes"], "node", "tema_riesgos");
+    const json& temas = *find_by(s["nodes"], "node", "temas");
+
+    // Latest per learner: Ana 5, Beto 4, Carla 2 (her first run said 1), E 3.
+    CHECK(inspeccion["responses"] == 4);
+    CHECK(inspeccion["values"] == json::array({{{"value", 2}, {"count", 1}},
+                                               {{"value", 3}, {"count", 1}},
+                                               {{"value", 4}, {"count", 1}},
+                                               {{"value", 5}, {"count", 1}}}));
+    CHECK(inspeccion["numeric"]["count"] == 4);
+    CHECK(inspeccion["numeric"]["mean"].get<double>() == Approx(3.5));
+    CHECK(inspeccion["numeric"]["min"] == 2);
+    CHECK(inspeccion["numeric"]["max"] == 5);
+    CHECK(riesgos["responses"] == 3);  // Ana 3, Beto 2, Carla 5
+    CHECK(riesgos["numeric"]["mean"].get<double>() == Approx(10.0 / 3.0));
+    CHECK(recomienda["numeric"]["mean"].get<double>() == Approx(6.5));  // (10 + 7 + 9 + 0) / 4
+    // Free text: Ana and E wrote the same; Carla skipped.
+    CHECK(comentario["responses"] == 3);
+    CHECK(comentario["numeric"].is_null());
+    CHECK(comentario["values"] == json::array({{{"value", "Más ejemplos ¿por favor? ¡gracias! 🙏"}, {"count", 2}},
+                                               {{"value", "más casos prácticos"}, {"count", 1}}}));
+    CHECK(comentario["texts"][0] == json({{"text", "Más ejemplos ¿por favor? ¡gracias! 🙏"}, {"count", 2}}));
+    // Multi choice: each option chosen counts. leyes: Ana, Carla; casos: Ana, Beto; salud: Carla.
+    CHECK(temas["responses"] == 3);
+    CHECK(temas["values"] == json::array({{{"value", "casos"}, {"count", 2}},
+                                          {{"value", "leyes"}, {"count", 2}},
+                                          {{"value", "salud"}, {"count", 1}}}));
+    CHECK(temas["texts"].size() == 3);
+
+    // NPS: promoters Ana (10) and Carla (9), passive Beto (7), detractor E (0): (2 - 1) / 4.
+    CHECK(s["nps"] == json::array({{{"node", "recomienda"}, {"responses", 4}, {"promoters", 2}, {"passives", 1},
+                                    {"detractors", 1}, {"nps", 25.0}}}));
+
+    // Means per state: "" (E), Jalisco (Ana, Beto), Oaxaca (Carla).
+    REQUIRE(s["by_state"].size() == 8);
+    CHECK(row_of(s["by_state"], {{"state", ""}, {"node", "recomienda"}})["mean"].get<double>() == Approx(0.0));
+    CHECK(row_of(s["by_state"], {{"state", "Jalisco"}, {"node", "tema_inspeccion"}})["mean"].get<double>() ==
+          Approx(4.5));
+    CHECK(row_of(s["by_state"], {{"state", "Jalisco"}, {"node", "tema_riesgos"}})["count"] == 2);
+    CHECK(row_of(s["by_state"], {{"state", "Jalisco"}, {"node", "tema_riesgos"}})["mean"].get<double>() ==
+          Approx(2.5));
+    CHECK(row_of(s["by_state"], {{"state", "Oaxaca"}, {"node", "recomienda"}})["mean"].get<double>() == Approx(9.0));
+    CHECK(s["by_state"][0]["state"] == "");  // sorted by state, then node
+    CHECK(s["by_state"][0]["node"] == "recomienda");
+    // Per cohort: tarde = Beto, Carla.
+    REQUIRE(s["by_cohort"].size() == 8);
+    CHECK(row_of(s["by_cohort"], {{"cohort", "tarde"}, {"node", "tema_inspeccion"}})["mean"].get<double>() ==
+          Approx(3.0));
+    CHECK(row_of(s["by_cohort"], {{"cohort", "tarde"}, {"node", "tema_riesgos"}})["mean"].get<double>() ==
+          Approx(3.5));
+    CHECK(row_of(s["by_cohort"], {{"cohort", "piloto"}, {"node", "recomienda"}})["mean"].get<double>() ==
+          Approx(8.5));
+
+    // Oaxaca: Carla only, a promoter.
+    const json o = st->survey("diagnostico", in_state("Oaxaca"), {"recomienda"});
+    CHECK(find_by(o["nodes"], "node", "tema_inspeccion")->at("values") ==
+          json::array({{{"value", 2}, {"count", 1}}}));
+    CHECK(o["nps"][0]["nps"].get<double>() == Approx(100.0));
+    CHECK(find_by(o["nodes"], "node", "comentario") == nullptr);
+    // Before 3000: only Carla's first, abandoned run (1).
+    const json early = st->survey("diagnostico", before(3000));
+    REQUIRE(early["nodes"].size() == 1);
+    CHECK(early["nodes"][0]["values"] == json::array({{{"value", 1}, {"count", 1}}}));
+  });
+}
+
+TEST_CASE("records report: delivery per channel: sent, segments, statuses, dead letters") {
+  on_each_backend([](const std::string& url) {
+    auto st = scenario_store(url);
+    const json d = st->delivery();
+    REQUIRE(d["channels"].size() == 3);
+    // sms (Dora): 2 sent, 2 + 3 segments, 1 delivered, 1 dead letter.
+    CHECK(d["channels"][0] == json({{"channel", "sms"}, {"sent", 2}, {"segments", 5}, {"delivered", 1}, {"read", 0},
+                                    {"failed", 0}, {"dead_letters", 1}, {"reengagements", 0},
+                                    {"statuses", {{"delivered", 1}}}}));
+    CHECK(d["channels"][1] == json({{"channel", "telegram"}, {"sent", 3}, {"segments", 0}, {"delivered", 0},
+                                    {"read", 0}, {"failed", 0}, {"dead_letters", 0}, {"reengagements", 0},
+                                    {"statuses", json::object()}}));
+    // whatsapp: Beto 2 sent, 2 delivered, 1 read, re-engaged once; Carla 1 sent, failed, dead.
+    CHECK(d["channels"][2] == json({{"channel", "whatsapp"}, {"sent", 3}, {"segments", 0}, {"delivered", 2},
+                                    {"read", 1}, {"failed", 1}, {"dead_letters", 1}, {"reengagements", 1},
+                                    {"statuses", {{"delivered", 2}, {"read", 1}, {"failed", 1}}}}));
+    CHECK(d["totals"] == json({{"sent", 8}, {"segments", 5}, {"delivered", 3}, {"read", 1}, {"failed", 1},
+                               {"dead_letters", 2}, {"reengagements", 1},
+                               {"statuses", {{"delivered", 3}, {"read", 1}, {"failed", 1}}}}));
+
+    // piloto: Ana and Beto.
+    const json p = st->delivery(in_cohort("piloto"));
+    REQUIRE(p["channels"].size() == 2);
+    CHECK(p["totals"]["sent"] == 5);
+    CHECK(p["totals"]["dead_letters"] == 0);
+    CHECK(p["channels"][1]["reengagements"] == 1);
+    // [5050, 5090): Carla's send, failure and dead letter; Dora's two sends, not her receipt.
+    const json w = st->delivery(between(5050, 5090));
+    CHECK(w["totals"]["sent"] == 3);
+    CHECK(w["totals"]["segments"] == 5);
+    CHECK(w["totals"]["delivered"] == 0);
+    CHECK(w["totals"]["failed"] == 1);
+    CHECK(w["totals"]["dead_letters"] == 1);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+
+TEST_CASE("csv: RFC 4180 quoting") {
+  CHECK(csv_cell("plain") == "plain");
+  CHECK(csv_cell("") == "");
+  CHECK(csv_cell("a,b") == "\"a,b\"");
+  CHECK(csv_cell("say \"hi\"") == "\"say \"\"hi\"\"\"");
+  CHECK(csv_cell("two\nlines") == "\"two\nlines\"");
+  CHECK(csv_cell("cr\r") == "\"cr\r\"");
+  CHECK(csv_cell("ñandú ¿sí? 🦉") == "ñandú ¿sí? 🦉");
+  const csv_options semicolon{false, ';', true};
+  CHECK(csv_cell("a,b", semicolon) == "a,b");
+  CHECK(csv_cell("a;b", semicolon) == "\"a;b\"");
+}
+
+TEST_CASE("csv: formula-like cells are neutralized with an apostrophe") {
+  CHECK(csv_cell("=HYPERLINK(\"http://x\")") == "\"'=HYPERLINK(\"\"http://x\"\")\"");
+  CHECK(csv_cell("=1+1") == "'=1+1");
+  CHECK(csv_cell("+52 55") == "'+52 55");
+  CHECK(csv_cell("-3") == "'-3");
+  CHECK(csv_cell("@SUM(A1)") == "'@SUM(A1)");
+  CHECK(csv_cell("\t=1") == "'\t=1");
+  CHECK(csv_cell("\r=1") == "\"'\r=1\"");
+  CHECK(csv_cell("=a,b") == "\"'=a,b\"");
+  CHECK(csv_cell("a=b") == "a=b");  // only the first character matters
+  CHECK(csv_cell("=1+1", {false, ',', false}) == "=1+1");
+}
+
+TEST_CASE("csv: the writer puts a BOM once and ends rows with CRLF") {
+  std::ostringstream out;
+  csv_writer w(out, {true, ',', true});
+  w.row({"node", "value"});
+  w.row({"comentario", "Más ejemplos, ¿por favor?"});
+  w.row({"x", "=1"});
+  CHECK(out.str() == "\xEF\xBB\xBFnode,value\r\ncomentario,\"Más ejemplos, ¿por favor?\"\r\nx,'=1\r\n");
+  std::ostringstream plain;
+  csv_writer{plain}.row({"a"});
+  CHECK(plain.str() == "a\r\n");
+}
+
+TEST_CASE("csv: a JSON array of flat objects, in the given columns") {
+  const json rows = json::array({{{"node", "edad"}, {"count", 3}, {"share", 0.25}, {"value", "-1"}, {"neg", -3},
+                                  {"list", {"a", "b"}}, {"ok", true}, {"none", nullptr}},
+                                 {{"node", "jornada"}}});
+  const std::string csv =
+      json_to_csv(rows, {"node", "count", "share", "value", "neg", "list", "ok", "none", "missing"});
+  CHECK(csv ==
+        "node,count,share,value,neg,list,ok,none,missing\r\n"
+        "edad,3,0.25,'-1,-3,\"[\"\"a\"\",\"\"b\"\"]\",true,,\r\n"
+        "jornada,,,,,,,,\r\n");
+  CHECK(json_to_csv(json::array(), {"a"}, {true, ',', true}) == "\xEF\xBB\xBF" "a\r\n");
+  CHECK_THROWS_AS(json_to_csv(json::object(), {"a"}), std::invalid_argument);
+  CHECK_THROWS_AS(json_to_csv(json::array({1}), {"a"}), std::invalid_argument);
+}
