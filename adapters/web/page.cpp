@@ -172,7 +172,8 @@ const std::string& web_chat_page() {
 
   applyLang();
   var startedKey = "aula.started." + flow;
-  if (!localStorage.getItem(startedKey)) {
+  // A preview's draft was already started by the administrator's request: only read it.
+  if (!preview && !localStorage.getItem(startedKey)) {
     localStorage.setItem(startedKey, "1");
     post(flow ? { start: flow } : { text: "MENU" });
   } else {

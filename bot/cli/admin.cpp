@@ -17,7 +17,7 @@ namespace aula::cli {
 namespace {
 
 struct admin_options {
-  std::string name, role = "facilitator", cohorts;
+  std::string name, role = "facilitator", cohorts, commissions;
   std::size_t max = 50;
 };
 
@@ -85,14 +85,18 @@ void add_admin(CLI::App& app, int& exit_code) {
   create->add_option("--name", o->name, "Who holds it (shown in the audit log)")->required();
   create->add_option("--role", o->role, "facilitator (default) or admin")->check(CLI::IsMember({"facilitator", "admin"}));
   create->add_option("--cohorts", o->cohorts, "A facilitator's cohorts, comma-separated (e.g. piloto,lanzamiento)");
+  create->add_option("--commissions", o->commissions,
+                     "A facilitator's local commissions (states), comma-separated: their learners in any cohort");
   create->callback([o, &exit_code] {
     exit_code = with_store("token create", [o](store&, access_control& access) -> net::awaitable<int> {
       const auto cohorts = split_list(o->cohorts);
       const principal me = cli_user();
-      const std::string t = co_await access.create_token(o->name, o->role, cohorts, me.name, wall_ms());
+      const auto commissions = split_list(o->commissions);
+      const std::string t = co_await access.create_token(o->name, o->role, cohorts, me.name, wall_ms(), commissions);
       nlohmann::json details;
       details["role"] = o->role;
       details["cohorts"] = cohorts;
+      details["commissions"] = commissions;
       co_await access.audit(me, "token.create", o->name, details, wall_ms());
       std::cout << t << "\n";
       std::cerr << "token for " << o->name << " (" << o->role << "): shown once; aula keeps only its hash\n";
@@ -107,6 +111,8 @@ void add_admin(CLI::App& app, int& exit_code) {
         std::cout << j.value("name", std::string{}) << "  " << j.value("role", std::string{});
         const auto cohorts = j.value("cohorts", nlohmann::json::array());
         if (!cohorts.empty()) std::cout << "  cohorts: " << cohorts.dump();
+        const auto commissions = j.value("commissions", nlohmann::json::array());
+        if (!commissions.empty()) std::cout << "  commissions: " << commissions.dump();
         std::cout << "  created " << format_local(j.value("created_at", std::int64_t{0}), "UTC") << " UTC by "
                   << j.value("created_by", std::string{}) << "\n";
       }

@@ -1,7 +1,10 @@
-// aula learner show <conversation>: what an operator needs to see about one learner — where
-// they are in the course, whether it is paused (and why) or they opted out, what is waiting to
-// be sent, and the dead letters with their reasons. Reads Redis (AULA_REDIS_URL); changes
-// nothing.
+// aula learner show|reset|move <learner>: what an operator needs to see about one learner —
+// their record, where they are in the course, whether it is paused (and why) or they opted
+// out, what waits to be sent, the dead letters with their reasons and the timeline of what
+// happened — and the fixes: reset (the conversation, or a course from its first module) and
+// move (to a course's module, or a flow's node). `show` reads Redis (AULA_REDIS_URL) through
+// the same library the admin API uses; reset and move are clients of the admin API (audited).
+#include <cctype>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +13,8 @@
 #include "bot/config/config.hpp"
 #include "bot/engine/timing.hpp"
 #include "bot/io/log.hpp"
+#include "bot/records/record_store.hpp"
+#include "bot/service/learner_view.hpp"
 #include "bot/store/store.hpp"
 
 namespace aula::cli {
@@ -20,58 +25,28 @@ struct learner_options {
   std::string who;
   bool json = false;
   std::size_t dead_max = 20;
+  std::size_t timeline = 30;
+  std::string course, flow, node, url, token;
 };
 
 const char* const channels[] = {"telegram", "whatsapp", "sms", "web"};
 
-std::string when(std::int64_t ms) { return ms > 0 ? format_local(ms, "UTC") + " UTC" : "-"; }
-
-nlohmann::json describe_learner(store& st, const std::string& conv, const loaded_session& l,
-                                const std::vector<outbox_entry>& pending, const std::vector<outbox_entry>& dead) {
-  nlohmann::json j = {{"conversation", conv}, {"partition", partition_of(conv, st.partitions())}};
-  const session& s = l.s;
-  j["version"] = s.version;
-  j["language"] = s.lang;
-  j["status"] = s.opted_out ? "opted_out" : !s.paused.empty() ? "paused" : "active";
-  if (!s.paused.empty()) j["paused"] = {{"reason", s.paused}, {"at", s.paused_at}};
-  if (s.run) j["run"] = {{"flow", s.run->flow}, {"node", s.run->node}, {"id", s.run->id}};
-  if (!s.stack.empty()) j["callers"] = s.stack.size();
-  if (!s.queue.empty()) j["queued_flows"] = s.queue;
-  if (s.last) j["last"] = {{"flow", s.last->flow}, {"status", s.last->status}, {"score", s.last->score},
-                           {"score_max", s.last->score_max}};
-  j["answers"] = s.answers.size();
-  nlohmann::json courses = nlohmann::json::array();
-  for (const auto& c : s.courses) {
-    nlohmann::json mods = nlohmann::json::array();
-    for (const auto& m : c.modules)
-      mods.push_back({{"flow", m.flow}, {"status", m.status}, {"score", m.score}, {"score_max", m.score_max},
-                      {"attempts", m.attempts}, {"opened_at", m.opened_at}, {"ended_at", m.ended_at}});
-    nlohmann::json cj = {{"course", c.course}, {"status", c.status}, {"module", c.current + 1},
-                         {"modules", std::move(mods)}, {"enrolled_at", c.enrolled_at}};
-    if (c.timer) cj["next"] = {{"kind", c.timer->kind}, {"at", c.timer->due}};
-    if (!c.certificate.empty()) cj["certificate"] = {{"code", c.certificate}, {"folio", c.folio}};
-    courses.push_back(std::move(cj));
+// "+52…" and ":" as they may appear in a path segment.
+std::string url_encode_path(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':') out += static_cast<char>(c);
+    else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
   }
-  j["courses"] = std::move(courses);
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& e : pending) {
-    if (!e.data.is_object() || e.data.value("conv", std::string{}) != conv) continue;
-    nlohmann::json entry = e.data;
-    // Provider calls waiting in the outbox carry credentials (headers, tokens in URLs): show
-    // what they are, not how they authenticate.
-    for (const char* k : {"call", "webhook"})
-      if (entry.contains(k) && entry[k].is_object()) {
-        entry[k].erase("headers");
-        entry[k].erase("body");
-      }
-    out.push_back({{"id", e.id}, {"entry", std::move(entry)}});
-  }
-  j["pending"] = out;
-  nlohmann::json dl = nlohmann::json::array();
-  for (const auto& e : dead) dl.push_back(e.data);
-  j["dead_letters"] = dl;
-  return j;
+  return out;
 }
+
+std::string when(std::int64_t ms) { return ms > 0 ? format_local(ms, "UTC") + " UTC" : "-"; }
 
 void print_human(const nlohmann::json& j) {
   std::cout << j["conversation"].get<std::string>() << "  (partition " << j["partition"] << ", session version "
@@ -81,6 +56,16 @@ void print_human(const nlohmann::json& j) {
     std::cout << " since " << when(j["paused"]["at"].get<std::int64_t>()) << ": "
               << j["paused"]["reason"].get<std::string>() << "\n  (the course goes on when the learner writes again)";
   std::cout << "\n";
+  if (j.contains("record")) {
+    const auto& r = j["record"];
+    auto field = [&](const char* k) { return r.contains(k) && r[k].is_string() ? r[k].get<std::string>() : std::string{}; };
+    std::cout << "  " << field("name");
+    if (!field("state").empty()) std::cout << ", " << field("state");
+    if (!field("role").empty()) std::cout << ", " << field("role");
+    if (r.contains("cohorts")) std::cout << "; cohorts " << r["cohorts"].dump();
+    if (!field("consent").empty()) std::cout << "; consent: " << field("consent");
+    std::cout << "\n";
+  }
   if (j.contains("run"))
     std::cout << "  in flow " << j["run"]["flow"].get<std::string>() << ", at node " << j["run"]["node"].get<std::string>()
               << "\n";
@@ -118,6 +103,17 @@ void print_human(const nlohmann::json& j) {
               << d.value("attempts", 0) << " attempts): " << d.value("reason", std::string{}) << "\n";
     if (!text.empty()) std::cout << "      message: " << text.substr(0, 80) << "\n";
   }
+  if (j.contains("timeline")) {
+    std::cout << "  timeline (newest " << j["timeline"].size() << "):\n";
+    for (const auto& r : j["timeline"]) {
+      std::cout << "    " << when(r.value("at", std::int64_t{0})) << "  " << r.value("type", std::string{});
+      for (const char* k : {"flow", "node", "status"})
+        if (r.contains(k) && r[k].is_string() && !r[k].get<std::string>().empty()) std::cout << " " << r[k].get<std::string>();
+      if (r.contains("text") && r["text"].is_string()) std::cout << ": " << r["text"].get<std::string>().substr(0, 60);
+      else if (r.contains("value") && !r["value"].is_null()) std::cout << ": " << r["value"].dump().substr(0, 60);
+      std::cout << "\n";
+    }
+  }
 }
 
 int run_show(const learner_options& o) {
@@ -129,6 +125,15 @@ int run_show(const learner_options& o) {
   } else {
     for (const char* ch : channels) convs.push_back(std::string(ch) + ":" + o.who);
   }
+  // The timeline's older part is in the record store (drained from Redis); without it only
+  // what Redis still holds shows.
+  std::unique_ptr<records::record_store> db;
+  try {
+    db = records::open_record_store(cfg.records_url);
+  } catch (const std::exception& e) {
+    std::cerr << "aula learner: the record store is not available (" << log::redact(e.what())
+              << "): the timeline shows only recent records\n";
+  }
   net::io_context ioc;
   const redis_store_options ro = store_options_from(cfg);
   int status = 0;
@@ -138,12 +143,13 @@ int run_show(const learner_options& o) {
         auto st = co_await make_redis_store(co_await net::this_coro::executor, ro);
         nlohmann::json found = nlohmann::json::array();
         for (const auto& conv : convs) {
-          auto l = co_await st->load(conv);
-          const int p = partition_of(conv, st->partitions());
-          auto dead = co_await st->dead_letters(p, o.dead_max, conv);
-          if (!l.exists && dead.empty()) continue;
-          auto pending = co_await st->outbox_pending(p, 5000);
-          found.push_back(describe_learner(*st, conv, l, pending, dead));
+          learner_view_options vo;
+          vo.dead_letters = o.dead_max;
+          vo.timeline = o.timeline;
+          auto j = co_await describe_learner(*st, conv, vo);
+          if (!j) continue;
+          if (db && o.timeline > 0) merge_timeline(*j, db->timeline(conv, o.timeline), o.timeline);
+          found.push_back(std::move(*j));
         }
         if (found.empty()) {
           std::cerr << "aula learner: no learner '" << o.who << "'"
@@ -167,18 +173,59 @@ int run_show(const learner_options& o) {
   return status;
 }
 
+// reset / move: POST /admin/learners/<learner>/reset|move, then the learner as they are now.
+int run_fix(const learner_options& o, const std::string& action) {
+  app_config cfg;
+  if (!load_command_config("learner", cfg)) return 2;
+  admin_target t;
+  if (!admin_target_from(cfg, o.url, o.token, "learner " + action, t)) return 2;
+  nlohmann::json body = nlohmann::json::object();
+  if (!o.course.empty()) body["course"] = o.course;
+  if (!o.flow.empty()) body["flow"] = o.flow;
+  if (!o.node.empty()) body["node"] = o.node;
+  const admin_answer a = admin_call(cfg, t, "POST", "/admin/learners/" + url_encode_path(o.who) + "/" + action, body);
+  if (!a.error.empty() || a.status != 200) {
+    std::cerr << "aula learner " << action << ": "
+              << (a.error.empty() ? a.body.value("error", "HTTP " + std::to_string(a.status)) : a.error) << "\n";
+    return a.status == 401 || a.status == 403 || a.status == 400 ? 2 : 1;
+  }
+  std::cout << action << ": " << a.body.value("summary", std::string{}) << "\n";
+  if (a.body.contains("learner") && a.body["learner"].is_object()) {
+    nlohmann::json j = a.body["learner"];
+    j.erase("timeline");
+    print_human(j);
+  }
+  return 0;
+}
+
 }  // namespace
 
 void add_learner(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("learner", "Look at one learner: progress, pause, pending messages, dead letters");
+  auto* cmd = app.add_subcommand("learner", "One learner: show (progress, timeline, dead letters), reset, move");
   cmd->require_subcommand(1);
   auto o = std::make_shared<learner_options>();
-  auto* show = cmd->add_subcommand("show", "Show a learner (read-only)");
+  auto* show = cmd->add_subcommand("show", "Show a learner (read-only): record, progress, pending, dead letters, timeline");
   show->add_option("learner", o->who, "<channel>:<address> (e.g. telegram:123456789), or an address on any channel")
       ->required();
   show->add_flag("--json", o->json, "Print JSON");
   show->add_option("--dead-letters", o->dead_max, "How many recent dead letters to show (default 20)");
+  show->add_option("--timeline", o->timeline, "How many recent timeline entries to show (default 30; 0: none)");
   show->callback([o, &exit_code] { exit_code = run_show(*o); });
+
+  auto* reset = cmd->add_subcommand("reset", "End what the learner is doing, lift a pause; --course starts that course over");
+  reset->add_option("learner", o->who, "<channel>:<address>")->required();
+  reset->add_option("--course", o->course, "Start this course over from its first module (records are kept)");
+  auto* move = cmd->add_subcommand("move", "Send the learner to a course's module (--course C --flow M) or a flow's node");
+  move->add_option("learner", o->who, "<channel>:<address>")->required();
+  move->add_option("--course", o->course, "The course whose module --flow is");
+  move->add_option("--flow", o->flow, "The module (with --course) or the flow to start")->required();
+  move->add_option("--node", o->node, "Start at this node of --flow (without --course)");
+  for (auto* sub : {reset, move}) {
+    sub->add_option("--url", o->url, "The admin API (default http://<AULA_LISTEN>)");
+    sub->add_option("--token", o->token, "Bearer token (default: the admin token of AULA_ADMIN_TOKENS)");
+  }
+  reset->callback([o, &exit_code] { exit_code = run_fix(*o, "reset"); });
+  move->callback([o, &exit_code] { exit_code = run_fix(*o, "move"); });
 }
 
 }  // namespace aula::cli

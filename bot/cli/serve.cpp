@@ -2,6 +2,7 @@
 // (DESIGN.md's table), flows from AULA_FLOWS, state in Redis (or in memory for development).
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <future>
 #include <iostream>
 #include <thread>
@@ -13,7 +14,10 @@
 #include "adapters/whatsapp/whatsapp.hpp"
 #include "adapters/web/web.hpp"
 #include "bot/authoring/loader.hpp"
+#include "bot/cli/admin_api.hpp"
 #include "bot/cli/commands.hpp"
+#include "bot/cli/dashboard.hpp"
+#include "bot/cli/http_util.hpp"
 #include "bot/config/config.hpp"
 #include "bot/delivery/delivery.hpp"
 #include "bot/engine/timing.hpp"
@@ -27,6 +31,7 @@
 #include "bot/service/broadcasts.hpp"
 #include "bot/service/directory.hpp"
 #include "bot/service/publishing.hpp"
+#include "bot/service/records.hpp"
 #include "bot/service/service.hpp"
 
 namespace aula::cli {
@@ -36,43 +41,6 @@ namespace {
 struct serve_options {
   std::string store = "redis";
 };
-
-using request = http_server::request;
-using response = http_server::response;
-
-response json_response(const request& req, http::status st, const nlohmann::json& j) {
-  return make_response(req, st, j.dump() + "\n", "application/json");
-}
-
-std::string query_param(std::string_view target, const std::string& name) {
-  auto q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    auto amp = rest.find('&');
-    std::string_view kv = rest.substr(0, amp);
-    auto eq = kv.find('=');
-    if (kv.substr(0, eq) == name) return eq == std::string_view::npos ? std::string{} : std::string(kv.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    rest = rest.substr(amp + 1);
-  }
-  return {};
-}
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // GET /verify/<code>: whether a constancia is genuine, and what it states (Spanish, English).
 std::string certificate_page(const std::optional<nlohmann::json>& cert) {
@@ -351,300 +319,30 @@ int run_serve(const serve_options& o) {
       },
       true);
 
-  // The admin API: a bearer token per person; administrators may do everything, facilitators
-  // only what they are allowed for their cohorts (401 unknown token, 403 outside role/scope).
-  access_control access(svc.backing_store(), cfg.admin_tokens);
-  enum class need { admin, staff };
-  auto guarded = [&](need n, auto handler) {
-    return [&access, n, handler](request& req) -> net::awaitable<response> {
-      std::string auth;
-      if (auto it = req.find(http::field::authorization); it != req.end()) auth = std::string(it->value());
-      std::optional<principal> p;
-      try {
-        p = co_await access.who(auth);
-      } catch (const store_unavailable&) {
-        co_return json_response(req, http::status::service_unavailable, {{"error", "store unavailable, retry later"}});
-      }
-      if (!p) co_return json_response(req, http::status::unauthorized, {{"error", "a valid bearer token is required"}});
-      if (n == need::admin && !p->is_admin())
-        co_return json_response(req, http::status::forbidden, {{"error", "administrators only"}});
-      auto body = nlohmann::json::parse(req.body().empty() ? std::string("{}") : req.body(), nullptr, false);
-      if (!body.is_object()) co_return json_response(req, http::status::bad_request, {{"error", "the body must be a JSON object"}});
-      try {
-        co_return co_await handler(req, body, *p);
-      } catch (const store_unavailable&) {
-        co_return json_response(req, http::status::service_unavailable, {{"error", "store unavailable, retry later"}});
-      } catch (const std::invalid_argument& e) {
-        co_return json_response(req, http::status::bad_request, {{"error", e.what()}});
-      }
-    };
-  };
-  auto now = [&svc] { return svc.clock().now_ms(); };
-  server.add_route(http::verb::post, "/admin/tokens",
-                   guarded(need::admin, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
-                     std::vector<std::string> cohorts;
-                     if (body.contains("cohorts") && body["cohorts"].is_array())
-                       for (const auto& c : body["cohorts"])
-                         if (c.is_string()) cohorts.push_back(c.get<std::string>());
-                     const std::string name = body.value("name", std::string{});
-                     const std::string role = body.value("role", std::string{});
-                     const std::string token = co_await access.create_token(name, role, cohorts, p.name, now());
-                     nlohmann::json details;
-                     details["role"] = role;
-                     details["cohorts"] = cohorts;
-                     co_await access.audit(p, "token.create", name, details, now());
-                     co_return json_response(req, http::status::created,
-                                             {{"token", token}, {"name", name}, {"role", role}, {"cohorts", cohorts},
-                                              {"note", "shown once: aula keeps only its hash"}});
-                   }));
-  server.add_route(http::verb::get, "/admin/tokens",
-                   guarded(need::admin, [&](request& req, const nlohmann::json&, const principal&) -> net::awaitable<response> {
-                     auto list = co_await access.tokens();
-                     co_return json_response(req, http::status::ok, {{"tokens", list}});
-                   }));
-  server.add_route(http::verb::post, "/admin/tokens/revoke",
-                   guarded(need::admin, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
-                     const std::string name = body.value("name", std::string{});
-                     const bool any = co_await access.revoke(name);
-                     if (!any) co_return json_response(req, http::status::not_found, {{"error", "no token for '" + name + "'"}});
-                     const nlohmann::json none;
-                     co_await access.audit(p, "token.revoke", name, none, now());
-                     co_return json_response(req, http::status::ok, {{"revoked", name}});
-                   }));
-  server.add_route(http::verb::get, "/admin/audit",
-                   guarded(need::admin, [&](request& req, const nlohmann::json&, const principal&) -> net::awaitable<response> {
-                     const std::string m = query_param(req.target(), "max");
-                     std::size_t max = 100;
-                     if (!m.empty() && m.find_first_not_of("0123456789") == std::string::npos && m.size() < 7)
-                       max = std::max<std::size_t>(1, std::stoul(m));
-                     auto entries = co_await svc.backing_store().audit_read(max);
-                     co_return json_response(req, http::status::ok, {{"entries", entries}});
-                   }));
-  // Learners and cohorts: CSV imports (aula enroll is a client of this route).
-  directory people(svc);
-  svc.set_event_hook([&people](const std::string& conv, const inbound_event& ev,
-                               std::map<std::string, std::string>& contact)
-                         -> net::awaitable<std::optional<inbound_event>> {
-    // A Telegram learner opening an invite link (t.me/<bot>?start=inv_…).
-    if (!conv.starts_with("telegram:") || !ev.flow.starts_with(invite_prefix)) co_return std::nullopt;
-    co_return co_await people.redeem(ev.flow, conv, contact);
-  });
-  server.add_route(http::verb::post, "/admin/learners/import",
-                   guarded(need::staff, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
-                     import_request ir;
-                     ir.cohort = body.value("cohort", std::string{});
-                     ir.course = body.value("course", std::string{});
-                     ir.by = p.name;
-                     ir.telegram_bot = cfg.telegram.bot_username;
-                     ir.first_line = std::max(1, body.value("first_line", 1));
-                     ir.import_id = body.value("import_id", std::string{});
-                     const std::string csv = body.value("csv", std::string{});
-                     const std::string channel = body.value("default_channel", std::string("whatsapp"));
-                     if (ir.cohort.empty() || csv.empty())
-                       co_return json_response(req, http::status::bad_request,
-                                               {{"error", "send {\"cohort\": \"piloto\", \"course\": \"…\", \"csv\": \"nombre,telefono,…\"}"}});
-                     if (!p.covers(ir.cohort))
-                       co_return json_response(req, http::status::forbidden, {{"error", "cohort '" + ir.cohort + "' is not yours"}});
-                     if (!ir.course.empty() && !svc.flows()->course(ir.course))
-                       co_return json_response(req, http::status::not_found, {{"error", "no course '" + ir.course + "'"}});
-                     const roster r = parse_roster(csv, channel);
-                     import_report rep = co_await people.import(r, ir);
-                     nlohmann::json details;
-                     details["cohort"] = ir.cohort;
-                     details["course"] = ir.course;
-                     details["imported"] = rep.imported;
-                     details["updated"] = rep.updated;
-                     details["problems"] = rep.problems.size();
-                     details["first_line"] = ir.first_line;
-                     co_await access.audit(p, "import", "cohort:" + ir.cohort, details, now());
-                     co_return json_response(req, http::status::ok, rep.to_json());
-                   }));
-  server.add_route(http::verb::get, "/admin/cohorts/",
-                   guarded(need::staff, [&](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
-                     const std::string cohort = std::string(request_path(req).substr(std::string("/admin/cohorts/").size()));
-                     if (!p.covers(cohort))
-                       co_return json_response(req, http::status::forbidden, {{"error", "cohort '" + cohort + "' is not yours"}});
-                     auto members = co_await people.cohort_members(cohort);
-                     nlohmann::json list = nlohmann::json::array();
-                     for (const auto& conv : members) {
-                       auto rec = co_await people.learner(conv);
-                       nlohmann::json item;
-                       item["learner"] = conv;
-                       if (rec) {
-                         item["name"] = rec->value("name", std::string{});
-                         item["status"] = rec->value("status", std::string{});
-                       }
-                       list.push_back(std::move(item));
-                     }
-                     co_return json_response(req, http::status::ok, {{"cohort", cohort}, {"learners", list}});
-                   }),
-                   true);
-  // Reminders and broadcasts to a cohort (aula remind / aula broadcast are clients).
-  broadcaster jobs(ioc.get_executor(), svc, people);
-  server.add_route(http::verb::post, "/admin/broadcasts",
-                   guarded(need::staff, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
-                     nlohmann::json spec_json = body;
-                     if (body.contains("at") && body["at"].is_string()) {
-                       auto at = parse_instant(body["at"].get<std::string>(), cfg.default_time_zone);
-                       if (!at) co_return json_response(req, http::status::bad_request,
-                                                        {{"error", "at: write \"2026-12-01 09:00\" (local) or an ISO instant"}});
-                       spec_json["at_ms"] = *at;
-                     }
-                     const broadcast_spec spec = broadcast_spec::from_json(spec_json);
-                     if (!p.covers(spec.cohort))
-                       co_return json_response(req, http::status::forbidden, {{"error", "cohort '" + spec.cohort + "' is not yours"}});
-                     if (body.value("dry_run", false)) {
-                       auto preview = co_await jobs.dry_run(spec);
-                       co_return json_response(req, http::status::ok, preview);
-                     }
-                     auto job = co_await jobs.create(spec, p.name);
-                     const nlohmann::json details = spec.to_json();
-                     co_await access.audit(p, spec.kind, "job:" + job.value("id", std::string{}), details, now());
-                     co_return json_response(req, http::status::created, job);
-                   }));
-  server.add_route(http::verb::get, "/admin/broadcasts",
-                   guarded(need::staff, [&](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
-                     auto all = co_await jobs.list();
-                     nlohmann::json mine = nlohmann::json::array();
-                     for (auto& j : all)
-                       if (p.covers(j["spec"].value("cohort", std::string{}))) mine.push_back(std::move(j));
-                     co_return json_response(req, http::status::ok, {{"jobs", mine}});
-                   }));
-  server.add_route(http::verb::get, "/admin/broadcasts/",
-                   guarded(need::staff, [&](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
-                     const std::string id = std::string(request_path(req).substr(std::string("/admin/broadcasts/").size()));
-                     auto job = co_await jobs.get(id);
-                     if (!job) co_return json_response(req, http::status::not_found, {{"error", "no job " + id}});
-                     if (!p.covers((*job)["spec"].value("cohort", std::string{})))
-                       co_return json_response(req, http::status::forbidden, {{"error", "not your cohort"}});
-                     co_return json_response(req, http::status::ok, *job);
-                   }),
-                   true);
-  server.add_route(http::verb::post, "/admin/broadcasts/",
-                   guarded(need::staff, [&](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
-                     std::string rest = std::string(request_path(req).substr(std::string("/admin/broadcasts/").size()));
-                     if (!rest.ends_with("/cancel")) co_return json_response(req, http::status::not_found, {{"error", "POST …/<id>/cancel"}});
-                     const std::string id = rest.substr(0, rest.size() - 7);
-                     auto job = co_await jobs.get(id);
-                     if (!job) co_return json_response(req, http::status::not_found, {{"error", "no job " + id}});
-                     if (!p.covers((*job)["spec"].value("cohort", std::string{})))
-                       co_return json_response(req, http::status::forbidden, {{"error", "not your cohort"}});
-                     const bool stopped = co_await jobs.cancel(id);
-                     const nlohmann::json none;
-                     if (stopped) co_await access.audit(p, "cancel", "job:" + id, none, now());
-                     co_return json_response(req, stopped ? http::status::ok : http::status::conflict,
-                                             {{"cancelled", stopped}, {"id", id}});
-                   }),
-                   true);
-  server.add_route(http::verb::post, "/admin/reload",
-                   guarded(need::admin, [&](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
-                     publish_report rep = co_await pub.publish_from_disk("admin API: " + p.name);
-                     const nlohmann::json details = rep.to_json();
-                     co_await access.audit(p, "publish", "flows", details, now());
-                     co_return json_response(req, rep.ok ? http::status::ok : http::status::unprocessable_entity,
-                                             rep.to_json());
-                   }));
-  server.add_route(http::verb::get, "/admin/versions",
-                   guarded(need::admin, [&](request& req, const nlohmann::json&, const principal&) -> net::awaitable<response> {
-                     auto list = co_await svc.backing_store().publications(50);
-                     auto pins = co_await svc.backing_store().pins();
-                     nlohmann::json vs = nlohmann::json::array();
-                     for (const auto& v : list)
-                       vs.push_back({{"version", v.version}, {"hash", v.hash}, {"at_ms", v.at_ms}, {"note", v.note}});
-                     co_return json_response(req, http::status::ok,
-                                             {{"current", pub.current_version()}, {"versions", vs}, {"pins", pins}});
-                   }));
-  server.add_route(http::verb::post, "/admin/pins",
-                   guarded(need::admin, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
-                     const std::string cohort = body.value("cohort", std::string{});
-                     const int v = body.value("version", -1);
-                     if (cohort.empty() || v < 0)
-                       co_return json_response(req, http::status::bad_request,
-                                               {{"error", "send {\"cohort\": \"piloto\", \"version\": 1} (version 0 unpins)"}});
-                     if (v > 0 && !(co_await svc.backing_store().publication_bundle(v)))
-                       co_return json_response(req, http::status::not_found, {{"error", "no published version " + std::to_string(v)}});
-                     co_await svc.backing_store().pin(cohort, v);
-                     nlohmann::json details;
-                     details["version"] = v;
-                     const std::string action = v > 0 ? "pin" : "unpin";
-                     co_await access.audit(p, action, cohort, details, now());
-                     co_await pub.refresh();
-                     co_return json_response(req, http::status::ok, {{"cohort", cohort}, {"version", v}});
-                   }));
-  server.add_route(http::verb::post, "/admin/enroll",
-                   guarded(need::staff, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
-                     const std::string learner = body.value("learner", std::string{});
-                     const std::string in_cohort = body.value("cohort", std::string{});
-                     if (!p.covers(in_cohort))
-                       co_return json_response(req, http::status::forbidden,
-                                               {{"error", in_cohort.empty() ? "name one of your cohorts (cohort)"
-                                                                            : "cohort '" + in_cohort + "' is not yours"}});
-                     const std::string course = body.value("course", std::string{});
-                     const auto colon = learner.find(':');
-                     std::string channel = colon == std::string::npos ? std::string{} : learner.substr(0, colon);
-                     std::string address = colon == std::string::npos ? std::string{} : learner.substr(colon + 1);
-                     if (channel == "whatsapp" || channel == "sms") address = normalize_phone(address);
-                     channel_adapter* a = svc.adapter(channel);
-                     if (channel == "web" && !valid_web_learner(address)) address.clear();
-                     if (!a || !a->enabled() || address.empty())
-                       co_return json_response(req, http::status::bad_request,
-                                               {{"error", "learner must be <channel>:<address> on an enabled channel "
-                                                          "(telegram:123, whatsapp:+52…, sms:+52…, web:<id>)"}});
-                     if (!svc.flows()->course(course))
-                       co_return json_response(req, http::status::not_found, {{"error", "no course '" + course + "'"}});
-                     std::map<std::string, std::string> contact;
-                     if (body.contains("contact") && body["contact"].is_object())
-                       for (auto it = body["contact"].begin(); it != body["contact"].end(); ++it)
-                         if (it.value().is_string()) contact[it.key()] = it.value().get<std::string>();
-                     for (const char* k : {"name", "cohort", "tz", "state", "role"})
-                       if (body.contains(k) && body[k].is_string()) contact[k] = body[k].get<std::string>();
-                     if (auto tz = contact.find("tz"); tz != contact.end() && !known_time_zone(tz->second))
-                       co_return json_response(req, http::status::bad_request, {{"error", "unknown time zone " + tz->second}});
-                     inbound_event ev = inbound_event::enroll_in(course);
-                     co_await svc.deliver(channel, address, ev, {}, contact);
-                     nlohmann::json details;
-                     details["course"] = course;
-                     details["cohort"] = in_cohort;
-                     const std::string target = channel + ":" + address;
-                     co_await access.audit(p, "enroll", target, details, now());
-                     co_return json_response(req, http::status::ok, {{"learner", channel + ":" + address}, {"course", course}});
-                   }));
-  server.add_route(http::verb::post, "/admin/preview",
-                   guarded(need::admin, [&](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
-                     const std::string flow = body.value("flow", std::string{});
-                     auto res = co_await pub.start_preview(flow);
-                     const nlohmann::json none;
-                     co_await access.audit(p, "preview", flow, none, now());
-                     if (res.first.empty())
-                       co_return json_response(req, http::status::unprocessable_entity, {{"errors", res.second}});
-                     co_return json_response(req, http::status::ok,
-                                             {{"learner", res.first}, {"url", "/chat#" + res.first}});
-                   }));
+  // The record store: result records drained from Redis, the reports' data.
+  std::unique_ptr<record_keeper> keeper;
+  try {
+    if (cfg.records_url.starts_with("sqlite://")) {
+      // A new deployment's default (sqlite://var/records.db) works without making var/ first.
+      const std::filesystem::path file(cfg.records_url.substr(9));
+      if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+    }
+    keeper = std::make_unique<record_keeper>(ioc.get_executor(), svc, sender_service, cfg.records_url);
+    log::info("record store", {{"backend", keeper->backend()}, {"url", records::redact_url(cfg.records_url)}});
+  } catch (const std::exception& e) {
+    std::cerr << "aula serve: cannot open the record store (AULA_RECORDS_URL): " << log::redact(e.what()) << "\n";
+    stop_threads();
+    return 1;
+  }
+  admin_api admin(ioc.get_executor(), cfg, svc, pub, sender_service, *keeper);
+  admin.add_routes(server);
+  admin.add_report_routes(server);
 
   server.add_route(http::verb::get, "/", [](request& req) -> net::awaitable<response> {
-    co_return make_response(req, http::status::ok,
-                            "<!doctype html><meta charset=utf-8><title>aula</title>"
-                            "<h1>aula</h1><p><a href=\"/chat\">Web chat</a></p>",
-                            "text/html; charset=utf-8");
+    co_return make_response(req, http::status::ok, dashboard_page(), "text/html; charset=utf-8");
   });
 
 
-  if (cfg.test_clock) {
-    server.add_route(http::verb::post, "/admin/test/clock",
-                     guarded(need::admin, [&](request& req, const nlohmann::json& body, const principal&) -> net::awaitable<response> {
-      std::optional<std::int64_t> ms;
-      if (body.contains("advance") && body["advance"].is_string()) ms = parse_duration(body["advance"].get<std::string>());
-      if (!ms) co_return json_response(req, http::status::bad_request, {{"error", "send {\"advance\": \"25h\"}"}});
-      auto offset = svc.clock().advance(*ms);
-      try {
-        co_await sender_service.fire_timers_now();
-      } catch (const std::exception& e) {
-        log::warn("timers after a clock advance", {{"error", e.what()}});
-      }
-      co_return json_response(req, http::status::ok, {{"offset_ms", offset}, {"now_ms", svc.clock().now_ms()}});
-    }));
-    log::warn("AULA_TEST_CLOCK=1: POST /admin/test/clock can move aula's clock (tests only)");
-  }
 
   try {
     server.start();
@@ -656,7 +354,8 @@ int run_serve(const serve_options& o) {
   log::info("listening", {{"address", cfg.server.listen}, {"port", server.port()}, {"flows", svc.flows()->flows.size()}});
 
   sender_service.start();
-  jobs.start();
+  admin.start();
+  keeper->start();
   log::info("sender started", {{"owner", sender_service.owner()}, {"lease_ttl_ms", cfg.delivery.lease_ttl.count()}});
 
   // SIGTERM/SIGINT: stop accepting, finish what is in flight, stop. SIGHUP: reload flows.
@@ -687,7 +386,8 @@ int run_serve(const serve_options& o) {
 
       net::co_spawn(ioc, [&]() -> net::awaitable<void> {
         pub.stop();
-        jobs.stop();
+        admin.stop();
+        keeper->stop();
         co_await server.shutdown(cfg.server.shutdown_grace);
         co_await sender_service.stop(cfg.server.shutdown_grace);
         done.set_value();

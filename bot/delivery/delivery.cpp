@@ -743,6 +743,15 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     co_return;
   }
 
+  // The partitions held now and their fences (on the strand).
+  net::awaitable<std::vector<std::pair<int, fence>>> held_leases() {
+    std::vector<std::pair<int, fence>> out;
+    const auto now = clock_type::now();
+    for (std::size_t p = 0; p < parts.size(); ++p)
+      if (parts[p].held && parts[p].valid_until > now) out.emplace_back(static_cast<int>(p), parts[p].f);
+    co_return out;
+  }
+
   net::awaitable<std::size_t> fire_timers() {
     std::size_t fired = 0;
     const std::int64_t now = svc.clock().now_ms();  // one clock per tick
@@ -882,6 +891,11 @@ net::awaitable<std::size_t> delivery::fire_timers_now() {
   // The clock moved: held learners (quiet hours) look again now.
   co_await net::co_spawn(i->strand, i->wake_held(), net::use_awaitable);
   co_return fired;
+}
+
+net::awaitable<std::vector<std::pair<int, fence>>> delivery::leases() {
+  auto i = impl_;
+  co_return co_await net::co_spawn(i->strand, i->held_leases(), net::use_awaitable);
 }
 
 const std::string& delivery::owner() const { return impl_->opts.owner; }

@@ -76,6 +76,10 @@ class delivery {
   // Fires the due timers of the partitions held now (the test clock route); returns how many.
   net::awaitable<std::size_t> fire_timers_now();
 
+  // The partitions whose lease this instance holds now, with their fences (for the work
+  // only a lease holder may do: draining result records).
+  net::awaitable<std::vector<std::pair<int, fence>>> leases();
+
   const std::string& owner() const;
   // Partitions whose lease this instance holds.
   std::size_t leases_held() const;

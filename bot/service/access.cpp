@@ -1,5 +1,7 @@
 #include "bot/service/access.hpp"
 
+#include "bot/service/roster.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -33,6 +35,22 @@ bool principal::covers(const std::string& cohort) const {
   return std::find(cohorts.begin(), cohorts.end(), cohort) != cohorts.end();
 }
 
+bool principal::covers_state(const std::string& state) const {
+  if (is_admin()) return true;
+  if (role != "facilitator" || state.empty()) return false;
+  const std::string official = state_name(state);
+  return !official.empty() && std::find(commissions.begin(), commissions.end(), official) != commissions.end();
+}
+
+bool principal::covers_learner(const nlohmann::json& record) const {
+  if (is_admin()) return true;
+  if (!record.is_object()) return false;
+  if (record.contains("cohorts") && record["cohorts"].is_array())
+    for (const auto& c : record["cohorts"])
+      if (c.is_string() && covers(c.get<std::string>())) return true;
+  return covers_state(record.value("state", std::string{}));
+}
+
 access_control::access_control(store& st, std::vector<admin_token> bootstrap) : st_(st) {
   for (const auto& t : bootstrap)
     if (!t.token.empty()) bootstrap_.emplace_back(t.role, sha256_hex(t.token));
@@ -60,25 +78,37 @@ net::awaitable<std::optional<principal>> access_control::who(const std::string& 
   if (j.contains("cohorts") && j["cohorts"].is_array())
     for (const auto& c : j["cohorts"])
       if (c.is_string()) p.cohorts.push_back(c.get<std::string>());
+  if (j.contains("commissions") && j["commissions"].is_array())
+    for (const auto& c : j["commissions"])
+      if (c.is_string()) p.commissions.push_back(c.get<std::string>());
   if (p.role != "admin" && p.role != "facilitator") co_return std::nullopt;
   co_return p;
 }
 
 net::awaitable<std::string> access_control::create_token(const std::string& name, const std::string& role,
                                                          const std::vector<std::string>& cohorts,
-                                                         const std::string& by, std::int64_t now_ms) {
+                                                         const std::string& by, std::int64_t now_ms,
+                                                         const std::vector<std::string>& commissions) {
   if (!valid_name(name)) throw std::invalid_argument("a token needs the name of the person who holds it");
   if (role != "admin" && role != "facilitator")
     throw std::invalid_argument("role must be admin or facilitator, not '" + role + "'");
-  if (role == "facilitator" && cohorts.empty())
-    throw std::invalid_argument("a facilitator's token names their cohorts (--cohorts piloto,lanzamiento)");
+  std::vector<std::string> states;
+  for (const auto& c : commissions) {
+    const std::string official = state_name(c);
+    if (official.empty())
+      throw std::invalid_argument("'" + c + "' is none of Mexico's 32 states (write e.g. Jalisco, CDMX, Estado de México)");
+    if (std::find(states.begin(), states.end(), official) == states.end()) states.push_back(official);
+  }
+  if (role == "facilitator" && cohorts.empty() && states.empty())
+    throw std::invalid_argument(
+        "a facilitator's token names their cohorts (--cohorts piloto,lanzamiento) or commissions (--commissions Jalisco)");
   auto existing = co_await tokens();
   for (const auto& j : existing)
     if (j.value("name", std::string{}) == name)
       throw std::invalid_argument("'" + name + "' already has a token; revoke it first");
   const std::string token = "aula_" + random_hex(24);
-  nlohmann::json rec = {{"name", name}, {"role", role},       {"cohorts", cohorts},
-                        {"created_at", now_ms}, {"created_by", by}};
+  nlohmann::json rec = {{"name", name},         {"role", role},     {"cohorts", cohorts},
+                        {"commissions", states}, {"created_at", now_ms}, {"created_by", by}};
   co_await st_.dir_set(token_key + sha256_hex(token), rec.dump(), std::chrono::milliseconds(0));
   co_return token;
 }

@@ -1,5 +1,6 @@
 #include "bot/service/broadcasts.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -8,6 +9,7 @@
 #include "bot/io/log.hpp"
 #include "bot/io/periodic.hpp"
 #include "bot/io/random.hpp"
+#include "bot/service/roster.hpp"
 
 namespace aula {
 
@@ -35,6 +37,9 @@ broadcast_spec broadcast_spec::from_json(const nlohmann::json& j) {
   s.policy = j.value("policy", std::string("queue"));
   s.module = j.value("module", std::string{});
   s.at_ms = j.value("at_ms", std::int64_t{0});
+  if (j.contains("states") && j["states"].is_array())
+    for (const auto& st : j["states"])
+      if (st.is_string()) s.states.push_back(st.get<std::string>());
   if (j.contains("inactive") && j["inactive"].is_string()) {
     auto d = parse_duration(j["inactive"].get<std::string>());
     if (!d) throw std::invalid_argument("inactive: '" + j["inactive"].get<std::string>() + "' is not a duration (48h)");
@@ -58,6 +63,7 @@ nlohmann::json broadcast_spec::to_json() const {
   }
   if (inactive_ms) j["inactive"] = format_duration(inactive_ms);
   if (!module.empty()) j["module"] = module;
+  if (!states.empty()) j["states"] = states;
   return j;
 }
 
@@ -114,6 +120,12 @@ net::awaitable<std::optional<std::string>> broadcaster::excluded(const broadcast
                                                                  const std::string& conversation) {
   loaded_session l = co_await svc_.backing_store().load(conversation);
   const session& s = l.s;
+  if (!spec.states.empty()) {
+    auto st = s.contact.find("state");
+    const std::string state = st == s.contact.end() ? std::string{} : state_name(st->second);
+    if (std::find(spec.states.begin(), spec.states.end(), state) == spec.states.end())
+      co_return std::string("outside the commissions of this job");
+  }
   if (s.opted_out) co_return std::string("opted out");
   if (!s.paused.empty()) co_return std::string("unreachable: " + s.paused);
   if (spec.kind == "remind") {

@@ -28,6 +28,9 @@ struct broadcast_spec {
   std::int64_t inactive_ms = 0;   // remind: only learners silent at least this long
   std::string module;             // remind: only learners whose course waits in this module (flow id)
   std::int64_t at_ms = 0;         // when to start (0 = now)
+  // Only learners of these states (official names): a facilitator scoped to commissions
+  // reaches their learners of the cohort, not the whole cohort. Empty: everyone.
+  std::vector<std::string> states;
 
   static broadcast_spec from_json(const nlohmann::json& j);  // throws std::invalid_argument
   nlohmann::json to_json() const;

@@ -4,6 +4,7 @@ only; run by ctest with Debian's /usr/bin/python3."""
 
 import ctypes
 import json
+import sqlite3
 import os
 import shutil
 import signal
@@ -158,11 +159,15 @@ class Aula:
             "AULA_CONFIG": quiet_free_config(),
             "AULA_ADMIN_TOKENS": f"admin:{ADMIN_TOKEN}",
             "AULA_TEST_CLOCK": "1",
+            # Each instance its own record store (one file per port), never the repository's var/.
+            "AULA_RECORDS_URL": "sqlite://" + os.path.join(tempfile.mkdtemp(prefix="aula-e2e-records-"), "records.db"),
         })
         if telegram_api:
             env.update({"AULA_TELEGRAM_TOKEN": TG_TOKEN, "AULA_TELEGRAM_SECRET": TG_SECRET,
                         "AULA_TELEGRAM_API": telegram_api})
         env.update(extra_env or {})
+        if env.get("AULA_RECORDS_URL", "").startswith("sqlite://"):
+            _record_dbs.append(env["AULA_RECORDS_URL"][len("sqlite://"):])
         self.env = env
         self.proc = None
 
@@ -494,16 +499,53 @@ Aula.session = _session
 Aula.learner = _learner
 
 
-def results(redis, conv, type_=None):
-    """Result records of one conversation (every partition's results stream), oldest first."""
-    records = []
+# The record stores of the aula instances this process started: result records are drained
+# from Redis into them within about a second.
+_record_dbs = []
+
+
+def _redis_results(redis):
+    out_records = []
     for key in redis.cli("--scan", "--pattern", "aula:{p*}:results").split():
         out = subprocess.run(["redis-cli", "-p", str(redis.port), "--raw", "XRANGE", key, "-", "+"],
                              capture_output=True, text=True).stdout
         for line in out.splitlines():
             line = line.strip()
             if line.startswith("{"):
-                rec = json.loads(line)
-                if rec.get("conv") == conv and (type_ is None or rec.get("type") == type_):
-                    records.append(rec)
-    return records
+                out_records.append(json.loads(line))
+    return out_records
+
+
+def _stored_results(conv=None):
+    for db in _record_dbs:
+        if not os.path.exists(db):
+            continue
+        with sqlite3.connect(db, timeout=10) as c:
+            rows = (c.execute("SELECT data FROM records WHERE conv = ? ORDER BY seq", (conv,)) if conv
+                    else c.execute("SELECT data FROM records ORDER BY seq"))
+            for (data,) in rows:
+                yield json.loads(data)
+
+
+def all_results(redis):
+    """Every result record of every conversation, each once, oldest first: those drained into
+    the record stores of the aula instances started here, then those still in Redis. Redis is
+    read first: a record drained meanwhile is then found in its record store."""
+    pending = _redis_results(redis)
+    seen = set()
+    for rec in list(_stored_results()) + pending:
+        key = (rec.get("conv"), rec.get("id"))
+        if key not in seen:
+            seen.add(key)
+            yield rec
+
+
+def results(redis, conv, type_=None):
+    """Result records of one conversation, oldest first (as all_results)."""
+    pending = [r for r in _redis_results(redis) if r.get("conv") == conv]
+    records, seen = [], set()
+    for rec in list(_stored_results(conv)) + pending:
+        if rec.get("id") not in seen:
+            seen.add(rec.get("id"))
+            records.append(rec)
+    return [r for r in records if type_ is None or r.get("type") == type_]

@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from harness import (ADMIN_TOKEN, AULA_BIN, ROOT, Aula, MockTelegram, Redis, load_flow, results, tg_text, wait_until,
+from harness import (ADMIN_TOKEN, AULA_BIN, ROOT, Aula, MockTelegram, Redis, all_results, load_flow, results, tg_text, wait_until,
                      write_flows, write_test_config)
 
 LEARNERS = 10_000
@@ -108,12 +108,7 @@ class Broadcasts(unittest.TestCase):
         got = wait_until(delivered, timeout=180, what="every broadcast at the mock")
         self.assertEqual(set(got), set(chats))
         self.assertEqual(max(got.values()), 1, "someone got the broadcast twice")
-        recorded = 0
-        for key in self.redis.cli("--scan", "--pattern", "aula:{p*}:results").split():
-            out = subprocess.run(["redis-cli", "-p", str(self.redis.port), "--raw", "XRANGE", key, "-", "+"],
-                                 capture_output=True, text=True).stdout
-            recorded += sum(1 for line in out.splitlines() if line.startswith("{") and '"type":"broadcast"' in line
-                            and '"status":"sent"' in line)
+        recorded = sum(1 for r in all_results(self.redis) if r.get("type") == "broadcast" and r.get("status") == "sent")
         self.assertEqual(recorded, LEARNERS)
 
     def test_reminder_reaches_exactly_the_inactive_learners(self):

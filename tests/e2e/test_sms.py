@@ -152,7 +152,7 @@ class SmsEndToEnd(unittest.TestCase):
         status, body, _ = self.aula.advance_clock("25h")
         self.assertEqual(status, 200, body)
         self.assert_no_more(number, 2)
-        self.assertEqual(self.aula.learner(conv)["status"], "opted_out")
+        self.assertEqual(self.aula.learner(conv)["status"], "stopped")
         self.say(number, "START")
         sent = self.wait_sent(number, 3)
         self.assertEqual(sent[2]["body"], RESTARTED)
@@ -161,7 +161,7 @@ class SmsEndToEnd(unittest.TestCase):
         self.say(number, "STOPALL")
         sent = self.wait_sent(number, 4)
         self.assertEqual(sent[3]["body"], STOPPED)
-        self.assertEqual(self.aula.learner(conv)["status"], "opted_out")
+        self.assertEqual(self.aula.learner(conv)["status"], "stopped")
         self.say(number, "leccion")
         self.assert_no_more(number, 4, wait=0.5)
         self.say(number, "YES")
@@ -206,16 +206,16 @@ class SmsEndToEnd(unittest.TestCase):
         number, conv = "+525511110005", "sms:+525511110005"
         self.mock.fail(to=number, code=21610, status=400, times=-1)
         self.say(number, "leccion")
-        learner = wait_until(lambda: (j := self.aula.learner(conv)) and j["status"] == "opted_out" and j,
+        learner = wait_until(lambda: (j := self.aula.learner(conv)) and j["status"] == "stopped" and j,
                              what="the learner opted out")
-        self.assertEqual(learner["status"], "opted_out")
+        self.assertEqual(learner["status"], "stopped")
         time.sleep(1.0)  # retry_base is 100ms: a retry would have come by now
         calls = self.mock.calls(number)
         self.assertEqual([c["status"] for c in calls], [400], [(c["status"], c["body"]) for c in calls])
         # The learner writes again: still opted out, nothing is sent.
         self.say(number, "hola")
         self.assert_no_more(number, 1)
-        self.assertEqual(self.aula.learner(conv)["status"], "opted_out")
+        self.assertEqual(self.aula.learner(conv)["status"], "stopped")
 
 
 if __name__ == "__main__":

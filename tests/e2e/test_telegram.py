@@ -7,7 +7,7 @@ import subprocess
 import threading
 import unittest
 
-from harness import (ROOT, Aula, MockTelegram, Redis, http, load_flow, tg_tap, tg_text, wait_until)
+from harness import (ROOT, Aula, MockTelegram, Redis, http, load_flow, results, tg_tap, tg_text, wait_until)
 
 
 def flow_texts(name, lang="es"):
@@ -47,18 +47,8 @@ class TelegramEndToEnd(unittest.TestCase):
         return wait_until(enough, timeout=15, what=f"{count} messages to {chat_id}")
 
     def results(self, conv):
-        """Result records of one conversation, read straight from Redis."""
-        records = []
-        for key in self.redis.cli("--scan", "--pattern", "aula:{p*}:results").split():
-            out = subprocess.run(["redis-cli", "-p", str(self.redis.port), "--raw", "XRANGE", key, "-", "+"],
-                                 capture_output=True, text=True).stdout
-            for line in out.splitlines():
-                line = line.strip()
-                if line.startswith("{"):
-                    rec = json.loads(line)
-                    if rec.get("conv") == conv:
-                        records.append(rec)
-        return records
+        """Result records of one conversation (the record store's, then Redis's)."""
+        return results(self.redis, conv)
 
     def test_diagnosis_end_to_end(self):
         chat = 5001
@@ -224,7 +214,7 @@ class TelegramEndToEnd(unittest.TestCase):
             if out.returncode != 0:
                 return None
             j = json.loads(out.stdout)
-            return j if j["status"] == "paused" and j["dead_letters"] else None
+            return j if j["status"] == "unreachable" and j["dead_letters"] else None
         j = wait_until(shown, timeout=15, what="a dead letter and a paused course")
         self.assertIn("chat not found", j["paused"]["reason"])
         self.assertEqual(j["dead_letters"][0]["kind"], "rejected")
@@ -241,7 +231,7 @@ class TelegramEndToEnd(unittest.TestCase):
         raw = subprocess.run([self.aula_bin(), "learner", "show", f"telegram:{chat}", "--json"], env=self.aula.env,
                              capture_output=True, text=True, timeout=30).stdout
         self.assertNotIn(TG_TOKEN.split(":")[1], raw + human)  # the bot token never shows
-        self.assertIn("paused", human)
+        self.assertIn("unreachable", human)
         self.assertIn("chat not found", human)
 
         # The chat works again and the learner writes: the course resumes where it was.

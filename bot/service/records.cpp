@@ -1,0 +1,138 @@
+#include "bot/service/records.hpp"
+
+#include <set>
+
+#include "bot/delivery/delivery.hpp"
+#include "bot/io/log.hpp"
+#include "bot/io/periodic.hpp"
+#include "bot/service/directory.hpp"
+#include "bot/service/roster.hpp"
+#include "bot/service/service.hpp"
+
+namespace aula {
+
+namespace {
+constexpr std::size_t batch = 500;  // records read from one partition's stream at a time
+}
+
+struct record_keeper::impl : std::enable_shared_from_this<impl> {
+  net::any_io_executor ex;
+  service& svc;
+  delivery& sender;
+  std::unique_ptr<records::record_store> db;
+  net::thread_pool pool{1};  // the record store's calls block: one thread, one connection
+  std::shared_ptr<bool> running;
+
+  impl(net::any_io_executor e, service& s, delivery& d) : ex(std::move(e)), svc(s), sender(d) {}
+  ~impl() { pool.join(); }
+
+  // Not a coroutine: an awaitable made by async_initiate (g++ 12 mishandles a lambda that is a
+  // temporary of a co_await expression, so none is).
+  net::awaitable<nlohmann::json> run(const record_keeper::job& f) {
+    auto self = shared_from_this();
+    auto fn = std::make_shared<const record_keeper::job>(f);
+    auto init = [self, fn](auto handler) {
+          auto back = net::get_associated_executor(handler, self->ex);
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          // `self` travels back to the I/O thread: the impl (and its pool) is never released on
+          // the pool's own thread, which could not join itself.
+          net::post(self->pool, [self, fn, back, h]() mutable {
+            std::exception_ptr e;
+            nlohmann::json v;
+            try {
+              v = (*fn)(*self->db);
+            } catch (...) {
+              e = std::current_exception();
+            }
+            net::post(back, [h, e, v = std::move(v), keep = std::move(self)]() mutable { std::move(*h)(e, std::move(v)); });
+          });
+    };
+    return net::async_initiate<decltype(net::use_awaitable), void(std::exception_ptr, nlohmann::json)>(std::move(init),
+                                                                                                         net::use_awaitable);
+  }
+
+  // The directory's word on a learner (name, canonical state, cohorts) for the reports.
+  net::awaitable<std::vector<std::pair<std::string, nlohmann::json>>> learners_of(const std::vector<nlohmann::json>& recs) {
+    std::set<std::string> convs;
+    for (const auto& r : recs)
+      if (r.value("type", std::string{}) == "enrolled") convs.insert(r.value("conv", std::string{}));
+    std::vector<std::pair<std::string, nlohmann::json>> out;
+    for (const auto& conv : convs) {
+      auto v = co_await svc.backing_store().dir_get(learner_key(conv));
+      if (!v) continue;
+      auto j = nlohmann::json::parse(*v, nullptr, false);
+      if (!j.is_object()) continue;
+      if (const std::string st = state_name(j.value("state", std::string{})); !st.empty()) j["state"] = st;
+      if (!j.contains("cohorts")) j["cohorts"] = nlohmann::json::array();
+      out.emplace_back(conv, std::move(j));
+    }
+    co_return out;
+  }
+
+  net::awaitable<void> tick() { co_await drain_once(); }
+
+  net::awaitable<std::size_t> drain_once() {
+    std::size_t stored = 0;
+    auto held = co_await sender.leases();
+    for (const auto& pf : held) {
+      const int p = pf.first;
+      for (int round = 0; round < 20; ++round) {
+        auto entries = co_await svc.backing_store().results_pending(p, batch);
+        if (entries.empty()) break;
+        std::vector<nlohmann::json> recs;
+        std::vector<std::string> ids;
+        for (auto& e : entries) {
+          ids.push_back(e.id);
+          // A record the store would refuse (none should exist) is logged and dropped rather
+          // than blocking every record behind it.
+          if (!e.data.is_object() || !e.data.contains("conv") || !e.data.contains("id") || !e.data.contains("type") ||
+              !e.data.contains("at") || !e.data["at"].is_number_integer()) {
+            log::warn("result record without conv/id/type/at: not stored", {{"partition", p}, {"entry", e.id}});
+            continue;
+          }
+          recs.push_back(std::move(e.data));
+        }
+        auto people = co_await learners_of(recs);
+        auto data = std::make_shared<const std::pair<std::vector<nlohmann::json>, decltype(people)>>(std::move(recs),
+                                                                                                   std::move(people));
+        const record_keeper::job store_them = [data](records::record_store& db) {
+          for (const auto& lp : data->second) db.upsert_learner(lp.first, lp.second);
+          return nlohmann::json(db.insert(data->first));
+        };
+        const nlohmann::json n = co_await run(store_them);
+        stored += n.get<std::size_t>();
+        co_await svc.backing_store().results_ack(p, ids, pf.second);
+        if (entries.size() < batch) break;
+      }
+    }
+    co_return stored;
+  }
+};
+
+record_keeper::record_keeper(net::any_io_executor ex, service& svc, delivery& sender, const std::string& url)
+    : impl_(std::make_shared<impl>(std::move(ex), svc, sender)) {
+  impl_->db = records::open_record_store(url);
+}
+
+record_keeper::~record_keeper() { stop(); }
+
+void record_keeper::start() {
+  auto i = impl_;
+  i->running = run_every(i->ex, std::chrono::milliseconds(1000), [i]() { return i->tick(); },
+                         "records: cannot drain result records now");
+}
+
+void record_keeper::stop() {
+  if (impl_->running) *impl_->running = false;
+}
+
+net::awaitable<nlohmann::json> record_keeper::run(const job& fn) { return impl_->run(fn); }
+
+net::awaitable<std::size_t> record_keeper::drain_once() {
+  auto i = impl_;
+  co_return co_await i->drain_once();
+}
+
+const char* record_keeper::backend() const { return impl_->db->backend(); }
+
+}  // namespace aula
