@@ -97,6 +97,7 @@ delivery_options delivery_options_from(const app_config& cfg) {
     d.quiet_end = *qe;
   }
   d.default_tz = cfg.default_time_zone;
+  d.daily_conversation_cap["whatsapp"] = cfg.whatsapp.daily_conversation_cap;
   for (const auto& ch : {std::string("telegram"), std::string("whatsapp"), std::string("sms")}) {
     channel_pacing pc = default_pacing(ch);
     if (auto it = c.channels.find(ch); it != c.channels.end()) {
@@ -253,7 +254,7 @@ int run_serve(const serve_options& o) {
                    {"dead_letter", d.dead_letters}, {"skipped", d.skipped}, {"learner_stopped", d.stopped},
                    {"fenced", d.fenced}, {"timer_claimed", d.timers_claimed},
                    {"reengagement_template", d.reengaged}, {"held_for_window", d.held},
-                   {"held_for_quiet_hours", d.quiet}});
+                   {"held_for_quiet_hours", d.quiet}, {"held_for_daily_tier", d.tier}});
     metrics.gauge("aula_sms_segments_total", "SMS segments sent (what Twilio bills)")
         .set({}, static_cast<double>(d.segments.load()));
     auto& lg = metrics.gauge("aula_delivery_leases", "Partitions whose lease this instance holds");

@@ -190,6 +190,9 @@ class file_reader {
            {"reengagement_template", [&](S x, const YAML::Mark& k) { text(x, k, "whatsapp.reengagement_template", c_.whatsapp.reengagement_template, check_nonempty); }},
            {"template_language", [&](S x, const YAML::Mark& k) { text(x, k, "whatsapp.template_language", c_.whatsapp.template_language, check_nonempty); }},
            {"mark_read", [&](S x, const YAML::Mark& k) { flag(x, k, "whatsapp.mark_read", c_.whatsapp.mark_read); }},
+           {"daily_conversation_cap", [&](S x, const YAML::Mark& k) {
+              integer(x, k, "whatsapp.daily_conversation_cap", c_.whatsapp.daily_conversation_cap, 0, 10000000);
+            }},
          }, m);
        }},
       {"twilio", [&](S v, const YAML::Mark& m) {

@@ -65,6 +65,9 @@ struct whatsapp_config {
   std::string reengagement_template = "aula_continuar";   // sent outside the 24-hour window
   std::string template_language = "es_MX";
   bool mark_read = false;  // mark each inbound message read
+  // The account's messaging tier: new business-initiated conversations (templates outside the
+  // window) per rolling 24 h; 0 = no cap. Beyond it messages wait, held with the reason.
+  int daily_conversation_cap = 0;
   bool enabled() const {
     return !token.empty() && !app_secret.empty() && !verify_token.empty() && !phone_number_id.empty();
   }

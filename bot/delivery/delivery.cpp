@@ -99,6 +99,10 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     std::size_t calls_done = 0;  // calls of the front entry already accepted (a split message)
     std::shared_ptr<net::steady_timer> hold_timer;  // set while held for the window
     ms hold_wait{1000};
+    bool tier_held = false;  // held for the daily tier (counted and logged once per hold)
+    // The learner-silence (their last_in) whose re-engagement template this instance already
+    // handled: looking again while held takes no second place in the daily tier.
+    std::optional<std::int64_t> reengaged_for;
     // The provider said the window is closed (131047) although the learner's last message,
     // at this time, says open: closed until they write again.
     std::int64_t closed_at_last_in = -1;
@@ -595,10 +599,29 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   net::awaitable<verdict> reengage(const std::string& conv, conv_state& c, const item& it, channel_adapter* a,
                                    std::int64_t last_in, const std::string& template_name) {
     const auto who = split_conversation(conv);
+    if (c.reengaged_for == last_in) co_return verdict{outcome::held, "outside the customer-service window"};
+    // The account's daily tier: a template opens a new conversation; beyond the cap it waits
+    // (held, with the reason) until a place frees. Each learner-silence takes one place.
+    if (auto cap = opts.daily_conversation_cap.find(who.first); cap != opts.daily_conversation_cap.end() && cap->second > 0) {
+      std::int64_t wait = 0;
+      const std::string member = conv + ":" + std::to_string(last_in);
+      const int limit = cap->second;
+      auto take = [&]() -> net::awaitable<void> {
+        wait = co_await st.quota_take("tier:" + who.first, member, svc.clock().now_ms(), ms(24LL * 3600 * 1000), limit);
+      };
+      if (!co_await with_store(c.p, it.epoch, take)) co_return verdict{outcome::abandon};
+      if (wait > 0) {
+        verdict v{outcome::held, "daily messaging tier reached (" + std::to_string(limit) + " new conversations per 24 h)"};
+        v.kind = "tier";
+        v.wait_ms = wait;
+        co_return v;
+      }
+    }
     bool first = false;
     const std::string key = "reengage:" + conv + ":" + std::to_string(last_in);
     auto op = [&]() -> net::awaitable<void> { first = co_await st.once(c.p, key, ms(30LL * 24 * 3600 * 1000)); };
     if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
+    c.reengaged_for = last_in;
     if (first) {
       const auto pc = pacing_of(who.first);
       std::vector<nlohmann::json> records;
@@ -666,8 +689,17 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       }
       if (v.what == outcome::held) {
         // Outside the window: wait for the learner (a commit of theirs wakes us), then look again.
-        if (v.wait_ms > 0) counters.quiet++;
-        else if (c.hold_wait == ms(1000)) counters.held++;
+        if (v.kind == "tier") {
+          if (!c.tier_held) {
+            c.tier_held = true;
+            counters.tier++;
+            log::warn("held: " + v.reason, {{"channel", split_conversation(conv).first}, {"wait_ms", v.wait_ms}});
+          }
+        } else if (v.wait_ms > 0) {
+          counters.quiet++;
+        } else if (c.hold_wait == ms(1000)) {
+          counters.held++;
+        }
         part.held_convs.insert(conv);
         c.hold_timer = std::make_shared<net::steady_timer>(strand);
         // Quiet hours: until they end (looked at again at least every 10 minutes; the learner
@@ -684,6 +716,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         continue;
       }
       c.hold_wait = ms(1000);
+      c.tier_held = false;
       c.calls_done = 0;
       bool finished = false;
       if (v.what == outcome::done) {
@@ -710,7 +743,19 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
           }
           log::warn(v.kind == "skipped" ? "message skipped" : "dead letter",
                     {{"channel", split_conversation(conv).first}, {"kind", v.kind}, {"reason", v.reason}});
-          if (v.kind != "skipped") co_await stop_learner(conv, c, it, v);
+          if (v.kind != "skipped") {
+            // For the reports (delivery: dead letters per channel) and the learner's timeline.
+            std::vector<nlohmann::json> dl{{{"id", "dl." + std::to_string(p) + "." + it.e.id},
+                                             {"type", "dead_letter"},
+                                             {"conv", conv},
+                                             {"channel", split_conversation(conv).first},
+                                             {"status", v.kind},
+                                             {"text", v.reason},
+                                             {"attempts", v.attempts},
+                                             {"at", svc.clock().now_ms()}}};
+            co_await append_records(p, it.epoch, dl);
+            co_await stop_learner(conv, c, it, v);
+          }
         }
       }
       // The front may have been dropped by a lease change meanwhile; find it by id.

@@ -53,13 +53,16 @@ struct delivery_options {
   // learner wrote within `awake`. Replies are never held. The learner's zone is their
   // session's `tz` contact field, else default_tz.
   int quiet_start = 0, quiet_end = 0;
+  // New conversations (re-engagement templates outside the window) per rolling 24 h, by
+  // channel ("whatsapp"); absent or 0: no cap.
+  std::map<std::string, int> daily_conversation_cap;
   std::chrono::milliseconds awake{30 * 60 * 1000};
   std::string default_tz = "America/Mexico_City";
 };
 
 struct delivery_counters {
   std::atomic<long> sent{0}, retries{0}, throttled{0}, dead_letters{0}, skipped{0}, stopped{0}, leases_taken{0},
-      leases_lost{0}, fenced{0}, timers_claimed{0}, segments{0}, reengaged{0}, held{0}, quiet{0};
+      leases_lost{0}, fenced{0}, timers_claimed{0}, segments{0}, reengaged{0}, held{0}, quiet{0}, tier{0};
 };
 
 class delivery {

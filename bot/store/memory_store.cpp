@@ -235,6 +235,21 @@ class memory_store final : public store {
     co_return;
   }
 
+  net::awaitable<std::int64_t> quota_take(const std::string& name, const std::string& member, std::int64_t now_ms,
+                                          std::chrono::milliseconds window, int cap) override {
+    std::lock_guard lock(mu_);
+    auto& q = quotas_[name];
+    std::erase_if(q, [&](const auto& kv) { return kv.second <= now_ms - window.count(); });
+    if (q.count(member)) co_return 0;
+    if (static_cast<int>(q.size()) < cap) {
+      q[member] = now_ms;
+      co_return 0;
+    }
+    std::int64_t oldest = now_ms;
+    for (const auto& kv : q) oldest = std::min(oldest, kv.second);
+    co_return std::max<std::int64_t>(1, oldest + window.count() - now_ms);
+  }
+
   net::awaitable<bool> once(int p, const std::string& key, std::chrono::milliseconds ttl) override {
     std::lock_guard lock(mu_);
     at(p);
@@ -477,6 +492,7 @@ class memory_store final : public store {
   std::vector<partition> parts_;
   std::unordered_map<std::string, stream> web_;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> once_;
+  std::map<std::string, std::map<std::string, std::int64_t>> quotas_;
   sid last_id_{0, 0};
   std::unordered_map<std::string, std::string> certs_;  // normalized code -> JSON
   std::map<int, version_rec> versions_;

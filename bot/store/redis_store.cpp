@@ -156,6 +156,22 @@ if score and tonumber(score) == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1
 return 1
 )lua";
 
+// A rolling quota: ZSET member -> time taken. Drop what left the window; a member present
+// keeps its place; else a place when fewer than the cap remain; else the wait until the oldest
+// leaves. KEYS[1] quota; ARGV: member, now, window ms, cap.
+const char* const quota_lua = R"lua(
+local now, window, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if redis.call('ZCARD', KEYS[1]) < cap then
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now)
+)lua";
+
 // Commands are built with redis_cmd: g++ 12 rejects braced lists of string literals in a
 // co_await expression ("array used as initializer").
 template <class... C>
@@ -428,6 +444,13 @@ class redis_store final : public store {
     co_return !r.is_nil();
   }
 
+  net::awaitable<std::int64_t> quota_take(const std::string& name, const std::string& member, std::int64_t now_ms,
+                                          std::chrono::milliseconds window, int cap) override {
+    auto r = co_await call_script(quota_, redis_cmd(keys_.dir("quota:" + name)),
+                                  redis_cmd(member, std::to_string(now_ms), std::to_string(window.count()), std::to_string(cap)));
+    co_return r.integer;
+  }
+
   net::awaitable<bool> ping() override {
     try {
       auto r = co_await pick().exec(redis_cmd("PING"));
@@ -617,7 +640,8 @@ class redis_store final : public store {
   // Registers the scripts (loaded with every connect), then starts the clients.
   void start() {
     for (auto& c : clients_) {
-      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &dead_, &timer_done_, &read_, &publish_}) c->add_script(*script);
+      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &dead_, &timer_done_, &read_, &publish_, &quota_})
+        c->add_script(*script);
       c->start();
     }
   }
@@ -704,6 +728,7 @@ class redis_store final : public store {
   redis_script timer_done_{timer_done_lua};
   redis_script read_{read_lua};
   redis_script publish_{publish_lua};
+  redis_script quota_{quota_lua};
   std::atomic<std::size_t> next_{0};
 };
 

@@ -201,6 +201,13 @@ class store {
   // For things that must happen once per learner and period (a re-engagement template).
   virtual net::awaitable<bool> once(int p, const std::string& key, std::chrono::milliseconds ttl) = 0;
   virtual net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids, const fence& f) = 0;
+  // A rolling quota in the directory ("quota:<name>": members with the time they were taken):
+  // takes a place for `member` unless `cap` members were taken within `window` before now_ms.
+  // A member already holding a place keeps it (no second place). Returns 0 when the member
+  // holds a place, else the milliseconds until the oldest place frees. The WhatsApp
+  // account's daily tier: new conversations opened per 24 h.
+  virtual net::awaitable<std::int64_t> quota_take(const std::string& name, const std::string& member, std::int64_t now_ms,
+                                                  std::chrono::milliseconds window, int cap) = 0;
   virtual net::awaitable<bool> ping() = 0;
 
   // A certificate by its code (any case, dashes ignored); nullopt when there is none.

@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <atomic>
@@ -1610,3 +1612,21 @@ TEST_CASE("redis client: connects over a unix socket") {
 }
 
 }  // namespace
+
+// The daily tier: a rolling quota of distinct members; a member keeps its place; the wait
+// until the oldest place frees; places free as the window moves on.
+net::awaitable<void> rolling_quota(store& s) {
+  const std::string q = "tier:test-" + std::to_string(::getpid());
+  const std::int64_t t0 = 1'800'000'000'000;
+  const auto day = std::chrono::milliseconds(24LL * 3600 * 1000);
+  CHECK(co_await s.quota_take(q, "whatsapp:+521:0", t0, day, 2) == 0);
+  CHECK(co_await s.quota_take(q, "whatsapp:+521:0", t0 + 1000, day, 2) == 0);  // the same member: no second place
+  CHECK(co_await s.quota_take(q, "whatsapp:+522:0", t0 + 2000, day, 2) == 0);
+  // Full: the third waits until the oldest place (t0) leaves the window.
+  CHECK(co_await s.quota_take(q, "whatsapp:+523:0", t0 + 5000, day, 2) == day.count() - 5000);
+  CHECK(co_await s.quota_take(q, "whatsapp:+521:0", t0 + 6000, day, 2) == 0);  // still holding its place
+  // A day after t0 the first place is free again; the second is still taken.
+  CHECK(co_await s.quota_take(q, "whatsapp:+523:0", t0 + day.count(), day, 2) == 0);
+  CHECK(co_await s.quota_take(q, "whatsapp:+524:0", t0 + day.count(), day, 2) == 2000);
+}
+STORE_TEST("a rolling quota gives each member one place and says how long until the next", rolling_quota)
