@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   aula::cli::add_enroll(app, exit_code);
   aula::cli::add_admin(app, exit_code);
   aula::cli::add_broadcast(app, exit_code);
+  aula::cli::add_report(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

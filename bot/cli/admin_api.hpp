@@ -35,6 +35,7 @@ class admin_api {
 
  private:
   std::int64_t now() const;
+  net::awaitable<void> audit_export(std::string path, std::string target, const principal& p);
 
   const app_config& cfg_;
   service& svc_;

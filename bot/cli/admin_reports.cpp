@@ -3,8 +3,14 @@
 // lists the dashboard builds its menus from (/admin/whoami, /admin/cohorts, /admin/courses).
 // A facilitator's reports cover their cohorts (or their commissions' learners) only.
 // `format=csv` answers CSV (UTF-8; `bom=1` for spreadsheets; formula-like cells neutralized).
+// /admin/reports/answers exports every answer of a flow with its question text, one row per
+// answer (layout=long) or per learner (layout=wide; free_text=0 leaves out typed answers).
 #include <algorithm>
+#include <cmath>
+#include <ctime>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "bot/cli/admin_api.hpp"
 #include "bot/cli/admin_guard.hpp"
@@ -19,8 +25,34 @@ namespace aula::cli {
 
 namespace {
 
+// A query parameter, percent-decoded ('+' is a space, as HTML forms and Python's urlencode
+// write it): the dashboard sends encodeURIComponent(cohort), and cohorts and states have
+// spaces and accents ("tarde ñ", "Michoacán").
+std::string param(const request& req, const std::string& name) {
+  const std::string raw = query_param(req.target(), name);
+  std::string out;
+  out.reserve(raw.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t k = 0; k < raw.size(); ++k) {
+    if (raw[k] == '+') {
+      out += ' ';
+    } else if (raw[k] == '%' && k + 2 < raw.size() && hex(raw[k + 1]) >= 0 && hex(raw[k + 2]) >= 0) {
+      out += static_cast<char>(hex(raw[k + 1]) * 16 + hex(raw[k + 2]));
+      k += 2;
+    } else {
+      out += raw[k];
+    }
+  }
+  return out;
+}
+
 std::string lang_of(const request& req) {
-  const std::string l = query_param(req.target(), "lang");
+  const std::string l = param(req, "lang");
   return l == "en" ? "en" : "es";
 }
 
@@ -83,15 +115,161 @@ void add_texts(nlohmann::json& report, const flow* f, const std::string& lang) {
 response csv_answer(const request& req, const std::string& name, const nlohmann::json& rows,
                     const std::vector<std::string>& columns) {
   records::csv_options o;
-  o.bom = query_param(req.target(), "bom") == "1";
+  o.bom = param(req, "bom") == "1";
   auto res = make_response(req, http::status::ok, records::json_to_csv(rows, columns, o), "text/csv; charset=utf-8");
   res.set(http::field::content_disposition, "attachment; filename=\"" + name + ".csv\"");
   return res;
 }
 
-bool wants_csv(const request& req) { return query_param(req.target(), "format") == "csv"; }
+bool wants_csv(const request& req) { return param(req, "format") == "csv"; }
+
+// -- The answers export (/admin/reports/answers) ----------------------------------------------
+
+bool asks(const node& n) { return n.kind == node_kind::question || n.kind == node_kind::quiz; }
+
+// What kind of answer a row is: "quiz", the question's type, or the record's type when the
+// node is no longer in the flow (answered under an older version).
+std::string answer_type(const node* def, const nlohmann::json& row) {
+  if (def && asks(*def)) return def->kind == node_kind::quiz ? "quiz" : to_string(def->type);
+  return row.value("type", std::string{});
+}
+
+// Text the learner wrote in their own words (free_text=0 leaves it out). At a node the flow no
+// longer has, any non-quiz answer given as a string counts as free text: the safe guess.
+bool free_text_answer(const node* def, const nlohmann::json& row) {
+  if (def && asks(*def)) return def->kind == node_kind::question && def->type == question_type::text;
+  return row.value("type", std::string{}) == "answer" && row.contains("value") && row["value"].is_string();
+}
+
+// The answer in words: an option's label (a multi answer: the labels joined by "; "), else the
+// value as given (a number, a text).
+std::string answer_words(const node* def, const nlohmann::json& value, const std::string& lang, const flow& f) {
+  auto one = [&](const nlohmann::json& v) {
+    const std::string raw = value_text(v);
+    if (def) {
+      std::string label = label_of(*def, raw, lang, f);
+      if (!label.empty()) return label;
+    }
+    return raw;
+  };
+  if (value.is_null()) return {};
+  if (!value.is_array()) return one(value);
+  std::string out;
+  for (const auto& v : value) out += (out.empty() ? "" : "; ") + one(v);
+  return out;
+}
+
+// 1767225600000 -> "2026-01-01T00:00:00Z".
+std::string iso_utc(std::int64_t ms) {
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// 12.0 -> 12: number answers are stored as doubles, and most are whole (years, counts).
+nlohmann::json whole_numbers(nlohmann::json v) {
+  if (v.is_number_float()) {
+    const double x = v.get<double>();
+    if (std::isfinite(x) && std::floor(x) == x && std::fabs(x) < 9007199254740992.0) return static_cast<std::int64_t>(x);
+  } else if (v.is_array()) {
+    for (auto& e : v) e = whole_numbers(e);
+  }
+  return v;
+}
+
+std::string joined_cohorts(const nlohmann::json& cohorts) {
+  std::string out;
+  if (cohorts.is_array())
+    for (const auto& c : cohorts) out += (out.empty() ? "" : ";") + value_text(c);
+  return out;
+}
+
+// One row per answer, oldest first, with the question and the answer in words.
+nlohmann::json long_answers(const nlohmann::json& rep, const flow& f, const std::string& lang, bool free_text) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& r : rep["rows"]) {
+    const std::string id = r.value("node", std::string{});
+    const node* def = f.find(id);
+    if (!free_text && free_text_answer(def, r)) continue;
+    const nlohmann::json value = whole_numbers(r.value("value", nlohmann::json()));
+    rows.push_back({{"conv", r["conv"]},
+                    {"name", r.value("name", nlohmann::json())},
+                    {"state", r.value("state", nlohmann::json())},
+                    {"cohorts", r.value("cohorts", nlohmann::json::array())},
+                    {"node", id},
+                    {"question", def ? text_in(def->text, lang, f) : std::string{}},
+                    {"type", answer_type(def, r)},
+                    {"answer", answer_words(def, value, lang, f)},
+                    {"value", value},
+                    {"text", r.value("text", nlohmann::json())},
+                    {"correct", r.value("correct", nlohmann::json())},
+                    {"attempt", r.value("attempt", nlohmann::json())},
+                    {"at", r.value("at", std::int64_t{0})},
+                    {"time", iso_utc(r.value("at", std::int64_t{0}))}});
+  }
+  return {{"flow", rep.value("flow", std::string{})}, {"layout", "long"}, {"rows", std::move(rows)}};
+}
+
+// One row per learner, one column per question of the flow in the order the file asks them
+// (then any answered node the flow no longer has): each learner's latest answer, in words
+// (numbers stay numbers). Learners by name, then conversation.
+nlohmann::json wide_answers(const nlohmann::json& rep, const flow& f, const std::string& lang, bool free_text) {
+  nlohmann::json columns = nlohmann::json::array();
+  std::set<std::string> headers = {"conv", "name", "state", "cohorts"}, listed;
+  auto add_column = [&](const std::string& id, const node* def) {
+    std::string header = def ? text_in(def->text, lang, f) : id;
+    if (header.empty() || headers.count(header)) header += " [" + id + "]";
+    headers.insert(header);
+    listed.insert(id);
+    columns.push_back({{"node", id},
+                       {"question", def ? text_in(def->text, lang, f) : std::string{}},
+                       {"type", def ? answer_type(def, nlohmann::json::object()) : std::string{}},
+                       {"header", header}});
+  };
+  for (const auto& id : f.order) {
+    const node* def = f.find(id);
+    if (!def || !asks(*def)) continue;
+    if (!free_text && def->kind == node_kind::question && def->type == question_type::text) continue;
+    add_column(id, def);
+  }
+  std::map<std::string, nlohmann::json> learners;
+  for (const auto& r : rep["rows"]) {
+    const std::string id = r.value("node", std::string{});
+    const node* def = f.find(id);
+    if (!free_text && free_text_answer(def, r)) continue;
+    if (!listed.count(id)) add_column(id, def && asks(*def) ? def : nullptr);
+    const std::string conv = r.value("conv", std::string{});
+    nlohmann::json& l = learners[conv];
+    if (l.is_null())
+      l = {{"conv", conv},
+           {"name", r.value("name", nlohmann::json())},
+           {"state", r.value("state", nlohmann::json())},
+           {"cohorts", r.value("cohorts", nlohmann::json::array())},
+           {"answers", nlohmann::json::object()}};
+    const nlohmann::json value = whole_numbers(r.value("value", nlohmann::json()));
+    l["answers"][id] = value.is_number() ? value : nlohmann::json(answer_words(def, value, lang, f));  // latest wins
+  }
+  std::vector<nlohmann::json> list;
+  for (auto& kv : learners) list.push_back(std::move(kv.second));
+  auto name = [](const nlohmann::json& l) { return l["name"].is_string() ? l["name"].get<std::string>() : std::string{}; };
+  std::stable_sort(list.begin(), list.end(), [&](const nlohmann::json& a, const nlohmann::json& b) {
+    return std::make_pair(name(a), a["conv"].get<std::string>()) < std::make_pair(name(b), b["conv"].get<std::string>());
+  });
+  return {{"flow", rep.value("flow", std::string{})}, {"layout", "wide"}, {"columns", std::move(columns)},
+          {"rows", list}};
+}
 
 }  // namespace
+
+// Exports are in the audit log: who took which data out, and when.
+net::awaitable<void> admin_api::audit_export(std::string path, std::string target, const principal& p) {
+  nlohmann::json details;
+  details["query"] = target;
+  co_await access_.audit(p, "export", path, details, now());
+}
 
 void admin_api::add_report_routes(http_server& server) {
   auto guarded = [this](need n, auto handler) { return guard(access_, n, std::move(handler)); };
@@ -100,8 +278,8 @@ void admin_api::add_report_routes(http_server& server) {
   // nullopt: the named cohort or state is not theirs (403).
   auto scope = [](const request& req, const principal& p) -> std::optional<records::report_filter> {
     records::report_filter f;
-    const std::string cohort = query_param(req.target(), "cohort");
-    const std::string state = state_name(query_param(req.target(), "state"));
+    const std::string cohort = param(req, "cohort");
+    const std::string state = state_name(param(req, "state"));
     if (!cohort.empty()) {
       if (!p.reaches(cohort)) return std::nullopt;
       f.cohorts = {cohort};
@@ -185,6 +363,8 @@ void admin_api::add_report_routes(http_server& server) {
                                          {"modules_completed", c["modules_completed"]}, {"modules_total", c["modules_total"]},
                                          {"score", c["score"]}, {"max", c["max"]}});
                        }
+                     const std::string exported = std::string(request_path(req)), asked = std::string(req.target());
+                     co_await audit_export(exported, asked, p);
                      co_return csv_answer(req, "progreso", rows,
                                           {"learner", "name", "state", "cohorts", "course", "status", "modules_completed",
                                            "modules_total", "score", "max"});
@@ -193,7 +373,7 @@ void admin_api::add_report_routes(http_server& server) {
                    guarded(need::staff, [this, scope, forbidden](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
                      auto f = scope(req, p);
                      if (!f) co_return forbidden(req);
-                     const std::string course = query_param(req.target(), "course");
+                     const std::string course = param(req, "course");
                      auto flows = svc_.flows();
                      const course_def* c = flows->course(course);
                      if (!c) co_return json_response(req, http::status::not_found, {{"error", "no course '" + course + "'"}});
@@ -207,13 +387,15 @@ void admin_api::add_report_routes(http_server& server) {
                        s["name"] = fl ? text_in(fl->name, lang, *fl) : s.value("flow", std::string{});
                      }
                      if (!wants_csv(req)) co_return json_response(req, http::status::ok, rep);
+                     const std::string exported = std::string(request_path(req)), asked = std::string(req.target());
+                     co_await audit_export(exported, asked, p);
                      co_return csv_answer(req, "embudo", rep["steps"], {"module", "flow", "name", "enrolled", "started", "completed"});
                    }));
   server.add_route(http::verb::get, "/admin/reports/items",
                    guarded(need::staff, [this, scope, forbidden](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
                      auto f = scope(req, p);
                      if (!f) co_return forbidden(req);
-                     const std::string flow_id = query_param(req.target(), "flow");
+                     const std::string flow_id = param(req, "flow");
                      auto flows = svc_.flows();
                      const flow* fl = flows->find(flow_id);
                      if (!fl) co_return json_response(req, http::status::not_found, {{"error", "no flow '" + flow_id + "'"}});
@@ -227,6 +409,8 @@ void admin_api::add_report_routes(http_server& server) {
                          rows.push_back({{"node", n["node"]}, {"question", n.value("question", std::string{})},
                                          {"first_correct_share", n["first_correct_share"]}, {"option", a["value"]},
                                          {"label", a.value("label", std::string{})}, {"correct", a["correct"]}, {"count", a["count"]}});
+                     const std::string exported = std::string(request_path(req)), asked = std::string(req.target());
+                     co_await audit_export(exported, asked, p);
                      co_return csv_answer(req, "reactivos-" + flow_id, rows,
                                           {"node", "question", "first_correct_share", "option", "label", "correct", "count"});
                    }));
@@ -247,10 +431,10 @@ void admin_api::add_report_routes(http_server& server) {
     co_return rep;
   };
   server.add_route(http::verb::get, "/admin/reports/survey",
-                   guarded(need::staff, [scope, forbidden, survey_of](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
+                   guarded(need::staff, [this, scope, forbidden, survey_of](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
                      auto f = scope(req, p);
                      if (!f) co_return forbidden(req);
-                     const std::string flow_id = query_param(req.target(), "flow");
+                     const std::string flow_id = param(req, "flow");
                      const std::string lang = lang_of(req);
                      nlohmann::json rep = co_await survey_of(flow_id, *f, lang);
                      if (!wants_csv(req)) co_return json_response(req, http::status::ok, rep);
@@ -261,6 +445,8 @@ void admin_api::add_report_routes(http_server& server) {
                                          {"answer", v.value("label", std::string{}).empty() ? value_text(v["value"]) : v["label"].get<std::string>()},
                                          {"count", v["count"]}});
                      }
+                     const std::string exported = std::string(request_path(req)), asked = std::string(req.target());
+                     co_await audit_export(exported, asked, p);
                      co_return csv_answer(req, "encuesta-" + flow_id, rows, {"node", "question", "answer", "count"});
                    }));
   // The needs diagnosis (step A): topics ranked by need — the lowest self-rated knowledge
@@ -269,7 +455,7 @@ void admin_api::add_report_routes(http_server& server) {
                    guarded(need::staff, [this, scope, forbidden, survey_of](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
                      auto f = scope(req, p);
                      if (!f) co_return forbidden(req);
-                     std::string flow_id = query_param(req.target(), "flow");
+                     std::string flow_id = param(req, "flow");
                      if (flow_id.empty()) flow_id = "diagnostico";
                      const std::string lang = lang_of(req);
                      nlohmann::json rep = co_await survey_of(flow_id, *f, lang);
@@ -317,7 +503,59 @@ void admin_api::add_report_routes(http_server& server) {
                      for (const auto& t : topics) rows.push_back({{"state", "(todos)"}, {"node", t["node"]}, {"question", t["question"]}, {"mean", t["mean"]}, {"responses", t["responses"]}});
                      for (const auto& s : by_state)
                        for (const auto& t : s["topics"]) rows.push_back({{"state", s["state"]}, {"node", t["node"]}, {"question", t["question"]}, {"mean", t["mean"]}, {"responses", t["responses"]}});
+                     const std::string exported = std::string(request_path(req)), asked = std::string(req.target());
+                     co_await audit_export(exported, asked, p);
                      co_return csv_answer(req, "diagnostico", rows, {"state", "node", "question", "mean", "responses"});
+                   }));
+  // Every answer of a flow for a spreadsheet: one row per answer (layout=long, the default) or
+  // per learner (layout=wide); free_text=0 leaves out what learners wrote in their own words.
+  server.add_route(http::verb::get, "/admin/reports/answers",
+                   guarded(need::staff, [this, scope, forbidden](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
+                     auto f = scope(req, p);
+                     if (!f) co_return forbidden(req);
+                     const std::string flow_id = param(req, "flow");
+                     std::string layout = param(req, "layout");
+                     if (layout.empty()) layout = "long";
+                     if (layout != "long" && layout != "wide")
+                       co_return json_response(req, http::status::bad_request, {{"error", "layout is long or wide, not '" + layout + "'"}});
+                     auto flows = svc_.flows();
+                     const flow* fl = flows->find(flow_id);
+                     if (!fl) co_return json_response(req, http::status::not_found, {{"error", "no flow '" + flow_id + "'"}});
+                     const bool free_text = param(req, "free_text") != "0";
+                     const record_keeper::job query = [f = *f, flow_id](records::record_store& db) { return db.answers(flow_id, f); };
+                     nlohmann::json rep = co_await records_.run(query);
+                     const std::string lang = lang_of(req);
+                     const bool wide = layout == "wide";
+                     nlohmann::json out;
+                     if (wide) out = wide_answers(rep, *fl, lang, free_text);
+                     else out = long_answers(rep, *fl, lang, free_text);
+                     if (!wants_csv(req)) co_return json_response(req, http::status::ok, out);
+                     nlohmann::json rows = nlohmann::json::array();
+                     std::vector<std::string> columns;
+                     if (wide) {
+                       columns = {"conv", "name", "state", "cohorts"};
+                       for (const auto& c : out["columns"]) columns.push_back(c["header"].get<std::string>());
+                       for (const auto& l : out["rows"]) {
+                         nlohmann::json row = {{"conv", l["conv"]}, {"name", l["name"]}, {"state", l["state"]},
+                                               {"cohorts", joined_cohorts(l["cohorts"])}};
+                         for (const auto& c : out["columns"]) {
+                           const std::string id = c["node"].get<std::string>();
+                           if (l["answers"].contains(id)) row[c["header"].get<std::string>()] = l["answers"][id];
+                         }
+                         rows.push_back(std::move(row));
+                       }
+                     } else {
+                       columns = {"conv", "name", "state", "cohorts", "node", "question", "type", "answer", "value", "text",
+                                  "correct", "attempt", "time"};
+                       for (const auto& r : out["rows"]) {
+                         nlohmann::json row = r;
+                         row["cohorts"] = joined_cohorts(r["cohorts"]);
+                         rows.push_back(std::move(row));
+                       }
+                     }
+                     const std::string exported = std::string(request_path(req)), asked = std::string(req.target());
+                     co_await audit_export(exported, asked, p);
+                     co_return csv_answer(req, "respuestas-" + flow_id + (wide ? "-por-persona" : ""), rows, columns);
                    }));
   server.add_route(http::verb::get, "/admin/reports/delivery",
                    guarded(need::staff, [this, scope, forbidden](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
@@ -326,6 +564,8 @@ void admin_api::add_report_routes(http_server& server) {
                      const record_keeper::job query = [f = *f](records::record_store& db) { return db.delivery(f); };
                      nlohmann::json rep = co_await records_.run(query);
                      if (!wants_csv(req)) co_return json_response(req, http::status::ok, rep);
+                     const std::string exported = std::string(request_path(req)), asked = std::string(req.target());
+                     co_await audit_export(exported, asked, p);
                      co_return csv_answer(req, "entrega", rep["channels"],
                                           {"channel", "sent", "segments", "delivered", "read", "failed", "dead_letters", "reengagements"});
                    }));

@@ -55,5 +55,6 @@ void add_reload(CLI::App& app, int& exit_code);    // reload.cpp
 void add_enroll(CLI::App& app, int& exit_code);    // enroll.cpp
 void add_admin(CLI::App& app, int& exit_code);     // admin.cpp
 void add_broadcast(CLI::App& app, int& exit_code);  // broadcast.cpp: broadcast and remind
+void add_report(CLI::App& app, int& exit_code);     // report.cpp
 
 }  // namespace aula::cli

@@ -552,6 +552,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
                                 {"channel", channel}, {"external_id", res.external_id},
                                 {"lane", it.lane},    {"at", svc.clock().now_ms()}};
           if (!m.node.empty()) rec["node"] = m.node;
+          if (k == 0 && !m.text.empty()) rec["text"] = m.text;  // the learner's timeline shows what they got
           if (req.segments > 0) rec["segments"] = req.segments;
           records.push_back(std::move(rec));
           break;

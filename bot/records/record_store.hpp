@@ -142,6 +142,16 @@ class record_store {
   nlohmann::json survey(const std::string& flow, const report_filter& filter = {},
                         const std::vector<std::string>& nps_nodes = {});
 
+  // Every answer given in the flow, for exports: each answered "answer" and "quiz" record
+  // (every quiz attempt, final or not; skipped questions and invalid replies are not answers),
+  // with its learner from the learner table, oldest first (at, then insertion order):
+  //   {"flow", "rows": [{"conv", "name", "state", "cohorts": [..],   (null name/state: not in the table)
+  //                      "node", "type": "answer"|"quiz", "value" (as stored: a multi answer
+  //                      stays an array, a number a number), "text" (what the learner sent),
+  //                      "correct" (quiz: true|false; answers: null), "attempt" (quiz; answers:
+  //                      null), "at"}]}
+  nlohmann::json answers(const std::string& flow, const report_filter& filter = {});
+
   // Sending and delivery per channel:
   //   {"channels": [{"channel", "sent", "segments", "delivered", "read", "failed",
   //                  "dead_letters", "reengagements", "statuses": {"<status>": n}}],

@@ -511,6 +511,56 @@ json record_store::survey(const std::string& flow, const report_filter& f, const
 }
 
 // ---------------------------------------------------------------------------------------------
+// answers
+
+json record_store::answers(const std::string& flow, const report_filter& f) {
+  auto& db = *db_;
+  const std::string answered =
+      " FROM records r WHERE r.type IN ('answer', 'quiz') AND r.status = 'answered' AND r.flow = ?"
+      " AND r.node IS NOT NULL";
+
+  // The cohorts of the learners who answered (all their cohorts, as progress lists them).
+  std::map<std::string, std::vector<std::string>> cohorts;
+  {
+    sql_params p{flow};
+    std::string sql = "SELECT DISTINCT m.conv, m.cohort FROM cohort_members m WHERE m.conv IN (SELECT r.conv" + answered;
+    sql += record_conditions("r", f, p) + ")";
+    for (const auto& row : db.query(sql, p)) cohorts[row.s(0)].push_back(row.s(1));
+    for (auto& kv : cohorts) std::sort(kv.second.begin(), kv.second.end());
+  }
+
+  sql_params p{flow};
+  std::string sql =
+      "SELECT r.conv, l.name, l.state, r.node, r.type, r.value, r.text, r.correct, r.attempt, r.at"
+      " FROM records r LEFT JOIN learners l ON l.conv = r.conv"
+      " WHERE r.type IN ('answer', 'quiz') AND r.status = 'answered' AND r.flow = ? AND r.node IS NOT NULL";
+  sql += record_conditions("r", f, p) + " ORDER BY r.at, r.seq";
+  json rows = json::array();
+  for (const auto& row : db.query(sql, p)) {
+    const std::string conv = row.s(0);
+    const bool quiz = row.s(4) == "quiz";
+    json value;
+    if (!row.null(5)) {
+      value = json::parse(row.s(5), nullptr, false);
+      if (value.is_discarded()) value = row.s(5);
+    }
+    auto c = cohorts.find(conv);
+    rows.push_back({{"conv", conv},
+                    {"name", nullable_text(row, 1)},
+                    {"state", nullable_text(row, 2)},
+                    {"cohorts", c == cohorts.end() ? json::array() : json(c->second)},
+                    {"node", row.s(3)},
+                    {"type", row.s(4)},
+                    {"value", std::move(value)},
+                    {"text", nullable_text(row, 6)},
+                    {"correct", quiz ? json(row.i(7) == 1) : json()},
+                    {"attempt", quiz ? nullable_int(row, 8) : json()},
+                    {"at", row.i(9)}});
+  }
+  return {{"flow", flow}, {"rows", std::move(rows)}};
+}
+
+// ---------------------------------------------------------------------------------------------
 // delivery
 
 json record_store::delivery(const report_filter& f) {

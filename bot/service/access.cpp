@@ -153,6 +153,17 @@ net::awaitable<void> access_control::audit(const principal& p, const std::string
   entry["target"] = target;
   if (!details.is_null()) entry["details"] = details;
   co_await st_.audit_append(entry);
+  // Also a result record (the evaluation data keeps what staff did, beside what learners did),
+  // under the person's own pseudo-conversation "staff:<name>".
+  nlohmann::json rec = entry;
+  rec["type"] = "admin";
+  rec["conv"] = "staff:" + p.name;
+  rec["channel"] = "staff";
+  rec["id"] = "admin." + std::to_string(now_ms) + "." + random_hex(4);
+  rec["status"] = action;
+  rec["text"] = target;
+  const std::vector<nlohmann::json> one{rec};
+  co_await st_.results_append(partition_of(rec["conv"].get<std::string>(), st_.partitions()), one);
 }
 
 }  // namespace aula

@@ -186,6 +186,7 @@ net::awaitable<publish_report> publisher::publish_from_disk(const std::string& n
   {
     std::lock_guard lock(mu_);
     versions_[info.version] = flows;
+    svc_.name_version(flows.get(), info.version);
     current_ = info.version;
   }
   svc_.publish(flows);
@@ -241,6 +242,7 @@ net::awaitable<std::shared_ptr<const flow_set>> publisher::version(int v) {
   auto flows = std::make_shared<const flow_set>(std::move(loaded.flows));
   std::lock_guard lock(mu_);
   versions_[v] = flows;
+  svc_.name_version(flows.get(), v);
   co_return flows;
 }
 

@@ -54,6 +54,11 @@ std::shared_ptr<const flow_set> service::flows() const {
   return flows_;
 }
 
+void service::name_version(const flow_set* flows, int version) {
+  std::lock_guard lock(mu_);
+  versions_[flows] = version;
+}
+
 void service::set_resolver(flow_resolver r) {
   std::lock_guard lock(mu_);
   resolver_ = std::move(r);
@@ -231,6 +236,11 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
       flows = this->flows();
     }
     if (!flows) throw store_unavailable("no flows for " + channel + ":…");
+    int flow_version = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (auto v = versions_.find(flows.get()); v != versions_.end()) flow_version = v->second;
+    }
     step_result r = step(*flows, s, ev, ctx);
 
     commit_request c;
@@ -258,6 +268,8 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
       for (const auto& rec : r.records) {
         auto j = rec.to_json();
         j["conv"] = conv;
+        j["channel"] = channel;
+        if (flow_version > 0) j["version"] = flow_version;
         c.results.push_back(std::move(j));
       }
       c.certificates = std::move(r.certificates);

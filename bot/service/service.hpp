@@ -51,6 +51,9 @@ class service {
   using flow_resolver =
       std::function<net::awaitable<std::shared_ptr<const flow_set>>(const std::string& conversation, const session&)>;
   void set_resolver(flow_resolver r);
+  // The published version a flow set is (publishing names each it loads); result records of
+  // steps run on it carry "version".
+  void name_version(const flow_set* flows, int version);
   // Looks at each learner event before it is stepped (a Telegram invite link becomes an
   // enrolment); returns a replacement event, or nullopt to keep it. May add contact fields.
   using event_hook = std::function<net::awaitable<std::optional<inbound_event>>(
@@ -97,6 +100,7 @@ class service {
   mutable std::mutex mu_;
   std::shared_ptr<const flow_set> flows_;
   flow_resolver resolver_;
+  std::map<const flow_set*, int> versions_;
   event_hook event_hook_;
   std::map<std::string, std::shared_ptr<channel_adapter>> adapters_;
   std::set<int> dirty_;

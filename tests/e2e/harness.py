@@ -143,6 +143,20 @@ class MockTelegram:
         self.proc.stdout.close()
 
 
+_records_dirs = []
+
+
+def _records_dir():
+    """A fresh folder for one aula's record store, removed when the test process exits (after
+    every test read what it needs, even across restarts of that aula)."""
+    if not _records_dirs:
+        import atexit
+        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _records_dirs])
+    d = tempfile.mkdtemp(prefix="aula-e2e-records-")
+    _records_dirs.append(d)
+    return d
+
+
 class Aula:
     """`aula serve` as a child process with the environment of DESIGN.md's table."""
 
@@ -160,7 +174,7 @@ class Aula:
             "AULA_ADMIN_TOKENS": f"admin:{ADMIN_TOKEN}",
             "AULA_TEST_CLOCK": "1",
             # Each instance its own record store (one file per port), never the repository's var/.
-            "AULA_RECORDS_URL": "sqlite://" + os.path.join(tempfile.mkdtemp(prefix="aula-e2e-records-"), "records.db"),
+            "AULA_RECORDS_URL": "sqlite://" + os.path.join(_records_dir(), "records.db"),
         })
         if telegram_api:
             env.update({"AULA_TELEGRAM_TOKEN": TG_TOKEN, "AULA_TELEGRAM_SECRET": TG_SECRET,
@@ -392,6 +406,8 @@ def quiet_free_config():
     whether a reminder or a broadcast goes must not depend on the hour the tests run."""
     if not _quiet_free:
         folder = tempfile.mkdtemp(prefix="aula-e2e-config-")
+        import atexit
+        atexit.register(shutil.rmtree, folder, True)
         _quiet_free.append(write_test_config(folder, fast=False))
     return _quiet_free[0]
 

@@ -97,6 +97,9 @@ class LearnerFixes(unittest.TestCase):
         self.assertEqual(view["status"], "active")
         self.assertEqual(view["record"]["name"], "Águeda Núñez")
         self.assertEqual(view["record"]["cohorts"], ["arreglos"])
+        # Each record says which published version of the flows and which channel it came from.
+        invalid = next(r for r in view["timeline"] if r["type"] == "invalid")
+        self.assertEqual((invalid["version"], invalid["channel"], invalid["node"]), (1, "telegram", "edad"))
         # The records reach the record store: the drain empties Redis within seconds.
         wait_until(lambda: not [k for k in self.redis.cli("--scan", "--pattern", "aula:{p*}:results").split()
                                 if self.redis.cli("XLEN", k).strip() not in ("", "0")], timeout=15,
@@ -140,6 +143,9 @@ class LearnerFixes(unittest.TestCase):
         actions = [(e.get("action"), e.get("target")) for e in audit["entries"]]
         self.assertIn(("move", f"telegram:{chat}"), actions)
         self.assertIn(("reset", f"telegram:{chat}"), actions)
+        # Staff actions are evaluation data too: records of the person who acted.
+        staff = wait_until(lambda: results(self.redis, "staff:bootstrap admin", "admin") or None, what="admin records")
+        self.assertIn(("move", f"telegram:{chat}"), [(r["status"], r["text"]) for r in staff])
 
     def test_a_commission_facilitator_reaches_only_their_state(self):
         csv = ("nombre,canal,chat_id,estado\n"
@@ -189,6 +195,14 @@ class LearnerFixes(unittest.TestCase):
         self.assertEqual(sorted(l["conv"] for l in rep["learners"]), ["telegram:9201", "telegram:9203"])
         self.assertTrue(all(l["state"] == "Jalisco" for l in rep["learners"]), rep["learners"])
         self.assertEqual(api(self.aula, "GET", "/admin/reports/progress?state=Oaxaca", token=jal)[0], 403)
+        # An export is in the audit log: who took which data out.
+        status, text, _ = http("GET", self.aula.url + "/admin/reports/progress?cohort=lanzamiento&format=csv",
+                               headers={"Authorization": f"Bearer {jal}"})
+        self.assertEqual(status, 200, text)
+        self.assertNotIn("Beto", text)
+        _, audit = api(self.aula, "GET", "/admin/audit?max=20")
+        self.assertIn(("Comisión Jalisco", "export", "/admin/reports/progress"),
+                      [(e["who"], e["action"], e["target"]) for e in audit["entries"]])
 
 
 class QuietHoursAndTier(unittest.TestCase):

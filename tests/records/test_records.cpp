@@ -807,6 +807,94 @@ TEST_CASE("records report: survey tallies, means, NPS, free text, per state and 
   });
 }
 
+TEST_CASE("records report: every answer of a flow with its learner, for exports") {
+  on_each_backend([](const std::string& url) {
+    auto st = scenario_store(url);
+    // modulo-1, oldest first (a tie in `at` keeps the order the records were written: Ana's,
+    // then Beto's, then Carla's): every quiz attempt; Carla's invalid reply and her skipped
+    // jornada are no answers. 10 rows.
+    const json m = st->answers("modulo-1");
+    CHECK(m["flow"] == "modulo-1");
+    const json& rows = m["rows"];
+    REQUIRE(rows.size() == 10);
+    CHECK(rows[0] == json({{"conv", A}, {"name", "Ana Pérez"}, {"state", "Jalisco"}, {"cohorts", {"piloto"}},
+                           {"node", "edad"}, {"type", "quiz"}, {"value", "a"}, {"text", "a"}, {"correct", false},
+                           {"attempt", 1}, {"at", 1100}}));
+    struct expected {
+      std::string conv, node, value;
+      bool correct;
+      int attempt, at;
+    };
+    const std::vector<expected> want{{A, "edad", "a", false, 1, 1100},   {B, "edad", "c", false, 1, 1100},
+                                     {C, "edad", "b", true, 1, 1100},    {A, "edad", "b", true, 2, 1200},
+                                     {B, "edad", "a", false, 2, 1200},   {A, "jornada", "y", true, 1, 1300},
+                                     {B, "jornada", "x", false, 1, 1300}, {E, "edad", "a", false, 1, 1600},
+                                     {E, "edad", "b", true, 2, 1700},    {E, "jornada", "y", true, 1, 1800}};
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      INFO("row " << k << ": " << rows[k].dump());
+      CHECK(rows[k]["conv"] == want[k].conv);
+      CHECK(rows[k]["node"] == want[k].node);
+      CHECK(rows[k]["value"] == want[k].value);
+      CHECK(rows[k]["correct"] == want[k].correct);
+      CHECK(rows[k]["attempt"] == want[k].attempt);
+      CHECK(rows[k]["at"] == want[k].at);
+    }
+    // Beto is in two cohorts (sorted); E is not in the learner table.
+    CHECK(rows[1]["name"] == "Beto Núñez 🦉");
+    CHECK(rows[1]["cohorts"] == json::array({"piloto", "tarde"}));
+    CHECK(rows[7]["name"].is_null());
+    CHECK(rows[7]["state"].is_null());
+    CHECK(rows[7]["cohorts"] == json::array());
+
+    // The survey: Ana 5, Beto 5, Carla 5 (one from her abandoned run, her skipped comentario
+    // left out), E 3: 18 answers. Numbers stay numbers, a multi answer an array; no "correct".
+    const json d = st->answers("diagnostico");
+    REQUIRE(d["rows"].size() == 18);
+    CHECK(d["rows"][0] == json({{"conv", C}, {"name", "Carla"}, {"state", "Oaxaca"}, {"cohorts", {"tarde"}},
+                                {"node", "tema_inspeccion"}, {"type", "answer"}, {"value", 1}, {"text", "1"},
+                                {"correct", nullptr}, {"attempt", nullptr}, {"at", 2600}}));
+    CHECK(d["rows"][1]["conv"] == A);  // 3100: Ana, Beto, Carla, E
+    CHECK(d["rows"][4]["conv"] == E);
+    CHECK(d["rows"][1]["value"].is_number_integer());
+    const json* temas = find_by(d["rows"], "node", "temas");
+    REQUIRE(temas);
+    CHECK((*temas)["conv"] == A);
+    CHECK((*temas)["value"] == json::array({"leyes", "casos"}));
+    CHECK((*temas)["text"] == "leyes y casos");
+    const json* comentario = find_by(d["rows"], "node", "comentario");
+    REQUIRE(comentario);
+    CHECK((*comentario)["value"] == "Más ejemplos ¿por favor? ¡gracias! 🙏");
+    int carla = 0, comentarios = 0;
+    for (const auto& r : d["rows"]) {
+      carla += r["conv"] == C;
+      comentarios += r["node"] == "comentario";
+    }
+    CHECK(carla == 5);
+    CHECK(comentarios == 3);  // Ana, Beto, E
+
+    // modulo-2: Ana's "listo"; Beto's invalid reply is no answer.
+    const json m2 = st->answers("modulo-2");
+    REQUIRE(m2["rows"].size() == 1);
+    CHECK(m2["rows"][0]["value"] == "si");
+    CHECK(m2["rows"][0]["text"] == "Sí");
+
+    // Filters: cohort tarde (Beto, Carla): Beto c, Carla b, Beto a, Beto x.
+    const json t = st->answers("modulo-1", in_cohort("tarde"));
+    REQUIRE(t["rows"].size() == 4);
+    CHECK(t["rows"][0]["value"] == "c");
+    CHECK(t["rows"][1]["conv"] == C);
+    CHECK(t["rows"][2]["value"] == "a");
+    CHECK(t["rows"][3]["node"] == "jornada");
+    CHECK(st->answers("diagnostico", in_state("Oaxaca"))["rows"].size() == 5);
+    CHECK(st->answers("diagnostico", in_cohort_and_state("piloto", "Jalisco"))["rows"].size() == 10);
+    const json early = st->answers("diagnostico", before(3000));
+    REQUIRE(early["rows"].size() == 1);
+    CHECK(early["rows"][0]["value"] == 1);
+    CHECK(st->answers("diagnostico", between(3300, 3400))["rows"].size() == 4);  // recomienda: A, B, C, E
+    CHECK(st->answers("no-such-flow")["rows"].empty());
+  });
+}
+
 TEST_CASE("records report: delivery per channel: sent, segments, statuses, dead letters") {
   on_each_backend([](const std::string& url) {
     auto st = scenario_store(url);
