@@ -67,7 +67,7 @@ struct whatsapp_config {
   bool mark_read = false;  // mark each inbound message read
   // The account's messaging tier: new business-initiated conversations (templates outside the
   // window) per rolling 24 h; 0 = no cap. Beyond it messages wait, held with the reason.
-  int daily_conversation_cap = 0;
+  int daily_conversation_cap = 250;
   bool enabled() const {
     return !token.empty() && !app_secret.empty() && !verify_token.empty() && !phone_number_id.empty();
   }

@@ -565,3 +565,75 @@ def results(redis, conv, type_=None):
             seen.add(rec.get("id"))
             records.append(rec)
     return [r for r in records if type_ is None or r.get("type") == type_]
+
+
+# Shared by the tests that drive web-chat learners and the admin API (dashboard, reports,
+# operators).
+def load_yaml(path):
+    import yaml
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def label(value, lang="es"):
+    return value.get(lang, value.get("es")) if isinstance(value, dict) else str(value)
+
+
+def admin(aula, method, path, body=None, token=ADMIN_TOKEN):
+    """An admin API call with a bearer token: (status, parsed JSON or the text)."""
+    status, text, _ = http(method, aula.url + path, body,
+                           {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+class WebLearner:
+    """A learner of the web chat, driven through /chat/api/send and /chat/api/poll."""
+
+    def __init__(self, aula, hex_id):
+        self.aula = aula
+        self.id = hex_id
+        self.conv = "web:" + hex_id
+        self.seen = []  # every message aula sent, oldest first
+        self.answered = 0  # messages seen when the last answer went
+
+    def poll(self):
+        after = self.seen[-1]["id"] if self.seen else ""
+        status, text, _ = http("GET", f"{self.aula.url}/chat/api/poll?learner={self.id}&after={after}")
+        assert status == 200, (status, text)
+        self.seen.extend(json.loads(text)["messages"])
+        return self.seen
+
+    def asked(self, text, choices=True):
+        """Waits for a new message (since the last answer) that asks `text`."""
+        def found():
+            self.poll()
+            for m in self.seen[self.answered:]:
+                msg = m["msg"]
+                if text in (msg.get("text") or "") and (msg.get("choices") or not choices):
+                    return msg
+            return None
+        return wait_until(found, timeout=20, what=f"{self.conv} to be asked {text!r}")
+
+    def send(self, body):
+        self.answered = len(self.seen)
+        status, text, _ = http("POST", self.aula.url + "/chat/api/send", {"learner": self.id, "lang": "es", **body})
+        assert status == 200, (status, text)
+
+    def tap(self, question_text, option_label):
+        msg = self.asked(question_text)
+        refs = [c["ref"] for c in msg["choices"] if c["label"] == option_label]
+        assert refs, (option_label, msg["choices"])
+        self.send({"choice": refs[0]})
+
+    def say(self, question_text, text):
+        self.asked(question_text, choices=False)
+        self.send({"text": text})
+
+    def wait_text(self, start):
+        def found():
+            self.poll()
+            return any((m["msg"].get("text") or "").startswith(start) for m in self.seen[self.answered:])
+        wait_until(found, timeout=20, what=f"{self.conv} to get {start!r}")

@@ -15,75 +15,12 @@ import tempfile
 import unittest
 import zoneinfo
 
-import yaml
 
-from harness import ADMIN_TOKEN, ROOT, Aula, Redis, http, wait_until
+from harness import ADMIN_TOKEN, ROOT, Aula, Redis, WebLearner, admin, http, label, load_yaml, wait_until
 
 COURSE = "curso-muestra"
 COHORT = "piloto"
 DRAFT = "borrador-panel"
-
-
-def load_yaml(path):
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
-
-
-def label(value, lang="es"):
-    return value.get(lang, value.get("es")) if isinstance(value, dict) else str(value)
-
-
-def admin(aula, method, path, body=None, token=ADMIN_TOKEN):
-    status, text, _ = http(method, aula.url + path, body,
-                           {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text
-
-
-class WebLearner:
-    """A learner of the web chat, driven through /chat/api/send and /chat/api/poll."""
-
-    def __init__(self, aula, hex_id):
-        self.aula = aula
-        self.id = hex_id
-        self.conv = "web:" + hex_id
-        self.seen = []  # every message aula sent, oldest first
-        self.answered = 0  # messages seen when the last answer went
-
-    def poll(self):
-        after = self.seen[-1]["id"] if self.seen else ""
-        status, text, _ = http("GET", f"{self.aula.url}/chat/api/poll?learner={self.id}&after={after}")
-        assert status == 200, (status, text)
-        self.seen.extend(json.loads(text)["messages"])
-        return self.seen
-
-    def question(self, text):
-        """Waits for a new message (since the last answer) that asks `text` with choices."""
-        def found():
-            self.poll()
-            for m in self.seen[self.answered:]:
-                msg = m["msg"]
-                if text in (msg.get("text") or "") and msg.get("choices"):
-                    return msg
-            return None
-        return wait_until(found, timeout=20, what=f"{self.conv} to be asked {text!r}")
-
-    def answer(self, question_text, option_label):
-        msg = self.question(question_text)
-        refs = [c["ref"] for c in msg["choices"] if c["label"] == option_label]
-        assert refs, (option_label, msg["choices"])
-        self.answered = len(self.seen)
-        status, body, _ = http("POST", self.aula.url + "/chat/api/send",
-                               {"learner": self.id, "choice": refs[0], "lang": "es"})
-        assert status == 200, (status, body)
-
-    def wait_text(self, start):
-        def found():
-            self.poll()
-            return any((m["msg"].get("text") or "").startswith(start) for m in self.seen[self.answered:])
-        wait_until(found, timeout=20, what=f"{self.conv} to get {start!r}")
 
 
 class Dashboard(unittest.TestCase):
@@ -158,8 +95,8 @@ class Dashboard(unittest.TestCase):
             learner = cls.learners[key]
             for node in ["edad", "jornada", "peligroso"]:
                 for oid in answers[node]:
-                    learner.answer(quiz(m1, node), option(m1, node, oid))
-            learner.answer(label(m1["nodes"]["recomendacion"]["question"]), cls.nps_answers[key])
+                    learner.tap(quiz(m1, node), option(m1, node, oid))
+            learner.tap(label(m1["nodes"]["recomendacion"]["question"]), cls.nps_answers[key])
             learner.wait_text(label(m1["nodes"]["fin"]["message"]).split("{{")[0])
 
         # First-attempt shares, counted by hand from the script above.
@@ -185,8 +122,8 @@ class Dashboard(unittest.TestCase):
         ana.answered = len(ana.poll())  # before the clock moves: module 2 may arrive at once
         status, body, _ = cls.aula.advance_clock(f"{seconds}s")
         assert status == 200, (status, body)
-        ana.answer(quiz(m2, "cual-convenio"), option(m2, "cual-convenio", right(m2, "cual-convenio")))
-        ana.answer(quiz(m2, "anio"), option(m2, "anio", right(m2, "anio")))
+        ana.tap(quiz(m2, "cual-convenio"), option(m2, "cual-convenio", right(m2, "cual-convenio")))
+        ana.tap(quiz(m2, "anio"), option(m2, "anio", right(m2, "anio")))
         course = next(c for c in load_yaml(os.path.join(ROOT, "flows", "course.yaml"))["courses"] if c["id"] == COURSE)
         ana.wait_text(label(course["completion"]["message"]).split("{{")[0])
         # Four enrolled in the pilot cohort, one finished the course: 1 of 4 (25 %). Two modules.

@@ -4,33 +4,18 @@ facilitators scoped by commission (state), quiet hours held and released with th
 and WhatsApp's daily messaging tier (templates beyond the cap held, then sent)."""
 
 import datetime
-import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
-import urllib.parse
 import zoneinfo
 
 import yaml
 
-from harness import (ADMIN_TOKEN, AULA_BIN, ROOT, Aula, MockTelegram, MockWhatsApp, Redis, TestCA, http,
+from harness import (AULA_BIN, ROOT, Aula, MockTelegram, MockWhatsApp, Redis, TestCA, admin, http,
                      load_flow, results, tg_text, wait_until, write_flows, write_test_config)
-
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
-import mock_whatsapp as mw  # noqa: E402
-
-
-def api(aula, method, path, body=None, token=ADMIN_TOKEN):
-    status, text, _ = http(method, aula.url + path, body,
-                           {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text
 
 
 def cli(aula, *args):
@@ -40,7 +25,7 @@ def cli(aula, *args):
 
 def advance_to_local(aula, tz, hour):
     """Moves aula's test clock to the next `hour`:00 local in `tz`; returns the new now_ms."""
-    status, body = api(aula, "POST", "/admin/test/clock", {"advance": "0s"})
+    status, body = admin(aula, "POST", "/admin/test/clock", {"advance": "0s"})
     assert status == 200, body
     zone = zoneinfo.ZoneInfo(tz)
     local = datetime.datetime.fromtimestamp(body["now_ms"] / 1000, zone)
@@ -48,7 +33,7 @@ def advance_to_local(aula, tz, hour):
     if target <= local:
         target += datetime.timedelta(days=1)
     seconds = int((target.timestamp() * 1000 - body["now_ms"]) / 1000) + 60
-    status, body = api(aula, "POST", "/admin/test/clock", {"advance": f"{seconds}s"})
+    status, body = admin(aula, "POST", "/admin/test/clock", {"advance": f"{seconds}s"})
     assert status == 200, body
     return body["now_ms"]
 
@@ -78,7 +63,7 @@ class LearnerFixes(unittest.TestCase):
 
     def test_timeline_move_and_reset_are_audited(self):
         chat = 9101
-        status, body = api(self.aula, "POST", "/admin/enroll",
+        status, body = admin(self.aula, "POST", "/admin/enroll",
                            {"learner": f"telegram:{chat}", "course": "curso-muestra", "cohort": "arreglos",
                             "name": "Águeda Núñez", "state": "Oaxaca"})
         self.assertEqual(status, 200, body)
@@ -88,7 +73,7 @@ class LearnerFixes(unittest.TestCase):
 
         # The timeline (Redis and the record store together) shows what happened, in order.
         def timeline():
-            s, j = api(self.aula, "GET", f"/admin/learners/telegram:{chat}?timeline=100")
+            s, j = admin(self.aula, "GET", f"/admin/learners/telegram:{chat}?timeline=100")
             return j if s == 200 and any(r.get("type") == "invalid" for r in j["timeline"]) else None
         view = wait_until(timeline, what="the learner's timeline")
         types = [r["type"] for r in view["timeline"]]
@@ -104,7 +89,7 @@ class LearnerFixes(unittest.TestCase):
         wait_until(lambda: not [k for k in self.redis.cli("--scan", "--pattern", "aula:{p*}:results").split()
                                 if self.redis.cli("XLEN", k).strip() not in ("", "0")], timeout=15,
                    what="records drained from Redis")
-        s, again = api(self.aula, "GET", f"/admin/learners/telegram:{chat}?timeline=100")
+        s, again = admin(self.aula, "GET", f"/admin/learners/telegram:{chat}?timeline=100")
         ids = [r["id"] for r in view["timeline"]]
         self.assertEqual([r["id"] for r in again["timeline"]][:len(ids)], ids)
 
@@ -115,31 +100,31 @@ class LearnerFixes(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertIn("moved to module leccion-muestra-2 of curso-muestra", out.stdout)
         wait_until(lambda: len(self.texts(chat)) > before, what="module 2's first message")
-        s, j = api(self.aula, "GET", f"/admin/learners/telegram:{chat}?timeline=0")
+        s, j = admin(self.aula, "GET", f"/admin/learners/telegram:{chat}?timeline=0")
         self.assertEqual(j["run"]["flow"], "leccion-muestra-2")
         self.assertEqual(j["courses"][0]["module"], 2)
 
         # Reset the course: module 1 again from its start, attempts counted afresh.
         before = len(self.texts(chat))
-        status, body = api(self.aula, "POST", f"/admin/learners/telegram:{chat}/reset", {"course": "curso-muestra"})
+        status, body = admin(self.aula, "POST", f"/admin/learners/telegram:{chat}/reset", {"course": "curso-muestra"})
         self.assertEqual(status, 200, body)
         self.wait_text(chat, self.m1["edad"], after=before)
         self.assertEqual(body["learner"]["courses"][0]["module"], 1)
         self.assertEqual(body["learner"]["courses"][0]["modules"][0]["attempts"], 1)
 
         # Errors say what is wrong; nothing changes.
-        self.assertEqual(api(self.aula, "POST", f"/admin/learners/telegram:{chat}/move",
+        self.assertEqual(admin(self.aula, "POST", f"/admin/learners/telegram:{chat}/move",
                              {"course": "curso-muestra", "flow": "diagnostico"})[0], 404)
-        self.assertEqual(api(self.aula, "POST", "/admin/learners/telegram:424242/reset", {})[0], 404)
+        self.assertEqual(admin(self.aula, "POST", "/admin/learners/telegram:424242/reset", {})[0], 404)
 
         # A facilitator may look at their learner, not fix them; both fixes are in the audit log.
-        status, body = api(self.aula, "POST", "/admin/tokens",
+        status, body = admin(self.aula, "POST", "/admin/tokens",
                            {"name": "Rosa (facilitadora)", "role": "facilitator", "cohorts": ["arreglos"]})
         self.assertEqual(status, 201, body)
         fac = body["token"]
-        self.assertEqual(api(self.aula, "GET", f"/admin/learners/telegram:{chat}", token=fac)[0], 200)
-        self.assertEqual(api(self.aula, "POST", f"/admin/learners/telegram:{chat}/reset", {}, token=fac)[0], 403)
-        status, audit = api(self.aula, "GET", "/admin/audit?max=50")
+        self.assertEqual(admin(self.aula, "GET", f"/admin/learners/telegram:{chat}", token=fac)[0], 200)
+        self.assertEqual(admin(self.aula, "POST", f"/admin/learners/telegram:{chat}/reset", {}, token=fac)[0], 403)
+        status, audit = admin(self.aula, "GET", "/admin/audit?max=50")
         actions = [(e.get("action"), e.get("target")) for e in audit["entries"]]
         self.assertIn(("move", f"telegram:{chat}"), actions)
         self.assertIn(("reset", f"telegram:{chat}"), actions)
@@ -152,27 +137,27 @@ class LearnerFixes(unittest.TestCase):
                "Lupita,telegram,9201,Jalisco\n"
                "Beto,telegram,9202,Oaxaca\n"
                "Carmen,telegram,9203,jalisco\n")
-        status, body = api(self.aula, "POST", "/admin/learners/import",
+        status, body = admin(self.aula, "POST", "/admin/learners/import",
                            {"cohort": "lanzamiento", "course": "curso-muestra", "csv": csv, "default_channel": "telegram"})
         self.assertEqual(status, 200, body)
         self.assertEqual(body["imported"], 3, body)
-        status, body = api(self.aula, "POST", "/admin/tokens",
+        status, body = admin(self.aula, "POST", "/admin/tokens",
                            {"name": "Comisión Jalisco", "role": "facilitator", "commissions": ["Jalisco"]})
         self.assertEqual(status, 201, body)
         self.assertEqual(body["commissions"], ["Jalisco"])
         jal = body["token"]
-        self.assertEqual(api(self.aula, "POST", "/admin/tokens",
+        self.assertEqual(admin(self.aula, "POST", "/admin/tokens",
                              {"name": "Nadie", "role": "facilitator", "commissions": ["Atlántida"]})[0], 400)
 
         # The cohort as they see it: their state's learners only.
-        status, body = api(self.aula, "GET", "/admin/cohorts/lanzamiento", token=jal)
+        status, body = admin(self.aula, "GET", "/admin/cohorts/lanzamiento", token=jal)
         self.assertEqual(status, 200, body)
         self.assertEqual(sorted(x["learner"] for x in body["learners"]), ["telegram:9201", "telegram:9203"])
-        self.assertEqual(api(self.aula, "GET", "/admin/learners/telegram:9202", token=jal)[0], 403)
-        self.assertEqual(api(self.aula, "GET", "/admin/learners/telegram:9201", token=jal)[0], 200)
+        self.assertEqual(admin(self.aula, "GET", "/admin/learners/telegram:9202", token=jal)[0], 403)
+        self.assertEqual(admin(self.aula, "GET", "/admin/learners/telegram:9201", token=jal)[0], 200)
 
         # A broadcast of theirs reaches their learners of the cohort, nobody else.
-        status, dry = api(self.aula, "POST", "/admin/broadcasts",
+        status, dry = admin(self.aula, "POST", "/admin/broadcasts",
                           {"kind": "broadcast", "cohort": "lanzamiento", "text": "¡Hola, Jalisco!", "dry_run": True},
                           token=jal)
         self.assertEqual(status, 200, dry)
@@ -181,7 +166,7 @@ class LearnerFixes(unittest.TestCase):
 
         # Enrolment: a row of another state is reported by line, not imported.
         csv2 = "nombre,canal,chat_id,estado\nDiana,telegram,9204,Jalisco\nEmilio,telegram,9205,Sonora\n"
-        status, body = api(self.aula, "POST", "/admin/learners/import",
+        status, body = admin(self.aula, "POST", "/admin/learners/import",
                            {"cohort": "lanzamiento", "csv": csv2, "default_channel": "telegram"}, token=jal)
         self.assertEqual(status, 200, body)
         self.assertEqual(body["imported"], 1)
@@ -189,18 +174,18 @@ class LearnerFixes(unittest.TestCase):
 
         # Reports: their learners only; another state is forbidden.
         def progress():
-            s, j = api(self.aula, "GET", "/admin/reports/progress?cohort=lanzamiento", token=jal)
+            s, j = admin(self.aula, "GET", "/admin/reports/progress?cohort=lanzamiento", token=jal)
             return j if s == 200 and len(j["learners"]) >= 2 else None
         rep = wait_until(progress, timeout=15, what="the commission's progress report")
         self.assertEqual(sorted(l["conv"] for l in rep["learners"]), ["telegram:9201", "telegram:9203"])
         self.assertTrue(all(l["state"] == "Jalisco" for l in rep["learners"]), rep["learners"])
-        self.assertEqual(api(self.aula, "GET", "/admin/reports/progress?state=Oaxaca", token=jal)[0], 403)
+        self.assertEqual(admin(self.aula, "GET", "/admin/reports/progress?state=Oaxaca", token=jal)[0], 403)
         # An export is in the audit log: who took which data out.
         status, text, _ = http("GET", self.aula.url + "/admin/reports/progress?cohort=lanzamiento&format=csv",
                                headers={"Authorization": f"Bearer {jal}"})
         self.assertEqual(status, 200, text)
         self.assertNotIn("Beto", text)
-        _, audit = api(self.aula, "GET", "/admin/audit?max=20")
+        _, audit = admin(self.aula, "GET", "/admin/audit?max=20")
         self.assertIn(("Comisión Jalisco", "export", "/admin/reports/progress"),
                       [(e["who"], e["action"], e["target"]) for e in audit["entries"]])
 
@@ -247,14 +232,14 @@ class QuietHoursAndTier(unittest.TestCase):
 
     def test_1_quiet_hours_hold_a_broadcast_until_morning_but_not_for_a_learner_who_wrote(self):
         csv = "nombre,canal,chat_id,estado\nNoé,telegram,9301,Ciudad de México\nSofía,telegram,9302,CDMX\n"
-        status, body = api(self.aula, "POST", "/admin/learners/import",
+        status, body = admin(self.aula, "POST", "/admin/learners/import",
                            {"cohort": "nocturno", "csv": csv, "default_channel": "telegram"})
         self.assertEqual((status, body["imported"]), (200, 2), body)
         advance_to_local(self.aula, "America/Mexico_City", 22)
         self.aula.telegram(tg_text(9302, "hola"))  # Sofía is awake: she just wrote
         wait_until(lambda: self.texts(9302), what="an answer to Sofía")
         text = "🌙 Aviso: mañana abre el módulo 2. ¡Ánimo!"
-        status, job = api(self.aula, "POST", "/admin/broadcasts", {"kind": "broadcast", "cohort": "nocturno", "text": text})
+        status, job = admin(self.aula, "POST", "/admin/broadcasts", {"kind": "broadcast", "cohort": "nocturno", "text": text})
         self.assertEqual(status, 201, job)
         wait_until(lambda: text in self.texts(9302), what="the broadcast to the learner who wrote")
         time.sleep(2)
@@ -269,10 +254,10 @@ class QuietHoursAndTier(unittest.TestCase):
         csv = ("nombre,canal,telefono,estado,consentimiento\n"
                "Iris,whatsapp,5215512349001,CDMX,formulario firmado\n"
                "Omar,whatsapp,5215512349002,CDMX,formulario firmado\n")
-        status, body = api(self.aula, "POST", "/admin/learners/import", {"cohort": "tier", "csv": csv})
+        status, body = admin(self.aula, "POST", "/admin/learners/import", {"cohort": "tier", "csv": csv})
         self.assertEqual((status, body["imported"]), (200, 2), body)
         # Neither has ever written: every message needs a template, each a new conversation.
-        status, job = api(self.aula, "POST", "/admin/broadcasts",
+        status, job = admin(self.aula, "POST", "/admin/broadcasts",
                           {"kind": "broadcast", "cohort": "tier", "text": "¿Seguimos?", "template": "aula_continuar"})
         self.assertEqual(status, 201, job)
 
