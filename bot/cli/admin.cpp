@@ -70,7 +70,7 @@ int with_store(const std::string& what, const std::function<net::awaitable<int>(
 
 principal cli_user() {
   const char* user = std::getenv("USER");
-  return principal{std::string("cli:") + (user ? user : "unknown"), "admin", {}};
+  return principal{std::string("cli:") + (user ? user : "unknown"), "admin", {}, {}};
 }
 
 }  // namespace

@@ -435,6 +435,10 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     int attempts = 0;
     std::string kind;  // dead letter kind: failed | rejected | stopped | skipped
     std::int64_t wait_ms = 0;  // held: look again after this long (0: the window's backoff)
+
+    verdict() = default;
+    verdict(outcome w, std::string why = {}, int n = 0, std::string k = {})
+        : what(w), reason(std::move(why)), attempts(n), kind(std::move(k)) {}
   };
 
   // How long until quiet hours end for a learner in zone `tz` at `now_ms`; 0 outside them.

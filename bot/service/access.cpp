@@ -65,7 +65,7 @@ net::awaitable<std::optional<principal>> access_control::who(const std::string& 
   std::optional<principal> found;
   for (const auto& [role, hash] : bootstrap_) {
     if (CRYPTO_memcmp(hash.data(), h.data(), h.size()) == 0 && !found)
-      found = principal{"bootstrap " + role, role, {}};
+      found = principal{"bootstrap " + role, role, {}, {}};
   }
   if (found) co_return found;
   auto stored = co_await st_.dir_get(token_key + h);
