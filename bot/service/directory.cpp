@@ -123,6 +123,15 @@ net::awaitable<import_report> directory::import(const roster& r, const import_re
     }
     co_await st.dir_set(learner_key(conv), rec.dump(), std::chrono::milliseconds(0));
     const bool added = co_await st.dir_set_add("cohort:" + req.cohort, conv);
+    // The record store's copy of the learner (reports by cohort and state) follows: the drain
+    // reads the directory record again when it meets this.
+    const std::vector<nlohmann::json> profile{{{"id", "profile." + std::to_string(now) + "." + random_hex(4)},
+                                               {"type", "profile"},
+                                               {"conv", conv},
+                                               {"status", known ? "updated" : "imported"},
+                                               {"text", req.cohort},
+                                               {"at", now}}};
+    co_await st.results_append(partition_of(conv, st.partitions()), profile);
     if (!req.course.empty()) {
       const auto colon = conv.find(':');
       inbound_event ev = inbound_event::enroll_in(req.course);

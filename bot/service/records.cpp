@@ -51,11 +51,13 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
                                                                                                          net::use_awaitable);
   }
 
-  // The directory's word on a learner (name, canonical state, cohorts) for the reports.
+  // The directory's word on a learner (name, canonical state, cohorts) for the reports, read
+  // again whenever a batch holds their enrolment or an import touched them ("profile").
   net::awaitable<std::vector<std::pair<std::string, nlohmann::json>>> learners_of(const std::vector<nlohmann::json>& recs) {
     std::set<std::string> convs;
     for (const auto& r : recs)
-      if (r.value("type", std::string{}) == "enrolled") convs.insert(r.value("conv", std::string{}));
+      if (const std::string t = r.value("type", std::string{}); t == "enrolled" || t == "profile")
+        convs.insert(r.value("conv", std::string{}));
     std::vector<std::pair<std::string, nlohmann::json>> out;
     for (const auto& conv : convs) {
       auto v = co_await svc.backing_store().dir_get(learner_key(conv));
