@@ -637,3 +637,22 @@ class WebLearner:
             self.poll()
             return any((m["msg"].get("text") or "").startswith(start) for m in self.seen[self.answered:])
         wait_until(found, timeout=20, what=f"{self.conv} to get {start!r}")
+
+
+def advance_to_local(aula, tz, hour, days=0):
+    """Moves aula's test clock to `hour`:00 local in `tz` (plus a minute): `days` days after
+    today's local date, or with days=0 the next such time. Returns the new now_ms."""
+    import datetime
+    import zoneinfo
+    status, body, _ = aula.advance_clock("0s")
+    assert status == 200, (status, body)
+    now_ms = json.loads(body)["now_ms"]
+    zone = zoneinfo.ZoneInfo(tz)
+    local = datetime.datetime.fromtimestamp(now_ms / 1000, zone)
+    target = datetime.datetime.combine(local.date() + datetime.timedelta(days=days), datetime.time(hour), zone)
+    if days == 0 and target <= local:
+        target += datetime.timedelta(days=1)
+    seconds = int((target.timestamp() * 1000 - now_ms) / 1000) + 60
+    status, body, _ = aula.advance_clock(f"{seconds}s")
+    assert status == 200, (status, body)
+    return json.loads(body)["now_ms"]

@@ -3,39 +3,22 @@ Redis and the channel mocks: a learner's timeline, reset and move (admin API and
 facilitators scoped by commission (state), quiet hours held and released with the test clock,
 and WhatsApp's daily messaging tier (templates beyond the cap held, then sent)."""
 
-import datetime
 import os
 import shutil
 import subprocess
 import tempfile
 import time
 import unittest
-import zoneinfo
 
 import yaml
 
-from harness import (AULA_BIN, ROOT, Aula, MockTelegram, MockWhatsApp, Redis, TestCA, admin, http,
+from harness import (AULA_BIN, ROOT, Aula, MockTelegram, advance_to_local, MockWhatsApp, Redis, TestCA, admin, http,
                      load_flow, results, tg_text, wait_until, write_flows, write_test_config)
 
 
 def cli(aula, *args):
     env = dict(aula.env)
     return subprocess.run([AULA_BIN, *args], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
-
-
-def advance_to_local(aula, tz, hour):
-    """Moves aula's test clock to the next `hour`:00 local in `tz`; returns the new now_ms."""
-    status, body = admin(aula, "POST", "/admin/test/clock", {"advance": "0s"})
-    assert status == 200, body
-    zone = zoneinfo.ZoneInfo(tz)
-    local = datetime.datetime.fromtimestamp(body["now_ms"] / 1000, zone)
-    target = datetime.datetime.combine(local.date(), datetime.time(hour), zone)
-    if target <= local:
-        target += datetime.timedelta(days=1)
-    seconds = int((target.timestamp() * 1000 - body["now_ms"]) / 1000) + 60
-    status, body = admin(aula, "POST", "/admin/test/clock", {"advance": f"{seconds}s"})
-    assert status == 200, body
-    return body["now_ms"]
 
 
 class LearnerFixes(unittest.TestCase):
