@@ -85,6 +85,7 @@ admin_api::admin_api(net::any_io_executor ex, const app_config& cfg, service& sv
 
 std::int64_t admin_api::now() const { return svc_.clock().now_ms(); }
 
+
 void admin_api::start() { jobs_.start(); }
 void admin_api::stop() { jobs_.stop(); }
 
@@ -374,6 +375,35 @@ void admin_api::add_routes(http_server& server) {
   // One learner: what an operator sees (staff in scope), and the fixes (administrators).
   server.add_route(http::verb::get, "/admin/learners/",
                    guarded(need::staff, [this](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
+                     if (request_path(req).ends_with("/export")) {
+                       // Everything aula holds about one learner (a data-rights request): the
+                       // directory record, the whole session, every result record (record store and
+                       // Redis), dead letters. Administrators only; audited.
+                       if (!p.is_admin()) co_return json_response(req, http::status::forbidden, {{"error", "administrators only"}});
+                       const std::string conv = learner_in_path(req, "/export");
+                       learner_view_options vo;
+                       vo.timeline = 100000;
+                       vo.dead_letters = 1000;
+                       vo.scan = 100000;
+                       std::optional<nlohmann::json> view;
+                       if (!conv.empty()) view = co_await describe_learner(svc_.backing_store(), conv, vo);
+                       if (!view) co_return json_response(req, http::status::not_found, {{"error", "no learner '" + conv + "'"}});
+                       const std::size_t max = vo.timeline;
+                       const record_keeper::job query = [conv, max](records::record_store& db) { return db.timeline(conv, max); };
+                       const nlohmann::json stored = co_await records_.run(query);
+                       merge_timeline(*view, stored, max);
+                       loaded_session l = co_await svc_.backing_store().load(conv);
+                       nlohmann::json out;
+                       out["learner"] = conv;
+                       out["exported_at"] = format_local(now(), "UTC") + " UTC";
+                       out["record"] = view->value("record", nlohmann::json());
+                       out["session"] = l.exists ? l.s.to_json() : nlohmann::json();
+                       out["records"] = (*view)["timeline"];
+                       out["dead_letters"] = (*view)["dead_letters"];
+                       const nlohmann::json details = {{"records", out["records"].size()}};
+                       co_await access_.audit(p, "export", conv, details, now());
+                       co_return json_response(req, http::status::ok, out);
+                     }
                      const std::string conv = learner_in_path(req, "");
                      learner_view_options vo;
                      vo.timeline = bounded(query_param(req.target(), "timeline"), 200, 5000);

@@ -5,6 +5,7 @@
 // move (to a course's module, or a flow's node). `show` reads Redis (AULA_REDIS_URL) through
 // the same library the admin API uses; reset and move are clients of the admin API (audited).
 #include <cctype>
+#include <fstream>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -26,7 +27,7 @@ struct learner_options {
   bool json = false;
   std::size_t dead_max = 20;
   std::size_t timeline = 30;
-  std::string course, flow, node, url, token;
+  std::string course, flow, node, url, token, output;
 };
 
 const char* const channels[] = {"telegram", "whatsapp", "sms", "web"};
@@ -173,6 +174,33 @@ int run_show(const learner_options& o) {
   return status;
 }
 
+// export: GET /admin/learners/<learner>/export, the JSON written to --output or printed.
+int run_export(const learner_options& o) {
+  app_config cfg;
+  if (!load_command_config("learner", cfg)) return 2;
+  admin_target t;
+  if (!admin_target_from(cfg, o.url, o.token, "learner export", t)) return 2;
+  const admin_answer a = admin_call(cfg, t, "GET", "/admin/learners/" + url_encode_path(o.who) + "/export");
+  if (!a.error.empty() || a.status != 200) {
+    std::cerr << "aula learner export: "
+              << (a.error.empty() ? a.body.value("error", "HTTP " + std::to_string(a.status)) : a.error) << "\n";
+    return a.status == 401 || a.status == 403 || a.status == 400 ? 2 : 1;
+  }
+  const std::string text = a.body.dump(2) + "\n";
+  if (o.output.empty()) {
+    std::cout << text;
+    return 0;
+  }
+  std::ofstream f(o.output, std::ios::binary);
+  f << text;
+  if (!f) {
+    std::cerr << "aula learner export: cannot write " << o.output << "\n";
+    return 1;
+  }
+  std::cerr << "wrote " << o.output << " (" << a.body.value("records", nlohmann::json::array()).size() << " records)\n";
+  return 0;
+}
+
 // reset / move: POST /admin/learners/<learner>/reset|move, then the learner as they are now.
 int run_fix(const learner_options& o, const std::string& action) {
   app_config cfg;
@@ -201,7 +229,7 @@ int run_fix(const learner_options& o, const std::string& action) {
 }  // namespace
 
 void add_learner(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("learner", "One learner: show (progress, timeline, dead letters), reset, move");
+  auto* cmd = app.add_subcommand("learner", "One learner: show (progress, timeline, dead letters), reset, move, export");
   cmd->require_subcommand(1);
   auto o = std::make_shared<learner_options>();
   auto* show = cmd->add_subcommand("show", "Show a learner (read-only): record, progress, pending, dead letters, timeline");
@@ -220,7 +248,11 @@ void add_learner(CLI::App& app, int& exit_code) {
   move->add_option("--course", o->course, "The course whose module --flow is");
   move->add_option("--flow", o->flow, "The module (with --course) or the flow to start")->required();
   move->add_option("--node", o->node, "Start at this node of --flow (without --course)");
-  for (auto* sub : {reset, move}) {
+  auto* exp = cmd->add_subcommand("export", "Everything aula holds about a learner, as JSON (a data-rights request; audited)");
+  exp->add_option("learner", o->who, "<channel>:<address>")->required();
+  exp->add_option("-o,--output", o->output, "Write the JSON to this file");
+  exp->callback([o, &exit_code] { exit_code = run_export(*o); });
+  for (auto* sub : {reset, move, exp}) {
     sub->add_option("--url", o->url, "The admin API (default http://<AULA_LISTEN>)");
     sub->add_option("--token", o->token, "Bearer token (default: the admin token of AULA_ADMIN_TOKENS)");
   }

@@ -3,6 +3,7 @@ Redis and the channel mocks: a learner's timeline, reset and move (admin API and
 facilitators scoped by commission (state), quiet hours held and released with the test clock,
 and WhatsApp's daily messaging tier (templates beyond the cap held, then sent)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -111,6 +112,21 @@ class LearnerFixes(unittest.TestCase):
         actions = [(e.get("action"), e.get("target")) for e in audit["entries"]]
         self.assertIn(("move", f"telegram:{chat}"), actions)
         self.assertIn(("reset", f"telegram:{chat}"), actions)
+        # A data-rights export: everything held, as JSON (administrators only; audited).
+        path = os.path.join(tempfile.mkdtemp(prefix="aula-e2e-export-"), "export.json")
+        self.addCleanup(shutil.rmtree, os.path.dirname(path), True)
+        out = cli(self.aula, "learner", "export", f"telegram:{chat}", "--output", path)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        with open(path, encoding="utf-8") as f:
+            exported = json.load(f)
+        self.assertEqual(exported["record"]["name"], "Águeda Núñez")
+        self.assertEqual(exported["session"]["contact"]["name"], "Águeda Núñez")
+        texts = [r.get("text") for r in exported["records"]]
+        self.assertIn("¿15 años? ñandú 🙂", texts)
+        self.assertGreaterEqual(len(exported["records"]), len(view["timeline"]))
+        self.assertEqual(admin(self.aula, "GET", f"/admin/learners/telegram:{chat}/export", token=fac)[0], 403)
+        _, audit = admin(self.aula, "GET", "/admin/audit?max=50")
+        self.assertIn(("export", f"telegram:{chat}"), [(e["action"], e["target"]) for e in audit["entries"]])
         # Staff actions are evaluation data too: records of the person who acted.
         staff = wait_until(lambda: results(self.redis, "staff:bootstrap admin", "admin") or None, what="admin records")
         self.assertIn(("move", f"telegram:{chat}"), [(r["status"], r["text"]) for r in staff])
