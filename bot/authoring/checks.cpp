@@ -1,6 +1,7 @@
 #include "bot/authoring/checks.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
@@ -351,9 +352,14 @@ class checker {
   void translations(const flow& f, const node& n, const std::set<std::string>& langs) {
     if (langs.size() < 2) return;
     std::map<std::string, std::vector<std::string>> missing;  // language -> parts without it
-    for (const auto& part : texts_of(n))
+    for (const auto& part : texts_of(n)) {
+      // A text without letters (a year, a number, a symbol) reads the same in every language.
+      const std::string& base = part.text->get(f.language, f.language);
+      if (std::none_of(base.begin(), base.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || (c & 0x80); }))
+        continue;
       for (const auto& l : langs)
         if (!part.text->by_lang.count(l)) missing[l].push_back(part.what);
+    }
     if (missing.empty()) return;
     std::vector<std::string> what;
     for (const auto& [l, parts] : missing) what.push_back(l + " for " + some_of(parts));

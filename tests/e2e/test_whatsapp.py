@@ -202,7 +202,7 @@ class WhatsAppEndToEnd(unittest.TestCase):
         self.assertEqual(answers["rol"], opt("rol", 1))
         self.assertEqual(answers["institucion"], "STPS Jalisco — ¿sí? ¡claro! 🎉")
         self.assertEqual(answers["estado"], [o["id"] for o in nodes["estado"]["options"]
-                                             if o["label"] == "Jalisco"][0])
+                                             if text_of(o["label"]) == "Jalisco"][0])
         self.assertEqual(float(answers["anios_funcion"]), 7)
         self.assertEqual(answers["capacitacion_previa"], opt("capacitacion", 1))
         for node in ["con-conceptos", "con-marco-legal", "con-deteccion", "con-inspeccion", "con-canalizacion",
