@@ -645,7 +645,7 @@ TEST_CASE("aula i18n import --dry-run reports and changes nothing") {
   copy_flows(dir.path);
   REQUIRE(run("i18n export diagnostico --lang en --flows " + q(dir.path) + " --out " + q(dir.path / "d.csv")).status == 0);
   auto rows = parse_csv(slurp(dir.path / "d.csv"));
-  set_translation(rows, "nodes.estado.options.cdmx.label", "Mexico City");
+  set_translation(rows, "nodes.estado.options.cdmx.label", "Mexico City (CDMX)");
   write(dir.path / "d.csv", to_csv(rows));
   const std::string before = slurp(dir.path / "diagnostico.yaml");
   auto r = run("i18n import " + q(dir.path / "d.csv") + " --lang en --flow diagnostico --dry-run --flows " + q(dir.path));
@@ -653,7 +653,7 @@ TEST_CASE("aula i18n import --dry-run reports and changes nothing") {
   CHECK(r.status == 0);
   CHECK(contains(r.out, "applied: 1"));
   CHECK(contains(r.out, "dry run"));
-  CHECK(contains(r.out, "+       - {id: cdmx, label: {es: \"Ciudad de México\", en: \"Mexico City\"}}"));
+  CHECK(contains(r.out, "+       - {id: cdmx, label: {es: \"Ciudad de México\", en: \"Mexico City (CDMX)\"}}"));
   CHECK(slurp(dir.path / "diagnostico.yaml") == before);
   std::set<std::string> files;
   for (const auto& e : fs::directory_iterator(dir.path)) files.insert(e.path().filename().string());
@@ -670,7 +670,7 @@ TEST_CASE("aula i18n import reads a semicolon CSV as a Spanish-locale Excel save
   temp_dir dir;
   copy_flows(dir.path);
   std::string csv = "\xEF\xBB\xBFid;source;translation\r\n"
-                    "nodes.estado.options.mex.label;Estado de México;State of Mexico\r\n"
+                    "nodes.estado.options.mex.label;Estado de México;Mexico State\r\n"
                     "nodes.anios.question;\"¿Cuántos años llevas en esta función? (Escribe un número; 0 si es menos de un año.)\";"
                     "\"How many years in this role? (A number; 0 if under a year.)\"\r\n";
   write(dir.path / "diagnostico.en.csv", csv);
@@ -680,7 +680,7 @@ TEST_CASE("aula i18n import reads a semicolon CSV as a Spanish-locale Excel save
   CHECK(contains(r.out, "applied: 2"));
   YAML::Node root = YAML::LoadFile((dir.path / "diagnostico.yaml").string());
   CHECK(root["nodes"]["anios"]["question"]["en"].as<std::string>() == "How many years in this role? (A number; 0 if under a year.)");
-  CHECK(root["nodes"]["estado"]["options"][14]["label"]["en"].as<std::string>() == "State of Mexico");
+  CHECK(root["nodes"]["estado"]["options"][14]["label"]["en"].as<std::string>() == "Mexico State");
 }
 
 TEST_CASE("aula i18n refuses a CSV that is not UTF-8 and an unknown flow") {
