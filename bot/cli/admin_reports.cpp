@@ -352,6 +352,16 @@ void admin_api::add_report_routes(http_server& server) {
                      if (!f) co_return forbidden(req);
                      const record_keeper::job query = [f = *f](records::record_store& db) { return db.progress(f); };
                      nlohmann::json rep = co_await records_.run(query);
+                     // The record store knows only the modules somebody opened; the course file
+                     // says how many there are.
+                     auto flows = svc_.flows();
+                     for (auto& l : rep["learners"])
+                       for (auto& c : l["courses"])
+                         if (const course_def* def = flows->course(c.value("course", std::string{}))) {
+                           const int total = static_cast<int>(def->modules.size());
+                           c["modules_total"] = total;
+                           c["completion"] = total > 0 ? static_cast<double>(c.value("modules_completed", 0)) / total : 0.0;
+                         }
                      if (!wants_csv(req)) co_return json_response(req, http::status::ok, rep);
                      nlohmann::json rows = nlohmann::json::array();
                      for (const auto& l : rep["learners"])

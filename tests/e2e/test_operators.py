@@ -179,6 +179,9 @@ class LearnerFixes(unittest.TestCase):
         # Diana was imported without a course: in the report, with no course yet.
         self.assertEqual(sorted(l["conv"] for l in rep["learners"]), ["telegram:9201", "telegram:9203", "telegram:9204"])
         self.assertEqual([l["courses"] for l in rep["learners"] if l["conv"] == "telegram:9204"], [[]])
+        # Nobody has reached module 2 yet: the course file still says there are two.
+        lupita = next(l for l in rep["learners"] if l["conv"] == "telegram:9201")
+        self.assertEqual((lupita["courses"][0]["modules_total"], lupita["courses"][0]["modules_completed"]), (2, 0))
         self.assertTrue(all(l["state"] == "Jalisco" for l in rep["learners"]), rep["learners"])
         self.assertEqual(admin(self.aula, "GET", "/admin/reports/progress?state=Oaxaca", token=jal)[0], 403)
         # An export is in the audit log: who took which data out.
