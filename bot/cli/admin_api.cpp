@@ -4,7 +4,6 @@
 #include "bot/cli/admin_api.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 #include "adapters/phone.hpp"
 #include "adapters/web/web.hpp"
@@ -15,6 +14,7 @@
 #include "bot/engine/timing.hpp"
 #include "bot/io/http_server.hpp"
 #include "bot/io/log.hpp"
+#include "bot/io/url.hpp"
 #include "bot/service/learner_view.hpp"
 #include "bot/service/publishing.hpp"
 #include "bot/service/records.hpp"
@@ -43,17 +43,8 @@ std::string learner_in_path(const request& req, const std::string& suffix) {
   std::string_view path = request_path(req);
   const std::string_view prefix = "/admin/learners/";
   if (path.size() < prefix.size() + suffix.size()) return {};
-  std::string_view raw = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
-  std::string out;
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '%' && i + 2 < raw.size() + 0 && std::isxdigit(static_cast<unsigned char>(raw[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(raw.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += raw[i];
-    }
-  }
+  const std::string out =
+      percent_decode(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()));
   const auto colon = out.find(':');
   if (colon == std::string::npos || out.find('/') != std::string::npos) return {};
   const std::string channel = out.substr(0, colon);

@@ -25,34 +25,8 @@ namespace aula::cli {
 
 namespace {
 
-// A query parameter, percent-decoded ('+' is a space, as HTML forms and Python's urlencode
-// write it): the dashboard sends encodeURIComponent(cohort), and cohorts and states have
-// spaces and accents ("tarde ñ", "Michoacán").
-std::string param(const request& req, const std::string& name) {
-  const std::string raw = query_param(req.target(), name);
-  std::string out;
-  out.reserve(raw.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t k = 0; k < raw.size(); ++k) {
-    if (raw[k] == '+') {
-      out += ' ';
-    } else if (raw[k] == '%' && k + 2 < raw.size() && hex(raw[k + 1]) >= 0 && hex(raw[k + 2]) >= 0) {
-      out += static_cast<char>(hex(raw[k + 1]) * 16 + hex(raw[k + 2]));
-      k += 2;
-    } else {
-      out += raw[k];
-    }
-  }
-  return out;
-}
-
 std::string lang_of(const request& req) {
-  const std::string l = param(req, "lang");
+  const std::string l = query_param(req.target(), "lang");
   return l == "en" ? "en" : "es";
 }
 
@@ -115,13 +89,13 @@ void add_texts(nlohmann::json& report, const flow* f, const std::string& lang) {
 response csv_answer(const request& req, const std::string& name, const nlohmann::json& rows,
                     const std::vector<std::string>& columns) {
   records::csv_options o;
-  o.bom = param(req, "bom") == "1";
+  o.bom = query_param(req.target(), "bom") == "1";
   auto res = make_response(req, http::status::ok, records::json_to_csv(rows, columns, o), "text/csv; charset=utf-8");
   res.set(http::field::content_disposition, "attachment; filename=\"" + name + ".csv\"");
   return res;
 }
 
-bool wants_csv(const request& req) { return param(req, "format") == "csv"; }
+bool wants_csv(const request& req) { return query_param(req.target(), "format") == "csv"; }
 
 // -- The answers export (/admin/reports/answers) ----------------------------------------------
 
@@ -278,8 +252,8 @@ void admin_api::add_report_routes(http_server& server) {
   // nullopt: the named cohort or state is not theirs (403).
   auto scope = [](const request& req, const principal& p) -> std::optional<records::report_filter> {
     records::report_filter f;
-    const std::string cohort = param(req, "cohort");
-    const std::string state = state_name(param(req, "state"));
+    const std::string cohort = query_param(req.target(), "cohort");
+    const std::string state = state_name(query_param(req.target(), "state"));
     if (!cohort.empty()) {
       if (!p.reaches(cohort)) return std::nullopt;
       f.cohorts = {cohort};
@@ -383,7 +357,7 @@ void admin_api::add_report_routes(http_server& server) {
                    guarded(need::staff, [this, scope, forbidden](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
                      auto f = scope(req, p);
                      if (!f) co_return forbidden(req);
-                     const std::string course = param(req, "course");
+                     const std::string course = query_param(req.target(), "course");
                      auto flows = svc_.flows();
                      const course_def* c = flows->course(course);
                      if (!c) co_return json_response(req, http::status::not_found, {{"error", "no course '" + course + "'"}});
@@ -405,7 +379,7 @@ void admin_api::add_report_routes(http_server& server) {
                    guarded(need::staff, [this, scope, forbidden](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
                      auto f = scope(req, p);
                      if (!f) co_return forbidden(req);
-                     const std::string flow_id = param(req, "flow");
+                     const std::string flow_id = query_param(req.target(), "flow");
                      auto flows = svc_.flows();
                      const flow* fl = flows->find(flow_id);
                      if (!fl) co_return json_response(req, http::status::not_found, {{"error", "no flow '" + flow_id + "'"}});
@@ -444,7 +418,7 @@ void admin_api::add_report_routes(http_server& server) {
                    guarded(need::staff, [this, scope, forbidden, survey_of](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
                      auto f = scope(req, p);
                      if (!f) co_return forbidden(req);
-                     const std::string flow_id = param(req, "flow");
+                     const std::string flow_id = query_param(req.target(), "flow");
                      const std::string lang = lang_of(req);
                      nlohmann::json rep = co_await survey_of(flow_id, *f, lang);
                      if (!wants_csv(req)) co_return json_response(req, http::status::ok, rep);
@@ -465,7 +439,7 @@ void admin_api::add_report_routes(http_server& server) {
                    guarded(need::staff, [this, scope, forbidden, survey_of](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
                      auto f = scope(req, p);
                      if (!f) co_return forbidden(req);
-                     std::string flow_id = param(req, "flow");
+                     std::string flow_id = query_param(req.target(), "flow");
                      if (flow_id.empty()) flow_id = "diagnostico";
                      const std::string lang = lang_of(req);
                      nlohmann::json rep = co_await survey_of(flow_id, *f, lang);
@@ -523,15 +497,15 @@ void admin_api::add_report_routes(http_server& server) {
                    guarded(need::staff, [this, scope, forbidden](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
                      auto f = scope(req, p);
                      if (!f) co_return forbidden(req);
-                     const std::string flow_id = param(req, "flow");
-                     std::string layout = param(req, "layout");
+                     const std::string flow_id = query_param(req.target(), "flow");
+                     std::string layout = query_param(req.target(), "layout");
                      if (layout.empty()) layout = "long";
                      if (layout != "long" && layout != "wide")
                        co_return json_response(req, http::status::bad_request, {{"error", "layout is long or wide, not '" + layout + "'"}});
                      auto flows = svc_.flows();
                      const flow* fl = flows->find(flow_id);
                      if (!fl) co_return json_response(req, http::status::not_found, {{"error", "no flow '" + flow_id + "'"}});
-                     const bool free_text = param(req, "free_text") != "0";
+                     const bool free_text = query_param(req.target(), "free_text") != "0";
                      const record_keeper::job query = [f = *f, flow_id](records::record_store& db) { return db.answers(flow_id, f); };
                      nlohmann::json rep = co_await records_.run(query);
                      const std::string lang = lang_of(req);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bot/io/http_server.hpp"
+#include "bot/io/url.hpp"
 
 namespace aula::cli {
 
@@ -18,6 +19,8 @@ inline response json_response(const request& req, http::status st, const nlohman
   return make_response(req, st, j.dump() + "\n", "application/json");
 }
 
+// A query parameter's value, percent-decoded ('+' is a space): the dashboard sends
+// encodeURIComponent(cohort), and cohorts and states have spaces and accents.
 inline std::string query_param(std::string_view target, const std::string& name) {
   auto q = target.find('?');
   if (q == std::string_view::npos) return {};
@@ -26,7 +29,7 @@ inline std::string query_param(std::string_view target, const std::string& name)
     auto amp = rest.find('&');
     std::string_view kv = rest.substr(0, amp);
     auto eq = kv.find('=');
-    if (kv.substr(0, eq) == name) return eq == std::string_view::npos ? std::string{} : std::string(kv.substr(eq + 1));
+    if (kv.substr(0, eq) == name) return eq == std::string_view::npos ? std::string{} : percent_decode(kv.substr(eq + 1), true);
     if (amp == std::string_view::npos) break;
     rest = rest.substr(amp + 1);
   }

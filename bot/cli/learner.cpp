@@ -4,7 +4,6 @@
 // happened — and the fixes: reset (the conversation, or a course from its first module) and
 // move (to a course's module, or a flow's node). `show` reads Redis (AULA_REDIS_URL) through
 // the same library the admin API uses; reset and move are clients of the admin API (audited).
-#include <cctype>
 #include <fstream>
 #include <iostream>
 
@@ -14,6 +13,7 @@
 #include "bot/config/config.hpp"
 #include "bot/engine/timing.hpp"
 #include "bot/io/log.hpp"
+#include "bot/io/url.hpp"
 #include "bot/records/record_store.hpp"
 #include "bot/service/learner_view.hpp"
 #include "bot/store/store.hpp"
@@ -31,21 +31,6 @@ struct learner_options {
 };
 
 const char* const channels[] = {"telegram", "whatsapp", "sms", "web"};
-
-// "+52…" and ":" as they may appear in a path segment.
-std::string url_encode_path(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':') out += static_cast<char>(c);
-    else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 std::string when(std::int64_t ms) { return ms > 0 ? format_local(ms, "UTC") + " UTC" : "-"; }
 
@@ -180,7 +165,7 @@ int run_export(const learner_options& o) {
   if (!load_command_config("learner", cfg)) return 2;
   admin_target t;
   if (!admin_target_from(cfg, o.url, o.token, "learner export", t)) return 2;
-  const admin_answer a = admin_call(cfg, t, "GET", "/admin/learners/" + url_encode_path(o.who) + "/export");
+  const admin_answer a = admin_call(cfg, t, "GET", "/admin/learners/" + percent_encode(o.who, ":") + "/export");
   if (!a.error.empty() || a.status != 200) {
     std::cerr << "aula learner export: "
               << (a.error.empty() ? a.body.value("error", "HTTP " + std::to_string(a.status)) : a.error) << "\n";
@@ -211,7 +196,7 @@ int run_fix(const learner_options& o, const std::string& action) {
   if (!o.course.empty()) body["course"] = o.course;
   if (!o.flow.empty()) body["flow"] = o.flow;
   if (!o.node.empty()) body["node"] = o.node;
-  const admin_answer a = admin_call(cfg, t, "POST", "/admin/learners/" + url_encode_path(o.who) + "/" + action, body);
+  const admin_answer a = admin_call(cfg, t, "POST", "/admin/learners/" + percent_encode(o.who, ":") + "/" + action, body);
   if (!a.error.empty() || a.status != 200) {
     std::cerr << "aula learner " << action << ": "
               << (a.error.empty() ? a.body.value("error", "HTTP " + std::to_string(a.status)) : a.error) << "\n";

@@ -21,6 +21,7 @@
 #include "bot/config/config.hpp"
 #include "bot/io/http_client.hpp"
 #include "bot/io/log.hpp"
+#include "bot/io/url.hpp"
 
 namespace aula::cli {
 
@@ -35,21 +36,6 @@ struct report_options {
 
 const std::vector<std::string> kinds = {"progress", "funnel", "items", "survey", "diagnosis", "delivery", "answers"};
 
-// A query value: everything but the unreserved characters percent-encoded (UTF-8 bytes too).
-std::string encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 std::string path_of(const report_options& o) {
   std::vector<std::pair<std::string, std::string>> q;
@@ -68,7 +54,7 @@ std::string path_of(const report_options& o) {
     if (o.bom) add("bom", "1");
   }
   std::string path = "/admin/reports/" + o.kind;
-  for (std::size_t k = 0; k < q.size(); ++k) path += (k ? "&" : "?") + q[k].first + "=" + encode(q[k].second);
+  for (std::size_t k = 0; k < q.size(); ++k) path += (k ? "&" : "?") + q[k].first + "=" + percent_encode(q[k].second);
   return path;
 }
 

@@ -24,6 +24,13 @@ struct parsed_url {
   std::string host_header() const;
 };
 
+// Percent-encoding for a path segment or a query value: every byte but the unreserved
+// characters (A-Z a-z 0-9 - _ . ~) and those in `keep` becomes %XX (UTF-8 bytes too).
+std::string percent_encode(std::string_view s, std::string_view keep = {});
+// The reverse: %XX becomes the byte (a malformed % stays as it is); with `plus_is_space`, '+'
+// is a space, as HTML forms and urlencode write query values.
+std::string percent_decode(std::string_view s, bool plus_is_space = false);
+
 // An absolute URL ("scheme://…"); nullopt with `error` set when it is not one.
 std::optional<parsed_url> parse_url(std::string_view text, std::string* error = nullptr);
 

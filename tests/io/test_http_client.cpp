@@ -1,4 +1,5 @@
 #include "bot/io/http_client.hpp"
+#include "bot/io/url.hpp"
 
 #include <unistd.h>
 
@@ -614,4 +615,17 @@ TEST_CASE("client tunnels HTTPS through an HTTPS_PROXY with CONNECT") {
   }
   proxy.stop();
   srv.stop();
+}
+
+TEST_CASE("percent_encode and percent_decode: paths, query values, UTF-8, malformed escapes") {
+  CHECK(percent_encode("whatsapp:+5215512345678", ":") == "whatsapp:%2B5215512345678");
+  CHECK(percent_encode("whatsapp:+52") == "whatsapp%3A%2B52");
+  CHECK(percent_encode("Michoacán tarde ñ") == "Michoac%C3%A1n%20tarde%20%C3%B1");
+  CHECK(percent_decode("Michoac%C3%A1n%20tarde%20%c3%b1") == "Michoacán tarde ñ");
+  CHECK(percent_decode("a+b") == "a+b");
+  CHECK(percent_decode("a+b", true) == "a b");
+  CHECK(percent_decode("100%") == "100%");    // a malformed escape stays as written
+  CHECK(percent_decode("%zz%4") == "%zz%4");
+  const std::string all = "¿Qué? ¡Sí! 🙂 = + & / : ? # %";
+  CHECK(percent_decode(percent_encode(all)) == all);
 }
