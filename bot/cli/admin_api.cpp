@@ -76,6 +76,13 @@ admin_api::admin_api(net::any_io_executor ex, const app_config& cfg, service& sv
 
 std::int64_t admin_api::now() const { return svc_.clock().now_ms(); }
 
+// A learner view's timeline (what Redis still holds) with what was drained to the record store.
+net::awaitable<void> admin_api::add_stored_timeline(nlohmann::json& view, const std::string& conv, std::size_t max) {
+  const record_keeper::job query = [conv, max](records::record_store& db) { return db.timeline(conv, max); };
+  const nlohmann::json stored = co_await records_.run(query);
+  merge_timeline(view, stored, max);
+}
+
 
 void admin_api::start() { jobs_.start(); }
 void admin_api::stop() { jobs_.stop(); }
@@ -376,19 +383,16 @@ void admin_api::add_routes(http_server& server) {
                        vo.timeline = 100000;
                        vo.dead_letters = 1000;
                        vo.scan = 100000;
+                       vo.whole_session = true;
                        std::optional<nlohmann::json> view;
                        if (!conv.empty()) view = co_await describe_learner(svc_.backing_store(), conv, vo);
                        if (!view) co_return json_response(req, http::status::not_found, {{"error", "no learner '" + conv + "'"}});
-                       const std::size_t max = vo.timeline;
-                       const record_keeper::job query = [conv, max](records::record_store& db) { return db.timeline(conv, max); };
-                       const nlohmann::json stored = co_await records_.run(query);
-                       merge_timeline(*view, stored, max);
-                       loaded_session l = co_await svc_.backing_store().load(conv);
+                       co_await add_stored_timeline(*view, conv, vo.timeline);
                        nlohmann::json out;
                        out["learner"] = conv;
                        out["exported_at"] = format_local(now(), "UTC") + " UTC";
                        out["record"] = view->value("record", nlohmann::json());
-                       out["session"] = l.exists ? l.s.to_json() : nlohmann::json();
+                       out["session"] = (*view)["session"];
                        out["records"] = (*view)["timeline"];
                        out["dead_letters"] = (*view)["dead_letters"];
                        const nlohmann::json details = {{"records", out["records"].size()}};
@@ -404,12 +408,7 @@ void admin_api::add_routes(http_server& server) {
                      if (!view) co_return json_response(req, http::status::not_found, {{"error", "no learner '" + conv + "'"}});
                      if (!p.covers_learner(view->value("record", nlohmann::json::object())))
                        co_return json_response(req, http::status::forbidden, {{"error", "this learner is not in your cohorts"}});
-                     if (vo.timeline > 0) {
-                       const std::size_t max = vo.timeline;
-                       const record_keeper::job query = [conv, max](records::record_store& db) { return db.timeline(conv, max); };
-                       const nlohmann::json stored = co_await records_.run(query);
-                       merge_timeline(*view, stored, max);
-                     }
+                     if (vo.timeline > 0) co_await add_stored_timeline(*view, conv, vo.timeline);
                      co_return json_response(req, http::status::ok, *view);
                    }),
                    true);

@@ -35,6 +35,7 @@ class admin_api {
 
  private:
   std::int64_t now() const;
+  net::awaitable<void> add_stored_timeline(nlohmann::json& view, const std::string& conv, std::size_t max);
   net::awaitable<void> audit_export(std::string path, std::string target, const principal& p);
 
   const app_config& cfg_;

@@ -73,6 +73,7 @@ net::awaitable<std::optional<nlohmann::json>> describe_learner(store& st, const 
   nlohmann::json j = session_part(l.s);
   j["conversation"] = conv;
   j["partition"] = p;
+  if (o.whole_session) j["session"] = l.exists ? l.s.to_json() : nlohmann::json();
   if (rec) {
     auto r = nlohmann::json::parse(*rec, nullptr, false);
     if (r.is_object()) {

@@ -24,6 +24,7 @@ struct learner_view_options {
   std::size_t dead_letters = 20;  // the newest this many
   std::size_t timeline = 200;     // the newest this many records (0: no timeline)
   std::size_t scan = 20000;       // result records of the partition looked through in Redis
+  bool whole_session = false;     // also the session itself, as stored ("session")
 };
 
 // nullopt when aula knows nothing of `conversation` (no session, record or dead letter).
