@@ -5,6 +5,7 @@ reaches exactly the inactive learners of a cohort who owe an answer (not opted-o
 active ones); --dry-run sends nothing. aula serve with a real redis-server, the mock Telegram
 Bot API."""
 
+import datetime
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import zoneinfo
 
 from harness import (ADMIN_TOKEN, AULA_BIN, ROOT, Aula, MockTelegram, Redis, all_results, load_flow, results, tg_text, wait_until,
                      write_flows, write_test_config)
@@ -65,7 +67,12 @@ class Broadcasts(unittest.TestCase):
         self.assertTrue(dry.stdout.startswith(f"{LEARNERS} would receive it, 0 would not"), dry.stdout[:200])
         self.assertEqual(self.tg.calls("sendMessage"), [])  # a dry run sends nothing
 
-        made = self.cli("broadcast", "--cohort", "lanzamiento", "--text", TEXT)
+        # Scheduled ten minutes ahead (local time, the server's default zone): it waits until then.
+        status, body, _ = self.aula.advance_clock("0s")
+        self.assertEqual(status, 200, body)
+        now = datetime.datetime.fromtimestamp(json.loads(body)["now_ms"] / 1000, zoneinfo.ZoneInfo("America/Mexico_City"))
+        at = (now + datetime.timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M")
+        made = self.cli("broadcast", "--cohort", "lanzamiento", "--text", TEXT, "--at", at)
         self.assertEqual(made.returncode, 0, made.stderr)
         job = made.stdout.split()[2]
 
@@ -73,6 +80,12 @@ class Broadcasts(unittest.TestCase):
             status, text, _ = __import__("harness").http(
                 "GET", f"{self.aula.url}/admin/broadcasts/{job}", None, {"Authorization": f"Bearer {ADMIN_TOKEN}"})
             return json.loads(text) if status == 200 else None
+
+        time.sleep(2.5)  # the broadcaster looks every second
+        self.assertEqual((job_state()["status"], job_state()["done"]), ("scheduled", 0))
+        self.assertEqual(self.tg.calls("sendMessage"), [], "sent before its time")
+        status, body, _ = self.aula.advance_clock("11m")
+        self.assertEqual(status, 200, body)
 
         # Midway, a learner outside the cohort writes: the reply does not wait behind the bulk.
         wait_until(lambda: (job_state() or {}).get("done", 0) >= 500, timeout=60, what="the job under way")
@@ -94,6 +107,7 @@ class Broadcasts(unittest.TestCase):
         self.aula.close()
         type(self).aula = Aula(self.redis.url, self.tg.url, extra_env=self.env)
         self.aula.start()
+        self.aula.advance_clock("11m")  # the test clock is the process's: past the job's time again
         wait_until(lambda: (job_state() or {}).get("status") == "done", timeout=180, what="the job to finish")
         state = job_state()
         self.assertEqual((state["total"], state["done"], state["skipped"]), (LEARNERS, LEARNERS, 0))
