@@ -5,6 +5,9 @@ AULA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 AULA_BUILD=${AULA_BUILD_DIR:-$AULA_ROOT/build}
 export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$AULA_ROOT}
+# Clones at other paths (CI's fresh clone, worktrees) share the cache: paths are relative to
+# AULA_ROOT and the build directory is not hashed into debug-info compiles.
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 
 # aula_build [cmake --build args...]: configures once, then builds with every core.
 aula_build() {

@@ -178,8 +178,8 @@ class checker {
         variables(f, n);
         labels(f, n);
         lengths(f, n);
-        sms(n);
-        reminders(n);
+        if (!accepts(f, "sms-unicode")) sms(n);
+        if (!accepts(f, "late-reminders")) reminders(n);
         media_of(n);
         weights(n);
       }
@@ -187,6 +187,10 @@ class checker {
   }
 
  private:
+  static bool accepts(const flow& f, const char* what) {
+    return std::find(f.accepted.begin(), f.accepted.end(), what) != f.accepted.end();
+  }
+
   // ---------------------------------------------------------------- 1. unreachable nodes
   void unreachable(const flow& f) {
     std::set<std::string> seen;

@@ -29,7 +29,7 @@ const std::regex template_pattern("[a-z0-9_]+");
 const std::vector<std::string> top_keys = {"spec", "language", "courses"};
 const std::vector<std::string> course_keys = {"id",      "name",    "hours",    "start_date", "late_joiners",
                                               "drip",    "welcome", "unlocked", "modules",    "nudges",
-                                              "review",  "completion", "certificate"};
+                                              "review",  "completion", "certificate", "help", "stop"};
 const std::vector<std::string> module_keys = {"flow", "title", "min_score", "drip"};
 const std::vector<std::string> drip_keys = {"days", "at"};
 const std::vector<std::string> nudges_keys = {"after", "max", "text", "template"};
@@ -354,6 +354,8 @@ class course_reader {
     }
     if (auto v = n["welcome"]) localized_of(v, c.welcome, "the welcome of " + self);
     if (auto v = n["unlocked"]) localized_of(v, c.unlocked, "the unlocked text of " + self);
+    if (auto v = n["help"]) localized_of(v, c.help, "the help text of " + self);
+    if (auto v = n["stop"]) localized_of(v, c.stopped, "the stop confirmation of " + self);
 
     if (auto v = n["modules"]) {
       if (!v.IsSequence() || v.size() == 0) {

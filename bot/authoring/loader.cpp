@@ -757,6 +757,24 @@ bool reader::read(const YAML::Node& root, flow& f) {
     string_of(fb, f.fallback, "fallback");
     f.fallback_pos = pos(fb);
   }
+  if (auto acc = root["accept"]) {
+    static const std::vector<std::string> known = {"sms-unicode", "late-reminders"};
+    if (!acc.IsSequence()) {
+      error(acc, "accept must be a list of warnings this flow accepts", "for example: accept: [sms-unicode]");
+    } else {
+      for (const auto& a : acc) {
+        std::string what;
+        if (!string_of(a, what, "accept")) continue;
+        if (std::find(known.begin(), known.end(), what) == known.end()) {
+          const std::string near = did_you_mean(what, known);
+          error(a, "'" + what + "' is not a warning a flow can accept",
+                near.empty() ? "use sms-unicode or late-reminders" : near);
+        } else {
+          f.accepted.push_back(what);
+        }
+      }
+    }
+  }
 
   YAML::Node nodes = root["nodes"];
   if (!nodes) {

@@ -76,6 +76,10 @@ struct course_def {
   bool late_start_now = true;               // late_joiners: now (true) | next_drip (false)
   localized welcome;                        // sent at enrolment
   localized unlocked;                       // sent before a dripped module starts (optional)
+  // While a learner is in this course: the answer to AYUDA/HELP and the confirmation of
+  // BAJA/STOP (empty = triggers.yaml's help text and the built-in confirmation).
+  localized help;
+  localized stopped;
   course_nudges nudges;
   course_review review;
   course_completion completion;

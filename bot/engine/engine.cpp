@@ -776,12 +776,24 @@ class stepper {
     return true;
   }
 
+  // The course the learner is taking now: the latest enrolment still active.
+  const course_def* active_course() const {
+    const session& s = out_.next;
+    if (!flows_.courses) return nullptr;
+    for (auto it = s.courses.rbegin(); it != s.courses.rend(); ++it)
+      if (it->status == "active") return flows_.courses->find(it->course);
+    return nullptr;
+  }
+
   void opt_out(bool by_learner) {
     session& s = out_.next;
+    const course_def* course = active_course();  // before the runs end
     rc_.end_all(end_status::interrupted);
     s.queue.clear();
     s.menu_open = false;
-    if (!s.opted_out && by_learner) say(rc_.builtin("stopped"));
+    if (!s.opted_out && by_learner) {
+      say(course && !course->stopped.empty() ? rc_.text(course->stopped) : rc_.builtin("stopped"));
+    }
     if (!s.opted_out) out_.opted_out = true;
     s.opted_out = true;
   }
@@ -864,7 +876,10 @@ class stepper {
       }
       if (s.opted_out) return keep(raw);
       if (help_words.count(f)) {
-        std::string help = flows_.triggers.help.empty() ? rc_.builtin("help") : rc_.text(flows_.triggers.help);
+        const course_def* c = active_course();
+        std::string help = c && !c->help.empty()          ? rc_.text(c->help)
+                           : flows_.triggers.help.empty() ? rc_.builtin("help")
+                                                          : rc_.text(flows_.triggers.help);
         if (n && n->asks()) return reprompt(help);
         return show_menu(help);
       }

@@ -190,6 +190,9 @@ struct flow {
   std::int64_t expire_after_ms = 0;  // a run waiting this long for the learner expires; 0 = never
   std::string on_expire;             // node to go to on expiry (an `end: expired` with a message)
   source_pos on_expire_pos;
+  // Warnings the author has weighed and accepted for this flow (`accept:`), e.g. "sms-unicode"
+  // (emoji cost UCS-2 segments on SMS) or "late-reminders" (reminders after WhatsApp's 24 h).
+  std::vector<std::string> accepted;
   std::map<std::string, node> nodes;
   std::vector<std::string> order;  // node ids in file order
   source_pos pos;

@@ -506,6 +506,50 @@ nodes:
   CHECK_THAT(w.message, Contains("1d"));
 }
 
+TEST_CASE("validator: a flow's accept list silences the warnings its author weighed, and only those", "[validator][sms][reminders]") {
+  const std::string base = R"y(spec: 1
+id: aceptados
+ACCEPT
+start: q1
+nodes:
+  q1:
+    question: "¿Seguimos? 👋"
+    timeout: {after: 30h, remind: "¿Sigues ahí? 🙂", next: fin}
+    next: fin
+  fin: {end: completed}
+)y";
+  auto with = [&](const std::string& accept) {
+    std::string t = base;
+    t.replace(t.find("ACCEPT"), 6, accept);
+    return t;
+  };
+  {
+    auto l = one_flow(with("language: es"));  // nothing accepted: both warnings
+    l.warning("node 'q1' needs UCS-2");
+    l.warning("24-hour window");
+  }
+  {
+    auto l = one_flow(with("accept: [sms-unicode]"));
+    CHECK(l.res.ok());
+    l.none("needs UCS-2");
+    l.warning("24-hour window");
+  }
+  {
+    auto l = one_flow(with("accept: [sms-unicode, late-reminders]"));
+    CHECK(l.res.ok());
+    l.none("needs UCS-2");
+    l.none("24-hour window");
+  }
+  {
+    const std::string text = with("accept: [sms-unicod]");
+    auto l = one_flow(text);
+    CHECK(!l.res.ok());
+    const auto& e = l.error("'sms-unicod' is not a warning a flow can accept");
+    check_at(e, l.file("flujo.yaml"), text, "sms-unicod]");
+    CHECK_THAT(e.hint, Contains("sms-unicode"));
+  }
+}
+
 // ================================================================== 8. media
 
 TEST_CASE("validator: media of the wrong file type or not over https is an error at the media", "[validator][media]") {
