@@ -15,7 +15,7 @@
 #include "bot/engine/timing.hpp"
 #include "bot/io/log.hpp"
 #include "bot/io/url.hpp"
-#include "bot/store/redis_client.hpp"
+#include "bot/store/redis_url_check.hpp"
 
 extern char** environ;
 
@@ -54,12 +54,7 @@ std::string check_http_url(const std::string& v) {
 
 std::string check_redis_url(const std::string& v) {
   if (v.rfind("redis-sentinel://", 0) == 0 || v.rfind("redis-cluster://", 0) == 0) {
-    try {
-      redis_url::parse(v);
-    } catch (const std::invalid_argument& e) {
-      return e.what();
-    }
-    return {};
+    return redis_url_problem(v);
   }
   std::string err;
   auto u = parse_url(v, &err);
@@ -356,12 +351,9 @@ class file_reader {
     section(node, "redis", {
       {"url", [&](S v, const YAML::Mark& m) {
          text(v, m, "redis.url", r.url, check_redis_url);
-         std::string password;
-         try {
-           password = redis_url::parse(r.url).password;
-         } catch (const std::invalid_argument&) {
-         }
-         if (!password.empty())
+         auto u = parse_url(r.url);
+         bool listed = r.url.rfind("redis-sentinel://", 0) == 0 || r.url.rfind("redis-cluster://", 0) == 0;
+         if ((u && !u->password.empty()) || (listed && !redis_url_password(r.url).empty()))
            fail(value_mark(v, m), "redis.url: a Redis password is a secret: set AULA_REDIS_URL in the environment instead");
        }},
       {"partitions", [&](S v, const YAML::Mark& m) { integer(v, m, "redis.partitions", r.partitions, 1, 16384); }},
@@ -657,10 +649,8 @@ app_config load_config(const std::string& path, const std::map<std::string, std:
   for (const auto* u : {&c.https_proxy, &c.redis.url, &c.records_url}) {
     if (auto p = parse_url(*u); p && !p->password.empty()) log::add_secret(p->password);
   }
-  try {  // redis-sentinel:// and redis-cluster:// list several hosts: their own parser
-    if (auto pw = redis_url::parse(c.redis.url).password; !pw.empty()) log::add_secret(pw);
-  } catch (const std::invalid_argument&) {
-  }
+  // redis-sentinel:// and redis-cluster:// list several hosts: the Redis client's own parser.
+  if (auto pw = redis_url_password(c.redis.url); !pw.empty()) log::add_secret(pw);
   return c;
 }
 

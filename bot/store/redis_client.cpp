@@ -1,5 +1,8 @@
 #include "bot/store/redis_client.hpp"
 
+#include "bot/io/log.hpp"
+#include "bot/store/redis_url_check.hpp"
+
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
@@ -240,6 +243,23 @@ std::string redis_url::display() const {
   for (const auto& [h, p] : nodes) list += (list.empty() ? "" : ",") + hp(h, p);
   if (mode == kind::cluster) return "redis-cluster://" + auth + list;
   return "redis-sentinel://" + auth + list + "/" + master_name + "/" + std::to_string(db);
+}
+
+std::string redis_url_problem(const std::string& url) {
+  try {
+    redis_url::parse(url);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return {};
+}
+
+std::string redis_url_password(const std::string& url) {
+  try {
+    return redis_url::parse(url).password;
+  } catch (const std::invalid_argument&) {
+    return {};
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -651,8 +671,9 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
         if (a.is_array() && a.elements.size() == 2) {
           int port = 0;
           const auto& ps = a.elements[1].str;
-          auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
-          if (ec == std::errc() && p == ps.data() + ps.size() && port > 0) found.emplace(a.elements[0].str, port);
+          auto parsed = std::from_chars(ps.data(), ps.data() + ps.size(), port);  // no structured bindings in coroutines
+          if (parsed.ec == std::errc() && parsed.ptr == ps.data() + ps.size() && port > 0)
+            found.emplace(a.elements[0].str, port);
         }
         if (!found)
           why += (why.empty() ? "" : "; ") + std::string("sentinel ") + where + " knows no master '" +
@@ -761,6 +782,9 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
     s.up = true;
     ++s.n_connects;
     s.set_error("");
+    if (s.url.mode == redis_url::kind::sentinel)
+      log::info("redis: connected to the master given by Sentinel",
+                {{"master", s.url.master_name}, {"node", s.node_name()}, {"connects", s.n_connects.load()}});
     co_return true;
   }
 
@@ -848,6 +872,7 @@ struct redis_client::cluster : std::enable_shared_from_this<cluster> {
   net::strand<net::any_io_executor> strand;
   net::steady_timer timer;  // the periodic refresh (on the strand)
   std::atomic<bool> stopped{false};
+  std::atomic<std::uint64_t> n_moved{0}, n_ask{0};  // redirections followed so far
 
   // ---- under mu
   mutable std::mutex mu;
@@ -1019,18 +1044,27 @@ struct redis_client::cluster : std::enable_shared_from_this<cluster> {
       std::vector<std::shared_ptr<redis_client>> dropped;
       {
         std::lock_guard lock(c.mu);
-        for (const auto& [h, p] : ms_nodes) c.node_locked(h, p);
+        for (const auto& hp : ms_nodes) c.node_locked(hp.first, hp.second);
         // Forget connections to nodes that are neither masters nor seeds (a failed master).
         for (auto it = c.nodes.begin(); it != c.nodes.end();) {
           const auto& a = it->first;
           bool keep = std::find(ms_list.begin(), ms_list.end(), a) != ms_list.end();
-          for (const auto& [h, p] : c.url.nodes) keep = keep || a == addr_of(h, p);
+          for (const auto& hp : c.url.nodes) keep = keep || a == addr_of(hp.first, hp.second);
           if (keep) {
             ++it;
           } else {
             dropped.push_back(it->second);
             it = c.nodes.erase(it);
           }
+        }
+        std::size_t changed = 0;
+        for (std::size_t i = 0; i < map.size(); ++i) changed += map[i] != c.slots[i];
+        if (c.masters != ms_list || changed > 0) {
+          std::string list;
+          for (const auto& m : ms_list) list += (list.empty() ? "" : ",") + m;
+          log::info(c.epoch == 0 ? "redis: cluster slot map loaded" : "redis: cluster slot map changed",
+                    {{"masters", list}, {"slots_changed", changed}, {"from", addr_of(cand.first, cand.second)},
+                     {"moved_replies", c.n_moved.load()}, {"ask_replies", c.n_ask.load()}});
         }
         c.slots = std::move(map);
         c.masters = std::move(ms_list);
@@ -1162,8 +1196,10 @@ struct redis_client::cluster : std::enable_shared_from_this<cluster> {
         if (auto rd = parse_redis_redirect(r.str)) {
           if (rd->host.empty()) rd->host = addr.substr(0, addr.rfind(':'));
           if (rd->ask) {
+            ++self->n_ask;
             ask = rd;
           } else {
+            ++self->n_moved;
             self->moved(*rd, seen);
           }
           last = r;

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "chaos"))
@@ -146,12 +145,37 @@ class SentinelSet:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _bindable(port):
+    import socket
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def cluster_port():
+    """A free port whose cluster bus port (port + 10000) is free and below 65536 too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 <= 65535 and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class Cluster:
     """A Redis Cluster of `masters` masters (no replicas), made with redis-cli --cluster create."""
 
     def __init__(self, masters=3):
         self.dir = tempfile.mkdtemp(prefix="aula-scale-cluster-")
-        self.ports = [free_port() for _ in range(masters)]
+        self.ports = []
+        while len(self.ports) < masters:
+            p = cluster_port()
+            if p not in self.ports:
+                self.ports.append(p)
         self.procs = {}
 
     def start(self):

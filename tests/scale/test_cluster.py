@@ -16,12 +16,13 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 import scale
-from scale import Cluster, MergedReader, resp
+from scale import Cluster, MergedReader
 from chaos import ChaosAula, midday_zone, wait_until, write_config
-from harness import ROOT, WebLearner, advance_to_local, label, load_yaml
+from harness import ROOT, WebLearner, advance_to_local, http, label, load_yaml
 
 PARTITIONS = 16
 
@@ -33,6 +34,7 @@ class Learner(WebLearner):
         super().__init__(instances[0], hex_id)
         self.instances = instances
         self.rng = rng
+        self.retries = 0
 
     def _pick(self):
         live = [a for a in self.instances if a.alive()]
@@ -43,8 +45,18 @@ class Learner(WebLearner):
         return super().poll()
 
     def send(self, body):
-        self._pick()
-        return super().send(body)
+        """Posts an answer; a 503 (the store briefly unavailable) is retried, as the web chat
+        page does, for up to 10 s. Counts the retries."""
+        self.answered = len(self.seen)
+        deadline = time.monotonic() + 10
+        while True:
+            self._pick()
+            status, text, _ = http("POST", self.aula.url + "/chat/api/send", {"learner": self.id, "lang": "es", **body})
+            if status == 200:
+                return
+            self.retries += 1
+            assert status == 503 and time.monotonic() < deadline, (status, text)
+            time.sleep(0.2)
 
 
 def quiz(doc, node):
@@ -130,8 +142,8 @@ class ClusterCourse(unittest.TestCase):
         # The state is spread over the three masters (16 partitions, one hash tag each).
         per_node = {p: len(scale.reader(p).client().scan("aula:*")) for p in cluster.ports}
         self.assertTrue(all(n > 0 for n in per_node.values()), per_node)
-        sys.stderr.write("\naula keys per master: %s; slots before %s, after the reshard %s\n" % (
-            per_node, before, after))
+        sys.stderr.write("\naula keys per master: %s; slots before %s, after the reshard %s; answers retried "
+                         "after a 503: %d\n" % (per_node, before, after, sum(ln.retries for ln in learners)))
 
         # Kill the instance that holds more leases; the other takes them all over.
         merged = MergedReader(cluster.readers())

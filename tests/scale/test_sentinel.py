@@ -15,9 +15,7 @@ import sys
 import time
 import unittest
 
-import scale
 from scale import SentinelSet, lost_updates, reader
-import chaos
 from chaos import ChaosAula, ChaosMock, Load, Verdict, check, plan, wait_drained, wait_until, write_config
 
 # docs/REDIS.md: with asynchronous replication a failover may lose the steps acknowledged in the
@@ -54,11 +52,11 @@ class SentinelFailover(unittest.TestCase):
         self.things.append(mock)
         cfg, _used, _missing = write_config(self.tmp, partitions=8)
         if wait_replicas:
-            with open(cfg, "a") as f:
-                f.write("# issue 14: WAIT after each commit\n")
-            text = open(cfg).read().replace("redis:\n", "redis:\n  wait_replicas: %d\n  wait_timeout: 200ms\n"
-                                            % wait_replicas)
-            open(cfg, "w").write(text)
+            with open(cfg) as f:
+                text = f.read().replace("redis:\n", "redis:\n  wait_replicas: %d\n  wait_timeout: 200ms\n"
+                                        % wait_replicas)
+            with open(cfg, "w") as f:
+                f.write(text)
         aula = ChaosAula(sentinels.url, mock.url, self.tmp, cfg, name="aula")
         self.things.append(aula)
         aula.start()
