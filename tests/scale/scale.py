@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "chaos"))
@@ -199,6 +200,13 @@ class Cluster:
         """{port: node id}."""
         return {p: resp(p, "CLUSTER", "MYID") for p in self.ports}
 
+    def owner(self, slot):
+        """The port of the master serving `slot`."""
+        for rng in resp(self.ports[0], "CLUSTER", "SLOTS"):
+            if int(rng[0]) <= slot <= int(rng[1]):
+                return int(rng[2][1])
+        return None
+
     def slots_of(self, port):
         """How many slots the node on `port` serves."""
         n = 0
@@ -217,6 +225,26 @@ class Cluster:
                            capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             raise RuntimeError("redis-cli --cluster reshard failed:\n" + r.stdout[-2000:] + r.stderr[-2000:])
+
+    def migrate_slots(self, slots, from_port, to_port, pause=0.02):
+        """Moves the given slots from one master to another by hand, as redis-cli --cluster
+        reshard does, but key by key with a pause between keys: while a slot is migrating, a
+        client asking the old owner for a key already moved gets ASK; once it is moved, MOVED."""
+        ids = self.node_ids()
+        for slot in slots:
+            resp(to_port, "CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from_port])
+            resp(from_port, "CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to_port])
+            while True:
+                keys = resp(from_port, "CLUSTER", "GETKEYSINSLOT", slot, 1)
+                if not keys:
+                    break
+                resp(from_port, "MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "KEYS", *keys, timeout=10)
+                time.sleep(pause)
+            # The new owner first, then the others (as redis-cli does).
+            resp(to_port, "CLUSTER", "SETSLOT", slot, "NODE", ids[to_port])
+            for port in self.ports:
+                if port != to_port:
+                    resp(port, "CLUSTER", "SETSLOT", slot, "NODE", ids[to_port])
 
     def readers(self):
         return [reader(p) for p in self.ports]

@@ -20,7 +20,7 @@ import time
 import unittest
 
 import scale
-from scale import Cluster, MergedReader
+from scale import Cluster, MergedReader, resp
 from chaos import ChaosAula, midday_zone, wait_until, write_config
 from harness import ROOT, WebLearner, advance_to_local, http, label, load_yaml
 
@@ -108,15 +108,20 @@ class ClusterCourse(unittest.TestCase):
                       if c["id"] == "curso-muestra")
         learners = [Learner([a, b], "%02x" % (0xa0 + i) * 16, random.Random(rng.random())) for i in range(6)]
 
-        # Module 1, through both instances, while 2000 slots move from the first master to the
-        # second (keys included) in the background.
+        # Module 1, through both instances, while the slots of the partitions the first master
+        # serves move to the second, key by key (ASK while a slot migrates, MOVED after), and
+        # 1000 more slots move in bulk with redis-cli --cluster reshard.
         moved_from, moved_to = cluster.ports[0], cluster.ports[1]
+        tags = {p: resp(moved_from, "CLUSTER", "KEYSLOT", "aula:{p%d}:lease" % p) for p in range(PARTITIONS)}
+        on_src = sorted({slot for slot in tags.values() if cluster.owner(slot) == moved_from})
+        self.assertTrue(on_src, "no partition on the first master: %s" % tags)
         before = {p: cluster.slots_of(p) for p in cluster.ports}
         reshard_error = []
 
         def reshard():
             try:
-                cluster.reshard(moved_from, moved_to, 2000)
+                cluster.migrate_slots(on_src, moved_from, moved_to)
+                cluster.reshard(moved_from, moved_to, 1000)
             except Exception as e:  # noqa: BLE001 - reported below
                 reshard_error.append(e)
 
@@ -132,16 +137,22 @@ class ClusterCourse(unittest.TestCase):
         mover.join(120)
         self.assertEqual(reshard_error, [])
         after = {p: cluster.slots_of(p) for p in cluster.ports}
-        self.assertEqual(after[moved_from], before[moved_from] - 2000, (before, after))
-        self.assertEqual(after[moved_to], before[moved_to] + 2000, (before, after))
+        moved = len(on_src) + 1000
+        self.assertEqual(after[moved_from], before[moved_from] - moved, (before, after))
+        self.assertEqual(after[moved_to], before[moved_to] + moved, (before, after))
+        self.assertFalse([s for s in tags.values() if cluster.owner(s) == moved_from])
         for ln in learners:
             ln.tap(label(m1["nodes"]["recomendacion"]["question"]), "9")
         for ln in learners:
             ln.wait_text(label(m1["nodes"]["fin"]["message"]).split("{{")[0])
 
-        # The state is spread over the three masters (16 partitions, one hash tag each).
-        per_node = {p: len(scale.reader(p).client().scan("aula:*")) for p in cluster.ports}
-        self.assertTrue(all(n > 0 for n in per_node.values()), per_node)
+        # The state is spread over the masters (16 partitions, one hash tag each).
+        per_node = {}
+        for p in cluster.ports:
+            c = scale.reader(p).client()
+            per_node[p] = len(c.scan("aula:*"))
+            c.close()
+        self.assertTrue(per_node[moved_to] > 0 and per_node[cluster.ports[2]] > 0, per_node)
         sys.stderr.write("\naula keys per master: %s; slots before %s, after the reshard %s; answers retried "
                          "after a 503: %d\n" % (per_node, before, after, sum(ln.retries for ln in learners)))
 
@@ -176,10 +187,17 @@ class ClusterCourse(unittest.TestCase):
         for ln in learners:
             ln.wait_text(done)
         self.assertTrue(survivor.alive(), survivor.output()[-3000:])
-        # Both instances followed the topology change: the log names no lasting failure.
+        # The instances followed the moves: MOVED (and ASK) replies, the map reloaded.
+        redirects = collections.Counter()
         for inst in (a, b):
             text = inst.output()
             self.assertNotIn("CROSSSLOT", text)
+            for line in text.splitlines():
+                if "cluster slot map changed" in line:
+                    j = __import__("json").loads(line)
+                    redirects[inst.name] = max(redirects[inst.name], j.get("moved_replies", 0) + j.get("ask_replies", 0))
+        sys.stderr.write("MOVED + ASK replies followed per instance (as last logged): %s\n" % dict(redirects))
+        self.assertTrue(sum(redirects.values()) > 0, "no instance logged a slot map change after MOVED/ASK")
         # The engine took each answer once: no answer record twice for a learner (records still
         # in Redis, and those drained to each instance's record store).
         seen = collections.Counter()
