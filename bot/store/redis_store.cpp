@@ -730,9 +730,7 @@ class redis_store final : public store {
     } catch (const std::runtime_error& e) {
       unavailable(e.what());
     }
-    replica_waits_.fetch_add(1, std::memory_order_relaxed);
     if (acked < opts_.wait_replicas) {
-      replica_shortfalls_.fetch_add(1, std::memory_order_relaxed);
       unavailable("commit written on the master but acknowledged by " + std::to_string(acked) + " of " +
                   std::to_string(opts_.wait_replicas) + " replica(s) within " +
                   std::to_string(opts_.wait_timeout.count()) + " ms (redis.wait_replicas)");
@@ -766,7 +764,6 @@ class redis_store final : public store {
   redis_script publish_{publish_lua};
   redis_script quota_{quota_lua};
   std::atomic<std::size_t> next_{0};
-  std::atomic<std::uint64_t> replica_waits_{0}, replica_shortfalls_{0};
 };
 
 }  // namespace
