@@ -789,14 +789,70 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
   }
 
   // While connected: a PING every health_interval; returns when the connection is gone.
+  // Sentinel: a connection of its own to each sentinel (made on first use), asked every
+  // sentinel_check whether the master is still the node this client talks to. A master that
+  // was demoted while alive (SENTINEL FAILOVER, a partition healed) keeps accepting writes
+  // until Sentinel reconfigures it, seconds later; those writes would be lost. So the
+  // connection is dropped (and Sentinel asked again) as soon as a sentinel names another
+  // master.
+  static constexpr ms sentinel_check{500};
+  std::vector<std::shared_ptr<redis_client>> sentinels;  // strand only
+
+  static net::awaitable<void> check_master(std::shared_ptr<impl> self, std::uint64_t g) {
+    auto& s = *self;
+    if (s.sentinels.empty()) {
+      for (const auto& node : s.url.nodes) {
+        redis_url su;
+        su.host = node.first;
+        su.port = node.second;
+        su.nodes = {node};
+        redis_config sc = s.cfg;
+        sc.health_interval = ms(0);
+        auto c = std::make_shared<redis_client>(s.strand.get_inner_executor(), sc, su);
+        c->start();
+        s.sentinels.push_back(std::move(c));
+      }
+    }
+    for (const auto& sent : s.sentinels) {
+      if (!sent->connected()) continue;
+      redis_reply r;
+      try {
+        r = co_await sent->exec(redis_cmd("SENTINEL", "get-master-addr-by-name", s.url.master_name), sentinel_check);
+      } catch (const boost::system::system_error&) {
+        continue;
+      }
+      if (!r.is_array() || r.elements.size() != 2) continue;
+      const std::string master = r.elements[0].str + ":" + r.elements[1].str;
+      if (s.stopping || !s.ac || s.gen != g) co_return;
+      const std::string current = s.node_name();
+      if (master != current) {
+        s.force_close();
+        s.set_error("Sentinel names " + master + " as the master, not " + current + ": following the failover");
+        log::warn("redis: Sentinel moved the master", {{"master", s.url.master_name}, {"from", current}, {"to", master}});
+      }
+      co_return;  // the first sentinel that answers decides
+    }
+  }
+
+  // While connected: a PING every health_interval (and, with Sentinel, the master checked
+  // every sentinel_check); returns when the connection is gone.
   static net::awaitable<void> watch(std::shared_ptr<impl> self) {
     auto& s = *self;
     const auto g = s.gen;
+    const bool sentinel = s.url.mode == redis_url::kind::sentinel;
+    auto next_ping = std::chrono::steady_clock::now() + s.cfg.health_interval;
     while (!s.stopping && s.ac && s.gen == g) {
-      s.signal.expires_after(s.cfg.health_interval.count() > 0 ? s.cfg.health_interval : ms(std::chrono::hours(24)));
+      ms wait = s.cfg.health_interval.count() > 0 ? s.cfg.health_interval : ms(std::chrono::hours(24));
+      if (sentinel) wait = std::min(wait, sentinel_check);
+      s.signal.expires_after(wait);
       co_await s.signal.async_wait(net::as_tuple(net::use_awaitable));
       if (s.stopping || !s.ac || s.gen != g) break;
-      if (s.cfg.health_interval.count() <= 0) continue;
+      if (sentinel) {
+        co_await check_master(self, g);
+        if (s.stopping || !s.ac || s.gen != g) break;
+      }
+      if (s.cfg.health_interval.count() <= 0 || std::chrono::steady_clock::now() < next_ping) continue;
+      next_ping = std::chrono::steady_clock::now() + s.cfg.health_interval;
       try {
         std::vector<std::vector<std::string>> ping{std::vector<std::string>{"PING"}};
         auto r = co_await do_cmds(self, std::move(ping), s.cfg.command_timeout, true);
@@ -837,6 +893,7 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
 
   void stop_on_strand() {
     stopping = true;
+    for (auto& c : sentinels) c->stop();
     force_close();
     fail_all(redis_errc::stopped);
     signal.cancel();

@@ -20,7 +20,9 @@
 //  * Sentinel (redis-sentinel://s1:26379,s2:26379/<master>[/db]): every (re)connect first asks
 //    the sentinels, in the order given, SENTINEL get-master-addr-by-name, connects there and
 //    checks ROLE says master (a node just demoted is refused and Sentinel asked again). An
-//    error reply READONLY or LOADING drops the connection, so the next connect re-discovers.
+//    error reply READONLY or LOADING drops the connection, so the next connect re-discovers;
+//    so does a sentinel naming another master (asked every 0.5 s while connected: a master
+//    demoted while alive keeps accepting writes until Sentinel reconfigures it).
 //    The reconnect path reloads the scripts, as after any reconnect. docs/REDIS.md.
 //  * Cluster (redis-cluster://n1:7000,n2:7001): a slot map from CLUSTER SLOTS (asked of any
 //    node that answers, seeds first), one connection (a single-node client, with the scripts)
