@@ -14,6 +14,8 @@ redis_store_options store_options_from(const app_config& cfg) {
   ro.url = cfg.redis.url;
   ro.partitions = cfg.redis.partitions;
   ro.command_timeout = cfg.redis.command_timeout;
+  ro.wait_replicas = cfg.redis.wait_replicas;
+  ro.wait_timeout = cfg.redis.wait_timeout;
   return ro;
 }
 

@@ -15,6 +15,7 @@
 #include "bot/engine/timing.hpp"
 #include "bot/io/log.hpp"
 #include "bot/io/url.hpp"
+#include "bot/store/redis_url_check.hpp"
 
 extern char** environ;
 
@@ -52,6 +53,9 @@ std::string check_http_url(const std::string& v) {
 }
 
 std::string check_redis_url(const std::string& v) {
+  if (v.rfind("redis-sentinel://", 0) == 0 || v.rfind("redis-cluster://", 0) == 0) {
+    return redis_url_problem(v);
+  }
   std::string err;
   auto u = parse_url(v, &err);
   if (!u) return "'" + mask_url(v) + "' is " + err + " (expected redis://host:port/db or unix:///path)";
@@ -60,7 +64,8 @@ std::string check_redis_url(const std::string& v) {
     if (u->path.empty() || u->path == "/") return "'" + v + "' has no socket path (unix:///path/to/redis.sock)";
     return {};
   }
-  if (u->scheme != "redis") return "'" + mask_url(v) + "' must start with redis:// or unix://";
+  if (u->scheme != "redis")
+    return "'" + mask_url(v) + "' must start with redis://, unix://, redis-sentinel:// or redis-cluster://";
   if (u->host.empty()) return "'" + mask_url(v) + "' has no host";
   if (!u->path.empty() && u->path != "/") {
     int db = 0;
@@ -347,11 +352,14 @@ class file_reader {
       {"url", [&](S v, const YAML::Mark& m) {
          text(v, m, "redis.url", r.url, check_redis_url);
          auto u = parse_url(r.url);
-         if (u && !u->password.empty())
+         bool listed = r.url.rfind("redis-sentinel://", 0) == 0 || r.url.rfind("redis-cluster://", 0) == 0;
+         if ((u && !u->password.empty()) || (listed && !redis_url_password(r.url).empty()))
            fail(value_mark(v, m), "redis.url: a Redis password is a secret: set AULA_REDIS_URL in the environment instead");
        }},
       {"partitions", [&](S v, const YAML::Mark& m) { integer(v, m, "redis.partitions", r.partitions, 1, 16384); }},
       {"command_timeout", [&](S v, const YAML::Mark& m) { duration(v, m, "redis.command_timeout", r.command_timeout); }},
+      {"wait_replicas", [&](S v, const YAML::Mark& m) { integer(v, m, "redis.wait_replicas", r.wait_replicas, 0, 16); }},
+      {"wait_timeout", [&](S v, const YAML::Mark& m) { duration(v, m, "redis.wait_timeout", r.wait_timeout); }},
     }, mark);
   }
 
@@ -641,6 +649,8 @@ app_config load_config(const std::string& path, const std::map<std::string, std:
   for (const auto* u : {&c.https_proxy, &c.redis.url, &c.records_url}) {
     if (auto p = parse_url(*u); p && !p->password.empty()) log::add_secret(p->password);
   }
+  // redis-sentinel:// and redis-cluster:// list several hosts: the Redis client's own parser.
+  if (auto pw = redis_url_password(c.redis.url); !pw.empty()) log::add_secret(pw);
   return c;
 }
 
@@ -655,7 +665,11 @@ std::string describe(const app_config& c) {
     << s.max_connections << " connections\n";
   o << "public_url: " << mask_url(c.public_url) << "\n";
   o << "redis: " << mask_url(c.redis.url) << ", " << c.redis.partitions << " partitions, command timeout "
-    << format_ms(c.redis.command_timeout) << "\n";
+    << format_ms(c.redis.command_timeout)
+    << (c.redis.wait_replicas > 0 ? ", WAIT " + std::to_string(c.redis.wait_replicas) + " replica(s) up to " +
+                                        format_ms(c.redis.wait_timeout) + " after each commit"
+                                  : std::string())
+    << "\n";
   o << "records: " << mask_url(c.records_url) << "\n";
   o << "flows: " << c.flows << "\n";
   o << "outbound http: connect timeout " << format_ms(c.http_client.connect_timeout) << ", request timeout "

@@ -32,9 +32,13 @@ struct server_config {
 };
 
 struct redis_config {
-  std::string url = "redis://127.0.0.1:6379/0";  // AULA_REDIS_URL; or unix:///path
+  std::string url = "redis://127.0.0.1:6379/0";  // AULA_REDIS_URL; or unix://, redis-sentinel://, redis-cluster://
   int partitions = 64;  // fixed at first start (stored in Redis); aula refuses another
   std::chrono::milliseconds command_timeout{2000};
+  // WAIT for this many replicas after each commit (0 = no); wait_timeout bounds the wait.
+  // docs/REDIS.md: what it closes (a failover losing acknowledged steps) and what it costs.
+  int wait_replicas = 0;
+  std::chrono::milliseconds wait_timeout{100};
   bool operator==(const redis_config&) const = default;
 };
 

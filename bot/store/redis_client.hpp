@@ -17,6 +17,21 @@
 //    with PING, and reconnects with backoff and jitter after any failure.
 //  * eval() uses EVALSHA; when Redis answers NOSCRIPT (it restarted, or SCRIPT FLUSH) it retries
 //    once with EVAL, which also puts the script back into Redis's cache.
+//  * Sentinel (redis-sentinel://s1:26379,s2:26379/<master>[/db]): every (re)connect first asks
+//    the sentinels, in the order given, SENTINEL get-master-addr-by-name, connects there and
+//    checks ROLE says master (a node just demoted is refused and Sentinel asked again). An
+//    error reply READONLY or LOADING drops the connection, so the next connect re-discovers;
+//    so does a sentinel naming another master (asked every 0.5 s while connected: a master
+//    demoted while alive keeps accepting writes until Sentinel reconfigures it).
+//    The reconnect path reloads the scripts, as after any reconnect. docs/REDIS.md.
+//  * Cluster (redis-cluster://n1:7000,n2:7001): a slot map from CLUSTER SLOTS (asked of any
+//    node that answers, seeds first), one connection (a single-node client, with the scripts)
+//    per master; each command goes to the master of its key's slot (the first key: argv[1],
+//    or the first of EVAL/EVALSHA's keys; keyless commands to any master). MOVED updates the
+//    slot, refreshes the whole map and retries; ASK sends ASKING then the command to the node
+//    named, once; TRYAGAIN / CLUSTERDOWN retry after a pause. The map is also refreshed every
+//    10 s and when a node cannot be reached. A pipeline whose commands live on several nodes is
+//    sent command by command. scan() walks every master.
 //
 // Failures to reach Redis are thrown as boost::system::system_error with a redis_errc code.
 // Error replies (-ERR …) are not thrown: they come back as a reply of type error.
@@ -25,6 +40,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -63,14 +79,24 @@ struct redis_reply {
 };
 
 struct redis_url {
+  enum class kind { single, sentinel, cluster };
+  kind mode = kind::single;
   bool unix_socket = false;
   std::string host = "127.0.0.1";
   int port = 6379;
   std::string path;  // unix socket
   int db = 0;
   std::string user, password;  // AUTH [user] password when password is set
+  // Sentinel: the sentinels and the master's name; cluster: the seed nodes. host/port are the
+  // first of them (and, after discovery, the node a client talks to).
+  std::vector<std::pair<std::string, int>> nodes;
+  std::string master_name;
 
-  // "redis://[[user]:password@]host[:port][/db]" or "unix:///path/to/socket[?db=N]".
+  // "redis://[[user]:password@]host[:port][/db]", "unix:///path/to/socket[?db=N]",
+  // "redis-sentinel://[[user]:password@]host[:port][,host[:port]…]/<master name>[/db]"
+  // (port default 26379; the password is the data nodes', sentinels take none), or
+  // "redis-cluster://[[user]:password@]host[:port][,host[:port]…]" (port default 6379; a
+  // cluster has database 0 only).
   // Throws std::invalid_argument with a readable message.
   static redis_url parse(const std::string& url);
   // The URL with any password masked, for logs and error messages.
@@ -101,6 +127,24 @@ std::vector<std::string> redis_cmd(A&&... a) {
   return std::vector<std::string>{std::string(std::forward<A>(a))...};
 }
 
+// Redis Cluster's key placement (the cluster specification): CRC16-CCITT (XModem) of the
+// key's hash tag — the part between the first '{' and the next '}' when that is not empty,
+// else the whole key — modulo 16384.
+std::uint16_t redis_crc16(std::string_view data);
+int redis_key_slot(std::string_view key);
+// The key a command is routed by (argv[1]; EVAL/EVALSHA/FCALL: their first key), or nullopt
+// for a command without keys (PING, SCAN, SCRIPT, CLUSTER, INFO, WAIT, …).
+std::optional<std::string> redis_routing_key(const std::vector<std::string>& argv);
+// A cluster redirection error reply: "MOVED 3999 127.0.0.1:6381" or "ASK 3999 127.0.0.1:6381".
+struct redis_redirect {
+  bool ask = false;  // ASK (one command, after ASKING) rather than MOVED (the slot moved)
+  int slot = 0;
+  std::string host;
+  int port = 0;
+  std::string address() const { return host + ":" + std::to_string(port); }
+};
+std::optional<redis_redirect> parse_redis_redirect(std::string_view error);
+
 // The handle owns the connection: destroying it stops the client (as stop() does). Commands
 // in flight keep the internals alive until they finish. Destroy it before its io_context.
 class redis_client {
@@ -110,6 +154,9 @@ class redis_client {
   ~redis_client();
   redis_client(const redis_client&) = delete;
   redis_client& operator=(const redis_client&) = delete;
+
+  // A client of one node given by an already parsed URL (a cluster's node connections).
+  redis_client(net::any_io_executor ex, redis_config cfg, redis_url url);
 
   // Scripts to load after each connect; call before start().
   void add_script(const redis_script& s);
@@ -130,7 +177,21 @@ class redis_client {
   // EVALSHA sha numkeys keys... args...; on NOSCRIPT retries once with EVAL.
   net::awaitable<redis_reply> eval(const redis_script& s, std::vector<std::string> keys, std::vector<std::string> args);
 
-  // True while a connection is up and its scripts are loaded (read on any thread).
+  // Every key matching the glob `pattern` (SCAN MATCH … COUNT `count`), on every master of a
+  // cluster; each key once, sorted.
+  net::awaitable<std::vector<std::string>> scan(std::string pattern, std::size_t count = 1000);
+  // WAIT replicas timeout on the connection that served `routing_key` (its master in a
+  // cluster): how many replicas acknowledged every write made on that connection so far.
+  net::awaitable<std::int64_t> wait_replicas(int replicas, std::chrono::milliseconds timeout,
+                                             const std::string& routing_key);
+  // single, sentinel or cluster (from the URL).
+  redis_url::kind mode() const;
+  // The node a single/Sentinel client talks to now ("host:port", or the socket path); in a
+  // cluster the masters, comma-separated ("" before the first slot map).
+  std::string current_node() const;
+
+  // True while a connection is up and its scripts are loaded (read on any thread). A cluster
+  // client: a slot map is known and some master is connected.
   bool connected() const;
   // Waits until connected() or the timeout passes; returns connected().
   net::awaitable<bool> wait_connected(std::chrono::milliseconds timeout);
@@ -141,9 +202,12 @@ class redis_client {
   const redis_config& config() const;
 
   struct impl;
+  struct cluster;
 
  private:
-  std::shared_ptr<impl> impl_;
+  std::shared_ptr<impl> impl_;        // single node or Sentinel
+  std::shared_ptr<cluster> cluster_;  // cluster (impl_ is then null)
+  redis_config cfg_;
 };
 
 }  // namespace aula

@@ -267,10 +267,16 @@ class redis_store final : public store {
       args.push_back(std::move(cert));
     }
 
-    auto r = co_await call_script(commit_, std::move(keys), std::move(args));
+    // The same connection serves the commit and its WAIT (WAIT counts that connection's writes).
+    redis_client& client = pick();
+    const std::string routing_key = keys.front();
+    auto r = co_await call_script_on(client, commit_, std::move(keys), std::move(args));
     if (!r.is_array() || r.elements.empty()) unavailable("unexpected commit answer: " + r.to_string());
     const auto& status = r.elements[0].str;
-    if (status == "ok") co_return commit_outcome::ok;
+    if (status == "ok") {
+      if (opts_.wait_replicas > 0) co_await wait_for_replicas(client, routing_key);
+      co_return commit_outcome::ok;
+    }
     if (status == "conflict") co_return commit_outcome::conflict;
     if (status == "duplicate") co_return commit_outcome::duplicate;
     unavailable("unexpected commit answer: " + r.to_string());
@@ -479,18 +485,20 @@ class redis_store final : public store {
   // Every key starting with `prefix` (SCAN MATCH, the prefix taken literally), as the part
   // after the prefix, sorted and without repeats (SCAN may return a key twice).
   net::awaitable<std::vector<std::string>> scan_suffixes(const std::string& prefix) {
+    // On a cluster, every master is scanned (the client walks them).
     const auto pattern = store_detail::glob_escape(prefix) + "*";
+    std::vector<std::string> keys;
+    try {
+      keys = co_await pick().scan(pattern, 1000);
+    } catch (const boost::system::system_error& e) {
+      if (is_redis_failure(e)) unavailable(e.what());
+      throw;
+    } catch (const std::runtime_error& e) {
+      unavailable(e.what());
+    }
     std::set<std::string> found;
-    std::string cursor = "0";
-    do {
-      auto r = co_await call(redis_cmd("SCAN", cursor, "MATCH", pattern, "COUNT", "1000"));
-      if (!r.is_array() || r.elements.size() != 2 || !r.elements[1].is_array())
-        unavailable("unexpected SCAN answer: " + r.to_string());
-      cursor = r.elements[0].str;
-      for (const auto& k : r.elements[1].elements)
-        if (k.str.size() >= prefix.size() && k.str.compare(0, prefix.size(), prefix) == 0)
-          found.insert(k.str.substr(prefix.size()));
-    } while (cursor != "0");
+    for (const auto& k : keys)
+      if (k.size() >= prefix.size() && k.compare(0, prefix.size(), prefix) == 0) found.insert(k.substr(prefix.size()));
     co_return std::vector<std::string>(found.begin(), found.end());
   }
 
@@ -705,9 +713,35 @@ class redis_store final : public store {
 
   net::awaitable<redis_reply> call_script(const redis_script& s, std::vector<std::string> keys,
                                           std::vector<std::string> args) {
+    co_return co_await call_script_on(pick(), s, std::move(keys), std::move(args));
+  }
+
+  // redis.wait_replicas: WAIT until that many replicas have the commit, or wait_timeout. Short
+  // of it, the step is written on the master but not known to be anywhere else: the webhook
+  // answers 503, the provider retries, and the retry is a no-op (provider id dedupe) if the
+  // master keeps the write, or is taken again by the new master if a failover lost it.
+  net::awaitable<void> wait_for_replicas(redis_client& client, const std::string& routing_key) {
+    std::int64_t acked = 0;
+    try {
+      acked = co_await client.wait_replicas(opts_.wait_replicas, opts_.wait_timeout, routing_key);
+    } catch (const boost::system::system_error& e) {
+      if (is_redis_failure(e)) unavailable(e.what());
+      throw;
+    } catch (const std::runtime_error& e) {
+      unavailable(e.what());
+    }
+    if (acked < opts_.wait_replicas) {
+      unavailable("commit written on the master but acknowledged by " + std::to_string(acked) + " of " +
+                  std::to_string(opts_.wait_replicas) + " replica(s) within " +
+                  std::to_string(opts_.wait_timeout.count()) + " ms (redis.wait_replicas)");
+    }
+  }
+
+  net::awaitable<redis_reply> call_script_on(redis_client& client, const redis_script& s, std::vector<std::string> keys,
+                                             std::vector<std::string> args) {
     redis_reply r;
     try {
-      r = co_await pick().eval(s, std::move(keys), std::move(args));
+      r = co_await client.eval(s, std::move(keys), std::move(args));
     } catch (const boost::system::system_error& e) {
       if (is_redis_failure(e)) unavailable(e.what());
       throw;

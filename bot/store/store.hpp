@@ -251,7 +251,8 @@ class store {
 
 std::unique_ptr<store> make_memory_store(int partitions = 64);
 
-// Redis at `url` ("redis://host:port/db" or "unix:///path"). Connects, checks the stored
+// Redis at `url` ("redis://host:port/db", "unix:///path", "redis-sentinel://s1,s2/<master>/db"
+// or "redis-cluster://n1,n2"; redis_client.hpp). Connects, checks the stored
 // partition count (refuses another), loads the scripts. Throws std::runtime_error with a
 // clear message when it cannot start.
 struct redis_store_options {
@@ -264,6 +265,10 @@ struct redis_store_options {
   std::size_t web_mailbox_max = 200;   // MAXLEN ~ of a web chat mailbox
   std::chrono::seconds web_mailbox_ttl{7 * 24 * 3600};
   std::size_t dead_letters_max = 10000;  // MAXLEN ~ of each partition's dead letters
+  // After each commit, WAIT until this many replicas have it (0 = don't wait), at most
+  // wait_timeout; short of it the commit call throws store_unavailable (docs/REDIS.md).
+  int wait_replicas = 0;
+  std::chrono::milliseconds wait_timeout{100};
 };
 
 // Key names (see the layout at the top).

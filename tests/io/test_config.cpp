@@ -264,7 +264,7 @@ TEST_CASE("config bad values in the file say where and what") {
       {"server: [1, 2]\n", ":1:9: server must be a mapping"},
       {"public_url: aula.example.org\n", ":1:13: public_url: 'aula.example.org' is not an absolute URL"},
       {"public_url: ftp://aula.example.org\n", "public_url: 'ftp://aula.example.org' must start with http:// or https://"},
-      {"redis:\n  url: http://localhost:6379\n", "redis.url: 'http://localhost:6379' must start with redis:// or unix://"},
+      {"redis:\n  url: http://localhost:6379\n", "redis.url: 'http://localhost:6379' must start with redis://, unix://, redis-sentinel:// or redis-cluster://"},
       {"redis:\n  url: redis://localhost:6379/zero\n", "the database must be a number"},
       {"records_url: mysql://db/aula\n", "records_url: 'mysql://db/aula' must start with sqlite:// or postgresql://"},
       {"telegram:\n  api: api.telegram.org\n", ":2:8: telegram.api: 'api.telegram.org' is not an absolute URL"},
@@ -473,4 +473,33 @@ TEST_CASE("config small parsers") {
   CHECK(mask_url("http://user:pw@h") == "http://user:***@h");
   CHECK(mask_url("http://user@h/a:b@c") == "http://user@h/a:b@c");
   CHECK(mask_url("https://api.telegram.org") == "https://api.telegram.org");
+}
+
+TEST_CASE("config Redis Sentinel and Cluster URLs, and WAIT after each commit (issue 14)") {
+  temp_dir d;
+  auto f = d.write("aula.yaml", R"(
+redis:
+  url: redis-sentinel://10.0.0.11:26379,10.0.0.12:26379,10.0.0.13/aula/0
+  wait_replicas: 1
+  wait_timeout: 250ms
+)");
+  auto c = load_config(f, {});
+  CHECK(c.redis.url == "redis-sentinel://10.0.0.11:26379,10.0.0.12:26379,10.0.0.13/aula/0");
+  CHECK(c.redis.wait_replicas == 1);
+  CHECK(c.redis.wait_timeout == std::chrono::milliseconds(250));
+  CHECK_THAT(describe(c), Catch::Contains("WAIT 1 replica(s) up to 250ms after each commit"));
+
+  auto e = load_config(f, {{"AULA_REDIS_URL", "redis-cluster://:hunter22@n1:7000,n2:7001"}});
+  CHECK(e.redis.url == "redis-cluster://:hunter22@n1:7000,n2:7001");
+  CHECK_THAT(describe(e), !Catch::Contains("hunter22"));
+
+  CHECK_THAT(load_error(d.write("bad1.yaml", "redis:\n  url: redis-sentinel://h1,h2\n")),
+             Catch::Contains("names no master"));
+  CHECK_THAT(load_error(d.write("bad2.yaml", "redis:\n  url: redis-cluster://n1:7000/3\n")),
+             Catch::Contains("database 0 only"));
+  CHECK_THAT(load_error(d.write("bad3.yaml", "redis:\n  wait_replicas: -1\n")),
+             Catch::Contains("redis.wait_replicas: -1 is out of range"));
+  auto secret = load_error(d.write("bad4.yaml", "redis:\n  url: redis-sentinel://:hunter22@h1,h2/m/0\n"));
+  CHECK_THAT(secret, Catch::Contains("AULA_REDIS_URL"));
+  CHECK_THAT(secret, !Catch::Contains("hunter22"));
 }
