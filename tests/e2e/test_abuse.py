@@ -9,7 +9,7 @@ import base64
 import csv
 import hashlib
 import hmac
-import http.server
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import io
 import json
 import os
@@ -53,7 +53,7 @@ def webhook_flow(flow_id, url):
     }
 
 
-class Target(http.server.BaseHTTPRequestHandler):
+class Target(BaseHTTPRequestHandler):
     """The webhook nodes' target: /ok answers a folio, /grande too much, /lento too late."""
     hits = []
 
@@ -82,7 +82,7 @@ class AbuseEndToEnd(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="aula-e2e-abuse-")
         cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
-        cls.target = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+        cls.target = ThreadingHTTPServer(("127.0.0.1", 0), Target)
         cls.target.daemon_threads = True
         cls.addClassCleanup(cls.target.server_close)
         cls.addClassCleanup(cls.target.shutdown)
@@ -196,8 +196,9 @@ class AbuseEndToEnd(unittest.TestCase):
         texts = self.texts_to(flooder)
         notices = [t for t in texts if "espera un momento" in t]
         self.assertEqual(len(notices), 1, texts)
-        stepped = [r.get("text") for r in results(self.redis, conv) if r["type"] != "rate_limited" and r.get("text")]
-        self.assertTrue(set(stepped) <= {f"hola {i}" for i in range(PER_MINUTE)}, stepped)
+        stepped = [r["text"] for r in results(self.redis, conv)
+                   if r["type"] != "rate_limited" and r.get("text", "").startswith("hola ")]
+        self.assertEqual(sorted(set(stepped)), [f"hola {i}" for i in range(PER_MINUTE)])
 
         # Another learner is not affected.
         self.send(tg_text(other, "eco"))
@@ -298,7 +299,7 @@ class AbuseEndToEnd(unittest.TestCase):
         body = b"hola \xff\xfe fin"
 
         def post(text_bytes):
-            params = [(k.encode(), v.encode()) for k, v in
+            params = [(str(k).encode(), str(v).encode()) for k, v in
                       mock_twilio.inbound_params(TW_SID, number, TW_FROM, "X").items() if k != "Body"]
             params.append((b"Body", text_bytes))
             url = self.aula.url + "/webhooks/twilio"
@@ -316,7 +317,7 @@ class AbuseEndToEnd(unittest.TestCase):
         answer = self.wait_records("sms:" + number, "answer", 1)[-1]
         self.assertEqual(answer["text"], "hola \ufffd\ufffd fin")
         wait_until(lambda: len(self.twilio.sent(number)) >= 3, timeout=15, what="the echo by SMS")
-        echoed = self.twilio.sent(number)[2]["body"]["Body"]
+        echoed = self.twilio.sent(number)[2]["body"]
         self.assertIn("hola \ufffd\ufffd fin", echoed)
 
     def test_formulas_typed_by_learners_are_neutralized_in_the_csv_export(self):
