@@ -539,7 +539,7 @@ TEST_CASE("malformed framing is refused with 400 and the connection closed") {
   srv.add_route(http::verb::post, "/echo", echo());
   srv.start();
   static const char with_nul[] = "POST /echo HTTP/1.1\r\nHost: x\r\nX-Nul: a\0b\r\n\r\n";
-  for (const std::string bad : {
+  for (const std::string& bad : {
            std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
            std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\nhello"),
            std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"),
