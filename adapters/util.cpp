@@ -122,6 +122,98 @@ parse_result finish(parse_result& r, parse_result::verdict v, std::string why) {
   return r;
 }
 
+namespace {
+
+// The length of a well-formed UTF-8 sequence at s[i] (not overlong, not a surrogate, at most
+// U+10FFFF); 0 when the bytes there are not one.
+std::size_t strict_utf8_len(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  std::size_t n = 0;
+  char32_t cp = 0;
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F;
+  else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F;
+  else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07;
+  else return 0;
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(k) & 0x3F);
+  }
+  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+      (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return n;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The code unit of a "\uXXXX" escape starting at s[i] (the backslash); -1 when it is not one.
+long escape_unit(std::string_view s, std::size_t i) {
+  if (i + 6 > s.size() || s[i] != '\\' || s[i + 1] != 'u') return -1;
+  long v = 0;
+  for (std::size_t k = 2; k < 6; ++k) {
+    const int h = hex_value(s[i + k]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string repair_json_text(std::string_view s) {
+  static constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const char c = s[i];
+    if (c == '\\' && i + 1 < s.size()) {
+      const long unit = escape_unit(s, i);
+      if (unit >= 0xD800 && unit <= 0xDBFF) {
+        const long low = escape_unit(s, i + 6);
+        if (low >= 0xDC00 && low <= 0xDFFF) {  // a proper pair: kept
+          out.append(s.substr(i, 12));
+          i += 12;
+        } else {
+          out += "\\ufffd";
+          i += 6;
+        }
+        continue;
+      }
+      if (unit >= 0xDC00 && unit <= 0xDFFF) {  // a low surrogate alone
+        out += "\\ufffd";
+        i += 6;
+        continue;
+      }
+      out.append(s.substr(i, 2));  // any other escape, "\\" included: both characters as they are
+      i += 2;
+      continue;
+    }
+    if (static_cast<unsigned char>(c) < 0x80) {
+      out += c;
+      ++i;
+      continue;
+    }
+    const std::size_t n = strict_utf8_len(s, i);
+    if (n == 0) {
+      out += replacement;
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 const json* member(const json& o, const char* key) {

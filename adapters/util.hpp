@@ -64,6 +64,12 @@ parse_result finish(parse_result& r, parse_result::verdict v, std::string why);
 // becomes U+FFFD instead of an exception.
 std::string dump(const nlohmann::json& j);
 
+// What a provider's JSON body becomes before it is parsed (after its signature is checked):
+// bytes that are not UTF-8 and \u escapes of lone UTF-16 surrogates ("\udc80", a cut emoji)
+// are replaced by U+FFFD, so a learner's message with them is taken (with U+FFFD where the
+// broken character was) instead of the whole body being refused. Everything else is kept.
+std::string repair_json_text(std::string_view body);
+
 // Non-throwing accessors: a field of the wrong type (or a parent that is not an object) reads
 // as absent.
 const nlohmann::json* member(const nlohmann::json& o, const char* key);

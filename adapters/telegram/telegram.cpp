@@ -147,7 +147,7 @@ parse_result telegram_adapter::parse(const http_in& req) const {
   if (blank(req.body)) return done(verdict::invalid, "empty body");
 
   try {
-    const json u = json::parse(req.body, nullptr, false);
+    const json u = json::parse(repair_json_text(req.body), nullptr, false);
     if (u.is_discarded()) return done(verdict::invalid, "unable to parse the body as JSON");
     if (!u.is_object()) return done(verdict::invalid, "the body is not a JSON object");
     const auto update_id = int64_text(member(u, "update_id"));

@@ -20,9 +20,10 @@ using namespace adapter_util;
 
 constexpr const char* empty_twiml = R"(<?xml version="1.0" encoding="UTF-8"?><Response/>)";
 
-// A form field: decoded strictly (a broken escape is malformed), and valid UTF-8.
+// A form field: decoded strictly (a broken escape is malformed). Bytes that are not UTF-8 are
+// kept here (Twilio signs them as they are) and replaced by U+FFFD once the signature is checked.
 bool form_field_decode(std::string_view in, std::string& out) {
-  return percent_decode(in, out, bad_escape::fail) && sms_valid_utf8(out) == out;
+  return percent_decode(in, out, bad_escape::fail);
 }
 
 // The URL variants Twilio's validators accept: as given; without its port; with the scheme's
@@ -270,6 +271,11 @@ parse_result twilio_sms_adapter::parse(const http_in& req) const {
   if (!twilio_signature_valid(cfg_.auth_token, cfg_.public_url + req.target, get ? form_params{} : params,
                               *signature))
     return done(verdict::unauthorized, "wrong X-Twilio-Signature");
+  // Signed, so Twilio's: a field that is not UTF-8 is taken with U+FFFD in place of the bad bytes.
+  for (auto& field : params) {
+    field.first = sms_valid_utf8(field.first);
+    field.second = sms_valid_utf8(field.second);
+  }
 
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   const bool status_callback = path.size() >= 7 && path.compare(path.size() - 7, 7, "/status") == 0;

@@ -100,8 +100,9 @@ bool twilio_signature_valid(std::string_view auth_token, std::string_view url, c
                             std::string_view signature);
 
 // application/x-www-form-urlencoded, in order, duplicates kept: decodes '+' and %XX. Returns
-// false (malformed) when a % escape is broken, a name is empty or a decoded name or value is
-// not valid UTF-8. Empty fields ("a=1&&b=2") are skipped; "a" alone is a = "".
+// false (malformed) when a % escape is broken or a name is empty. Bytes that are not UTF-8
+// are kept as decoded (the signature covers them); the adapter's parse replaces them with
+// U+FFFD after checking it. Empty fields ("a=1&&b=2") are skipped; "a" alone is a = "".
 bool form_decode(std::string_view body, form_params& out);
 std::string form_encode(const form_params& params);
 

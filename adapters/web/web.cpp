@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/util.hpp"
+
 namespace aula {
 
 bool valid_web_learner(const std::string& id) {
@@ -17,7 +19,7 @@ bool valid_web_learner(const std::string& id) {
 
 parse_result web_adapter::parse(const http_in& req) const {
   parse_result r;
-  auto j = nlohmann::json::parse(req.body, nullptr, false);
+  auto j = nlohmann::json::parse(adapter_util::repair_json_text(req.body), nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     r.outcome = parse_result::verdict::invalid;
     r.reason = "body is not a JSON object";

@@ -160,6 +160,7 @@ int run_serve(const serve_options& o) {
   service_options so;
   so.default_tz = cfg.default_time_zone;
   so.public_url = cfg.public_url;
+  so.learner_messages_per_minute = cfg.limits.learner_messages_per_minute;
   service svc(*st, so);
   svc.publish(std::make_shared<const flow_set>(std::move(loaded.flows)));
   svc.add_adapter(std::make_shared<web_adapter>());
@@ -228,7 +229,26 @@ int run_serve(const serve_options& o) {
     http_result r = co_await client.request(call);
     co_return std::pair<int, std::string>{r.status, r.body};
   };
-  const delivery_options dopts = delivery_options_from(cfg);
+  // Flows' webhook nodes: a client of their own, with the egress allow-list and the answer's
+  // size and time limits (webhooks: in the configuration).
+  client_options wopts = client_options_from(cfg);
+  wopts.allow_hosts = cfg.webhooks.allow_hosts;
+  wopts.body_limit = cfg.webhooks.max_response;
+  wopts.request_timeout = cfg.webhooks.timeout;
+  wopts.connect_timeout = std::min(wopts.connect_timeout, cfg.webhooks.timeout);
+  http_client webhook_client(ioc.get_executor(), wopts);
+  auto webhook_sender = [&webhook_client](const http_call& call) -> net::awaitable<std::pair<int, std::string>> {
+    http_result r = co_await webhook_client.request(call);
+    if (!r.ok()) {
+      // Never the URL: its query may carry a key. The error names host:port only.
+      log::warn(r.refused ? "webhook node call refused" : "webhook node call failed",
+                {{"error", r.error}, {"timed_out", r.timed_out}});
+      co_return std::pair<int, std::string>{r.timed_out ? -1 : 0, {}};
+    }
+    co_return std::pair<int, std::string>{r.status, r.body};
+  };
+  delivery_options dopts = delivery_options_from(cfg);
+  dopts.webhook_send = webhook_sender;
   delivery sender_service(ioc.get_executor(), svc, sender, dopts);
 
   server.add_route(http::verb::get, "/healthz", [&](request& req) -> net::awaitable<response> {
@@ -247,7 +267,8 @@ int run_serve(const serve_options& o) {
                   "kind",
                   {{"inbound", c.inbound}, {"outbound", c.outbound}, {"commit_conflict", c.conflicts},
                    {"duplicate", c.duplicates}, {"dead_letter", c.dead_letters}, {"store_error", c.store_errors},
-                   {"timer_fired", c.timers_fired}, {"delivery_report", c.reports}});
+                   {"timer_fired", c.timers_fired}, {"delivery_report", c.reports},
+                   {"rate_limited", c.rate_limited}});
     auto& d = sender_service.counters();
     export_counts(metrics.gauge("aula_delivery_total", "The sender since start, by outcome"), "outcome",
                   {{"sent", d.sent}, {"retry", d.retries}, {"throttled", d.throttled},

@@ -225,6 +225,20 @@ class file_reader {
            {"mms", [&](S x, const YAML::Mark& k) { flag(x, k, "sms.mms", c_.sms.mms); }},
          }, m);
        }},
+      {"limits", [&](S v, const YAML::Mark& m) {
+         section(v, "limits", {
+           {"learner_messages_per_minute", [&](S x, const YAML::Mark& k) {
+              integer(x, k, "limits.learner_messages_per_minute", c_.limits.learner_messages_per_minute, 0, 100000);
+            }},
+         }, m);
+       }},
+      {"webhooks", [&](S v, const YAML::Mark& m) {
+         section(v, "webhooks", {
+           {"allow_hosts", [&](S x, const YAML::Mark& k) { host_list(x, k, "webhooks.allow_hosts", c_.webhooks.allow_hosts); }},
+           {"max_response", [&](S x, const YAML::Mark& k) { size(x, k, "webhooks.max_response", c_.webhooks.max_response); }},
+           {"timeout", [&](S x, const YAML::Mark& k) { duration(x, k, "webhooks.timeout", c_.webhooks.timeout); }},
+         }, m);
+       }},
       {"quiet_hours", [&](S v, const YAML::Mark& m) {
          section(v, "quiet_hours", {
            {"start", [&](S x, const YAML::Mark& k) { text(x, k, "quiet_hours.start", c_.quiet_hours.start, check_clock); }},
@@ -326,6 +340,21 @@ class file_reader {
       out = parse_config_size(s, what);
     } catch (const config_error& e) {
       fail(value_mark(v, m), e.what());
+    }
+  }
+
+  // A list of host patterns: host, host:port, [v6]:port, *.domain or *.
+  void host_list(const YAML::Node& v, const YAML::Mark& m, const std::string& what, std::vector<std::string>& out) {
+    out.clear();
+    if (v.IsNull()) return;
+    if (!v.IsSequence()) fail(value_mark(v, m), what + ": expected a list of hosts ([api.example.org, \"10.0.0.5:8443\"])");
+    for (const auto& item : v) {
+      if (!item.IsScalar()) fail(value_mark(item, m), what + ": each entry is one host");
+      std::string h = trim(item.Scalar());
+      if (h.empty() || h.find_first_of(" /?#@") != std::string::npos)
+        fail(value_mark(item, m), what + ": '" + h + "' is not a host or host:port (no scheme, no path)");
+      for (auto& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      out.push_back(h);
     }
   }
 
@@ -714,6 +743,11 @@ std::string describe(const app_config& c) {
     << format_ms(c.delivery.retry_max) << ", " << c.delivery.concurrency << " calls in flight\n";
   o << "time: default zone " << c.default_time_zone << ", quiet hours " << c.quiet_hours.start << "-"
     << c.quiet_hours.end << "\n";
+  o << "limits: " << c.limits.learner_messages_per_minute << " messages per learner per minute (0 = none)\n";
+  o << "webhook nodes: allow";
+  if (c.webhooks.allow_hosts.empty()) o << " no host";
+  for (const auto& h : c.webhooks.allow_hosts) o << " " << h;
+  o << ", answers up to " << c.webhooks.max_response << " bytes within " << format_ms(c.webhooks.timeout) << "\n";
   o << "test clock: " << (c.test_clock ? "ON (POST /admin/test/clock exists; tests only)" : "off") << "\n";
   for (const auto& w : c.warnings) o << "warning: " << w << "\n";
   return o.str();

@@ -132,6 +132,27 @@ struct delivery_config {
   bool operator==(const delivery_config&) const = default;
 };
 
+// Flood control: what one learner may send (DESIGN.md §abuse).
+struct limits_config {
+  // Messages (texts and taps) one learner may send per minute; beyond it they are recorded as
+  // `rate_limited` and dropped without running the flow, and the learner is told once per
+  // minute. 0 = no limit.
+  int learner_messages_per_minute = 30;
+  bool operator==(const limits_config&) const = default;
+};
+
+// Where a flow's `webhook` node may call, and how much of an answer it takes.
+struct webhooks_config {
+  // Hosts a webhook node may reach: "host" (any port) or "host:port" ("[::1]:8080" for IPv6),
+  // "*.example.org" for its subdomains, "*" for any host whose addresses are all public. A
+  // host that is not listed, or matched only by "*" and resolving to a private, loopback or
+  // link-local address, is refused (the node's failure exit).
+  std::vector<std::string> allow_hosts = {"*"};
+  std::size_t max_response = 64 * 1024;       // larger answers are failures
+  std::chrono::milliseconds timeout{10000};   // the whole call; then the node's timeout exit
+  bool operator==(const webhooks_config&) const = default;
+};
+
 struct app_config {
   server_config server;
   std::string public_url = "http://127.0.0.1:8080";  // AULA_PUBLIC_URL
@@ -150,6 +171,8 @@ struct app_config {
   std::string default_time_zone = "America/Mexico_City";
   quiet_hours_config quiet_hours;
   delivery_config delivery;
+  limits_config limits;
+  webhooks_config webhooks;
 
   // Where the values came from (for the start-up log); not settings.
   std::string config_file;          // the path read, or looked for

@@ -412,12 +412,16 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     }
   }
 
-  net::awaitable<std::pair<int, std::string>> call(const http_call& c) {
+  net::awaitable<std::pair<int, std::string>> call(const http_call& c, bool webhook_node = false) {
     while (in_flight >= opts.concurrency) co_await sleep(ms(2));
     in_flight++;
     std::pair<int, std::string> r{0, {}};
     try {
-      r = co_await send(c);
+      if (webhook_node && opts.webhook_send) {
+        r = co_await opts.webhook_send(c);
+      } else {
+        r = co_await send(c);
+      }
     } catch (const std::exception& e) {
       r = {0, e.what()};
     }
@@ -481,7 +485,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
 
     if (auto w = data.find("webhook"); w != data.end()) {
       // A flow's webhook node: the host performs the request, the answer goes back in.
-      const auto answer = co_await call(call_of(*w));
+      const auto answer = co_await call(call_of(*w), true);
       const std::string id = w->value("id", std::string{});
       const auto ev = inbound_event::webhook_answer(id, answer.first, answer.second);
       auto op = [&]() -> net::awaitable<void> { co_await svc.deliver(channel, address, ev); };

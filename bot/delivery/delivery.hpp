@@ -58,6 +58,9 @@ struct delivery_options {
   std::map<std::string, int> daily_conversation_cap;
   std::chrono::milliseconds awake{30 * 60 * 1000};
   std::string default_tz = "America/Mexico_City";
+  // Performs the calls of flows' webhook nodes (egress allow-list, answer size and time
+  // limits); a status of -1 means the call timed out. Unset: `send` does them.
+  http_sender webhook_send;
 };
 
 struct delivery_counters {

@@ -120,6 +120,7 @@ json session::to_json() const {
   if (menu_open) j["menu"] = true;
   if (!paused.empty()) j["pause"] = {{"why", paused}, {"at", paused_at}};
   if (last_in) j["li"] = last_in;
+  if (flood_count) j["flood"] = {{"w", flood_window}, {"n", flood_count}, {"told", flood_told}};
   if (last) {
     j["last"] = {{"flow", last->flow}, {"status", last->status}, {"s", last->score}, {"smax", last->score_max}};
   }
@@ -146,6 +147,11 @@ session session::from_json(const json& j) {
   s.opted_out = j.value("out", false);
   s.menu_open = j.value("menu", false);
   s.last_in = j.value("li", std::int64_t{0});
+  if (auto it = j.find("flood"); it != j.end() && it->is_object()) {
+    s.flood_window = it->value("w", std::int64_t{0});
+    s.flood_count = it->value("n", 0);
+    s.flood_told = it->value("told", false);
+  }
   if (auto it = j.find("pause"); it != j.end() && it->is_object()) {
     s.paused = it->value("why", std::string{});
     s.paused_at = it->value("at", std::int64_t{0});

@@ -102,6 +102,11 @@ struct session {
   // When the learner last wrote or tapped (ms since epoch; 0 = never): channels with a
   // customer-service window (WhatsApp, 24 h) decide at send time whether free text may go.
   std::int64_t last_in = 0;
+  // Flood control (the service's, bot/service/flood.hpp): the learner's messages counted in
+  // the one-minute window that started at flood_window, and whether they were told to wait.
+  std::int64_t flood_window = 0;
+  int flood_count = 0;
+  bool flood_told = false;
 
   course_progress* course(const std::string& id);
   const course_progress* course(const std::string& id) const;

@@ -1,5 +1,7 @@
 #include "bot/io/http_client.hpp"
 
+#include "bot/io/egress.hpp"
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -199,10 +201,31 @@ struct http_client::impl {
     std::string where = via_proxy ? "proxy " + hop.authority() : hop.authority();
     auto connect_deadline = std::min(deadline, steady::now() + opts.connect_timeout);
 
+    if (opts.allow_hosts && via_proxy && !egress_listed(*opts.allow_hosts, lower(u.host), u.port)) {
+      // Through a proxy the proxy resolves the host; judge the addresses it resolves to here.
+      auto [tec, target] = co_await resolve(u.host, u.port, connect_deadline);
+      std::vector<std::string> addresses;
+      if (!tec)
+        for (const auto& e : target) addresses.push_back(e.endpoint().address().to_string());
+      if (auto why = egress_refusal(*opts.allow_hosts, lower(u.host), u.port, addresses); !why.empty()) {
+        error = "refused: " + why;
+        co_return nullptr;
+      }
+    }
     auto [rec, endpoints] = co_await resolve(hop.host, hop.port, connect_deadline);
     if (rec) {
       error = "resolve " + hop.host + ": " + describe_error(rec, opts.connect_timeout);
       co_return nullptr;
+    }
+    if (opts.allow_hosts && !via_proxy) {
+      // Judged on the addresses actually connected to: a name that resolves to a private
+      // address is refused whatever it is called.
+      std::vector<std::string> addresses;
+      for (const auto& e : endpoints) addresses.push_back(e.endpoint().address().to_string());
+      if (auto why = egress_refusal(*opts.allow_hosts, lower(hop.host), hop.port, addresses); !why.empty()) {
+        error = "refused: " + why;
+        co_return nullptr;
+      }
     }
     auto c = std::make_unique<connection>();
     c->key = key;
@@ -327,6 +350,8 @@ struct http_client::impl {
         if (!c) {
           result.error = err;
           result.maybe_sent = false;
+          result.refused = err.starts_with("refused: ");
+          result.timed_out = err.find("timed out") != std::string::npos;
           co_return result;
         }
       }
@@ -352,6 +377,7 @@ struct http_client::impl {
         co_return result;
       }
       result.maybe_sent = out.written > 0;
+      result.timed_out = out.ec == beast::error::timeout;
       result.error = out.step + " " + u->authority() + ": " +
                      describe_error(out.ec, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - started)) +
                      (reused ? " (on a reused connection)" : "");

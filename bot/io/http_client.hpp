@@ -27,7 +27,9 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "adapters/adapter.hpp"
 #include "bot/io/net.hpp"
@@ -43,6 +45,8 @@ struct http_result {
   std::string error;                           // transport error text; empty when a response arrived
   bool reused_connection = false;              // the (last) attempt used a kept-alive connection
   bool maybe_sent = false;  // on error: the request may have reached the server (bytes were written)
+  bool timed_out = false;   // on error: a deadline passed (connect or the whole call)
+  bool refused = false;     // on error: the egress policy (allow_hosts) refused the destination
   bool ok() const { return error.empty(); }
 };
 
@@ -56,6 +60,10 @@ struct client_options {
   std::chrono::milliseconds max_idle_time{30000};
   std::size_t body_limit = 8 * 1024 * 1024;  // response bodies
   std::string user_agent = "aula/0.1";
+  // Egress policy (webhook nodes; see bot/io/egress.hpp): when set, the destination host is
+  // checked against this allow-list after it is resolved and before connecting; a refused call
+  // fails with error "refused: …" and nothing is sent. Unset: any destination.
+  std::optional<std::vector<std::string>> allow_hosts;
 };
 
 // Options from the configuration: http_client timeouts and pool, AULA_CA_FILE, HTTPS_PROXY.

@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include "bot/engine/render.hpp"
+#include "bot/service/flood.hpp"
 
 namespace aula {
 
@@ -236,6 +237,58 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
       flows = this->flows();
     }
     if (!flows) throw store_unavailable("no flows for " + channel + ":…");
+    // Flood control: a learner's message over the per-minute limit is recorded and dropped
+    // here, before the flow runs; the first one dropped in a window tells the learner to wait.
+    if (ev.type == inbound_event::kind::text || ev.type == inbound_event::kind::choice) {
+      const flood_verdict fv = count_message(s, ctx.now_ms, opts_.learner_messages_per_minute);
+      if (fv.drop) {
+        commit_request c;
+        c.conversation = conv;
+        c.expected_version = loaded.exists ? s.version : 0;
+        c.provider_id = provider_id;
+        for (const auto& call : follow_up)
+          c.outbox.push_back({{"conv", conv}, {"lane", "reply"}, {"call", call_to_json(call)}});
+        if (fv.tell) {
+          outbound_message notice;
+          notice.text = flood_notice(s.lang.empty() ? opts_.default_lang : s.lang);
+          notice.node = "rate_limited";
+          c.outbox.push_back({{"conv", conv}, {"lane", "reply"}, {"msg", to_json(notice)}});
+        }
+        if (!is_preview_conversation(conv)) {
+          result_record rec;
+          rec.id = "rl." + conv + "." + std::to_string(ctx.now_ms) + "." + std::to_string(s.flood_window) + "." +
+                   std::to_string(fv.count);
+          rec.type = "rate_limited";
+          rec.text = ev.type == inbound_event::kind::text ? ev.text : ev.choice;
+          rec.attempt = fv.count;
+          rec.status = fv.tell ? "told" : "dropped";
+          rec.at = ctx.now_ms;
+          auto j = rec.to_json();
+          j["conv"] = conv;
+          j["channel"] = channel;
+          c.results.push_back(std::move(j));
+        }
+        c.next = s;
+        for (std::size_t i = 0; i < c.outbox.size(); ++i) {
+          c.outbox[i]["v"] = c.expected_version + 1;
+          c.outbox[i]["i"] = i;
+        }
+        const bool has_outbox = !c.outbox.empty();
+        commit_outcome outcome = co_await store_.commit(c);
+        if (outcome == commit_outcome::ok) {
+          counters_.rate_limited++;
+          if (committed_records) *committed_records = c.results;
+          if (has_outbox) mark_dirty(partition);
+          co_return true;
+        }
+        if (outcome == commit_outcome::duplicate) {
+          counters_.duplicates++;
+          co_return false;
+        }
+        counters_.conflicts++;
+        continue;
+      }
+    }
     int flow_version = 0;
     {
       std::lock_guard lock(mu_);

@@ -28,6 +28,9 @@ struct service_options {
   std::string default_tz = "America/Mexico_City";
   std::string default_lang = "es";
   int max_commit_attempts = 5;     // version conflicts before giving up (503)
+  // Messages (texts and taps) one learner may send per minute; the excess is recorded as
+  // `rate_limited` and dropped before the flow runs (bot/service/flood.hpp). 0 = no limit.
+  int learner_messages_per_minute = 0;
 };
 
 // A web chat learner previewing draft flows ("web:preview-…"): their results are never
@@ -36,7 +39,7 @@ bool is_preview_conversation(const std::string& conversation);
 
 struct service_counters {
   std::atomic<long> inbound{0}, outbound{0}, conflicts{0}, duplicates{0}, dead_letters{0}, store_errors{0},
-      timers_fired{0}, reports{0};
+      timers_fired{0}, reports{0}, rate_limited{0};
 };
 
 class service {

@@ -1,4 +1,5 @@
 #include "adapters/telegram/telegram.hpp"
+#include "adapters/util.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -606,4 +607,25 @@ TEST_CASE("telegram: a tap removes the keyboard of the tapped message (follow-up
   auto t = adapter().parse(text);
   REQUIRE(t.items.size() == 1);
   CHECK(t.items[0].follow_up.empty());
+}
+
+TEST_CASE("telegram: lone surrogates and bytes that are not UTF-8 arrive as U+FFFD") {
+  const std::string fffd = "\xEF\xBF\xBD";
+  auto text_of = [](const std::string& text_json) {
+    const std::string body = R"({"update_id":10900,"message":{"message_id":1,"from":{"id":12345,"first_name":"Ana"},)"
+                             R"("chat":{"id":12345,"type":"private"},"date":1,"text":")" + text_json + R"("}})";
+    const parse_result r = adapter().parse({"POST", "/webhooks/telegram", signed_headers(), body});
+    REQUIRE(r.outcome == verdict::ok);
+    REQUIRE(r.items.size() == 1);
+    return r.items[0].event.text;
+  };
+  CHECK(text_of(R"(a\udc80b)") == "a" + fffd + "b");            // a low surrogate alone
+  CHECK(text_of(R"(a\ud83db)") == "a" + fffd + "b");            // a high surrogate alone
+  CHECK(text_of(R"(\ud83d\ud83d\ude00)") == fffd + "\xF0\x9F\x98\x80");  // a broken one, then a pair
+  CHECK(text_of(R"(x\\udc80)") == "x\\udc80");                  // an escaped backslash, not an escape
+  CHECK(text_of("a\xff\xfe" "b") == "a" + fffd + fffd + "b");   // raw bytes
+  CHECK(text_of("\xC0\xAF") == fffd + fffd);                    // an overlong '/'
+  CHECK(text_of("\xED\xA0\x80") == fffd + fffd + fffd);         // a surrogate encoded in UTF-8
+  CHECK(text_of("\u200b\u202e\u0645\u0631\u062d\u0628\u0627") == "\u200b\u202e\u0645\u0631\u062d\u0628\u0627");
+  CHECK(adapter_util::repair_json_text(R"({"ok":"\u00e9 \ud83d\ude00"})") == R"({"ok":"\u00e9 \ud83d\ude00"})");
 }

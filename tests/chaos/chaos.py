@@ -426,6 +426,11 @@ def write_config(folder, request_timeout="5s", partitions=64, **delivery):
             missing.append("delivery." + key)
     if section:
         lines += ["delivery:"] + section
+    # The load's learners post about one update a second: above a person's pace, so the flood
+    # limit (tests/e2e/test_abuse.py tests it) is lifted here.
+    flood = "limits:\n  learner_messages_per_minute: 0\n"
+    if config_supports(flood):
+        lines += flood.rstrip("\n").split("\n")
     path = os.path.join(folder, "aula.yaml")
     with open(path, "w") as f:
         f.write("# written by tests/chaos for one scenario\n" + "\n".join(lines) + "\n")

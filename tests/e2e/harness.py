@@ -422,6 +422,9 @@ def write_test_config(folder, fast=True):
         cfg["delivery"].update({"whatsapp": dict(pace), "sms": dict(pace), "telegram": dict(pace),
                                 "retry_base": "100ms", "max_attempts": 3, "poll": "100ms"})
     cfg["quiet_hours"] = {"start": "00:00", "end": "00:00"}  # off; tests of quiet hours set their own
+    # Scripted learners answer much faster than people: the flood limit (test_abuse tests it
+    # with its own) must not drop their messages.
+    cfg.setdefault("limits", {})["learner_messages_per_minute"] = 1000
     path = os.path.join(folder, "aula.yaml")
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(cfg, f, allow_unicode=True, sort_keys=False)

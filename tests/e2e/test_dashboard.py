@@ -370,6 +370,23 @@ class Dashboard(unittest.TestCase):
             ".map(e => e.id);")
         self.assertEqual(unlabeled, [])
 
+    def test_markup_in_a_learner_name_stays_text(self):
+        # A learner whose name is markup, in a cohort of their own (the pilot's numbers stay).
+        hostile = '<img src=x onerror="window.__xss=1"><b>Negrita</b>'
+        learner = WebLearner(self.aula, "ab" * 16)
+        csv_text = 'nombre,canal,direccion,estado\n"' + hostile.replace('"', '""') + f'",web,{learner.id},Jalisco\n'
+        status, body = admin(self.aula, "POST", "/admin/learners/import",
+                             {"cohort": "hostil", "default_channel": "web", "csv": csv_text})
+        self.assertEqual(status, 200, body)
+        self.login()
+        self.wait_css("#conv").send_keys(learner.conv)
+        self.find("#learner-btn").click()
+        self.wait_text("#learner-out h3", lambda t: t == learner.conv, "the learner's view")
+        self.assertIn(hostile, self.find("#learner-out").text)  # shown as the characters it is
+        self.assertEqual(self.finds("#learner-out img"), [])
+        self.assertEqual(self.finds("#learner-out b"), [])
+        self.assertIsNone(self.driver.execute_script("return window.__xss;"))
+
 
 if __name__ == "__main__":
     unittest.main()

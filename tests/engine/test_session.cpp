@@ -1,4 +1,5 @@
 #include "bot/engine/session.hpp"
+#include "bot/service/flood.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -216,4 +217,46 @@ TEST_CASE("an opted-out session with no run keeps its opt-out", "[session]") {
   CHECK_FALSE(b.menu_open);
   CHECK_FALSE(b.run.has_value());
   CHECK(b.contact.at("name") == "Ana");
+}
+
+TEST_CASE("session round-trips the flood counter (and leaves it out when unused)", "[session]") {
+  session s;
+  CHECK_FALSE(s.to_json().contains("flood"));
+  s.flood_window = 1767625200000;
+  s.flood_count = 31;
+  s.flood_told = true;
+  const session back = session::parse(s.dump());
+  CHECK(back.flood_window == 1767625200000);
+  CHECK(back.flood_count == 31);
+  CHECK(back.flood_told);
+}
+
+TEST_CASE("count_message: the first per_minute pass, the next one tells, the rest drop; a new minute resets",
+          "[session]") {
+  session s;
+  const std::int64_t t0 = 1767625200000;
+  for (int i = 1; i <= 3; ++i) {
+    auto v = count_message(s, t0 + i * 100, 3);
+    CHECK_FALSE(v.drop);
+    CHECK(v.count == i);
+  }
+  auto fourth = count_message(s, t0 + 500, 3);
+  CHECK(fourth.drop);
+  CHECK(fourth.tell);
+  auto fifth = count_message(s, t0 + 600, 3);
+  CHECK(fifth.drop);
+  CHECK_FALSE(fifth.tell);
+  CHECK(fifth.count == 5);
+  // The window started at the first message: 59.9 s later it still counts, 60 s later not.
+  CHECK(count_message(s, t0 + 100 + 59899, 3).drop);
+  auto fresh = count_message(s, t0 + 100 + 60000, 3);
+  CHECK_FALSE(fresh.drop);
+  CHECK(fresh.count == 1);
+  CHECK_FALSE(s.flood_told);
+  // A clock that went back starts a new window instead of counting against an old one.
+  CHECK(count_message(s, t0, 3).count == 1);
+  // 0: no limit, nothing counted.
+  session free;
+  for (int i = 0; i < 100; ++i) CHECK_FALSE(count_message(free, t0 + i, 0).drop);
+  CHECK(free.flood_count == 0);
 }

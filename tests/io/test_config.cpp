@@ -503,3 +503,32 @@ redis:
   CHECK_THAT(secret, Catch::Contains("AULA_REDIS_URL"));
   CHECK_THAT(secret, !Catch::Contains("hunter22"));
 }
+
+TEST_CASE("config limits and webhooks sections") {
+  app_config defaults;
+  CHECK(defaults.limits.learner_messages_per_minute == 30);
+  CHECK(defaults.webhooks.allow_hosts == std::vector<std::string>{"*"});
+  CHECK(defaults.webhooks.max_response == 64 * 1024);
+  CHECK(defaults.webhooks.timeout == std::chrono::seconds(10));
+  temp_dir d;
+  auto f = d.write("aula.yaml", R"(
+limits:
+  learner_messages_per_minute: 5
+webhooks:
+  allow_hosts: [API.example.org, "127.0.0.1:9000", "[::1]:8080", "*.gob.mx"]
+  max_response: 1KiB
+  timeout: 2s
+)");
+  auto c = load_config(f, {});
+  CHECK(c.limits.learner_messages_per_minute == 5);
+  CHECK(c.webhooks.allow_hosts ==
+        std::vector<std::string>{"api.example.org", "127.0.0.1:9000", "[::1]:8080", "*.gob.mx"});
+  CHECK(c.webhooks.max_response == 1024);
+  CHECK(c.webhooks.timeout == std::chrono::seconds(2));
+  auto empty = d.write("empty.yaml", "webhooks:\n  allow_hosts: []\n");
+  CHECK(load_config(empty, {}).webhooks.allow_hosts.empty());
+  auto url = d.write("url.yaml", "webhooks:\n  allow_hosts: [\"https://api.example.org/x\"]\n");
+  CHECK_THAT(load_error(url), Catch::Contains("webhooks.allow_hosts: 'https://api.example.org/x' is not a host"));
+  auto scalar = d.write("scalar.yaml", "webhooks:\n  allow_hosts: api.example.org\n");
+  CHECK_THAT(load_error(scalar), Catch::Contains("expected a list of hosts"));
+}

@@ -1,5 +1,6 @@
 #include "bot/io/http_client.hpp"
 #include "bot/io/url.hpp"
+#include "bot/io/egress.hpp"
 
 #include <unistd.h>
 
@@ -628,4 +629,99 @@ TEST_CASE("percent_encode and percent_decode: paths, query values, UTF-8, malfor
   CHECK(percent_decode("%zz%4") == "%zz%4");
   const std::string all = "¿Qué? ¡Sí! 🙂 = + & / : ? # %";
   CHECK(percent_decode(percent_encode(all)) == all);
+}
+
+// ---- the egress policy of webhook nodes (webhooks.allow_hosts) ----------------------------------
+
+TEST_CASE("public_address: private, loopback, link-local and reserved ranges are not public") {
+  for (const char* ip : {"127.0.0.1", "127.8.9.10", "10.0.0.5", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+                         "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::",
+                         "fc00::1", "fd12:3456::1", "fe80::1", "fe80::1%eth0", "::ffff:127.0.0.1",
+                         "::ffff:10.1.2.3", "64:ff9b::a00:1", "ff02::1", "2001:db8::1", "not an address", ""}) {
+    INFO(ip);
+    CHECK_FALSE(public_address(ip));
+  }
+  for (const char* ip : {"8.8.8.8", "172.32.0.1", "172.15.255.255", "192.169.0.1", "100.128.0.1", "11.0.0.1",
+                         "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"}) {
+    INFO(ip);
+    CHECK(public_address(ip));
+  }
+}
+
+TEST_CASE("egress_refusal: listed hosts pass, '*' admits only public addresses") {
+  const std::vector<std::string> allow{"api.example.org", "127.0.0.1:9000", "[::1]:8080", "*.gob.mx"};
+  CHECK(egress_refusal(allow, "api.example.org", 443, {"10.0.0.1"}).empty());  // listed by name: any address
+  CHECK(egress_refusal(allow, "API.Example.org", 80, {"93.184.216.34"}).empty());
+  CHECK(egress_refusal(allow, "127.0.0.1", 9000, {"127.0.0.1"}).empty());
+  CHECK_FALSE(egress_refusal(allow, "127.0.0.1", 9001, {"127.0.0.1"}).empty());  // another port
+  CHECK(egress_refusal(allow, "::1", 8080, {"::1"}).empty());
+  CHECK(egress_refusal(allow, "registro.stps.gob.mx", 443, {"10.2.2.2"}).empty());
+  CHECK_FALSE(egress_refusal(allow, "gob.mx", 443, {"8.8.8.8"}).empty());  // *.gob.mx: subdomains only
+  CHECK_THAT(egress_refusal(allow, "other.example.org", 443, {"8.8.8.8"}),
+             Catch::Contains("not in webhooks.allow_hosts"));
+  const std::vector<std::string> any{"*"};
+  CHECK(egress_refusal(any, "other.example.org", 443, {"8.8.8.8", "2606:4700::1111"}).empty());
+  CHECK_THAT(egress_refusal(any, "localhost", 80, {"127.0.0.1"}), Catch::Contains("resolves to 127.0.0.1"));
+  // One private address among public ones is enough to refuse (DNS answers can mix them).
+  CHECK_FALSE(egress_refusal(any, "mixed.example.org", 443, {"8.8.8.8", "192.168.0.10"}).empty());
+  CHECK_FALSE(egress_refusal(any, "169.254.169.254", 80, {"169.254.169.254"}).empty());
+  CHECK_FALSE(egress_refusal({}, "api.example.org", 443, {"8.8.8.8"}).empty());  // an empty list: nothing
+}
+
+TEST_CASE("client with allow_hosts: refuses unlisted private destinations before connecting") {
+  io_runner io;
+  test_server srv(io);
+  srv.script = [](const test_server::request&, int, test_server::response& res) {
+    res.body() = "hello";
+    return action::respond;
+  };
+  auto port = srv.start();
+
+  SECTION("'*' only: loopback is refused, nothing reaches the server") {
+    auto opts = fast_options();
+    opts.allow_hosts = std::vector<std::string>{"*"};
+    http_client client(io.ioc.get_executor(), opts);
+    auto r = run_sync(io, client.request(call("POST", base(port) + "/hook", "{}")));
+    CHECK_FALSE(r.ok());
+    CHECK(r.refused);
+    CHECK_FALSE(r.maybe_sent);
+    CHECK_THAT(r.error, Catch::StartsWith("refused: ") && Catch::Contains("127.0.0.1"));
+    // By name too: localhost resolves to loopback.
+    auto n = run_sync(io, client.request(call("GET", "http://localhost:" + std::to_string(port) + "/hook")));
+    CHECK(n.refused);
+    CHECK(srv.receipts == 0);
+  }
+  SECTION("listed with its port: reached") {
+    auto opts = fast_options();
+    opts.allow_hosts = std::vector<std::string>{"127.0.0.1:" + std::to_string(port)};
+    http_client client(io.ioc.get_executor(), opts);
+    auto r = run_sync(io, client.request(call("GET", base(port) + "/hook")));
+    CHECK(r.ok());
+    CHECK(r.body == "hello");
+    CHECK(srv.receipts == 1);
+  }
+  SECTION("an answer over body_limit is an error") {
+    srv.script = [](const test_server::request&, int, test_server::response& res) {
+      res.body() = std::string(70 * 1024, 'x');
+      return action::respond;
+    };
+    auto opts = fast_options();
+    opts.allow_hosts = std::vector<std::string>{"127.0.0.1"};
+    opts.body_limit = 64 * 1024;
+    http_client client(io.ioc.get_executor(), opts);
+    auto r = run_sync(io, client.request(call("GET", base(port) + "/big")));
+    CHECK_FALSE(r.ok());
+    CHECK_FALSE(r.refused);
+  }
+  SECTION("a slow answer times out") {
+    srv.script = [](const test_server::request&, int, test_server::response&) { return action::never_answer; };
+    auto opts = fast_options();
+    opts.allow_hosts = std::vector<std::string>{"127.0.0.1"};
+    opts.request_timeout = 300ms;
+    http_client client(io.ioc.get_executor(), opts);
+    auto r = run_sync(io, client.request(call("POST", base(port) + "/slow", "{}")));
+    CHECK_FALSE(r.ok());
+    CHECK(r.timed_out);
+  }
+  srv.stop();
 }

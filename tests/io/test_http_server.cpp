@@ -1,7 +1,10 @@
 #include "bot/io/http_server.hpp"
 
 #include <atomic>
+#include <memory>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -489,4 +492,78 @@ TEST_CASE("server helpers convert to and from the adapters' types") {
   CHECK(res[http::field::content_type] == "application/json");
   CHECK(res.body() == "{\"ok\":false}");
   CHECK(res[http::field::content_length] == "12");
+}
+
+TEST_CASE("slowloris: connections trickling a header byte at a time neither block others nor stay open") {
+  io_runner io;
+  auto opts = test_options();
+  opts.read_timeout = 1s;
+  http_server srv(io.ioc, opts);
+  srv.add_route(http::verb::get, "/healthz", text("ok"));
+  srv.add_route(http::verb::post, "/echo", echo());
+  srv.start();
+
+  std::vector<std::unique_ptr<raw_client>> slow;
+  for (int i = 0; i < 20; ++i) {
+    slow.push_back(std::make_unique<raw_client>());
+    REQUIRE(slow.back()->connect(srv.port()));
+    slow.back()->send("POST /echo HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::chrono::milliseconds> served;  // how long an ordinary request took, each round
+  for (int round = 0; round < 6; ++round) {
+    std::this_thread::sleep_for(150ms);
+    for (auto& c : slow) c->send("x");
+    raw_client other;
+    REQUIRE(other.connect(srv.port()));
+    const auto s0 = std::chrono::steady_clock::now();
+    other.send(get_request("/healthz", false));
+    auto r = other.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    served.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - s0));
+  }
+  for (auto ms : served) CHECK(ms < 500ms);
+  // The read deadline is for the whole request: every trickler is cut about a second after
+  // its first byte, however often it sends one.
+  for (auto& c : slow) CHECK(c->wait_closed());
+  CHECK(std::chrono::steady_clock::now() - t0 < 4s);
+  for (int i = 0; i < 100 && srv.active_connections() > 0; ++i) std::this_thread::sleep_for(20ms);
+  CHECK(srv.active_connections() == 0);
+  run_sync(io, srv.shutdown(2s));
+}
+
+TEST_CASE("malformed framing is refused with 400 and the connection closed") {
+  io_runner io;
+  http_server srv(io.ioc, test_options());
+  srv.add_route(http::verb::post, "/echo", echo());
+  srv.start();
+  static const char with_nul[] = "POST /echo HTTP/1.1\r\nHost: x\r\nX-Nul: a\0b\r\n\r\n";
+  for (const std::string& bad : {
+           std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
+           std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\nhello"),
+           std::string("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"),
+           std::string("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"),
+           std::string("POST /echo HTTP/1.1\r\nHost x without a colon\r\n\r\n"),
+           std::string(with_nul, sizeof with_nul - 1),
+           std::string("POST /echo HTTP/1.1\r\nHo st: x\r\n\r\n"),
+           std::string("GET\r\n\r\n"),
+       }) {
+    INFO(bad);
+    raw_client c;
+    REQUIRE(c.connect(srv.port()));
+    c.send(bad);
+    auto r = c.read_response();
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(c.wait_closed());
+  }
+  // The server is still fine.
+  raw_client ok;
+  REQUIRE(ok.connect(srv.port()));
+  ok.send(post_request("/echo", "hola"));
+  auto r = ok.read_response();
+  REQUIRE(r);
+  CHECK(r->body == "got:hola");
+  run_sync(io, srv.shutdown(2s));
 }
