@@ -419,7 +419,7 @@ int run_serve(const serve_options& o) {
   log::info("listening", {{"address", cfg.server.listen}, {"port", server.port()}, {"flows", svc.flows()->flows.size()}});
   if (metrics_server)
     log::info("metrics listening", {{"address", cfg.metrics.listen}, {"port", metrics_server->port()},
-                                    {"token", cfg.metrics.token.empty() ? "none" : "required"}});
+                                    {"bearer", cfg.metrics.token.empty() ? "not required" : "required"}});
 
   sender_service.start();
   admin.start();

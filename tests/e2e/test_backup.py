@@ -112,11 +112,21 @@ class BackupRestore(unittest.TestCase):
         learner = WebLearner(self.aula, "cafe" * 8)
         learner.send({"start": FLOW})
         learner.asked(self.q("rol"))
+        at_backup = self.aula.session(self.redis, learner.conv)
         out = os.path.join(self.tmp, "backup-2")
         b = run(self.aula.env, "backup", "-o", out)
         self.assertEqual(b.returncode, 0, b.stdout + b.stderr)
-        before = self.redis.cli("DBSIZE").strip()
-        self.assertNotEqual(before, "0")
+        intact = os.path.join(self.tmp, "backup-2-intact")
+        shutil.copytree(out, intact)
+        # The learner moves on after the backup: a restore would take them back to "rol".
+        learner.tap(self.q("rol"), self.option("rol", 1))
+        learner.asked(self.q("institucion"), choices=False)
+        now = self.aula.session(self.redis, learner.conv)
+        self.assertIsNotNone(now)
+
+        def unchanged():
+            self.assertEqual(self.aula.session(self.redis, learner.conv), now)
+            self.assertEqual(self.redis.cli("GET", "aula:meta:partitions").strip(), "64")
 
         # Redis holds aula's keys (aula is running): refused without --force, nothing changed.
         r = run(self.aula.env, "restore", out)
@@ -124,7 +134,7 @@ class BackupRestore(unittest.TestCase):
         self.assertIn("not empty", r.stderr)
         self.assertIn("--force", r.stderr)
         self.assertNotIn("restored", r.stdout)
-        self.assertEqual(self.redis.cli("DBSIZE").strip(), before)
+        unchanged()
 
         # Another partition count: refused even with --force.
         with open(self.aula.env["AULA_CONFIG"], encoding="utf-8") as f:
@@ -137,21 +147,41 @@ class BackupRestore(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("64 partitions", r.stderr)
         self.assertIn("configured with 32", r.stderr)
-        self.assertEqual(self.redis.cli("DBSIZE").strip(), before)
+        unchanged()
 
         # A damaged file is refused before anything is touched.
         with open(os.path.join(out, "redis.bin"), "ab") as f:
             f.write(b"x")
-        r = run(self.aula.env, "restore", out, "--force")
+        r = run(self.aula.env, "restore", out, "--yes")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("sha256", r.stderr)
-        self.assertEqual(self.redis.cli("DBSIZE").strip(), before)
+        unchanged()
 
         # Not a backup folder at all.
         r = run(self.aula.env, "restore", self.tmp)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("manifest.json", r.stderr)
+        unchanged()
         self.assertEqual(http("GET", self.aula.url + "/healthz")[0], 200)
+
+        # With --force (aula stopped): what was there is replaced by the backup, in Redis and in
+        # the record store — the answer given after the backup is gone from both.
+        wait_until(lambda: self.stored_answers(learner.conv) == 1, timeout=20, what="the answer in the record store")
+        self.aula.kill()
+        r = run(self.aula.env, "restore", intact, "--force")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("aula keys that were there (--force)", r.stdout)
+        self.assertEqual(self.aula.session(self.redis, learner.conv), at_backup)
+        self.assertEqual(self.stored_answers(learner.conv), 0)
+        self.aula.start()
+        learner.answered = 0
+        learner.tap(self.q("rol"), self.option("rol", 2))  # asked "rol" again, and it counts
+        learner.asked(self.q("institucion"), choices=False)
+
+    def stored_answers(self, conv):
+        import sqlite3
+        with sqlite3.connect(self.db, timeout=10) as c:
+            return c.execute("SELECT COUNT(*) FROM records WHERE conv = ? AND type = 'answer'", (conv,)).fetchone()[0]
 
 
 if __name__ == "__main__":

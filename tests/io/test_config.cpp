@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -423,14 +424,18 @@ TEST_CASE("config describe masks every secret") {
       {"AULA_ADMIN_TOKENS", "admin:ADMIN-TOKEN-VALUE,facilitator:FAC-TOKEN-VALUE"},
       {"AULA_REDIS_URL", "redis://:REDIS-PASSWORD@10.0.0.5:6379/0"},
       {"HTTPS_PROXY", "http://user:PROXY-PASSWORD@proxy:3128"},
+      {"AULA_METRICS_TOKEN", "METRICS-TOKEN-VALUE"},
   };
   auto c = load_config(f, env);
   auto text = describe(c);
   INFO(text);
   for (const auto& secret : {"TG-TOKEN-VALUE", "TG-SECRET-VALUE", "WA-TOKEN-VALUE", "WA-APP-SECRET-VALUE",
                              "WA-VERIFY-VALUE", "TW-AUTH-VALUE", "ADMIN-TOKEN-VALUE", "FAC-TOKEN-VALUE",
-                             "REDIS-PASSWORD", "PROXY-PASSWORD"})
+                             "REDIS-PASSWORD", "PROXY-PASSWORD", "METRICS-TOKEN-VALUE"})
     CHECK(text.find(secret) == std::string::npos);
+  CHECK_THAT(text, Catch::Contains("AULA_METRICS_TOKEN (set)"));
+  const auto secrets = secrets_of(c);
+  CHECK(std::find(secrets.begin(), secrets.end(), "METRICS-TOKEN-VALUE") != secrets.end());
   CHECK_THAT(text, Catch::Contains("telegram: enabled"));
   CHECK_THAT(text, Catch::Contains("AULA_TELEGRAM_TOKEN (set)"));
   CHECK_THAT(text, Catch::Contains("whatsapp: enabled"));
