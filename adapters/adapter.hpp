@@ -91,6 +91,10 @@ struct send_result {
   std::string external_id;
   int retry_after_s = 0;
   std::string error;  // the provider's description, for the dead letter and logs
+  // A refusal an operator must act on, counted in /metrics: "auth" (the provider refused our
+  // credentials: Graph error 190, HTTP 401), "template" (WhatsApp refused a template: 132xxx);
+  // "" for anything else.
+  std::string alert;
 };
 
 class channel_adapter {

@@ -7,7 +7,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"aula: short courses over chat (WhatsApp, Telegram, SMS, web)"};
-  app.set_version_flag("--version", "aula 0.1.0");
+  app.set_version_flag("--version", std::string("aula ") + aula::cli::aula_version);
   app.require_subcommand(1);
   int exit_code = 0;
   aula::cli::add_validate(app, exit_code);
@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   aula::cli::add_admin(app, exit_code);
   aula::cli::add_broadcast(app, exit_code);
   aula::cli::add_report(app, exit_code);
+  aula::cli::add_backup(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

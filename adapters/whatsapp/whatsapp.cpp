@@ -577,7 +577,12 @@ send_result whatsapp_adapter::classify(int http_status, const std::string& body)
     if (*code == code_token) {
       const std::string said = err ? string_member(*err, "message") : std::string{};
       description = "access token expired or invalid (190)" + (said.empty() ? "" : ": " + said);
+      r.alert = "auth";
       return fail(send_status::rejected, description);
+    }
+    if (*code >= 132000 && *code < 132100) {  // the template: missing, paused, disabled, wrong parameters
+      r.alert = "template";
+      return fail(send_status::rejected, "template rejected");
     }
     if (*code == 131053 || *code == 2) return fail(send_status::connection_failed, "media or service error");
   }
@@ -585,6 +590,7 @@ send_result whatsapp_adapter::classify(int http_status, const std::string& body)
     r.retry_after_s = 1;
     return fail(send_status::throttled, "HTTP 429");
   }
+  if (http_status == 401) r.alert = "auth";
   if (http_status >= 400 && http_status < 500)
     return fail(send_status::rejected, "HTTP " + std::to_string(http_status));
   if (success) return fail(send_status::connection_failed, "HTTP " + std::to_string(http_status) + " with an error");

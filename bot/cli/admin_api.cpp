@@ -276,6 +276,28 @@ void admin_api::add_routes(http_server& server) {
                      co_return json_response(req, rep.ok ? http::status::ok : http::status::unprocessable_entity,
                                              rep.to_json());
                    }));
+  // The log level of this instance, at run time (each instance has its own; audited).
+  server.add_route(http::verb::get, "/admin/log-level",
+                   guarded(need::admin, [](request& req, const nlohmann::json&, const principal&) -> net::awaitable<response> {
+                     co_return json_response(req, http::status::ok, {{"level", log::level_name(log::min_level())}});
+                   }));
+  server.add_route(http::verb::post, "/admin/log-level",
+                   guarded(need::admin, [this](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
+                     log::level lvl = log::level::info;
+                     const auto it = body.find("level");
+                     if (it == body.end() || !it->is_string() || !log::parse_level(it->get<std::string>(), lvl))
+                       co_return json_response(req, http::status::bad_request,
+                                               {{"error", "send {\"level\": \"debug\"} (debug, info, warn or error)"}});
+                     const std::string before = log::level_name(log::min_level());
+                     const std::string after = log::level_name(lvl);
+                     log::set_min_level(lvl);
+                     nlohmann::json details;
+                     details["from"] = before;
+                     details["to"] = after;
+                     co_await access_.audit(p, "log-level", "log", details, now());
+                     log::warn("log level changed", {{"from", before}, {"to", after}, {"by", p.name}});
+                     co_return json_response(req, http::status::ok, {{"level", after}, {"previous", before}});
+                   }));
   server.add_route(http::verb::get, "/admin/versions",
                    guarded(need::admin, [this](request& req, const nlohmann::json&, const principal&) -> net::awaitable<response> {
                      auto list = co_await svc_.backing_store().publications(50);

@@ -18,6 +18,9 @@ struct redis_store_options;
 
 namespace aula::cli {
 
+// The version `aula --version` prints and backups record.
+inline constexpr const char* aula_version = "0.1.0";
+
 // AULA_FLOWS, else "flows".
 std::string default_flows_dir();
 
@@ -56,5 +59,6 @@ void add_enroll(CLI::App& app, int& exit_code);    // enroll.cpp
 void add_admin(CLI::App& app, int& exit_code);     // admin.cpp
 void add_broadcast(CLI::App& app, int& exit_code);  // broadcast.cpp: broadcast and remind
 void add_report(CLI::App& app, int& exit_code);     // report.cpp
+void add_backup(CLI::App& app, int& exit_code);     // backup.cpp: backup and restore
 
 }  // namespace aula::cli

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <openssl/crypto.h>
 
 #include "adapters/telegram/telegram.hpp"
 #include "adapters/twilio_sms/twilio_sms.hpp"
@@ -110,6 +111,19 @@ delivery_options delivery_options_from(const app_config& cfg) {
   return d;
 }
 
+// Whether the request carries "Authorization: Bearer <token>" (compared in constant time).
+bool bearer_is(const request& req, const std::string& token) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end()) return false;
+  const std::string got(it->value());
+  const std::string want = "Bearer " + token;
+  return got.size() == want.size() && CRYPTO_memcmp(got.data(), want.data(), got.size()) == 0;
+}
+
+bool loopback_host(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.starts_with("127.");
+}
+
 int run_serve(const serve_options& o) {
   auto env = current_environment();
   const std::string path = env.count("AULA_CONFIG") ? env["AULA_CONFIG"] : default_config_path;
@@ -121,6 +135,7 @@ int run_serve(const serve_options& o) {
     return 2;
   }
   for (const auto& secret : secrets_of(cfg)) log::add_secret(secret);
+  if (log::level lvl; log::parse_level(cfg.logging.level, lvl)) log::set_min_level(lvl);
   for (const auto& w : cfg.warnings) log::warn(w);
 
   auto loaded = load_flows({cfg.flows});
@@ -251,7 +266,7 @@ int run_serve(const serve_options& o) {
   dopts.webhook_send = webhook_sender;
   delivery sender_service(ioc.get_executor(), svc, sender, dopts);
 
-  server.add_route(http::verb::get, "/healthz", [&](request& req) -> net::awaitable<response> {
+  const http_server::handler healthz = [&](request& req) -> net::awaitable<response> {
     bool up = false;
     try {
       up = co_await svc.backing_store().ping();
@@ -260,8 +275,16 @@ int run_serve(const serve_options& o) {
     }
     co_return json_response(req, up ? http::status::ok : http::status::service_unavailable,
                             {{"status", up ? "ok" : "store unavailable"}});
-  });
-  server.add_route(http::verb::get, "/metrics", [&](request& req) -> net::awaitable<response> {
+  };
+  server.add_route(http::verb::get, "/healthz", healthz);
+  // /metrics: behind AULA_METRICS_TOKEN when set; on its own listener when metrics.listen is set.
+  const http_server::handler metrics_route = [&](request& req) -> net::awaitable<response> {
+    if (!cfg.metrics.token.empty() && !bearer_is(req, cfg.metrics.token)) {
+      response denied = json_response(req, http::status::unauthorized,
+                                      {{"error", "/metrics needs Authorization: Bearer <AULA_METRICS_TOKEN>"}});
+      denied.set(http::field::www_authenticate, "Bearer realm=\"aula metrics\"");
+      co_return denied;
+    }
     auto& c = svc.counters();
     export_counts(metrics.gauge("aula_service_events_total", "Events handled by the service since start, by kind"),
                   "kind",
@@ -286,8 +309,48 @@ int run_serve(const serve_options& o) {
     const auto counts = svc.message_counts();  // (no structured bindings in coroutines: g++ 12)
     for (auto it = counts.begin(); it != counts.end(); ++it)
       m.set({{"channel", it->first.first}, {"direction", it->first.second}}, static_cast<double>(it->second));
+    auto& pa = metrics.gauge("aula_provider_auth_failures_total",
+                             "Sends the provider refused for our credentials since start (WhatsApp Graph error 190, HTTP 401), by channel");
+    auto& tr = metrics.gauge("aula_template_rejected_total",
+                             "WhatsApp templates the provider refused since start (132xxx: missing, paused, wrong parameters), by channel");
+    for (const char* ch : {"telegram", "whatsapp", "sms"}) {
+      pa.set({{"channel", ch}}, 0);
+      tr.set({{"channel", ch}}, 0);
+    }
+    // Redis as this instance sees it: up, and one PING's round trip (its latency).
+    auto& ru = metrics.gauge("aula_redis_up", "1 when Redis answered a PING during this scrape, else 0");
+    auto& rl = metrics.gauge("aula_redis_ping_seconds", "Round trip of one Redis PING during this scrape");
+    const auto ping_start = std::chrono::steady_clock::now();
+    bool redis_up = false;
+    try {
+      redis_up = co_await svc.backing_store().ping();
+    } catch (const std::exception&) {
+      redis_up = false;
+    }
+    rl.set({}, std::chrono::duration<double>(std::chrono::steady_clock::now() - ping_start).count());
+    ru.set({}, redis_up ? 1.0 : 0.0);
+    const auto alerts = sender_service.counters().provider_alerts();
+    for (auto it = alerts.begin(); it != alerts.end(); ++it)
+      (it->first.second == "auth" ? pa : tr).set({{"channel", it->first.first}}, static_cast<double>(it->second));
     co_return make_response(req, http::status::ok, metrics.render(), "text/plain; version=0.0.4");
-  });
+  };
+  std::unique_ptr<http_server> metrics_server;
+  if (cfg.metrics.listen.empty()) {
+    server.add_route(http::verb::get, "/metrics", metrics_route);
+    if (cfg.metrics.token.empty() && !loopback_host(opts.address))
+      log::warn("/metrics is open to anyone who reaches this listener: set AULA_METRICS_TOKEN or metrics.listen",
+                {{"listen", cfg.server.listen}});
+  } else {
+    auto mo = server_options_from(cfg.server);
+    const auto where = parse_listen(cfg.metrics.listen);
+    mo.address = where.host;
+    mo.port = where.port;
+    mo.access_log = false;  // a scrape every few seconds is not news
+    metrics_server = std::make_unique<http_server>(ioc, mo);
+    metrics_server->add_route(http::verb::get, "/metrics", metrics_route);
+    metrics_server->add_route(http::verb::get, "/healthz", healthz);
+  }
+
   auto webhook = [&](std::string channel) {
     return [&svc, channel](request& req) -> net::awaitable<response> {
       http_out out = co_await svc.handle_webhook(channel, to_http_in(req));
@@ -368,12 +431,16 @@ int run_serve(const serve_options& o) {
 
   try {
     server.start();
+    if (metrics_server) metrics_server->start();
   } catch (const std::exception& e) {
     std::cerr << "aula serve: " << e.what() << "\n";
     stop_threads();
     return 1;
   }
   log::info("listening", {{"address", cfg.server.listen}, {"port", server.port()}, {"flows", svc.flows()->flows.size()}});
+  if (metrics_server)
+    log::info("metrics listening", {{"address", cfg.metrics.listen}, {"port", metrics_server->port()},
+                                    {"bearer", cfg.metrics.token.empty() ? "not required" : "required"}});
 
   sender_service.start();
   admin.start();
@@ -411,6 +478,7 @@ int run_serve(const serve_options& o) {
         admin.stop();
         keeper->stop();
         co_await server.shutdown(cfg.server.shutdown_grace);
+        if (metrics_server) co_await metrics_server->shutdown(cfg.server.shutdown_grace);
         co_await sender_service.stop(cfg.server.shutdown_grace);
         done.set_value();
       }, net::detached);

@@ -116,6 +116,12 @@ std::string check_clock(const std::string& v) {
   return {};
 }
 
+std::string check_log_level(const std::string& v) {
+  log::level l;
+  if (!log::parse_level(v, l)) return "'" + v + "' is not a log level (debug, info, warn, error)";
+  return {};
+}
+
 std::string check_listen(const std::string& v) {
   try {
     parse_listen(v);
@@ -163,6 +169,7 @@ const std::map<std::string, std::string>& env_only_keys() {
       {"twilio.auth_token", "AULA_TWILIO_AUTH_TOKEN"},
       {"admin_tokens", "AULA_ADMIN_TOKENS"},
       {"test_clock", "AULA_TEST_CLOCK"},
+      {"metrics.token", "AULA_METRICS_TOKEN"},
   };
   return keys;
 }
@@ -239,6 +246,16 @@ class file_reader {
            {"timeout", [&](S x, const YAML::Mark& k) { duration(x, k, "webhooks.timeout", c_.webhooks.timeout); }},
          }, m);
        }},
+      {"metrics", [&](S v, const YAML::Mark& m) {
+         section(v, "metrics", {
+           {"listen", [&](S x, const YAML::Mark& k) { text(x, k, "metrics.listen", c_.metrics.listen, check_optional_listen); }},
+         }, m);
+       }},
+      {"log", [&](S v, const YAML::Mark& m) {
+         section(v, "log", {
+           {"level", [&](S x, const YAML::Mark& k) { text(x, k, "log.level", c_.logging.level, check_log_level); }},
+         }, m);
+       }},
       {"quiet_hours", [&](S v, const YAML::Mark& m) {
          section(v, "quiet_hours", {
            {"start", [&](S x, const YAML::Mark& k) { text(x, k, "quiet_hours.start", c_.quiet_hours.start, check_clock); }},
@@ -254,6 +271,7 @@ class file_reader {
 
   static std::string check_nonempty(const std::string& v) { return v.empty() ? "must not be empty" : std::string{}; }
   static std::string check_optional_ca_file(const std::string& v) { return v.empty() ? std::string{} : check_ca_file(v); }
+  static std::string check_optional_listen(const std::string& v) { return v.empty() ? std::string{} : check_listen(v); }
 
   [[noreturn]] void fail(const YAML::Mark& m, const std::string& what) const {
     throw config_error(position(file_, m) + ": " + what);
@@ -476,6 +494,9 @@ const std::vector<env_var>& env_vars() {
          must(check_proxy(p));
          c.https_proxy = p;
        }},
+      {"AULA_METRICS_LISTEN", [](app_config& c, const std::string& v) { must(check_listen(v)); c.metrics.listen = v; }},
+      {"AULA_METRICS_TOKEN", [](app_config& c, const std::string& v) { c.metrics.token = v; }},
+      {"AULA_LOG_LEVEL", [](app_config& c, const std::string& v) { must(check_log_level(v)); c.logging.level = v; }},
       {"AULA_TEST_CLOCK", [](app_config& c, const std::string& v) {
          if (!parse_bool(v, c.test_clock)) throw config_error("'" + v + "' is not 1 or 0");
        }},
@@ -672,7 +693,7 @@ app_config load_config(const std::string& path, const std::map<std::string, std:
 
   // Secrets never reach a log line, whoever logs them.
   for (const auto* s : {&c.telegram.token, &c.telegram.secret, &c.whatsapp.token, &c.whatsapp.app_secret,
-                        &c.whatsapp.verify_token, &c.twilio.auth_token})
+                        &c.whatsapp.verify_token, &c.twilio.auth_token, &c.metrics.token})
     log::add_secret(*s);
   for (const auto& t : c.admin_tokens) log::add_secret(t.token);
   for (const auto* u : {&c.https_proxy, &c.redis.url, &c.records_url}) {
@@ -748,6 +769,11 @@ std::string describe(const app_config& c) {
   if (c.webhooks.allow_hosts.empty()) o << " no host";
   for (const auto& h : c.webhooks.allow_hosts) o << " " << h;
   o << ", answers up to " << c.webhooks.max_response << " bytes within " << format_ms(c.webhooks.timeout) << "\n";
+          }, m);
+        }},
+  o << "metrics: " << (c.metrics.listen.empty() ? "on the main listener" : "on " + c.metrics.listen + " only")
+    << ", AULA_METRICS_TOKEN " << log::mask_secret(c.metrics.token) << "\n";
+  o << "log level: " << c.logging.level << "\n";
   o << "test clock: " << (c.test_clock ? "ON (POST /admin/test/clock exists; tests only)" : "off") << "\n";
   for (const auto& w : c.warnings) o << "warning: " << w << "\n";
   return o.str();
@@ -756,7 +782,7 @@ std::string describe(const app_config& c) {
 std::vector<std::string> secrets_of(const app_config& c) {
   std::vector<std::string> out;
   for (const auto* s : {&c.telegram.token, &c.telegram.secret, &c.whatsapp.token, &c.whatsapp.app_secret,
-                        &c.whatsapp.verify_token, &c.twilio.auth_token})
+                        &c.whatsapp.verify_token, &c.twilio.auth_token, &c.metrics.token})
     if (!s->empty()) out.push_back(*s);
   for (const auto& t : c.admin_tokens)
     if (!t.token.empty()) out.push_back(t.token);

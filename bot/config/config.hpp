@@ -153,6 +153,22 @@ struct webhooks_config {
   bool operator==(const webhooks_config&) const = default;
 };
 
+// GET /metrics (Prometheus). With a token, /metrics answers 401 without "Authorization: Bearer
+// <token>"; with its own listen address it is served only there (with /healthz), not on the
+// main listener.
+struct metrics_config {
+  std::string listen;  // AULA_METRICS_LISTEN: "127.0.0.1:9464"; "" = on the main listener
+  std::string token;   // AULA_METRICS_TOKEN (secret); "" = none
+  bool operator==(const metrics_config&) const = default;
+};
+
+// Log lines (JSON on stderr; under systemd each line starts with its syslog priority <N>).
+struct log_config {
+  std::string level = "info";  // AULA_LOG_LEVEL: debug | info | warn | error; changed at run time
+                               // by POST /admin/log-level
+  bool operator==(const log_config&) const = default;
+};
+
 struct app_config {
   server_config server;
   std::string public_url = "http://127.0.0.1:8080";  // AULA_PUBLIC_URL
@@ -173,6 +189,8 @@ struct app_config {
   delivery_config delivery;
   limits_config limits;
   webhooks_config webhooks;
+  metrics_config metrics;
+  log_config logging;  // the file's `log:` section
 
   // Where the values came from (for the start-up log); not settings.
   std::string config_file;          // the path read, or looked for

@@ -138,6 +138,17 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   std::size_t in_flight = 0;
   std::atomic<std::size_t> held_gauge{0}, queued_gauge{0};
 
+  // Credentials or a template refused: counted for alerts and logged as an error (each one
+  // stops sends until an operator acts).
+  void note_alert(const std::string& channel, int http_status, const send_result& res) {
+    std::string kind = res.alert;
+    if (kind.empty() && http_status == 401) kind = "auth";
+    if (kind.empty()) return;
+    counters.provider_alert(channel, kind);
+    log::error(kind == "auth" ? "provider refused our credentials (renew the token)" : "provider rejected a template",
+               {{"channel", channel}, {"http_status", http_status}, {"error", res.error}});
+  }
+
   void update_gauges() {
     std::size_t h = 0, q = 0;
     for (const auto& p : parts) {
@@ -552,6 +563,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         ++attempts;
         const auto answer = co_await call(req);
         const send_result res = a->classify(answer.first, answer.second);
+        note_alert(channel, answer.first, res);
         if (res.status == send_status::ok) {
           c.calls_done = k + 1;
           counters.segments += req.segments;
@@ -640,6 +652,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
           co_await pace_channel(who.first, true);
           const auto answer = co_await call(req);
           const send_result res = a->classify(answer.first, answer.second);
+          note_alert(who.first, answer.first, res);
           if (res.status == send_status::ok) {
             records.push_back({{"id", "out." + std::to_string(c.p) + "." + it.e.id + ".reengage"},
                                {"type", "reengagement"}, {"conv", conv}, {"channel", who.first},

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "bot/service/service.hpp"
@@ -66,6 +67,21 @@ struct delivery_options {
 struct delivery_counters {
   std::atomic<long> sent{0}, retries{0}, throttled{0}, dead_letters{0}, skipped{0}, stopped{0}, leases_taken{0},
       leases_lost{0}, fenced{0}, timers_claimed{0}, segments{0}, reengaged{0}, held{0}, quiet{0}, tier{0};
+
+  // Provider refusals an operator must act on, by (channel, kind): "auth" (credentials refused:
+  // WhatsApp's Graph error 190, any HTTP 401) and "template" (a WhatsApp template refused).
+  void provider_alert(const std::string& channel, const std::string& kind) {
+    std::lock_guard lock(alerts_mu_);
+    ++alerts_[{channel, kind}];
+  }
+  std::map<std::pair<std::string, std::string>, long> provider_alerts() const {
+    std::lock_guard lock(alerts_mu_);
+    return alerts_;
+  }
+
+ private:
+  mutable std::mutex alerts_mu_;
+  std::map<std::pair<std::string, std::string>, long> alerts_;
 };
 
 class delivery {

@@ -6,13 +6,38 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <cstdlib>
 #include <mutex>
+
+#include <sys/stat.h>
 #include <vector>
 
 namespace aula::log {
 namespace {
 
 std::atomic<int> g_min_level{static_cast<int>(level::info)};
+std::atomic<int> g_journal{-1};  // -1: not decided yet
+
+// JOURNAL_STREAM=<dev>:<ino> names the stream systemd connected; it is ours when stderr is it.
+bool stderr_is_journal() {
+  const char* js = std::getenv("JOURNAL_STREAM");
+  if (!js || !*js) return false;
+  unsigned long long dev = 0, ino = 0;
+  if (std::sscanf(js, "%llu:%llu", &dev, &ino) != 2) return false;
+  struct stat st {};
+  if (fstat(2, &st) != 0) return false;
+  return static_cast<unsigned long long>(st.st_dev) == dev && static_cast<unsigned long long>(st.st_ino) == ino;
+}
+
+int syslog_priority(level l) {
+  switch (l) {
+    case level::debug: return 7;
+    case level::info: return 6;
+    case level::warn: return 4;
+    case level::error: return 3;
+  }
+  return 6;
+}
 
 struct state {
   std::mutex mu;  // guards sink and secrets; also serializes writes so lines never interleave
@@ -23,16 +48,6 @@ struct state {
 state& the_state() {
   static state s;
   return s;
-}
-
-const char* level_name(level l) {
-  switch (l) {
-    case level::debug: return "debug";
-    case level::info: return "info";
-    case level::warn: return "warn";
-    case level::error: return "error";
-  }
-  return "info";
 }
 
 std::string timestamp() {
@@ -69,7 +84,30 @@ std::string redact_locked(std::string text, const std::vector<std::string>& secr
   return text;
 }
 
+std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fields, bool journal_line);
+
 }  // namespace
+
+const char* level_name(level l) {
+  switch (l) {
+    case level::debug: return "debug";
+    case level::info: return "info";
+    case level::warn: return "warn";
+    case level::error: return "error";
+  }
+  return "info";
+}
+
+bool journal() {
+  int j = g_journal.load(std::memory_order_relaxed);
+  if (j < 0) {
+    j = stderr_is_journal() ? 1 : 0;
+    g_journal.store(j, std::memory_order_relaxed);
+  }
+  return j == 1;
+}
+
+void set_journal(bool on) { g_journal.store(on ? 1 : 0, std::memory_order_relaxed); }
 
 bool secret_field_name(std::string_view name) {
   auto n = lower(name);
@@ -79,7 +117,18 @@ bool secret_field_name(std::string_view name) {
 }
 
 std::string format_line(level lvl, std::string_view msg, const nlohmann::json& fields) {
-  std::string line = "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(lvl) + "\",\"msg\":";
+  return format_any(lvl, msg, fields, false);
+}
+
+std::string format_journal_line(level lvl, std::string_view msg, const nlohmann::json& fields) {
+  return format_any(lvl, msg, fields, true);
+}
+
+namespace {
+
+std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fields, bool journal_line) {
+  std::string line = journal_line ? "<" + std::to_string(syslog_priority(lvl)) + ">{\"level\":\"" + level_name(lvl) + "\",\"msg\":"
+                                  : "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(lvl) + "\",\"msg\":";
   line += dump(nlohmann::json(std::string(msg)));
   auto add = [&line](const std::string& key, const nlohmann::json& value) {
     std::string k = (key == "ts" || key == "level" || key == "msg") ? "field_" + key : key;
@@ -101,9 +150,11 @@ std::string format_line(level lvl, std::string_view msg, const nlohmann::json& f
   return redact_locked(std::move(line), st.secrets);
 }
 
+}  // namespace
+
 void write(level lvl, std::string_view msg, const nlohmann::json& fields) {
   if (static_cast<int>(lvl) < g_min_level.load(std::memory_order_relaxed)) return;
-  std::string line = format_line(lvl, msg, fields);
+  std::string line = journal() ? format_journal_line(lvl, msg, fields) : format_line(lvl, msg, fields);
   auto& st = the_state();
   std::lock_guard lock(st.mu);
   if (st.out) {

@@ -1,4 +1,6 @@
-// One-line JSON logs on stderr: {"ts":"2026-01-05T15:00:00.123Z","level":"info","msg":"…",…fields}.
+// One-line JSON logs on stderr: {"ts":"2026-01-05T15:00:00.123Z","level":"info","msg":"…",…fields}
+// (under systemd: "<6>{\"level\":\"info\",…}", see journal()). The minimum level changes at run
+// time (set_min_level; POST /admin/log-level).
 // Thread-safe (one write per line). Secrets never reach a line: values registered with
 // log::add_secret are replaced by "[redacted]" wherever they appear, and fields whose name
 // says token/secret/password/authorization are masked whatever their value. Phone numbers
@@ -29,11 +31,21 @@ inline void error(std::string_view msg, const nlohmann::json& f = nlohmann::json
 
 // The line as write() would print it (without the newline); exposed for tests.
 std::string format_line(level lvl, std::string_view msg, const nlohmann::json& fields);
+// The same for journald: "<6>{\"level\":\"info\",\"msg\":…}" — the syslog priority first (debug 7,
+// info 6, warn 4, error 3), no "ts" (the journal stamps each line itself).
+std::string format_journal_line(level lvl, std::string_view msg, const nlohmann::json& fields);
+
+// Journal mode: on when stderr is the journal stream systemd named in JOURNAL_STREAM
+// ("<device>:<inode>" of the stream; checked against stderr, so a child whose stderr was
+// redirected keeps the plain format). Decided on the first line; set_journal overrides.
+bool journal();
+void set_journal(bool on);
 
 void set_min_level(level lvl);
 level min_level();
 // "debug" | "info" | "warn" | "error"; nullopt-like: returns false for anything else.
 bool parse_level(std::string_view text, level& out);
+const char* level_name(level lvl);
 
 // Where lines go (default: stderr). Tests capture lines with it; pass nullptr to restore.
 using sink = std::function<void(const std::string& line)>;

@@ -116,6 +116,44 @@ class postgres_connection final : public sql_connection {
     return rows;
   }
 
+  void each_row(const std::string& sql, const std::function<void(const sql_row&)>& fn) override {
+    if (!PQsendQuery(conn_, sql.c_str())) {
+      std::string why = PQerrorMessage(conn_);
+      throw record_store_error("record store (" + shown_ + "): " + why + " [" + sql.substr(0, 200) + "]");
+    }
+    PQsetSingleRowMode(conn_);
+    std::string error;
+    std::exception_ptr failed;
+    // Every result is read, even after a failure, so the connection is ready for the next call.
+    while (PGresult* raw = PQgetResult(conn_)) {
+      result r(raw);
+      const auto st = PQresultStatus(raw);
+      if (st == PGRES_SINGLE_TUPLE) {
+        if (failed || !error.empty()) continue;
+        sql_row row;
+        const int ncols = PQnfields(raw);
+        for (int c = 0; c < ncols; ++c) {
+          if (PQgetisnull(raw, 0, c))
+            row.cells.emplace_back(nullptr);
+          else
+            row.cells.emplace_back(std::string(PQgetvalue(raw, 0, c), static_cast<std::size_t>(PQgetlength(raw, 0, c))));
+        }
+        try {
+          fn(row);
+        } catch (...) {
+          failed = std::current_exception();
+        }
+      } else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        error = PQresultErrorMessage(raw);
+      }
+    }
+    if (failed) std::rethrow_exception(failed);
+    if (!error.empty()) {
+      while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
+      throw record_store_error("record store (" + shown_ + "): " + error + " [" + sql.substr(0, 200) + "]");
+    }
+  }
+
   void begin() override { exec_script("BEGIN"); }
   void commit() override { exec_script("COMMIT"); }
   void rollback() noexcept override {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,11 @@ class sql_connection {
   // One statement; returns the rows it changed (INSERT … ON CONFLICT DO NOTHING: 0 or 1).
   virtual std::size_t exec(const std::string& sql, const sql_params& params = {}) = 0;
   virtual std::vector<sql_row> query(const std::string& sql, const sql_params& params = {}) = 0;
+  // Every row of a statement without parameters, one at a time (PostgreSQL: single-row mode,
+  // so a large table is never held whole in memory; backups read tables with it).
+  virtual void each_row(const std::string& sql, const std::function<void(const sql_row&)>& fn) {
+    for (const auto& r : query(sql, {})) fn(r);
+  }
 
   // A write transaction. SQLite takes the write lock at BEGIN (BEGIN IMMEDIATE), so two
   // writers wait for each other instead of failing halfway with SQLITE_BUSY.

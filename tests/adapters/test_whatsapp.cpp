@@ -935,3 +935,35 @@ TEST_CASE("whatsapp: secrets never reach errors, reasons or logs", "[whatsapp]")
   CHECK(g.outcome == verdict::unauthorized);
   check_no_secret(g.reason);
 }
+
+TEST_CASE("whatsapp: refusals an operator must act on are flagged for alerts", "[whatsapp]") {
+  const auto a = adapter();
+  struct alert_case {
+    int http_status;
+    std::string body;
+    std::string alert;
+  };
+  const std::vector<alert_case> cases = {
+      {401, graph_error(190, "Error validating access token: Session has expired."), "auth"},
+      {400, graph_error(190, "Malformed access token"), "auth"},
+      {401, "<html>Unauthorized</html>", "auth"},
+      {404, graph_error(132001, "(#132001) Template name does not exist in the translation",
+                        "template name (aula_continuar) does not exist in es_MX"),
+       "template"},
+      {400, graph_error(132015, "(#132015) Template is paused"), "template"},
+      {400, graph_error(132000, "(#132000) Number of parameters does not match"), "template"},
+      {400, graph_error(131026, "(#131026) Message undeliverable"), ""},
+      {400, graph_error(131047, "(#131047) Re-engagement message"), ""},
+      {500, "", ""},
+      {200, R"({"messages":[{"id":"wamid.X"}]})", ""},
+  };
+  for (const auto& c : cases) {
+    INFO(c.http_status << " " << c.body);
+    const send_result r = a.classify(c.http_status, c.body);
+    CHECK(r.alert == c.alert);
+    if (c.alert == "template") {
+      CHECK(r.status == send_status::rejected);
+      CHECK_THAT(r.error, Contains("132"));
+    }
+  }
+}

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -207,6 +208,7 @@ TEST_CASE("config secrets in the file are rejected with the variable to use") {
       {"whatsapp:\n  verify_token: t\n", ":2:3:", "AULA_WHATSAPP_VERIFY_TOKEN"},
       {"twilio:\n  auth_token: t\n", ":2:3:", "AULA_TWILIO_AUTH_TOKEN"},
       {"admin_tokens: \"admin:x\"\n", ":1:1:", "AULA_ADMIN_TOKENS"},
+      {"metrics:\n  token: t\n", ":2:3:", "AULA_METRICS_TOKEN"},
       {"redis:\n  url: redis://:hunter22@localhost:6379/0\n", ":2:8:", "AULA_REDIS_URL"},
       {"https_proxy: http://u:hunter22@proxy:3128\n", ":1:14:", "HTTPS_PROXY"},
   };
@@ -326,6 +328,9 @@ TEST_CASE("config every environment variable of the table overrides") {
        }},
       {"AULA_CA_FILE", ca, [ca](const app_config& c) { return c.ca_file == ca; }},
       {"HTTPS_PROXY", "http://proxy.local:3128", [](const app_config& c) { return c.https_proxy == "http://proxy.local:3128"; }},
+      {"AULA_METRICS_LISTEN", "127.0.0.1:9464", [](const app_config& c) { return c.metrics.listen == "127.0.0.1:9464"; }},
+      {"AULA_METRICS_TOKEN", "metricstoken", [](const app_config& c) { return c.metrics.token == "metricstoken"; }},
+      {"AULA_LOG_LEVEL", "debug", [](const app_config& c) { return c.logging.level == "debug"; }},
       {"AULA_TEST_CLOCK", "1", [](const app_config& c) { return c.test_clock; }},
   };
 
@@ -377,6 +382,8 @@ TEST_CASE("config bad environment values name the variable") {
       {{{"AULA_WHATSAPP_API", "graph.facebook.com"}}, "AULA_WHATSAPP_API:"},
       {{{"AULA_TWILIO_API", "ftp://api.twilio.com"}}, "AULA_TWILIO_API: 'ftp://api.twilio.com' must start with http"},
       {{{"AULA_ADMIN_TOKENS", "root:abcd"}}, "AULA_ADMIN_TOKENS: unknown role 'root' (roles: admin, facilitator)"},
+      {{{"AULA_LOG_LEVEL", "verbose"}}, "AULA_LOG_LEVEL: 'verbose' is not a log level"},
+      {{{"AULA_METRICS_LISTEN", "9464"}}, "AULA_METRICS_LISTEN: '9464' is not address:port"},
       {{{"AULA_ADMIN_TOKENS", "admin:"}}, "AULA_ADMIN_TOKENS: the admin entry has an empty token"},
       {{{"AULA_ADMIN_TOKENS", "justatoken"}}, "AULA_ADMIN_TOKENS: an entry is not role:token"},
       {{{"AULA_CA_FILE", "/nonexistent.pem"}}, "AULA_CA_FILE: cannot read '/nonexistent.pem'"},
@@ -417,14 +424,18 @@ TEST_CASE("config describe masks every secret") {
       {"AULA_ADMIN_TOKENS", "admin:ADMIN-TOKEN-VALUE,facilitator:FAC-TOKEN-VALUE"},
       {"AULA_REDIS_URL", "redis://:REDIS-PASSWORD@10.0.0.5:6379/0"},
       {"HTTPS_PROXY", "http://user:PROXY-PASSWORD@proxy:3128"},
+      {"AULA_METRICS_TOKEN", "METRICS-TOKEN-VALUE"},
   };
   auto c = load_config(f, env);
   auto text = describe(c);
   INFO(text);
   for (const auto& secret : {"TG-TOKEN-VALUE", "TG-SECRET-VALUE", "WA-TOKEN-VALUE", "WA-APP-SECRET-VALUE",
                              "WA-VERIFY-VALUE", "TW-AUTH-VALUE", "ADMIN-TOKEN-VALUE", "FAC-TOKEN-VALUE",
-                             "REDIS-PASSWORD", "PROXY-PASSWORD"})
+                             "REDIS-PASSWORD", "PROXY-PASSWORD", "METRICS-TOKEN-VALUE"})
     CHECK(text.find(secret) == std::string::npos);
+  CHECK_THAT(text, Catch::Contains("AULA_METRICS_TOKEN (set)"));
+  const auto secrets = secrets_of(c);
+  CHECK(std::find(secrets.begin(), secrets.end(), "METRICS-TOKEN-VALUE") != secrets.end());
   CHECK_THAT(text, Catch::Contains("telegram: enabled"));
   CHECK_THAT(text, Catch::Contains("AULA_TELEGRAM_TOKEN (set)"));
   CHECK_THAT(text, Catch::Contains("whatsapp: enabled"));

@@ -290,6 +290,21 @@ TEST_CASE("sender: a dead letter keeps its reason, pauses the learner and holds 
   CHECK(r.pending() == 0);
 }
 
+TEST_CASE("sender: a provider refusing our credentials is counted for alerts, by channel") {
+  rig r;
+  r.provider.rule = [](const std::string& chat, int) { return chat == "68" ? 401 : 200; };
+  r.commit("telegram:68", {"hola"});
+  r.commit("telegram:69", {"hola"});
+  auto& d = r.add_sender(fast_options());
+  REQUIRE(eventually([&] { return r.dead("telegram:68").size() == 1; }));
+  REQUIRE(eventually([&] { return r.provider.accepted() == 1; }));
+  const auto alerts = d.counters().provider_alerts();
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts.begin()->first == std::make_pair(std::string("telegram"), std::string("auth")));
+  CHECK(alerts.begin()->second == 1);  // a 401 is not retried: one refusal, one count
+  CHECK(d.counters().dead_letters == 1);
+}
+
 TEST_CASE("sender: a learner who blocked the bot is opted out and nothing more is sent") {
   rig r;
   r.provider.rule = [](const std::string& chat, int) { return chat == "13" ? 403 : 200; };

@@ -161,3 +161,29 @@ TEST_CASE("log writes to the sink at or above the minimum level") {
   CHECK(l == log::level::warn);
   CHECK_FALSE(log::parse_level("loud", l));
 }
+
+TEST_CASE("log lines for journald start with the syslog priority and carry no timestamp") {
+  const std::vector<std::pair<log::level, std::string>> cases = {
+      {log::level::debug, "<7>"}, {log::level::info, "<6>"}, {log::level::warn, "<4>"}, {log::level::error, "<3>"}};
+  for (const auto& c : cases) {
+    const auto line = log::format_journal_line(c.first, "hola", {{"k", 1}, {"token", "abc"}});
+    INFO(line);
+    REQUIRE(line.rfind(c.second, 0) == 0);
+    auto j = nlohmann::json::parse(line.substr(c.second.size()));
+    CHECK_FALSE(j.contains("ts"));
+    CHECK(j["level"] == log::level_name(c.first));
+    CHECK(j["msg"] == "hola");
+    CHECK(j["token"] == "***");
+  }
+  // write() follows the mode: on, the sink gets journal lines; off, the usual ones.
+  std::vector<std::string> lines;
+  log::set_sink([&lines](const std::string& l) { lines.push_back(l); });
+  log::set_journal(true);
+  log::warn("en el diario");
+  log::set_journal(false);
+  log::warn("en stderr");
+  log::set_sink(nullptr);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].rfind("<4>{\"level\":\"warn\"", 0) == 0);
+  CHECK(lines[1].rfind("{\"ts\":", 0) == 0);
+}

@@ -15,9 +15,12 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <algorithm>
 #include <random>
 #include <sstream>
 
+#include "bot/records/backup.hpp"
 #include "bot/records/csv.hpp"
 
 namespace {
@@ -933,6 +936,103 @@ TEST_CASE("records report: delivery per channel: sent, segments, statuses, dead 
 
 // ---------------------------------------------------------------------------------------------
 // CSV
+
+// ---------------------------------------------------------------------------------------------
+// Backups (aula backup / aula restore): a copy of either backend restores into either backend
+// with the same reports, replacing what the target held, and later inserts go on after it.
+
+void restore_and_compare(const std::string& target, const fs::path& dir, const json& part, const json& progress,
+                         const json& delivery, const json& timeline_a) {
+  const json done = restore_record_store(target, dir, part);
+  CHECK(done["schema_version"] == static_cast<int>(migrations().size()));
+  CHECK(done["rows"]["records"] == part["rows"]["records"]);
+  CHECK(done["rows"]["learners"] == 4);
+  auto st = open_record_store(target);
+  CHECK(st->progress() == progress);
+  CHECK(st->delivery() == delivery);
+  CHECK(st->timeline(A, 1000) == timeline_a);
+  // The insertion order goes on after the restored records (PostgreSQL: the identity follows).
+  const json n1 = {{"id", "after.1"}, {"type", "nudge"}, {"conv", A}, {"at", 999999}};
+  const json n2 = {{"id", "after.2"}, {"type", "nudge"}, {"conv", A}, {"at", 999999}};
+  REQUIRE(st->insert({n1, n2}) == 2);
+  const json t = st->timeline(A, 1000);
+  REQUIRE(t.size() == timeline_a.size() + 2);
+  CHECK(t[t.size() - 2]["id"] == "after.1");
+  CHECK(t[t.size() - 1]["id"] == "after.2");
+}
+
+TEST_CASE("records backup: a copy restores into SQLite and PostgreSQL with the same reports") {
+  on_each_backend([](const std::string& source) {
+    temp_dir dir;
+    json part, progress, delivery, timeline_a, timeline_e;
+    {
+      auto st = scenario_store(source);
+      timeline_e = st->timeline(E, 1000);
+      progress = st->progress();
+      delivery = st->delivery();
+      timeline_a = st->timeline(A, 1000);
+      part = backup_record_store(source, dir.path);
+    }
+    CHECK(part["backend"] == (source.starts_with("sqlite") ? "sqlite" : "postgresql"));
+    CHECK(fs::exists(dir.path / part["file"].get<std::string>()));
+    CHECK(part["schema_version"] == static_cast<int>(migrations().size()));
+    CHECK(part["rows"]["records"] == scenario().size());
+    CHECK(part["rows"]["learners"] == 4);
+    CHECK(record_store_rows(source) > scenario().size());
+
+    SECTION("into a new SQLite file") {
+      temp_dir other;
+      const std::string target = "sqlite://" + (other.path / "sub" / "records.db").string();
+      CHECK(record_store_rows(target) == 0);
+      CHECK_FALSE(fs::exists(other.path / "sub" / "records.db"));  // counting creates nothing
+      restore_and_compare(target, dir.path, part, progress, delivery, timeline_a);
+    }
+    SECTION("over the source, replacing what was added since") {
+      open_record_store(source)->insert({{{"id", "later.1"}, {"type", "nudge"}, {"conv", E}, {"at", 1}}});
+      restore_and_compare(source, dir.path, part, progress, delivery, timeline_a);
+      CHECK(open_record_store(source)->timeline(E, 1000) == timeline_e);
+    }
+    SECTION("into PostgreSQL") {
+      const char* server = std::getenv("AULA_TEST_POSTGRES_URL");
+      if (!server || !*server) {
+        WARN("AULA_TEST_POSTGRES_URL is not set: restoring into PostgreSQL is skipped");
+        return;
+      }
+      pg_database db(server);
+      CHECK(record_store_rows(db.url()) == 0);
+      restore_and_compare(db.url(), dir.path, part, progress, delivery, timeline_a);
+    }
+  });
+}
+
+TEST_CASE("records backup: a backup of an older schema is restored and upgraded") {
+  on_each_backend([](const std::string& source) {
+    temp_dir dir;
+    json part;
+    {
+      auto st = open_record_store(source, {migrations().front()});
+      REQUIRE(st->insert({{{"id", "r.1"}, {"type", "start"}, {"conv", A}, {"flow", "f"}, {"at", 1}}}) == 1);
+      part = backup_record_store(source, dir.path);
+    }
+    CHECK(part["schema_version"] == 1);
+    CHECK_FALSE(part["rows"].contains("learners"));
+    temp_dir other;
+    const std::string target = "sqlite://" + (other.path / "records.db").string();
+    const json done = restore_record_store(target, dir.path, part);
+    CHECK(done["schema_version"] == static_cast<int>(migrations().size()));
+    auto st = open_record_store(target);
+    CHECK(st->timeline(A).size() == 1);
+    st->upsert_learner(A, {{"name", "Ana"}});  // the newer tables exist
+    // A backup newer than this build is refused before the target is touched.
+    json future = part;
+    future["schema_version"] = static_cast<int>(migrations().size()) + 1;
+    future["backend"] = "postgresql";
+    future["file"] = "records.jsonl";
+    std::ofstream(dir.path / "records.jsonl") << "";
+    CHECK_THROWS_WITH(restore_record_store(target, dir.path, future), Catch::Contains("schema version"));
+    CHECK(open_record_store(target)->timeline(A).size() == 1);
+  });
+}
 
 TEST_CASE("csv: RFC 4180 quoting") {
   CHECK(csv_cell("plain") == "plain");
