@@ -128,6 +128,18 @@ struct delivery_config {
   bool operator==(const delivery_config&) const = default;
 };
 
+// The privacy notice (aviso de privacidad) and the learner's consent before their first flow.
+struct privacy_config {
+  bool consent = true;            // ask before a learner's first flow; false: never ask
+  std::string notice_version = "2026-11";  // recorded with each decision; change it with the notice
+  // Where learners read the notice; empty = <public_url>/privacidad (aula serves it).
+  std::string notice_url;
+  // The notice's text, Markdown-like (# titles, - lists, paragraphs), one file per language:
+  // <notice_file>.es.md and <notice_file>.en.md, rendered at GET /privacidad (?lang=en).
+  std::string notice_file = "config/aviso-de-privacidad";
+  bool operator==(const privacy_config&) const = default;
+};
+
 struct app_config {
   server_config server;
   std::string public_url = "http://127.0.0.1:8080";  // AULA_PUBLIC_URL
@@ -146,6 +158,7 @@ struct app_config {
   std::string default_time_zone = "America/Mexico_City";
   quiet_hours_config quiet_hours;
   delivery_config delivery;
+  privacy_config privacy;
 
   // Where the values came from (for the start-up log); not settings.
   std::string config_file;          // the path read, or looked for

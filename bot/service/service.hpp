@@ -13,6 +13,7 @@
 #include <string>
 
 #include "adapters/adapter.hpp"
+#include "bot/engine/engine.hpp"
 #include "bot/engine/flow.hpp"
 #include "bot/io/net.hpp"
 #include "bot/service/clock.hpp"
@@ -28,6 +29,8 @@ struct service_options {
   std::string default_tz = "America/Mexico_City";
   std::string default_lang = "es";
   int max_commit_attempts = 5;     // version conflicts before giving up (503)
+  // Privacy consent before a learner's first flow (config privacy:); never for draft previews.
+  consent_settings consent;
 };
 
 // A web chat learner previewing draft flows ("web:preview-…"): their results are never
