@@ -781,12 +781,15 @@ class stepper {
   void refuse_consent() {
     record_consent("refused");
     say(rc_.builtin("consent_refused"));
+    out_.next.consent_asked = false;
+    out_.next.consent_pending.clear();
     forget_learner();
   }
 
   // After a refusal: nothing of the learner stays but the decision, their language (to speak
-  // to them if they write again), an opt-out, and the last time they wrote (the channel's
-  // window). No runs, answers, contact fields, courses or queued starts.
+  // to them if they write again), an opt-out, the last time they wrote (the channel's window)
+  // and, once they are asked again, what they asked to start. No runs, answers, contact
+  // fields or courses.
   void forget_learner() {
     session& s = out_.next;
     s.contact.clear();
@@ -799,8 +802,6 @@ class stepper {
     s.menu_open = false;
     s.paused.clear();
     s.paused_at = 0;
-    s.consent_asked = false;
-    s.consent_pending.clear();
   }
 
   // Returns true when the consent gate handled the event (the learner has not accepted the
@@ -855,6 +856,8 @@ class stepper {
     }
     // The learner wrote or tapped.
     s.last_in = rc_.ctx().now_ms;
+    // WhatsApp's re-engagement template answered: the question it held now goes; say nothing more.
+    if (ev.type == k::choice && ev.choice == continue_choice) return true;
     if (s.consent_asked && !s.opted_out) {
       if (auto yes = consent_answer(ev)) {
         if (*yes) accept_consent();

@@ -221,7 +221,7 @@ TEST_CASE("consent: No acepto keeps only the refusal; later ALTA or a message as
   CHECK(l.last.messages[0].choices.size() == 2);
   l.say("Acepto");
   CHECK(l.s.consent.decision == "accepted");
-  CHECK(l.types() == std::vector<std::string>{"consent", "consent"});
+  REQUIRE(l.types() == std::vector<std::string>{"consent", "consent"});
   CHECK(l.records[1].status == "accepted");
   // Nothing was waiting: the menu.
   CHECK(l.s.menu_open);
