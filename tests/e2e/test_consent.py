@@ -23,8 +23,8 @@ NOTICE_VERSION = "2026-11"  # config/aula.yaml's privacy.notice_version, kept by
 # Records about messages aula sent (not about what the learner said): allowed after a refusal.
 DELIVERY_TYPES = {"sent", "delivery", "dead"}
 # What a refused learner's session may hold: format and version, language, the decision, the
-# last time they wrote (the channel's window) and an opt-out.
-REFUSED_SESSION_KEYS = {"v", "ver", "lang", "consent", "li", "out"}
+# last time they wrote (the channel's window), an opt-out, and whether the question is out again.
+REFUSED_SESSION_KEYS = {"v", "ver", "lang", "consent", "li", "out", "cq"}  # cq: asked again
 
 
 def notice_lines(lang):
@@ -164,7 +164,7 @@ class ConsentOnEveryChannel(unittest.TestCase):
         self.assert_tg_question(self.tg_messages(chat, 1)[0], self.notice_url)
         self.tg_send(tg_tap(chat, "consent.no", first_name="Rosa"))
         msgs = self.tg_messages(chat, 2)
-        self.assertNotIn("reply_markup", msgs[1]["body"])
+        self.assertNotIn("inline_keyboard", json.dumps(msgs[1]["body"]))
         self.wait_consent(conv, "refused")
         self.assert_only_refusal(conv)
         # A later message offers the question again; still nothing kept.
@@ -174,7 +174,7 @@ class ConsentOnEveryChannel(unittest.TestCase):
         # BAJA at the question works as anywhere.
         self.tg_send(tg_text(chat, "BAJA", first_name="Rosa"))
         msgs = self.tg_messages(chat, 4)
-        self.assertNotIn("reply_markup", msgs[3]["body"])
+        self.assertNotIn("inline_keyboard", json.dumps(msgs[3]["body"]))
         wait_until(lambda: (self.aula.session(self.redis, conv) or {}).get("out"), what="opted out")
         self.assert_only_refusal(conv)
 
