@@ -77,8 +77,13 @@ std::string privacy_notice_page(const std::string& text, const std::string& lang
   std::istringstream in(text);
   std::string line;
   bool first_heading = true;
+  bool comment = false;  // <!-- notes for the operator --> are not shown
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (comment || line.find("<!--") != std::string::npos) {
+      comment = line.find("-->") == std::string::npos;
+      continue;
+    }
     std::size_t lead = line.find_first_not_of(' ');
     if (lead == std::string::npos) {
       flush();

@@ -13,7 +13,8 @@ std::optional<std::string> read_privacy_notice(const std::string& base, const st
 
 // The notice as a small HTML page (UTF-8). The text's own markup, all of it escaped:
 // "# " / "## " lines are headings, "- " lines list items, blank lines end a paragraph,
-// **bold** is bold, and http(s) addresses become links.
+// **bold** is bold, http(s) addresses become links, and lines from <!-- to --> (notes for
+// whoever fills the notice in) are left out.
 std::string privacy_notice_page(const std::string& text, const std::string& lang);
 
 }  // namespace aula
