@@ -21,7 +21,7 @@ import mock_whatsapp as mw  # noqa: E402
 
 NOTICE_VERSION = "2026-11"  # config/aula.yaml's privacy.notice_version, kept by write_test_config
 # Records about messages aula sent (not about what the learner said): allowed after a refusal.
-DELIVERY_TYPES = {"sent", "delivery", "dead"}
+DELIVERY_TYPES = {"sent", "delivery", "dead_letter", "reengagement"}
 # What a refused learner's session may hold: format and version, language, the decision, the
 # last time they wrote (the channel's window), an opt-out, and whether the question is out again.
 REFUSED_SESSION_KEYS = {"v", "ver", "lang", "consent", "li", "out", "cq"}  # cq: asked again
