@@ -122,7 +122,7 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
       continue;
     }
     for (auto it = c.begin(); it != c.end(); ++it) {
-      static const std::vector<std::string> keys = {"name", "flow", "course", "lang", "contact", "cohorts", "tz", "now", "buttons", "start_at", "conversation", "expect"};
+      static const std::vector<std::string> keys = {"name", "flow", "course", "lang", "contact", "cohorts", "tz", "now", "buttons", "start_at", "consent", "conversation", "expect"};
       auto k = it->first.Scalar();
       if (std::find(keys.begin(), keys.end(), k) == keys.end())
         diags.error(pos_of(path, it->first), "unknown key '" + k + "' in a case", did_you_mean(k, keys));
@@ -139,6 +139,7 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
     if (c["buttons"])
       if (auto b = whole_number(c["buttons"], "buttons")) tc.buttons = *b;
     if (c["start_at"]) tc.start_at = c["start_at"].Scalar();
+    if (c["consent"]) tc.consent = c["consent"].Scalar();
     if (c["tz"]) tc.tz = c["tz"].Scalar();
     if (c["now"]) tc.now = c["now"].Scalar();
     if (auto co = c["cohorts"]) {
@@ -278,6 +279,12 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c) {
   }
   ctx.caps.max_buttons = c.buttons;
   ctx.cohorts = c.cohorts;
+  if (!c.consent.empty()) {
+    ctx.channel = "transcript";
+    ctx.consent.required = true;
+    ctx.consent.version = c.consent;
+    ctx.consent.url = "http://127.0.0.1:8080/privacidad";  // AULA_PUBLIC_URL's default
+  }
   simulator sim(flows, ctx);
   sim.state().lang = c.lang;
   sim.state().contact = c.contact;
@@ -301,7 +308,9 @@ case_outcome run_case(const flow_set& flows, const transcript_case& c) {
         // A tap on option `t.text` of the question being asked (a stale id if there is none).
         std::string ref = "stale." + t.text;
         const session& s = sim.state();
-        if (s.run) {
+        if (t.text == consent_yes || t.text == consent_no) {
+          ref = t.text;  // the consent question's buttons
+        } else if (s.run) {
           if (const node* n = flows.find(s.run->flow)->find(s.run->node)) {
             for (std::size_t i = 0; i < n->options.size(); ++i)
               if (n->options[i].id == t.text) ref = choice_ref(s.run->id, n->id, i);

@@ -71,6 +71,9 @@ struct transcript_case {
   std::string now;
   int buttons = 0;
   std::string start_at;
+  // consent: "2026-11": the privacy consent question comes first (as `aula serve` asks it with
+  // privacy.consent on), for this notice version; tap: consent.yes / consent.no answer it.
+  std::string consent;
   std::vector<transcript_turn> turns;
   std::optional<std::string> status;
   std::optional<std::string> course_status;  // expect: course: completed | active | …

@@ -22,6 +22,7 @@ namespace {
 struct chat_options {
   std::string flow, course, lang, script, name, flows, tz;
   int buttons = 0;
+  std::string consent;  // --consent VERSION: the privacy consent question first
 };
 
 constexpr const char* bot_prefix = "aula › ";
@@ -106,6 +107,13 @@ int run_chat(const chat_options& o) {
   context ctx;
   ctx.caps.max_buttons = o.buttons;
   ctx.tz = o.tz.empty() ? default_time_zone : o.tz;
+  ctx.channel = "terminal";
+  if (!o.consent.empty()) {
+    // The privacy consent question first, as `aula serve` asks it (privacy.consent).
+    ctx.consent.required = true;
+    ctx.consent.version = o.consent;
+    ctx.consent.url = "http://127.0.0.1:8080/privacidad";
+  }
   std::int64_t offset = 0;  // /advance moves aula's clock ahead of the real one
   auto real_now = [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -134,7 +142,7 @@ int run_chat(const chat_options& o) {
   tick();
   show(sim.send(begin()));
   std::string line;
-  while (sim.state().run || sim.state().menu_open || in_course()) {
+  while (sim.state().run || sim.state().menu_open || sim.state().consent_asked || in_course()) {
     if (!next_line(in, echo, line)) {
       if (echo && sim.state().run) std::cout << "(fin del guion; el flujo sigue esperando en '" << sim.state().run->node << "')\n";
       return 0;
@@ -196,6 +204,7 @@ void add_chat(CLI::App& app, int& exit_code) {
   cmd->add_option("--name", o->name, "Learner name, for {{contact.name}}");
   cmd->add_option("--flows", o->flows, "Folder of flow files (default: $AULA_FLOWS or flows/)");
   cmd->add_option("--tz", o->tz, "Learner time zone (default America/Mexico_City)");
+  cmd->add_option("--consent", o->consent, "Ask the privacy consent question first, for this notice version (as aula serve does)");
   cmd->add_option("--buttons", o->buttons, "Show menus of up to N choices as buttons, like a chat app (default 0: numbered)");
   cmd->callback([o, &exit_code] {
     if (o->flows.empty()) o->flows = default_flows_dir();

@@ -52,6 +52,14 @@ void print_human(const nlohmann::json& j) {
     if (!field("consent").empty()) std::cout << "; consent: " << field("consent");
     std::cout << "\n";
   }
+  if (j.contains("consent")) {
+    const auto& c = j["consent"];
+    std::cout << "  privacy consent: " << c.value("decision", std::string{});
+    if (c.contains("notice_version"))
+      std::cout << " (notice " << c.value("notice_version", std::string{}) << ", " << c.value("channel", std::string{})
+                << ", " << when(c.value("at", std::int64_t{0})) << ")";
+    std::cout << "\n";
+  }
   if (j.contains("run"))
     std::cout << "  in flow " << j["run"]["flow"].get<std::string>() << ", at node " << j["run"]["node"].get<std::string>()
               << "\n";

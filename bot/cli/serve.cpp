@@ -31,6 +31,7 @@
 #include "bot/service/access.hpp"
 #include "bot/service/broadcasts.hpp"
 #include "bot/service/directory.hpp"
+#include "bot/service/privacy.hpp"
 #include "bot/service/publishing.hpp"
 #include "bot/service/records.hpp"
 #include "bot/service/service.hpp"
@@ -176,6 +177,23 @@ int run_serve(const serve_options& o) {
   so.default_tz = cfg.default_time_zone;
   so.public_url = cfg.public_url;
   so.learner_messages_per_minute = cfg.limits.learner_messages_per_minute;
+  // The privacy notice: aula serves it at /privacidad unless privacy.notice_url names another
+  // page; learners get its link with the consent question.
+  const std::optional<std::string> notice_es = read_privacy_notice(cfg.privacy.notice_file, "es");
+  const std::optional<std::string> notice_en = read_privacy_notice(cfg.privacy.notice_file, "en");
+  if (cfg.privacy.consent && cfg.privacy.notice_url.empty() && !notice_es) {
+    std::cerr << "aula serve: privacy.consent is on but the privacy notice " << cfg.privacy.notice_file
+              << ".es.md cannot be read: write it (see config/aviso-de-privacidad.es.md), set privacy.notice_file or "
+                 "privacy.notice_url, or turn privacy.consent off\n";
+    stop_threads();
+    return 1;
+  }
+  so.consent.required = cfg.privacy.consent;
+  so.consent.version = cfg.privacy.notice_version;
+  so.consent.url = cfg.privacy.notice_url.empty() ? cfg.public_url + "/privacidad" : cfg.privacy.notice_url;
+  log::info("privacy", {{"consent", cfg.privacy.consent ? "asked before a learner's first flow" : "off"},
+                        {"notice_version", cfg.privacy.notice_version},
+                        {"notice_url", so.consent.url}});
   service svc(*st, so);
   svc.publish(std::make_shared<const flow_set>(std::move(loaded.flows)));
   svc.add_adapter(std::make_shared<web_adapter>());
@@ -378,6 +396,14 @@ int run_serve(const serve_options& o) {
     } catch (const store_unavailable&) {
       co_return json_response(req, http::status::service_unavailable, {{"error", "store unavailable"}});
     }
+  });
+  // The privacy notice, in Spanish (English with ?lang=en, Spanish when there is no English).
+  server.add_route(http::verb::get, "/privacidad", [&](request& req) -> net::awaitable<response> {
+    const bool en = query_param(req.target(), "lang") == "en" && notice_en;
+    const std::optional<std::string>& text = en ? notice_en : notice_es;
+    if (!text)
+      co_return make_response(req, http::status::not_found, "no privacy notice is configured\n", "text/plain; charset=utf-8");
+    co_return make_response(req, http::status::ok, privacy_notice_page(*text, en ? "en" : "es"), "text/html; charset=utf-8");
   });
   // Certificates: anyone holding the code can check it; nothing else about the learner shows.
   server.add_route(

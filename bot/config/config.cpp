@@ -256,6 +256,14 @@ class file_reader {
            {"level", [&](S x, const YAML::Mark& k) { text(x, k, "log.level", c_.logging.level, check_log_level); }},
          }, m);
        }},
+      {"privacy", [&](S v, const YAML::Mark& m) {
+         section(v, "privacy", {
+           {"consent", [&](S x, const YAML::Mark& k) { flag(x, k, "privacy.consent", c_.privacy.consent); }},
+           {"notice_version", [&](S x, const YAML::Mark& k) { text(x, k, "privacy.notice_version", c_.privacy.notice_version, check_nonempty); }},
+           {"notice_url", [&](S x, const YAML::Mark& k) { text(x, k, "privacy.notice_url", c_.privacy.notice_url, check_optional_url); }},
+           {"notice_file", [&](S x, const YAML::Mark& k) { text(x, k, "privacy.notice_file", c_.privacy.notice_file, check_nonempty); }},
+         }, m);
+       }},
       {"quiet_hours", [&](S v, const YAML::Mark& m) {
          section(v, "quiet_hours", {
            {"start", [&](S x, const YAML::Mark& k) { text(x, k, "quiet_hours.start", c_.quiet_hours.start, check_clock); }},
@@ -270,6 +278,7 @@ class file_reader {
   using check = std::string (*)(const std::string&);
 
   static std::string check_nonempty(const std::string& v) { return v.empty() ? "must not be empty" : std::string{}; }
+  static std::string check_optional_url(const std::string& v) { return v.empty() ? std::string{} : check_http_url(v); }
   static std::string check_optional_ca_file(const std::string& v) { return v.empty() ? std::string{} : check_ca_file(v); }
   static std::string check_optional_listen(const std::string& v) { return v.empty() ? std::string{} : check_listen(v); }
 

@@ -169,6 +169,18 @@ struct log_config {
   bool operator==(const log_config&) const = default;
 };
 
+// The privacy notice (aviso de privacidad) and the learner's consent before their first flow.
+struct privacy_config {
+  bool consent = true;            // ask before a learner's first flow; false: never ask
+  std::string notice_version = "2026-11";  // recorded with each decision; change it with the notice
+  // Where learners read the notice; empty = <public_url>/privacidad (aula serves it).
+  std::string notice_url;
+  // The notice's text, Markdown-like (# titles, - lists, paragraphs), one file per language:
+  // <notice_file>.es.md and <notice_file>.en.md, rendered at GET /privacidad (?lang=en).
+  std::string notice_file = "config/aviso-de-privacidad";
+  bool operator==(const privacy_config&) const = default;
+};
+
 struct app_config {
   server_config server;
   std::string public_url = "http://127.0.0.1:8080";  // AULA_PUBLIC_URL
@@ -191,6 +203,7 @@ struct app_config {
   webhooks_config webhooks;
   metrics_config metrics;
   log_config logging;  // the file's `log:` section
+  privacy_config privacy;
 
   // Where the values came from (for the start-up log); not settings.
   std::string config_file;          // the path read, or looked for

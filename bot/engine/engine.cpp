@@ -87,6 +87,25 @@ constexpr builtin_entry builtins[] = {
     {"course_done", "Ya terminaste este curso.", "You have already finished this course."},
     {"only_text", "Por ahora solo puedo leer texto. Responde con un mensaje escrito, por favor.",
      "For now I can only read text. Please reply with a written message."},
+    {"consent_ask",
+     "Antes de empezar: para darte el curso necesitamos tratar tus datos personales (tus respuestas y tu avance). "
+     "Lee el aviso de privacidad: {url}\n\n¿Aceptas el tratamiento de tus datos como se describe en el aviso?",
+     "Before we start: to give you the course we need to process your personal data (your answers and your "
+     "progress). Read the privacy notice: {url}\n\nDo you agree to the processing of your data as described in the "
+     "notice?"},
+    {"consent_yes", "Acepto", "I agree"},
+    {"consent_no", "No acepto", "I do not agree"},
+    {"consent_again", "Para seguir necesitamos tu respuesta.", "To go on we need your answer."},
+    {"consent_thanks",
+     "Gracias. Registramos que aceptaste el aviso de privacidad (versión {version}). Puedes retirar tu "
+     "consentimiento cuando quieras escribiendo BAJA.",
+     "Thank you. We recorded that you accepted the privacy notice (version {version}). You can withdraw your "
+     "consent at any time by sending STOP."},
+    {"consent_refused",
+     "Entendido: no guardaremos tus respuestas ni tus datos y no te enviaremos el curso. Si cambias de opinión, "
+     "escribe ALTA.",
+     "Understood: we will not keep your answers or your data and we will not send you the course. If you change "
+     "your mind, send START."},
 };
 
 // Global keywords: commands only when they are the whole message (folded) and not an option
@@ -430,7 +449,9 @@ class stepper {
 
   void handle(const inbound_event& ev) {
     const std::size_t before = out_.messages.size();
-    dispatch(ev);
+    if (!consent_gate(ev)) dispatch(ev);
+    // A learner who refused consent keeps nothing but the refusal (and what delivery needs).
+    if (rc_.ctx().consent.required && out_.next.consent.decision == "refused") forget_learner();
     if (ev.unsolicited)
       for (std::size_t i = before; i < out_.messages.size(); ++i) out_.messages[i].unsolicited = true;
     // Every active course keeps a way forward (its module, a drip, a nudge).
@@ -650,6 +671,243 @@ class stepper {
     }
   }
 
+  // ---- Privacy consent (context.consent.required) -------------------------------------------
+
+  bool consent_required() const {
+    return rc_.ctx().consent.required && out_.next.consent.decision != "accepted";
+  }
+
+  // The consent question: the notice's link and two choices (buttons where the channel has
+  // them, else a numbered menu: "1" / "2" answer it on SMS).
+  void ask_consent(const std::string& prefix) {
+    session& s = out_.next;
+    std::string url = rc_.ctx().consent.url;
+    if (rc_.lang() == "en") url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("lang=en");
+    std::string text = rc_.builtin("consent_ask");
+    if (auto p = text.find("{url}"); p != std::string::npos) text.replace(p, 5, url);
+    outbound_message m;
+    m.text = (prefix.empty() ? "" : prefix + "\n\n") + text;
+    m.node = "consent";
+    m.menu = rc_.ctx().caps.max_buttons >= 2 ? menu_style::buttons : menu_style::numbered;
+    m.choices.push_back({consent_yes, rc_.builtin("consent_yes")});
+    m.choices.push_back({consent_no, rc_.builtin("consent_no")});
+    rc_.say(std::move(m));
+    s.consent_asked = true;
+    rc_.log("consent asked (notice " + rc_.ctx().consent.version + ")");
+  }
+
+  // The learner's answer to the consent question: true = accepts, false = refuses.
+  std::optional<bool> consent_answer(const inbound_event& ev) const {
+    if (ev.type == inbound_event::kind::choice) {
+      if (ev.choice == consent_yes) return true;
+      if (ev.choice == consent_no) return false;
+      return std::nullopt;
+    }
+    if (auto i = parse_index(ev.text); i && (*i == 1 || *i == 2)) return *i == 1;
+    const std::string f = fold(ev.text);
+    if (f.empty()) return std::nullopt;
+    for (const auto& b : builtins) {
+      const std::string_view k = b.key;
+      if (k != "consent_yes" && k != "consent_no") continue;
+      if (fold(b.es) == f || fold(b.en) == f) return k == "consent_yes";
+    }
+    static const std::set<std::string> yes = {"si", "yes", "acepto", "aceptar", "de acuerdo", "ok", "i agree", "agree"};
+    static const std::set<std::string> no = {"no", "no acepto", "no aceptar", "i do not agree", "i dont agree",
+                                             "i don t agree", "disagree"};
+    if (yes.count(f)) return true;
+    if (no.count(f)) return false;
+    return std::nullopt;
+  }
+
+  void remember(nlohmann::json e) {
+    auto& p = out_.next.consent_pending;
+    if (std::find(p.begin(), p.end(), e) != p.end()) return;
+    if (p.size() >= 8) p.erase(p.begin());
+    p.push_back(std::move(e));
+  }
+
+  void record_consent(const std::string& decision) {
+    session& s = out_.next;
+    const auto& cs = rc_.ctx().consent;
+    s.consent = consent_decision{decision, cs.version, rc_.ctx().channel, rc_.ctx().now_ms};
+    // Not part of a run's records (a refusal keeps no run).
+    std::optional<run_state> run = std::move(s.run);
+    s.run.reset();
+    auto& r = rc_.record("consent", nullptr);
+    s.run = std::move(run);
+    r.node = "consent";
+    r.status = decision;
+    r.value = {{"decision", decision}, {"notice_version", cs.version}, {"channel", rc_.ctx().channel}, {"at", rc_.ctx().now_ms}};
+    rc_.log("consent " + decision + " (notice " + cs.version + ")");
+  }
+
+  void accept_consent() {
+    session& s = out_.next;
+    s.consent_asked = false;
+    record_consent("accepted");
+    std::string thanks = rc_.builtin("consent_thanks");
+    if (auto p = thanks.find("{version}"); p != std::string::npos) thanks.replace(p, 9, rc_.ctx().consent.version);
+    say(thanks);
+    std::vector<nlohmann::json> pending = std::move(s.consent_pending);
+    s.consent_pending.clear();
+    bool started = false;
+    for (const auto& e : pending) {
+      const std::string k = e.value("k", std::string{});
+      inbound_event ev;
+      if (k == "start") {
+        ev = inbound_event::start(e.value("flow", std::string{}), e.value("at", std::string{}),
+                                  static_cast<start_policy>(e.value("policy", 0)));
+      } else if (k == "text") {
+        ev = inbound_event::message(e.value("text", std::string{}));
+      } else if (k == "enroll") {
+        ev = inbound_event::enroll_in(e.value("course", std::string{}));
+      } else if (k == "move") {
+        ev = inbound_event::move_to(e.value("flow", std::string{}), e.value("at", std::string{}),
+                                    e.value("course", std::string{}));
+      } else if (k == "broadcast") {
+        ev.type = inbound_event::kind::broadcast;
+        ev.text = e.value("text", std::string{});
+        ev.template_name = e.value("template", std::string{});
+      } else {
+        continue;
+      }
+      rc_.log("consent given: replaying " + k);
+      dispatch(ev);
+      started = started || k != "broadcast";
+    }
+    if (!started && !s.run) show_menu({});
+  }
+
+  void refuse_consent() {
+    record_consent("refused");
+    say(rc_.builtin("consent_refused"));
+    out_.next.consent_asked = false;
+    out_.next.consent_pending.clear();
+    forget_learner();
+  }
+
+  // After a refusal: nothing of the learner stays but the decision, their language (to speak
+  // to them if they write again), an opt-out, the last time they wrote (the channel's window)
+  // and, once they are asked again, what they asked to start. No runs, answers, contact
+  // fields or courses.
+  void forget_learner() {
+    session& s = out_.next;
+    s.contact.clear();
+    s.answers.clear();
+    s.run.reset();
+    s.stack.clear();
+    s.queue.clear();
+    s.last.reset();
+    s.courses.clear();
+    s.menu_open = false;
+    s.paused.clear();
+    s.paused_at = 0;
+  }
+
+  // Returns true when the consent gate handled the event (the learner has not accepted the
+  // privacy notice); false: go on as usual.
+  bool consent_gate(const inbound_event& ev) {
+    if (!consent_required()) return false;
+    session& s = out_.next;
+    const bool refused = s.consent.decision == "refused";
+    using k = inbound_event::kind;
+    switch (ev.type) {
+      case k::timer:
+      case k::webhook_result:
+      case k::opt_out:
+      case k::opt_in:
+      case k::delivery_failed:
+      case k::migrate:
+      case k::reset:
+        return false;  // the host's bookkeeping; nothing new reaches the learner
+      case k::text:
+      case k::choice: break;
+      case k::start:
+      case k::enroll:
+      case k::move:
+      case k::broadcast: {
+        if (s.opted_out) return false;  // the usual path refuses it and says why
+        const bool by_staff = ev.unsolicited || ev.type == k::enroll || ev.type == k::move || ev.type == k::broadcast;
+        if (refused && by_staff) {
+          rc_.log("no consent: the learner refused the privacy notice; nothing sent");
+          return true;
+        }
+        nlohmann::json e;
+        switch (ev.type) {
+          case k::start: e = {{"k", "start"}, {"flow", ev.flow}, {"at", ev.at}, {"policy", static_cast<int>(ev.policy)}}; break;
+          case k::enroll: e = {{"k", "enroll"}, {"course", ev.course}}; break;
+          case k::move: e = {{"k", "move"}, {"flow", ev.flow}, {"at", ev.at}, {"course", ev.course}}; break;
+          default: e = {{"k", "broadcast"}, {"text", ev.text}, {"template", ev.template_name}}; break;
+        }
+        remember(std::move(e));
+        // Staff actions ask once; a learner's own start (a deep link) asks again.
+        if (!s.consent_asked || !by_staff) ask_consent({});
+        else rc_.log("consent already asked; the learner's answer starts what waits");
+        return true;
+      }
+      case k::remind:
+        if (s.opted_out || refused || !s.consent_asked) {
+          rc_.log("no consent: reminder skipped");
+          return true;
+        }
+        ask_consent(rc_.builtin("remind"));
+        for (auto& m : out_.messages) m.unsolicited = true;
+        return true;
+    }
+    // The learner wrote or tapped.
+    s.last_in = rc_.ctx().now_ms;
+    // WhatsApp's re-engagement template answered: the question it held now goes; say nothing more.
+    if (ev.type == k::choice && ev.choice == continue_choice) return true;
+    if (s.consent_asked && !s.opted_out) {
+      if (auto yes = consent_answer(ev)) {
+        if (*yes) accept_consent();
+        else refuse_consent();
+        return true;
+      }
+    }
+    if (ev.type == k::choice) {
+      if (s.opted_out) return true;
+      ask_consent(s.consent_asked ? rc_.builtin("consent_again") : std::string{});
+      return true;
+    }
+    const std::string f = fold(ev.text);
+    const auto& caps = rc_.ctx().caps;
+    const bool stop = stop_words.count(f) ||
+                      std::find(caps.stop_words.begin(), caps.stop_words.end(), f) != caps.stop_words.end();
+    const bool start = start_words.count(f) ||
+                       (s.opted_out && std::find(caps.start_words.begin(), caps.start_words.end(), f) != caps.start_words.end());
+    if (stop) {
+      opt_out(true);
+      s.consent_asked = false;
+      s.consent_pending.clear();
+      if (!s.run && s.courses.empty()) s.contact.clear();  // a stranger who said no: keep nothing of them
+      return true;
+    }
+    if (start) {
+      if (s.opted_out) {
+        s.opted_out = false;
+        out_.opted_out = false;
+      }
+      ask_consent({});
+      return true;
+    }
+    if (s.opted_out) return true;  // nothing is kept of what they wrote
+    if (help_words.count(f)) {
+      ask_consent(flows_.triggers.help.empty() ? rc_.builtin("help") : rc_.text(flows_.triggers.help));
+      return true;
+    }
+    // A trigger keyword (never free text) waits for the answer.
+    if (ev.media.empty() && !f.empty()) {
+      const std::string* keyword = nullptr;
+      for (const auto& t : flows_.triggers.triggers)
+        for (const auto& kw : t.keywords)
+          if (!keyword && fold(kw) == f) keyword = &kw;
+      if (keyword) remember({{"k", "text"}, {"text", *keyword}});
+    }
+    ask_consent(s.consent_asked ? rc_.builtin("consent_again") : std::string{});
+    return true;
+  }
+
   const node* waiting_node() {
     const flow* f = rc_.current_flow();
     return f && out_.next.run ? f->find(out_.next.run->node) : nullptr;
@@ -788,6 +1046,8 @@ class stepper {
   void opt_out(bool by_learner) {
     session& s = out_.next;
     const course_def* course = active_course();  // before the runs end
+    // BAJA after accepting the privacy notice withdraws the consent: a return (ALTA) asks again.
+    if (by_learner && rc_.ctx().consent.required && s.consent.decision == "accepted") record_consent("revoked");
     rc_.end_all(end_status::interrupted);
     s.queue.clear();
     s.menu_open = false;

@@ -30,6 +30,20 @@ struct channel_caps {
 // the learner is back; the sender releases what it held. The engine records it, says nothing.
 inline constexpr const char* continue_choice = "aula:continue";
 
+// Privacy consent (config privacy:): when required, a learner who has not accepted the
+// privacy notice gets its link and the question "Acepto / No acepto" before anything else;
+// what they asked for waits in the session and starts after "Acepto". Off by default, so
+// transcripts and tests that do not ask for it run as before.
+struct consent_settings {
+  bool required = false;
+  std::string version;  // the notice's version, recorded with the decision ("2026-11")
+  std::string url;      // where the notice is read; "?lang=en" is added for English
+};
+
+// The choice ids of the consent question (buttons, callbacks).
+inline constexpr const char* consent_yes = "consent.yes";
+inline constexpr const char* consent_no = "consent.no";
+
 struct context {
   std::int64_t now_ms = 0;    // the host's clock, read once per step
   std::uint64_t seed = 0;     // randomness and new run ids; same seed on retry
@@ -43,6 +57,8 @@ struct context {
   std::string code_prefix;
   std::string entropy;
   std::string public_url;
+  std::string channel;  // telegram | whatsapp | sms | web | … (recorded with a consent decision)
+  consent_settings consent;
 };
 
 struct inbound_event {
@@ -190,7 +206,7 @@ struct webhook_call {
 struct result_record {
   std::string id;
   // start | answer | invalid | quiz | end | timeout | split | webhook | inbound | paused |
-  // resumed | migrated | enrolled | module | course | nudge | certificate
+  // resumed | migrated | enrolled | module | course | nudge | certificate | consent
   std::string type;
   std::string flow, run, node;
   nlohmann::json value;  // answer value, or the raw text of an invalid reply

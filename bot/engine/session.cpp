@@ -121,6 +121,10 @@ json session::to_json() const {
   if (!paused.empty()) j["pause"] = {{"why", paused}, {"at", paused_at}};
   if (last_in) j["li"] = last_in;
   if (flood_count) j["flood"] = {{"w", flood_window}, {"n", flood_count}, {"told", flood_told}};
+  if (!consent.decision.empty())
+    j["consent"] = {{"d", consent.decision}, {"ver", consent.version}, {"ch", consent.channel}, {"at", consent.at}};
+  if (consent_asked) j["cq"] = true;
+  if (!consent_pending.empty()) j["cp"] = consent_pending;
   if (last) {
     j["last"] = {{"flow", last->flow}, {"status", last->status}, {"s", last->score}, {"smax", last->score_max}};
   }
@@ -156,6 +160,12 @@ session session::from_json(const json& j) {
     s.paused = it->value("why", std::string{});
     s.paused_at = it->value("at", std::int64_t{0});
   }
+  if (auto it = j.find("consent"); it != j.end() && it->is_object())
+    s.consent = consent_decision{it->value("d", std::string{}), it->value("ver", std::string{}),
+                                 it->value("ch", std::string{}), it->value("at", std::int64_t{0})};
+  s.consent_asked = j.value("cq", false);
+  if (auto it = j.find("cp"); it != j.end() && it->is_array())
+    for (const auto& e : *it) s.consent_pending.push_back(e);
   if (auto it = j.find("last"); it != j.end()) {
     s.last = last_run{it->value("flow", std::string{}), it->value("status", std::string{}), it->value("s", 0),
                       it->value("smax", 0)};

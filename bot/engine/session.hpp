@@ -81,6 +81,16 @@ struct course_progress {
   module_progress* module(const std::string& flow);
 };
 
+// The learner's answer to the privacy notice (config privacy.consent): what they decided,
+// on which version of the notice, when and on which channel.
+struct consent_decision {
+  std::string decision;  // accepted | refused | revoked (BAJA after accepting); empty = none yet
+  std::string version;   // the notice version shown
+  std::string channel;   // where they answered
+  std::int64_t at = 0;   // ms since epoch
+  bool operator==(const consent_decision&) const = default;
+};
+
 struct session {
   static constexpr int format = 1;
 
@@ -107,6 +117,13 @@ struct session {
   std::int64_t flood_window = 0;
   int flood_count = 0;
   bool flood_told = false;
+  // Privacy consent (only when the host requires it): the decision, whether the question is
+  // waiting for an answer, and what the learner (or staff) asked to start before answering
+  // it — replayed after "Acepto" (inbound events as JSON: a trigger keyword, a deep link, an
+  // enrolment; never free text the learner wrote).
+  consent_decision consent;
+  bool consent_asked = false;
+  std::vector<nlohmann::json> consent_pending;
 
   course_progress* course(const std::string& id);
   const course_progress* course(const std::string& id) const;

@@ -127,6 +127,8 @@ net::awaitable<std::optional<std::string>> broadcaster::excluded(const broadcast
       co_return std::string("outside the commissions of this job");
   }
   if (s.opted_out) co_return std::string("opted out");
+  // The learner refused the privacy notice: nothing is sent to them (they may write again).
+  if (s.consent.decision == "refused") co_return std::string("no_consent");
   if (!s.paused.empty()) co_return std::string("unreachable: " + s.paused);
   if (spec.kind == "remind") {
     const std::int64_t now = svc_.clock().now_ms();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "bot/engine/timing.hpp"
 #include "bot/service/directory.hpp"
 
 namespace aula {
@@ -22,6 +23,11 @@ nlohmann::json session_part(const session& s) {
   j["status"] = learner_status(s);
   if (!s.paused.empty()) j["paused"] = {{"reason", s.paused}, {"at", s.paused_at}};
   if (s.last_in > 0) j["last_in"] = s.last_in;
+  if (!s.consent.decision.empty())
+    j["consent"] = {{"decision", s.consent.decision}, {"notice_version", s.consent.version},
+                    {"channel", s.consent.channel}, {"at", s.consent.at}};
+  else if (s.consent_asked)
+    j["consent"] = {{"decision", "asked"}};
   if (s.run) j["run"] = {{"flow", s.run->flow}, {"node", s.run->node}, {"id", s.run->id}};
   if (!s.stack.empty()) j["callers"] = s.stack.size();
   if (!s.queue.empty()) j["queued_flows"] = s.queue;
@@ -80,6 +86,14 @@ net::awaitable<std::optional<nlohmann::json>> describe_learner(store& st, const 
       // The stored status is what enrolment wrote; the session knows whether they opted out
       // or a dead letter made them unreachable since.
       if (l.exists) r["status"] = j["status"];
+      // Likewise the privacy consent: the learner's own decision (notice version, time,
+      // channel) replaces what enrolment wrote, which stays as consent_source.
+      if (l.exists && !l.s.consent.decision.empty()) {
+        const std::string before = r.value("consent", std::string{});
+        if (!before.empty()) r["consent_source"] = before;
+        r["consent"] = l.s.consent.decision + " (notice " + l.s.consent.version + ", " + l.s.consent.channel + ", " +
+                       format_local(l.s.consent.at, "UTC") + " UTC)";
+      }
       j["record"] = std::move(r);
     }
   }

@@ -228,6 +228,8 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
       ctx.cohorts.push_back(co->second);
     ctx.code_prefix = code_prefix(partition);
     ctx.public_url = opts_.public_url;
+    ctx.channel = channel;
+    if (!is_preview_conversation(conv)) ctx.consent = opts_.consent;
     ctx.entropy = random_bytes(16);
     // (No co_await inside ?: — g++ 12 destroys the temporary too early.)
     std::shared_ptr<const flow_set> flows;

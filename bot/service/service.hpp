@@ -13,6 +13,7 @@
 #include <string>
 
 #include "adapters/adapter.hpp"
+#include "bot/engine/engine.hpp"
 #include "bot/engine/flow.hpp"
 #include "bot/io/net.hpp"
 #include "bot/service/clock.hpp"
@@ -31,6 +32,8 @@ struct service_options {
   // Messages (texts and taps) one learner may send per minute; the excess is recorded as
   // `rate_limited` and dropped before the flow runs (bot/service/flood.hpp). 0 = no limit.
   int learner_messages_per_minute = 0;
+  // Privacy consent before a learner's first flow (config privacy:); never for draft previews.
+  consent_settings consent;
 };
 
 // A web chat learner previewing draft flows ("web:preview-…"): their results are never

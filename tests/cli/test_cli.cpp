@@ -156,6 +156,31 @@ TEST_CASE("aula test passes on the shipped transcripts and diffs a wrong one") {
   CHECK(r.out.find("+ aula:    ¡Correcto! ✅ La edad mínima es 15 años.") != std::string::npos);
 }
 
+TEST_CASE("aula chat --consent asks the privacy question first, then runs the flow") {
+  temp_dir dir;
+  write(dir.path / "corto.yaml", "spec: 1\nid: corto\nlanguage: es\nstart: hola\nnodes:\n"
+                                 "  hola: {message: \"¡Hola! ¿Listo? 🎉\", next: fin}\n  fin: {end: completed}\n");
+  write(dir.path / "acepta.txt", "1\n");
+  auto r = run("chat --flows " + dir.path.string() + " --flow corto --consent 2026-11 --script " +
+               (dir.path / "acepta.txt").string());
+  INFO(r.out);
+  CHECK(r.status == 0);
+  const auto notice = r.out.find("/privacidad");
+  const auto hello = r.out.find("¡Hola! ¿Listo? 🎉");
+  REQUIRE(notice != std::string::npos);
+  REQUIRE(hello != std::string::npos);
+  CHECK(notice < hello);
+  CHECK(r.out.find("1. Acepto") != std::string::npos);
+  CHECK(r.out.find("2026-11") != std::string::npos);
+
+  write(dir.path / "rechaza.txt", "2\n");
+  r = run("chat --flows " + dir.path.string() + " --flow corto --consent 2026-11 --script " +
+          (dir.path / "rechaza.txt").string());
+  INFO(r.out);
+  CHECK(r.out.find("/privacidad") != std::string::npos);
+  CHECK(r.out.find("¡Hola! ¿Listo?") == std::string::npos);
+}
+
 TEST_CASE("aula chat --script prints the whole diagnosis conversation") {
   // The learner's lines; the expected texts come from the flow file itself.
   temp_dir dir;

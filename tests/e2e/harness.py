@@ -412,8 +412,11 @@ def quiet_free_config():
     return _quiet_free[0]
 
 
-def write_test_config(folder, fast=True):
-    """config/aula.yaml with fast pacing and retries, written to `folder`; returns its path."""
+def write_test_config(folder, fast=True, consent=False):
+    """config/aula.yaml with fast pacing and retries, written to `folder`; returns its path.
+    The privacy consent question is off unless `consent` (tests/e2e/test_consent.py): the other
+    tests start their flows at once, as before the question existed. The notice files are
+    those of the source tree (config/aviso-de-privacidad.*.md)."""
     import yaml
     with open(os.path.join(ROOT, "config", "aula.yaml"), encoding="utf-8") as f:
         cfg = yaml.safe_load(f)
@@ -425,6 +428,9 @@ def write_test_config(folder, fast=True):
     # Scripted learners answer much faster than people: the flood limit (test_abuse tests it
     # with its own) must not drop their messages.
     cfg.setdefault("limits", {})["learner_messages_per_minute"] = 1000
+    cfg.setdefault("privacy", {})
+    cfg["privacy"]["consent"] = bool(consent)
+    cfg["privacy"]["notice_file"] = os.path.join(ROOT, "config", "aviso-de-privacidad")
     path = os.path.join(folder, "aula.yaml")
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(cfg, f, allow_unicode=True, sort_keys=False)
