@@ -220,6 +220,17 @@ class file_reader {
            {"mms", [&](S x, const YAML::Mark& k) { flag(x, k, "sms.mms", c_.sms.mms); }},
          }, m);
        }},
+      {"retention", [&](S v, const YAML::Mark& m) {
+         auto& r = c_.retention;
+         section(v, "retention", {
+           {"sessions", [&](S x, const YAML::Mark& k) { duration(x, k, "retention.sessions", r.sessions); }},
+           {"free_text", [&](S x, const YAML::Mark& k) { duration(x, k, "retention.free_text", r.free_text); }},
+           {"delivery", [&](S x, const YAML::Mark& k) { duration(x, k, "retention.delivery", r.delivery); }},
+           {"audit", [&](S x, const YAML::Mark& k) { duration(x, k, "retention.audit", r.audit); }},
+           {"every", [&](S x, const YAML::Mark& k) { duration(x, k, "retention.every", r.every); }},
+         }, m);
+         if (r.every < std::chrono::milliseconds(100)) fail(m, "retention.every: at least 100ms");
+       }},
       {"quiet_hours", [&](S v, const YAML::Mark& m) {
          section(v, "quiet_hours", {
            {"start", [&](S x, const YAML::Mark& k) { text(x, k, "quiet_hours.start", c_.quiet_hours.start, check_clock); }},
@@ -700,6 +711,9 @@ std::string describe(const app_config& c) {
     << format_ms(c.delivery.retry_max) << ", " << c.delivery.concurrency << " calls in flight\n";
   o << "time: default zone " << c.default_time_zone << ", quiet hours " << c.quiet_hours.start << "-"
     << c.quiet_hours.end << "\n";
+  auto kept = [](std::chrono::milliseconds d) { return d.count() > 0 ? format_ms(d) : std::string("kept"); };
+  o << "retention: sessions " << kept(c.retention.sessions) << ", free text " << kept(c.retention.free_text)
+    << ", delivery " << kept(c.retention.delivery) << ", audit " << kept(c.retention.audit) << "\n";
   o << "test clock: " << (c.test_clock ? "ON (POST /admin/test/clock exists; tests only)" : "off") << "\n";
   for (const auto& w : c.warnings) o << "warning: " << w << "\n";
   return o.str();
