@@ -223,10 +223,10 @@ class file_reader {
       {"retention", [&](S v, const YAML::Mark& m) {
          auto& r = c_.retention;
          section(v, "retention", {
-           {"sessions", [&](S x, const YAML::Mark& k) { duration(x, k, "retention.sessions", r.sessions); }},
-           {"free_text", [&](S x, const YAML::Mark& k) { duration(x, k, "retention.free_text", r.free_text); }},
-           {"delivery", [&](S x, const YAML::Mark& k) { duration(x, k, "retention.delivery", r.delivery); }},
-           {"audit", [&](S x, const YAML::Mark& k) { duration(x, k, "retention.audit", r.audit); }},
+           {"sessions", [&](S x, const YAML::Mark& k) { kept_for(x, k, "retention.sessions", r.sessions); }},
+           {"free_text", [&](S x, const YAML::Mark& k) { kept_for(x, k, "retention.free_text", r.free_text); }},
+           {"delivery", [&](S x, const YAML::Mark& k) { kept_for(x, k, "retention.delivery", r.delivery); }},
+           {"audit", [&](S x, const YAML::Mark& k) { kept_for(x, k, "retention.audit", r.audit); }},
            {"every", [&](S x, const YAML::Mark& k) { duration(x, k, "retention.every", r.every); }},
          }, m);
          if (r.every < std::chrono::milliseconds(100)) fail(m, "retention.every: at least 100ms");
@@ -324,6 +324,16 @@ class file_reader {
     } catch (const config_error& e) {
       fail(value_mark(v, m), e.what());
     }
+  }
+
+  // A retention period: a duration, or 0 (kept).
+  void kept_for(const YAML::Node& v, const YAML::Mark& m, const std::string& what, std::chrono::milliseconds& out) {
+    std::string s = scalar(v, m, what);
+    if (s == "0") {
+      out = std::chrono::milliseconds(0);
+      return;
+    }
+    duration(v, m, what, out);
   }
 
   void size(const YAML::Node& v, const YAML::Mark& m, const std::string& what, std::size_t& out) {

@@ -1,5 +1,6 @@
 #include "bot/service/records.hpp"
 
+#include <map>
 #include <set>
 #include <tuple>
 
@@ -78,17 +79,22 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
   // Records of a learner erased while this batch was on its way (read from Redis before the
   // erasure took the rest): anonymized now, as the erasure did the others (privacy.hpp).
   net::awaitable<void> erase_late(int p, const std::vector<nlohmann::json>& recs) {
-    auto tombs = co_await svc.backing_store().erasures(p);
-    if (tombs.empty()) co_return;
+    auto& st = svc.backing_store();
+    auto tombs = co_await st.erasures(p);
+    std::map<int, std::map<std::string, nlohmann::json>> other;  // staff records' learners' partitions
     auto late = std::make_shared<std::vector<std::tuple<std::string, std::string, std::int64_t>>>();
     std::set<std::string> seen;
     for (const auto& r : recs) {
-      // A staff action names the learner in its text (enrol, export…): the erasure renames it.
-      const std::string conv =
-          r.value("type", std::string{}) == "admin" ? r.value("text", std::string{}) : r.value("conv", std::string{});
-      if (!seen.insert(conv).second) continue;
-      auto it = tombs.find(erasure_key(conv));
-      if (it == tombs.end()) continue;
+      // A staff action names the learner in its text (enrol, export…): the erasure renames it;
+      // the learner's tombstone is in the learner's partition.
+      const bool staff = r.value("type", std::string{}) == "admin";
+      const std::string conv = staff ? r.value("text", std::string{}) : r.value("conv", std::string{});
+      if (conv.find(':') == std::string::npos || !seen.insert(conv).second) continue;
+      const int q = partition_of(conv, st.partitions());
+      if (q != p && !other.count(q)) other[q] = co_await st.erasures(q);
+      const auto& where = q == p ? tombs : other[q];
+      auto it = where.find(erasure_key(conv));
+      if (it == where.end()) continue;
       late->emplace_back(conv, it->second.value("anon", std::string{}), it->second.value("at", std::int64_t{0}));
     }
     if (late->empty()) co_return;

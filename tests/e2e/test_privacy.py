@@ -79,10 +79,9 @@ class Conversations:
         status, body, _ = self.aula.twilio(mock_twilio.inbound_params(TW_SID, number, TW_FROM, text))
         self.assertEqual(status, 200, body)
 
-    def settle(self, count):
-        """Waits until `count()` grew and then stayed put for a moment."""
-        before = count()
-        wait_until(lambda: count() > before, timeout=15, what="an answer")
+    def settle(self, count, text, before):
+        """Waits until `count()` grew past `before` and then stayed put for a moment."""
+        wait_until(lambda: count() > before, timeout=15, what=f"an answer to {text!r}")
         last, since = count(), time.monotonic()
         while time.monotonic() - since < 0.4:
             time.sleep(0.1)
@@ -92,14 +91,16 @@ class Conversations:
     def lesson(self, say, sent):
         """The sample lesson from its keyword to its end, all answers right (typed labels)."""
         for text in ("leccion", "15 años", "6 horas", "No", "9"):
+            before = sent()
             say(text)
-            self.settle(sent)
+            self.settle(sent, text, before)
 
-    def diagnosis_start(self, say, sent):
+    def diagnosis_start(self, say, sent, typed=TYPED):
         """The diagnosis's first two questions: a choice, then the free-text institution."""
-        for text in ("diagnostico", "Inspección local", TYPED):
+        for text in ("diagnostico", "2", typed):
+            before = sent()
             say(text)
-            self.settle(sent)
+            self.settle(sent, text, before)
 
 
 class DataRights(Conversations, unittest.TestCase):
@@ -126,18 +127,19 @@ class DataRights(Conversations, unittest.TestCase):
         wa, other = "5215587654321", "5215511223344"
         to, to_other = "525587654321", "525511223344"
         conv = "whatsapp:+525587654321"
-        for number in (wa, other):
-            status, body = admin(self.aula, "POST", "/admin/enroll",
-                                 {"learner": "whatsapp:+" + number, "course": "curso-muestra", "cohort": "piloto",
-                                  "name": NAME if number == wa else "Otra Persona", "state": "Jalisco"})
-            self.assertEqual(status, 200, body)
-        for number, dest in ((wa, to), (other, to_other)):
-            self.lesson(lambda t, n=number: self.wa_say(n, t), lambda d=dest: len(self.wa.sent(d)))
-            self.diagnosis_start(lambda t, n=number: self.wa_say(n, t), lambda d=dest: len(self.wa.sent(d)))
+        csv = (f"nombre,telefono,estado,consentimiento\n{NAME},+{wa},Jalisco,formulario 2026-11-20\n"
+               f"Otra Persona,+{other},Jalisco,formulario 2026-11-20\n")
+        status, body = admin(self.aula, "POST", "/admin/learners/import", {"cohort": "piloto", "csv": csv})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["imported"], 2, body)
+        for number, dest, name in ((wa, to, NAME), (other, to_other, "Otra Persona")):
+            self.lesson(lambda t, n=number, m=name: self.wa_say(n, t, m), lambda d=dest: len(self.wa.sent(d)))
+            self.diagnosis_start(lambda t, n=number, m=name: self.wa_say(n, t, m), lambda d=dest: len(self.wa.sent(d)),
+                                 TYPED if number == wa else "Otra institución")
         drained(self.redis)
         reports = {}
         for path in ("/admin/reports/items?flow=leccion-muestra", "/admin/reports/delivery",
-                     "/admin/reports/progress?cohort=piloto", "/admin/reports/funnel?course=curso-muestra",
+                     "/admin/reports/progress?cohort=piloto", "/admin/reports/survey?flow=diagnostico",
                      "/admin/reports/survey?flow=leccion-muestra"):
             status, body = admin(self.aula, "GET", path)
             self.assertEqual(status, 200, body)
@@ -178,13 +180,15 @@ class DataRights(Conversations, unittest.TestCase):
         # Nothing names them: Redis, the record store, the audit log, the learner view.
         for where, text in (("redis", redis_dump(self.redis)), ("records", db_dump(self.aula))):
             for gone in ("5587654321", NAME, TYPED):
-                self.assertNotIn(gone, text, where)
+                k = text.find(gone)
+                self.assertEqual(k, -1, f"{gone!r} in {where}: …{text[max(0, k - 120):k + 250]}…")
         self.assertEqual(admin(self.aula, "GET", f"/admin/learners/{conv}")[0], 404)
         status, audit = admin(self.aula, "GET", "/admin/audit?max=100")
         self.assertNotIn("5587654321", json.dumps(audit))
         delete = [e for e in audit["entries"] if e["action"] == "delete"]
         self.assertEqual([e["target"] for e in delete], [anon])
         self.assertEqual([e["target"] for e in audit["entries"] if e["action"] == "export"], [anon, anon])
+        self.assertEqual([e["target"] for e in audit["entries"] if e["action"] == "import"], ["cohort:piloto"])
         # The other learner is untouched.
         self.assertIn("5511223344", redis_dump(self.redis))
         self.assertEqual(admin(self.aula, "GET", "/admin/learners/whatsapp:+525511223344")[0], 200)
@@ -199,6 +203,14 @@ class DataRights(Conversations, unittest.TestCase):
                 self.assertEqual(strip(after), strip(before))
                 self.assertEqual(after["by_cohort"], before["by_cohort"])
                 self.assertEqual(after["by_state"], before["by_state"])
+            elif "survey" in path:
+                # What learners typed (the raw "9" of the scale included) is no longer tallied
+                # for them; every count, mean and NPS is the same.
+                # The typed institution is no longer among the tallied values either.
+                typed_words = lambda k, n: k == "texts" or (k == "values" and n["node"] == "institucion")  # noqa
+                strip = lambda r: {**r, "nodes": [{k: v for k, v in n.items() if not typed_words(k, n)}  # noqa
+                                                  for n in r["nodes"]]}
+                self.assertEqual(strip(after), strip(before))
             else:
                 self.assertEqual(after, before, path)
         self.assertEqual(len(db_rows(self.aula, "SELECT 1 FROM records WHERE conv = ?", (anon,))),
@@ -265,29 +277,31 @@ class Retention(Conversations, unittest.TestCase):
         self.assertGreater(self.count(delivery, (c_early,)), 0)
         self.assertIsNotNone(self.aula.session(self.redis, c_early))
 
-        # The late learner now; 7 more days (15 after the first): the early sends are deleted.
+        # The late learner now; 6 days and an hour more (14 and an hour after the first): the
+        # early sends are deleted; the late learner's typed answers (6 days old) stay.
         self.lesson(say(late), sent(late))
         drained(self.redis)
-        self.assertEqual(self.aula.advance_clock("7d")[0], 200)
+        self.assertEqual(self.aula.advance_clock("6d1h")[0], 200)
         wait_until(lambda: self.count(delivery, (c_early,)) == 0, what="early delivery records deleted")
         self.assertEqual(self.count(delivery, (c_late,)), len(self.tw.sent(late)))
-        self.assertEqual(self.count(typed, (c_late,)), 4)  # 8 days old only
+        self.assertEqual(self.count(typed, (c_late,)), 4)  # 6 days old only
 
-        # 31 days after the first: the early session is gone from Redis, the late one stays.
-        self.assertEqual(self.aula.advance_clock("16d")[0], 200)
+        # 31 days after the first: the early session is gone from Redis, the late one (23 days
+        # idle) stays.
+        self.assertEqual(self.aula.advance_clock("17d")[0], 200)
         wait_until(lambda: self.aula.session(self.redis, c_early) is None, what="the idle session removed")
         self.assertIsNotNone(self.aula.session(self.redis, c_late))
         self.assertGreater(self.count("SELECT COUNT(*) FROM records WHERE conv = ?", (c_early,)), 0)  # results stay
 
-        # 61 days: the audit entry of the pin is gone; one made now stays.
+        # 61 days: the audit entry of the unpin is gone; one made now (the run) stays.
         status, audit = admin(self.aula, "GET", "/admin/audit?max=1000")
-        self.assertIn("pin", [e["action"] for e in audit["entries"]])
+        self.assertIn("unpin", [e["action"] for e in audit["entries"]])
         self.assertEqual(self.aula.advance_clock("30d")[0], 200)
         status, body = admin(self.aula, "POST", "/admin/retention/run")
         self.assertEqual(status, 200, body)
         status, audit = admin(self.aula, "GET", "/admin/audit?max=1000")
         actions = [e["action"] for e in audit["entries"]]
-        self.assertNotIn("pin", actions)
+        self.assertNotIn("unpin", actions)
         self.assertIn("retention", actions)
 
 

@@ -1658,24 +1658,31 @@ net::awaitable<void> erase_conversation(store& s) {
     c.results = {{{"conv", who}, {"id", "r.1"}, {"type", "answer"}, {"text", "mi respuesta"}, {"at", 1}}};
     if (who == conv) c.certificates.emplace_back(code, nlohmann::json{{"name", "José Ñúñez"}, {"course_name", "TI"}});
     { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
-    co_await s.web_push(who, {{"text", "Hola"}});
+    const nlohmann::json hola{{"text", "Hola"}};
+    co_await s.web_push(who, hola);
   }
   // One dead letter each.
   auto pending = co_await s.outbox_pending(p, 100);
   int moved = 0;
   for (const auto& e : pending)
     if (e.id.starts_with("bulk:")) {
-      co_await s.outbox_dead(p, e.id, {{"reason", "HTTP 400"}, {"attempts", 1}}, f);
+      const nlohmann::json why{{"conv", e.data["conv"]}, {"entry", e.data}, {"reason", "HTTP 400"}, {"attempts", 1}};
+      co_await s.outbox_dead(p, e.id, why, f);
       ++moved;
     }
   REQUIRE(moved == 2);
-  co_await s.audit_append({{"at", 10}, {"who", "Laura"}, {"action", "enroll"}, {"target", conv}});
-  co_await s.audit_append({{"at", 20}, {"who", "Laura"}, {"action", "enroll"}, {"target", other}});
-  co_await s.audit_append({{"at", 30}, {"who", "Laura"}, {"action", "export"}, {"target", conv}});
+  const nlohmann::json a1{{"at", 10}, {"who", "Laura"}, {"action", "enroll"}, {"target", conv}};
+  const nlohmann::json a2{{"at", 20}, {"who", "Laura"}, {"action", "enroll"}, {"target", other}};
+  const nlohmann::json a3{{"at", 30}, {"who", "Laura"}, {"action", "export"}, {"target", conv}};
+  co_await s.audit_append(a1);
+  co_await s.audit_append(a2);
+  co_await s.audit_append(a3);
+  const std::string anon = "anon:x1", h1 = "h1";
 
   const nlohmann::json tomb{{"anon", "anon:x1"}, {"at", 99}};
   const std::vector<std::string> codes{code};
-  erasure e = co_await s.erase_conversation(conv, codes, "h1", tomb, 60s);
+  const std::chrono::milliseconds ttl = 60s;
+  erasure e = co_await s.erase_conversation(conv, codes, h1, tomb, ttl);
   CHECK(e.sessions == 1);
   CHECK(e.timers == 1);
   CHECK(e.outbox == 1);
@@ -1696,7 +1703,8 @@ net::awaitable<void> erase_conversation(store& s) {
   CHECK(left.size() == 1);
   auto results = co_await s.results_pending(p, 100);
   for (const auto& x : results) CHECK(x.data.value("conv", std::string{}) != conv);
-  auto timers = co_await s.claim_due_timers(p, 1000, 100, f, 1000ms);
+  const std::chrono::milliseconds hold = 1000ms;
+  auto timers = co_await s.claim_due_timers(p, 1000, 100, f, hold);
   REQUIRE(timers.size() == 1);
   CHECK(timers[0].conversation == other);
   // The certificate still verifies, without the name.
@@ -1709,14 +1717,14 @@ net::awaitable<void> erase_conversation(store& s) {
   REQUIRE(tombs.count("h1") == 1);
   CHECK(tombs["h1"] == tomb);
   // The audit log names the anonymous id, in the same order.
-  { auto aw = co_await s.audit_retarget(conv, "anon:x1"); CHECK(aw == 2); }
+  { auto aw = co_await s.audit_retarget(conv, anon); CHECK(aw == 2); }
   auto audit = co_await s.audit_read(10);
   REQUIRE(audit.size() == 3);
   CHECK(audit[0]["target"] == "anon:x1");
   CHECK(audit[1]["target"] == other);
   CHECK(audit[2]["target"] == "anon:x1");
   CHECK(audit[2]["action"] == "export");
-  { auto aw = co_await s.audit_retarget(conv, "anon:x1"); CHECK(aw == 0); }
+  { auto aw = co_await s.audit_retarget(conv, anon); CHECK(aw == 0); }
   // Retention: the audit log's entries before 25 go.
   { auto aw = co_await s.audit_trim(25); CHECK(aw == 2); }
   audit = co_await s.audit_read(10);
@@ -1736,7 +1744,8 @@ net::awaitable<void> drop_idle_session(store& s) {
   { auto aw = co_await s.drop_session(conv, 1); CHECK(aw); }
   { auto aw = co_await s.load(conv); CHECK(!aw.exists); }
   auto f = co_await lease_of(s, p);
-  auto timers = co_await s.claim_due_timers(p, 1000, 100, f, 1000ms);
+  const std::chrono::milliseconds hold = 1000ms;
+  auto timers = co_await s.claim_due_timers(p, 1000, 100, f, hold);
   for (const auto& t : timers) CHECK(t.conversation != conv);
 }
 STORE_TEST("retention drops an idle session only at the version it read", drop_idle_session)
