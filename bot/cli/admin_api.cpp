@@ -72,7 +72,8 @@ admin_api::admin_api(net::any_io_executor ex, const app_config& cfg, service& sv
       records_(records),
       access_(svc.backing_store(), cfg.admin_tokens),
       people_(svc),
-      jobs_(ex, svc, people_) {}
+      jobs_(ex, svc, people_),
+      retention_(ex, svc, records, cfg.retention) {}
 
 std::int64_t admin_api::now() const { return svc_.clock().now_ms(); }
 
@@ -84,8 +85,14 @@ net::awaitable<void> admin_api::add_stored_timeline(nlohmann::json& view, const 
 }
 
 
-void admin_api::start() { jobs_.start(); }
-void admin_api::stop() { jobs_.stop(); }
+void admin_api::start() {
+  jobs_.start();
+  retention_.start();
+}
+void admin_api::stop() {
+  jobs_.stop();
+  retention_.stop();
+}
 
 void admin_api::add_routes(http_server& server) {
   // The admin API: a bearer token per person; administrators may do everything, facilitators
@@ -417,7 +424,25 @@ void admin_api::add_routes(http_server& server) {
                        out["session"] = (*view)["session"];
                        out["records"] = (*view)["timeline"];
                        out["dead_letters"] = (*view)["dead_letters"];
-                       const nlohmann::json details = {{"records", out["records"].size()}};
+                       // ?free_text=0: without what the learner typed (as the reports' free_text=0).
+                       const bool typed = query_param(req.target(), "free_text") != "0";
+                       if (!typed) {
+                         for (auto& r : out["records"]) records::strip_free_text(r);
+                         auto& answers = out["session"]["answers"];
+                         if (answers.is_object())
+                           for (auto it = answers.begin(); it != answers.end();) {
+                             const auto& a = it.value();
+                             // A typed answer was saved as itself; a choice as its id and label.
+                             if (a.is_object() && a.contains("v") && a["v"].is_string() &&
+                                 a["v"] == a.value("t", nlohmann::json()))
+                               it = answers.erase(it);
+                             else
+                               ++it;
+                           }
+                         out["free_text"] = false;
+                       }
+                       nlohmann::json details = {{"records", out["records"].size()}};
+                       if (!typed) details["free_text"] = false;
                        co_await access_.audit(p, "export", conv, details, now());
                        co_return json_response(req, http::status::ok, out);
                      }
@@ -437,9 +462,29 @@ void admin_api::add_routes(http_server& server) {
   server.add_route(http::verb::post, "/admin/learners/",
                    guarded(need::admin, [this](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
                      const std::string path = std::string(request_path(req));
+                     if (path.ends_with("/delete")) {
+                       // Erasure (a data-rights request): everything that names the learner
+                       // goes; their results stay, anonymized, so reports still add up. The
+                       // audit entry names the anonymous id, never the address.
+                       const std::string conv = learner_in_path(req, "/delete");
+                       if (conv.empty() || conv.find(':') == std::string::npos)
+                         co_return json_response(req, http::status::bad_request, {{"error", "name the learner as <channel>:<address>"}});
+                       nlohmann::json done = co_await erase_learner(svc_, records_, conv);
+                       if (!done.value("found", false))
+                         co_return json_response(req, http::status::not_found, {{"error", "no learner '" + conv + "'"}});
+                       const std::string anon = done.value("anon", std::string{});
+                       nlohmann::json details = done;
+                       details.erase("found");
+                       details.erase("anon");
+                       details["channel"] = conv.substr(0, conv.find(':'));
+                       co_await access_.audit(p, "delete", anon, details, now());
+                       done.erase("found");
+                       co_return json_response(req, http::status::ok, done);
+                     }
                      const std::string action = path.ends_with("/reset") ? "reset" : path.ends_with("/move") ? "move" : "";
                      if (action.empty())
-                       co_return json_response(req, http::status::not_found, {{"error", "POST /admin/learners/<learner>/reset or /move"}});
+                       co_return json_response(req, http::status::not_found,
+                                               {{"error", "POST /admin/learners/<learner>/reset, /move or /delete"}});
                      const std::string conv = learner_in_path(req, "/" + action);
                      const auto colon = conv.find(':');
                      if (colon == std::string::npos)
@@ -483,6 +528,14 @@ void admin_api::add_routes(http_server& server) {
                                              {{"summary", summary}, {"learner", view ? *view : nlohmann::json()}});
                    }),
                    true);
+  // The retention job, now (it also runs by itself every retention.every).
+  server.add_route(http::verb::post, "/admin/retention/run",
+                   guarded(need::admin, [this](request& req, const nlohmann::json&, const principal& p) -> net::awaitable<response> {
+                     nlohmann::json done = co_await retention_.run_once();
+                     co_await access_.audit(p, "retention", "all", done, now());
+                     done["enabled"] = retention_.enabled();
+                     co_return json_response(req, http::status::ok, done);
+                   }));
   server.add_route(http::verb::post, "/admin/preview",
                    guarded(need::admin, [this](request& req, const nlohmann::json& body, const principal& p) -> net::awaitable<response> {
                      const std::string flow = body.value("flow", std::string{});

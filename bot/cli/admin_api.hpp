@@ -11,6 +11,7 @@
 #include "bot/service/access.hpp"
 #include "bot/service/broadcasts.hpp"
 #include "bot/service/directory.hpp"
+#include "bot/service/privacy.hpp"
 
 namespace aula {
 class delivery;
@@ -30,7 +31,7 @@ class admin_api {
   void add_routes(http_server& server);
   // /admin/reports/…, /admin/cohorts, /admin/courses (admin_reports.cpp).
   void add_report_routes(http_server& server);
-  void start();  // works broadcast jobs until stop()
+  void start();  // works broadcast jobs and the retention job until stop()
   void stop();
 
  private:
@@ -46,6 +47,7 @@ class admin_api {
   access_control access_;
   directory people_;
   broadcaster jobs_;
+  retention_keeper retention_;
 };
 
 }  // namespace aula::cli

@@ -1,4 +1,4 @@
-// aula learner show|reset|move <learner>: what an operator needs to see about one learner —
+// aula learner show|reset|move|export|delete <learner>: what an operator needs to see about one learner —
 // their record, where they are in the course, whether it is paused (and why) or they opted
 // out, what waits to be sent, the dead letters with their reasons and the timeline of what
 // happened — and the fixes: reset (the conversation, or a course from its first module) and
@@ -25,6 +25,8 @@ namespace {
 struct learner_options {
   std::string who;
   bool json = false;
+  bool no_free_text = false;
+  bool yes = false;
   std::size_t dead_max = 20;
   std::size_t timeline = 30;
   std::string course, flow, node, url, token, output;
@@ -173,7 +175,9 @@ int run_export(const learner_options& o) {
   if (!load_command_config("learner", cfg)) return 2;
   admin_target t;
   if (!admin_target_from(cfg, o.url, o.token, "learner export", t)) return 2;
-  const admin_answer a = admin_call(cfg, t, "GET", "/admin/learners/" + percent_encode(o.who, ":") + "/export");
+  const admin_answer a = admin_call(cfg, t, "GET",
+                                    "/admin/learners/" + percent_encode(o.who, ":") + "/export" +
+                                        (o.no_free_text ? "?free_text=0" : ""));
   if (!a.error.empty() || a.status != 200) {
     std::cerr << "aula learner export: "
               << (a.error.empty() ? a.body.value("error", "HTTP " + std::to_string(a.status)) : a.error) << "\n";
@@ -191,6 +195,41 @@ int run_export(const learner_options& o) {
     return 1;
   }
   std::cerr << "wrote " << o.output << " (" << a.body.value("records", nlohmann::json::array()).size() << " records)\n";
+  return 0;
+}
+
+// delete: POST /admin/learners/<learner>/delete, after a confirmation (or --yes).
+int run_delete(const learner_options& o) {
+  app_config cfg;
+  if (!load_command_config("learner", cfg)) return 2;
+  admin_target t;
+  if (!admin_target_from(cfg, o.url, o.token, "learner delete", t)) return 2;
+  if (!o.yes) {
+    std::cerr << "aula learner delete: this erases " << o.who
+              << " for good: their session, record, cohorts and messages waiting; their results stay, anonymized.\n"
+              << "Type the learner again to confirm: ";
+    std::string typed;
+    if (!std::getline(std::cin, typed) || typed != o.who) {
+      std::cerr << "aula learner delete: not confirmed; nothing was erased (--yes skips this question)\n";
+      return 2;
+    }
+  }
+  const admin_answer a =
+      admin_call(cfg, t, "POST", "/admin/learners/" + percent_encode(o.who, ":") + "/delete", nlohmann::json::object());
+  if (!a.error.empty() || a.status != 200) {
+    std::cerr << "aula learner delete: "
+              << (a.error.empty() ? a.body.value("error", "HTTP " + std::to_string(a.status)) : a.error) << "\n";
+    return a.status == 401 || a.status == 403 || a.status == 400 ? 2 : 1;
+  }
+  const auto& r = a.body.value("redis", nlohmann::json::object());
+  const auto& db = a.body.value("records", nlohmann::json::object());
+  std::cout << "erased " << o.who << ": now " << a.body.value("anon", std::string{}) << " in the records\n"
+            << "  Redis: session " << r.value("sessions", 0) << ", timers " << r.value("timers", 0) << ", messages waiting "
+            << r.value("outbox", 0) << ", dead letters " << r.value("dead_letters", 0) << ", directory keys "
+            << r.value("directory", 0) << "\n"
+            << "  record store: " << db.value("records", 0) + db.value("from_redis", 0)
+            << " records anonymized, learner rows " << db.value("learners", 0) << ", staff records "
+            << db.value("staff", 0) << "; audit entries " << a.body.value("audit", 0) << "\n";
   return 0;
 }
 
@@ -222,7 +261,7 @@ int run_fix(const learner_options& o, const std::string& action) {
 }  // namespace
 
 void add_learner(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("learner", "One learner: show (progress, timeline, dead letters), reset, move, export");
+  auto* cmd = app.add_subcommand("learner", "One learner: show (progress, timeline, dead letters), reset, move, export, delete");
   cmd->require_subcommand(1);
   auto o = std::make_shared<learner_options>();
   auto* show = cmd->add_subcommand("show", "Show a learner (read-only): record, progress, pending, dead letters, timeline");
@@ -244,8 +283,14 @@ void add_learner(CLI::App& app, int& exit_code) {
   auto* exp = cmd->add_subcommand("export", "Everything aula holds about a learner, as JSON (a data-rights request; audited)");
   exp->add_option("learner", o->who, "<channel>:<address>")->required();
   exp->add_option("-o,--output", o->output, "Write the JSON to this file");
+  exp->add_flag("--no-free-text", o->no_free_text, "Leave out what the learner typed (as reports' free_text=0)");
   exp->callback([o, &exit_code] { exit_code = run_export(*o); });
-  for (auto* sub : {reset, move, exp}) {
+  auto* del = cmd->add_subcommand(
+      "delete", "Erase a learner (a data-rights request; administrators only; audited): results stay, anonymized");
+  del->add_option("learner", o->who, "<channel>:<address>")->required();
+  del->add_flag("-y,--yes", o->yes, "Do not ask for confirmation");
+  del->callback([o, &exit_code] { exit_code = run_delete(*o); });
+  for (auto* sub : {reset, move, exp, del}) {
     sub->add_option("--url", o->url, "The admin API (default http://<AULA_LISTEN>)");
     sub->add_option("--token", o->token, "Bearer token (default: the admin token of AULA_ADMIN_TOKENS)");
   }

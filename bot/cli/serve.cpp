@@ -32,6 +32,7 @@
 #include "bot/service/broadcasts.hpp"
 #include "bot/service/directory.hpp"
 #include "bot/service/privacy.hpp"
+#include "bot/service/privacy_notice.hpp"
 #include "bot/service/publishing.hpp"
 #include "bot/service/records.hpp"
 #include "bot/service/service.hpp"

@@ -264,6 +264,17 @@ class file_reader {
            {"notice_file", [&](S x, const YAML::Mark& k) { text(x, k, "privacy.notice_file", c_.privacy.notice_file, check_nonempty); }},
          }, m);
        }},
+      {"retention", [&](S v, const YAML::Mark& m) {
+         auto& r = c_.retention;
+         section(v, "retention", {
+           {"sessions", [&](S x, const YAML::Mark& k) { kept_for(x, k, "retention.sessions", r.sessions); }},
+           {"free_text", [&](S x, const YAML::Mark& k) { kept_for(x, k, "retention.free_text", r.free_text); }},
+           {"delivery", [&](S x, const YAML::Mark& k) { kept_for(x, k, "retention.delivery", r.delivery); }},
+           {"audit", [&](S x, const YAML::Mark& k) { kept_for(x, k, "retention.audit", r.audit); }},
+           {"every", [&](S x, const YAML::Mark& k) { duration(x, k, "retention.every", r.every); }},
+         }, m);
+         if (r.every < std::chrono::milliseconds(100)) fail(m, "retention.every: at least 100ms");
+       }},
       {"quiet_hours", [&](S v, const YAML::Mark& m) {
          section(v, "quiet_hours", {
            {"start", [&](S x, const YAML::Mark& k) { text(x, k, "quiet_hours.start", c_.quiet_hours.start, check_clock); }},
@@ -359,6 +370,16 @@ class file_reader {
     } catch (const config_error& e) {
       fail(value_mark(v, m), e.what());
     }
+  }
+
+  // A retention period: a duration, or 0 (kept).
+  void kept_for(const YAML::Node& v, const YAML::Mark& m, const std::string& what, std::chrono::milliseconds& out) {
+    std::string s = scalar(v, m, what);
+    if (s == "0") {
+      out = std::chrono::milliseconds(0);
+      return;
+    }
+    duration(v, m, what, out);
   }
 
   void size(const YAML::Node& v, const YAML::Mark& m, const std::string& what, std::size_t& out) {
@@ -778,11 +799,12 @@ std::string describe(const app_config& c) {
   if (c.webhooks.allow_hosts.empty()) o << " no host";
   for (const auto& h : c.webhooks.allow_hosts) o << " " << h;
   o << ", answers up to " << c.webhooks.max_response << " bytes within " << format_ms(c.webhooks.timeout) << "\n";
-          }, m);
-        }},
   o << "metrics: " << (c.metrics.listen.empty() ? "on the main listener" : "on " + c.metrics.listen + " only")
     << ", AULA_METRICS_TOKEN " << log::mask_secret(c.metrics.token) << "\n";
   o << "log level: " << c.logging.level << "\n";
+  auto kept = [](std::chrono::milliseconds d) { return d.count() > 0 ? format_ms(d) : std::string("kept"); };
+  o << "retention: sessions " << kept(c.retention.sessions) << ", free text " << kept(c.retention.free_text)
+    << ", delivery " << kept(c.retention.delivery) << ", audit " << kept(c.retention.audit) << "\n";
   o << "test clock: " << (c.test_clock ? "ON (POST /admin/test/clock exists; tests only)" : "off") << "\n";
   for (const auto& w : c.warnings) o << "warning: " << w << "\n";
   return o.str();

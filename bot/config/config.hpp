@@ -181,6 +181,17 @@ struct privacy_config {
   bool operator==(const privacy_config&) const = default;
 };
 
+// How long each class of personal data is kept (0 = kept until erased). The retention job runs
+// every `every` on one instance at a time, on aula's clock (bot/service/privacy.hpp).
+struct retention_config {
+  std::chrono::milliseconds sessions{0};   // a session idle this long is removed from Redis
+  std::chrono::milliseconds free_text{0};  // typed answers older than this are blanked in the record store
+  std::chrono::milliseconds delivery{0};   // sent / delivery / dead-letter records older than this are deleted
+  std::chrono::milliseconds audit{0};      // audit entries (and staff records) older than this are deleted
+  std::chrono::milliseconds every{3600000};
+  bool operator==(const retention_config&) const = default;
+};
+
 struct app_config {
   server_config server;
   std::string public_url = "http://127.0.0.1:8080";  // AULA_PUBLIC_URL
@@ -204,6 +215,7 @@ struct app_config {
   metrics_config metrics;
   log_config logging;  // the file's `log:` section
   privacy_config privacy;
+  retention_config retention;
 
   // Where the values came from (for the start-up log); not settings.
   std::string config_file;          // the path read, or looked for

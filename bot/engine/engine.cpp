@@ -135,6 +135,7 @@ nlohmann::json result_record::to_json() const {
   if (!value.is_null()) j["value"] = value;
   if (!text.empty()) j["text"] = text;
   if (!status.empty()) j["status"] = status;
+  if (free_text) j["free_text"] = true;  // retention and erasure blank these (bot/records)
   if (type == "quiz") {
     j["correct"] = correct;
     j["final"] = final;

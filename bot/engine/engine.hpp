@@ -216,6 +216,7 @@ struct result_record {
   int points = 0;
   int attempt = 0;
   std::string status;  // end: completed|failed|...; answer: answered|skipped
+  bool free_text = false;  // answer: to a text question (value and text are what the learner typed)
   std::int64_t at = 0;
 
   nlohmann::json to_json() const;

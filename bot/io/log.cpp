@@ -84,6 +84,19 @@ std::string redact_locked(std::string text, const std::vector<std::string>& secr
   return text;
 }
 
+// String values (recursively) with long digit runs masked.
+nlohmann::json mask_strings(const nlohmann::json& v) {
+  // Secrets first: a bot token begins with a long number, and a masked one would no longer
+  // match its registered value.
+  if (v.is_string()) return mask_numbers(redact(v.get<std::string>()));
+  if (v.is_object() || v.is_array()) {
+    nlohmann::json out = v;
+    for (auto it = out.begin(); it != out.end(); ++it) *it = mask_strings(*it);
+    return out;
+  }
+  return v;
+}
+
 std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fields, bool journal_line);
 
 }  // namespace
@@ -109,6 +122,30 @@ bool journal() {
 
 void set_journal(bool on) { g_journal.store(on ? 1 : 0, std::memory_order_relaxed); }
 
+
+std::string mask_numbers(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) {
+      out += text[i++];
+      continue;
+    }
+    std::size_t j = i;
+    while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
+    const std::size_t n = j - i;
+    if (n >= 8) {
+      out += std::string(n - 4, '*');
+      out += text.substr(j - 4, 4);
+    } else {
+      out += text.substr(i, n);
+    }
+    i = j;
+  }
+  return out;
+}
+
 bool secret_field_name(std::string_view name) {
   auto n = lower(name);
   for (const char* w : {"token", "secret", "password", "passwd", "authorization", "api_key", "apikey", "signature"})
@@ -129,7 +166,7 @@ namespace {
 std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fields, bool journal_line) {
   std::string line = journal_line ? "<" + std::to_string(syslog_priority(lvl)) + ">{\"level\":\"" + level_name(lvl) + "\",\"msg\":"
                                   : "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(lvl) + "\",\"msg\":";
-  line += dump(nlohmann::json(std::string(msg)));
+  line += dump(nlohmann::json(mask_numbers(redact(std::string(msg)))));
   auto add = [&line](const std::string& key, const nlohmann::json& value) {
     std::string k = (key == "ts" || key == "level" || key == "msg") ? "field_" + key : key;
     line += ',';
@@ -137,7 +174,7 @@ std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fi
     line += ':';
     line += secret_field_name(k) && !value.is_null() && !(value.is_string() && value.get_ref<const std::string&>().empty())
                 ? std::string("\"***\"")
-                : dump(value);
+                : dump(mask_strings(value));
   };
   if (fields.is_object()) {
     for (auto it = fields.begin(); it != fields.end(); ++it) add(it.key(), it.value());

@@ -4,7 +4,9 @@
 // Thread-safe (one write per line). Secrets never reach a line: values registered with
 // log::add_secret are replaced by "[redacted]" wherever they appear, and fields whose name
 // says token/secret/password/authorization are masked whatever their value. Phone numbers
-// are masked with log::mask_phone before they are passed in (+52*******1234).
+// are masked with log::mask_phone before they are passed in (+52*******1234), and as a last
+// line of defence every run of 8+ digits in a string is masked (mask_numbers). Names and
+// what learners typed are never passed in.
 //
 //   log::info("webhook accepted", {{"channel", "whatsapp"}, {"to", log::mask_phone(addr)}});
 #pragma once
@@ -64,6 +66,13 @@ std::string redact(std::string text);
 // digits) are fully masked. Anything that is not a phone-like string (letters) is returned
 // masked as "***".
 std::string mask_phone(std::string_view phone);
+
+// Every run of 8 or more digits in `text` with all but its last 4 digits masked: a phone
+// number or a Telegram chat id inside a message, a URL path or an error never reaches a log
+// line whole ("/admin/learners/whatsapp:%2B5215512345678" -> "…%2B*********5678"). write()
+// applies it to the message and to every string value of the fields (numbers are left as
+// they are: counts, times, ports).
+std::string mask_numbers(std::string_view text);
 
 // A secret for display: "" -> "(not set)", anything else -> "(set)". Never shows characters.
 std::string mask_secret(std::string_view secret);

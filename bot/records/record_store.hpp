@@ -55,6 +55,24 @@ struct migration {
   std::string sql;
 };
 
+// Cut-off instants (ms since the epoch) of the retention job; unset: keep (privacy.cpp).
+struct retention_cutoffs {
+  std::optional<std::int64_t> free_text;  // learners' typed words blanked in records older than this
+  std::optional<std::int64_t> delivery;   // sent / delivery / dead_letter / reengagement records deleted
+  std::optional<std::int64_t> audit;      // staff action records ("admin") deleted
+};
+
+// What a learner typed, removed from a result record: "text" of answer / quiz / invalid /
+// inbound records, and "value" too when it is typed words (an invalid reply, an inbound
+// message, an answer to a text question: "free_text": true). Choice ids, numbers and scores
+// stay, so tallies still add up. Returns whether anything was removed.
+bool strip_free_text(nlohmann::json& record);
+
+// A learner's record as erasure keeps it: conv replaced by `anon`, every "text" (what they
+// typed, what they were sent, which may name them) and typed values removed, provider message
+// ids dropped; choices, numbers, scores, statuses and times kept. Marked "erased": true.
+nlohmann::json anonymized_record(const nlohmann::json& record, const std::string& anon);
+
 // The migrations of this build, in order (versions 1, 2, …).
 const std::vector<migration>& migrations();
 
@@ -83,6 +101,22 @@ class record_store {
   // (roster's state_name) so "CDMX" and "Ciudad de México" are one state.
   void upsert_learner(const std::string& conv, const nlohmann::json& learner);
   void set_cohorts(const std::string& conv, const std::vector<std::string>& cohorts);
+
+  // -- Data rights and retention (privacy.cpp) -------------------------------------------
+
+  // Erases a learner (a data-rights request): every record of `conv` is kept as
+  // anonymized_record under `anon` (a record `anon` already has is dropped instead), the
+  // learner row becomes `anon`'s without name or profile fields (state, role, language,
+  // channel, status, enrolment and cohorts stay: reports by state and cohort still add up) and
+  // the cohort memberships move to `anon`; staff action records naming `conv` name `anon`.
+  // With `up_to_ms`, only records with at <= up_to_ms, and the learner row is left alone (a
+  // late fix-up after a record drained in the middle of an erasure). One transaction.
+  // Returns {"records", "learners", "cohorts", "staff"}: rows changed.
+  nlohmann::json erase_learner(const std::string& conv, const std::string& anon,
+                               std::optional<std::int64_t> up_to_ms = std::nullopt);
+
+  // Applies the retention cut-offs: {"free_text", "delivery", "audit"}: rows blanked or deleted.
+  nlohmann::json apply_retention(const retention_cutoffs& cut);
 
   // The learner's latest `limit` records (as stored, whole), oldest first.
   nlohmann::json timeline(const std::string& conv, std::size_t limit = 500);

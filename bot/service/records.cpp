@@ -1,11 +1,14 @@
 #include "bot/service/records.hpp"
 
+#include <map>
 #include <set>
+#include <tuple>
 
 #include "bot/delivery/delivery.hpp"
 #include "bot/io/log.hpp"
 #include "bot/io/periodic.hpp"
 #include "bot/service/directory.hpp"
+#include "bot/service/privacy.hpp"
 #include "bot/service/roster.hpp"
 #include "bot/service/service.hpp"
 
@@ -73,6 +76,37 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
 
   net::awaitable<void> tick() { co_await drain_once(); }
 
+  // Records of a learner erased while this batch was on its way (read from Redis before the
+  // erasure took the rest): anonymized now, as the erasure did the others (privacy.hpp).
+  net::awaitable<void> erase_late(int p, const std::vector<nlohmann::json>& recs) {
+    auto& st = svc.backing_store();
+    auto tombs = co_await st.erasures(p);
+    std::map<int, std::map<std::string, nlohmann::json>> other;  // staff records' learners' partitions
+    auto late = std::make_shared<std::vector<std::tuple<std::string, std::string, std::int64_t>>>();
+    std::set<std::string> seen;
+    for (const auto& r : recs) {
+      // A staff action names the learner in its text (enrol, export…): the erasure renames it;
+      // the learner's tombstone is in the learner's partition.
+      const bool staff = r.value("type", std::string{}) == "admin";
+      const std::string conv = staff ? r.value("text", std::string{}) : r.value("conv", std::string{});
+      if (conv.find(':') == std::string::npos || !seen.insert(conv).second) continue;
+      const int q = partition_of(conv, st.partitions());
+      if (q != p && !other.count(q)) other[q] = co_await st.erasures(q);
+      const auto& where = q == p ? tombs : other[q];
+      auto it = where.find(erasure_key(conv));
+      if (it == where.end()) continue;
+      late->emplace_back(conv, it->second.value("anon", std::string{}), it->second.value("at", std::int64_t{0}));
+    }
+    if (late->empty()) co_return;
+    const record_keeper::job fix = [late](records::record_store& db) {
+      for (const auto& t : *late)
+        if (!std::get<1>(t).empty()) db.erase_learner(std::get<0>(t), std::get<1>(t), std::get<2>(t));
+      return nlohmann::json(late->size());
+    };
+    co_await run(fix);
+    log::info("records: late records of an erased learner anonymized", {{"partition", p}, {"learners", late->size()}});
+  }
+
   net::awaitable<std::size_t> drain_once() {
     std::size_t stored = 0;
     auto held = co_await sender.leases();
@@ -103,6 +137,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
         };
         const nlohmann::json n = co_await run(store_them);
         stored += n.get<std::size_t>();
+        co_await erase_late(p, data->first);
         co_await svc.backing_store().results_ack(p, ids, pf.second);
         if (entries.size() < batch) break;
       }

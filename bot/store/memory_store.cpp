@@ -415,6 +415,102 @@ class memory_store final : public store {
     co_return;
   }
 
+  net::awaitable<erasure> erase_conversation(const std::string& conv, const std::vector<std::string>& codes,
+                                             const std::string& tombstone_key, const nlohmann::json& tombstone,
+                                             std::chrono::milliseconds ttl) override {
+    const int p = partition_of(conv, partitions_);
+    erasure out;
+    std::lock_guard lock(mu_);
+    auto& part = at(p);
+    out.sessions = static_cast<int>(sessions_.erase(conv));
+    out.timers = remove_timers_of(part, conv);
+    auto sweep = [&](stream& st, std::vector<nlohmann::json>* keep) {
+      int n = 0;
+      for (auto it = st.begin(); it != st.end();) {
+        auto j = nlohmann::json::parse(it->second, nullptr, false);
+        if (j.is_object() && j.value("conv", std::string{}) == conv) {
+          if (keep) keep->push_back(std::move(j));
+          it = st.erase(it);
+          ++n;
+        } else {
+          ++it;
+        }
+      }
+      return n;
+    };
+    out.outbox = sweep(part.reply, nullptr) + sweep(part.bulk, nullptr);
+    out.dead_letters = sweep(part.dead, nullptr);
+    sweep(part.results, &out.results);
+    out.web = static_cast<int>(web_.erase(conv));
+    for (const auto& c : codes) {
+      auto it = certs_.find(normalize_code(c));
+      if (it == certs_.end()) continue;
+      auto j = nlohmann::json::parse(it->second, nullptr, false);
+      if (!j.is_object()) continue;
+      j["name"] = "";
+      it->second = j.dump();
+      ++out.certificates;
+    }
+    const std::string mine = conv + ":";
+    std::erase_if(once_, [&](const auto& kv) { return kv.first.find(mine) != std::string::npos; });
+    for (auto& [name, q] : quotas_) {
+      std::map<std::string, std::int64_t> renamed;
+      std::erase_if(q, [&](const auto& kv) {
+        if (!kv.first.starts_with(mine)) return false;
+        renamed["erased:" + tombstone_key + ":" + kv.first.substr(mine.size())] = kv.second;
+        return true;
+      });
+      q.insert(renamed.begin(), renamed.end());
+    }
+    erased_[p][tombstone_key] = tombstone;
+    erased_until_[p] = std::chrono::steady_clock::now() + ttl;
+    co_return out;
+  }
+
+  net::awaitable<std::map<std::string, nlohmann::json>> erasures(int p) override {
+    std::lock_guard lock(mu_);
+    at(p);
+    auto it = erased_until_.find(p);
+    if (it == erased_until_.end() || it->second <= std::chrono::steady_clock::now()) {
+      erased_.erase(p);
+      co_return std::map<std::string, nlohmann::json>{};
+    }
+    co_return erased_[p];
+  }
+
+  net::awaitable<bool> drop_session(const std::string& conv, std::int64_t version) override {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(conv);
+    if (it == sessions_.end() || it->second.version != version) co_return false;
+    sessions_.erase(it);
+    remove_timers_of(at(partition_of(conv, partitions_)), conv);
+    web_.erase(conv);
+    co_return true;
+  }
+
+  net::awaitable<std::size_t> audit_trim(std::int64_t before_ms) override {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    while (n < audit_.size()) {
+      const auto& e = audit_[n];
+      if (e.is_object() && e.contains("at") && e["at"].is_number() && e["at"].get<std::int64_t>() >= before_ms) break;
+      ++n;
+    }
+    audit_.erase(audit_.begin(), audit_.begin() + static_cast<std::ptrdiff_t>(n));
+    co_return n;
+  }
+
+  net::awaitable<std::size_t> audit_retarget(const std::string& from, const std::string& to) override {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    for (auto& e : audit_)
+      if (e.is_object() && e.value("target", std::string{}) == from) {
+        e["target"] = to;
+        ++n;
+      }
+    co_return n;
+  }
+
   net::awaitable<std::vector<nlohmann::json>> audit_read(std::size_t max) override {
     std::lock_guard lock(mu_);
     const std::size_t from = audit_.size() > max ? audit_.size() - max : 0;
@@ -467,6 +563,17 @@ class memory_store final : public store {
     return f.held() && part.lease == f && part.lease_until > std::chrono::steady_clock::now();
   }
 
+  static int remove_timers_of(partition& part, const std::string& conv) {
+    const std::string prefix = conv + "|";
+    int n = 0;
+    for (auto it = part.timers.lower_bound(prefix); it != part.timers.end() && it->first.starts_with(prefix);) {
+      part.by_due.erase({it->second, it->first});
+      it = part.timers.erase(it);
+      ++n;
+    }
+    return n;
+  }
+
   static void remove_timer(partition& part, const std::string& member) {
     auto it = part.timers.find(member);
     if (it == part.timers.end()) return;
@@ -501,6 +608,8 @@ class memory_store final : public store {
   std::unordered_map<std::string, dir_rec> dir_;
   std::map<std::string, std::set<std::string>> dir_sets_;
   std::vector<nlohmann::json> audit_;
+  std::map<int, std::map<std::string, nlohmann::json>> erased_;
+  std::map<int, std::chrono::steady_clock::time_point> erased_until_;
 };
 
 }  // namespace

@@ -156,6 +156,130 @@ if score and tonumber(score) == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1
 return 1
 )lua";
 
+// Erasure of one conversation (store::erase_conversation). KEYS 1 session, 2 timers,
+// 3 outbox reply, 4 outbox bulk, 5 dead letters, 6 results, 7 web mailbox, 8 erased hash,
+// 9.. certificates; ARGV 1 conversation, 2 tombstone field, 3 tombstone JSON, 4 its ttl (ms).
+// Returns {sessions, timers, outbox, dead letters, web, certificates, result JSON…}.
+const char* const erase_lua = R"lua(
+local conv = ARGV[1]
+local out = {0, 0, 0, 0, 0, 0}
+out[1] = redis.call('DEL', KEYS[1])
+local prefix = conv .. '|'
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if string.sub(m, 1, #prefix) == prefix then
+    redis.call('ZREM', KEYS[2], m)
+    out[2] = out[2] + 1
+  end
+end
+local taken = {}
+local function sweep(key, keep)
+  local n = 0
+  for _, e in ipairs(redis.call('XRANGE', key, '-', '+')) do
+    local f = e[2]
+    for i = 1, #f, 2 do
+      if f[i] == 'd' then
+        local ok, j = pcall(cjson.decode, f[i + 1])
+        if ok and type(j) == 'table' and j['conv'] == conv then
+          redis.call('XDEL', key, e[1])
+          n = n + 1
+          if keep then table.insert(taken, f[i + 1]) end
+        end
+      end
+    end
+  end
+  return n
+end
+out[3] = sweep(KEYS[3], false) + sweep(KEYS[4], false)
+out[4] = sweep(KEYS[5], false)
+sweep(KEYS[6], true)
+out[5] = redis.call('DEL', KEYS[7])
+for i = 9, #KEYS do
+  local c = redis.call('GET', KEYS[i])
+  if c then
+    local ok, j = pcall(cjson.decode, c)
+    if ok and type(j) == 'table' then
+      j['name'] = ''
+      redis.call('SET', KEYS[i], cjson.encode(j))
+      out[6] = out[6] + 1
+    end
+  end
+end
+redis.call('HSET', KEYS[8], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[8], ARGV[4])
+for _, d in ipairs(taken) do table.insert(out, d) end
+return out
+)lua";
+
+// Retention of an idle session (store::drop_session). KEYS 1 session, 2 timers, 3 web mailbox;
+// ARGV 1 the version it must still have, 2 conversation. Returns 1 when removed.
+const char* const drop_session_lua = R"lua(
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[3])
+local prefix = ARGV[2] .. '|'
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if string.sub(m, 1, #prefix) == prefix then redis.call('ZREM', KEYS[2], m) end
+end
+return 1
+)lua";
+
+// Audit entries older than ARGV[1] (their "at"), oldest first. KEYS 1 audit. Returns how many.
+const char* const audit_trim_lua = R"lua(
+local n = 0
+local before = tonumber(ARGV[1])
+while true do
+  local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 200)
+  if #entries == 0 then return n end
+  for _, e in ipairs(entries) do
+    local f = e[2]
+    local at = nil
+    for i = 1, #f, 2 do
+      if f[i] == 'd' then
+        local ok, j = pcall(cjson.decode, f[i + 1])
+        if ok and type(j) == 'table' then at = tonumber(j['at']) end
+      end
+    end
+    if at and at >= before then return n end
+    redis.call('XDEL', KEYS[1], e[1])
+    n = n + 1
+  end
+end
+)lua";
+
+// Audit entries naming ARGV[1] as their target name ARGV[2] instead: the stream is rewritten
+// with the same ids (XADD with explicit, increasing ids into a fresh key). KEYS 1 audit.
+const char* const audit_retarget_lua = R"lua(
+local needle = '"target":' .. cjson.encode(ARGV[1])
+local entries = redis.call('XRANGE', KEYS[1], '-', '+')
+local n = 0
+for _, e in ipairs(entries) do
+  local f = e[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'd' and string.find(f[i + 1], needle, 1, true) then n = n + 1 end
+  end
+end
+if n == 0 then return 0 end
+local by = '"target":' .. cjson.encode(ARGV[2])
+redis.call('DEL', KEYS[1])
+for _, e in ipairs(entries) do
+  local f = e[2]
+  local args = {}
+  for i = 1, #f, 2 do
+    local v = f[i + 1]
+    if f[i] == 'd' then
+      local s, t = string.find(v, needle, 1, true)
+      while s do
+        v = string.sub(v, 1, s - 1) .. by .. string.sub(v, t + 1)
+        s, t = string.find(v, needle, s + #by, true)
+      end
+    end
+    table.insert(args, f[i])
+    table.insert(args, v)
+  end
+  redis.call('XADD', KEYS[1], e[1], unpack(args))
+end
+return n
+)lua";
+
 // A rolling quota: ZSET member -> time taken. Drop what left the window; a member present
 // keeps its place; else a place when fewer than the cap remain; else the wait until the oldest
 // leaves. KEYS[1] quota; ARGV: member, now, window ms, cap.
@@ -645,10 +769,85 @@ class redis_store final : public store {
     co_return out;
   }
 
+  net::awaitable<erasure> erase_conversation(const std::string& conv, const std::vector<std::string>& codes,
+                                             const std::string& tombstone_key, const nlohmann::json& tombstone,
+                                             std::chrono::milliseconds ttl) override {
+    const int p = partition_of(conv, opts_.partitions);
+    auto keys = redis_cmd(keys_.session(p, conv), keys_.timers(p), keys_.outbox(p, "reply"), keys_.outbox(p, "bulk"),
+                          keys_.dead(p), keys_.results(p), keys_.web(p, conv), keys_.erased(p));
+    for (const auto& c : codes) {
+      const std::string n = normalize_code(c);
+      if (auto cp = code_partition(n); cp && *cp == p) keys.push_back(keys_.cert(p, n));
+    }
+    auto r = co_await call_script(erase_, std::move(keys),
+                                  redis_cmd(conv, tombstone_key, tombstone.dump(),
+                                            std::to_string(std::max<std::int64_t>(1, ttl.count()))));
+    if (!r.is_array() || r.elements.size() < 6) unavailable("unexpected erase answer: " + r.to_string());
+    erasure out;
+    out.sessions = static_cast<int>(r.elements[0].integer);
+    out.timers = static_cast<int>(r.elements[1].integer);
+    out.outbox = static_cast<int>(r.elements[2].integer);
+    out.dead_letters = static_cast<int>(r.elements[3].integer);
+    out.web = static_cast<int>(r.elements[4].integer);
+    out.certificates = static_cast<int>(r.elements[5].integer);
+    for (std::size_t i = 6; i < r.elements.size(); ++i) {
+      auto j = nlohmann::json::parse(r.elements[i].str, nullptr, false);
+      if (j.is_object()) out.results.push_back(std::move(j));
+    }
+    // Found by SCAN, outside the script: the learner's once-keys (re-engagement dedupe) go;
+    // their places in rolling quotas (the WhatsApp tier) stay taken, under the tombstone's name.
+    const std::string mine = conv + ":";
+    const std::vector<std::string> onces = co_await scan_suffixes(keys_.once(p, ""));
+    for (const auto& k : onces)
+      if (k.find(mine) != std::string::npos) co_await call(redis_cmd("DEL", keys_.once(p, k)));
+    const std::vector<std::string> quotas = co_await scan_suffixes(keys_.dir("quota:"));
+    for (const auto& q : quotas) {
+      const std::string key = keys_.dir("quota:" + q);
+      auto members = co_await call(redis_cmd("ZRANGE", key, "0", "-1", "WITHSCORES"));
+      for (std::size_t i = 0; i + 1 < members.elements.size(); i += 2) {
+        const std::string& m = members.elements[i].str;
+        if (!m.starts_with(mine)) continue;
+        const std::string renamed = "erased:" + tombstone_key + ":" + m.substr(mine.size());
+        co_await call(redis_cmd("ZADD", key, members.elements[i + 1].str, renamed));
+        co_await call(redis_cmd("ZREM", key, m));
+      }
+    }
+    co_return out;
+  }
+
+  net::awaitable<std::map<std::string, nlohmann::json>> erasures(int p) override {
+    check(p);
+    auto r = co_await call(redis_cmd("HGETALL", keys_.erased(p)));
+    std::map<std::string, nlohmann::json> out;
+    for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+      auto j = nlohmann::json::parse(r.elements[i + 1].str, nullptr, false);
+      if (j.is_object()) out.emplace(r.elements[i].str, std::move(j));
+    }
+    co_return out;
+  }
+
+  net::awaitable<bool> drop_session(const std::string& conv, std::int64_t version) override {
+    const int p = partition_of(conv, opts_.partitions);
+    auto r = co_await call_script(drop_session_, redis_cmd(keys_.session(p, conv), keys_.timers(p), keys_.web(p, conv)),
+                                  redis_cmd(std::to_string(version), conv));
+    co_return r.integer == 1;
+  }
+
+  net::awaitable<std::size_t> audit_trim(std::int64_t before_ms) override {
+    auto r = co_await call_script(audit_trim_, redis_cmd(keys_.audit()), redis_cmd(std::to_string(before_ms)));
+    co_return static_cast<std::size_t>(std::max<std::int64_t>(0, r.integer));
+  }
+
+  net::awaitable<std::size_t> audit_retarget(const std::string& from, const std::string& to) override {
+    auto r = co_await call_script(audit_retarget_, redis_cmd(keys_.audit()), redis_cmd(from, to));
+    co_return static_cast<std::size_t>(std::max<std::int64_t>(0, r.integer));
+  }
+
   // Registers the scripts (loaded with every connect), then starts the clients.
   void start() {
     for (auto& c : clients_) {
-      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &dead_, &timer_done_, &read_, &publish_, &quota_})
+      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &dead_, &timer_done_, &read_, &publish_, &quota_, &erase_,
+                          &drop_session_, &audit_trim_, &audit_retarget_})
         c->add_script(*script);
       c->start();
     }
@@ -763,6 +962,10 @@ class redis_store final : public store {
   redis_script read_{read_lua};
   redis_script publish_{publish_lua};
   redis_script quota_{quota_lua};
+  redis_script erase_{erase_lua};
+  redis_script drop_session_{drop_session_lua};
+  redis_script audit_trim_{audit_trim_lua};
+  redis_script audit_retarget_{audit_retarget_lua};
   std::atomic<std::size_t> next_{0};
 };
 

@@ -24,6 +24,10 @@
 //                                 (MAXLEN ~ 200, expires 7 days after the last push)
 //   aula:{p7}:cert:<code>         string: certificate JSON, written by the commit that issued
 //                                 it; the code's first two characters name the partition
+//   aula:{p7}:erased              hash: learners erased lately (field: a hash of the
+//                                 conversation; value: JSON {"anon", "at"}), expires an hour
+//                                 after the last erasure: the drain anonymizes records of
+//                                 theirs that were in flight (bot/service/privacy.hpp)
 //
 // Directory data, outside partitions (never touched by the commit script):
 //   aula:{pub}:seq                integer: the last published version number (INCR)
@@ -150,6 +154,12 @@ struct store_unavailable : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What erase_conversation removed from a partition.
+struct erasure {
+  int sessions = 0, timers = 0, outbox = 0, dead_letters = 0, web = 0, certificates = 0;
+  std::vector<nlohmann::json> results;  // result records taken out of the stream, not yet drained
+};
+
 class store {
  public:
   virtual ~store() = default;
@@ -247,6 +257,28 @@ class store {
   // are JSON objects; audit_read returns the newest `max`, oldest first.
   virtual net::awaitable<void> audit_append(const nlohmann::json& entry) = 0;
   virtual net::awaitable<std::vector<nlohmann::json>> audit_read(std::size_t max) = 0;
+
+  // -- Data rights and retention (bot/service/privacy.hpp) --------------------------------
+  // Removes a learner's conversation from its partition in one atomic step: the session, its
+  // timers, its outbox entries (both lanes), its dead letters and web chat mailbox; takes out
+  // the result records of it still waiting in the stream (returned: the caller stores them
+  // anonymized); blanks the name in `certificate_codes` (they still verify); and records the
+  // tombstone `tombstone_key` -> `tombstone` in the partition's erased hash for `ttl`.
+  virtual net::awaitable<erasure> erase_conversation(const std::string& conversation,
+                                                     const std::vector<std::string>& certificate_codes,
+                                                     const std::string& tombstone_key, const nlohmann::json& tombstone,
+                                                     std::chrono::milliseconds ttl) = 0;
+  // The tombstones of partition p (empty almost always: one cheap read per drain).
+  virtual net::awaitable<std::map<std::string, nlohmann::json>> erasures(int p) = 0;
+  // Retention: removes a session (with its timers and web mailbox) if its version is still
+  // `version` (a learner who wrote meanwhile keeps it). True when removed.
+  virtual net::awaitable<bool> drop_session(const std::string& conversation, std::int64_t version) = 0;
+  // Retention: drops the audit entries whose "at" is before `before_ms` (oldest first, up to
+  // the first younger one). Returns how many.
+  virtual net::awaitable<std::size_t> audit_trim(std::int64_t before_ms) = 0;
+  // Erasure: the audit entries whose target is `from` name `to` instead, in place (order and
+  // ids kept). Returns how many.
+  virtual net::awaitable<std::size_t> audit_retarget(const std::string& from, const std::string& to) = 0;
 };
 
 std::unique_ptr<store> make_memory_store(int partitions = 64);
@@ -290,6 +322,7 @@ struct store_keys {
   std::string dead(int p) const { return prefix + ":" + tag(p) + ":dead"; }
   std::string once(int p, const std::string& key) const { return prefix + ":" + tag(p) + ":once:" + key; }
   std::string cert(int p, const std::string& code) const { return prefix + ":" + tag(p) + ":cert:" + code; }
+  std::string erased(int p) const { return prefix + ":" + tag(p) + ":erased"; }
   std::string pub(const std::string& what) const { return prefix + ":{pub}:" + what; }
   std::string dir(const std::string& key) const { return prefix + ":dir:" + key; }
   std::string audit() const { return prefix + ":audit"; }

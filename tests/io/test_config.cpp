@@ -543,3 +543,19 @@ webhooks:
   auto scalar = d.write("scalar.yaml", "webhooks:\n  allow_hosts: api.example.org\n");
   CHECK_THAT(load_error(scalar), Catch::Contains("expected a list of hosts"));
 }
+
+TEST_CASE("config retention: days per data class, 0 keeps, and the job's period") {
+  temp_dir d;
+  auto f = d.write("aula.yaml", "retention:\n  sessions: 365d\n  free_text: 90d\n  delivery: 2w\n  audit: 0\n  every: 30m\n");
+  auto c = load_config(f, {});
+  CHECK(c.retention.sessions == std::chrono::milliseconds(365LL * 24 * 3600 * 1000));
+  CHECK(c.retention.free_text == std::chrono::milliseconds(90LL * 24 * 3600 * 1000));
+  CHECK(c.retention.delivery == std::chrono::milliseconds(14LL * 24 * 3600 * 1000));
+  CHECK(c.retention.audit.count() == 0);
+  CHECK(c.retention.every == std::chrono::minutes(30));
+  CHECK(app_config{}.retention.sessions.count() == 0);  // kept unless configured
+  auto bad = d.write("bad.yaml", "retention:\n  sessions: forever\n");
+  CHECK_THROWS_WITH(load_config(bad, {}), Catch::Contains("retention.sessions"));
+  auto typo = d.write("typo.yaml", "retention:\n  session: 30d\n");
+  CHECK_THROWS_WITH(load_config(typo, {}), Catch::Contains("session"));
+}

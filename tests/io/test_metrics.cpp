@@ -143,6 +143,29 @@ TEST_CASE("log masks phone numbers keeping the last 4 digits") {
   CHECK(log::mask_phone("+5215512341234").find("551234") == std::string::npos);
 }
 
+TEST_CASE("log masks long digit runs in every string: no phone number or chat id is written whole") {
+  log::clear_secrets();
+  CHECK(log::mask_numbers("whatsapp:+5215512345678") == "whatsapp:+*********5678");
+  CHECK(log::mask_numbers("/admin/learners/sms:%2B5215512345678/export") ==
+        "/admin/learners/sms:%2B*********5678/export");
+  CHECK(log::mask_numbers("telegram:12345678 y 1234567") == "telegram:****5678 y 1234567");
+  CHECK(log::mask_numbers("HTTP 503, 3 tries") == "HTTP 503, 3 tries");
+  log::add_secret("1234567890:AAHsecretBotToken");
+  const std::string line = log::format_line(
+      log::level::warn, "to 5215512345678 via /bot1234567890:AAHsecretBotToken/sendMessage",
+      {{"path", "/admin/learners/whatsapp:%2B5215512345678/export"}, {"n", 5215512345678LL},
+       {"nested", {{"list", {"tel 4155550100"}}}}});
+  const auto j = nlohmann::json::parse(line);
+  CHECK(j["msg"] == "to *********5678 via /bot[redacted]/sendMessage");
+  CHECK(j["n"] == 5215512345678LL);  // numbers are counts and times: callers never log an address as one
+  CHECK(line.find("%2B5215512345678") == std::string::npos);
+  CHECK(line.find("4155550100") == std::string::npos);
+  CHECK(line.find("AAHsecretBotToken") == std::string::npos);
+  CHECK(line.find("[redacted]") != std::string::npos);
+  CHECK(line.find("*********5678") != std::string::npos);
+  log::clear_secrets();
+}
+
 TEST_CASE("log writes to the sink at or above the minimum level") {
   std::vector<std::string> lines;
   log::set_sink([&lines](const std::string& l) { lines.push_back(l); });

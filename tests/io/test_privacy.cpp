@@ -6,7 +6,7 @@
 #include <string>
 
 #include "bot/config/config.hpp"
-#include "bot/service/privacy.hpp"
+#include "bot/service/privacy_notice.hpp"
 
 using namespace aula;
 using Catch::Matchers::Contains;

@@ -1630,3 +1630,124 @@ net::awaitable<void> rolling_quota(store& s) {
   CHECK(co_await s.quota_take(q, "whatsapp:+524:0", t0 + day.count(), day, 2) == 2000);
 }
 STORE_TEST("a rolling quota gives each member one place and says how long until the next", rolling_quota)
+
+// ---------------------------------------------------------------------------------------------
+// Data rights and retention
+
+namespace {
+
+// Another conversation in the same partition as `conv`.
+std::string neighbour_of(store& s, const std::string& conv) {
+  const int p = partition_of(conv, s.partitions());
+  for (;;) {
+    std::string other = "whatsapp:+52155" + random_hex().substr(0, 8);
+    if (partition_of(other, s.partitions()) == p) return other;
+  }
+}
+
+net::awaitable<void> erase_conversation(store& s) {
+  const std::string conv = "whatsapp:+5215512345678-" + random_hex().substr(0, 6);
+  const std::string other = neighbour_of(s, conv);
+  const int p = partition_of(conv, s.partitions());
+  auto f = co_await lease_of(s, p);
+  const std::string code = random_code(p);
+  for (const auto& who : {conv, other}) {
+    auto c = first_commit(who);
+    c.outbox = {outbox_msg(who, "reply", "Hola José"), outbox_msg(who, "bulk", "Recordatorio")};
+    c.timers_set = {timer_effect{"r.a.wait", 100, "wait"}};
+    c.results = {{{"conv", who}, {"id", "r.1"}, {"type", "answer"}, {"text", "mi respuesta"}, {"at", 1}}};
+    if (who == conv) c.certificates.emplace_back(code, nlohmann::json{{"name", "José Ñúñez"}, {"course_name", "TI"}});
+    { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
+    const nlohmann::json hola{{"text", "Hola"}};
+    co_await s.web_push(who, hola);
+  }
+  // One dead letter each.
+  auto pending = co_await s.outbox_pending(p, 100);
+  int moved = 0;
+  for (const auto& e : pending)
+    if (e.id.starts_with("bulk:")) {
+      const nlohmann::json why{{"conv", e.data["conv"]}, {"entry", e.data}, {"reason", "HTTP 400"}, {"attempts", 1}};
+      co_await s.outbox_dead(p, e.id, why, f);
+      ++moved;
+    }
+  REQUIRE(moved == 2);
+  const nlohmann::json a1{{"at", 10}, {"who", "Laura"}, {"action", "enroll"}, {"target", conv}};
+  const nlohmann::json a2{{"at", 20}, {"who", "Laura"}, {"action", "enroll"}, {"target", other}};
+  const nlohmann::json a3{{"at", 30}, {"who", "Laura"}, {"action", "export"}, {"target", conv}};
+  co_await s.audit_append(a1);
+  co_await s.audit_append(a2);
+  co_await s.audit_append(a3);
+  const std::string anon = "anon:x1", h1 = "h1";
+
+  const nlohmann::json tomb{{"anon", "anon:x1"}, {"at", 99}};
+  const std::vector<std::string> codes{code};
+  const std::chrono::milliseconds ttl = 60s;
+  erasure e = co_await s.erase_conversation(conv, codes, h1, tomb, ttl);
+  CHECK(e.sessions == 1);
+  CHECK(e.timers == 1);
+  CHECK(e.outbox == 1);
+  CHECK(e.dead_letters == 1);
+  CHECK(e.web == 1);
+  CHECK(e.certificates == 1);
+  REQUIRE(e.results.size() == 1);
+  CHECK(e.results[0]["text"] == "mi respuesta");
+  // Nothing of it is left; the neighbour keeps everything.
+  { auto aw = co_await s.load(conv); CHECK(!aw.exists); }
+  { auto aw = co_await s.load(other); CHECK(aw.exists); }
+  { auto aw = co_await s.dead_letters(p, 100, conv); CHECK(aw.empty()); }
+  { auto aw = co_await s.dead_letters(p, 100, other); CHECK(aw.size() == 1); }
+  { auto aw = co_await s.web_read(conv, "", 10); CHECK(aw.empty()); }
+  { auto aw = co_await s.web_read(other, "", 10); CHECK(aw.size() == 1); }
+  auto left = co_await s.outbox_pending(p, 100);
+  for (const auto& x : left) CHECK(x.data.value("conv", std::string{}) != conv);
+  CHECK(left.size() == 1);
+  auto results = co_await s.results_pending(p, 100);
+  for (const auto& x : results) CHECK(x.data.value("conv", std::string{}) != conv);
+  const std::chrono::milliseconds hold = 1000ms;
+  auto timers = co_await s.claim_due_timers(p, 1000, 100, f, hold);
+  REQUIRE(timers.size() == 1);
+  CHECK(timers[0].conversation == other);
+  // The certificate still verifies, without the name.
+  auto cert = co_await s.certificate(code);
+  REQUIRE(cert.has_value());
+  CHECK((*cert)["name"] == "");
+  CHECK((*cert)["course_name"] == "TI");
+  // The tombstone.
+  auto tombs = co_await s.erasures(p);
+  REQUIRE(tombs.count("h1") == 1);
+  CHECK(tombs["h1"] == tomb);
+  // The audit log names the anonymous id, in the same order.
+  { auto aw = co_await s.audit_retarget(conv, anon); CHECK(aw == 2); }
+  auto audit = co_await s.audit_read(10);
+  REQUIRE(audit.size() == 3);
+  CHECK(audit[0]["target"] == "anon:x1");
+  CHECK(audit[1]["target"] == other);
+  CHECK(audit[2]["target"] == "anon:x1");
+  CHECK(audit[2]["action"] == "export");
+  { auto aw = co_await s.audit_retarget(conv, anon); CHECK(aw == 0); }
+  // Retention: the audit log's entries before 25 go.
+  { auto aw = co_await s.audit_trim(25); CHECK(aw == 2); }
+  audit = co_await s.audit_read(10);
+  REQUIRE(audit.size() == 1);
+  CHECK(audit[0]["at"] == 30);
+}
+STORE_TEST("erasing a conversation removes all of it from its partition, and nothing else", erase_conversation)
+
+net::awaitable<void> drop_idle_session(store& s) {
+  const std::string conv = "telegram:" + random_hex();
+  const int p = partition_of(conv, s.partitions());
+  auto c = first_commit(conv);
+  c.timers_set = {timer_effect{"r.a.wait", 100, "wait"}};
+  { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
+  { auto aw = co_await s.drop_session(conv, 2); CHECK(!aw); }  // the learner wrote meanwhile
+  { auto aw = co_await s.load(conv); CHECK(aw.exists); }
+  { auto aw = co_await s.drop_session(conv, 1); CHECK(aw); }
+  { auto aw = co_await s.load(conv); CHECK(!aw.exists); }
+  auto f = co_await lease_of(s, p);
+  const std::chrono::milliseconds hold = 1000ms;
+  auto timers = co_await s.claim_due_timers(p, 1000, 100, f, hold);
+  for (const auto& t : timers) CHECK(t.conversation != conv);
+}
+STORE_TEST("retention drops an idle session only at the version it read", drop_idle_session)
+
+}  // namespace

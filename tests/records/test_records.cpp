@@ -1086,3 +1086,147 @@ TEST_CASE("csv: a JSON array of flat objects, in the given columns") {
   CHECK_THROWS_AS(json_to_csv(json::object(), {"a"}), std::invalid_argument);
   CHECK_THROWS_AS(json_to_csv(json::array({1}), {"a"}), std::invalid_argument);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Data rights and retention
+
+namespace {
+
+// The scenario as the engine writes it now: answers to the text question "comentario" say so.
+std::unique_ptr<record_store> scenario_store_with_free_text(const std::string& url) {
+  auto st = open_record_store(url);
+  add_learners(*st);
+  auto records = scenario();
+  for (auto& r : records)
+    if (r.value("node", std::string{}) == "comentario" && r.value("status", std::string{}) == "answered")
+      r["free_text"] = true;
+  // What staff did to Beto (access.cpp writes these under staff:<name>).
+  records.push_back({{"id", "admin.1"}, {"type", "admin"}, {"conv", "staff:Laura"}, {"channel", "staff"},
+                     {"status", "enroll"}, {"text", B}, {"target", B}, {"at", 100}});
+  records.push_back({{"id", "admin.2"}, {"type", "admin"}, {"conv", "staff:Laura"}, {"channel", "staff"},
+                     {"status", "reload"}, {"text", "flows"}, {"target", "flows"}, {"at", 9000}});
+  REQUIRE(st->insert(records) == records.size());
+  return st;
+}
+
+// Every number of a survey report, without the typed words.
+json survey_numbers(const json& s) {
+  json out = json::array();
+  for (const auto& n : s["nodes"]) {
+    json values = json::array();
+    for (const auto& v : n["values"])
+      if (!v["value"].is_string() || n["node"] != "comentario") values.push_back(v);
+    out.push_back({{"node", n["node"]}, {"responses", n["responses"]}, {"numeric", n["numeric"]}, {"values", values}});
+  }
+  return {{"nodes", out}, {"nps", s["nps"]}, {"by_state", s["by_state"]}, {"by_cohort", s["by_cohort"]}};
+}
+
+// The progress report without names and conversation ids (they are what erasure changes).
+json progress_numbers(json p) {
+  for (auto& l : p["learners"]) {
+    l.erase("conv");
+    l.erase("name");
+  }
+  std::sort(p["learners"].begin(), p["learners"].end(),
+            [](const json& a, const json& b) { return a.dump() < b.dump(); });
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("records privacy: erasing a learner keeps every report's numbers and nothing that names them") {
+  on_each_backend([](const std::string& url) {
+    auto st = scenario_store_with_free_text(url);
+    const std::size_t beto_records = st->timeline(B, 1000).size();
+    REQUIRE(beto_records == 24);  // 18 of the course and survey, 6 of sending
+    const json progress = st->progress(), items = st->items("modulo-1"), funnel = st->funnel("ti", {});
+    const json survey = st->survey("diagnostico", {}, {"recomienda"}), delivery = st->delivery();
+    const json piloto = st->progress(in_cohort("piloto")), jalisco = st->survey("diagnostico", in_state("Jalisco"));
+
+    const std::string anon = "anon:0b1e";
+    const json n = st->erase_learner(B, anon);
+    CHECK(n == json({{"records", beto_records}, {"learners", 1}, {"cohorts", 2}, {"staff", 1}}));
+
+    // Nothing is left under Beto's number; his records are the anonymous id's.
+    CHECK(st->timeline(B, 1000).empty());
+    const json kept = st->timeline(anon, 1000);
+    REQUIRE(kept.size() == beto_records);
+    const std::string all = kept.dump() + st->progress().dump() + st->answers("diagnostico").dump() +
+                            st->answers("modulo-2").dump() + st->survey("diagnostico").dump() +
+                            st->timeline("staff:Laura").dump();
+    for (const char* gone : {"+5215512345678", "5215512345678", "Beto", "más casos prácticos", "quizá"}) {
+      INFO(gone << " in " << all);
+      CHECK(all.find(gone) == std::string::npos);
+    }
+    for (const auto& r : kept) {
+      CHECK(r["conv"] == anon);
+      CHECK(!r.contains("text"));
+    }
+    // Choices, numbers and scores stay: Beto's wrong "c" at edad is still his first attempt.
+    CHECK(st->items("modulo-1") == items);
+    CHECK(st->funnel("ti", {}) == funnel);
+    CHECK(st->delivery() == delivery);
+    CHECK(progress_numbers(st->progress()) == progress_numbers(progress));
+    CHECK(progress_numbers(st->progress(in_cohort("piloto"))) == progress_numbers(piloto));
+    CHECK(survey_numbers(st->survey("diagnostico", {}, {"recomienda"})) == survey_numbers(survey));
+    CHECK(survey_numbers(st->survey("diagnostico", in_state("Jalisco"))) == survey_numbers(jalisco));
+    // His typed comment is gone from the tallies; the others' stay.
+    const json comentario = *find_by(st->survey("diagnostico")["nodes"], "node", "comentario");
+    CHECK(comentario["responses"] == 3);
+    CHECK(comentario["values"] == json::array({{{"value", "Más ejemplos ¿por favor? ¡gracias! 🙏"}, {"count", 2}}}));
+    // The learner row: no name, the state and cohorts kept.
+    const json after = st->progress();
+    const json* row = find_by(after["learners"], "conv", anon);
+    REQUIRE(row != nullptr);
+    CHECK((*row)["name"].is_null());
+    CHECK((*row)["state"] == "Jalisco");
+    CHECK((*row)["cohorts"] == json::array({"piloto", "tarde"}));
+    // Staff records name the anonymous id.
+    CHECK(st->timeline("staff:Laura")[0]["target"] == anon);
+
+    // Again: nothing more to do.
+    CHECK(st->erase_learner(B, anon)["records"] == 0);
+
+    // A record that drained in the middle of the erasure is fixed up to the erasure's time; a
+    // later one (the same number writing again: a new learner) is not.
+    REQUIRE(st->insert({{{"id", "late"}, {"type", "answer"}, {"conv", B}, {"value", "si"}, {"text", "Sí, Beto"},
+                         {"at", 5500}},
+                        {{"id", "b2.2"}, {"type", "start"}, {"conv", B}, {"at", 5600}},
+                        {{"id", "new"}, {"type", "start"}, {"conv", B}, {"at", 9000}}}) == 3);
+    const json fix = st->erase_learner(B, anon, 6000);
+    CHECK(fix["records"] == 2);
+    CHECK(fix["learners"] == 0);
+    REQUIRE(st->timeline(B).size() == 1);
+    CHECK(st->timeline(B)[0]["id"] == "new");
+    CHECK(st->timeline(anon, 1000).size() == beto_records + 1);  // "b2.2" was his already
+  });
+}
+
+TEST_CASE("records privacy: retention blanks typed words and deletes delivery and staff records past their age") {
+  on_each_backend([](const std::string& url) {
+    auto st = scenario_store_with_free_text(url);
+    const json items = st->items("modulo-1");
+    retention_cutoffs cut;
+    cut.free_text = 3450;  // the comments (3400) and invalid replies, not "temas" (3500)
+    cut.delivery = 5050;   // Ana's and Beto's sends and receipts, not Carla's or Dora's
+    cut.audit = 5000;      // the enrolment by staff (100), not the reload (9000)
+    const json n = st->apply_retention(cut);
+    // Typed: quiz texts (A 3, B 3, C 1, E 3), listo "Sí", diagnostics A 5 + B 5 + C 5 + E 3 before
+    // 3450 (temas at 3500 excluded: A, B, C), invalid B 1 + C 1.
+    CHECK(n == json({{"free_text", 10 + 1 + (4 + 4 + 4 + 3) + 2}, {"delivery", 9}, {"audit", 1}}));
+    const json s = st->survey("diagnostico");
+    const json& comentario = *find_by(s["nodes"], "node", "comentario");
+    CHECK(comentario["responses"] == 3);  // answered, still counted
+    CHECK(comentario["values"].empty());
+    CHECK(comentario["texts"].empty());
+    CHECK(find_by(s["nodes"], "node", "temas")->at("texts").size() == 3);  // younger than the cut
+    CHECK(find_by(s["nodes"], "node", "tema_inspeccion")->at("numeric")["count"] == 4);
+    CHECK(st->items("modulo-1") == items);  // choices are not typed words
+    const json d = st->delivery();
+    CHECK(d["totals"]["sent"] == 3);
+    CHECK(d["totals"]["dead_letters"] == 2);
+    CHECK(st->timeline("staff:Laura").size() == 1);
+    // Once done, nothing more.
+    CHECK(st->apply_retention(cut) == json({{"free_text", 0}, {"delivery", 0}, {"audit", 0}}));
+  });
+}

@@ -171,8 +171,9 @@ transition reply_timer(run_ctx& rc, const node& n, timer_slot t) {
 
 namespace {
 
-void save(run_ctx& rc, const node& n, const reply& r, nlohmann::json value, std::string shown) {
+void save(run_ctx& rc, const node& n, const reply& r, nlohmann::json value, std::string shown, bool free_text = false) {
   auto& rec = rc.record("answer", &n);
+  rec.free_text = free_text;
   rec.value = value;
   rec.text = r.text;
   rec.status = "answered";
@@ -250,7 +251,7 @@ transition answer_question(run_ctx& rc, const node& n, const reply& r) {
     case question_type::text: {
       std::string t = trim(r.text);
       if (t.empty()) return invalid_reply(rc, n, r, invalid_key(n));
-      save(rc, n, r, t, t);
+      save(rc, n, r, t, t, true);
       return transition::go(n.next);
     }
   }
