@@ -114,6 +114,10 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     clock_type::time_point valid_until{};
     std::string cursor_reply, cursor_bulk;
     std::set<std::string> done;  // acked since the current read started
+    // Accepted by the provider, but the acknowledgement failed because the lease lapsed (a
+    // renewal starved under load, Redis slow): if this instance takes the partition again,
+    // these are acknowledged before the outbox is read, instead of being sent a second time.
+    std::set<std::string> sent_unacked;
     std::size_t queued = 0;
     bool reading = false;
     std::set<std::string> held_convs;  // learners held for the window: woken by a commit
@@ -300,6 +304,13 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     const std::uint64_t epoch = part.epoch;
     part.done.clear();
     try {
+      // What this instance sent under an earlier lease and could not acknowledge then.
+      for (auto it = part.sent_unacked.begin(); it != part.sent_unacked.end() && holds(p, epoch);) {
+        co_await st.outbox_ack(p, *it, part.f);
+        part.done.insert(*it);
+        counters.resends_avoided++;
+        it = part.sent_unacked.erase(it);
+      }
       outbox_batch batch;
       if (part.queued < opts.partition_queue)
         batch = co_await st.outbox_read(p, part.cursor_reply, part.cursor_bulk, opts.read_batch);
@@ -790,6 +801,9 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       if (finished) {
         part.done.insert(it.e.id);
       } else {
+        // Sent but not acknowledged (the lease lapsed): acknowledged if this instance holds
+        // the partition again, else the holder resends it (at-least-once).
+        if (v.what == outcome::done) part.sent_unacked.insert(it.e.id);
         drop_queue(c);  // not acknowledged (lease lost or stopping): the holder resends it
       }
     }

@@ -38,6 +38,8 @@ struct fake_telegram {
   // (chat id, attempt number for that chat starting at 1) -> HTTP status to answer.
   std::function<int(const std::string&, int)> rule = [](const std::string&, int) { return 200; };
   std::map<std::string, int> attempts;
+  // Runs before the answer of each call (chat, attempt), e.g. to take a lease away mid-send.
+  std::function<net::awaitable<void>(const std::string&, int)> before_answer;
 
   http_sender sender() {
     return [this](const http_call& c) -> net::awaitable<std::pair<int, std::string>> {
@@ -50,6 +52,14 @@ struct fake_telegram {
         std::lock_guard lock(mu);
         status = rule(chat, ++attempts[chat]);
         calls.push_back({chat, text, steady::now(), status});
+      }
+      if (before_answer) {
+        int attempt = 0;
+        {
+          std::lock_guard lock(mu);
+          attempt = attempts[chat];
+        }
+        co_await before_answer(chat, attempt);
       }
       switch (status) {
         case 200: co_return std::pair<int, std::string>{200, R"({"ok":true,"result":{"message_id":1}})"};
@@ -216,6 +226,32 @@ TEST_CASE("sender: every message delivered once, in order per learner") {
   CHECK(eventually([&] { return r.pending() == 0; }));
   CHECK(r.senders[0]->counters().sent == 96);
   CHECK(r.senders[0]->leases_held() == 8);
+}
+
+TEST_CASE("sender: a message sent while the lease lapsed is acknowledged when the lease comes back, not sent twice") {
+  rig r;
+  auto o = fast_options();
+  o.owner = "solo";
+  auto& d = r.add_sender(o);
+  REQUIRE(eventually([&] { return d.leases_held() == 8; }));
+  const std::string conv = "telegram:4242";
+  const int p = partition_of(conv, r.st->partitions());
+  bool taken = false;
+  // The first send's answer comes after the lease is gone (as when a renewal starved under
+  // load): its acknowledgement fails, and the sender takes the partition again.
+  r.provider.before_answer = [&](const std::string& chat, int attempt) -> net::awaitable<void> {
+    if (chat != "4242" || attempt != 1 || taken) co_return;
+    taken = true;
+    fence f = co_await r.st->lease_acquire(p, "solo", o.lease_ttl);  // held: the same fence
+    co_await r.st->lease_release(p, f);
+  };
+  r.commit(conv, {"uno ¿ñ?", "dos"});
+  REQUIRE(eventually([&] { return r.provider.accepted() >= 2; }));
+  REQUIRE(eventually([&] { return r.pending() == 0; }));
+  std::this_thread::sleep_for(300ms);  // a resend would have come by now
+  CHECK(taken);
+  CHECK(r.provider.delivered()["4242"] == std::vector<std::string>{"uno ¿ñ?", "dos"});
+  CHECK(d.counters().leases_taken >= 9);  // the partition was taken again
 }
 
 TEST_CASE("sender: a learner's bulk and reply messages go in commit order") {
