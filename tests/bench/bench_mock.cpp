@@ -71,9 +71,9 @@ counters g;
 
 // The value of "key": in a flat JSON text, as written (a number, or a string without its
 // quotes); empty when absent. Enough for the bodies aula and grammY send, and cheap.
-std::string field(std::string_view body, std::string_view key) {
+std::string field(std::string_view body, std::string_view key, bool last = false) {
   std::string pat = "\"" + std::string(key) + "\"";
-  auto p = body.find(pat);
+  auto p = last ? body.rfind(pat) : body.find(pat);
   if (p == std::string_view::npos) return {};
   p = body.find(':', p + pat.size());
   if (p == std::string_view::npos) return {};
@@ -178,7 +178,9 @@ std::pair<http::status, std::string> answer(const http::request<http::string_bod
   if (m != std::string::npos && m + 9 == target.size()) {
     // WhatsApp Cloud API: /<version>/<phone-number-id>/messages
     const std::string to = field(body, "to");
-    const std::string type = field(body, "type");
+    // The message's own "type" is the last one in aula's bodies (keys sorted: an interactive
+    // message's buttons, which carry "type" too, come before it).
+    const std::string type = field(body, "type", true);
     if (to.empty()) {
       // A read receipt ({"status":"read","message_id":…}) has no "to".
       g.count("whatsapp." + (field(body, "status").empty() ? std::string("unknown") : field(body, "status")), {});

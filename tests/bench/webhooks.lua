@@ -20,7 +20,8 @@
 -- users/threads requests apart, so a learner never has two messages in flight, and all the
 -- learners of a slice are at the same step of the walk. A RESULT_JSON line at the end gives
 -- requests, rps, HTTP 200 / non-200, socket errors, latency percentiles, and how many
--- messages were sent at each step of the walk (the harness derives the replies to expect).
+-- messages were sent at each position of the walk (position r: every learner's (r+1)-th
+-- message; the harness derives the replies and answers to expect from a probe learner).
 
 local bit = require("bit")
 local band, bor, bxor, bnot, rshift, lshift, ror, tobit, tohex =
@@ -214,18 +215,18 @@ function done(summary, latency, requests)
     local s, p = t:get("seq"), t:get("per")
     tseq = tseq + s
     nwalk = t:get("nwalk")
-    -- Requests made at each step of the walk: round r of the slice is step r % #walk.
-    for k = 1, nwalk do steps[k] = steps[k] or 0 end
+    -- Requests made at each position of the walk: round r of the slice (every learner's
+    -- (r+1)-th message) is position r, step r % #walk.
     local rounds, rest = math.floor(s / p), s % p
-    for r = 0, rounds - 1 do steps[r % nwalk + 1] = steps[r % nwalk + 1] + p end
-    if rest > 0 then steps[rounds % nwalk + 1] = steps[rounds % nwalk + 1] + rest end
+    for r = 0, rounds - 1 do steps[r + 1] = (steps[r + 1] or 0) + p end
+    if rest > 0 then steps[rounds + 1] = (steps[rounds + 1] or 0) + rest end
   end
   local secs = summary.duration / 1e6
   local st = {}
-  for k = 1, nwalk do st[k] = string.format("%d", steps[k]) end
+  for k = 1, #steps do st[k] = string.format("%d", steps[k] or 0) end
   io.write(string.format(
     "RESULT_JSON {\"requests\":%d,\"sent\":%d,\"duration_s\":%.3f,\"rps\":%.1f,\"http200\":%d,\"non200\":%d," ..
-    "\"non200_codes\":\"%s\",\"socket_errors\":%d,\"timeouts\":%d,\"sent_per_step\":[%s]," ..
+    "\"non200_codes\":\"%s\",\"socket_errors\":%d,\"timeouts\":%d,\"sent_per_position\":[%s]," ..
     "\"lat_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,\"mean\":%.3f}}\n",
     summary.requests, tseq, secs, summary.requests / secs, tok, tbad, codes,
     summary.errors.connect + summary.errors.read + summary.errors.write, summary.errors.timeout,
