@@ -50,7 +50,7 @@ std::int64_t now_ms() {
 struct counters {
   std::mutex mu;
   std::unordered_map<std::string, std::uint64_t> calls;     // "telegram.sendMessage", "whatsapp.text", …
-  std::unordered_map<std::string, std::uint64_t> per_chat;  // "telegram:<chat_id>", "whatsapp:<to>"
+  std::unordered_map<std::string, std::uint64_t> per_chat;  // messages sent: "telegram:<chat_id>", "whatsapp:<to>"
   std::map<std::int64_t, std::uint64_t> per_100ms;          // sends per 100 ms slot (pace checks)
   std::uint64_t total = 0, next_id = 1;
   std::int64_t first_ms = 0, last_ms = 0;
@@ -164,8 +164,10 @@ std::pair<http::status, std::string> answer(const http::request<http::string_bod
     if (slash == std::string::npos) return {http::status::not_found, "{\"ok\":false,\"error_code\":404}"};
     const std::string method = target.substr(slash + 1);
     const std::string chat = field(body, "chat_id");
-    const std::uint64_t id = g.count("telegram." + method, chat.empty() ? std::string() : "telegram:" + chat);
-    if (method == "sendMessage" || method == "sendPhoto" || method == "sendDocument") {
+    const bool send = method == "sendMessage" || method == "sendPhoto" || method == "sendDocument";
+    // Per chat: the messages sent to it (not keyboard edits or callback answers).
+    const std::uint64_t id = g.count("telegram." + method, send && !chat.empty() ? "telegram:" + chat : std::string());
+    if (send) {
       const std::string ts = std::to_string(now_ms() / 1000);
       return {http::status::ok, "{\"ok\":true,\"result\":{\"message_id\":" + std::to_string(id) +
                                     ",\"from\":{\"id\":123456,\"is_bot\":true,\"first_name\":\"aula\",\"username\":\"aula_bench_bot\"}"

@@ -203,6 +203,21 @@ def replies(stats):
     return n
 
 
+def replies_to(stats, prefixes):
+    """Messages delivered to the chats whose key ("telegram:<chat>", "whatsapp:<to>", without a
+    "+") starts with one of `prefixes` (needs stats(chats=True))."""
+    n = 0
+    for k, v in stats["per_chat"].items():
+        k = k.replace(":+", ":")
+        if k.startswith(prefixes):
+            n += v
+    return n
+
+
+def measured_prefixes(base):
+    return ("telegram:" + str(base)[:2], "whatsapp:52" + ("%010d" % base)[:2])
+
+
 def wait_drained(mock, quiet_s=1.0, limit_s=60.0):
     """Waits until the mock's count stops growing for quiet_s; returns (stats, seconds waited)."""
     t0 = time.monotonic()
@@ -417,16 +432,17 @@ def probe(server, mock, redis, channel, walk_texts, positions):
     conv = "telegram:%d" % chat if channel == "telegram" else "whatsapp:+52%010d" % chat
     counts, answers = [], []
     uid = int(time.time() * 1000) % 10**9
+    mine = ("telegram:%d" % chat, "whatsapp:52%010d" % chat)
     for pos in range(positions):
         text = walk_texts[pos % len(walk_texts)]
-        before = replies(mock.stats())
+        before = replies_to(mock.stats(chats=True), mine)
         had = len(answer_ids(server, redis, conv))
         uid += 1
         status, body = server.post(channel, chat, text, uid)
         if status != 200:
             raise RuntimeError(f"probe: {channel} webhook answered {status}: {body[:300]}")
-        after, _ = wait_drained(mock, quiet_s=0.3, limit_s=10)
-        counts.append(replies(after) - before)
+        wait_drained(mock, quiet_s=0.3, limit_s=10)
+        counts.append(replies_to(mock.stats(chats=True), mine) - before)
         answers.append(len(answer_ids(server, redis, conv)) - had)
     return counts, answers
 
@@ -445,15 +461,19 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
         if warmup > 0:
             run_wrk(args, server, channel, walk, WARMUP_BASE, min(args.users, 2000), conns, threads, warmup, run * 10 + 1)
         wait_drained(mock, quiet_s=0.5, limit_s=30)
-        s0, c0, cpu0, t0 = mock.stats(), redis.commandstats(), cpu_seconds(server.pid), time.monotonic()
+        s0, c0, cpu0, t0 = mock.stats(chats=True), redis.commandstats(), cpu_seconds(server.pid), time.monotonic()
         w = run_wrk(args, server, channel, walk, MEASURED_BASE, args.users, conns, threads, duration, run * 10 + 2)
-        t1, cpu1, s1 = time.monotonic(), cpu_seconds(server.pid), mock.stats()
-        s2, drain_s = wait_drained(mock, quiet_s=1.0, limit_s=60)
+        t1, cpu1, s1 = time.monotonic(), cpu_seconds(server.pid), mock.stats(chats=True)
+        _, drain_s = wait_drained(mock, quiet_s=1.0, limit_s=60)
+        s2 = mock.stats(chats=True)
         cpu2, c2 = cpu_seconds(server.pid), redis.commandstats()
         res["peak_rss_mb"] = vm_kb(server.pid, "VmHWM") / 1024
         window = t1 - t0
-        delivered_window = replies(s1) - replies(s0)
-        delivered_total = replies(s2) - replies(s0)
+        # Replies to the measured learners only (the warm-up's may still be going out).
+        mp = measured_prefixes(MEASURED_BASE)
+        delivered_window = replies_to(s1, mp) - replies_to(s0, mp)
+        delivered_total = replies_to(s2, mp) - replies_to(s0, mp)
+        res["backlog_at_end_of_window"] = delivered_total - delivered_window
         msgs = w["http200"]
         cmds = {k: c2.get(k, 0) - c0.get(k, 0) for k in c2}
         cmds = {k: v for k, v in sorted(cmds.items(), key=lambda kv: -kv[1]) if v > 0 and k not in ("info", "ping")}
@@ -487,9 +507,16 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
         expected = sum(n * r for n, r in zip(sent, per_pos))
         res["replies_expected"] = expected
         slack = conns * max(per_pos) + 2
+        # How many replies each measured learner got (duplicates show as counts above the walk's).
+        hist = {}
+        for k, v in s2["per_chat"].items():
+            if k.replace(":+", ":").startswith(mp):
+                hist[v] = hist.get(v, 0) + 1
+        res["replies_per_learner_histogram"] = dict(sorted(hist.items()))
         if abs(delivered_total - expected) > max(slack, 0.002 * expected):
             failures.append(f"replies at the mock {delivered_total}, the walk's {w['sent']} webhooks must give "
-                            f"{expected:.0f} (±{slack})")
+                            f"{expected:.0f} (±{slack})" +
+                            (" — more than the walk gives: messages sent twice" if delivered_total > expected else ""))
         if msgs < 1:
             failures.append("no webhook answered 200")
         # Learners who sent something: all of them after the first round; in the first round, those
@@ -541,7 +568,8 @@ def profile_run(args, redis, mock, walk, seconds):
         server = Aula(args, redis, mock, args.workdir)
         run_wrk(args, server, "telegram", walk, WARMUP_BASE, 2000, 64, 2, 3, 91)
         data = os.path.join(args.workdir, "perf.data")
-        perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(server.pid), "-o", data],
+        perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-p", str(server.pid),
+                                 "-o", data],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         c0 = cpu_seconds(server.pid)
@@ -552,17 +580,22 @@ def profile_run(args, redis, mock, walk, seconds):
         out["messages"] = w["http200"]
         out["cpu_us_per_message_under_perf"] = 1e6 * (c1 - c0) / max(1, w["http200"])
 
-        def report(sort, limit):
-            r = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", sort,
-                                "--percent-limit", str(limit), "-g", "none"], capture_output=True, text=True, timeout=300)
+        def report(sort, limit, children=False):
+            r = subprocess.run(["perf", "report", "-i", data, "--stdio", "--children" if children else "--no-children",
+                                "--sort", sort, "--percent-limit", str(limit), "-g", "none"], capture_output=True,
+                               text=True, timeout=600)
             rows = []
             for line in r.stdout.splitlines():
-                m = re.match(r"\s*([\d.]+)%\s+(.*\S)\s*$", line)
+                m = re.match(r"\s*([\d.]+)%\s+(?:([\d.]+)%\s+)?(.*\S)\s*$", line)
                 if m:
-                    rows.append([float(m.group(1)), m.group(2)])
+                    rows.append([float(m.group(1)), m.group(3)])
             return rows
         out["by_dso"] = report("dso", 0.5)
         out["by_symbol"] = report("dso,symbol", 0.7)[:40]
+        # Inclusive time (the function and what it calls), aula's own functions: where the
+        # per-message CPU goes by component.
+        out["inclusive"] = [r for r in report("symbol", 2.0, children=True)
+                            if "aula::" in r[1] or "redis" in r[1].lower() or "http" in r[1].lower()][:40]
         out["ok"] = True
     except Exception as e:  # noqa: BLE001
         out["error"] = f"{type(e).__name__}: {e}"
@@ -649,7 +682,7 @@ def scale_broadcast(args, redis, mock, learners, pace_learners, pace):
     env.update({"AULA_CONFIG": server.env["AULA_CONFIG"], "AULA_LISTEN": f"127.0.0.1:{server.port}",
                 "AULA_ADMIN_TOKENS": f"admin:{ADMIN_TOKEN}", "AULA_REDIS_URL": server.env["AULA_REDIS_URL"]})
 
-    def cli(*a, timeout=1800):
+    def cli(*a, timeout=600):
         t = time.monotonic()
         r = subprocess.run([args.aula, *a], env=env, capture_output=True, text=True, timeout=timeout)
         return r, time.monotonic() - t
@@ -705,12 +738,14 @@ def scale_broadcast(args, redis, mock, learners, pace_learners, pace):
 # The suite, its report
 
 def median_of(runs, key):
-    vals = [r[key] for r in runs if r.get("ok")]
+    # Every run that measured something, verified or not: a failed run's figures are shown
+    # beside "runs ok", and no ratio is given as a result when a side failed.
+    vals = [r[key] for r in runs if key in r]
     return statistics.median(vals) if vals else 0
 
 
 def lat_median(runs, p):
-    vals = [r["lat_ms"][p] for r in runs if r.get("ok")]
+    vals = [r["lat_ms"][p] for r in runs if "lat_ms" in r]
     return statistics.median(vals) if vals else 0
 
 
@@ -720,7 +755,8 @@ def summarize(runs, label):
             "replies_per_s": median_of(runs, "replies_per_s"), "webhooks_per_s": median_of(runs, "webhooks_per_s"),
             "p50_ms": lat_median(runs, "p50"), "p99_ms": lat_median(runs, "p99"),
             "cpu_us_per_message": median_of(runs, "cpu_us_per_message"),
-            "peak_rss_mb": max([r["peak_rss_mb"] for r in ok] or [0]),
+            "peak_rss_mb": max([r["peak_rss_mb"] for r in runs if "peak_rss_mb" in r] or [0]),
+            "cpu_pct_of_one_core": median_of(runs, "cpu_pct_of_one_core"),
             "redis_commands_per_message": median_of(runs, "redis_commands_per_message")}
 
 
@@ -736,6 +772,11 @@ def suite(args):
     failed = False
     try:
         redis.start()
+        if args.scale_only:
+            out["scale_memory"] = scale_memory(args, redis, mock, args.walk)
+            out["scale_broadcast"] = scale_broadcast(args, redis, mock, args.broadcast_learners, args.pace_learners,
+                                                     args.pace)
+            return out, False
         if args.smoke:
             r = measure(args, Aula, redis, mock, "mix", args.connections or 16, 1, args.duration, args.warmup, 1, args.walk)
             runs.append(r)
@@ -785,8 +826,10 @@ def suite(args):
         ratios = {}
         for cfg in ("telegram c64 aof-off", "telegram c64 aof-everysec", "telegram c1 aof-off"):
             ga, gb = out["groups"].get("aula " + cfg), out["groups"].get("peer " + cfg)
-            if ga and gb and gb["replies_per_s"]:
-                ratios[cfg] = {"replies_per_s": ga["replies_per_s"] / gb["replies_per_s"],
+            if ga and gb and gb["replies_per_s"] and gb["webhooks_per_s"]:
+                ratios[cfg] = {"verified": ga["ok_runs"] == ga["runs"] and gb["ok_runs"] == gb["runs"],
+                               "replies_per_s": ga["replies_per_s"] / gb["replies_per_s"],
+                               "webhooks_per_s": ga["webhooks_per_s"] / gb["webhooks_per_s"],
                                "p99_peer_over_aula": gb["p99_ms"] / ga["p99_ms"] if ga["p99_ms"] else 0,
                                "cpu_per_message_peer_over_aula":
                                    gb["cpu_us_per_message"] / ga["cpu_us_per_message"] if ga["cpu_us_per_message"] else 0}
@@ -811,7 +854,11 @@ def suite(args):
             out["scale_broadcast"] = scale_broadcast(args, redis, mock, args.broadcast_learners, args.pace_learners,
                                                      args.pace)
         if args.profile:
-            out["profile"] = profile_run(args, redis, mock, args.walk, args.duration)
+            out["profile"] = profile_run(args, redis, mock, args.walk, min(args.duration, 10))
+        elif args.profile_json:
+            with open(args.profile_json, encoding="utf-8") as f:
+                out["profile"] = json.load(f)
+            out["profile"]["note"] = "taken by a separate profile_run() of this script just before this run"
     finally:
         mock.close()
         redis.stop()
@@ -848,21 +895,28 @@ def render_md(results):
                f"200, the replies at the mock after the drain = Σ webhooks per step × the probe's replies per step, "
                f"one session in Redis per learner, one answer record per answer in the record store (aula).", ""]
         if e2e.get("groups"):
-            md += ["| configuration | runs ok | replies/s | webhooks/s | p50 ms | p99 ms | CPU µs/msg | peak RSS MB | Redis cmds/msg |",
-                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            md += ["| configuration | runs verified | replies/s | webhooks/s | p50 ms | p99 ms | server CPU % of a core | CPU µs/msg | peak RSS MB | Redis cmds/msg |",
+                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for k, g in e2e["groups"].items():
-                md.append(f"| {k} | {g['ok_runs']}/{g['runs']} | {fmt(g['replies_per_s'], 0)} | {fmt(g['webhooks_per_s'], 0)} | "
-                          f"{g['p50_ms']:.2f} | {g['p99_ms']:.2f} | {fmt(g['cpu_us_per_message'], 0)} | "
+                md.append(f"| {k} | {g['ok_runs']}/{g['runs']}{'' if g['ok_runs'] == g['runs'] else ' **FAILED**'} | "
+                          f"{fmt(g['replies_per_s'], 0)} | {fmt(g['webhooks_per_s'], 0)} | "
+                          f"{g['p50_ms']:.2f} | {g['p99_ms']:.2f} | {g.get('cpu_pct_of_one_core', 0):.0f} | "
+                          f"{fmt(g['cpu_us_per_message'], 0)} | "
                           f"{g['peak_rss_mb']:.1f} | {g['redis_commands_per_message']:.2f} |")
             md.append("")
             md.append("Medians over the runs of each configuration (aula and the peer alternated A B A B).")
             md.append("")
         if e2e.get("ratios"):
-            md += ["| aula / peer | replies/s ratio | peer p99 / aula p99 | peer CPU/msg / aula CPU/msg |", "|---|---:|---:|---:|"]
+            md += ["| aula / peer | replies/s ratio | webhooks/s ratio | peer p99 / aula p99 | peer CPU/msg / aula CPU/msg | verified |",
+                   "|---|---:|---:|---:|---:|---|"]
             for k, r in e2e["ratios"].items():
-                md.append(f"| {k} | **{r['replies_per_s']:.2f}×** | {r['p99_peer_over_aula']:.2f}× | "
-                          f"{r['cpu_per_message_peer_over_aula']:.2f}× |")
-            md.append("")
+                md.append(f"| {k} | **{r['replies_per_s']:.2f}×** | {r.get('webhooks_per_s', 0):.2f}× | "
+                          f"{r['p99_peer_over_aula']:.2f}× | {r['cpu_per_message_peer_over_aula']:.2f}× | "
+                          f"{'yes' if r.get('verified') else '**NO: a side failed verification — not a result**'} |")
+            md += ["", "The walk makes aula send several messages per webhook (the lesson's texts, feedback and the next "
+                   "question: see the probe's replies per position in results.json) while the peer answers each update "
+                   "with one message, so replies/s favours aula by that fan-out; webhooks/s (each fully processed, "
+                   "replies verified) and CPU per message compare the work per inbound message.", ""]
         md += ["### Every run", "",
                "| # | server | channel | conns | Redis | replies/s | webhooks/s | p50 | p99 | CPU % | µs/msg | RSS MB | cmds/msg | replies (expected) | verified |",
                "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -924,6 +978,10 @@ def render_md(results):
                 md += [f"- {p:.1f}% {name}" for p, name in pr["by_dso"]]
                 md += ["", "Top symbols (self time):", "", "| % | object, symbol |", "|---:|---|"]
                 md += [f"| {p:.1f} | `{name[:150]}` |" for p, name in pr["by_symbol"]]
+                if pr.get("inclusive"):
+                    md += ["", "aula's functions by inclusive time (itself and what it calls; DWARF call graphs):", "",
+                           "| % | symbol |", "|---:|---|"]
+                    md += [f"| {p:.1f} | `{name[:150]}` |" for p, name in pr["inclusive"]]
             md.append("")
         if e2e.get("analysis"):
             md += ["### Reading", "", e2e["analysis"], ""]
@@ -947,6 +1005,7 @@ def main():
     ap.add_argument("--engine-json", default="", help="aula_bench's JSON and Markdown, merged into the report")
     ap.add_argument("--engine-md", default="")
     ap.add_argument("--engine-only", action="store_true", help="only merge the engine figures")
+    ap.add_argument("--render-only", action="store_true", help="only rewrite RESULTS.md from results.json")
     ap.add_argument("--label", default="")
     ap.add_argument("--note", default="")
     ap.add_argument("--users", type=int, default=10000)
@@ -967,7 +1026,9 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="one verified run; exit 1 if its work was not done")
     ap.add_argument("--no-scale", action="store_true")
-    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="perf record aula under load (a run of its own, ~5 min)")
+    ap.add_argument("--profile-json", default="", help="include a profile taken earlier (profile_run's JSON)")
+    ap.add_argument("--scale-only", action="store_true", help="only the scale figures (keeps the last runs)")
     args = ap.parse_args()
     if args.server_cpus == "none":
         args.server_cpus = ""
@@ -990,7 +1051,25 @@ def main():
             with open(args.engine_md, encoding="utf-8") as f:
                 results["engine"]["markdown"] = f.read()
     failed = False
-    if not args.engine_only:
+    if args.render_only and "e2e" in results:
+        # Recompute the summaries from the stored runs (after a change of this report's code).
+        e2e = results["e2e"]
+        groups = {}
+        for r in e2e.get("runs", []):
+            groups.setdefault(f"{r['server']} {r['channel']} c{r['connections']} {r['redis']}", []).append(r)
+        e2e["groups"] = {k: summarize(v, k) for k, v in groups.items()}
+        ratios = {}
+        for cfg in ("telegram c64 aof-off", "telegram c64 aof-everysec", "telegram c1 aof-off"):
+            ga, gb = e2e["groups"].get("aula " + cfg), e2e["groups"].get("peer " + cfg)
+            if ga and gb and gb["replies_per_s"] and gb["webhooks_per_s"]:
+                ratios[cfg] = {"verified": ga["ok_runs"] == ga["runs"] and gb["ok_runs"] == gb["runs"],
+                               "replies_per_s": ga["replies_per_s"] / gb["replies_per_s"],
+                               "webhooks_per_s": ga["webhooks_per_s"] / gb["webhooks_per_s"],
+                               "p99_peer_over_aula": gb["p99_ms"] / ga["p99_ms"] if ga["p99_ms"] else 0,
+                               "cpu_per_message_peer_over_aula":
+                                   gb["cpu_us_per_message"] / ga["cpu_us_per_message"] if ga["cpu_us_per_message"] else 0}
+        e2e["ratios"] = ratios
+    if not args.engine_only and not args.render_only:
         args.workdir = tempfile.mkdtemp(prefix="aula-bench-")
         try:
             e2e, failed = suite(args)
@@ -1006,7 +1085,12 @@ def main():
                                                     "answer_records", "answer_records_expected", "peak_rss_mb",
                                                     "cpu_us_per_message", "redis_commands_per_message")}, indent=1))
             return 1 if failed else 0
-        results["e2e"] = e2e
+        if args.scale_only and "e2e" in results:
+            results["e2e"]["scale_memory"] = e2e["scale_memory"]
+            results["e2e"]["scale_broadcast"] = e2e["scale_broadcast"]
+            results["e2e"]["scale_taken"] = e2e["started"]
+        else:
+            results["e2e"] = e2e
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1, ensure_ascii=False)
