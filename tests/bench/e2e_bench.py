@@ -701,6 +701,7 @@ def scale_broadcast(args, redis, mock, learners, pace_learners, pace):
         text = "📣 Recordatorio: el módulo 2 ya está abierto."
         r, secs = cli("broadcast", "--cohort", "bench-big", "--text", text, "--dry-run")
         out["dry_run_s"] = secs
+        out["dry_run_ok"] = r.returncode == 0
         out["dry_run_first_line"] = r.stdout.splitlines()[0] if r.stdout else r.stderr[-300:]
         at = (datetime.datetime.now() + datetime.timedelta(days=2)).strftime("%Y-%m-%d %H:%M")
         r, secs = cli("broadcast", "--cohort", "bench-big", "--text", text, "--at", at)
@@ -959,7 +960,9 @@ def render_md(results):
             else:
                 md += [f"- Enrolling {sb['learners']:,} learners by CSV (`aula enroll`): {sb.get('enroll_bench-big_s', 0):.1f} s.",
                        f"- `aula broadcast --dry-run` to {sb['learners']:,} learners: {sb['dry_run_s']:.2f} s "
-                       f"(\"{sb['dry_run_first_line'][:80]}\").",
+                       + ("" if sb.get("dry_run_ok", not sb["dry_run_first_line"].startswith("aula broadcast:"))
+                          else "— **FAILED**: ")
+                       + f"(\"{sb['dry_run_first_line'][:120]}\").",
                        f"- Scheduling the broadcast (`aula broadcast --at …`, the job created): {sb['schedule_s']:.2f} s "
                        f"({'ok' if sb['schedule_ok'] else 'FAILED: ' + sb['schedule_output']}).",
                        f"- Pace: a broadcast to {sb['pace_learners']:,} learners with `delivery.telegram.per_second: "
@@ -1091,6 +1094,12 @@ def main():
             results["e2e"]["scale_broadcast"] = e2e["scale_broadcast"]
             results["e2e"]["scale_taken"] = e2e["started"]
         else:
+            # A run without the scale part keeps the last scale figures (marked with their time).
+            old = results.get("e2e") or {}
+            for k in ("scale_memory", "scale_broadcast"):
+                if k not in e2e and k in old:
+                    e2e[k] = old[k]
+                    e2e["scale_taken"] = old.get("scale_taken", old.get("started"))
             results["e2e"] = e2e
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
