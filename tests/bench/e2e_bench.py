@@ -946,6 +946,9 @@ def render_md(results):
         sm = e2e.get("scale_memory")
         if sm:
             md += ["### Redis memory per stored session", "",
+                   (f"Taken {e2e['scale_taken']} by `--scale-only` (a run of its own). " if e2e.get("scale_taken") else "") +
+                   "300 Telegram learners walk the lesson on a fresh aula; MEMORY USAGE (SAMPLES 0) of each session key.",
+                   "",
                    "| point of the lesson | sessions | MEMORY USAGE mean (B) | max (B) | the hash's fields + values, mean (B) |",
                    "|---|---:|---:|---:|---:|"]
             for p in sm:
@@ -954,7 +957,10 @@ def render_md(results):
             md.append("")
         sb = e2e.get("scale_broadcast")
         if sb:
-            md += ["### Broadcasts", ""]
+            md += ["### Broadcasts", "",
+                   "Learners enrolled by CSV through `aula enroll` (the admin API); the dry run lists who would receive "
+                   "it; scheduling creates the job for two days ahead; the pace is checked at the mock over sliding "
+                   "one-second windows (100 ms slots).", ""]
             if sb.get("error"):
                 md.append(f"- FAILED: {sb['error']}")
             else:
