@@ -978,7 +978,7 @@ def render_md(results):
             md.append("")
         pr = e2e.get("profile")
         if pr:
-            md += ["### Profile of aula under load (perf record -g, Telegram, 64 connections)", ""]
+            md += ["### Profile of aula under load (perf record --call-graph dwarf, Telegram, 64 connections)", ""]
             if not pr.get("ok"):
                 md.append(f"FAILED: {pr.get('error')}")
             else:
@@ -987,7 +987,7 @@ def render_md(results):
                 md.append("")
                 md += [f"- {p:.1f}% {name}" for p, name in pr["by_dso"]]
                 md += ["", "Top symbols (self time):", "", "| % | object, symbol |", "|---:|---|"]
-                md += [f"| {p:.1f} | `{name[:150]}` |" for p, name in pr["by_symbol"]]
+                md += [f"| {p:.1f} | `{re.sub(r'[ ]+', ' ', name)[:150]}` |" for p, name in pr["by_symbol"]]
                 if pr.get("inclusive"):
                     md += ["", "aula's functions by inclusive time (itself and what it calls; DWARF call graphs):", "",
                            "| % | symbol |", "|---:|---|"]
