@@ -13,6 +13,15 @@
 //   load        load_flows() of the flows folder: read, build the model, validate;
 //               baseline: YAML::LoadFile() of the same files, so the ratio is how many bare
 //               YAML parses loading and validating costs
+//   course      the steps of the sample course's transcripts (curso-muestra) alone, rendered;
+//               baseline: the same steps without rendering
+//   load-1000   load_flows() of a generated 1,000-node flow (messages and quizzes);
+//               baseline: YAML::LoadFile() of the same file
+//   parse-<ch>  an adapter's parse() of a realistic inbound text webhook, signature or secret
+//               checked (telegram, whatsapp, sms = Twilio); baseline: nlohmann::json::parse()
+//               of the same body (sms: computing the X-Twilio-Signature alone)
+//   render-<ch> an adapter's render() of every message the sample course sends, into the
+//               provider's API calls; baseline: render_plain() of the same messages
 //
 // Every ratio is measured time / baseline time per operation (1.0 = no cost over the
 // baseline), taken per repetition from a measured/baseline pair run back to back; times are the
@@ -20,6 +29,7 @@
 //
 //   aula_bench [--flows DIR] [--reps N] [--ms MS] [--json FILE] [--md FILE] [--label TEXT]
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <cstdlib>
@@ -34,6 +44,11 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
+#include "adapters/telegram/telegram.hpp"
+#include "adapters/twilio_sms/twilio_sms.hpp"
+#include "adapters/whatsapp/whatsapp.hpp"
 #include "bot/authoring/loader.hpp"
 #include "bot/authoring/transcript.hpp"
 #include "bot/engine/engine.hpp"
@@ -219,6 +234,31 @@ std::string fixed(double v, int decimals) {
   return buf;
 }
 
+// A flow of `n` nodes: messages, every fourth a three-option quiz, the last the end.
+std::string generated_flow(int n) {
+  std::string y = "spec: 1\nid: grande\nname: {es: \"Flujo generado de " + std::to_string(n) +
+                  " nodos\", en: \"Generated flow\"}\nlanguage: es\nstart: n0\nnodes:\n";
+  for (int i = 0; i < n; ++i) {
+    const std::string id = "n" + std::to_string(i), next = "n" + std::to_string(i + 1);
+    y += "  " + id + ":\n";
+    if (i == n - 1) {
+      y += "    end: completed\n    message: {es: \"Terminaste, {{contact.name|colega}}. Puntaje: {{score.total}}/{{score.max}}\", en: \"Done\"}\n";
+    } else if (i % 4 == 3) {
+      y += "    quiz: {es: \"¿Pregunta " + std::to_string(i) + ": cuál es la edad mínima para trabajar?\", en: \"Question\"}\n"
+           "    options:\n"
+           "      - {id: a, label: {es: \"14 años\", en: \"14\"}, feedback: {es: \"No: es 15.\", en: \"No.\"}}\n"
+           "      - {id: b, label: {es: \"15 años\", en: \"15\"}, correct: true}\n"
+           "      - {id: c, label: {es: \"18 años\", en: \"18\"}}\n"
+           "    feedback: {correct: {es: \"¡Correcto! ✅\", en: \"Correct!\"}, incorrect: {es: \"La edad mínima es 15 años.\", en: \"15.\"}}\n"
+           "    points: 1\n    save_as: r" + std::to_string(i) + "\n    next: " + next + "\n";
+    } else {
+      y += "    message: {es: \"📘 Paso " + std::to_string(i) + " de la lección, {{contact.name|colega}}: la Constitución prohíbe el trabajo de menores de 15 años.\", en: \"Step\"}\n"
+           "    next: " + next + "\n";
+    }
+  }
+  return y;
+}
+
 std::string human_rate(double per_s) {
   if (per_s >= 1e6) return fixed(per_s / 1e6, 2) + " M ";
   if (per_s >= 1e3) return fixed(per_s / 1e3, 1) + " k ";
@@ -260,7 +300,7 @@ int main(int argc, char** argv) {
     std::cerr << "aula_bench: the flows in " << flows_dir << " have errors\n";
     return 1;
   }
-  std::vector<recorded_case> cases;
+  std::vector<recorded_case> cases, course_cases;
   std::size_t transcript_files = 0;
   const fs::path tdir = fs::path(flows_dir) / "tests";
   std::vector<std::string> tfiles;
@@ -282,6 +322,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       cases.push_back(record(loaded.flows, c));
+      if (fs::path(file).filename() == "curso-muestra.yaml") course_cases.push_back(cases.back());
     }
   }
   if (cases.empty()) {
@@ -340,6 +381,162 @@ int main(int argc, char** argv) {
                        return std::size_t{1};
                      });
 
+  // The sample course's steps alone (what a learner of the shipped course does).
+  if (!course_cases.empty()) {
+    const std::size_t n = replay(loaded.flows, course_cases, false);
+    benches.emplace_back("course", "steps/s",
+                         "step() + render_plain() over the " + std::to_string(n) + " steps of the sample course's " +
+                             std::to_string(course_cases.size()) + " transcript cases (curso-muestra)",
+                         "the same steps without rendering",
+                         [&] { return replay(loaded.flows, course_cases, true); },
+                         [&] { return replay(loaded.flows, course_cases, false); });
+  }
+
+  // A generated 1,000-node flow: loading and validating a large flow.
+  const fs::path big_dir = fs::temp_directory_path() / ("aula-bench-flow-" + std::to_string(::getpid()));
+  fs::create_directories(big_dir);
+  const std::string big_file = (big_dir / "grande.yaml").string();
+  {
+    std::ofstream f(big_file, std::ios::binary | std::ios::trunc);
+    f << generated_flow(1000);
+  }
+  {
+    auto big = load_flows({big_dir.string()});
+    if (!big.ok()) {
+      for (const auto& d : big.diags.items()) std::cerr << format(d) << "\n";
+      std::cerr << "aula_bench: the generated 1,000-node flow has errors\n";
+      return 1;
+    }
+  }
+  benches.emplace_back("load-1000", "loads/s", "load_flows() of a generated 1,000-node flow (750 messages, 249 quizzes)",
+                       "YAML::LoadFile() of the same file",
+                       [&] {
+                         auto r = load_flows({big_dir.string()});
+                         sink = sink + r.flows.flows.size();
+                         return std::size_t{1};
+                       },
+                       [&] {
+                         sink = sink + YAML::LoadFile(big_file).size();
+                         return std::size_t{1};
+                       });
+
+  // The adapters: parse + verify of a realistic inbound text, render of the course's messages.
+  telegram_adapter tg({"123456:BENCH-token", "bench-secret-token", "http://127.0.0.1:9"});
+  whatsapp_options wo;
+  wo.token = "EAAGbench";
+  wo.app_secret = "bench-app-secret";
+  wo.verify_token = "bench-verify";
+  wo.phone_number_id = "106540352242922";
+  wo.api_base = "http://127.0.0.1:9/v21.0";
+  whatsapp_adapter wa(wo);
+  twilio_options to;
+  to.account_sid = "AC0123456789abcdef0123456789abcdef";
+  to.auth_token = "bench-twilio-token";
+  to.from = "+15005550006";
+  to.api_base = "http://127.0.0.1:9";
+  to.public_url = "http://127.0.0.1:8080";
+  twilio_sms_adapter sms(to);
+  struct inbound {
+    std::string channel;
+    const channel_adapter* adapter;
+    http_in req;
+  };
+  std::vector<inbound> ins;
+  {
+    http_in r{"POST", "/webhooks/telegram", {{"content-type", "application/json"}, {"x-telegram-bot-api-secret-token", "bench-secret-token"}},
+              R"({"update_id":100000001,"message":{"message_id":17,"from":{"id":700000042,"is_bot":false,"first_name":"Ana","last_name":"N42","username":"learner42","language_code":"es"},"chat":{"id":700000042,"first_name":"Ana","last_name":"N42","username":"learner42","type":"private"},"date":1700000000,"text":"15 años"}})"};
+    ins.push_back({"telegram", &tg, r});
+  }
+  {
+    std::string body =
+        R"({"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Ana N42"},"wa_id":"5215512345678"}],"messages":[{"from":"5215512345678","id":"wamid.HBgNNTIxNTUxMjM0NTY3OBUCABIYFjNFQjBCRkFCNUYzQzg0QjU4RjI1AA==","timestamp":"1700000000","type":"text","text":{"body":"15 años"}}]},"field":"messages"}]}]})";
+    http_in r{"POST", "/webhooks/whatsapp", {{"content-type", "application/json"}, {"x-hub-signature-256", whatsapp_adapter::signature("bench-app-secret", body)}}, body};
+    ins.push_back({"whatsapp", &wa, r});
+  }
+  const form_params sms_params = {{"ToCountry", "MX"}, {"ToState", "CDMX"}, {"SmsMessageSid", "SM0123456789abcdef0123456789abcdef"},
+                                  {"NumMedia", "0"}, {"ToCity", ""}, {"FromZip", ""}, {"SmsSid", "SM0123456789abcdef0123456789abcdef"},
+                                  {"FromState", "CDMX"}, {"SmsStatus", "received"}, {"FromCity", "CIUDAD DE MEXICO"},
+                                  {"Body", "15 años"}, {"FromCountry", "MX"}, {"To", "+15005550006"}, {"NumSegments", "1"},
+                                  {"MessageSid", "SM0123456789abcdef0123456789abcdef"}, {"AccountSid", to.account_sid},
+                                  {"From", "+525512345678"}, {"ApiVersion", "2010-04-01"}};
+  {
+    std::string body;
+    for (const auto& [k, v] : sms_params) {
+      if (!body.empty()) body += '&';
+      body += k + "=";
+      for (unsigned char c : v) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.') body += static_cast<char>(c);
+        else {
+          char buf[4];
+          std::snprintf(buf, sizeof buf, "%%%02X", c);
+          body += buf;
+        }
+      }
+    }
+    http_in r{"POST", "/webhooks/twilio", {{"content-type", "application/x-www-form-urlencoded"},
+              {"x-twilio-signature", twilio_signature(to.auth_token, to.public_url + "/webhooks/twilio", sms_params)}}, body};
+    ins.push_back({"sms", &sms, r});
+  }
+  for (const auto& in : ins) {
+    auto r = in.adapter->parse(in.req);
+    if (r.outcome != parse_result::verdict::ok || r.items.size() != 1) {
+      std::cerr << "aula_bench: the " << in.channel << " adapter does not accept the benchmark's webhook: " << r.reason << "\n";
+      return 1;
+    }
+  }
+  for (const auto& in : ins) {
+    const inbound* p = &in;
+    benches.emplace_back("parse-" + in.channel, "webhooks/s",
+                         "the " + in.channel + " adapter's parse() of a " + std::to_string(in.req.body.size()) +
+                             "-byte inbound text webhook, signature or secret checked",
+                         in.channel == "sms" ? "twilio_signature() of the same parameters alone"
+                                             : "nlohmann::json::parse() of the same body",
+                         [p] {
+                           auto r = p->adapter->parse(p->req);
+                           sink = sink + r.items.size();
+                           return std::size_t{1};
+                         },
+                         [p, &sms_params, &to] {
+                           if (p->channel == "sms") sink = sink + twilio_signature(to.auth_token, to.public_url + "/webhooks/twilio", sms_params).size();
+                           else sink = sink + nlohmann::json::parse(p->req.body).size();
+                           return std::size_t{1};
+                         });
+  }
+  // Every message the sample course sends (its transcripts' steps).
+  std::vector<outbound_message> course_msgs;
+  for (const auto& rc : course_cases.empty() ? cases : course_cases) {
+    session s = rc.initial;
+    for (const auto& st : rc.steps) {
+      auto r = step(loaded.flows, s, st.ev, st.ctx);
+      for (auto& m : r.messages) course_msgs.push_back(m);
+      s = std::move(r.next);
+    }
+  }
+  const std::vector<std::pair<std::string, const channel_adapter*>> renderers = {
+      {"telegram", &tg}, {"whatsapp", &wa}, {"sms", &sms}};
+  const std::map<std::string, std::string> address = {{"telegram", "700000042"}, {"whatsapp", "525512345678"}, {"sms", "+525512345678"}};
+  for (const auto& [ch, ad] : renderers) {
+    const channel_adapter* a = ad;
+    const std::string to_addr = address.at(ch);
+    benches.emplace_back("render-" + ch, "messages/s",
+                         "the " + ch + " adapter's render() of the " + std::to_string(course_msgs.size()) +
+                             " messages the sample course sends, into API calls",
+                         "render_plain() of the same messages",
+                         [a, to_addr, &course_msgs] {
+                           std::size_t bytes = 0;
+                           for (const auto& m : course_msgs)
+                             for (const auto& c : a->render(to_addr, m)) bytes += c.body.size();
+                           sink = sink + bytes;
+                           return course_msgs.size();
+                         },
+                         [&course_msgs] {
+                           std::size_t bytes = 0;
+                           for (const auto& m : course_msgs) bytes += render_plain(m).size();
+                           sink = sink + bytes;
+                           return course_msgs.size();
+                         });
+  }
+
   for (auto& b : benches) {
     b.measured_iters = calibrate(b.measured, ms);
     b.baseline_iters = calibrate(b.baseline, ms);
@@ -360,6 +557,9 @@ int main(int argc, char** argv) {
       b.ratios.push_back(base > 0 ? m / base : 0);
     }
   }
+
+  std::error_code rm_ec;
+  fs::remove_all(big_dir, rm_ec);
 
   // Report.
   nlohmann::json out;
