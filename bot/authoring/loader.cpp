@@ -64,7 +64,7 @@ class reader {
                   const std::function<std::string(const std::string&)>& explain = {}) {
     std::set<std::string> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& k = it->first;
+      const YAML::Node k = it->first;  // a copy: it->first lives in a temporary proxy of the iterator
       std::string key = k.IsScalar() ? k.Scalar() : "?";
       if (!seen.insert(key).second) {
         error(k, "duplicate key '" + key + "' in " + where, "keep one of them");
