@@ -480,6 +480,7 @@ bool course_variable_known(const std::string& name) {
 
 bool read_courses(const std::string& text, const std::string& file, flow_set& flows, diagnostics& d) {
   if (!flows.courses) flows.courses = std::make_shared<const course_set>();
+  if (!check_utf8(text, file, d)) return false;
   YAML::Node root;
   try {
     root = YAML::Load(text);

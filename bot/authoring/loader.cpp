@@ -823,6 +823,7 @@ bool is_flow_file(const fs::path& p) {
 
 bool read_flow(const std::string& text, const std::string& file, flow& out, diagnostics& diags) {
   reader r(file, diags);
+  if (!check_utf8(text, file, diags)) return false;
   YAML::Node root;
   try {
     root = YAML::Load(text);
