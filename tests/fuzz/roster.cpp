@@ -29,7 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const char* const channels[] = {"whatsapp", "sms", "telegram", "web", "mensaje", "fax"};
   const std::string channel = channels[data[0] % 6];
   const std::string csv = fuzz::as_string(data + 1, size - 1);
-  const int lines = static_cast<int>(std::count(csv.begin(), csv.end(), '\n')) + 1;
+  // Lines as the roster counts them: LF, CRLF and a lone CR (old Mac spreadsheets) each end one.
+  int lines = 1;
+  for (std::size_t i = 0; i < csv.size(); ++i)
+    if (csv[i] == '\n' || (csv[i] == '\r' && (i + 1 == csv.size() || csv[i + 1] != '\n'))) ++lines;
 
   const roster r = parse_roster(csv, channel);  // anything thrown is a crash
 

@@ -76,8 +76,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const inbound_item& item : r.items) {
     FUZZ_CHECK(fuzz::valid_utf8(item.event.text));
     FUZZ_CHECK(fuzz::valid_utf8(item.event.choice));
-    FUZZ_CHECK(!item.provider_id.empty());
+    // A message without an id has no provider id ("" = none: not deduplicated); a status
+    // always has one ("<wamid>:<state>").
     if (item.report) {
+      FUZZ_CHECK(item.provider_id == item.report->external_id + ":" + item.report->state);
       const std::string& s = item.report->state;
       FUZZ_CHECK(s == "sent" || s == "delivered" || s == "read" || s == "failed" || s == "queued" ||
                  s == "undelivered");
