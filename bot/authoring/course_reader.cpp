@@ -78,7 +78,7 @@ class course_reader {
   void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& where) {
     std::set<std::string> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& k = it->first;
+      const YAML::Node k = it->first;  // a copy: it->first lives in a temporary proxy of the iterator
       const std::string key = k.IsScalar() ? k.Scalar() : "?";
       if (!seen.insert(key).second) {
         error(k, "duplicate key '" + key + "' in " + where, "keep one of them");
@@ -482,6 +482,7 @@ bool course_variable_known(const std::string& name) {
 
 bool read_courses(const std::string& text, const std::string& file, flow_set& flows, diagnostics& d) {
   if (!flows.courses) flows.courses = std::make_shared<const course_set>();
+  if (!check_utf8(text, file, d)) return false;
   YAML::Node root;
   try {
     root = YAML::Load(text);

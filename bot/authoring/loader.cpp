@@ -64,7 +64,7 @@ class reader {
                   const std::function<std::string(const std::string&)>& explain = {}) {
     std::set<std::string> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& k = it->first;
+      const YAML::Node k = it->first;  // a copy: it->first lives in a temporary proxy of the iterator
       std::string key = k.IsScalar() ? k.Scalar() : "?";
       if (!seen.insert(key).second) {
         error(k, "duplicate key '" + key + "' in " + where, "keep one of them");
@@ -841,6 +841,7 @@ bool is_flow_file(const fs::path& p) {
 
 bool read_flow(const std::string& text, const std::string& file, flow& out, diagnostics& diags) {
   reader r(file, diags);
+  if (!check_utf8(text, file, diags)) return false;
   YAML::Node root;
   try {
     root = YAML::Load(text);

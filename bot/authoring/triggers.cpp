@@ -5,6 +5,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "bot/authoring/yaml_json.hpp"
 #include "bot/engine/course.hpp"
 #include "bot/engine/engine.hpp"
 #include "bot/engine/text.hpp"
@@ -35,6 +36,7 @@ std::vector<std::string> course_ids(const flow_set& flows) {
 
 bool read_triggers(const std::string& text, const std::string& file, flow_set& flows, diagnostics& d) {
   const std::size_t before = d.errors();
+  if (!check_utf8(text, file, d)) return false;
   YAML::Node root;
   try {
     root = YAML::Load(text);

@@ -4,6 +4,38 @@
 
 namespace aula {
 
+bool check_utf8(std::string_view text, const std::string& file, diagnostics& d) {
+  int line = 1, col = 1;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) n = 0;
+    else if (c >= 0xC2 && c <= 0xDF) n = 1, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) n = 2, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) n = 3, cp = c & 0x07;
+    else n = 4;  // never a lead byte
+    bool ok = n < 4 && i + n < text.size();
+    for (std::size_t k = 1; ok && k <= n; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      ok = (b & 0xC0) == 0x80;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    // No overlong forms, surrogates or code points beyond U+10FFFF.
+    if (ok && ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)))
+      ok = false;
+    if (!ok) {
+      d.error({file, line, col}, "the file is not valid UTF-8 here",
+              "save it as UTF-8 (in the editor's encoding menu); aula reads no other encoding");
+      return false;
+    }
+    if (c == '\n') ++line, col = 1;
+    else ++col;
+    i += n + 1;
+  }
+  return true;
+}
+
 nlohmann::json yaml_to_json(const YAML::Node& n) {
   if (n.IsSequence()) {
     auto a = nlohmann::json::array();

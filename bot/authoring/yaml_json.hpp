@@ -8,11 +8,16 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "bot/authoring/diagnostics.hpp"
 #include "bot/engine/flow.hpp"
 
 namespace aula {
 
 nlohmann::json yaml_to_json(const YAML::Node& n);
+
+// Flow, course and trigger files are UTF-8 (their texts end up in stored JSON and provider
+// calls). False, with an error at the first invalid byte's line and column, when one is not.
+bool check_utf8(std::string_view text, const std::string& file, diagnostics& d);
 
 // A language code of flow files: es, en, es_MX, pt-BR.
 bool is_language_code(const std::string& s);

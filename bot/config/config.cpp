@@ -307,7 +307,7 @@ class file_reader {
     if (!node.IsMap()) fail(value_mark(node, mark), (name.empty() ? "the file" : name) + " must be a mapping of keys");
     std::set<std::string> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& k = it->first;
+      const YAML::Node k = it->first;  // a copy: it->first lives in a temporary proxy of the iterator
       if (!k.IsScalar()) fail(k.Mark(), "a key must be a plain word");
       std::string key = k.Scalar();
       std::string full = name.empty() ? key : name + "." + key;

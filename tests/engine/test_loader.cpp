@@ -227,6 +227,21 @@ TEST_CASE("a YAML syntax error is reported where it happens", "[loader][errors]"
   }
 }
 
+TEST_CASE("a file that is not UTF-8 is an error where the first bad byte is", "[loader][errors]") {
+  // Found by fuzz_flow: a Latin-1 label loaded, and the session saving the answer could not be
+  // written as JSON, so every later step of that learner failed.
+  const std::string ok_part = "spec: 1\nid: riesgo\nstart: p\nnodes:\n  p:\n    question: \"\xC2\xBFNivel?\"\n";
+  for (const std::string bad : {std::string("\xF3"), std::string("\xC3"), std::string("\xC0\xAF"),
+                                std::string("\xED\xA0\x80"), std::string("\xF4\x90\x80\x80")}) {
+    INFO("bad bytes: " << bad.size());
+    auto r = read(ok_part + "    options: [Alt" + bad + "o, Bajo]\n    save_as: nivel\n");
+    CHECK_FALSE(r.ok);
+    check_at(r.error("not valid UTF-8"), "flujo.yaml", 7, 18);
+  }
+  auto good = read(ok_part + "    options: [Alto, Medio, Bajo, \xF0\x9F\x91\x8D]\n    save_as: nivel\n");
+  CHECK(good.all().find("UTF-8") == std::string::npos);
+}
+
 TEST_CASE("an empty file is an error", "[loader][errors]") {
   auto r = read("");
   CHECK_FALSE(r.ok);
