@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bot/io/html.hpp"
 #include "bot/io/http_server.hpp"
 #include "bot/io/url.hpp"
 
@@ -36,19 +37,6 @@ inline std::string query_param(std::string_view target, const std::string& name)
   return {};
 }
 
-inline std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+using aula::html_escape;  // bot/io/html.hpp
 
 }  // namespace aula::cli

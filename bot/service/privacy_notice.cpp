@@ -3,29 +3,16 @@
 #include <fstream>
 #include <sstream>
 
+#include "bot/io/html.hpp"
+
 namespace aula {
 
 namespace {
 
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // One line of text: escaped, then **bold** and http(s) links (on the escaped text, so nothing
 // the file says becomes markup of its own).
 std::string inline_markup(const std::string& raw) {
-  const std::string s = escape(raw);
+  const std::string s = html_escape(raw);
   std::string out;
   bool bold = false;
   for (std::size_t i = 0; i < s.size();) {
@@ -122,7 +109,7 @@ std::string privacy_notice_page(const std::string& text, const std::string& lang
                                : "<a href=\"?lang=en\" lang=en>English version</a>";
   return std::string("<!doctype html><html lang=") + (en ? "en" : "es") +
          "><meta charset=utf-8><meta name=viewport content=\"width=device-width, initial-scale=1\"><title>" +
-         escape(title) +
+         html_escape(title) +
          "</title><style>body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 "
          "1rem;line-height:1.55;color:#1a1a1a}h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:1.6rem}"
          "nav{text-align:right}</style><nav>" +

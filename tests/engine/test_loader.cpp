@@ -231,7 +231,7 @@ TEST_CASE("a file that is not UTF-8 is an error where the first bad byte is", "[
   // Found by fuzz_flow: a Latin-1 label loaded, and the session saving the answer could not be
   // written as JSON, so every later step of that learner failed.
   const std::string ok_part = "spec: 1\nid: riesgo\nstart: p\nnodes:\n  p:\n    question: \"\xC2\xBFNivel?\"\n";
-  for (const std::string bad : {std::string("\xF3"), std::string("\xC3"), std::string("\xC0\xAF"),
+  for (const std::string& bad : {std::string("\xF3"), std::string("\xC3"), std::string("\xC0\xAF"),
                                 std::string("\xED\xA0\x80"), std::string("\xF4\x90\x80\x80")}) {
     INFO("bad bytes: " << bad.size());
     auto r = read(ok_part + "    options: [Alt" + bad + "o, Bajo]\n    save_as: nivel\n");
