@@ -215,6 +215,12 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
         if ((s.lang.empty() || k == "lang!") && (v == "es" || v == "en")) s.lang = v;
         continue;
       }
+      if (k == "language" && s.lang.empty()) {
+        // The app's language as the provider tells it (Telegram's language_code, "en-US"…):
+        // the learner's language until they choose one.
+        const std::string primary = v.substr(0, v.find('-'));
+        if (primary == "es" || primary == "en") s.lang = primary;
+      }
       s.contact.emplace(k, v);
     }
     context ctx;

@@ -926,7 +926,7 @@ TEST_CASE("schema: the loader's key lists are the schema's properties", "[valida
   const auto& k = flow_schema();
   CHECK(k.flow == keys(s["properties"]));
   CHECK(k.flow == std::vector<std::string>{"spec", "id", "name", "description", "language", "start", "expire_after",
-                                           "on_expire", "migrate", "fallback", "nodes"});
+                                           "on_expire", "migrate", "fallback", "accept", "nodes"});
   for (const auto& [kind, list] : k.node) {
     INFO(to_string(kind));
     CHECK(list == keys(s["$defs"][std::string(to_string(kind)) + "_node"]["properties"]));
