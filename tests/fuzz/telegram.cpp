@@ -3,6 +3,8 @@
 // items; a parsed item has a decimal chat id, valid UTF-8 text, a provider id; rendering the
 // learner's text back gives JSON bodies to that chat whose texts fit Telegram's limit and, put
 // together, hold the same text (only the breaks the split cut at may go).
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "adapters/telegram/telegram.hpp"
@@ -42,7 +44,11 @@ void check_render(const inbound_item& item) {
 
   // The same text as a button menu: one button per choice (labels and refs from the text).
   m.menu = menu_style::buttons;
-  m.choices = {{text.substr(0, 64), text}, {"b", ""}};
+  // A ref of up to 64 bytes cut at a character boundary (the engine's refs are ASCII ids; a ref
+  // cut inside a character would not be the text it came from).
+  std::size_t cut = std::min<std::size_t>(text.size(), 64);
+  while (cut > 0 && cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  m.choices = {{text.substr(0, cut), text}, {"b", ""}};
   for (const http_call& c : adapter.render(item.address, m)) {
     const auto body = nlohmann::json::parse(c.body);
     if (const auto it = body.find("reply_markup"); it != body.end())
