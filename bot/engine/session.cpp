@@ -1,5 +1,6 @@
 #include "bot/engine/session.hpp"
 
+#include <limits>
 #include <stdexcept>
 
 namespace aula {
@@ -8,11 +9,34 @@ using nlohmann::json;
 
 namespace {
 
+// An integer field: a number out of the type's range (the text "1e85", or a float where an
+// integer belongs) is an error of the documented kind, never an undefined conversion.
+template <class T>
+T int_value(const json& j, const char* key, T def) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (it->is_number_integer()) {
+    if (it->is_number_unsigned()) {
+      const auto u = it->get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
+        throw std::runtime_error(std::string("session: ") + key + " is out of range");
+      return static_cast<T>(u);
+    }
+    const auto v = it->get<std::int64_t>();
+    if (v < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
+        v > static_cast<std::int64_t>(std::numeric_limits<T>::max()))
+      throw std::runtime_error(std::string("session: ") + key + " is out of range");
+    return static_cast<T>(v);
+  }
+  if (it->is_number_float()) throw std::runtime_error(std::string("session: ") + key + " must be an integer");
+  return it->get<T>();  // other types: nlohmann's type_error, as before
+}
+
 json timer_to_json(const timer_slot& t) { return {{"id", t.id}, {"due", t.due}, {"k", t.kind}, {"c", t.count}}; }
 
 timer_slot timer_from_json(const json& j) {
-  return timer_slot{j.at("id").get<std::string>(), j.value("due", std::int64_t{0}), j.value("k", std::string{}),
-                    j.value("c", 0)};
+  return timer_slot{j.at("id").get<std::string>(), int_value(j, "due", std::int64_t{0}), j.value("k", std::string{}),
+                    int_value(j, "c", 0)};
 }
 
 json run_to_json(const run_state& run) {
@@ -30,11 +54,11 @@ run_state run_from_json(const json& r) {
   rs.flow = r.at("flow").get<std::string>();
   rs.id = r.at("id").get<std::string>();
   rs.node = r.at("node").get<std::string>();
-  rs.retries = r.value("r", 0);
-  rs.attempts = r.value("a", 0);
-  rs.seq = r.value("n", 0);
-  rs.score = r.value("s", 0);
-  rs.score_max = r.value("smax", 0);
+  rs.retries = int_value(r, "r", 0);
+  rs.attempts = int_value(r, "a", 0);
+  rs.seq = int_value(r, "n", 0);
+  rs.score = int_value(r, "s", 0);
+  rs.score_max = int_value(r, "smax", 0);
   rs.started_at = r.value("t0", std::int64_t{0});
   rs.course = r.value("course", std::string{});
   if (auto it = r.find("tm"); it != r.end()) rs.timer = timer_from_json(*it);
@@ -58,13 +82,13 @@ course_progress course_from_json(const json& j) {
   course_progress c;
   c.course = j.at("id").get<std::string>();
   c.status = j.value("st", std::string("active"));
-  c.current = j.value("cur", 0);
+  c.current = int_value(j, "cur", 0);
   if (auto it = j.find("mods"); it != j.end())
     for (const auto& m : *it)
       c.modules.push_back(module_progress{m.value("flow", std::string{}), m.value("st", std::string{}),
-                                          m.value("s", 0), m.value("smax", 0), m.value("a", 0),
+                                          int_value(m, "s", 0), int_value(m, "smax", 0), int_value(m, "a", 0),
                                           m.value("t0", std::int64_t{0}), m.value("t1", std::int64_t{0})});
-  c.nudges = j.value("nudges", 0);
+  c.nudges = int_value(j, "nudges", 0);
   c.enrolled_at = j.value("t0", std::int64_t{0});
   c.ended_at = j.value("t1", std::int64_t{0});
   if (auto it = j.find("tm"); it != j.end()) c.timer = timer_from_json(*it);
@@ -133,10 +157,10 @@ json session::to_json() const {
 
 session session::from_json(const json& j) {
   if (!j.is_object()) throw std::runtime_error("session: not a JSON object");
-  int v = j.value("v", 0);
+  int v = int_value(j, "v", 0);
   if (v != format) throw std::runtime_error("session: unknown format " + std::to_string(v));
   session s;
-  s.version = j.value("ver", std::int64_t{0});
+  s.version = int_value(j, "ver", std::int64_t{0});
   s.lang = j.value("lang", std::string{});
   if (auto it = j.find("contact"); it != j.end()) s.contact = it->get<std::map<std::string, std::string>>();
   if (auto it = j.find("answers"); it != j.end()) {
@@ -150,25 +174,25 @@ session session::from_json(const json& j) {
     for (const auto& c : *it) s.courses.push_back(course_from_json(c));
   s.opted_out = j.value("out", false);
   s.menu_open = j.value("menu", false);
-  s.last_in = j.value("li", std::int64_t{0});
+  s.last_in = int_value(j, "li", std::int64_t{0});
   if (auto it = j.find("flood"); it != j.end() && it->is_object()) {
-    s.flood_window = it->value("w", std::int64_t{0});
-    s.flood_count = it->value("n", 0);
+    s.flood_window = int_value(*it, "w", std::int64_t{0});
+    s.flood_count = int_value(*it, "n", 0);
     s.flood_told = it->value("told", false);
   }
   if (auto it = j.find("pause"); it != j.end() && it->is_object()) {
     s.paused = it->value("why", std::string{});
-    s.paused_at = it->value("at", std::int64_t{0});
+    s.paused_at = int_value(*it, "at", std::int64_t{0});
   }
   if (auto it = j.find("consent"); it != j.end() && it->is_object())
     s.consent = consent_decision{it->value("d", std::string{}), it->value("ver", std::string{}),
-                                 it->value("ch", std::string{}), it->value("at", std::int64_t{0})};
+                                 it->value("ch", std::string{}), int_value(*it, "at", std::int64_t{0})};
   s.consent_asked = j.value("cq", false);
   if (auto it = j.find("cp"); it != j.end() && it->is_array())
     for (const auto& e : *it) s.consent_pending.push_back(e);
   if (auto it = j.find("last"); it != j.end()) {
-    s.last = last_run{it->value("flow", std::string{}), it->value("status", std::string{}), it->value("s", 0),
-                      it->value("smax", 0)};
+    s.last = last_run{it->value("flow", std::string{}), it->value("status", std::string{}), int_value(*it, "s", 0),
+                      int_value(*it, "smax", 0)};
   }
   return s;
 }

@@ -69,7 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   form_params params;
   const bool decoded = form_decode(rest, params);
   if (decoded) {
-    for (const auto& [k, v] : params) FUZZ_CHECK(!k.empty() && fuzz::valid_utf8(k) && fuzz::valid_utf8(v));
+    // Bytes that are not UTF-8 are kept as decoded (the signature covers them); parse replaces them.
+    for (const auto& kv : params) FUZZ_CHECK(!kv.first.empty());
     form_params again;
     FUZZ_CHECK(form_decode(form_encode(params), again));
     FUZZ_CHECK(again == params);
