@@ -59,7 +59,7 @@ run_state run_from_json(const json& r) {
   rs.seq = int_value(r, "n", 0);
   rs.score = int_value(r, "s", 0);
   rs.score_max = int_value(r, "smax", 0);
-  rs.started_at = r.value("t0", std::int64_t{0});
+  rs.started_at = int_value(r, "t0", std::int64_t{0});
   rs.course = r.value("course", std::string{});
   if (auto it = r.find("tm"); it != r.end()) rs.timer = timer_from_json(*it);
   if (auto it = r.find("ex"); it != r.end()) rs.expire = timer_from_json(*it);
@@ -87,10 +87,10 @@ course_progress course_from_json(const json& j) {
     for (const auto& m : *it)
       c.modules.push_back(module_progress{m.value("flow", std::string{}), m.value("st", std::string{}),
                                           int_value(m, "s", 0), int_value(m, "smax", 0), int_value(m, "a", 0),
-                                          m.value("t0", std::int64_t{0}), m.value("t1", std::int64_t{0})});
+                                          int_value(m, "t0", std::int64_t{0}), int_value(m, "t1", std::int64_t{0})});
   c.nudges = int_value(j, "nudges", 0);
-  c.enrolled_at = j.value("t0", std::int64_t{0});
-  c.ended_at = j.value("t1", std::int64_t{0});
+  c.enrolled_at = int_value(j, "t0", std::int64_t{0});
+  c.ended_at = int_value(j, "t1", std::int64_t{0});
   if (auto it = j.find("tm"); it != j.end()) c.timer = timer_from_json(*it);
   if (auto it = j.find("cert"); it != j.end()) {
     c.certificate = it->value("code", std::string{});
