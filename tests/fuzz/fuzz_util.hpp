@@ -64,6 +64,14 @@ inline std::string without_spaces(std::string_view s) {
   return out;
 }
 
+// "+" and at least one digit, digits only after it (a phone number as the adapters write it).
+inline bool e164(std::string_view s) {
+  if (s.size() < 2 || s[0] != '+') return false;
+  for (std::size_t i = 1; i < s.size(); ++i)
+    if (s[i] < '0' || s[i] > '9') return false;
+  return true;
+}
+
 inline std::string as_string(const std::uint8_t* data, std::size_t size) {
   return std::string(reinterpret_cast<const char*>(data), size);
 }

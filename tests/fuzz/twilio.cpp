@@ -26,13 +26,6 @@ twilio_options options() {
 }
 const twilio_sms_adapter adapter(options());
 
-bool e164(const std::string& s) {
-  if (s.size() < 2 || s[0] != '+') return false;
-  for (std::size_t i = 1; i < s.size(); ++i)
-    if (s[i] < '0' || s[i] > '9') return false;
-  return true;
-}
-
 void check_render(const inbound_item& item) {
   outbound_message m;
   m.text = item.event.text;
@@ -92,7 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const inbound_item& item : r.items) {
     FUZZ_CHECK(fuzz::valid_utf8(item.event.text));
     FUZZ_CHECK(!item.provider_id.empty());
-    FUZZ_CHECK(e164(item.address));
+    FUZZ_CHECK(fuzz::e164(item.address));
     if (item.report) {
       FUZZ_CHECK(!item.report->external_id.empty());
       continue;
