@@ -284,6 +284,8 @@ int run_serve(const serve_options& o) {
   delivery_options dopts = delivery_options_from(cfg);
   dopts.webhook_send = webhook_sender;
   delivery sender_service(ioc.get_executor(), svc, sender, dopts);
+  // Backpressure: webhooks wait while the sender is behind (delivery.backlog).
+  svc.set_backpressure(cfg.delivery.backlog, [&sender_service] { return sender_service.queued(); });
 
   const http_server::handler healthz = [&](request& req) -> net::awaitable<response> {
     bool up = false;
@@ -310,7 +312,7 @@ int run_serve(const serve_options& o) {
                   {{"inbound", c.inbound}, {"outbound", c.outbound}, {"commit_conflict", c.conflicts},
                    {"duplicate", c.duplicates}, {"dead_letter", c.dead_letters}, {"store_error", c.store_errors},
                    {"timer_fired", c.timers_fired}, {"delivery_report", c.reports},
-                   {"rate_limited", c.rate_limited}});
+                   {"rate_limited", c.rate_limited}, {"backpressure_wait", c.backpressure_waits}});
     auto& d = sender_service.counters();
     export_counts(metrics.gauge("aula_delivery_total", "The sender since start, by outcome"), "outcome",
                   {{"sent", d.sent}, {"retry", d.retries}, {"throttled", d.throttled},

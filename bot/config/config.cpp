@@ -472,6 +472,7 @@ class file_reader {
       {"retry_max", [&](S v, const YAML::Mark& m) { duration(v, m, "delivery.retry_max", d.retry_max); }},
       {"learner_queue", [&](S v, const YAML::Mark& m) { integer(v, m, "delivery.learner_queue", d.learner_queue, 1, 100000); }},
       {"concurrency", [&](S v, const YAML::Mark& m) { integer(v, m, "delivery.concurrency", d.concurrency, 1, 100000); }},
+      {"backlog", [&](S v, const YAML::Mark& m) { integer(v, m, "delivery.backlog", d.backlog, 0, 10000000); }},
       {"timer_batch", [&](S v, const YAML::Mark& m) { integer(v, m, "delivery.timer_batch", d.timer_batch, 1, 100000); }},
       {"timer_hold", [&](S v, const YAML::Mark& m) { duration(v, m, "delivery.timer_hold", d.timer_hold); }},
       {"telegram", pacing("telegram")},

@@ -123,6 +123,7 @@ struct delivery_config {
   std::chrono::milliseconds retry_max{300000};  // longest retry delay
   std::size_t learner_queue = 100;              // messages held in memory per learner
   std::size_t concurrency = 64;                 // provider calls in flight per instance
+  std::size_t backlog = 2000;                   // messages read and not yet sent above which webhooks wait (0 = off)
   std::size_t timer_batch = 500;                // timers claimed per partition per tick
   std::chrono::milliseconds timer_hold{30000};  // a claimed timer not handed over comes back after this
   std::map<std::string, pacing_config> channels = {  // the providers' published limits

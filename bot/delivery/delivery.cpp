@@ -118,6 +118,15 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     // renewal starved under load, Redis slow): if this instance takes the partition again,
     // these are acknowledged before the outbox is read, instead of being sent a second time.
     std::set<std::string> sent_unacked;
+    // Delivered, waiting to be acknowledged (with their send records) in the next batch: one
+    // round trip acknowledges every entry of the partition delivered meanwhile.
+    struct delivered {
+      std::string id;
+      std::vector<nlohmann::json> records;
+    };
+    std::vector<delivered> to_ack;
+    std::set<std::string> acking;  // ids in to_ack or in the batch being written
+    bool flushing = false;
     std::size_t queued = 0;
     bool reading = false;
     std::set<std::string> held_convs;  // learners held for the window: woken by a commit
@@ -163,6 +172,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     queued_gauge = q;
   }
   std::size_t running_workers = 0;
+  std::size_t flushers = 0;
   bool stopping = false;
   bool started = false;
   std::mt19937_64 rng{std::random_device{}()};
@@ -357,7 +367,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       }
       auto& c = convs[conv];
       c.p = p;
-      if (c.ids.count(e.id) || part.done.count(e.id)) {  // in flight, or sent while we read
+      if (c.ids.count(e.id) || part.done.count(e.id) || part.acking.count(e.id)) {  // in flight, or sent
         cursor = sid;
         continue;
       }
@@ -461,6 +471,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     int attempts = 0;
     std::string kind;  // dead letter kind: failed | rejected | stopped | skipped
     std::int64_t wait_ms = 0;  // held: look again after this long (0: the window's backoff)
+    std::vector<nlohmann::json> records;  // done: the send records, written with the acknowledgement
 
     verdict() = default;
     verdict(outcome w, std::string why = {}, int n = 0, std::string k = {})
@@ -614,10 +625,11 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         co_await sleep(backoff(attempts));
       }
     }
-    co_await append_records(c.p, it.epoch, records);
     counters.sent++;
     svc.count_out(channel);
-    co_return verdict{outcome::done};
+    verdict done{outcome::done};
+    done.records = std::move(records);
+    co_return done;
   }
 
   net::awaitable<void> append_records(int p, std::uint64_t epoch, const std::vector<nlohmann::json>& records) {
@@ -753,10 +765,10 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       c.calls_done = 0;
       bool finished = false;
       if (v.what == outcome::done) {
-        auto op = [&]() -> net::awaitable<void> {
-          co_await st.outbox_ack(p, it.e.id, parts[static_cast<std::size_t>(p)].f);
-        };
-        finished = co_await with_store(p, it.epoch, op);
+        // Acknowledged in the partition's next batch (with the send's records): the learner's
+        // next message need not wait for it.
+        queue_ack(p, it.e.id, std::move(v.records));
+        finished = true;
       } else if (v.what == outcome::dead || v.what == outcome::skipped) {
         nlohmann::json rec = {{"conv", conv},     {"entry", it.e.data},   {"reason", v.reason},
                               {"kind", v.kind},   {"attempts", v.attempts}, {"lane", it.lane},
@@ -810,6 +822,68 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     c.running = false;
     c.last_used = clock_type::now();
     running_workers--;
+  }
+
+  // ---------------------------------------------------------------- acknowledgements
+
+  void queue_ack(int p, std::string id, std::vector<nlohmann::json> records) {
+    auto& part = parts[static_cast<std::size_t>(p)];
+    part.acking.insert(id);
+    part.to_ack.push_back({std::move(id), std::move(records)});
+    if (part.flushing) return;
+    part.flushing = true;
+    flushers++;
+    net::co_spawn(strand, flush_acks(p), net::detached);
+  }
+
+  // Writes the partition's delivered entries while there are any: every batch is one
+  // outbox_done (records appended; entries removed under the lease). Entries the lease no
+  // longer covers wait in sent_unacked for this instance to hold the partition again (else
+  // the holder resends them: at-least-once). Redis unreachable: retried with backoff.
+  net::awaitable<void> flush_acks(int p) {
+    auto self = shared_from_this();
+    auto& part = parts[static_cast<std::size_t>(p)];
+    int attempt = 0;
+    while (!part.to_ack.empty()) {
+      std::vector<part_state::delivered> batch;
+      batch.swap(part.to_ack);
+      std::vector<std::string> ids;
+      std::vector<nlohmann::json> records;
+      ids.reserve(batch.size());
+      for (auto& d : batch) {
+        ids.push_back(d.id);
+        for (auto& r : d.records) records.push_back(std::move(r));
+      }
+      bool acked = false, failed = false;
+      try {
+        acked = co_await st.outbox_done(p, ids, records, part.f);
+      } catch (const std::exception& e) {
+        failed = true;
+        if (worth_logging("acknowledgement failed"))
+          log::warn("acknowledgement failed", {{"partition", p}, {"error", e.what()}});
+      }
+      if (failed) {
+        if (!stopping && attempt < 8) {
+          // Put back in front (the records carried by the first) and try again.
+          std::vector<part_state::delivered> back;
+          back.push_back({ids.front(), std::move(records)});
+          for (std::size_t k = 1; k < ids.size(); ++k) back.push_back({ids[k], {}});
+          for (auto& d : part.to_ack) back.push_back(std::move(d));
+          part.to_ack = std::move(back);
+          co_await sleep(std::min(ms(2000), ms(50) * (1 << std::min(attempt, 5))));
+          ++attempt;
+          continue;
+        }
+      }
+      attempt = 0;
+      for (const auto& id : ids) {
+        part.acking.erase(id);
+        if (!acked) part.sent_unacked.insert(id);
+      }
+      if (!acked) counters.fenced++;
+    }
+    part.flushing = false;
+    flushers--;
   }
 
   // ---------------------------------------------------------------- the scheduler
@@ -953,7 +1027,7 @@ net::awaitable<void> delivery::impl::shutdown(std::chrono::milliseconds grace) {
   i->stopping = true;
   i->wake->cancel();
   const auto until = clock_type::now() + grace;
-  while (i->running_workers > 0 && clock_type::now() < until) co_await i->sleep(ms(10));
+  while ((i->running_workers > 0 || i->flushers > 0) && clock_type::now() < until) co_await i->sleep(ms(10));
   for (int p = 0; p < static_cast<int>(i->parts.size()); ++p) {
     auto& part = i->parts[static_cast<std::size_t>(p)];
     if (!part.held) continue;

@@ -72,6 +72,21 @@ void service::set_event_hook(event_hook h) {
 
 bool is_preview_conversation(const std::string& conversation) { return conversation.starts_with("web:preview-"); }
 
+void service::set_backpressure(std::size_t limit, std::function<std::size_t()> backlog) {
+  backlog_limit_ = limit;
+  backlog_ = std::move(backlog);
+}
+
+net::awaitable<void> service::wait_for_sender() {
+  if (backlog_limit_ == 0 || !backlog_ || backlog_() <= backlog_limit_) co_return;
+  counters_.backpressure_waits++;
+  net::steady_timer t(co_await net::this_coro::executor);
+  for (int waited = 0; waited < 2000 && backlog_() > backlog_limit_; waited += 5) {
+    t.expires_after(std::chrono::milliseconds(5));
+    co_await t.async_wait(net::as_tuple(net::use_awaitable));
+  }
+}
+
 void service::add_adapter(std::shared_ptr<channel_adapter> a) {
   std::lock_guard lock(mu_);
   adapters_[a->name()] = std::move(a);
@@ -143,7 +158,12 @@ net::awaitable<http_out> service::handle_webhook(const std::string& channel, con
   }
   try {
     std::map<int, std::vector<nlohmann::json>> reports;
+    bool waited = false;
     for (const auto& item : pr.items) {
+      if (!item.report && !waited) {
+        co_await wait_for_sender();
+        waited = true;
+      }
       if (item.report) {
         // A provider's word on a message we sent: a result record, not a learner event.
         const auto& r = *item.report;

@@ -42,7 +42,8 @@ bool is_preview_conversation(const std::string& conversation);
 
 struct service_counters {
   std::atomic<long> inbound{0}, outbound{0}, conflicts{0}, duplicates{0}, dead_letters{0}, store_errors{0},
-      timers_fired{0}, reports{0}, rate_limited{0};
+      timers_fired{0}, reports{0}, rate_limited{0},
+      backpressure_waits{0};  // webhooks that waited for the sender to catch up
 };
 
 class service {
@@ -65,6 +66,10 @@ class service {
   using event_hook = std::function<net::awaitable<std::optional<inbound_event>>(
       const std::string& conversation, const inbound_event&, std::map<std::string, std::string>& contact)>;
   void set_event_hook(event_hook h);
+  // Backpressure: while `backlog()` (the sender's messages read and not yet sent) is above
+  // `limit`, a webhook with learner events waits (up to 2 s) before it is stepped, so the
+  // provider's next request comes later. Set before serving; limit 0 = off.
+  void set_backpressure(std::size_t limit, std::function<std::size_t()> backlog);
 
   void add_adapter(std::shared_ptr<channel_adapter> a);
   channel_adapter* adapter(const std::string& name) const;
@@ -114,6 +119,9 @@ class service {
   bool all_dirty_ = true;  // at start, look at every partition once
   std::function<void()> on_dirty_;
   std::atomic<std::uint64_t> seed_counter_{0};
+  std::size_t backlog_limit_ = 0;
+  std::function<std::size_t()> backlog_;
+  net::awaitable<void> wait_for_sender();
 };
 
 }  // namespace aula

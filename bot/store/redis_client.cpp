@@ -351,14 +351,31 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
   using strand_type = net::strand<net::any_io_executor>;
   using ms = std::chrono::milliseconds;
 
-  // A command or pipeline waiting for its replies. Its timer doubles as the wake-up signal:
-  // the reply callback cancels it when the last reply is in (or the connection broke).
+  // A command or pipeline waiting for its replies. No coroutine and no timer of its own: the
+  // caller's completion handler is kept here and invoked (on the caller's executor) when the
+  // last reply is in, the connection breaks, or the connection's deadline sweep finds it late.
+  // The caller's handler, type-erased (move-only).
+  struct completion {
+    virtual ~completion() = default;
+    virtual void complete(std::exception_ptr ep, std::vector<redis_reply> replies) = 0;
+  };
+  template <class H>
+  struct completion_of final : completion {
+    explicit completion_of(H&& x) : h(std::move(x)) {}
+    void complete(std::exception_ptr ep, std::vector<redis_reply> replies) override { std::move(h)(ep, std::move(replies)); }
+    H h;
+  };
   struct request {
-    request(const strand_type& s, std::size_t n) : timer(s), replies(n), remaining(n) {}
-    net::steady_timer timer;
+    explicit request(std::size_t n) : replies(n), remaining(n) {}
     std::vector<redis_reply> replies;
     std::size_t remaining;
-    std::optional<redis_errc> failed;
+    std::vector<std::uint64_t> ids;
+    std::chrono::steady_clock::time_point deadline;
+    ms timeout{0};
+    std::string what;  // the first command's name, for errors
+    std::unique_ptr<completion> handler;
+    net::any_io_executor caller;  // the handler's executor, where it is invoked
+    bool finished = false;
   };
 
   impl(net::any_io_executor ex, redis_config c, redis_url u)
@@ -366,6 +383,7 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
         url(std::move(u)),
         strand(net::make_strand(ex)),
         signal(strand),
+        deadline_timer(strand),
         rng(std::random_device{}()) {}
 
   ~impl() {
@@ -395,6 +413,12 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
   net::steady_timer signal;  // wakes run(): connect result, teardown, stop
   std::map<std::uint64_t, std::pair<std::shared_ptr<request>, std::size_t>> pending;
   std::uint64_t next_id = 1;
+  // One timer for every pending request's deadline: armed at the earliest one, it fails what
+  // is late and re-arms for the rest.
+  net::steady_timer deadline_timer;
+  bool deadline_armed = false;
+  std::chrono::steady_clock::time_point deadline_at;
+  std::uint64_t deadline_gen = 0;
   std::minstd_rand rng;
 
   // ---- readable from any thread
@@ -477,12 +501,10 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
   }
 
   void fail_all(redis_errc e) {
-    for (auto& [id, entry] : pending) {
-      auto& req = entry.first;
-      if (!req->failed) req->failed = e;
-      req->timer.cancel();
-    }
+    std::vector<std::shared_ptr<request>> reqs;
+    for (auto& kv : pending) reqs.push_back(kv.second.first);
     pending.clear();
+    for (auto& r : reqs) finish(r, e);
   }
 
   static void on_connect(const redisAsyncContext* c, int status) {
@@ -502,15 +524,78 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
   void complete(std::uint64_t id, const redisReply* r) {
     auto it = pending.find(id);
     if (it == pending.end()) return;  // its deadline passed: the late reply is dropped
-    auto [req, index] = std::move(it->second);
+    auto req = std::move(it->second.first);
+    const std::size_t index = it->second.second;
     pending.erase(it);
     if (!r) {  // the connection is going away
-      if (!req->failed) req->failed = stopping ? redis_errc::stopped : redis_errc::disconnected;
-      req->timer.cancel();
+      finish(req, stopping ? redis_errc::stopped : redis_errc::disconnected);
       return;
     }
     req->replies[index] = copy_reply(r);
-    if (--req->remaining == 0) req->timer.cancel();
+    if (--req->remaining == 0) finish(req, std::nullopt);
+  }
+
+  // Hands a request's outcome to its caller, once: the replies, or the failure as an exception.
+  void finish(const std::shared_ptr<request>& req, std::optional<redis_errc> failed) {
+    if (req->finished) return;
+    req->finished = true;
+    if (failed)
+      for (auto id : req->ids) pending.erase(id);  // whatever still comes is dropped
+    std::exception_ptr ep;
+    if (!failed) {
+      // Sentinel: a master demoted under us answers READONLY (or LOADING while it resyncs):
+      // drop the connection, so the next connect asks Sentinel where the master is now.
+      if (url.mode == redis_url::kind::sentinel && ready) {
+        for (const auto& r : req->replies)
+          if (r.is_error() && (r.str.rfind("READONLY", 0) == 0 || r.str.rfind("LOADING", 0) == 0 ||
+                               r.str.rfind("MASTERDOWN", 0) == 0)) {
+            set_error(node_name() + " answered " + r.str.substr(0, r.str.find(' ')) + ": following the failover");
+            net::post(strand, [self = shared_from_this()] { self->force_close(); });
+            break;
+          }
+      }
+    } else if (*failed == redis_errc::timeout) {
+      ep = std::make_exception_ptr(boost::system::system_error(
+          make_error_code(redis_errc::timeout), "Redis " + url.display() + " did not answer " + req->what + " within " +
+                                                   std::to_string(req->timeout.count()) + " ms"));
+    } else {
+      ep = std::make_exception_ptr(
+          boost::system::system_error(make_error_code(*failed), "Redis " + url.display() + ": " + req->what));
+    }
+    auto h = std::move(req->handler);
+    std::vector<redis_reply> replies = failed ? std::vector<redis_reply>{} : std::move(req->replies);
+    net::post(req->caller, [h = std::move(h), ep, replies = std::move(replies)]() mutable { h->complete(ep, std::move(replies)); });
+  }
+
+  // ---- deadlines
+
+  void arm_deadline(std::chrono::steady_clock::time_point at) {
+    if (deadline_armed && deadline_at <= at) return;
+    deadline_armed = true;
+    deadline_at = at;
+    const std::uint64_t g = ++deadline_gen;
+    deadline_timer.expires_at(at);
+    deadline_timer.async_wait([w = weak_from_this(), g](boost::system::error_code) {
+      if (auto self = w.lock()) self->on_deadline(g);
+    });
+  }
+
+  void on_deadline(std::uint64_t g) {
+    if (g != deadline_gen) return;  // re-armed earlier meanwhile
+    deadline_armed = false;
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<std::shared_ptr<request>> late;
+    auto next = std::chrono::steady_clock::time_point::max();
+    for (auto& kv : pending) {
+      const auto& req = kv.second.first;
+      if (req->deadline <= now) {
+        if (late.empty() || late.back() != req) late.push_back(req);
+      } else {
+        next = std::min(next, req->deadline);
+      }
+    }
+    for (auto& r : late) finish(r, redis_errc::timeout);
+    if (next != std::chrono::steady_clock::time_point::max()) arm_deadline(next);
   }
 
   // Frees the context ourselves (never from inside a hiredis callback): pending commands fail.
@@ -520,53 +605,71 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
 
   // ---- commands (on the strand)
 
+  // Sends the commands (on the strand) and parks the request until its replies are in.
+  void start(const std::shared_ptr<request>& req, std::vector<std::vector<std::string>>& cmds, bool need_ready) {
+    if (stopping) return finish(req, redis_errc::stopped);
+    if (!ac || (need_ready && !ready)) {
+      req->finished = true;
+      auto h = std::move(req->handler);
+      auto ep = std::make_exception_ptr(
+          boost::system::system_error(make_error_code(redis_errc::not_connected), describe_down()));
+      net::post(req->caller, [h = std::move(h), ep]() mutable { h->complete(ep, std::vector<redis_reply>{}); });
+      return;
+    }
+    req->deadline = std::chrono::steady_clock::now() + req->timeout;
+    req->ids.reserve(cmds.size());
+    const char* argv_small[16];
+    std::size_t lens_small[16];
+    std::vector<const char*> argv_big;
+    std::vector<std::size_t> lens_big;
+    for (std::size_t i = 0; i < cmds.size(); ++i) {
+      const auto& c = cmds[i];
+      const char** argv = argv_small;
+      std::size_t* lens = lens_small;
+      if (c.size() > 16) {
+        argv_big.resize(c.size());
+        lens_big.resize(c.size());
+        argv = argv_big.data();
+        lens = lens_big.data();
+      }
+      for (std::size_t k = 0; k < c.size(); ++k) {
+        argv[k] = c[k].data();
+        lens[k] = c[k].size();
+      }
+      const auto id = next_id++;
+      pending.emplace(id, std::make_pair(req, i));
+      req->ids.push_back(id);
+      if (redisAsyncCommandArgv(ac, &impl::on_reply, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)),
+                                static_cast<int>(c.size()), argv, lens) != REDIS_OK)
+        return finish(req, redis_errc::disconnected);
+    }
+    arm_deadline(req->deadline);
+  }
+
+  // The commands as one asynchronous operation: completes with their replies (error replies
+  // included) or with an exception (system_error with a redis_errc).
+  template <class Token>
+  static auto async_cmds(std::shared_ptr<impl> self, std::vector<std::vector<std::string>> cmds, ms timeout,
+                         bool need_ready, Token&& token) {
+    return net::async_initiate<Token, void(std::exception_ptr, std::vector<redis_reply>)>(
+        [self = std::move(self), timeout, need_ready](auto handler, std::vector<std::vector<std::string>> cmds) mutable {
+          auto req = std::make_shared<request>(cmds.size());
+          req->caller = net::any_io_executor(net::get_associated_executor(handler, self->strand));
+          req->handler = std::make_unique<completion_of<decltype(handler)>>(std::move(handler));
+          req->timeout = timeout;
+          req->what = cmds.front().front();
+          auto& st = self->strand;
+          net::dispatch(st, [self = std::move(self), req = std::move(req), cmds = std::move(cmds), need_ready]() mutable {
+            self->start(req, cmds, need_ready);
+          });
+        },
+        token, std::move(cmds));
+  }
+
   static net::awaitable<std::vector<redis_reply>> do_cmds(std::shared_ptr<impl> self,
                                                           std::vector<std::vector<std::string>> cmds, ms timeout,
                                                           bool need_ready) {
-    if (self->stopping) throw_redis(redis_errc::stopped, "Redis client stopped");
-    if (!self->ac || (need_ready && !self->ready)) throw_redis(redis_errc::not_connected, self->describe_down());
-    auto req = std::make_shared<request>(self->strand, cmds.size());
-    req->timer.expires_after(timeout);
-    std::vector<std::uint64_t> ids;
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (std::size_t i = 0; i < cmds.size(); ++i) {
-      argv.clear();
-      lens.clear();
-      for (const auto& a : cmds[i]) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      auto id = self->next_id++;
-      self->pending.emplace(id, std::make_pair(req, i));
-      if (redisAsyncCommandArgv(self->ac, &impl::on_reply, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)),
-                                static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) {
-        self->pending.erase(id);
-        req->failed = redis_errc::disconnected;
-        break;
-      }
-      ids.push_back(id);
-    }
-    if (!req->failed && req->remaining > 0) co_await req->timer.async_wait(net::as_tuple(net::use_awaitable));
-    for (auto id : ids) self->pending.erase(id);  // whatever still waits is dropped when it comes
-    if (req->remaining == 0) {
-      // Sentinel: a master demoted under us answers READONLY (or LOADING while it resyncs):
-      // drop the connection, so the next connect asks Sentinel where the master is now.
-      if (self->url.mode == redis_url::kind::sentinel && self->ready) {
-        for (const auto& r : req->replies)
-          if (r.is_error() && (r.str.rfind("READONLY", 0) == 0 || r.str.rfind("LOADING", 0) == 0 ||
-                               r.str.rfind("MASTERDOWN", 0) == 0)) {
-            self->force_close();
-            self->set_error(self->node_name() + " answered " + r.str.substr(0, r.str.find(' ')) +
-                            ": following the failover");
-            break;
-          }
-      }
-      co_return std::move(req->replies);
-    }
-    if (req->failed) throw_redis(*req->failed, "Redis " + self->url.display() + ": " + cmds.front().front());
-    throw_redis(redis_errc::timeout, "Redis " + self->url.display() + " did not answer " + cmds.front().front() +
-                                         " within " + std::to_string(timeout.count()) + " ms");
+    co_return co_await async_cmds(std::move(self), std::move(cmds), timeout, need_ready, net::use_awaitable);
   }
 
   std::string node_name() const {
@@ -1400,7 +1503,7 @@ net::awaitable<redis_reply> redis_client::exec(std::vector<std::string> argv, st
   if (cluster_) co_return co_await cluster::exec(cluster_, std::move(argv), timeout);
   std::vector<std::vector<std::string>> cmds;
   cmds.push_back(std::move(argv));
-  auto replies = co_await exec_pipeline(std::move(cmds), timeout);
+  auto replies = co_await impl::async_cmds(impl_, std::move(cmds), timeout, true, net::use_awaitable);
   co_return std::move(replies.front());
 }
 
@@ -1414,9 +1517,7 @@ net::awaitable<std::vector<redis_reply>> redis_client::exec_pipeline(std::vector
   for (const auto& c : cmds)
     if (c.empty()) throw std::invalid_argument("empty Redis command");
   if (cluster_) co_return co_await cluster::exec_pipeline(cluster_, std::move(cmds), timeout);
-  auto self = impl_;
-  co_return co_await net::co_spawn(self->strand, impl::do_cmds(self, std::move(cmds), timeout, true),
-                                   net::use_awaitable);
+  co_return co_await impl::async_cmds(impl_, std::move(cmds), timeout, true, net::use_awaitable);
 }
 
 net::awaitable<redis_reply> redis_client::eval(const redis_script& s, std::vector<std::string> keys,

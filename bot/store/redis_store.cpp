@@ -128,6 +128,22 @@ for i = 2, #ARGV do redis.call('XDEL', KEYS[2], ARGV[i]) end
 return 1
 )lua";
 
+// Delivered entries and their send records in one call. KEYS 1 lease, 2 reply lane, 3 bulk
+// lane, 4 results; ARGV 1 fence, 2 number of records n, 3..2+n records, then the entries'
+// stream ids, each prefixed with its lane ('r' or 'b'). The records are appended whatever the
+// lease; the entries removed only under it. Returns 0 when fenced, else 1.
+const char* const done_lua = R"lua(
+local n = tonumber(ARGV[2])
+for i = 3, 2 + n do redis.call('XADD', KEYS[4], '*', 'd', ARGV[i]) end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 3 + n, #ARGV do
+  local key = KEYS[2]
+  if string.sub(ARGV[i], 1, 1) == 'b' then key = KEYS[3] end
+  redis.call('XDEL', key, string.sub(ARGV[i], 2))
+end
+return 1
+)lua";
+
 // A fenced move to the dead letters. KEYS 1 lease, 2 outbox lane, 3 dead letters;
 // ARGV 1 fence, 2 entry id, 3 dead letter JSON, 4 MAXLEN. Returns 0 when fenced, else 1.
 const char* const dead_lua = R"lua(
@@ -459,6 +475,24 @@ class redis_store final : public store {
     auto [lane, id] = store_detail::split_outbox_id(entry_id);
     auto r = co_await call_script(ack_, redis_cmd(keys_.lease(p), keys_.outbox(p, lane)), redis_cmd(f.value(), id));
     if (r.integer != 1) throw lease_lost("partition " + std::to_string(p) + ": lease lost; outbox entry not acked");
+  }
+
+  net::awaitable<bool> outbox_done(int p, const std::vector<std::string>& entry_ids,
+                                   const std::vector<nlohmann::json>& records, const fence& f) override {
+    check(p);
+    std::vector<std::string> args;
+    args.reserve(2 + records.size() + entry_ids.size());
+    args.push_back(f.value());
+    args.push_back(std::to_string(records.size()));
+    for (const auto& r : records) args.push_back(r.dump());
+    for (const auto& e : entry_ids) {
+      auto [lane, id] = store_detail::split_outbox_id(e);
+      args.push_back((lane == "bulk" ? "b" : "r") + id);
+    }
+    auto r = co_await call_script(
+        done_, redis_cmd(keys_.lease(p), keys_.outbox(p, "reply"), keys_.outbox(p, "bulk"), keys_.results(p)),
+        std::move(args));
+    co_return r.integer == 1;
   }
 
   net::awaitable<void> outbox_dead(int p, const std::string& entry_id, const nlohmann::json& record,
@@ -846,7 +880,7 @@ class redis_store final : public store {
   // Registers the scripts (loaded with every connect), then starts the clients.
   void start() {
     for (auto& c : clients_) {
-      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &dead_, &timer_done_, &read_, &publish_, &quota_, &erase_,
+      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &done_, &dead_, &timer_done_, &read_, &publish_, &quota_, &erase_,
                           &drop_session_, &audit_trim_, &audit_retarget_})
         c->add_script(*script);
       c->start();
@@ -957,6 +991,7 @@ class redis_store final : public store {
   redis_script lease_{lease_lua};
   redis_script release_{release_lua};
   redis_script ack_{ack_lua};
+  redis_script done_{done_lua};
   redis_script dead_{dead_lua};
   redis_script timer_done_{timer_done_lua};
   redis_script read_{read_lua};

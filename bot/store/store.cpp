@@ -20,6 +20,19 @@ int partition_of(const std::string& conversation, int partitions) {
   return static_cast<int>(fnv1a64(conversation) % static_cast<std::uint64_t>(partitions));
 }
 
+net::awaitable<bool> store::outbox_done(int p, const std::vector<std::string>& entry_ids,
+                                        const std::vector<nlohmann::json>& records, const fence& f) {
+  co_await results_append(p, records);
+  for (const auto& id : entry_ids) {
+    try {
+      co_await outbox_ack(p, id, f);
+    } catch (const lease_lost&) {
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
 namespace {
 constexpr std::size_t code_length = 18;  // two partition characters + 16 random ones
 

@@ -619,6 +619,46 @@ net::awaitable<void> leases_and_fencing(store& s) {
 }
 STORE_TEST("leases have one holder and fence out the others", leases_and_fencing)
 
+// Delivered entries acknowledged in a batch with their send records: the records always go
+// in (the sends happened), the entries leave both lanes only under the lease.
+net::awaitable<void> done_in_batches(store& s) {
+  const std::string conv = "telegram:" + random_hex();
+  const int p = partition_of(conv, s.partitions());
+  auto c = first_commit(conv);
+  c.outbox = {outbox_msg(conv, "reply", "r1"), outbox_msg(conv, "bulk", "b1"), outbox_msg(conv, "reply", "r2")};
+  { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
+  auto both = co_await s.outbox_read(p, "", "", 10);
+  REQUIRE(both.reply.size() == 2);
+  REQUIRE(both.bulk.size() == 1);
+  const std::size_t results_before = (co_await s.results_pending(p, 100)).size();
+  const std::string other = "o-" + random_hex();
+  { auto mine = co_await lease_of(s, p); co_await s.lease_release(p, mine); }  // other tests' leases
+  auto theirs = co_await s.lease_acquire(p, other, 300ms);
+  REQUIRE(theirs.held());
+  // Under a fence that is not the holder's: nothing removed, the records kept.
+  const fence stale{test_owner, theirs.token};
+  const std::vector<std::string> first{both.reply[0].id, both.bulk[0].id};
+  const std::vector<nlohmann::json> recs{{{"id", "out.1"}, {"type", "sent"}, {"conv", conv}, {"text", "¿Listo? ñ 🎉"}}};
+  { bool aw = co_await s.outbox_done(p, first, recs, stale); CHECK_FALSE(aw); }
+  { auto aw = co_await s.outbox_read(p, "", "", 10); CHECK(aw.reply.size() == 2); CHECK(aw.bulk.size() == 1); }
+  auto pending = co_await s.results_pending(p, 100);
+  REQUIRE(pending.size() == results_before + 1);
+  CHECK(pending.back().data["text"] == "¿Listo? ñ 🎉");
+  // The holder: both lanes at once, and two records.
+  co_await s.lease_release(p, theirs);
+  auto f = co_await lease_of(s, p);
+  const std::vector<nlohmann::json> two{{{"id", "out.2"}, {"type", "sent"}, {"conv", conv}},
+                                        {{"id", "out.3"}, {"type", "sent"}, {"conv", conv}}};
+  { bool aw = co_await s.outbox_done(p, first, two, f); CHECK(aw); }
+  auto left = co_await s.outbox_read(p, "", "", 10);
+  REQUIRE(left.reply.size() == 1);
+  CHECK(left.reply[0].data["msg"]["text"] == "r2");
+  CHECK(left.bulk.empty());
+  { auto aw = co_await s.results_pending(p, 100); CHECK(aw.size() == results_before + 3); }
+  co_await s.lease_release(p, f);
+}
+STORE_TEST("delivered entries are acknowledged in batches with their send records", done_in_batches)
+
 net::awaitable<void> dead_letters_and_cursors(store& s) {
   const std::string conv = "telegram:" + random_hex();
   const int p = partition_of(conv, s.partitions());
@@ -1431,7 +1471,7 @@ TEST_CASE("redis store: unavailable while Redis is down or frozen, and back by i
     { auto aw = co_await s->ping(); REQUIRE(aw); }
     { auto aw = co_await raw.wait_connected(5000ms); REQUIRE(aw); }
     auto info = co_await raw.exec(redis_cmd("INFO", "memory"));
-    CHECK(info.str.find("number_of_cached_scripts:14") != std::string::npos);  // every script of the store (its 14 R"lua( texts)
+    CHECK(info.str.find("number_of_cached_scripts:15") != std::string::npos);  // every script of the store (its 15 R"lua( texts)
     CHECK(raw.connects() == 2);
     { auto aw = co_await s->commit(first_commit(conv)); REQUIRE(aw == commit_outcome::ok); }  // the new server is empty
 
