@@ -538,3 +538,42 @@ TEST_CASE("sender: quiet hours hold bulk messages until they end, never replies,
   net::co_spawn(r.ioc, r.senders[0]->fire_timers_now(), net::use_future).get();
   REQUIRE(eventually([&] { return r.provider.delivered()["40"] == std::vector<std::string>{"aviso 2"}; }));
 }
+
+TEST_CASE("sender: backpressure holds a webhook while the sender is behind, and lets it through once it caught up") {
+  rig r;
+  auto o = fast_options();
+  o.concurrency = 1;  // one provider call at a time, each slow: the sender falls behind
+  auto& d = r.add_sender(o);
+  REQUIRE(eventually([&] { return d.leases_held() == 8; }));
+  r.provider.before_answer = [&](const std::string&, int) -> net::awaitable<void> {
+    net::steady_timer t(co_await net::this_coro::executor);
+    t.expires_after(15ms);
+    co_await t.async_wait(net::as_tuple(net::use_awaitable));
+  };
+  const std::size_t limit = 5;
+  r.svc->set_backpressure(limit, [&d] { return d.queued(); });
+  for (int learner = 0; learner < 30; ++learner)
+    r.commit("telegram:" + std::to_string(5000 + learner), {"pendiente ¿ñ? " + std::to_string(learner)});
+  REQUIRE(eventually([&] { return d.queued() > limit; }));
+  // A learner writes now: the webhook waits for the sender, then is handled as usual.
+  const std::string update =
+      R"({"update_id": 77001, "message": {"message_id": 9, "date": 1700000000, "text": "hola ¡ñ!",
+          "chat": {"id": 6001, "type": "private"}, "from": {"id": 6001, "is_bot": false, "first_name": "Ana"}}})";
+  http_in req{"POST", "/webhooks/telegram", {{"x-telegram-bot-api-secret-token", "secret"}}, update};
+  auto answer = net::co_spawn(r.ioc, r.svc->handle_webhook("telegram", req), net::use_future).get();
+  const std::size_t queued_when_answered = d.queued();
+  const std::size_t sent_when_answered = r.provider.accepted();
+  CHECK(answer.status == 200);
+  CHECK(r.svc->counters().backpressure_waits == 1);
+  CHECK(queued_when_answered <= limit + 1);
+  CHECK(sent_when_answered >= 30 - limit - 1);  // held until the sender had caught up
+  CHECK(r.load("telegram:6001").exists);         // and then stepped: nothing lost
+  REQUIRE(eventually([&] { return r.pending() == 0; }));
+  // Below the limit nothing waits.
+  http_in again = req;
+  again.body = R"({"update_id": 77002, "message": {"message_id": 10, "date": 1700000001, "text": "otra",
+                  "chat": {"id": 6002, "type": "private"}, "from": {"id": 6002, "is_bot": false}}})";
+  auto second = net::co_spawn(r.ioc, r.svc->handle_webhook("telegram", again), net::use_future).get();
+  CHECK(second.status == 200);
+  CHECK(r.svc->counters().backpressure_waits == 1);
+}
