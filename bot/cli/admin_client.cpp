@@ -36,7 +36,12 @@ bool admin_target_from(const app_config& cfg, const std::string& url, const std:
 admin_answer admin_call(const app_config& cfg, const admin_target& t, const std::string& method,
                         const std::string& path, const nlohmann::json& body) {
   net::io_context ioc;
-  http_client client(ioc.get_executor(), client_options_from(cfg));
+  // Staff calls may cover a whole cohort (a dry run or an import of 100,000 learners): a
+  // patient timeout and room for an answer of megabytes.
+  client_options co = client_options_from(cfg);
+  co.body_limit = std::max<std::size_t>(co.body_limit, std::size_t{256} << 20);
+  co.request_timeout = std::max<std::chrono::milliseconds>(co.request_timeout, std::chrono::minutes(5));
+  http_client client(ioc.get_executor(), co);
   http_call call;
   call.method = method;
   call.url = t.url + path;

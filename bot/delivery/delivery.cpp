@@ -137,6 +137,9 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     double burst = 30;
     clock_type::time_point refilled = clock_type::now();
     int reply_waiting = 0;
+    // When the sends of the last second went: with the bucket's burst, a sliding second could
+    // hold burst + rate sends; this keeps every sliding second at or under per_second.
+    std::deque<clock_type::time_point> last_second;
   };
 
   net::strand<net::any_io_executor> strand;
@@ -424,14 +427,18 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     const auto pc = pacing_of(channel);
     b.rate = std::max(0.1, pc.per_second);
     b.burst = std::max(1.0, pc.per_second);
+    const std::size_t per_window = static_cast<std::size_t>(std::max(1.0, pc.per_second));
     bool counted = false;
     for (;;) {
       const auto now = clock_type::now();
       b.tokens = std::min(b.burst, b.tokens + std::chrono::duration<double>(now - b.refilled).count() * b.rate);
       b.refilled = now;
+      while (!b.last_second.empty() && now - b.last_second.front() >= std::chrono::seconds(1)) b.last_second.pop_front();
+      const bool window_ok = b.last_second.size() < per_window;
       // Replies always go first: bulk waits while any reply waits.
-      if (b.tokens >= 1 && (reply || b.reply_waiting == 0)) {
+      if (b.tokens >= 1 && window_ok && (reply || b.reply_waiting == 0)) {
         b.tokens -= 1;
+        b.last_second.push_back(now);
         if (counted) b.reply_waiting--;
         co_return;
       }
@@ -439,7 +446,9 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         b.reply_waiting++;
         counted = true;
       }
-      const double wait_s = b.tokens >= 1 ? 0.002 : (1 - b.tokens) / b.rate;
+      double wait_s = b.tokens >= 1 ? 0.002 : (1 - b.tokens) / b.rate;
+      if (!window_ok)
+        wait_s = std::max(wait_s, std::chrono::duration<double>(b.last_second.front() + std::chrono::seconds(1) - now).count());
       co_await sleep(ms(static_cast<std::int64_t>(wait_s * 1000) + 1));
     }
   }

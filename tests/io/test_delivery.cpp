@@ -387,6 +387,27 @@ TEST_CASE("sender: replies go before bulk traffic on a busy channel") {
   REQUIRE(eventually([&] { return r.provider.accepted() == 61; }, 15s));
 }
 
+TEST_CASE("sender: a channel's pace holds in every sliding second, the first one included") {
+  rig r;
+  auto o = fast_options();
+  o.channels["telegram"].per_second = 20;
+  // The bucket has been idle (full) before a broadcast of 70 arrives at once.
+  r.add_sender(o);
+  std::this_thread::sleep_for(1200ms);
+  for (int i = 0; i < 70; ++i) r.commit("telegram:" + std::to_string(800 + i), {"aviso ¡ñ!"}, "bulk");
+  REQUIRE(eventually([&] { return r.provider.accepted() == 70; }, 15s));
+  auto calls = r.provider.snapshot();
+  std::size_t most = 0;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    std::size_t in_window = 0;
+    for (std::size_t j = i; j < calls.size() && calls[j].at - calls[i].at < 1s; ++j) ++in_window;
+    most = std::max(most, in_window);
+  }
+  INFO("most sends in one sliding second: " << most);
+  CHECK(most <= 20);
+  CHECK(most >= 15);  // and the pace is used, not wasted
+}
+
 TEST_CASE("sender: two instances on one Redis share the partitions; each message goes once") {
   rig r(true, 16);
   auto o = fast_options();
