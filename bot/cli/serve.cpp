@@ -21,6 +21,7 @@
 #include "bot/cli/http_util.hpp"
 #include "bot/config/config.hpp"
 #include "bot/delivery/delivery.hpp"
+#include "bot/store/redis_sent.hpp"
 #include "bot/engine/timing.hpp"
 #include "bot/io/http_client.hpp"
 #include "bot/io/http_server.hpp"
@@ -324,6 +325,11 @@ int run_serve(const serve_options& o) {
         .set({}, static_cast<double>(d.segments.load()));
     auto& lg = metrics.gauge("aula_delivery_leases", "Partitions whose lease this instance holds");
     lg.set({}, static_cast<double>(sender_service.leases_held()));
+    const redis_sent rs = redis_sent_totals();
+    auto& rg = metrics.gauge("aula_redis_sent_total",
+                             "Sent to Redis since start: requests (round trips; a pipeline is one) and commands");
+    rg.set({{"what", "requests"}}, static_cast<double>(rs.requests));
+    rg.set({{"what", "commands"}}, static_cast<double>(rs.commands));
     auto& qg = metrics.gauge("aula_delivery_queued", "Outbox entries read and not yet delivered");
     qg.set({}, static_cast<double>(sender_service.queued()));
     auto& m = metrics.gauge("aula_messages_total", "Messages since start by channel and direction (in: from learners)");

@@ -256,12 +256,37 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     auto self = shared_from_this();
     const ms renew_every = std::max(ms(50), opts.lease_ttl / 3);
     while (!stopping) {
+      // Every partition asked at once (the requests share the connection's round trips): a
+      // busy instance renews all its leases in one turn, not one partition per turn of a
+      // loaded strand (the leases lapsed that way under load, and messages went twice).
+      const std::size_t n = parts.size();
+      std::vector<std::optional<fence>> answers(n);
+      std::vector<std::string> errors(n);
+      const auto asked = clock_type::now();
+      {
+        std::size_t active = n;
+        net::steady_timer all_done(strand);
+        all_done.expires_at(net::steady_timer::time_point::max());
+        for (std::size_t k = 0; k < n; ++k)
+          net::co_spawn(
+              strand,
+              [this, self, k, &answers, &errors, &active, &all_done]() -> net::awaitable<void> {
+                try {
+                  answers[k] = co_await st.lease_acquire(static_cast<int>(k), opts.owner, opts.lease_ttl);
+                } catch (const std::exception& e) {
+                  errors[k] = e.what();
+                }
+                if (--active == 0) all_done.cancel();
+              },
+              net::detached);
+        // (All on this strand: a worker that finished inline has already counted itself.)
+        if (active > 0) co_await all_done.async_wait(net::as_tuple(net::use_awaitable));
+      }
       for (int p = 0; p < static_cast<int>(parts.size()) && !stopping; ++p) {
         auto& part = parts[static_cast<std::size_t>(p)];
-        const auto asked = clock_type::now();
         try {
-          fence f = co_await st.lease_acquire(p, opts.owner, opts.lease_ttl);
-          if (stopping) break;
+          if (!answers[static_cast<std::size_t>(p)]) throw std::runtime_error(errors[static_cast<std::size_t>(p)]);
+          fence f = *answers[static_cast<std::size_t>(p)];
           if (!f.held()) {
             if (part.held) {
               counters.leases_lost++;

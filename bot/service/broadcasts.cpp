@@ -148,26 +148,32 @@ net::awaitable<std::vector<std::optional<std::string>>> broadcaster::exclusions(
                                                                                std::size_t width) {
   std::vector<std::optional<std::string>> why(members.size());
   if (members.empty()) co_return why;
-  auto parent = co_await net::this_coro::executor;
-  auto lane = net::make_strand(parent);  // the workers share `next` and `error`: one strand
-  net::steady_timer all_done(parent);
-  all_done.expires_at(net::steady_timer::time_point::max());
-  std::size_t next = 0, active = std::min(width, members.size());
+  // The workers and their coordinator share `next`, `active` and `error` on one strand.
+  auto lane = net::make_strand(co_await net::this_coro::executor);
   std::exception_ptr error;
-  auto worker = [&]() -> net::awaitable<void> {
-    try {
-      while (next < members.size() && !error) {
-        const std::size_t i = next++;
-        why[i] = co_await excluded(spec, members[i]);
-      }
-    } catch (...) {
-      if (!error) error = std::current_exception();
-    }
-    if (--active == 0) net::post(parent, [&all_done] { all_done.cancel(); });
+  auto coordinate = [&]() -> net::awaitable<void> {
+    net::steady_timer all_done(lane);
+    all_done.expires_at(net::steady_timer::time_point::max());
+    std::size_t next = 0, active = std::min(width, members.size());
+    const std::size_t n = active;
+    for (std::size_t k = 0; k < n; ++k)
+      net::co_spawn(
+          lane,
+          [&]() -> net::awaitable<void> {
+            try {
+              while (next < members.size() && !error) {
+                const std::size_t i = next++;
+                why[i] = co_await excluded(spec, members[i]);
+              }
+            } catch (...) {
+              if (!error) error = std::current_exception();
+            }
+            if (--active == 0) all_done.cancel();
+          },
+          net::detached);
+    if (active > 0) co_await all_done.async_wait(net::as_tuple(net::use_awaitable));
   };
-  const std::size_t n = active;
-  for (std::size_t k = 0; k < n; ++k) net::co_spawn(lane, worker(), net::detached);
-  co_await all_done.async_wait(net::as_tuple(net::use_awaitable));
+  co_await net::co_spawn(lane, coordinate, net::use_awaitable);
   if (error) std::rethrow_exception(error);
   co_return why;
 }

@@ -34,6 +34,27 @@ nlohmann::json call_to_json(const http_call& c) {
 }
 
 
+// A commit of one learner event: what every path writes (the provider's id, the follow-up
+// calls first in the outbox).
+commit_request commit_for(const std::string& conv, std::int64_t expected_version, const std::string& provider_id,
+                          const std::vector<http_call>& follow_up) {
+  commit_request c;
+  c.conversation = conv;
+  c.expected_version = expected_version;
+  c.provider_id = provider_id;
+  for (const auto& call : follow_up) c.outbox.push_back({{"conv", conv}, {"lane", "reply"}, {"call", call_to_json(call)}});
+  return c;
+}
+
+// Each entry knows its place in the learner's order: (the version this commit writes, its
+// index), whichever lane it travels in.
+void number_outbox(commit_request& c) {
+  for (std::size_t i = 0; i < c.outbox.size(); ++i) {
+    c.outbox[i]["v"] = c.expected_version + 1;
+    c.outbox[i]["i"] = i;
+  }
+}
+
 http_out answer(int status, std::string body) {
   http_out o;
   o.status = status;
@@ -270,12 +291,7 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     if (ev.type == inbound_event::kind::text || ev.type == inbound_event::kind::choice) {
       const flood_verdict fv = count_message(s, ctx.now_ms, opts_.learner_messages_per_minute);
       if (fv.drop) {
-        commit_request c;
-        c.conversation = conv;
-        c.expected_version = loaded.exists ? s.version : 0;
-        c.provider_id = provider_id;
-        for (const auto& call : follow_up)
-          c.outbox.push_back({{"conv", conv}, {"lane", "reply"}, {"call", call_to_json(call)}});
+        commit_request c = commit_for(conv, loaded.exists ? s.version : 0, provider_id, follow_up);
         if (fv.tell) {
           outbound_message notice;
           notice.text = flood_notice(s.lang.empty() ? opts_.default_lang : s.lang);
@@ -297,10 +313,7 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
           c.results.push_back(std::move(j));
         }
         c.next = s;
-        for (std::size_t i = 0; i < c.outbox.size(); ++i) {
-          c.outbox[i]["v"] = c.expected_version + 1;
-          c.outbox[i]["i"] = i;
-        }
+        number_outbox(c);
         const bool has_outbox = !c.outbox.empty();
         commit_outcome outcome = co_await store_.commit(c);
         if (outcome == commit_outcome::ok) {
@@ -324,15 +337,7 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     }
     step_result r = step(*flows, s, ev, ctx);
 
-    commit_request c;
-    c.conversation = conv;
-    c.expected_version = loaded.exists ? s.version : 0;
-    for (const auto& call : follow_up) {
-      c.outbox.push_back({{"conv", conv},
-                          {"lane", "reply"},
-                          {"call", call_to_json(call)}});
-    }
-    c.provider_id = provider_id;
+    commit_request c = commit_for(conv, loaded.exists ? s.version : 0, provider_id, follow_up);
     c.next = std::move(r.next);
     for (const auto& m : r.messages)
       c.outbox.push_back({{"conv", conv}, {"lane", m.unsolicited ? "bulk" : "reply"}, {"msg", to_json(m)}});
@@ -355,12 +360,7 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
       }
       c.certificates = std::move(r.certificates);
     }
-    // Each entry knows its place in the learner's order: (the version this commit writes,
-    // its index), whichever lane it travels in.
-    for (std::size_t i = 0; i < c.outbox.size(); ++i) {
-      c.outbox[i]["v"] = c.expected_version + 1;
-      c.outbox[i]["i"] = i;
-    }
+    number_outbox(c);
     const bool has_outbox = !c.outbox.empty();
     commit_outcome outcome = co_await store_.commit(c);
     if (outcome == commit_outcome::ok) {

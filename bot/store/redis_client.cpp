@@ -347,6 +347,14 @@ redis_script::redis_script(std::string lua) : body(std::move(lua)) {
 // ---------------------------------------------------------------------------------------------
 // The connection
 
+namespace {
+std::atomic<std::uint64_t> g_requests{0}, g_commands{0};
+}  // namespace
+
+redis_sent redis_sent_totals() {
+  return {g_requests.load(std::memory_order_relaxed), g_commands.load(std::memory_order_relaxed)};
+}
+
 struct redis_client::impl : std::enable_shared_from_this<impl> {
   using strand_type = net::strand<net::any_io_executor>;
   using ms = std::chrono::milliseconds;
@@ -618,6 +626,8 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
     }
     req->deadline = std::chrono::steady_clock::now() + req->timeout;
     req->ids.reserve(cmds.size());
+    g_requests.fetch_add(1, std::memory_order_relaxed);
+    g_commands.fetch_add(cmds.size(), std::memory_order_relaxed);
     const char* argv_small[16];
     std::size_t lens_small[16];
     std::vector<const char*> argv_big;

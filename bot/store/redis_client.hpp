@@ -50,6 +50,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "bot/io/net.hpp"
+#include "bot/store/redis_sent.hpp"
 
 namespace aula {
 

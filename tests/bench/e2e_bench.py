@@ -308,6 +308,16 @@ class Aula:
         return http_req(self.port, "POST", "/webhooks/whatsapp", body,
                         {"Content-Type": "application/json", "X-Hub-Signature-256": sig})
 
+    def redis_sent(self):
+        """Requests (round trips) and commands aula sent to Redis since start (its /metrics)."""
+        status, body = http_req(self.port, "GET", "/metrics", timeout=5)[:2]
+        out = {}
+        if status == 200:
+            text = body.decode() if isinstance(body, bytes) else body
+            for m in re.finditer(r'^aula_redis_sent_total\{what="(\w+)"\} ([0-9.e+]+)$', text, re.M):
+                out[m.group(1)] = float(m.group(2))
+        return out
+
     def sessions(self, redis, channel, base):
         prefix = str(base)[:2] if channel == "telegram" else "+52" + ("%010d" % base)[:2]
         return redis.count_keys(f"aula:*:s:{channel}:{prefix}*")
@@ -461,12 +471,14 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
         if warmup > 0:
             run_wrk(args, server, channel, walk, WARMUP_BASE, min(args.users, 2000), conns, threads, warmup, run * 10 + 1)
         wait_drained(mock, quiet_s=0.5, limit_s=30)
+        sent0 = server.redis_sent() if isinstance(server, Aula) else {}
         s0, c0, cpu0, t0 = mock.stats(chats=True), redis.commandstats(), cpu_seconds(server.pid), time.monotonic()
         w = run_wrk(args, server, channel, walk, MEASURED_BASE, args.users, conns, threads, duration, run * 10 + 2)
         t1, cpu1, s1 = time.monotonic(), cpu_seconds(server.pid), mock.stats(chats=True)
         _, drain_s = wait_drained(mock, quiet_s=1.0, limit_s=60)
         s2 = mock.stats(chats=True)
         cpu2, c2 = cpu_seconds(server.pid), redis.commandstats()
+        sent2 = server.redis_sent() if isinstance(server, Aula) else {}
         res["peak_rss_mb"] = vm_kb(server.pid, "VmHWM") / 1024
         window = t1 - t0
         # Replies to the measured learners only (the warm-up's may still be going out).
@@ -487,6 +499,11 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
             "redis_commands": cmds,
             "redis_commands_per_message": sum(cmds.values()) / msgs if msgs else 0,
         })
+        if sent0 and sent2 and msgs:
+            # Client side: what aula sent (a script is one command; a pipeline one round trip),
+            # the sender's and the record keeper's batches and the idle polling included.
+            res["redis_round_trips_per_message"] = (sent2.get("requests", 0) - sent0.get("requests", 0)) / msgs
+            res["redis_sent_commands_per_message"] = (sent2.get("commands", 0) - sent0.get("commands", 0)) / msgs
         # Verification: the work, not the speed.
         failures = []
         if w["non200"]:
@@ -915,10 +932,14 @@ def render_md(results):
                 md.append(f"| {k} | **{r['replies_per_s']:.2f}×** | {r.get('webhooks_per_s', 0):.2f}× | "
                           f"{r['p99_peer_over_aula']:.2f}× | {r['cpu_per_message_peer_over_aula']:.2f}× | "
                           f"{'yes' if r.get('verified') else '**NO: a side failed verification — not a result**'} |")
-            md += ["", "The walk makes aula send several messages per webhook (the lesson's texts, feedback and the next "
-                   "question: see the probe's replies per position in results.json) while the peer answers each update "
-                   "with one message, so replies/s favours aula by that fan-out; webhooks/s (each fully processed, "
-                   "replies verified) and CPU per message compare the work per inbound message.", ""]
+            def fan_out(server):
+                rs = [r["replies_after_drain"] / r["wrk"]["http200"] for r in e2e.get("runs", [])
+                      if r.get("server") == server and r.get("ok") and r.get("wrk", {}).get("http200")]
+                return statistics.median(rs) if rs else 0
+            md += ["", f"Messages sent per webhook on this walk (replies at the mock ÷ webhooks answered, median): aula "
+                   f"{fan_out('aula'):.2f}, the peer {fan_out('peer'):.2f} — when they differ, replies/s favours the one "
+                   f"sending more; webhooks/s (each fully processed, replies verified) and CPU per message compare the "
+                   f"work per inbound message.", ""]
         md += ["### Every run", "",
                "| # | server | channel | conns | Redis | replies/s | webhooks/s | p50 | p99 | CPU % | µs/msg | RSS MB | cmds/msg | replies (expected) | verified |",
                "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -934,7 +955,16 @@ def render_md(results):
         md.append("")
         if e2e.get("aula_redis_mix_per_message"):
             mix = ", ".join(f"{k} {v:.2f}" for k, v in e2e["aula_redis_mix_per_message"].items() if v >= 0.01)
-            md += [f"aula's Redis commands per inbound message (Telegram, 64 connections): {mix}.", ""]
+            md += [f"aula's Redis commands per inbound message as Redis counts them (`INFO commandstats`: the commands "
+                   f"run inside scripts count too; Telegram, 64 connections): {mix}.", ""]
+        trips = [(f"{r['server']} {r['channel']} c{r['connections']} {r['redis']}", r["redis_round_trips_per_message"],
+                  r.get("redis_sent_commands_per_message", 0)) for r in e2e.get("runs", [])
+                 if r.get("redis_round_trips_per_message") is not None]
+        if trips:
+            md += ["Round trips aula made to Redis per inbound message, counted by aula itself (`aula_redis_sent_total`: "
+                   "a pipeline or a script is one; the hot path of a webhook is 2 — load the session, commit the step — "
+                   "and the rest is the sender's batched acknowledgements, the record keeper's drain and the polling "
+                   "of idle partitions): " + "; ".join(f"{k} {t:.2f} ({c:.2f} commands)" for k, t, c in trips) + ".", ""]
         rb = e2e.get("redis_benchmark")
         if rb:
             md += ["### redis-benchmark on the same Redis", ""]

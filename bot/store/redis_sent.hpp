@@ -1,0 +1,16 @@
+// What every Redis client of this process sent since start (for /metrics), apart from
+// redis_client.hpp so that code holding the configuration's redis_config can read it.
+#pragma once
+
+#include <cstdint>
+
+namespace aula {
+
+// Requests (one command or one pipeline of them: a round trip) and the commands in them
+// (a script is one command).
+struct redis_sent {
+  std::uint64_t requests = 0, commands = 0;
+};
+redis_sent redis_sent_totals();
+
+}  // namespace aula
