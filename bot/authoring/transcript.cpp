@@ -160,7 +160,7 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
         continue;
       }
       auto k = t.begin()->first.Scalar();
-      const YAML::Node& v = t.begin()->second;
+      const YAML::Node v = t.begin()->second;  // a handle copied: the iterator is a temporary
       transcript_turn turn;
       turn.pos = pos_of(path, t);
       using who = transcript_turn::who;
@@ -207,7 +207,7 @@ bool read_transcripts(const std::string& path, transcript_file& out, diagnostics
     if (auto e = c["expect"]) {
       for (auto it = e.begin(); it != e.end(); ++it) {
         auto k = it->first.Scalar();
-        const auto& v = it->second;
+        const YAML::Node v = it->second;  // not a reference: it-> is a temporary proxy
         if (k == "status") tc.status = v.Scalar();
         else if (k == "course") tc.course_status = v.Scalar();
         else if (k == "score") tc.score = whole_number(v, "score");

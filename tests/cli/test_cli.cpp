@@ -194,7 +194,7 @@ TEST_CASE("aula chat --script prints the whole diagnosis conversation") {
   YAML::Node flow = YAML::LoadFile(source("flows/diagnostico.yaml"));
   int questions = 0;
   for (auto it = flow["nodes"].begin(); it != flow["nodes"].end(); ++it) {
-    const YAML::Node& n = it->second;
+    const YAML::Node n = it->second;
     for (const char* kind : {"question", "message"}) {
       if (!n[kind]) continue;
       std::string es = n[kind].IsMap() ? n[kind]["es"].as<std::string>() : n[kind].as<std::string>();

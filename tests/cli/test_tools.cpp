@@ -76,7 +76,7 @@ std::vector<edge> expected_edges(const YAML::Node& root) {
   if (root["on_expire"]) out.push_back({"[start]", root["on_expire"].as<std::string>(), "expired", true});
   for (auto it = root["nodes"].begin(); it != root["nodes"].end(); ++it) {
     const std::string id = it->first.as<std::string>();
-    const YAML::Node& n = it->second;
+    const YAML::Node n = it->second;
     if (n["split"]) {
       for (const auto& c : n["split"]) out.push_back({id, c["next"].as<std::string>(), c["if"].as<std::string>(), false});
       if (n["next"]) out.push_back({id, n["next"].as<std::string>(), "else", false});
@@ -173,7 +173,7 @@ void check_graph(const fs::path& flows, const fs::path& file, const std::string&
   CHECK(d.out.starts_with("digraph \"" + id + "\" {"));
   for (auto it = root["nodes"].begin(); it != root["nodes"].end(); ++it) {
     const std::string nid = it->first.as<std::string>();
-    const YAML::Node& n = it->second;
+    const YAML::Node n = it->second;
     CHECK(contains(m.out, "\n  " + mermaid_id(nid)));
     CHECK(contains(d.out, "\n  \"" + nid + "\" [label=\"" + nid + "\\n"));
     // The text excerpt, in the language asked for.
@@ -295,7 +295,7 @@ std::map<std::string, YAML::Node> texts_of(const YAML::Node& root) {
     if (root[k]) out[k] = root[k];
   for (auto it = root["nodes"].begin(); it != root["nodes"].end(); ++it) {
     const std::string at = "nodes." + it->first.as<std::string>() + ".";
-    const YAML::Node& n = it->second;
+    const YAML::Node n = it->second;
     for (const char* k : {"message", "question", "quiz", "invalid"})
       if (n[k]) out[at + k] = n[k];
     if (n["timeout"] && n["timeout"]["remind"]) out[at + "timeout.remind"] = n["timeout"]["remind"];
