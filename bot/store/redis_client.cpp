@@ -362,7 +362,8 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
   // A command or pipeline waiting for its replies. No coroutine and no timer of its own: the
   // caller's completion handler is kept here and invoked (on the caller's executor) when the
   // last reply is in, the connection breaks, or the connection's deadline sweep finds it late.
-  // The caller's handler, type-erased (move-only).
+  // The caller's handler is type-erased by hand (move-only): Boost 1.81's
+  // any_completion_handler corrupted the heap here.
   struct completion {
     virtual ~completion() = default;
     virtual void complete(std::exception_ptr ep, std::vector<redis_reply> replies) = 0;
@@ -543,8 +544,9 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
     if (--req->remaining == 0) finish(req, std::nullopt);
   }
 
-  // Hands a request's outcome to its caller, once: the replies, or the failure as an exception.
-  void finish(const std::shared_ptr<request>& req, std::optional<redis_errc> failed) {
+  // Hands a request's outcome to its caller, once: the replies, or the failure as an exception
+  // (`why`: its message, when not the usual one).
+  void finish(const std::shared_ptr<request>& req, std::optional<redis_errc> failed, std::string why = {}) {
     if (req->finished) return;
     req->finished = true;
     if (failed)
@@ -562,6 +564,8 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
             break;
           }
       }
+    } else if (!why.empty()) {
+      ep = std::make_exception_ptr(boost::system::system_error(make_error_code(*failed), why));
     } else if (*failed == redis_errc::timeout) {
       ep = std::make_exception_ptr(boost::system::system_error(
           make_error_code(redis_errc::timeout), "Redis " + url.display() + " did not answer " + req->what + " within " +
@@ -616,14 +620,7 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
   // Sends the commands (on the strand) and parks the request until its replies are in.
   void start(const std::shared_ptr<request>& req, std::vector<std::vector<std::string>>& cmds, bool need_ready) {
     if (stopping) return finish(req, redis_errc::stopped);
-    if (!ac || (need_ready && !ready)) {
-      req->finished = true;
-      auto h = std::move(req->handler);
-      auto ep = std::make_exception_ptr(
-          boost::system::system_error(make_error_code(redis_errc::not_connected), describe_down()));
-      net::post(req->caller, [h = std::move(h), ep]() mutable { h->complete(ep, std::vector<redis_reply>{}); });
-      return;
-    }
+    if (!ac || (need_ready && !ready)) return finish(req, redis_errc::not_connected, describe_down());
     req->deadline = std::chrono::steady_clock::now() + req->timeout;
     req->ids.reserve(cmds.size());
     g_requests.fetch_add(1, std::memory_order_relaxed);
