@@ -881,7 +881,6 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   net::awaitable<void> flush_acks(int p) {
     auto self = shared_from_this();
     auto& part = parts[static_cast<std::size_t>(p)];
-    int attempt = 0;
     while (!part.to_ack.empty()) {
       std::vector<part_state::delivered> batch;
       batch.swap(part.to_ack);
@@ -892,28 +891,20 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         ids.push_back(d.id);
         for (auto& r : d.records) records.push_back(std::move(r));
       }
-      bool acked = false, failed = false;
-      try {
-        acked = co_await st.outbox_done(p, ids, records, part.f);
-      } catch (const std::exception& e) {
-        failed = true;
-        if (worth_logging("acknowledgement failed"))
-          log::warn("acknowledgement failed", {{"partition", p}, {"error", e.what()}});
-      }
-      if (failed) {
-        if (!stopping && attempt < 8) {
-          // Put back in front (the records carried by the first) and try again.
-          std::vector<part_state::delivered> back;
-          back.push_back({ids.front(), std::move(records)});
-          for (std::size_t k = 1; k < ids.size(); ++k) back.push_back({ids[k], {}});
-          for (auto& d : part.to_ack) back.push_back(std::move(d));
-          part.to_ack = std::move(back);
-          co_await sleep(std::min(ms(2000), ms(50) * (1 << std::min(attempt, 5))));
-          ++attempt;
-          continue;
+      // The same batch again while Redis cannot be reached (what is delivered meanwhile waits
+      // for the next batch); given up when stopping or after 8 tries: then as if fenced.
+      bool acked = false;
+      for (int attempt = 0;; ++attempt) {
+        try {
+          acked = co_await st.outbox_done(p, ids, records, part.f);
+          break;
+        } catch (const std::exception& e) {
+          if (worth_logging("acknowledgement failed"))
+            log::warn("acknowledgement failed", {{"partition", p}, {"error", e.what()}});
         }
+        if (stopping || attempt >= 8) break;
+        co_await sleep(std::min(ms(2000), ms(50) * (1 << std::min(attempt, 5))));
       }
-      attempt = 0;
       for (const auto& id : ids) {
         part.acking.erase(id);
         if (!acked) part.sent_unacked.insert(id);
