@@ -12,6 +12,7 @@
 
 #include "bot/engine/render.hpp"
 #include "bot/engine/timing.hpp"
+#include "bot/io/fan_out.hpp"
 #include "bot/io/log.hpp"
 #include "bot/store/store_detail.hpp"
 
@@ -265,25 +266,14 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       std::vector<std::optional<fence>> answers(n);
       std::vector<std::string> errors(n);
       const auto asked = clock_type::now();
-      {
-        std::size_t active = n;
-        net::steady_timer all_done(strand);
-        all_done.expires_at(net::steady_timer::time_point::max());
-        for (std::size_t k = 0; k < n; ++k)
-          net::co_spawn(
-              strand,
-              [this, self, k, &answers, &errors, &active, &all_done]() -> net::awaitable<void> {
-                try {
-                  answers[k] = co_await st.lease_acquire(static_cast<int>(k), opts.owner, opts.lease_ttl);
-                } catch (const std::exception& e) {
-                  errors[k] = e.what();
-                }
-                if (--active == 0) all_done.cancel();
-              },
-              net::detached);
-        // (All on this strand: a worker that finished inline has already counted itself.)
-        if (active > 0) co_await all_done.async_wait(net::as_tuple(net::use_awaitable));
-      }
+      const std::function<net::awaitable<void>(std::size_t)> renew = [&](std::size_t k) -> net::awaitable<void> {
+        try {
+          answers[k] = co_await st.lease_acquire(static_cast<int>(k), opts.owner, opts.lease_ttl);
+        } catch (const std::exception& e) {
+          errors[k] = e.what();
+        }
+      };
+      co_await for_each_concurrently(n, n, renew);
       for (int p = 0; p < static_cast<int>(parts.size()) && !stopping; ++p) {
         auto& part = parts[static_cast<std::size_t>(p)];
         try {

@@ -6,6 +6,7 @@
 
 
 #include "bot/engine/timing.hpp"
+#include "bot/io/fan_out.hpp"
 #include "bot/io/log.hpp"
 #include "bot/io/periodic.hpp"
 #include "bot/io/random.hpp"
@@ -140,47 +141,15 @@ net::awaitable<std::optional<std::string>> broadcaster::excluded(const broadcast
   co_return std::nullopt;
 }
 
-// Why each member would be left out (or not), looked up `width` at a time: the sessions'
-// loads overlap on the Redis connection instead of waiting for each other (a dry run over a
-// cohort of 100,000 learners takes seconds, not minutes).
-net::awaitable<std::vector<std::optional<std::string>>> broadcaster::exclusions(const broadcast_spec& spec,
-                                                                               const std::vector<std::string>& members,
-                                                                               std::size_t width) {
-  std::vector<std::optional<std::string>> why(members.size());
-  if (members.empty()) co_return why;
-  // The workers and their coordinator share `next`, `active` and `error` on one strand.
-  auto lane = net::make_strand(co_await net::this_coro::executor);
-  std::exception_ptr error;
-  auto coordinate = [&]() -> net::awaitable<void> {
-    net::steady_timer all_done(lane);
-    all_done.expires_at(net::steady_timer::time_point::max());
-    std::size_t next = 0, active = std::min(width, members.size());
-    const std::size_t n = active;
-    for (std::size_t k = 0; k < n; ++k)
-      net::co_spawn(
-          lane,
-          [&]() -> net::awaitable<void> {
-            try {
-              while (next < members.size() && !error) {
-                const std::size_t i = next++;
-                why[i] = co_await excluded(spec, members[i]);
-              }
-            } catch (...) {
-              if (!error) error = std::current_exception();
-            }
-            if (--active == 0) all_done.cancel();
-          },
-          net::detached);
-    if (active > 0) co_await all_done.async_wait(net::as_tuple(net::use_awaitable));
-  };
-  co_await net::co_spawn(lane, coordinate, net::use_awaitable);
-  if (error) std::rethrow_exception(error);
-  co_return why;
-}
-
 net::awaitable<nlohmann::json> broadcaster::dry_run(const broadcast_spec& spec) {
   auto members = co_await people_.cohort_members(spec.cohort);
-  const auto whys = co_await exclusions(spec, members, 64);
+  // Looked up 64 at a time: the sessions' loads overlap on the Redis connection (a dry run over
+  // 100,000 learners takes seconds, not minutes).
+  std::vector<std::optional<std::string>> whys(members.size());
+  const std::function<net::awaitable<void>(std::size_t)> look = [&](std::size_t i) -> net::awaitable<void> {
+    whys[i] = co_await excluded(spec, members[i]);
+  };
+  co_await for_each_concurrently(members.size(), 64, look);
   nlohmann::json to = nlohmann::json::array(), skipped = nlohmann::json::array();
   for (std::size_t i = 0; i < members.size(); ++i) {
     const std::string& conv = members[i];

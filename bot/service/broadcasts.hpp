@@ -57,9 +57,6 @@ class broadcaster {
   net::awaitable<void> work(nlohmann::json job);
   // nullopt: the learner receives it; else why not.
   net::awaitable<std::optional<std::string>> excluded(const broadcast_spec& spec, const std::string& conversation);
-  net::awaitable<std::vector<std::optional<std::string>>> exclusions(const broadcast_spec& spec,
-                                                                     const std::vector<std::string>& members,
-                                                                     std::size_t width);
   net::awaitable<void> save(const nlohmann::json& job);
 
   net::any_io_executor ex_;
