@@ -46,7 +46,7 @@ struct redis_config {
 struct http_client_config {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{10000};  // the whole call: connect, TLS, write, read
-  std::size_t max_idle_per_host = 4;                 // kept-alive connections per host:port
+  std::size_t max_idle_per_host = 64;                // kept-alive connections per host:port (≥ delivery.concurrency)
   bool operator==(const http_client_config&) const = default;
 };
 

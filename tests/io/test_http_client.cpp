@@ -91,6 +91,7 @@ enum class action {
   respond_then_drop_soon,   // answer with keep-alive, then close the idle connection 50 ms later
   drop_without_answer,      // read the request, count it, close
   never_answer,             // read the request, count it, hang
+  respond_late,             // answer after 50 ms (calls overlap)
 };
 
 struct test_server {
@@ -185,6 +186,10 @@ struct test_server {
         net::steady_timer t(co_await net::this_coro::executor, 5s);
         co_await t.async_wait(nothrow);
         co_return;
+      }
+      if (a == action::respond_late) {
+        net::steady_timer t(co_await net::this_coro::executor, 50ms);
+        co_await t.async_wait(nothrow);
       }
       res.prepare_payload();
       lowest.expires_after(5s);
@@ -389,6 +394,36 @@ TEST_CASE("client reuses a kept-alive connection") {
     auto d = run_sync(io, client.request(call("POST", base(port) + "/d", "4")));
     CHECK_FALSE(d.reused_connection);
   }
+  srv.stop();
+}
+
+TEST_CASE("client keeps a connection for each call that was in flight (the sender's burst)") {
+  io_runner io;
+  test_server srv(io);
+  srv.script = [](const test_server::request&, int, test_server::response&) { return action::respond_late; };
+  auto port = srv.start();
+  http_client client(io.ioc.get_executor(), fast_options());  // the default pool size
+  constexpr int burst = 16;
+  auto wave = [&] {
+    std::vector<std::future<http_result>> calls;
+    for (int k = 0; k < burst; ++k)
+      calls.push_back(net::co_spawn(io.ioc, client.request(call("POST", base(port) + "/send", "{}")), net::use_future));
+    int ok = 0, reused = 0;
+    for (auto& f : calls) {
+      REQUIRE(f.wait_for(10s) == std::future_status::ready);
+      auto r = f.get();
+      ok += r.ok() ? 1 : 0;
+      reused += r.reused_connection ? 1 : 0;
+    }
+    CHECK(ok == burst);
+    return reused;
+  };
+  CHECK(wave() == 0);
+  const int opened = srv.connections;
+  CHECK(opened == burst);  // the calls overlapped: one connection each
+  CHECK(client.idle_connections() == static_cast<std::size_t>(opened));  // all kept, none closed
+  CHECK(wave() == burst);  // the next burst opens none
+  CHECK(srv.connections == opened);
   srv.stop();
 }
 
