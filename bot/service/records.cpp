@@ -3,8 +3,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <deque>
 #include <map>
 #include <set>
+#include <span>
 #include <tuple>
 
 #include "bot/delivery/delivery.hpp"
@@ -19,6 +21,7 @@ namespace aula {
 
 namespace {
 constexpr std::size_t batch = 500;  // records read from one partition's stream at a time
+constexpr std::size_t per_transaction = 2000;  // records stored in one transaction (more: the next)
 }
 
 struct record_keeper::impl : std::enable_shared_from_this<impl> {
@@ -85,7 +88,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
 
   // Records of a learner erased while this batch was on its way (read from Redis before the
   // erasure took the rest): anonymized now, as the erasure did the others (privacy.hpp).
-  net::awaitable<void> erase_late(int p, const std::vector<nlohmann::json>& recs) {
+  net::awaitable<void> erase_late(int p, std::span<const nlohmann::json> recs) {
     auto& st = svc.backing_store();
     auto tombs = co_await st.erasures(p);
     std::map<int, std::map<std::string, nlohmann::json>> other;  // staff records' learners' partitions
@@ -114,40 +117,88 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     log::info("records: late records of an erased learner anonymized", {{"partition", p}, {"learners", late->size()}});
   }
 
+  // One drain: the held partitions' pending records go into the record store together, up
+  // to `per_transaction` records in one transaction, then each partition's are acknowledged
+  // (after its late erasures). One transaction per partition, as before, made up to 64 small
+  // commits a second under load (measured: 2.5 times as many WAL checkpoints and fsyncs).
   net::awaitable<std::size_t> drain_once() {
     std::size_t stored = 0;
     auto held = co_await sender.leases();
-    for (const auto& pf : held) {
-      const int p = pf.first;
-      for (int round = 0; round < 20; ++round) {
-        auto entries = co_await svc.backing_store().results_pending(p, batch);
-        if (entries.empty()) break;
-        std::vector<nlohmann::json> recs;
-        std::vector<std::string> ids;
+    std::deque<std::pair<int, fence>> todo(held.begin(), held.end());
+    std::size_t reads_left = 20 * todo.size();  // a partition read 20 times at most per drain
+    struct taken {
+      int p;
+      fence f;
+      std::vector<std::string> ids;
+      std::size_t first = 0, count = 0;  // its records in the transaction's vector
+    };
+    while (!todo.empty()) {
+      std::vector<taken> parts;
+      std::vector<nlohmann::json> recs;
+      while (!todo.empty() && recs.size() < per_transaction && reads_left > 0) {
+        auto pf = todo.front();
+        todo.pop_front();
+        --reads_left;
+        auto entries = co_await svc.backing_store().results_pending(pf.first, batch);
+        if (entries.empty()) continue;
+        taken t{pf.first, pf.second, {}, recs.size(), 0};
         for (auto& e : entries) {
-          ids.push_back(e.id);
+          t.ids.push_back(e.id);
           // A record the store would refuse (none should exist) is logged and dropped rather
           // than blocking every record behind it.
           if (!e.data.is_object() || !e.data.contains("conv") || !e.data.contains("id") || !e.data.contains("type") ||
               !e.data.contains("at") || !e.data["at"].is_number_integer()) {
-            log::warn("result record without conv/id/type/at: not stored", {{"partition", p}, {"entry", e.id}});
+            log::warn("result record without conv/id/type/at: not stored", {{"partition", pf.first}, {"entry", e.id}});
             continue;
           }
           recs.push_back(std::move(e.data));
         }
-        auto people = co_await learners_of(recs);
-        auto data = std::make_shared<const std::pair<std::vector<nlohmann::json>, decltype(people)>>(std::move(recs),
-                                                                                                   std::move(people));
-        const record_keeper::job store_them = [data](records::record_store& db) {
-          for (const auto& lp : data->second) db.upsert_learner(lp.first, lp.second);
-          return nlohmann::json(db.insert(data->first));
-        };
+        t.count = recs.size() - t.first;
+        if (entries.size() >= batch) todo.push_back(pf);  // more waiting: again, after the others
+        parts.push_back(std::move(t));
+      }
+      if (parts.empty()) break;
+      auto people = co_await learners_of(recs);
+      auto data = std::make_shared<const std::pair<std::vector<nlohmann::json>, decltype(people)>>(std::move(recs),
+                                                                                                 std::move(people));
+      const record_keeper::job store_them = [data](records::record_store& db) {
+        for (const auto& lp : data->second) db.upsert_learner(lp.first, lp.second);
+        return nlohmann::json(db.insert(data->first));
+      };
+      std::vector<const taken*> stored_parts;
+      std::exception_ptr failed;
+      try {
         const nlohmann::json n = co_await run(store_them);
         stored += n.get<std::size_t>();
-        co_await erase_late(p, data->first);
-        co_await svc.backing_store().results_ack(p, ids, pf.second);
-        if (entries.size() < batch) break;
+        for (const auto& t : parts) stored_parts.push_back(&t);
+      } catch (const std::exception&) {
+        // One partition's bad record must not hold the others back: each alone, and the
+        // first failure is reported (its records stay in Redis for the next drain).
+        failed = std::current_exception();
       }
+      if (failed && parts.size() > 1) {
+        failed = nullptr;
+        for (const auto& t : parts) {
+          const record_keeper::job store_one = [data, &t](records::record_store& db) {
+            for (const auto& lp : data->second) db.upsert_learner(lp.first, lp.second);
+            const auto from = data->first.begin() + static_cast<std::ptrdiff_t>(t.first);
+            return nlohmann::json(db.insert(std::vector<nlohmann::json>(from, from + static_cast<std::ptrdiff_t>(t.count))));
+          };
+          try {
+            const nlohmann::json n = co_await run(store_one);
+            stored += n.get<std::size_t>();
+            stored_parts.push_back(&t);
+          } catch (const std::exception&) {
+            if (!failed) failed = std::current_exception();
+          }
+        }
+      }
+      for (const taken* t : stored_parts) {
+        co_await erase_late(t->p, std::span<const nlohmann::json>(data->first).subspan(t->first, t->count));
+        co_await svc.backing_store().results_ack(t->p, t->ids, t->f);
+      }
+      if (failed) std::rethrow_exception(failed);
+      if (reads_left == 0) break;
     }
     co_return stored;
   }

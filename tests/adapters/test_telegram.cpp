@@ -629,3 +629,16 @@ TEST_CASE("telegram: lone surrogates and bytes that are not UTF-8 arrive as U+FF
   CHECK(text_of("\u200b\u202e\u0645\u0631\u062d\u0628\u0627") == "\u200b\u202e\u0645\u0631\u062d\u0628\u0627");
   CHECK(adapter_util::repair_json_text(R"({"ok":"\u00e9 \ud83d\ude00"})") == R"({"ok":"\u00e9 \ud83d\ude00"})");
 }
+
+TEST_CASE("constant_time_equal: equal only when every byte and the length match") {
+  using adapter_util::constant_time_equal;
+  CHECK(constant_time_equal("s3cr3t-ñ", "s3cr3t-ñ"));
+  CHECK(constant_time_equal("", ""));
+  CHECK_FALSE(constant_time_equal("s3cr3t-ñ", "s3cr3t-n"));
+  CHECK_FALSE(constant_time_equal("s3cr3t", "s3cr3t-ñ"));     // a prefix
+  CHECK_FALSE(constant_time_equal("s3cr3ts3cr3t", "s3cr3t"));  // the secret repeated
+  CHECK_FALSE(constant_time_equal("", "s3cr3t"));
+  CHECK_FALSE(constant_time_equal("x", ""));
+  CHECK_FALSE(constant_time_equal(std::string("ab\0c", 4), std::string("ab\0d", 4)));
+  CHECK(constant_time_equal(std::string("ab\0c", 4), std::string("ab\0c", 4)));
+}

@@ -7,7 +7,8 @@ import subprocess
 import threading
 import unittest
 
-from harness import (ROOT, Aula, MockTelegram, Redis, http, load_flow, results, tg_tap, tg_text, wait_until)
+from harness import (ROOT, Aula, MockTelegram, Redis, _stored_results, http, load_flow, partition_of, results, tg_tap,
+                     tg_text, wait_until)
 
 
 def flow_texts(name, lang="es"):
@@ -148,6 +149,29 @@ class TelegramEndToEnd(unittest.TestCase):
         mine = [c for c in self.mock.calls("sendMessage") if str(c["body"].get("chat_id")) == str(chat)]
         self.assertEqual(len(mine), 6, [m["body"]["text"] for m in mine])
         self.assertEqual(len([r for r in self.results("telegram:5002") if r["type"] == "quiz"]), 1)
+
+    def test_a_refused_record_holds_back_only_its_partition(self):
+        # The record keeper stores the records of all partitions in one transaction. A record
+        # the record store refuses (its conv is not "<channel>:<address>"), put in one
+        # partition's results stream, must not hold back the others: they are stored alone,
+        # the refused one stays in Redis and the refusal is logged.
+        blocked = "telegram:5301"
+        p_blocked = partition_of(blocked)
+        free_chat = next(c for c in range(5302, 5400) if partition_of(f"telegram:{c}") != p_blocked)
+        free = f"telegram:{free_chat}"
+        key = f"aula:{{p{p_blocked}}}:results"
+        bad = {"conv": "sin-canal-ñ", "id": "malo.1", "type": "answer", "at": 1}
+        entry = self.redis.cli("XADD", key, "*", "d", json.dumps(bad, ensure_ascii=False)).strip()
+        self.assertTrue(entry, "XADD gave no id")
+        self.addCleanup(self.redis.cli, "XDEL", key, entry)  # the other tests' records pass again
+        self.send(tg_text(free_chat, "/start leccion-muestra"))
+        self.wait_messages(free_chat, 4)
+        stored = wait_until(lambda: [r for r in _stored_results(free) if r["type"] == "sent"] or None, timeout=15,
+                            what="the free learner's send records in the record store")
+        self.assertTrue(all(r["conv"] == free for r in stored))
+        self.assertIn("sin-canal", self.redis.cli("XRANGE", key, "-", "+"))
+        wait_until(lambda: "record store: record" in self.aula.output() or None, timeout=10,
+                   what="the refusal in the log")
 
     def test_two_updates_at_once_are_both_processed(self):
         chat = 5003
