@@ -100,7 +100,9 @@ std::string format_metric_value(double v) {
 }
 
 std::vector<double> default_latency_buckets() {
-  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  // From a quarter of a millisecond: a webhook is answered in well under 5 ms, which the
+  // usual Prometheus buckets would lump into one.
+  return {0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
 // counter ---------------------------------------------------------------------------------

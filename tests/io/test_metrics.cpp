@@ -210,3 +210,25 @@ TEST_CASE("log lines for journald start with the syslog priority and carry no ti
   CHECK(lines[0].rfind("<4>{\"level\":\"warn\"", 0) == 0);
   CHECK(lines[1].rfind("{\"ts\":", 0) == 0);
 }
+
+TEST_CASE("metrics: the default latency buckets tell sub-millisecond answers apart") {
+  metrics_registry reg;
+  auto& lat = reg.histogram("aula_http_request_duration_seconds", "Time to answer.");
+  lat.observe({{"route", "/webhooks/telegram"}}, 0.0002);
+  lat.observe({{"route", "/webhooks/telegram"}}, 0.0004);
+  lat.observe({{"route", "/webhooks/telegram"}}, 0.0015);
+  lat.observe({{"route", "/webhooks/telegram"}}, 0.004);
+  const std::string text = reg.render();
+  auto bucket = [&](const std::string& le) {
+    const std::string key = "aula_http_request_duration_seconds_bucket{route=\"/webhooks/telegram\",le=\"" + le + "\"} ";
+    auto at = text.find(key);
+    REQUIRE(at != std::string::npos);
+    return std::stoi(text.substr(at + key.size()));
+  };
+  CHECK(bucket("0.00025") == 1);
+  CHECK(bucket("0.0005") == 2);
+  CHECK(bucket("0.001") == 2);
+  CHECK(bucket("0.002") == 3);
+  CHECK(bucket("0.005") == 4);
+  CHECK(bucket("+Inf") == 4);
+}
