@@ -80,7 +80,9 @@ channel_pacing default_pacing(const std::string& channel) {
 
 struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   struct item {
-    outbox_entry e;
+    // Shared: the worker takes a copy of its queue's front (the queue may change while it
+    // sends), and the entry's JSON need not be copied with it.
+    std::shared_ptr<const outbox_entry> e;
     std::string lane;
     std::int64_t v = 0;
     std::int64_t i = 0;
@@ -228,7 +230,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   // partition's lease reads them again.
   void drop_queue(conv_state& c) {
     auto& part = parts[static_cast<std::size_t>(c.p)];
-    for (auto& x : c.q) c.ids.erase(x.e.id);
+    for (auto& x : c.q) c.ids.erase(x.e->id);
     part.queued -= std::min(part.queued, c.q.size());
     c.q.clear();
   }
@@ -249,7 +251,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       std::deque<item> keep;
       for (auto& it : c.q)
         if (it.in_flight) keep.push_back(std::move(it));
-        else c.ids.erase(it.e.id);
+        else c.ids.erase(it.e->id);
       c.q = std::move(keep);
       part.queued += c.q.size();
     }
@@ -398,8 +400,8 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       it.v = e.data.value("v", std::int64_t{0});
       it.i = e.data.value("i", std::int64_t{0});
       it.epoch = epoch;
-      it.e = std::move(e);
-      c.ids.insert(it.e.id);
+      it.e = std::make_shared<const outbox_entry>(std::move(e));
+      c.ids.insert(it.e->id);
       // In (v, i) order, never before an entry already in flight.
       auto first = std::find_if(c.q.begin(), c.q.end(), [](const item& x) { return !x.in_flight; });
       auto pos = std::upper_bound(first, c.q.end(), it, [](const item& a, const item& b) {
@@ -542,7 +544,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     const auto who = split_conversation(conv);
     const std::string& channel = who.first;
     const std::string& address = who.second;
-    const nlohmann::json& data = it.e.data;
+    const nlohmann::json& data = it.e->data;
 
     if (auto w = data.find("webhook"); w != data.end()) {
       // A flow's webhook node: the host performs the request, the answer goes back in.
@@ -617,7 +619,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         if (res.status == send_status::ok) {
           c.calls_done = k + 1;
           counters.segments += req.segments;
-          nlohmann::json rec = {{"id", "out." + std::to_string(c.p) + "." + it.e.id + "." + std::to_string(k)},
+          nlohmann::json rec = {{"id", "out." + std::to_string(c.p) + "." + it.e->id + "." + std::to_string(k)},
                                 {"type", "sent"},     {"conv", conv},
                                 {"channel", channel}, {"external_id", res.external_id},
                                 {"lane", it.lane},    {"at", svc.clock().now_ms()}};
@@ -705,7 +707,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
           const send_result res = a->classify(answer.first, answer.second);
           note_alert(who.first, answer.first, res);
           if (res.status == send_status::ok) {
-            records.push_back({{"id", "out." + std::to_string(c.p) + "." + it.e.id + ".reengage"},
+            records.push_back({{"id", "out." + std::to_string(c.p) + "." + it.e->id + ".reengage"},
                                {"type", "reengagement"}, {"conv", conv}, {"channel", who.first},
                                {"external_id", res.external_id}, {"at", svc.clock().now_ms()}});
             counters.reengaged++;
@@ -755,7 +757,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       front.in_flight = true;
       const item it = front;
       verdict v;
-      if (it.v > 0 && it.v < c.skip_below && !it.e.data.contains("webhook")) {
+      if (it.v > 0 && it.v < c.skip_below && !it.e->data.contains("webhook")) {
         v = verdict{outcome::skipped, c.skip_reason, 0, "skipped"};
       } else {
         v = co_await deliver_message(conv, c, it);
@@ -795,14 +797,14 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       if (v.what == outcome::done) {
         // Acknowledged in the partition's next batch (with the send's records): the learner's
         // next message need not wait for it.
-        queue_ack(p, it.e.id, std::move(v.records));
+        queue_ack(p, it.e->id, std::move(v.records));
         finished = true;
       } else if (v.what == outcome::dead || v.what == outcome::skipped) {
-        nlohmann::json rec = {{"conv", conv},     {"entry", it.e.data},   {"reason", v.reason},
+        nlohmann::json rec = {{"conv", conv},     {"entry", it.e->data},   {"reason", v.reason},
                               {"kind", v.kind},   {"attempts", v.attempts}, {"lane", it.lane},
                               {"at", svc.clock().now_ms()}, {"owner", opts.owner}};
         auto op = [&]() -> net::awaitable<void> {
-          co_await st.outbox_dead(p, it.e.id, rec, parts[static_cast<std::size_t>(p)].f);
+          co_await st.outbox_dead(p, it.e->id, rec, parts[static_cast<std::size_t>(p)].f);
         };
         finished = co_await with_store(p, it.epoch, op);
         if (finished) {
@@ -818,7 +820,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
                     {{"channel", split_conversation(conv).first}, {"kind", v.kind}, {"reason", v.reason}});
           if (v.kind != "skipped") {
             // For the reports (delivery: dead letters per channel) and the learner's timeline.
-            std::vector<nlohmann::json> dl{{{"id", "dl." + std::to_string(p) + "." + it.e.id},
+            std::vector<nlohmann::json> dl{{{"id", "dl." + std::to_string(p) + "." + it.e->id},
                                              {"type", "dead_letter"},
                                              {"conv", conv},
                                              {"channel", split_conversation(conv).first},
@@ -832,18 +834,18 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         }
       }
       // The front may have been dropped by a lease change meanwhile; find it by id.
-      auto pos = std::find_if(c.q.begin(), c.q.end(), [&](const item& x) { return x.e.id == it.e.id; });
+      auto pos = std::find_if(c.q.begin(), c.q.end(), [&](const item& x) { return x.e->id == it.e->id; });
       if (pos != c.q.end()) {
         c.q.erase(pos);
         if (part.queued > 0) part.queued--;
       }
-      c.ids.erase(it.e.id);
+      c.ids.erase(it.e->id);
       if (finished) {
-        part.done.insert(it.e.id);
+        part.done.insert(it.e->id);
       } else {
         // Sent but not acknowledged (the lease lapsed): acknowledged if this instance holds
         // the partition again, else the holder resends it (at-least-once).
-        if (v.what == outcome::done) part.sent_unacked.insert(it.e.id);
+        if (v.what == outcome::done) part.sent_unacked.insert(it.e->id);
         drop_queue(c);  // not acknowledged (lease lost or stopping): the holder resends it
       }
     }
