@@ -243,7 +243,7 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
   }
   for (int attempt = 0; attempt < opts_.max_commit_attempts; ++attempt) {
     loaded_session loaded = co_await store_.load(conv);
-    session s = loaded.s;
+    session s = std::move(loaded.s);  // (loaded.exists is all that is read of it after)
     // What the provider tells about a learner fills the gaps, never overwrites.
     // (No structured bindings in coroutines: g++ 12 miscompiles some of them.)
     for (auto kv = contact.begin(); kv != contact.end(); ++kv) {
