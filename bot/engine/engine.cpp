@@ -1277,13 +1277,17 @@ void collect_timers(const session& s, std::map<std::string, timer_effect>& out) 
 }  // namespace
 
 step_result step(const flow_set& flows, const session& s, const inbound_event& ev, const context& ctx) {
-  step_result out;
-  out.next = s;
-  stepper(flows, ctx, out).handle(ev);
+  return step(flows, session(s), ev, ctx);
+}
+
+step_result step(const flow_set& flows, session&& s, const inbound_event& ev, const context& ctx) {
   // Timer effects follow from the session: what it no longer holds is cancelled, what is
   // new or moved is set.
   std::map<std::string, timer_effect> before, after;
   collect_timers(s, before);
+  step_result out;
+  out.next = std::move(s);
+  stepper(flows, ctx, out).handle(ev);
   collect_timers(out.next, after);
   for (const auto& [id, t] : before)
     if (!after.count(id)) out.timers_cancel.push_back(id);

@@ -236,6 +236,8 @@ struct step_result {
 };
 
 step_result step(const flow_set& flows, const session& s, const inbound_event& ev, const context& ctx);
+// The same, taking the session over (no copy of it: the server's hot path).
+step_result step(const flow_set& flows, session&& s, const inbound_event& ev, const context& ctx);
 
 // The global keywords (STOP/BAJA/ALTO…, START/ALTA, AYUDA/HELP, MENU), folded. They are commands
 // only when they are a whole message and not an option of the question being asked.

@@ -335,9 +335,10 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
       std::lock_guard lock(mu_);
       if (auto v = versions_.find(flows.get()); v != versions_.end()) flow_version = v->second;
     }
-    step_result r = step(*flows, s, ev, ctx);
+    const std::int64_t version = s.version;
+    step_result r = step(*flows, std::move(s), ev, ctx);
 
-    commit_request c = commit_for(conv, loaded.exists ? s.version : 0, provider_id, follow_up);
+    commit_request c = commit_for(conv, loaded.exists ? version : 0, provider_id, follow_up);
     c.next = std::move(r.next);
     for (const auto& m : r.messages)
       c.outbox.push_back({{"conv", conv}, {"lane", m.unsolicited ? "bulk" : "reply"}, {"msg", to_json(m)}});
