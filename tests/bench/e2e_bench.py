@@ -460,6 +460,10 @@ def probe(server, mock, redis, channel, walk_texts, positions):
 def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, run, walk):
     """Starts a server of `kind` (Aula or Peer) on a flushed Redis, probes, warms up, measures,
     verifies; returns a dict (with "ok" and "failures")."""
+    # The kernel writes the previous run's files back (aula's record store, Redis's AOF) about
+    # 30 s after they were written, i.e. during the next run: flushed now, so that the server
+    # measured next (the peer, after aula) does not pay for them.
+    os.sync()
     redis.cli("FLUSHALL")
     mock.reset()
     server = kind(args, redis, mock, args.workdir)
