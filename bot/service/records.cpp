@@ -161,14 +161,21 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       auto people = co_await learners_of(recs);
       auto data = std::make_shared<const std::pair<std::vector<nlohmann::json>, decltype(people)>>(std::move(recs),
                                                                                                  std::move(people));
-      const record_keeper::job store_them = [data](records::record_store& db) {
-        for (const auto& lp : data->second) db.upsert_learner(lp.first, lp.second);
-        return nlohmann::json(db.insert(data->first));
+      // Stores records [first, first + count) of the batch, with the learners they name (a
+      // part is copied out: only when the whole batch was refused).
+      auto store_job = [&data](std::size_t first, std::size_t count) -> record_keeper::job {
+        return [data, first, count](records::record_store& db) {
+          for (const auto& lp : data->second) db.upsert_learner(lp.first, lp.second);
+          if (first == 0 && count == data->first.size()) return nlohmann::json(db.insert(data->first));
+          const auto from = data->first.begin() + static_cast<std::ptrdiff_t>(first);
+          return nlohmann::json(db.insert(std::vector<nlohmann::json>(from, from + static_cast<std::ptrdiff_t>(count))));
+        };
       };
       std::vector<const taken*> stored_parts;
       std::exception_ptr failed;
       try {
-        const nlohmann::json n = co_await run(store_them);
+        const record_keeper::job store_all = store_job(0, data->first.size());
+        const nlohmann::json n = co_await run(store_all);
         stored += n.get<std::size_t>();
         for (const auto& t : parts) stored_parts.push_back(&t);
       } catch (const std::exception&) {
@@ -179,11 +186,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       if (failed && parts.size() > 1) {
         failed = nullptr;
         for (const auto& t : parts) {
-          const record_keeper::job store_one = [data, &t](records::record_store& db) {
-            for (const auto& lp : data->second) db.upsert_learner(lp.first, lp.second);
-            const auto from = data->first.begin() + static_cast<std::ptrdiff_t>(t.first);
-            return nlohmann::json(db.insert(std::vector<nlohmann::json>(from, from + static_cast<std::ptrdiff_t>(t.count))));
-          };
+          const record_keeper::job store_one = store_job(t.first, t.count);
           try {
             const nlohmann::json n = co_await run(store_one);
             stored += n.get<std::size_t>();
