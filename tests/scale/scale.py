@@ -122,6 +122,47 @@ class SentinelSet:
                 pass
         return None
 
+    def watch(self, every=0.05):
+        """Starts recording every master switch a sentinel announces: self.switches, a list of
+        (wall time, monotonic time, port), the first the master at the start. Sentinel may fail
+        over more than once for one fault (a sentinel that loses sight of the new master for
+        down_ms on a busy machine starts a failover of its own); a test must know each."""
+        import threading
+        self.switches = []
+        self._watching = threading.Event()
+        seen = {}
+
+        def loop():
+            while not self._watching.is_set():
+                for port in self.sentinel_ports:
+                    try:
+                        addr = resp(port, "SENTINEL", "get-master-addr-by-name", self.name, timeout=0.5)
+                    except (OSError, RuntimeError):
+                        continue
+                    master = int(addr[1]) if addr else None
+                    if master is not None and seen.get(port) != master:
+                        seen[port] = master
+                        if not self.switches or self.switches[-1][2] != master:
+                            self.switches.append((time.time(), time.monotonic(), master))
+                self._watching.wait(every)
+
+        self._watcher = threading.Thread(target=loop, daemon=True)
+        self._watcher.start()
+
+    def unwatch(self):
+        if getattr(self, "_watcher", None):
+            self._watching.set()
+            self._watcher.join(5)
+            self._watcher = None
+
+    def set_down_after(self, ms):
+        """SENTINEL SET <name> down-after-milliseconds on every sentinel that answers."""
+        for port in self.sentinel_ports:
+            try:
+                resp(port, "SENTINEL", "SET", self.name, "down-after-milliseconds", str(ms), timeout=1.0)
+            except (OSError, RuntimeError):
+                pass
+
     def role(self, port):
         try:
             return resp(port, "ROLE")[0]
@@ -134,6 +175,7 @@ class SentinelSet:
         return port
 
     def close(self, keep=None):
+        self.unwatch()
         for p in self.procs.values():
             p.stop()
         if keep:
