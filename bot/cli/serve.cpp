@@ -318,7 +318,8 @@ int run_serve(const serve_options& o) {
     export_counts(metrics.gauge("aula_delivery_total", "The sender since start, by outcome"), "outcome",
                   {{"sent", d.sent}, {"retry", d.retries}, {"throttled", d.throttled},
                    {"dead_letter", d.dead_letters}, {"skipped", d.skipped}, {"learner_stopped", d.stopped},
-                   {"fenced", d.fenced}, {"resend_avoided", d.resends_avoided}, {"timer_claimed", d.timers_claimed},
+                   {"fenced", d.fenced}, {"resend_avoided", d.resends_avoided},
+                   {"reread_after_reconnect", d.rereads}, {"timer_claimed", d.timers_claimed},
                    {"reengagement_template", d.reengaged}, {"held_for_window", d.held},
                    {"held_for_quiet_hours", d.quiet}, {"held_for_daily_tier", d.tier}});
     metrics.gauge("aula_sms_segments_total", "SMS segments sent (what Twilio bills)")

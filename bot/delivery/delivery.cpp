@@ -974,8 +974,20 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   net::awaitable<void> read_loop() {
     auto self = shared_from_this();
     auto last_full = clock_type::now() - opts.poll;
+    std::uint64_t connections = st.connections_made();
     while (!stopping) {
-      const bool full = clock_type::now() - last_full >= opts.poll;
+      bool full = clock_type::now() - last_full >= opts.poll;
+      if (const auto now_made = st.connections_made(); now_made != connections) {
+        // The store reconnected, maybe to another node (a failover): what this instance
+        // acknowledged on the old one may be back in the new one's outbox. Read every held
+        // partition from the start, so such an entry goes out again before anything newer
+        // of its learner (a copy, in order), not after it once the lease next changes.
+        connections = now_made;
+        for (int p = 0; p < static_cast<int>(parts.size()); ++p)
+          if (parts[static_cast<std::size_t>(p)].held) reset_partition(p);
+        counters.rereads++;
+        full = true;
+      }
       std::set<int> dirty = svc.take_dirty();
       if (full) last_full = clock_type::now();
       for (int p : dirty) {

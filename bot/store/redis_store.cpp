@@ -418,7 +418,13 @@ class redis_store final : public store {
       co_return commit_outcome::ok;
     }
     if (status == "conflict") co_return commit_outcome::conflict;
-    if (status == "duplicate") co_return commit_outcome::duplicate;
+    if (status == "duplicate") {
+      // A retry of a step this master has: maybe the one answered 503 because no replica
+      // confirmed it. Answered 200 only once a replica has it too (WAIT covers what was
+      // replicated before this connection's last write, in the one replication stream).
+      if (opts_.wait_replicas > 0) co_await wait_for_replicas(client, routing_key, "retried step found");
+      co_return commit_outcome::duplicate;
+    }
     unavailable("unexpected commit answer: " + r.to_string());
   }
 
@@ -437,6 +443,12 @@ class redis_store final : public store {
     co_return out;
   }
 
+  std::uint64_t connections_made() const override {
+    std::uint64_t n = 0;
+    for (const auto& c : clients_) n += c->connects();
+    return n;
+  }
+
   net::awaitable<outbox_batch> outbox_read(int p, const std::string& after_reply, const std::string& after_bulk,
                                            std::size_t max) override {
     check(p);
@@ -452,6 +464,16 @@ class redis_store final : public store {
     if (!r.is_array() || r.elements.size() != 2) unavailable("unexpected outbox read answer: " + r.to_string());
     out.reply = entries_of(r.elements[0], "reply:");
     out.bulk = entries_of(r.elements[1], "bulk:");
+    // redis.wait_replicas: nothing is sent that a replica may not have. A commit whose WAIT
+    // fell short was answered 503, yet its entries are in this master's outbox; sent now, they
+    // would be sent again when a failover loses them and the provider's retry is taken anew on
+    // the new master (a master demoted under aula keeps taking writes until aula follows).
+    // WAIT covers what each connection wrote before it, so each connection waits.
+    if (opts_.wait_replicas > 0 && (!out.reply.empty() || !out.bulk.empty())) {
+      const std::string routing_key = keys_.outbox(p, "reply");
+      for (auto& c : clients_)
+        if (c->connected()) co_await wait_for_replicas(*c, routing_key, "outbox entries read");
+    }
     co_return out;
   }
 
@@ -953,7 +975,8 @@ class redis_store final : public store {
   // of it, the step is written on the master but not known to be anywhere else: the webhook
   // answers 503, the provider retries, and the retry is a no-op (provider id dedupe) if the
   // master keeps the write, or is taken again by the new master if a failover lost it.
-  net::awaitable<void> wait_for_replicas(redis_client& client, const std::string& routing_key) {
+  net::awaitable<void> wait_for_replicas(redis_client& client, const std::string& routing_key,
+                                        std::string_view what = "commit written") {
     std::int64_t acked = 0;
     try {
       acked = co_await client.wait_replicas(opts_.wait_replicas, opts_.wait_timeout, routing_key);
@@ -964,7 +987,7 @@ class redis_store final : public store {
       unavailable(e.what());
     }
     if (acked < opts_.wait_replicas) {
-      unavailable("commit written on the master but acknowledged by " + std::to_string(acked) + " of " +
+      unavailable(std::string(what) + " on the master but acknowledged by " + std::to_string(acked) + " of " +
                   std::to_string(opts_.wait_replicas) + " replica(s) within " +
                   std::to_string(opts_.wait_timeout.count()) + " ms (redis.wait_replicas)");
     }

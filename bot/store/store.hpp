@@ -164,6 +164,11 @@ class store {
  public:
   virtual ~store() = default;
   virtual int partitions() const = 0;
+  // Connections to the backing store made so far (0: a store without any). A change means
+  // the store may now be another node (a failover): its streams can hold entries that were
+  // acknowledged on the old one after the last replication. The sender reads its partitions
+  // again from the start then, so such an entry is sent again before anything newer.
+  virtual std::uint64_t connections_made() const { return 0; }
   virtual net::awaitable<loaded_session> load(const std::string& conversation) = 0;
   virtual net::awaitable<commit_outcome> commit(const commit_request& c) = 0;
   // Takes partition p's lease for `owner` for `ttl`, or renews it when `owner` holds it.

@@ -19,6 +19,8 @@
 #include <thread>
 
 #include "adapters/telegram/telegram.hpp"
+#include "bot/store/redis_client.hpp"
+#include "tests/io/redis_test_support.hpp"
 
 namespace {
 
@@ -133,15 +135,17 @@ struct rig {
   fake_telegram provider;
   std::vector<std::unique_ptr<delivery>> senders;
   std::vector<std::thread> threads;
+  std::string prefix;  // the Redis store's key prefix
   net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(ioc);
 
-  explicit rig(bool redis = false, int partitions = 8) {
+  explicit rig(bool redis = false, int partitions = 8, const std::string& redis_url = "") {
     for (int i = 0; i < 2; ++i) threads.emplace_back([this] { ioc.run(); });
     if (redis) {
       redis_store_options ro;
-      ro.url = test_redis_url();
+      ro.url = redis_url.empty() ? test_redis_url() : redis_url;
       ro.partitions = partitions;
       ro.key_prefix = "aulatest-" + random_hex();
+      prefix = ro.key_prefix;
       st = net::co_spawn(ioc, make_redis_store(ioc.get_executor(), ro), net::use_future).get();
     } else {
       st = make_memory_store(partitions);
@@ -252,6 +256,56 @@ TEST_CASE("sender: a message sent while the lease lapsed is acknowledged when th
   CHECK(taken);
   CHECK(r.provider.delivered()["4242"] == std::vector<std::string>{"uno ¿ñ?", "dos"});
   CHECK(d.counters().leases_taken >= 9);  // the partition was taken again
+}
+
+TEST_CASE("sender: after the store reconnects, an entry acknowledged on the old node is sent again before newer ones") {
+  // A failover: the promoted replica did not get the acknowledgement of "uno" (sent and
+  // acknowledged on the old master), so its outbox still holds it. Played here on one Redis:
+  // the outbox stream is copied (DUMP) while "uno" is being sent, put back (RESTORE) after
+  // its acknowledgement, and the store's connection is killed so that it reconnects. The
+  // sender must read the outbox again from the start: "uno" goes again, then "dos" — not
+  // "dos" alone with "uno" stuck until the lease next changes.
+  aula_test::private_redis server;  // its clients are killed below: none of other tests
+  rig r(true, 8, server.url());
+  auto o = fast_options();
+  o.lease_ttl = 60000ms;  // no lease change during the test: only the reconnect can explain a reread
+  auto& d = r.add_sender(o);
+  REQUIRE(eventually([&] { return d.leases_held() == 8; }));
+  const std::string conv = "telegram:5151";
+  const int p = partition_of(conv, r.st->partitions());
+  store_keys names;
+  names.prefix = r.prefix;
+  const std::string key = names.outbox(p, "reply");
+  redis_config rc;
+  rc.url = server.url();
+  redis_client raw(r.ioc.get_executor(), rc);
+  raw.start();
+  REQUIRE(net::co_spawn(r.ioc, raw.wait_connected(2000ms), net::use_future).get());
+  std::string copy;
+  r.provider.before_answer = [&](const std::string& chat, int attempt) -> net::awaitable<void> {
+    if (chat != "5151" || attempt != 1 || !copy.empty()) co_return;
+    auto dump = co_await raw.exec(redis_cmd("DUMP", key));
+    copy = dump.str;
+  };
+  r.commit(conv, {"uno ¿ñ? 🎓"});
+  REQUIRE(eventually([&] { return r.provider.accepted() >= 1 && r.pending() == 0; }));
+  REQUIRE(!copy.empty());
+  const auto before = r.st->connections_made();
+  auto put_back = [&]() -> net::awaitable<void> {
+    auto restored = co_await raw.exec(redis_cmd("RESTORE", key, "0", copy, "REPLACE"));
+    CHECK(restored.str == "OK");
+    auto killed = co_await raw.exec(redis_cmd("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"));
+    CHECK(killed.integer >= 1);
+  };
+  net::co_spawn(r.ioc, put_back(), net::use_future).get();
+  REQUIRE(eventually([&] { return r.st->connections_made() > before; }));
+  REQUIRE(eventually([&] { return r.provider.accepted() >= 2; }));
+  r.commit(conv, {"dos"});
+  REQUIRE(eventually([&] { return r.provider.accepted() >= 3 && r.pending() == 0; }));
+  std::this_thread::sleep_for(200ms);  // nothing more arrives
+  CHECK(r.provider.delivered()["5151"] == std::vector<std::string>{"uno ¿ñ? 🎓", "uno ¿ñ? 🎓", "dos"});
+  CHECK(d.counters().rereads >= 1);
+  raw.stop();
 }
 
 TEST_CASE("sender: a learner's bulk and reply messages go in commit order") {

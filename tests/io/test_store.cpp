@@ -26,12 +26,16 @@
 #include <thread>
 
 #include "bot/store/redis_client.hpp"
+#include "tests/io/redis_test_support.hpp"
 
 namespace {
 
 using namespace aula;
 using namespace std::chrono_literals;
 using namespace boost::asio::experimental::awaitable_operators;
+using aula_test::free_port;
+using aula_test::private_redis;
+using aula_test::sh;
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -136,57 +140,6 @@ net::awaitable<void> results_done(store& s, int p, const std::vector<std::string
 #define STORE_TEST(name, body)                             \
   TEST_CASE("memory store: " name) { with_memory(body); } \
   TEST_CASE("redis store: " name) { with_redis(body); }
-
-// A free loopback port (the kernel's pick; closed again before use).
-int free_port() {
-  net::io_context ioc;
-  tcp::acceptor a(ioc, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
-
-// A redis-server of the test's own, on a free port, for tests that stop or freeze it.
-struct private_redis {
-  int port = free_port();
-  std::filesystem::path dir;
-  bool unix_socket = false;
-
-  explicit private_redis(bool with_unix_socket = false) : unix_socket(with_unix_socket) {
-    auto base = std::getenv("AULA_TEST_TMP") ? std::filesystem::path(std::getenv("AULA_TEST_TMP"))
-                                             : std::filesystem::temp_directory_path();
-    dir = base / ("aula-redis-" + random_hex());
-    std::filesystem::create_directories(dir);
-    start();
-  }
-  ~private_redis() {
-    sh("kill -CONT " + pid() + " 2>/dev/null");
-    stop();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port) + "/0"; }
-  std::string socket() const { return (dir / "redis.sock").string(); }
-  std::string pid() const {
-    std::ifstream f(dir / "redis.pid");
-    std::string p;
-    f >> p;
-    return p.empty() ? "0" : p;
-  }
-  bool alive() const { return sh("redis-cli -p " + std::to_string(port) + " ping >/dev/null 2>&1") == 0; }
-  void start() {
-    auto d = dir.string();
-    REQUIRE(sh("redis-server --port " + std::to_string(port) + " --bind 127.0.0.1 --save '' --appendonly no --dir '" +
-               d + "' --daemonize yes --pidfile '" + d + "/redis.pid' --logfile '" + d + "/log'" +
-               (unix_socket ? " --unixsocket '" + socket() + "' --unixsocketperm 700" : "")) == 0);
-    for (int i = 0; i < 100 && !alive(); ++i) std::this_thread::sleep_for(50ms);
-    REQUIRE(alive());
-  }
-  void stop() {
-    sh("redis-cli -p " + std::to_string(port) + " shutdown nosave >/dev/null 2>&1");
-    for (int i = 0; i < 100 && alive(); ++i) std::this_thread::sleep_for(50ms);
-  }
-};
 
 // ---------------------------------------------------------------------------------------------
 // Test data
@@ -1336,6 +1289,65 @@ TEST_CASE("redis store: conversations are found under a key prefix holding glob 
     { auto aw = co_await a->commit(c); REQUIRE(aw == commit_outcome::ok); }
     { auto aw = co_await a->certificate(code); REQUIRE(aw); CHECK((*aw)["ok"] == true); }
     { auto aw = co_await b->certificate(code); CHECK_FALSE(aw); }
+  });
+}
+
+TEST_CASE("redis store: with wait_replicas and no replica, a commit is refused and its outbox entries are not given to send") {
+  // The test Redis has no replica: WAIT 1 answers 0. The commit is written on the master but
+  // answered store_unavailable (the webhook's 503); its entries stay in the outbox, and the
+  // sender's read must not hand them out (a failover could lose them and the provider's retry
+  // would make them again: sent twice). Once WAIT is off, the same read finds them.
+  auto opts = test_options();
+  opts.wait_replicas = 1;
+  opts.wait_timeout = 50ms;
+  auto plain = opts;
+  plain.wait_replicas = 0;
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    auto s = co_await make_redis_store(ex, opts);
+    const std::string conv = "telegram:4242";
+    const int p = partition_of(conv, opts.partitions);
+    // An empty outbox is read without waiting (nothing to send, nothing to confirm).
+    { auto aw = co_await s->outbox_read(p, "", "", 10); CHECK(aw.reply.empty()); }
+    auto c = first_commit(conv);
+    c.provider_id = "u-4242-1";  // the provider's update id: its retry is a duplicate
+    c.outbox = {outbox_msg(conv, "reply", "¿Listo? ¡Empecemos! 🎓")};
+    bool refused = false;
+    std::string why;
+    try {
+      co_await s->commit(c);
+    } catch (const store_unavailable& e) {
+      refused = true;
+      why = e.what();
+    }
+    CHECK(refused);
+    CHECK(why.find("commit written on the master but acknowledged by 0 of 1") != std::string::npos);
+    // The provider's retry finds the step on the master (a duplicate): still not confirmed
+    // anywhere else, so still refused — a 200 now could be lost with the master.
+    refused = false;
+    why.clear();
+    const auto retry = c;
+    try {
+      co_await s->commit(retry);
+    } catch (const store_unavailable& e) {
+      refused = true;
+      why = e.what();
+    }
+    CHECK(refused);
+    CHECK(why.find("retried step found on the master but acknowledged by 0 of 1") != std::string::npos);
+    refused = false;
+    why.clear();
+    try {
+      co_await s->outbox_read(p, "", "", 10);
+    } catch (const store_unavailable& e) {
+      refused = true;
+      why = e.what();
+    }
+    CHECK(refused);
+    CHECK(why.find("outbox entries read on the master but acknowledged by 0 of 1") != std::string::npos);
+    auto t = co_await make_redis_store(ex, plain);
+    auto batch = co_await t->outbox_read(p, "", "", 10);
+    REQUIRE(batch.reply.size() == 1);
+    CHECK(batch.reply[0].data["msg"]["text"] == "¿Listo? ¡Empecemos! 🎓");
   });
 }
 

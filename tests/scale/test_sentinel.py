@@ -11,6 +11,7 @@ chaos.check's invariants: nothing else lost, order kept, duplicates explained by
 
 import os
 import random
+import re
 import sys
 import time
 import unittest
@@ -29,6 +30,24 @@ FOLLOW_S = 1.5
 # names it about a second later, once the replica reports itself master.
 PROMOTE_S = 2.0
 SEED = int(os.environ.get("AULA_CHAOS_SEED") or random.SystemRandom().randrange(1, 10 ** 9))
+
+
+def order_breaks_explained(v):
+    """Whether every order break is a copy the fault explains (chaos.check's examples: each
+    "order" example names a (chat, text) among "duplicates explained by a fault")."""
+    orders = v.examples.get("order", [])
+    if v["order_violations"] > len(orders):  # more than the examples show: cannot tell
+        return False
+    explained = set()
+    for e in v.examples.get("duplicates explained by a fault", []):
+        m = re.match(r"chat (\d+): (.+?) at fault", e)
+        if m:
+            explained.add(m.groups())
+    for o in orders:
+        m = re.match(r"chat (\d+): (.+?) after k=", o)
+        if not m or m.groups() not in explained:
+            return False
+    return True
 
 
 class SentinelFailover(unittest.TestCase):
@@ -143,6 +162,12 @@ class SentinelFailover(unittest.TestCase):
         # Losses are allowed within the window only (and none at all with WAIT); the rest of
         # the invariants hold as for any fault.
         problems = [p for p in v.problems if not p.startswith("lost = ")]
+        if manual or extra:
+            # A master demoted alive keeps taking writes until aula follows, and loses them:
+            # an acknowledgement written there is lost, so its message is sent again from the
+            # new master, after a later message that went out from the old one. Such an order
+            # break is the copy the fault explains; any other is still a failure.
+            problems = [p for p in problems if not (p.startswith("order broken") and order_breaks_explained(v))]
         self.assertEqual(problems, [], report + "\n" + repr(dict(v.examples)))
         self.assertEqual(late, [], "lost outside the %.1f s window: %s" % (
             LOSS_WINDOW_S, [(u.chat, u.text) for u in late]))
@@ -176,10 +201,13 @@ class SentinelFailover(unittest.TestCase):
         self.run_failover(replicas=1, wait_replicas=0, manual=True)
 
     def test_4_manual_failover_with_wait_loses_nothing(self):
-        """SENTINEL FAILOVER with redis.wait_replicas: 1: the demoted master has no replica left
-        to confirm a WAIT, so what aula writes there before it follows is answered 503 (and
-        retried on the new master), never acknowledged and lost."""
-        self.run_failover(replicas=2, wait_replicas=1, manual=True)
+        """SENTINEL FAILOVER with redis.wait_replicas: 1 and one replica: the demoted master has
+        no replica left to confirm a WAIT, so what aula writes there before it follows is
+        answered 503 (and retried on the new master) and not sent, never acknowledged and lost.
+        (With two replicas the one not promoted could still confirm from the old master until
+        Sentinel moves it: docs/REDIS.md.) The new master has no replica either until Sentinel
+        turns the old one into its replica: 503s meanwhile, then the learners go on."""
+        self.run_failover(replicas=1, wait_replicas=1, manual=True)
 
 
 if __name__ == "__main__":
