@@ -1292,6 +1292,17 @@ TEST_CASE("redis store: conversations are found under a key prefix holding glob 
   });
 }
 
+// What `op` was refused with (store_unavailable's message), or "" when it went through.
+net::awaitable<std::string> refusal_of(const std::function<net::awaitable<void>()>& op) {
+  std::string why;
+  try {
+    co_await op();
+  } catch (const store_unavailable& e) {
+    why = e.what();
+  }
+  co_return why;
+}
+
 TEST_CASE("redis store: with wait_replicas and no replica, a commit is refused and its outbox entries are not given to send") {
   // The test Redis has no replica: WAIT 1 answers 0. The commit is written on the master but
   // answered store_unavailable (the webhook's 503); its entries stay in the outbox, and the
@@ -1311,39 +1322,27 @@ TEST_CASE("redis store: with wait_replicas and no replica, a commit is refused a
     auto c = first_commit(conv);
     c.provider_id = "u-4242-1";  // the provider's update id: its retry is a duplicate
     c.outbox = {outbox_msg(conv, "reply", "¿Listo? ¡Empecemos! 🎓")};
-    bool refused = false;
-    std::string why;
-    try {
+    // Each refused with store_unavailable (the webhook's 503, the sender's "try again"):
+    const std::function<net::awaitable<void>()> commit_it = [&]() -> net::awaitable<void> {
       co_await s->commit(c);
-    } catch (const store_unavailable& e) {
-      refused = true;
-      why = e.what();
-    }
-    CHECK(refused);
-    CHECK(why.find("commit written on the master but acknowledged by 0 of 1") != std::string::npos);
-    // The provider's retry finds the step on the master (a duplicate): still not confirmed
-    // anywhere else, so still refused — a 200 now could be lost with the master.
-    refused = false;
-    why.clear();
-    const auto retry = c;
-    try {
-      co_await s->commit(retry);
-    } catch (const store_unavailable& e) {
-      refused = true;
-      why = e.what();
-    }
-    CHECK(refused);
-    CHECK(why.find("retried step found on the master but acknowledged by 0 of 1") != std::string::npos);
-    refused = false;
-    why.clear();
-    try {
+    };
+    const std::function<net::awaitable<void>()> read_it = [&]() -> net::awaitable<void> {
       co_await s->outbox_read(p, "", "", 10);
-    } catch (const store_unavailable& e) {
-      refused = true;
-      why = e.what();
+    };
+    {
+      const std::string why = co_await refusal_of(commit_it);
+      CHECK(why.find("commit written on the master but acknowledged by 0 of 1") != std::string::npos);
     }
-    CHECK(refused);
-    CHECK(why.find("outbox entries read on the master but acknowledged by 0 of 1") != std::string::npos);
+    {
+      // The provider's retry finds the step on the master (a duplicate): still not confirmed
+      // anywhere else, so still refused — a 200 now could be lost with the master.
+      const std::string why = co_await refusal_of(commit_it);
+      CHECK(why.find("retried step found on the master but acknowledged by 0 of 1") != std::string::npos);
+    }
+    {
+      const std::string why = co_await refusal_of(read_it);
+      CHECK(why.find("outbox entries read on the master but acknowledged by 0 of 1") != std::string::npos);
+    }
     auto t = co_await make_redis_store(ex, plain);
     auto batch = co_await t->outbox_read(p, "", "", 10);
     REQUIRE(batch.reply.size() == 1);
