@@ -973,8 +973,9 @@ class redis_store final : public store {
 
   // redis.wait_replicas: WAIT until that many replicas have the commit, or wait_timeout. Short
   // of it, the step is written on the master but not known to be anywhere else: the webhook
-  // answers 503, the provider retries, and the retry is a no-op (provider id dedupe) if the
-  // master keeps the write, or is taken again by the new master if a failover lost it.
+  // answers 503, the provider retries, and the retry is a duplicate (provider id dedupe),
+  // answered 200 once a replica confirms it, if the master keeps the write, or is taken again
+  // by the new master if a failover lost it. The sender's outbox reads wait the same way.
   net::awaitable<void> wait_for_replicas(redis_client& client, const std::string& routing_key,
                                         std::string_view what = "commit written") {
     std::int64_t acked = 0;

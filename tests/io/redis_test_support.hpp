@@ -7,6 +7,8 @@
 #include <boost/asio.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,9 +27,13 @@ inline int free_port() {
 
 inline int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
 
-inline std::string dir_suffix() {
+// 16 random hex digits: key prefixes and names that tests running in parallel do not share.
+inline std::string random_hex() {
   std::random_device rd;
-  return std::to_string(rd()) + std::to_string(rd());
+  std::mt19937_64 g(rd() ^ (static_cast<std::uint64_t>(rd()) << 32));
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(g()));
+  return buf;
 }
 
 struct private_redis {
@@ -38,7 +44,7 @@ struct private_redis {
   explicit private_redis(bool with_unix_socket = false) : unix_socket(with_unix_socket) {
     auto base = std::getenv("AULA_TEST_TMP") ? std::filesystem::path(std::getenv("AULA_TEST_TMP"))
                                              : std::filesystem::temp_directory_path();
-    dir = base / ("aula-redis-" + dir_suffix());
+    dir = base / ("aula-redis-" + random_hex());
     std::filesystem::create_directories(dir);
     start();
   }

@@ -15,7 +15,6 @@
 #include <future>
 #include <map>
 #include <mutex>
-#include <random>
 #include <thread>
 
 #include "adapters/telegram/telegram.hpp"
@@ -120,13 +119,6 @@ std::string test_redis_url() {
   return url;
 }
 
-std::string random_hex() {
-  std::random_device rd;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
-  return buf;
-}
-
 // An io_context on two threads, a store, a service with the Telegram adapter, and senders.
 struct rig {
   net::io_context ioc;
@@ -144,7 +136,7 @@ struct rig {
       redis_store_options ro;
       ro.url = redis_url.empty() ? test_redis_url() : redis_url;
       ro.partitions = partitions;
-      ro.key_prefix = "aulatest-" + random_hex();
+      ro.key_prefix = "aulatest-" + aula_test::random_hex();
       prefix = ro.key_prefix;
       st = net::co_spawn(ioc, make_redis_store(ioc.get_executor(), ro), net::use_future).get();
     } else {

@@ -35,6 +35,7 @@ using namespace std::chrono_literals;
 using namespace boost::asio::experimental::awaitable_operators;
 using aula_test::free_port;
 using aula_test::private_redis;
+using aula_test::random_hex;
 using aula_test::sh;
 
 // ---------------------------------------------------------------------------------------------
@@ -68,14 +69,6 @@ net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   net::steady_timer t(co_await net::this_coro::executor);
   t.expires_after(d);
   co_await t.async_wait(net::use_awaitable);
-}
-
-std::string random_hex() {
-  std::random_device rd;
-  std::mt19937_64 g(rd() ^ (static_cast<std::uint64_t>(rd()) << 32));
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(g()));
-  return buf;
 }
 
 std::string test_redis_url() {

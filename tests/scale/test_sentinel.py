@@ -136,7 +136,7 @@ class SentinelFailover(unittest.TestCase):
         # that has not heard from the new master within a second after switching to it starts a
         # failover of its own, and the new master (alive) is demoted like a manual failover.
         # Each such switch is a fault of its own, seen from the sentinels' announcements.
-        extra = [(t, tm, port) for (t, tm, port) in sentinels.switches[2:]]
+        extra = sentinels.switches[2:]
         new_master = sentinels.switches[-1][2]
         v = Verdict("sentinel failover")
         # The fault lasts until aula has followed: Sentinel's switch plus aula's check of it
