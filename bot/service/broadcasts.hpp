@@ -5,6 +5,7 @@
 // replies to learners who write meanwhile are not delayed behind it.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,7 @@ class broadcaster {
   service& svc_;
   directory& people_;
   std::shared_ptr<bool> running_;
+  std::optional<std::chrono::steady_clock::time_point> last_check_;  // the last tick that listed every job
 };
 
 }  // namespace aula

@@ -125,6 +125,49 @@ class Broadcasts(unittest.TestCase):
         recorded = sum(1 for r in all_results(self.redis) if r.get("type") == "broadcast" and r.get("status") == "sent")
         self.assertEqual(recorded, LEARNERS)
 
+    def scans(self):
+        for line in self.redis.cli("INFO", "commandstats").splitlines():
+            if line.startswith("cmdstat_scan:"):
+                return int(line.split("calls=")[1].split(",")[0])
+        return 0
+
+    def test_jobs_are_found_without_scanning_redis_even_one_saved_before_the_index(self):
+        chats = [8301, 8302, 8303]
+        self.enroll_csv("indice", chats)
+        text = "Aviso 📌: ¿ya viste la lección? ¡Ánimo!"
+        # Scheduled a day ahead: open, so in the index of open jobs, and not due.
+        at = (datetime.datetime.now(zoneinfo.ZoneInfo("America/Mexico_City")) + datetime.timedelta(days=1))
+        made = self.cli("broadcast", "--cohort", "indice", "--text", text, "--at", at.strftime("%Y-%m-%d %H:%M"))
+        self.assertEqual(made.returncode, 0, made.stderr)
+        job = made.stdout.split()[2]
+        index = "aula:dir:jobs:open"
+        self.assertIn(job, self.redis.cli("SMEMBERS", index).split())
+
+        # The broadcaster looks every second, through the index: an idle server sends Redis no
+        # SCAN (it walked the whole keyspace, sessions included, every second).
+        time.sleep(1.5)
+        before = self.scans()
+        time.sleep(3.5)
+        self.assertEqual(self.scans() - before, 0, "the broadcaster scanned the keyspace")
+
+        # A job saved by a version without the index (taken out of it here), due now: the
+        # first look after a start lists every job once and finds it.
+        key = f"aula:dir:job:{job}"
+        stored = json.loads(self.redis.cli("GET", key))
+        stored["spec"]["at_ms"] = 0
+        self.redis.cli("SET", key, json.dumps(stored, ensure_ascii=False))
+        self.redis.cli("SREM", index, job)
+        time.sleep(2.5)
+        self.assertEqual([t for c in chats for t in self.texts_to(c) if t == text], [], "worked without the index")
+        self.aula.kill(signal.SIGTERM)
+        self.aula.close()
+        type(self).aula = Aula(self.redis.url, self.tg.url, extra_env=self.env)
+        self.aula.start()
+        wait_until(lambda: all(text in self.texts_to(c) for c in chats), timeout=30, what="the job saved before the index")
+        # Done: out of the index again.
+        wait_until(lambda: json.loads(self.redis.cli("GET", key))["status"] == "done", timeout=10, what="the job done")
+        wait_until(lambda: job not in self.redis.cli("SMEMBERS", index).split(), timeout=10, what="the job out of the index")
+
     def test_reminder_reaches_exactly_the_inactive_learners(self):
         _, lesson = load_flow(os.path.join(ROOT, "flows"), "leccion-muestra")
         chats = [7201, 7202, 7203, 7204]
