@@ -328,6 +328,7 @@ std::size_t record_store::insert(const std::vector<nlohmann::json>& records) {
   std::size_t added = 0;
   detail::transaction tx(*db_);
   for (const auto& r : records) {
+    if (between_records_) between_records_();
     const std::string conv = r["conv"].get<std::string>();
     const std::string id = r["id"].get<std::string>();
     const nlohmann::json no_value;

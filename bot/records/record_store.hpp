@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -93,6 +94,8 @@ class record_store {
   // naming the record's position) before anything is written. "channel" is taken from the
   // record, else from conv.
   std::size_t insert(const std::vector<nlohmann::json>& records);
+  // Called between two records of an insert (the caller's thread may give the core back).
+  void on_each_record(std::function<void()> f) { between_records_ = std::move(f); }
 
   // The learner dimension, as the directory holds it: name, state, role, language, channel
   // (else from conv), status, enrolled_at, and any other field (kept whole in `data`). The
@@ -199,6 +202,7 @@ class record_store {
   void migrate(const std::vector<migration>& list);
 
   std::unique_ptr<detail::sql_connection> db_;
+  std::function<void()> between_records_;
   std::string shown_url_;
 };
 

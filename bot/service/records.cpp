@@ -3,10 +3,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <set>
-#include <span>
+#include <thread>
 #include <tuple>
 
 #include "bot/delivery/delivery.hpp"
@@ -20,9 +21,32 @@
 namespace aula {
 
 namespace {
-constexpr std::size_t batch = 500;  // records read from one partition's stream at a time
+constexpr std::size_t batch_size = 500;  // records read from one partition's stream at a time
 constexpr std::size_t per_transaction = 2000;  // records stored in one transaction (more: the next)
 }
+
+// The record store's thread gives the core back often. On a core shared with the I/O
+// thread, the scheduler hands a runnable keeper the core at a tick (every 4 ms at 250 Hz)
+// and lets it keep it until the next one: a webhook waited up to 4 ms behind a batch of
+// inserts (perf sched; the thread's nice 10 does not shorten that, a shorter slice neither).
+// So the thread works at most `quantum` at a time, then sleeps `rest`: whatever waited for
+// the core runs meanwhile.
+class pacer {
+ public:
+  using clock = std::chrono::steady_clock;
+  static constexpr auto quantum = std::chrono::microseconds(250);
+  static constexpr auto rest = std::chrono::microseconds(50);
+
+  void restart() { since_ = clock::now(); }
+  void operator()() {
+    if (clock::now() - since_ < quantum) return;
+    std::this_thread::sleep_for(rest);
+    restart();
+  }
+
+ private:
+  clock::time_point since_ = clock::now();
+};
 
 struct record_keeper::impl : std::enable_shared_from_this<impl> {
   net::any_io_executor ex;
@@ -31,6 +55,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
   std::unique_ptr<records::record_store> db;
   net::thread_pool pool{1};  // the record store's calls block: one thread, one connection
   std::shared_ptr<bool> running;
+  pacer pace;  // used on the pool's thread only
 
   impl(net::any_io_executor e, service& s, delivery& d) : ex(std::move(e)), svc(s), sender(d) {
     // The drain is background work: on a busy core, webhooks and sends go first (a batch of
@@ -64,42 +89,89 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
                                                                                                          net::use_awaitable);
   }
 
-  // The directory's word on a learner (name, canonical state, cohorts) for the reports, read
-  // again whenever a batch holds their enrolment or an import touched them ("profile").
-  net::awaitable<std::vector<std::pair<std::string, nlohmann::json>>> learners_of(const std::vector<nlohmann::json>& recs) {
-    std::set<std::string> convs;
-    for (const auto& r : recs)
-      if (const std::string t = r.value("type", std::string{}); t == "enrolled" || t == "profile")
-        convs.insert(r.value("conv", std::string{}));
-    std::vector<std::pair<std::string, nlohmann::json>> out;
-    for (const auto& conv : convs) {
-      auto v = co_await svc.backing_store().dir_get(learner_key(conv));
-      if (!v) continue;
-      auto j = nlohmann::json::parse(*v, nullptr, false);
-      if (!j.is_object()) continue;
-      if (const std::string st = state_name(j.value("state", std::string{})); !st.empty()) j["state"] = st;
-      if (!j.contains("cohorts")) j["cohorts"] = nlohmann::json::array();
-      out.emplace_back(conv, std::move(j));
+  // One drain's batch. The I/O thread only moves texts: parsing, checking and storing the
+  // records happens on the record store's thread (up to 2,000 records parsed on the I/O
+  // thread kept webhooks waiting), and the parsed records are freed there too.
+  struct taken {
+    int p = 0;
+    fence f;
+    std::vector<std::string> ids;      // every entry read, acknowledged once stored
+    std::size_t text_first = 0;        // its texts in batch::texts
+    std::size_t first = 0, count = 0;  // its complete records in batch::recs
+    std::vector<std::string> named;    // learners its records name (late erasures)
+  };
+  struct batch {
+    std::vector<taken> parts;
+    std::vector<std::string> texts;                // as read from Redis (the I/O thread's; freed there)
+    std::vector<nlohmann::json> recs;              // parsed and complete (the store thread's; freed there)
+    std::vector<std::pair<int, std::string>> bad;  // (partition, entry id) of records not stored
+    std::set<std::string> profiles;                // learners enrolled or changed in the batch
+    std::vector<std::pair<std::string, std::string>> people;  // their directory entries, as stored
+  };
+
+  static std::string text_of(const nlohmann::json& r, const char* key) {
+    auto it = r.find(key);
+    return it != r.end() && it->is_string() ? it->get<std::string>() : std::string{};
+  }
+
+  // On the store's thread: parses each part's texts, keeps the complete records (a record the
+  // store would refuse, none should exist, is reported and dropped rather than blocking every
+  // record behind it), and notes the learners they name.
+  void prepare(batch& b) {
+    pace.restart();
+    for (auto& t : b.parts) {
+      t.first = b.recs.size();
+      std::set<std::string> named;
+      for (std::size_t k = 0; k < t.ids.size(); ++k) {
+        pace();
+        auto r = nlohmann::json::parse(b.texts[t.text_first + k], nullptr, false);
+        if (!r.is_object() || !r.contains("conv") || !r.contains("id") || !r.contains("type") || !r.contains("at") ||
+            !r["at"].is_number_integer()) {
+          b.bad.emplace_back(t.p, t.ids[k]);
+          continue;
+        }
+        const std::string type = text_of(r, "type"), conv = text_of(r, "conv");
+        if (type == "enrolled" || type == "profile") b.profiles.insert(conv);
+        // A staff action names the learner in its text (enrol, export…): the erasure renames it.
+        const std::string who = type == "admin" ? text_of(r, "text") : conv;
+        if (who.find(':') != std::string::npos) named.insert(who);
+        b.recs.push_back(std::move(r));
+      }
+      t.count = b.recs.size() - t.first;
+      t.named.assign(named.begin(), named.end());
     }
-    co_return out;
+  }
+
+  // On the store's thread: the directory's word on the batch's learners (name, canonical
+  // state, cohorts) for the reports, then records [first, first + count) of the batch.
+  std::size_t store(records::record_store& db, const batch& b, std::size_t first, std::size_t count) {
+    pace.restart();
+    for (const auto& [conv, text] : b.people) {
+      pace();
+      auto j = nlohmann::json::parse(text, nullptr, false);
+      if (!j.is_object()) continue;
+      if (const std::string st = state_name(text_of(j, "state")); !st.empty()) j["state"] = st;
+      if (!j.contains("cohorts")) j["cohorts"] = nlohmann::json::array();
+      db.upsert_learner(conv, j);
+    }
+    if (first == 0 && count == b.recs.size()) return db.insert(b.recs);
+    const auto from = b.recs.begin() + static_cast<std::ptrdiff_t>(first);
+    return db.insert(std::vector<nlohmann::json>(from, from + static_cast<std::ptrdiff_t>(count)));
   }
 
   net::awaitable<void> tick() { co_await drain_once(); }
 
   // Records of a learner erased while this batch was on its way (read from Redis before the
   // erasure took the rest): anonymized now, as the erasure did the others (privacy.hpp).
-  net::awaitable<void> erase_late(int p, std::span<const nlohmann::json> recs) {
+  // `named`: the learners partition p's records name.
+  net::awaitable<void> erase_late(int p, const std::vector<std::string>& named) {
+    if (named.empty()) co_return;
     auto& st = svc.backing_store();
     auto tombs = co_await st.erasures(p);
     std::map<int, std::map<std::string, nlohmann::json>> other;  // staff records' learners' partitions
     auto late = std::make_shared<std::vector<std::tuple<std::string, std::string, std::int64_t>>>();
-    std::set<std::string> seen;
-    for (const auto& r : recs) {
-      // A staff action names the learner in its text (enrol, export…): the erasure renames it;
-      // the learner's tombstone is in the learner's partition.
-      const bool staff = r.value("type", std::string{}) == "admin";
-      const std::string conv = staff ? r.value("text", std::string{}) : r.value("conv", std::string{});
-      if (conv.find(':') == std::string::npos || !seen.insert(conv).second) continue;
+    for (const auto& conv : named) {
+      // The learner's tombstone is in the learner's partition.
       const int q = partition_of(conv, st.partitions());
       if (q != p && !other.count(q)) other[q] = co_await st.erasures(q);
       const auto& where = q == p ? tombs : other[q];
@@ -122,70 +194,69 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
   // (after its late erasures). One transaction per partition, as before, made up to 64 small
   // commits a second under load (measured: 2.5 times as many WAL checkpoints and fsyncs).
   net::awaitable<std::size_t> drain_once() {
+    auto self = shared_from_this();
     std::size_t stored = 0;
     auto held = co_await sender.leases();
     std::deque<std::pair<int, fence>> todo(held.begin(), held.end());
     std::size_t reads_left = 20 * todo.size();  // a partition read 20 times at most per drain
-    struct taken {
-      int p;
-      fence f;
-      std::vector<std::string> ids;
-      std::size_t first = 0, count = 0;  // its records in the transaction's vector
-    };
+    std::map<int, std::string> read_to;  // per partition: the last entry read in this drain
     while (!todo.empty()) {
-      std::vector<taken> parts;
-      std::vector<nlohmann::json> recs;
-      while (!todo.empty() && recs.size() < per_transaction && reads_left > 0) {
+      auto b = std::make_shared<batch>();
+      while (!todo.empty() && b->texts.size() < per_transaction && reads_left > 0) {
         auto pf = todo.front();
         todo.pop_front();
         --reads_left;
-        auto entries = co_await svc.backing_store().results_pending(pf.first, batch);
+        // After what this drain read before: its acknowledgement may not have happened yet.
+        auto entries = co_await svc.backing_store().results_read(pf.first, read_to[pf.first], batch_size);
         if (entries.empty()) continue;
-        taken t{pf.first, pf.second, {}, recs.size(), 0};
+        read_to[pf.first] = entries.back().id;
+        taken t;
+        t.p = pf.first;
+        t.f = pf.second;
+        t.text_first = b->texts.size();
+        t.ids.reserve(entries.size());
         for (auto& e : entries) {
-          t.ids.push_back(e.id);
-          // A record the store would refuse (none should exist) is logged and dropped rather
-          // than blocking every record behind it.
-          if (!e.data.is_object() || !e.data.contains("conv") || !e.data.contains("id") || !e.data.contains("type") ||
-              !e.data.contains("at") || !e.data["at"].is_number_integer()) {
-            log::warn("result record without conv/id/type/at: not stored", {{"partition", pf.first}, {"entry", e.id}});
-            continue;
-          }
-          recs.push_back(std::move(e.data));
+          t.ids.push_back(std::move(e.id));
+          b->texts.push_back(std::move(e.text));
         }
-        t.count = recs.size() - t.first;
-        if (entries.size() >= batch) todo.push_back(pf);  // more waiting: again, after the others
-        parts.push_back(std::move(t));
+        if (entries.size() >= batch_size) todo.push_back(pf);  // more waiting: again, after the others
+        b->parts.push_back(std::move(t));
       }
-      if (parts.empty()) break;
-      auto people = co_await learners_of(recs);
-      auto data = std::make_shared<const std::pair<std::vector<nlohmann::json>, decltype(people)>>(std::move(recs),
-                                                                                                 std::move(people));
-      // Stores records [first, first + count) of the batch, with the learners they name (a
-      // part is copied out: only when the whole batch was refused).
-      auto store_job = [&data](std::size_t first, std::size_t count) -> record_keeper::job {
-        return [data, first, count](records::record_store& db) {
-          for (const auto& lp : data->second) db.upsert_learner(lp.first, lp.second);
-          if (first == 0 && count == data->first.size()) return nlohmann::json(db.insert(data->first));
-          const auto from = data->first.begin() + static_cast<std::ptrdiff_t>(first);
-          return nlohmann::json(db.insert(std::vector<nlohmann::json>(from, from + static_cast<std::ptrdiff_t>(count))));
+      if (b->parts.empty()) break;
+      const record_keeper::job parse = [self, b](records::record_store&) {
+        self->prepare(*b);
+        return nlohmann::json();
+      };
+      co_await run(parse);
+      b->texts = {};
+      for (const auto& pe : b->bad)
+        log::warn("result record without conv/id/type/at: not stored", {{"partition", pe.first}, {"entry", pe.second}});
+      for (const auto& conv : b->profiles)
+        if (auto v = co_await svc.backing_store().dir_get(learner_key(conv))) b->people.emplace_back(conv, std::move(*v));
+      // Stores records [first, first + count) of the batch with the learners it names; the
+      // batch's parsed records are freed on the store's thread once all are stored.
+      auto store_job = [&self, &b](std::size_t first, std::size_t count) -> record_keeper::job {
+        return [self, b, first, count](records::record_store& db) {
+          const std::size_t n = self->store(db, *b, first, count);
+          if (first == 0 && count == b->recs.size()) b->recs = {};
+          return nlohmann::json(n);
         };
       };
       std::vector<const taken*> stored_parts;
       std::exception_ptr failed;
       try {
-        const record_keeper::job store_all = store_job(0, data->first.size());
+        const record_keeper::job store_all = store_job(0, b->recs.size());
         const nlohmann::json n = co_await run(store_all);
         stored += n.get<std::size_t>();
-        for (const auto& t : parts) stored_parts.push_back(&t);
+        for (const auto& t : b->parts) stored_parts.push_back(&t);
       } catch (const std::exception&) {
         // One partition's bad record must not hold the others back: each alone, and the
         // first failure is reported (its records stay in Redis for the next drain).
         failed = std::current_exception();
       }
-      if (failed && parts.size() > 1) {
+      if (failed && b->parts.size() > 1) {
         failed = nullptr;
-        for (const auto& t : parts) {
+        for (const auto& t : b->parts) {
           const record_keeper::job store_one = store_job(t.first, t.count);
           try {
             const nlohmann::json n = co_await run(store_one);
@@ -196,8 +267,15 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
           }
         }
       }
+      if (!b->recs.empty()) {
+        const record_keeper::job release = [b](records::record_store&) {
+          b->recs = {};
+          return nlohmann::json();
+        };
+        co_await run(release);
+      }
       for (const taken* t : stored_parts) {
-        co_await erase_late(t->p, std::span<const nlohmann::json>(data->first).subspan(t->first, t->count));
+        co_await erase_late(t->p, t->named);
         co_await svc.backing_store().results_ack(t->p, t->ids, t->f);
       }
       if (failed) std::rethrow_exception(failed);
@@ -210,6 +288,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
 record_keeper::record_keeper(net::any_io_executor ex, service& svc, delivery& sender, const std::string& url)
     : impl_(std::make_shared<impl>(std::move(ex), svc, sender)) {
   impl_->db = records::open_record_store(url);
+  impl_->db->on_each_record([i = impl_.get()] { i->pace(); });
 }
 
 record_keeper::~record_keeper() { stop(); }

@@ -213,10 +213,14 @@ class memory_store final : public store {
     co_return out;
   }
 
-  net::awaitable<std::vector<outbox_entry>> results_pending(int p, std::size_t max) override {
-    std::vector<outbox_entry> out;
+  net::awaitable<std::vector<raw_entry>> results_read(int p, const std::string& after, std::size_t max) override {
+    std::optional<sid> from;
+    if (!after.empty()) from = store_detail::parse_stream_id(after);
+    std::vector<raw_entry> out;
     std::lock_guard lock(mu_);
-    read(at(p).results, "", max, out);
+    const auto& s = at(p).results;
+    for (auto it = from ? s.upper_bound(*from) : s.begin(); it != s.end() && out.size() < max; ++it)
+      out.push_back(raw_entry{to_string(it->first), it->second});
     co_return out;
   }
 

@@ -346,6 +346,22 @@ std::vector<outbox_entry> entries_of(const redis_reply& r, const std::string& id
   return out;
 }
 
+// The same answer with each entry's field d as it is stored (moved out of the reply).
+std::vector<raw_entry> raw_entries_of(redis_reply& r) {
+  std::vector<raw_entry> out;
+  if (!r.is_array()) unavailable("unexpected XRANGE answer: " + r.to_string());
+  out.reserve(r.elements.size());
+  for (auto& e : r.elements) {
+    if (!e.is_array() || e.elements.size() < 2) continue;
+    raw_entry entry{std::move(e.elements[0].str), {}};
+    auto& fields = e.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
+      if (fields[i].str == "d") entry.text = std::move(fields[i + 1].str);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 class redis_store final : public store {
  public:
   redis_store(std::vector<std::unique_ptr<redis_client>> clients, redis_store_options opts)
@@ -602,11 +618,15 @@ class redis_store final : public store {
     co_return entries_of(r, "");
   }
 
-  net::awaitable<std::vector<outbox_entry>> results_pending(int p, std::size_t max) override {
+  net::awaitable<std::vector<raw_entry>> results_read(int p, const std::string& after, std::size_t max) override {
     check(p);
-    if (max == 0) co_return std::vector<outbox_entry>{};
-    auto r = co_await call(redis_cmd("XRANGE", keys_.results(p), "-", "+", "COUNT", std::to_string(max)));
-    co_return entries_of(r, "");
+    if (max == 0) co_return std::vector<raw_entry>{};
+    if (!after.empty()) store_detail::parse_stream_id(after);  // throws std::invalid_argument
+    // A named start: g++ 12 destroys a conditional's string temporary twice in a coroutine.
+    std::string start = "-";
+    if (!after.empty()) start = "(" + after;
+    auto r = co_await call(redis_cmd("XRANGE", keys_.results(p), start, "+", "COUNT", std::to_string(max)));
+    co_return raw_entries_of(r);
   }
 
   net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids, const fence& f) override {

@@ -33,6 +33,14 @@ net::awaitable<bool> store::outbox_done(int p, const std::vector<std::string>& e
   co_return true;
 }
 
+net::awaitable<std::vector<outbox_entry>> store::results_pending(int p, std::size_t max) {
+  auto raw = co_await results_read(p, "", max);
+  std::vector<outbox_entry> out;
+  out.reserve(raw.size());
+  for (auto& e : raw) out.push_back(outbox_entry{std::move(e.id), nlohmann::json::parse(e.text, nullptr, false)});
+  co_return out;
+}
+
 namespace {
 constexpr std::size_t code_length = 18;  // two partition characters + 16 random ones
 

@@ -123,6 +123,13 @@ struct outbox_entry {
   nlohmann::json data;  // is_discarded() when the stored text is not JSON: ack and skip it
 };
 
+// A stream entry as stored: its record text not parsed (the record keeper parses it off the
+// I/O thread).
+struct raw_entry {
+  std::string id;    // the stream entry id
+  std::string text;  // field d ("" when the entry has none)
+};
+
 struct outbox_batch {
   std::vector<outbox_entry> reply, bulk;  // ids "reply:<stream id>", "bulk:<stream id>"
 };
@@ -213,8 +220,11 @@ class store {
   virtual net::awaitable<std::vector<outbox_entry>> web_read(const std::string& conversation, const std::string& after,
                                                              std::size_t max) = 0;
   // Result records waiting to be drained into the record store (the records issue), oldest
-  // first; results_ack removes drained ones (unknown ids are ignored).
-  virtual net::awaitable<std::vector<outbox_entry>> results_pending(int p, std::size_t max) = 0;
+  // first, as stored, after the entry id `after` ("" = from the first); results_ack removes
+  // drained ones (unknown ids are ignored).
+  virtual net::awaitable<std::vector<raw_entry>> results_read(int p, const std::string& after, std::size_t max) = 0;
+  // The same, each parsed (is_discarded() when a text is not JSON).
+  net::awaitable<std::vector<outbox_entry>> results_pending(int p, std::size_t max);
   // Appends result records outside a step (delivery reports, messages the sender sent).
   virtual net::awaitable<void> results_append(int p, const std::vector<nlohmann::json>& records) = 0;
   // Sets `key` (under partition p's tag) for `ttl` unless it is set; true when this call set it.

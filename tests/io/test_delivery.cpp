@@ -6,12 +6,15 @@
 // a provider's remote API); the adapter renders and classifies for real. The chaos tests
 // (tests/chaos) run the same sender in `aula serve` against the mock Bot API over HTTP(S).
 #include "bot/delivery/delivery.hpp"
+#include "bot/service/records.hpp"
 #include "bot/engine/timing.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <set>
 #include <future>
 #include <map>
 #include <mutex>
@@ -643,4 +646,41 @@ TEST_CASE("sender: backpressure holds a webhook while the sender is behind, and 
   auto second = net::co_spawn(r.ioc, r.svc->handle_webhook("telegram", again), net::use_future).get();
   CHECK(second.status == 200);
   CHECK(r.svc->counters().backpressure_waits == 1);
+}
+
+TEST_CASE("record keeper: a backlog longer than one read goes into the record store in one drain, each record once") {
+  rig r;
+  auto& sender = r.add_sender(fast_options());
+  REQUIRE(eventually([&] { return net::co_spawn(r.ioc, sender.leases(), net::use_future).get().size() == 8; }));
+  const std::string conv = "telegram:4242";
+  const int p = partition_of(conv, r.st->partitions());
+  // 1,200 records (a read takes 500), then one the store would refuse: dropped, not blocking.
+  std::vector<nlohmann::json> recs;
+  for (int i = 0; i < 1200; ++i)
+    recs.push_back({{"conv", conv}, {"id", "a" + std::to_string(i)}, {"type", "answer"},
+                    {"at", 1'700'000'000'000 + i}, {"text", "Sí, ñandú 🦤 ¿" + std::to_string(i) + "?"}});
+  recs.push_back({{"conv", conv}, {"type", "answer"}, {"text", "sin id ni hora"}});
+  net::co_spawn(r.ioc, r.st->results_append(p, recs), net::use_future).get();
+
+  char dir[] = "/tmp/aula-keeper-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string db = std::string(dir) + "/records.db";
+  {
+    record_keeper keeper(r.ioc.get_executor(), *r.svc, sender, "sqlite://" + db);
+    CHECK(net::co_spawn(r.ioc, keeper.drain_once(), net::use_future).get() == 1200);
+    CHECK(net::co_spawn(r.ioc, r.st->results_pending(p, 10), net::use_future).get().empty());
+    const record_keeper::job read = [conv](records::record_store& st) { return st.timeline(conv, 5000); };
+    const nlohmann::json tl = net::co_spawn(r.ioc, keeper.run(read), net::use_future).get();
+    REQUIRE(tl.size() == 1200);
+    std::set<std::string> ids, texts;
+    for (const auto& e : tl) {
+      ids.insert(e.value("id", std::string{}));
+      texts.insert(e.value("text", std::string{}));
+    }
+    CHECK(ids.size() == 1200);
+    CHECK(texts.count("Sí, ñandú 🦤 ¿1199?") == 1);
+    // Nothing left: a second drain stores nothing.
+    CHECK(net::co_spawn(r.ioc, keeper.drain_once(), net::use_future).get() == 0);
+  }
+  std::filesystem::remove_all(dir);
 }

@@ -235,6 +235,13 @@ net::awaitable<void> commit_and_load(store& s) {
   REQUIRE(results.size() == 1);
   CHECK(results[0].data == rj);
   CHECK(results[0].data["text"] == "Sí, 15 años 👍");
+  // The same entries as stored, for the record keeper to parse on its own thread.
+  auto raw = co_await s.results_read(p, "", 10);
+  REQUIRE(raw.size() == 1);
+  { auto aw = co_await s.results_read(p, raw[0].id, 10); CHECK(aw.empty()); }  // after it: nothing
+  CHECK(raw[0].id == results[0].id);
+  CHECK(nlohmann::json::parse(raw[0].text) == rj);
+  CHECK(raw[0].text.find("Sí, 15 años 👍") != std::string::npos);
   const std::vector<std::string> drained{results[0].id};
   co_await results_done(s, p, drained);
   { auto aw = co_await s.results_pending(p, 10); CHECK(aw.empty()); }
