@@ -89,13 +89,6 @@ redis.call('SET', KEYS[1], n .. '|' .. ARGV[1])
 return {n, 1, ARGV[3], ARGV[4]}
 )lua";
 
-// Both outbox lanes at one instant. KEYS 1 reply, 2 bulk; ARGV 1 reply start, 2 bulk start,
-// 3 COUNT. Returns {reply entries, bulk entries}.
-const char* const read_lua = R"lua(
-return {redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[3]),
-        redis.call('XRANGE', KEYS[2], ARGV[2], '+', 'COUNT', ARGV[3])}
-)lua";
-
 // Takes or renews a partition's lease.
 // KEYS 1 lease, 2 fence counter; ARGV 1 owner, 2 ttl (ms).
 // Returns the fencing token (the owner's, renewed), or 0 when another owner holds it.
@@ -481,8 +474,13 @@ class redis_store final : public store {
     std::string from_reply = "-", from_bulk = "-";
     if (!after_reply.empty()) from_reply = "(" + after_reply;
     if (!after_bulk.empty()) from_bulk = "(" + after_bulk;
-    auto r = co_await call_script(read_, redis_cmd(keys_.outbox(p, "reply"), keys_.outbox(p, "bulk")),
-                                  redis_cmd(from_reply, from_bulk, std::to_string(max)));
+    // Both lanes at one instant: a transaction (a script did this at ~15 µs more of Redis's
+    // time per read, turning both answers into Lua tables and back).
+    const std::string count = std::to_string(max);
+    auto both = cmds(redis_cmd("MULTI"), redis_cmd("XRANGE", keys_.outbox(p, "reply"), from_reply, "+", "COUNT", count),
+                     redis_cmd("XRANGE", keys_.outbox(p, "bulk"), from_bulk, "+", "COUNT", count), redis_cmd("EXEC"));
+    auto rs = co_await pipeline(std::move(both));
+    auto& r = rs.back();
     if (!r.is_array() || r.elements.size() != 2) unavailable("unexpected outbox read answer: " + r.to_string());
     out.reply = entries_of(r.elements[0], "reply:");
     out.bulk = entries_of(r.elements[1], "bulk:");
@@ -928,7 +926,7 @@ class redis_store final : public store {
   // Registers the scripts (loaded with every connect), then starts the clients.
   void start() {
     for (auto& c : clients_) {
-      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &done_, &dead_, &timer_done_, &read_, &publish_, &quota_, &erase_,
+      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &done_, &dead_, &timer_done_, &publish_, &quota_, &erase_,
                           &drop_session_, &audit_trim_, &audit_retarget_})
         c->add_script(*script);
       c->start();
@@ -1044,7 +1042,6 @@ class redis_store final : public store {
   redis_script done_{done_lua};
   redis_script dead_{dead_lua};
   redis_script timer_done_{timer_done_lua};
-  redis_script read_{read_lua};
   redis_script publish_{publish_lua};
   redis_script quota_{quota_lua};
   redis_script erase_{erase_lua};
