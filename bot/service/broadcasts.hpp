@@ -1,4 +1,5 @@
-// Reminders and broadcasts to a cohort: jobs in the directory ("job:<id>"), worked by any
+// Reminders and broadcasts to a cohort: jobs in the directory ("job:<id>"; the open ones'
+// ids also in the set "jobs:open", which the broadcaster reads every second), worked by any
 // instance in slices under a short lease, each learner's message committed as one step with
 // the provider id "bc:<job id>" — so a job resumed after a restart (or by two instances at
 // once) never sends anyone the same broadcast twice. Every message goes in the bulk lane, so
