@@ -233,6 +233,15 @@ class memory_store final : public store {
     co_return;
   }
 
+  net::awaitable<void> results_trim(int p, const std::string& last_id, const fence& f) override {
+    const sid last = store_detail::parse_stream_id(last_id);
+    std::lock_guard lock(mu_);
+    if (!holds(at(p), f)) throw lease_lost("partition " + std::to_string(p) + ": lease lost; results not trimmed");
+    auto& r = at(p).results;
+    r.erase(r.begin(), r.upper_bound(last));
+    co_return;
+  }
+
   net::awaitable<void> results_append(int p, const std::vector<nlohmann::json>& records) override {
     std::lock_guard lock(mu_);
     for (const auto& r : records) at(p).results.emplace(next_id(), r.dump());

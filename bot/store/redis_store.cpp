@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "bot/store/redis_client.hpp"
@@ -120,6 +121,14 @@ return 1
 const char* const ack_lua = R"lua(
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 for i = 2, #ARGV, 1000 do redis.call('XDEL', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV))) end
+return 1
+)lua";
+
+// A fenced XTRIM: every entry up to an id. KEYS 1 lease, 2 stream; ARGV 1 fence, 2 the
+// lowest id kept. Returns 0 (nothing removed) when fenced, else 1.
+const char* const trim_lua = R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])
 return 1
 )lua";
 
@@ -639,6 +648,15 @@ class redis_store final : public store {
     if (r.integer != 1) throw lease_lost("partition " + std::to_string(p) + ": lease lost; results not acked");
   }
 
+  net::awaitable<void> results_trim(int p, const std::string& last_id, const fence& f) override {
+    check(p);
+    const auto last = store_detail::parse_stream_id(last_id);  // throws std::invalid_argument
+    if (last.second == std::numeric_limits<std::uint64_t>::max()) throw std::invalid_argument("stream id out of range");
+    const std::string keep_from = std::to_string(last.first) + "-" + std::to_string(last.second + 1);
+    auto r = co_await call_script(trim_, redis_cmd(keys_.lease(p), keys_.results(p)), redis_cmd(f.value(), keep_from));
+    if (r.integer != 1) throw lease_lost("partition " + std::to_string(p) + ": lease lost; results not trimmed");
+  }
+
   net::awaitable<void> results_append(int p, const std::vector<nlohmann::json>& records) override {
     check(p);
     if (records.empty()) co_return;
@@ -926,7 +944,7 @@ class redis_store final : public store {
   // Registers the scripts (loaded with every connect), then starts the clients.
   void start() {
     for (auto& c : clients_) {
-      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &done_, &dead_, &timer_done_, &publish_, &quota_, &erase_,
+      for (auto* script : {&commit_, &claim_, &lease_, &release_, &ack_, &done_, &dead_, &timer_done_, &trim_, &publish_, &quota_, &erase_,
                           &drop_session_, &audit_trim_, &audit_retarget_})
         c->add_script(*script);
       c->start();
@@ -1039,6 +1057,7 @@ class redis_store final : public store {
   redis_script lease_{lease_lua};
   redis_script release_{release_lua};
   redis_script ack_{ack_lua};
+  redis_script trim_{trim_lua};
   redis_script done_{done_lua};
   redis_script dead_{dead_lua};
   redis_script timer_done_{timer_done_lua};

@@ -231,6 +231,10 @@ class store {
   // For things that must happen once per learner and period (a re-engagement template).
   virtual net::awaitable<bool> once(int p, const std::string& key, std::chrono::milliseconds ttl) = 0;
   virtual net::awaitable<void> results_ack(int p, const std::vector<std::string>& entry_ids, const fence& f) = 0;
+  // Removes every result record up to and including `last_id` (a drain that read the stream
+  // from its start and stored all it read: far cheaper for Redis than naming each id). Throws
+  // lease_lost (removing nothing) unless `f` holds p's lease.
+  virtual net::awaitable<void> results_trim(int p, const std::string& last_id, const fence& f) = 0;
   // A rolling quota in the directory ("quota:<name>": members with the time they were taken):
   // takes a place for `member` unless `cap` members were taken within `window` before now_ms.
   // A member already holding a place keeps it (no second place). Returns 0 when the member

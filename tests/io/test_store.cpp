@@ -541,7 +541,8 @@ net::awaitable<void> leases_and_fencing(store& s) {
   REQUIRE(results.size() == 1);
   const std::vector<std::string> rid{results[0].id};
   try { co_await s.results_ack(p, rid, forged); } catch (const lease_lost&) { ++refused; }
-  CHECK(refused == 4);
+  try { co_await s.results_trim(p, rid[0], forged); } catch (const lease_lost&) { ++refused; }
+  CHECK(refused == 5);
   { auto aw = co_await s.outbox_read(p, "", "", 10); CHECK(aw.reply.size() == 2); }  // nothing removed
   { auto aw = co_await s.results_pending(p, 10); CHECK(aw.size() == 1); }
 
@@ -571,6 +572,30 @@ net::awaitable<void> leases_and_fencing(store& s) {
   co_await s.lease_release(p, fa2);
 }
 STORE_TEST("leases have one holder and fence out the others", leases_and_fencing)
+
+// A drain that stored every record it read from the start trims up to the last one: what
+// came after stays, in order, with its text.
+net::awaitable<void> results_trimmed(store& s) {
+  const std::string conv = "telegram:" + random_hex();
+  const int p = partition_of(conv, s.partitions());
+  const std::size_t before = (co_await s.results_pending(p, 1000)).size();
+  std::vector<nlohmann::json> recs;
+  for (int i = 0; i < 5; ++i)
+    recs.push_back({{"id", "t." + std::to_string(i)}, {"type", "answer"}, {"conv", conv}, {"text", "¿Sí? ñ " + std::to_string(i)}});
+  co_await s.results_append(p, recs);
+  auto all = co_await s.results_read(p, "", 1000);
+  REQUIRE(all.size() == before + 5);
+  auto f = co_await lease_of(s, p);
+  co_await s.results_trim(p, all[before + 2].id, f);  // the others' records and t.0 to t.2
+  auto left = co_await s.results_pending(p, 1000);
+  REQUIRE(left.size() == 2);
+  CHECK(left[0].data["text"] == "¿Sí? ñ 3");
+  CHECK(left[1].data["id"] == "t.4");
+  co_await s.results_trim(p, left[1].id, f);
+  { auto aw = co_await s.results_read(p, "", 10); CHECK(aw.empty()); }
+  co_await s.results_trim(p, left[1].id, f);  // again: nothing to do
+}
+STORE_TEST("result records are trimmed up to an id, under the lease", results_trimmed)
 
 // Delivered entries acknowledged in a batch with their send records: the records always go
 // in (the sends happened), the entries leave both lanes only under the lease.
@@ -1482,7 +1507,7 @@ TEST_CASE("redis store: unavailable while Redis is down or frozen, and back by i
     { auto aw = co_await s->ping(); REQUIRE(aw); }
     { auto aw = co_await raw.wait_connected(5000ms); REQUIRE(aw); }
     auto info = co_await raw.exec(redis_cmd("INFO", "memory"));
-    CHECK(info.str.find("number_of_cached_scripts:14") != std::string::npos);  // every script of the store (its 14 R"lua( texts)
+    CHECK(info.str.find("number_of_cached_scripts:15") != std::string::npos);  // every script of the store (its 15 R"lua( texts)
     CHECK(raw.connects() == 2);
     { auto aw = co_await s->commit(first_commit(conv)); REQUIRE(aw == commit_outcome::ok); }  // the new server is empty
 
