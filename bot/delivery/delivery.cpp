@@ -595,13 +595,22 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     }
     // A channel with a customer-service window (WhatsApp): decided now, at send time.
     std::int64_t last_in = 0;
+    bool from_session = false;  // last_in read from the session now (else: as of the commit)
     if (a->window_ms() > 0) {
-      loaded_session l;
-      auto op = [&]() -> net::awaitable<void> { l = co_await st.load(conv); };
-      if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
-      last_in = l.s.last_in;
-      if (last_in == 0 || svc.clock().now_ms() - last_in >= a->window_ms() || last_in == c.closed_at_last_in)
-        co_return co_await reengage(conv, c, it, a, last_in, m.template_name);
+      // The learner's last message as of the commit: a window open by it is open now (the
+      // session's can only be later), so the session is loaded only when that says closed.
+      const auto in = data.find("in");
+      last_in = in != data.end() && in->is_number_integer() ? in->get<std::int64_t>() : 0;
+      const std::int64_t now = svc.clock().now_ms();
+      if (last_in == 0 || now - last_in >= a->window_ms() || last_in == c.closed_at_last_in) {
+        loaded_session l;
+        auto op = [&]() -> net::awaitable<void> { l = co_await st.load(conv); };
+        if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
+        last_in = l.s.last_in;
+        from_session = true;
+        if (last_in == 0 || now - last_in >= a->window_ms() || last_in == c.closed_at_last_in)
+          co_return co_await reengage(conv, c, it, a, last_in, m.template_name);
+      }
     }
     const std::vector<http_call> calls = a->render(address, m);
     std::vector<nlohmann::json> records;
@@ -633,6 +642,14 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         if (res.status == send_status::window_closed) {
           // The provider says the window is closed (131047): never retried as is.
           co_await append_records(c.p, it.epoch, records);
+          if (!from_session) {
+            // Decided on the commit's word: the session's may be later (the re-engagement
+            // and the hold key on it).
+            loaded_session l;
+            auto op = [&]() -> net::awaitable<void> { l = co_await st.load(conv); };
+            if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
+            last_in = l.s.last_in;
+          }
           c.closed_at_last_in = last_in;
           log::warn("window closed (the provider refused free text)", {{"channel", channel}});
           co_return co_await reengage(conv, c, it, a, last_in, m.template_name);

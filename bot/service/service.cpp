@@ -340,8 +340,12 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
 
     commit_request c = commit_for(conv, loaded.exists ? version : 0, provider_id, follow_up);
     c.next = std::move(r.next);
-    for (const auto& m : r.messages)
+    for (const auto& m : r.messages) {
       c.outbox.push_back({{"conv", conv}, {"lane", m.unsolicited ? "bulk" : "reply"}, {"msg", to_json(m)}});
+      // The learner's last message as of this step: a sender on a channel with a window
+      // (WhatsApp) need not load the session when that alone says the window is open.
+      if (c.next.last_in > 0) c.outbox.back()["in"] = c.next.last_in;
+    }
     for (const auto& w : r.webhooks) {
       c.outbox.push_back({{"conv", conv},
                           {"lane", "reply"},

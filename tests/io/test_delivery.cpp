@@ -562,6 +562,53 @@ TEST_CASE("sender: outside the window a template goes once and the learner's que
   CHECK(r.dead("wa:+5255").empty());
 }
 
+TEST_CASE("sender: on a channel with a window, the commit's word that it is open is taken; else the session's") {
+  rig r;
+  r.svc->add_adapter(std::make_shared<window_adapter>());
+  // An entry as the service writes it: with the learner's last message as of the commit.
+  auto commit_with_in = [&](const std::string& conv, const std::string& text, std::int64_t in) {
+    net::co_spawn(r.ioc, [&]() -> net::awaitable<void> {
+      for (;;) {
+        auto loaded = co_await r.st->load(conv);
+        commit_request c;
+        c.conversation = conv;
+        c.expected_version = loaded.exists ? loaded.s.version : 0;
+        c.next = loaded.s;
+        c.outbox.push_back({{"conv", conv}, {"lane", "reply"}, {"msg", {{"text", text}}},
+                            {"v", c.expected_version + 1}, {"i", 0}, {"in", in}});
+        if (co_await r.st->commit(c) == commit_outcome::ok) break;
+      }
+      r.svc->mark_dirty(partition_of(conv, r.st->partitions()));
+    }, net::use_future).get();
+  };
+  r.add_sender(fast_options());
+  // The session has no last message, the entry says "just now": the entry is believed (the
+  // session is not read), free text goes.
+  commit_with_in("wa:+5201", "¡Hola! ¿Seguimos?", r.svc->clock().now_ms());
+  REQUIRE(eventually([&] { return r.provider.accepted() == 1; }));
+  CHECK(r.provider.delivered()["+5201"] == std::vector<std::string>{"¡Hola! ¿Seguimos?"});
+  // The entry's word is old (the window closed by it), but the learner wrote since: the
+  // session says open, free text goes.
+  net::co_spawn(r.ioc, [&]() -> net::awaitable<void> {
+    for (;;) {
+      auto loaded = co_await r.st->load("wa:+5202");
+      commit_request c;
+      c.conversation = "wa:+5202";
+      c.expected_version = loaded.exists ? loaded.s.version : 0;
+      c.next = loaded.s;
+      c.next.last_in = r.svc->clock().now_ms();
+      if (co_await r.st->commit(c) == commit_outcome::ok) break;
+    }
+  }, net::use_future).get();
+  commit_with_in("wa:+5202", "Lección 3 📘", r.svc->clock().now_ms() - 5000);
+  REQUIRE(eventually([&] { return r.provider.accepted() == 2; }));
+  CHECK(r.provider.delivered()["+5202"] == std::vector<std::string>{"Lección 3 📘"});
+  // Old by both: the template.
+  commit_with_in("wa:+5203", "tarde", r.svc->clock().now_ms() - 5000);
+  REQUIRE(eventually([&] { return r.provider.accepted() == 3; }));
+  CHECK(r.provider.delivered()["+5203"] == std::vector<std::string>{"PLANTILLA"});
+}
+
 TEST_CASE("sender: quiet hours hold bulk messages until they end, never replies, and not a learner who just wrote") {
   rig r;
   // Quiet hours around now in Mexico City (the learners' default zone): an hour each side.
