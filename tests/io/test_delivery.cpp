@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <set>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -161,26 +162,33 @@ struct rig {
     senders.back()->start();
     return *senders.back();
   }
-  // One commit for `conv` holding `texts` in `lane`, in the learner's order after what is there.
+  // One commit for `conv` holding `texts` in `lane`, in the learner's order after what is
+  // there; the sender finds it by polling.
   void commit(const std::string& conv, const std::vector<std::string>& texts, const std::string& lane = "reply") {
-    auto fut = net::co_spawn(
-        ioc,
-        [&]() -> net::awaitable<void> {
-          for (;;) {
-            auto loaded = co_await st->load(conv);
-            commit_request c;
-            c.conversation = conv;
-            c.expected_version = loaded.exists ? loaded.s.version : 0;
-            c.next = loaded.s;
-            for (std::size_t i = 0; i < texts.size(); ++i)
-              c.outbox.push_back({{"conv", conv}, {"lane", lane}, {"msg", {{"text", texts[i]}}},
-                                  {"v", c.expected_version + 1}, {"i", i}});
-            auto r = co_await st->commit(c);
-            if (r == commit_outcome::ok) co_return;
-          }
+    update(
+        conv,
+        [&](commit_request& c) {
+          for (std::size_t i = 0; i < texts.size(); ++i)
+            c.outbox.push_back({{"conv", conv}, {"lane", lane}, {"msg", {{"text", texts[i]}}},
+                                {"v", c.expected_version + 1}, {"i", i}});
         },
-        net::use_future);
-    fut.get();
+        false);
+  }
+  // One commit for `conv` that `f` makes of its session as it is (retried on a conflict),
+  // then (`tell`) the sender is told.
+  void update(const std::string& conv, const std::function<void(commit_request&)>& f, bool tell = true) {
+    net::co_spawn(ioc, [&]() -> net::awaitable<void> {
+      for (;;) {
+        auto loaded = co_await st->load(conv);
+        commit_request c;
+        c.conversation = conv;
+        c.expected_version = loaded.exists ? loaded.s.version : 0;
+        c.next = loaded.s;
+        f(c);
+        if (co_await st->commit(c) == commit_outcome::ok) break;
+      }
+      if (tell) svc->mark_dirty(partition_of(conv, st->partitions()));
+    }, net::use_future).get();
   }
   loaded_session load(const std::string& conv) {
     return net::co_spawn(ioc, st->load(conv), net::use_future).get();
@@ -525,18 +533,7 @@ TEST_CASE("sender: outside the window a template goes once and the learner's que
   rig r;
   r.svc->add_adapter(std::make_shared<window_adapter>());
   auto learner_writes = [&](const std::string& conv) {
-    net::co_spawn(r.ioc, [&]() -> net::awaitable<void> {
-      for (;;) {
-        auto loaded = co_await r.st->load(conv);
-        commit_request c;
-        c.conversation = conv;
-        c.expected_version = loaded.exists ? loaded.s.version : 0;
-        c.next = loaded.s;
-        c.next.last_in = r.svc->clock().now_ms();
-        if (co_await r.st->commit(c) == commit_outcome::ok) break;
-      }
-      r.svc->mark_dirty(partition_of(conv, r.st->partitions()));
-    }, net::use_future).get();
+    r.update(conv, [&](commit_request& c) { c.next.last_in = r.svc->clock().now_ms(); });
   };
   r.add_sender(fast_options());
   r.commit("wa:+5255", {"lección 2", "pregunta"}, "bulk");  // the learner never wrote: window closed
@@ -567,19 +564,10 @@ TEST_CASE("sender: on a channel with a window, the commit's word that it is open
   r.svc->add_adapter(std::make_shared<window_adapter>());
   // An entry as the service writes it: with the learner's last message as of the commit.
   auto commit_with_in = [&](const std::string& conv, const std::string& text, std::int64_t in) {
-    net::co_spawn(r.ioc, [&]() -> net::awaitable<void> {
-      for (;;) {
-        auto loaded = co_await r.st->load(conv);
-        commit_request c;
-        c.conversation = conv;
-        c.expected_version = loaded.exists ? loaded.s.version : 0;
-        c.next = loaded.s;
-        c.outbox.push_back({{"conv", conv}, {"lane", "reply"}, {"msg", {{"text", text}}},
-                            {"v", c.expected_version + 1}, {"i", 0}, {"in", in}});
-        if (co_await r.st->commit(c) == commit_outcome::ok) break;
-      }
-      r.svc->mark_dirty(partition_of(conv, r.st->partitions()));
-    }, net::use_future).get();
+    r.update(conv, [&](commit_request& c) {
+      c.outbox.push_back({{"conv", conv}, {"lane", "reply"}, {"msg", {{"text", text}}},
+                          {"v", c.expected_version + 1}, {"i", 0}, {"in", in}});
+    });
   };
   r.add_sender(fast_options());
   // The session has no last message, the entry says "just now": the entry is believed (the
@@ -589,17 +577,7 @@ TEST_CASE("sender: on a channel with a window, the commit's word that it is open
   CHECK(r.provider.delivered()["+5201"] == std::vector<std::string>{"¡Hola! ¿Seguimos?"});
   // The entry's word is old (the window closed by it), but the learner wrote since: the
   // session says open, free text goes.
-  net::co_spawn(r.ioc, [&]() -> net::awaitable<void> {
-    for (;;) {
-      auto loaded = co_await r.st->load("wa:+5202");
-      commit_request c;
-      c.conversation = "wa:+5202";
-      c.expected_version = loaded.exists ? loaded.s.version : 0;
-      c.next = loaded.s;
-      c.next.last_in = r.svc->clock().now_ms();
-      if (co_await r.st->commit(c) == commit_outcome::ok) break;
-    }
-  }, net::use_future).get();
+  r.update("wa:+5202", [&](commit_request& c) { c.next.last_in = r.svc->clock().now_ms(); });
   commit_with_in("wa:+5202", "Lección 3 📘", r.svc->clock().now_ms() - 5000);
   REQUIRE(eventually([&] { return r.provider.accepted() == 2; }));
   CHECK(r.provider.delivered()["+5202"] == std::vector<std::string>{"Lección 3 📘"});
@@ -621,18 +599,7 @@ TEST_CASE("sender: quiet hours hold bulk messages until they end, never replies,
   o.default_tz = "America/Mexico_City";
   r.add_sender(o);
   auto set_session = [&](const std::string& conv, const std::function<void(session&)>& f) {
-    net::co_spawn(r.ioc, [&]() -> net::awaitable<void> {
-      for (;;) {
-        auto loaded = co_await r.st->load(conv);
-        commit_request c;
-        c.conversation = conv;
-        c.expected_version = loaded.exists ? loaded.s.version : 0;
-        c.next = loaded.s;
-        f(c.next);
-        if (co_await r.st->commit(c) == commit_outcome::ok) break;
-      }
-      r.svc->mark_dirty(partition_of(conv, r.st->partitions()));
-    }, net::use_future).get();
+    r.update(conv, [&](commit_request& c) { f(c.next); });
   };
   // A learner in Tokyo is outside the hours (fifteen hours ahead): theirs goes.
   set_session("telegram:30", [](session& s) { s.contact["tz"] = "Asia/Tokyo"; });
