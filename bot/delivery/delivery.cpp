@@ -540,6 +540,14 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     }
   }
 
+  // The learner's session, read while partition p's lease holds (nullopt: it went meanwhile).
+  net::awaitable<std::optional<loaded_session>> session_of(const std::string& conv, int p, std::uint64_t epoch) {
+    loaded_session l;
+    auto op = [&]() -> net::awaitable<void> { l = co_await st.load(conv); };
+    if (!co_await with_store(p, epoch, op)) co_return std::nullopt;
+    co_return l;
+  }
+
   net::awaitable<verdict> deliver_message(const std::string& conv, conv_state& c, const item& it) {
     const auto who = split_conversation(conv);
     const std::string& channel = who.first;
@@ -580,13 +588,12 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     const auto pc = pacing_of(channel);
     if (it.lane == "bulk" && opts.quiet_start != opts.quiet_end) {
       // Quiet hours: unsolicited messages wait (a learner who just wrote is awake).
-      loaded_session l;
-      auto op = [&]() -> net::awaitable<void> { l = co_await st.load(conv); };
-      if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
+      const auto l = co_await session_of(conv, c.p, it.epoch);
+      if (!l) co_return verdict{outcome::abandon};
       const std::int64_t now = svc.clock().now_ms();
-      const bool awake = l.s.last_in > 0 && now - l.s.last_in < opts.awake.count();
-      auto tz = l.s.contact.find("tz");
-      const std::string zone = tz != l.s.contact.end() && known_time_zone(tz->second) ? tz->second : opts.default_tz;
+      const bool awake = l->s.last_in > 0 && now - l->s.last_in < opts.awake.count();
+      auto tz = l->s.contact.find("tz");
+      const std::string zone = tz != l->s.contact.end() && known_time_zone(tz->second) ? tz->second : opts.default_tz;
       if (const std::int64_t wait = awake ? 0 : quiet_wait(now, zone); wait > 0) {
         verdict v{outcome::held, "quiet hours"};
         v.wait_ms = wait;
@@ -602,14 +609,13 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       const auto in = data.find("in");
       last_in = in != data.end() && in->is_number_integer() ? in->get<std::int64_t>() : 0;
       const std::int64_t now = svc.clock().now_ms();
-      if (last_in == 0 || now - last_in >= a->window_ms() || last_in == c.closed_at_last_in) {
-        loaded_session l;
-        auto op = [&]() -> net::awaitable<void> { l = co_await st.load(conv); };
-        if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
-        last_in = l.s.last_in;
+      const auto closed = [&](std::int64_t t) { return t == 0 || now - t >= a->window_ms() || t == c.closed_at_last_in; };
+      if (closed(last_in)) {
+        const auto l = co_await session_of(conv, c.p, it.epoch);
+        if (!l) co_return verdict{outcome::abandon};
+        last_in = l->s.last_in;
         from_session = true;
-        if (last_in == 0 || now - last_in >= a->window_ms() || last_in == c.closed_at_last_in)
-          co_return co_await reengage(conv, c, it, a, last_in, m.template_name);
+        if (closed(last_in)) co_return co_await reengage(conv, c, it, a, last_in, m.template_name);
       }
     }
     const std::vector<http_call> calls = a->render(address, m);
@@ -645,10 +651,9 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
           if (!from_session) {
             // Decided on the commit's word: the session's may be later (the re-engagement
             // and the hold key on it).
-            loaded_session l;
-            auto op = [&]() -> net::awaitable<void> { l = co_await st.load(conv); };
-            if (!co_await with_store(c.p, it.epoch, op)) co_return verdict{outcome::abandon};
-            last_in = l.s.last_in;
+            const auto l = co_await session_of(conv, c.p, it.epoch);
+            if (!l) co_return verdict{outcome::abandon};
+            last_in = l->s.last_in;
           }
           c.closed_at_last_in = last_in;
           log::warn("window closed (the provider refused free text)", {{"channel", channel}});

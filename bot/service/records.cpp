@@ -3,7 +3,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -100,6 +99,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     std::size_t text_first = 0;        // its texts in batch::texts
     std::size_t first = 0, count = 0;  // its complete records in batch::recs
     std::vector<std::string> named;    // learners its records name (late erasures)
+    bool stored = false;               // its records are in the record store
   };
   struct batch {
     std::vector<taken> parts;
@@ -245,22 +245,18 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
         log::warn("result record without conv/id/type/at: not stored", {{"partition", pe.first}, {"entry", pe.second}});
       for (const auto& conv : b->profiles)
         if (auto v = co_await svc.backing_store().dir_get(learner_key(conv))) b->people.emplace_back(conv, std::move(*v));
-      // Stores records [first, first + count) of the batch with the learners it names; the
-      // batch's parsed records are freed on the store's thread once all are stored.
+      // Stores records [first, first + count) of the batch with the learners it names.
       auto store_job = [&self, &b](std::size_t first, std::size_t count) -> record_keeper::job {
         return [self, b, first, count](records::record_store& db) {
-          const std::size_t n = self->store(db, *b, first, count);
-          if (first == 0 && count == b->recs.size()) self->release(b->recs);
-          return nlohmann::json(n);
+          return nlohmann::json(self->store(db, *b, first, count));
         };
       };
-      std::vector<const taken*> stored_parts;
       std::exception_ptr failed;
       try {
         const record_keeper::job store_all = store_job(0, b->recs.size());
         const nlohmann::json n = co_await run(store_all);
         stored += n.get<std::size_t>();
-        for (const auto& t : b->parts) stored_parts.push_back(&t);
+        for (auto& t : b->parts) t.stored = true;
       } catch (const std::exception&) {
         // One partition's bad record must not hold the others back: each alone, and the
         // first failure is reported (its records stay in Redis for the next drain).
@@ -268,34 +264,34 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       }
       if (failed && b->parts.size() > 1) {
         failed = nullptr;
-        for (const auto& t : b->parts) {
+        for (auto& t : b->parts) {
           const record_keeper::job store_one = store_job(t.first, t.count);
           try {
             const nlohmann::json n = co_await run(store_one);
             stored += n.get<std::size_t>();
-            stored_parts.push_back(&t);
+            t.stored = true;
           } catch (const std::exception&) {
             if (!failed) failed = std::current_exception();
           }
         }
       }
-      if (!b->recs.empty()) {
-        const record_keeper::job release = [self, b](records::record_store&) {
-          self->release(b->recs);
-          return nlohmann::json();
-        };
-        co_await run(release);
-      }
+      // The parsed records are freed on the store's thread, where they were made.
+      const record_keeper::job release = [self, b](records::record_store&) {
+        self->release(b->recs);
+        return nlohmann::json();
+      };
+      co_await run(release);
       // A partition whose records this drain read from the start and stored all of is
       // trimmed up to its last one (one XTRIM: naming 80 ids kept Redis busy for ~0.25 ms);
       // one with a part not stored has each stored part's ids removed instead.
       std::set<int> holes;
       for (const auto& t : b->parts)
-        if (std::find(stored_parts.begin(), stored_parts.end(), &t) == stored_parts.end()) holes.insert(t.p);
-      for (const taken* t : stored_parts) {
-        co_await erase_late(t->p, t->named);
-        if (holes.count(t->p)) co_await svc.backing_store().results_ack(t->p, t->ids, t->f);
-        else co_await svc.backing_store().results_trim(t->p, t->ids.back(), t->f);
+        if (!t.stored) holes.insert(t.p);
+      for (const auto& t : b->parts) {
+        if (!t.stored) continue;
+        co_await erase_late(t.p, t.named);
+        if (holes.count(t.p)) co_await svc.backing_store().results_ack(t.p, t.ids, t.f);
+        else co_await svc.backing_store().results_trim(t.p, t.ids.back(), t.f);
       }
       if (failed) std::rethrow_exception(failed);
       if (reads_left == 0) break;

@@ -348,6 +348,15 @@ std::vector<outbox_entry> entries_of(const redis_reply& r, const std::string& id
   return out;
 }
 
+// XRANGE's start for the entries after the stream id `after` ("" = from the first); throws
+// std::invalid_argument when `after` is not a stream id. (A named string, too: g++ 12
+// destroys a conditional's string temporary twice in a coroutine.)
+std::string range_after(const std::string& after) {
+  if (after.empty()) return "-";
+  store_detail::parse_stream_id(after);
+  return "(" + after;
+}
+
 // The same answer with each entry's field d as it is stored (moved out of the reply).
 std::vector<raw_entry> raw_entries_of(redis_reply& r) {
   std::vector<raw_entry> out;
@@ -476,13 +485,9 @@ class redis_store final : public store {
   net::awaitable<outbox_batch> outbox_read(int p, const std::string& after_reply, const std::string& after_bulk,
                                            std::size_t max) override {
     check(p);
-    if (!after_reply.empty()) store_detail::parse_stream_id(after_reply);  // throws std::invalid_argument
-    if (!after_bulk.empty()) store_detail::parse_stream_id(after_bulk);
+    const std::string from_reply = range_after(after_reply), from_bulk = range_after(after_bulk);
     outbox_batch out;
     if (max == 0) co_return out;
-    std::string from_reply = "-", from_bulk = "-";
-    if (!after_reply.empty()) from_reply = "(" + after_reply;
-    if (!after_bulk.empty()) from_bulk = "(" + after_bulk;
     // Both lanes at one instant: a transaction (a script did this at ~15 µs more of Redis's
     // time per read, turning both answers into Lua tables and back).
     const std::string count = std::to_string(max);
@@ -615,12 +620,9 @@ class redis_store final : public store {
   net::awaitable<std::vector<outbox_entry>> web_read(const std::string& conversation, const std::string& after,
                                                      std::size_t max) override {
     std::vector<outbox_entry> out;
-    if (!after.empty()) store_detail::parse_stream_id(after);  // throws std::invalid_argument
+    const std::string start = range_after(after);
     if (max == 0) co_return out;
     auto key = keys_.web(partition_of(conversation, opts_.partitions), conversation);
-    // A named start: g++ 12 destroys a conditional's string temporary twice in a coroutine.
-    std::string start = "-";
-    if (!after.empty()) start = "(" + after;
     auto r = co_await call(redis_cmd("XRANGE", key, start, "+", "COUNT", std::to_string(max)));
     co_return entries_of(r, "");
   }
@@ -628,10 +630,7 @@ class redis_store final : public store {
   net::awaitable<std::vector<raw_entry>> results_read(int p, const std::string& after, std::size_t max) override {
     check(p);
     if (max == 0) co_return std::vector<raw_entry>{};
-    if (!after.empty()) store_detail::parse_stream_id(after);  // throws std::invalid_argument
-    // A named start: g++ 12 destroys a conditional's string temporary twice in a coroutine.
-    std::string start = "-";
-    if (!after.empty()) start = "(" + after;
+    const std::string start = range_after(after);
     auto r = co_await call(redis_cmd("XRANGE", keys_.results(p), start, "+", "COUNT", std::to_string(max)));
     co_return raw_entries_of(r);
   }
