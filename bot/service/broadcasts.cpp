@@ -135,9 +135,10 @@ net::awaitable<bool> broadcaster::cancel(const std::string& id) {
 }
 
 net::awaitable<std::optional<std::string>> broadcaster::excluded(const broadcast_spec& spec,
-                                                                 const std::string& conversation) {
+                                                                 const std::string& conversation,
+                                                                 loaded_session* keep) {
   loaded_session l = co_await svc_.backing_store().load(conversation);
-  const session& s = l.s;
+  const session& s = keep ? (*keep = std::move(l)).s : l.s;
   if (!spec.states.empty()) {
     auto st = s.contact.find("state");
     const std::string state = st == s.contact.end() ? std::string{} : state_name(st->second);
@@ -255,7 +256,8 @@ net::awaitable<void> broadcaster::work(nlohmann::json job) {
     const std::size_t end = std::min(members.size(), done + chunk);
     for (; done < end; ++done) {
       const std::string& conv = members[done];
-      std::optional<std::string> why = co_await excluded(spec, conv);
+      loaded_session loaded;
+      std::optional<std::string> why = co_await excluded(spec, conv, &loaded);
       if (why) {
         ++skipped;
         continue;
@@ -274,7 +276,11 @@ net::awaitable<void> broadcaster::work(nlohmann::json job) {
       const auto colon = conv.find(':');
       // The provider id makes the step once-only per learner and job (a resumed job skips
       // those already done).
-      const bool fresh = co_await svc_.deliver(conv.substr(0, colon), conv.substr(colon + 1), ev, "bc:" + id);
+      const std::string channel = conv.substr(0, colon), address = conv.substr(colon + 1), provider_id = "bc:" + id;
+      const std::map<std::string, std::string> no_contact;
+      const std::vector<http_call> no_calls;
+      const bool fresh =
+          co_await svc_.deliver(channel, address, ev, provider_id, no_contact, no_calls, nullptr, &loaded);
       if (fresh) ++sent;
     }
     job["done"] = done;

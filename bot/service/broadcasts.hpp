@@ -58,7 +58,9 @@ class broadcaster {
   net::awaitable<void> tick();
   net::awaitable<void> work(nlohmann::json job);
   // nullopt: the learner receives it; else why not.
-  net::awaitable<std::optional<std::string>> excluded(const broadcast_spec& spec, const std::string& conversation);
+  // `keep`: where the loaded session goes (the step then starts from it: one load, not two).
+  net::awaitable<std::optional<std::string>> excluded(const broadcast_spec& spec, const std::string& conversation,
+                                                      loaded_session* keep = nullptr);
   net::awaitable<void> save(const nlohmann::json& job);
 
   net::any_io_executor ex_;

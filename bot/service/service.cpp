@@ -232,7 +232,8 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
                                       const std::string& provider_id,
                                       const std::map<std::string, std::string>& contact,
                                       const std::vector<http_call>& follow_up,
-                                      std::vector<nlohmann::json>* committed_records) {
+                                      std::vector<nlohmann::json>* committed_records,
+                                      loaded_session* preloaded) {
   const std::string conv = channel + ":" + address;
   channel_adapter* a = adapter(channel);
   const int partition = partition_of(conv, store_.partitions());
@@ -242,7 +243,12 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     resolver = resolver_;
   }
   for (int attempt = 0; attempt < opts_.max_commit_attempts; ++attempt) {
-    loaded_session loaded = co_await store_.load(conv);
+    loaded_session loaded;
+    if (attempt == 0 && preloaded) {
+      loaded = std::move(*preloaded);
+    } else {
+      loaded = co_await store_.load(conv);
+    }
     session s = std::move(loaded.s);  // (loaded.exists is all that is read of it after)
     // What the provider tells about a learner fills the gaps, never overwrites.
     // (No structured bindings in coroutines: g++ 12 miscompiles some of them.)

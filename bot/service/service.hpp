@@ -84,11 +84,14 @@ class service {
 
   // One event for one conversation ("<channel>:<address>"): load, step, commit (retrying on
   // version conflicts). Returns false for a duplicate provider id. Throws store_unavailable.
+  // `preloaded`: the session as the caller just loaded it, used (and moved from) instead of the
+  // first load; a conflict loads it again.
   net::awaitable<bool> deliver(const std::string& channel, const std::string& address, const inbound_event& ev,
                                const std::string& provider_id = {},
                                const std::map<std::string, std::string>& contact = {},
                                const std::vector<http_call>& follow_up = {},
-                               std::vector<nlohmann::json>* committed_records = nullptr);
+                               std::vector<nlohmann::json>* committed_records = nullptr,
+                               loaded_session* preloaded = nullptr);
 
   // Wakes the sender: a commit put messages in partition p's outbox.
   void mark_dirty(int p);

@@ -126,10 +126,28 @@ class Broadcasts(unittest.TestCase):
         self.assertEqual(recorded, LEARNERS)
 
     def scans(self):
+        return self.command_calls("scan")
+
+    def command_calls(self, name):
         for line in self.redis.cli("INFO", "commandstats").splitlines():
-            if line.startswith("cmdstat_scan:"):
+            if line.startswith(f"cmdstat_{name}:"):
                 return int(line.split("calls=")[1].split(",")[0])
         return 0
+
+    def test_each_recipient_session_is_read_once_for_the_check_and_the_step(self):
+        # A recipient's session is loaded to check it (opted out, consent, the job's states),
+        # and the step starts from that load (it loaded it again). Redis counts the session
+        # reads (HMGET; the commit script's version check is one more per step).
+        chats = [8600 + i for i in range(300)]
+        self.enroll_csv("una-lectura", chats)
+        text = "Aviso 📣: la encuesta de necesidades cierra el viernes. ¡Gracias!"
+        before = self.command_calls("hmget")
+        made = self.cli("broadcast", "--cohort", "una-lectura", "--text", text, "--wait")
+        self.assertEqual(made.returncode, 0, made.stdout + made.stderr)
+        wait_until(lambda: all(text in self.texts_to(c) for c in chats), timeout=60, what="the broadcast at the mock")
+        per_recipient = (self.command_calls("hmget") - before) / len(chats)
+        # 2 = the load + the commit's check; 3 when the step loaded the session again.
+        self.assertLess(per_recipient, 2.5, f"{per_recipient:.2f} session reads per recipient")
 
     def test_jobs_are_found_without_scanning_redis_even_one_saved_before_the_index(self):
         chats = [8301, 8302, 8303]
