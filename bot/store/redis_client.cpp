@@ -1562,19 +1562,24 @@ net::awaitable<std::vector<std::string>> redis_client::scan(std::string pattern,
 }
 
 net::awaitable<std::int64_t> redis_client::wait_replicas(int replicas, std::chrono::milliseconds timeout,
-                                                         const std::string& routing_key) {
-  auto argv = redis_cmd("WAIT", std::to_string(replicas), std::to_string(timeout.count()));
-  redis_reply r;
+                                                         const std::string& routing_key, const std::string& mark) {
+  std::vector<std::vector<std::string>> cmds;
+  if (!mark.empty()) cmds.push_back(redis_cmd("SET", mark, "1", "PX", "60000"));
+  cmds.push_back(redis_cmd("WAIT", std::to_string(replicas), std::to_string(timeout.count())));
+  std::vector<redis_reply> rs;
   if (cluster_) {
     // WAIT has no key: send it to the master that holds `routing_key`, on the connection the
     // write went through (one connection per master).
     std::uint64_t seen = 0;
     auto routed = cluster_->route(redis_key_slot(routing_key), seen);
     if (!routed.second) throw_redis(redis_errc::not_connected, "Redis Cluster: no slot map");
-    r = co_await routed.second->exec(std::move(argv), timeout + cfg_.command_timeout);
+    rs = co_await routed.second->exec_pipeline(std::move(cmds), timeout + cfg_.command_timeout);
   } else {
-    r = co_await exec(std::move(argv), timeout + cfg_.command_timeout);
+    rs = co_await exec_pipeline(std::move(cmds), timeout + cfg_.command_timeout);
   }
+  if (!mark.empty() && rs.front().type == redis_reply::kind::error)
+    throw std::runtime_error("the mark before WAIT was refused: " + rs.front().to_string());
+  const auto& r = rs.back();
   if (r.type != redis_reply::kind::integer) throw std::runtime_error("unexpected WAIT answer: " + r.to_string());
   co_return r.integer;
 }

@@ -183,8 +183,11 @@ class redis_client {
   net::awaitable<std::vector<std::string>> scan(std::string pattern, std::size_t count = 1000);
   // WAIT replicas timeout on the connection that served `routing_key` (its master in a
   // cluster): how many replicas acknowledged every write made on that connection so far.
+  // With a `mark` key (same hash tag as `routing_key`), first writes it (SET … PX) on that
+  // connection: WAIT then covers every write the master took before, from any connection
+  // (another instance's commit, say), not only this connection's own.
   net::awaitable<std::int64_t> wait_replicas(int replicas, std::chrono::milliseconds timeout,
-                                             const std::string& routing_key);
+                                             const std::string& routing_key, const std::string& mark = {});
   // single, sentinel or cluster (from the URL).
   redis_url::kind mode() const;
   // The node a single/Sentinel client talks to now ("host:port", or the socket path); in a

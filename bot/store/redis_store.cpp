@@ -453,9 +453,11 @@ class redis_store final : public store {
     if (status == "conflict") co_return commit_outcome::conflict;
     if (status == "duplicate") {
       // A retry of a step this master has: maybe the one answered 503 because no replica
-      // confirmed it. Answered 200 only once a replica has it too (WAIT covers what was
-      // replicated before this connection's last write, in the one replication stream).
-      if (opts_.wait_replicas > 0) co_await wait_for_replicas(client, routing_key, "retried step found");
+      // confirmed it, maybe written by another instance. Answered 200 only once a replica has
+      // it too: WAIT covers what the master took before this connection's last write (the one
+      // replication stream), so this connection writes a mark first.
+      if (opts_.wait_replicas > 0)
+        co_await wait_for_replicas(client, routing_key, "retried step found", keys_.waited(p));
       co_return commit_outcome::duplicate;
     }
     unavailable("unexpected commit answer: " + r.to_string());
@@ -502,11 +504,11 @@ class redis_store final : public store {
     // fell short was answered 503, yet its entries are in this master's outbox; sent now, they
     // would be sent again when a failover loses them and the provider's retry is taken anew on
     // the new master (a master demoted under aula keeps taking writes until aula follows).
-    // WAIT covers what each connection wrote before it, so each connection waits.
+    // The entries may come from any connection of any instance: a mark written after the read
+    // follows all of them in the replication stream, and WAIT on its connection covers it.
     if (opts_.wait_replicas > 0 && (!out.reply.empty() || !out.bulk.empty())) {
       const std::string routing_key = keys_.outbox(p, "reply");
-      for (auto& c : clients_)
-        if (c->connected()) co_await wait_for_replicas(*c, routing_key, "outbox entries read");
+      co_await wait_for_replicas(pick(), routing_key, "outbox entries read", keys_.waited(p));
     }
     co_return out;
   }
@@ -1017,11 +1019,12 @@ class redis_store final : public store {
   // answers 503, the provider retries, and the retry is a duplicate (provider id dedupe),
   // answered 200 once a replica confirms it, if the master keeps the write, or is taken again
   // by the new master if a failover lost it. The sender's outbox reads wait the same way.
+  // With a `mark` key, writes it first (other connections' writes are then covered too).
   net::awaitable<void> wait_for_replicas(redis_client& client, const std::string& routing_key,
-                                        std::string_view what = "commit written") {
+                                        std::string_view what = "commit written", const std::string& mark = {}) {
     std::int64_t acked = 0;
     try {
-      acked = co_await client.wait_replicas(opts_.wait_replicas, opts_.wait_timeout, routing_key);
+      acked = co_await client.wait_replicas(opts_.wait_replicas, opts_.wait_timeout, routing_key, mark);
     } catch (const boost::system::system_error& e) {
       if (is_redis_failure(e)) unavailable(e.what());
       throw;

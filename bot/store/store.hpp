@@ -343,6 +343,8 @@ struct store_keys {
   }
   std::string lease(int p) const { return prefix + ":" + tag(p) + ":lease"; }
   std::string fence(int p) const { return prefix + ":" + tag(p) + ":fence"; }
+  // Written just before a WAIT that must cover other connections' writes (redis.wait_replicas).
+  std::string waited(int p) const { return prefix + ":" + tag(p) + ":waited"; }
   std::string dead(int p) const { return prefix + ":" + tag(p) + ":dead"; }
   std::string once(int p, const std::string& key) const { return prefix + ":" + tag(p) + ":once:" + key; }
   std::string cert(int p, const std::string& code) const { return prefix + ":" + tag(p) + ":cert:" + code; }

@@ -40,8 +40,10 @@ struct private_redis {
   int port = free_port();
   std::filesystem::path dir;
   bool unix_socket = false;
+  int replica_of = 0;  // a replica of the server on this port (0: a master)
 
-  explicit private_redis(bool with_unix_socket = false) : unix_socket(with_unix_socket) {
+  explicit private_redis(bool with_unix_socket = false, int replica_of_port = 0)
+      : unix_socket(with_unix_socket), replica_of(replica_of_port) {
     auto base = std::getenv("AULA_TEST_TMP") ? std::filesystem::path(std::getenv("AULA_TEST_TMP"))
                                              : std::filesystem::temp_directory_path();
     dir = base / ("aula-redis-" + random_hex());
@@ -68,9 +70,22 @@ struct private_redis {
     auto d = dir.string();
     REQUIRE(sh("redis-server --port " + std::to_string(port) + " --bind 127.0.0.1 --save '' --appendonly no --dir '" +
                d + "' --daemonize yes --pidfile '" + d + "/redis.pid' --logfile '" + d + "/log'" +
-               (unix_socket ? " --unixsocket '" + socket() + "' --unixsocketperm 700" : "")) == 0);
+               (unix_socket ? " --unixsocket '" + socket() + "' --unixsocketperm 700" : "") +
+               (replica_of ? " --replicaof 127.0.0.1 " + std::to_string(replica_of) : "")) == 0);
     for (int i = 0; i < 100 && !alive(); ++i) std::this_thread::sleep_for(50ms);
     REQUIRE(alive());
+  }
+  // A line of INFO replication ("connected_slaves:1", "master_link_status:up") is there.
+  bool replication_has(const std::string& line) const {
+    return sh("redis-cli -p " + std::to_string(port) + " info replication | tr -d '\\r' | grep -qx '" + line + "'") ==
+           0;
+  }
+  // Its replica acknowledged everything it took (slave0's offset is master_repl_offset).
+  bool replica_caught_up() const {
+    const std::string info = "redis-cli -p " + std::to_string(port) + " info replication | tr -d '\\r'";
+    return sh("test -n \"$(" + info + " | sed -n 's/^master_repl_offset://p')\" && test \"$(" + info +
+              " | sed -n 's/^master_repl_offset://p')\" = \"$(" + info +
+              " | sed -n 's/^slave0:.*offset=\\([0-9]*\\).*/\\1/p')\"") == 0;
   }
   void stop() {
     using namespace std::chrono_literals;

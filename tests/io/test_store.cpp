@@ -1375,6 +1375,58 @@ TEST_CASE("redis store: with wait_replicas and no replica, a commit is refused a
   });
 }
 
+TEST_CASE("redis store: with wait_replicas, a step another instance wrote is confirmed only once a replica has it") {
+  // Two instances (two stores, their own connections) on a master with one replica. WAIT counts
+  // what replicas acknowledged of the writes before the waiting connection's last write; the
+  // instance that reads the step's outbox entries, or finds the step (the provider's retry, a
+  // duplicate), may have written nothing since, so its WAIT would confirm at once a step only
+  // the master has. It writes a mark first. (Redis 7.0 also counts the duplicate check's
+  // read-only script as a write for WAIT; the documentation promises that for writes only.)
+  private_redis master;
+  private_redis replica(false, master.port);
+  for (int i = 0; i < 200 && !replica.replication_has("master_link_status:up"); ++i) std::this_thread::sleep_for(50ms);
+  REQUIRE(replica.replication_has("master_link_status:up"));
+  REQUIRE(master.replication_has("connected_slaves:1"));
+  auto opts = test_options();
+  opts.url = master.url();
+  opts.wait_replicas = 1;
+  opts.wait_timeout = 100ms;
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    auto a = co_await make_redis_store(ex, opts);
+    auto b = co_await make_redis_store(ex, opts);
+    const std::string conv = "whatsapp:5215512345678";
+    const int p = partition_of(conv, opts.partitions);
+    auto c = first_commit(conv);
+    c.provider_id = "wamid.ÁÉÍ-1";
+    c.outbox = {outbox_msg(conv, "reply", "¿Qué edad mínima fija la ley? 👷")};
+    const std::function<net::awaitable<void>()> a_commits = [&]() -> net::awaitable<void> { co_await a->commit(c); };
+    const std::function<net::awaitable<void>()> b_commits = [&]() -> net::awaitable<void> { co_await b->commit(c); };
+    const std::function<net::awaitable<void>()> b_reads = [&]() -> net::awaitable<void> {
+      co_await b->outbox_read(p, "", "", 10);
+    };
+    // The replica stops acknowledging (frozen: still connected, so WAIT counts it when it is
+    // behind nothing the waiting connection wrote), once it has all the stores wrote so far.
+    for (int i = 0; i < 100 && !master.replica_caught_up(); ++i) std::this_thread::sleep_for(50ms);
+    REQUIRE(master.replica_caught_up());
+    REQUIRE(sh("kill -STOP " + replica.pid()) == 0);
+    const std::string a_why = co_await refusal_of(a_commits);
+    CHECK(a_why.find("commit written on the master but acknowledged by 0 of 1") != std::string::npos);
+    // The other instance's sender finds the entry (its connections wrote nothing since it
+    // started), then the provider's retry reaches it: the step is on the master only.
+    const std::string read_why = co_await refusal_of(b_reads);
+    CHECK(read_why.find("outbox entries read on the master but acknowledged by 0 of 1") != std::string::npos);
+    const std::string b_why = co_await refusal_of(b_commits);
+    CHECK(b_why.find("retried step found on the master but acknowledged by 0 of 1") != std::string::npos);
+    // Once the replica catches up, the retry is answered (a duplicate) and the entry handed out.
+    REQUIRE(sh("kill -CONT " + replica.pid()) == 0);
+    const auto again = co_await b->commit(c);
+    CHECK(again == commit_outcome::duplicate);
+    auto batch = co_await b->outbox_read(p, "", "", 10);
+    REQUIRE(batch.reply.size() == 1);
+    CHECK(batch.reply[0].data["msg"]["text"] == "¿Qué edad mínima fija la ley? 👷");
+  });
+}
+
 TEST_CASE("redis store: another partition count is refused") {
   auto opts = test_options();
   run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
