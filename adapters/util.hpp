@@ -79,6 +79,19 @@ std::string string_member(const nlohmann::json& o, const char* key);  // "" when
 // An integer as exact decimal text (ids can exceed 2^53; they fit int64); nullopt otherwise.
 std::optional<std::string> int64_text(const nlohmann::json* v);
 
+// Some values of a JSON body read without building its document (a provider's answer to a
+// send, thousands a second; only a field or two matters). `paths` name values by their
+// members and array positions ('#' and the index), '/'-separated ("result/message_id",
+// "messages/#0/id"; in a member's name a backslash, '/' and a leading '#' are escaped with a
+// backslash); a member repeated counts as its last value, as in a parsed document; an
+// object or array at a path is kept as an empty one of its kind (its presence). nullopt when
+// the body is not JSON or not an object.
+struct picked_values {
+  std::vector<std::pair<std::string, nlohmann::json>> values;
+  const nlohmann::json* find(std::string_view path) const;  // nullptr when absent
+};
+std::optional<picked_values> pick_values(std::string_view body, const std::vector<std::string_view>& paths);
+
 // ---------------------------------------------------------------------------- UTF-16 lengths
 
 // The length in bytes of the UTF-8 sequence at `s[i]`; 1 for an invalid byte.

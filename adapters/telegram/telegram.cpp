@@ -321,6 +321,18 @@ std::vector<http_call> telegram_adapter::render(const std::string& address, cons
 
 send_result telegram_adapter::classify(int http_status, const std::string& body) const {
   send_result r;
+  if (http_status >= 200 && http_status < 300) {
+    // The common answer, {"ok":true,"result":{"message_id":…,…}}, read without its document.
+    static const std::vector<std::string_view> paths{"ok", "result/message_id"};
+    if (auto v = pick_values(body, paths)) {
+      const json* ok = v->find("ok");
+      if (ok && ok->is_boolean() && ok->get<bool>()) {
+        if (auto id = int64_text(v->find("result/message_id"))) r.external_id = *id;
+        r.status = send_status::ok;
+        return r;
+      }
+    }
+  }
   const json j = json::parse(body, nullptr, false);
   const bool parsed = !j.is_discarded() && j.is_object();
   std::string description = parsed ? string_member(j, "description") : std::string{};

@@ -533,6 +533,19 @@ std::vector<http_call> whatsapp_adapter::render_reengagement(const std::string& 
 
 send_result whatsapp_adapter::classify(int http_status, const std::string& body) const {
   send_result r;
+  if (http_status >= 200 && http_status < 300) {
+    // The common answer, {"messaging_product":"whatsapp","contacts":[…],"messages":[{"id":…}]},
+    // read without its document.
+    static const std::vector<std::string_view> paths{"error", "messages/#0/id"};
+    if (auto v = pick_values(body, paths)) {
+      const json* err = v->find("error");
+      const json* id = v->find("messages/#0/id");
+      if (!(err && err->is_object()) && id && id->is_string() && !id->get_ref<const std::string&>().empty()) {
+        r.external_id = id->get<std::string>();
+        return r;
+      }
+    }
+  }
   const json j = json::parse(body, nullptr, false);
   const bool parsed = !j.is_discarded() && j.is_object();
   const json* err = parsed ? object_member(j, "error") : nullptr;

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cctype>
 #include <map>
 #include <optional>
 #include <string>
@@ -429,6 +430,20 @@ const std::vector<classify_case> classify_cases = {
      R"({"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"})", send_status::stopped,
      "", 0, "blocked"},
     {"no answer at all", 0, "", send_status::connection_failed, "", 0, "HTTP 0"},
+    // The quick reading of a 200 must agree with the full one on the odd ones too.
+    {"ok:true, message_id as text is not an id", 200, R"({"ok":true,"result":{"message_id":"42"}})", send_status::ok,
+     "", 0, ""},
+    {"ok:true, message_id deeper is not the result's", 200, R"({"ok":true,"result":{"chat":{"message_id":9}}})",
+     send_status::ok, "", 0, ""},
+    {"ok repeated: the last one counts", 200, R"({"ok":true,"ok":false,"error_code":403,"description":"Forbidden"})",
+     send_status::stopped, "", 0, "Forbidden"},
+    {"ok:\"true\" as text is no envelope", 200, R"({"ok":"true","result":{"message_id":1}})",
+     send_status::connection_failed, "", 0, "without an ok:true envelope"},
+    {"cut off mid-answer", 200, R"({"ok":true,"result":{"message_id":42,"text":"¿Segu)", send_status::connection_failed,
+     "", 0, "HTTP 200"},
+    {"an array at the top", 200, R"([{"ok":true}])", send_status::connection_failed, "", 0, "HTTP 200"},
+    {"a huge message_id", 200, R"({"ok":true,"result":{"message_id":9223372036854775807,"text":"¡Listo! 🎉"}})",
+     send_status::ok, "9223372036854775807", 0, ""},
 };
 
 }  // namespace
@@ -565,6 +580,55 @@ TEST_CASE("telegram: classifying the Bot API's answers") {
         CHECK_THAT(r.error, Contains(c.expected_error_contains));
     }
   }
+}
+
+TEST_CASE("adapters: values picked from a JSON body without its document") {
+  using adapter_util::pick_values;
+  const std::string body =
+      R"({"ok":true,"result":{"message_id":42,"chat":{"id":-100123,"title":"Comisión de Oaxaca 🌽"},)"
+      R"("entities":[{"type":"bold"},{"type":"italic","offset":3}],"text":"¿Qué edad mínima fija la ley?"},)"
+      R"("list":[[1,2],[3]],"flag":null,"ratio":0.5,"big":18446744073709551615})";
+  const std::vector<std::string_view> paths{"ok", "result/message_id", "result/chat/title", "result/entities/#1/type",
+                                            "result/entities", "result/text", "list/#1/#0", "flag", "ratio", "big",
+                                            "result/missing", "result/chat"};
+  auto v = pick_values(body, paths);
+  REQUIRE(v);
+  // Each picked value is what the parsed document holds at that place.
+  const json doc = json::parse(body);
+  for (const char* p : {"/ok", "/result/message_id", "/result/chat/title", "/result/entities/1/type", "/result/text",
+                        "/list/1/0", "/flag", "/ratio", "/big"}) {
+    std::string path = std::string(p + 1);
+    for (std::size_t at = 0; (at = path.find('/', at)) != std::string::npos; ++at)
+      if (at + 1 < path.size() && std::isdigit(static_cast<unsigned char>(path[at + 1]))) path.insert(at + 1, "#");
+    INFO(path);
+    const json* got = v->find(path);
+    REQUIRE(got);
+    CHECK(*got == doc.at(json::json_pointer(p)));
+  }
+  CHECK(v->find("result/text")->get<std::string>() == "¿Qué edad mínima fija la ley?");
+  // A container is kept as an empty one of its kind; what is not there is not found.
+  CHECK(v->find("result/entities")->is_array());
+  CHECK(v->find("result/chat")->is_object());
+  CHECK(v->find("result/missing") == nullptr);
+  CHECK(v->find("result/entities/#0/type") == nullptr);  // not asked for
+  // Not JSON, not an object, cut off: nothing.
+  CHECK_FALSE(pick_values("<html>", paths));
+  CHECK_FALSE(pick_values("[1,2]", paths));
+  CHECK_FALSE(pick_values("\"ok\"", paths));
+  CHECK_FALSE(pick_values(R"({"ok":true,"result":{"message_id":4)", paths));
+  CHECK_FALSE(pick_values(R"({"ok":true} {"ok":false})", paths));
+  CHECK_FALSE(pick_values("", paths));
+  // Names that could read as a position or a separator are escaped.
+  auto odd = pick_values(R"({"#0":{"a/b":1},"list":{"#0":2},"x\\y":3})", {"#0/a/b", "list/#0", "\\#0/a\\/b", "x\\\\y"});
+  REQUIRE(odd);
+  CHECK(odd->find("#0/a/b") == nullptr);
+  CHECK(odd->find("list/#0") == nullptr);
+  CHECK(odd->find("\\#0/a\\/b")->get<int>() == 1);
+  CHECK(odd->find("x\\\\y")->get<int>() == 3);
+  // A member given twice counts as its last value, as in the document.
+  auto twice = pick_values(R"({"ok":true,"ok":false})", paths);
+  REQUIRE(twice);
+  CHECK(*twice->find("ok") == json::parse(R"({"ok":true,"ok":false})")["ok"]);
 }
 
 TEST_CASE("telegram: secrets never reach logs") {

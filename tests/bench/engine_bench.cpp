@@ -22,6 +22,8 @@
 //               of the same body (sms: computing the X-Twilio-Signature alone)
 //   render-<ch> an adapter's render() of every message the sample course sends, into the
 //               provider's API calls; baseline: render_plain() of the same messages
+//   classify-<ch> an adapter's classify() of a realistic answer to a send (telegram,
+//               whatsapp); baseline: nlohmann::json::parse() of the same body
 //
 // Every ratio is measured time / baseline time per operation (1.0 = no cost over the
 // baseline), taken per repetition from a measured/baseline pair run back to back; times are the
@@ -499,6 +501,37 @@ int main(int argc, char** argv) {
                          [p, &sms_params, &to] {
                            if (p->channel == "sms") sink = sink + twilio_signature(to.auth_token, to.public_url + "/webhooks/twilio", sms_params).size();
                            else sink = sink + nlohmann::json::parse(p->req.body).size();
+                           return std::size_t{1};
+                         });
+  }
+  // The sender's reading of a provider's answer to a send (one per message sent).
+  struct answer {
+    std::string channel;
+    const channel_adapter* adapter;
+    std::string body;
+  };
+  static const std::vector<answer> answers = {
+      {"telegram", &tg,
+       R"({"ok":true,"result":{"message_id":4711,"from":{"id":123456,"is_bot":true,"first_name":"Aula","username":"aula_bot"},"chat":{"id":700000042,"first_name":"Ana","last_name":"N42","username":"learner42","type":"private"},"date":1700000000,"text":"¿Cuál es la edad mínima para trabajar en México?\n\n1. 14 años\n2. 15 años\n3. 18 años","reply_markup":{"inline_keyboard":[[{"text":"14 años","callback_data":"1"}],[{"text":"15 años","callback_data":"2"}],[{"text":"18 años","callback_data":"3"}]]}}})"},
+      {"whatsapp", &wa,
+       R"({"messaging_product":"whatsapp","contacts":[{"input":"525512345678","wa_id":"5215512345678"}],"messages":[{"id":"wamid.HBgNNTIxNTUxMjM0NTY3OBUCABEYEjdFQjBCRkFCNUYzQzg0QjU4RgA=","message_status":"accepted"}]})"},
+  };
+  for (const auto& an : answers) {
+    if (an.adapter->classify(200, an.body).external_id.empty()) {
+      std::cerr << "aula_bench: the " << an.channel << " adapter does not read the benchmark's answer\n";
+      return 1;
+    }
+    const answer* p = &an;
+    benches.emplace_back("classify-" + an.channel, "answers/s",
+                         "the " + an.channel + " adapter's classify() of a " + std::to_string(an.body.size()) +
+                             "-byte answer to a send (status, message id)",
+                         "nlohmann::json::parse() of the same body",
+                         [p] {
+                           sink = sink + p->adapter->classify(200, p->body).external_id.size();
+                           return std::size_t{1};
+                         },
+                         [p] {
+                           sink = sink + nlohmann::json::parse(p->body).size();
                            return std::size_t{1};
                          });
   }
