@@ -54,21 +54,32 @@ std::string tag_of(const std::string& key, const std::string& prefix) {
   return close == std::string::npos ? std::string{} : key.substr(prefix.size() + 1, close - prefix.size());
 }
 
+// Every key under "<prefix>:" (SCAN on every master of a cluster), sorted, each once.
 net::awaitable<std::vector<std::string>> scan(redis_client& r, const std::string& prefix) {
-  std::vector<std::string> keys;
-  std::string cursor = "0";
-  const std::string pattern = prefix + ":*";
-  do {
-    const auto cmd = redis_cmd("SCAN", cursor, "MATCH", pattern, "COUNT", "1000");
-    redis_reply rep = co_await r.exec(cmd);
-    if (rep.is_error() || !rep.is_array() || rep.elements.size() != 2)
-      throw std::runtime_error("SCAN failed: " + rep.to_string());
-    cursor = rep.elements[0].str;
-    for (auto& k : rep.elements[1].elements) keys.push_back(k.str);
-  } while (cursor != "0");
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());  // SCAN may return a key twice
-  co_return keys;
+  co_return co_await r.scan(prefix + ":*", 1000);
+}
+
+// Keys written in one transaction: a partition's (its hash tag); in a cluster a transaction
+// cannot span slots, so there the group is the key's slot (a partition's keys share one).
+std::string group_of(const redis_client& r, const std::string& key, const std::string& prefix) {
+  if (r.mode() == redis_url::kind::cluster) return std::to_string(redis_key_slot(key));
+  return tag_of(key, prefix);
+}
+
+// Single-key commands sent together, their replies in the order given. A cluster takes one
+// pipeline per slot (a pipeline that spans slots would go command by command).
+net::awaitable<std::vector<redis_reply>> pipelined(redis_client& r, std::vector<std::vector<std::string>> cmds) {
+  if (r.mode() != redis_url::kind::cluster) co_return co_await r.exec_pipeline(std::move(cmds));
+  std::map<int, std::vector<std::size_t>> by_slot;
+  for (std::size_t i = 0; i < cmds.size(); ++i) by_slot[redis_key_slot(cmds[i].at(1))].push_back(i);
+  std::vector<redis_reply> out(cmds.size());
+  for (auto it = by_slot.begin(); it != by_slot.end(); ++it) {
+    std::vector<std::vector<std::string>> part;
+    for (std::size_t i : it->second) part.push_back(std::move(cmds[i]));
+    auto replies = co_await r.exec_pipeline(std::move(part));
+    for (std::size_t k = 0; k < it->second.size() && k < replies.size(); ++k) out[it->second[k]] = std::move(replies[k]);
+  }
+  co_return out;
 }
 
 // Connects, runs `body`, disconnects.
@@ -125,7 +136,7 @@ redis_snapshot_written redis_snapshot_write(const redis_snapshot_options& o, con
       if (is_lease(k, o.prefix))
         ++w.leases;
       else
-        groups[tag_of(k, o.prefix)].push_back(k);
+        groups[group_of(r, k, o.prefix)].push_back(k);
     }
     std::ofstream out(file, std::ios::binary | std::ios::trunc);
     if (!out) throw std::runtime_error("cannot write " + file.string());
@@ -179,7 +190,7 @@ std::size_t redis_snapshot_clear(const redis_snapshot_options& o) {
     for (std::size_t from = 0; from < keys.size(); from += batch) {
       std::vector<std::vector<std::string>> cmds;
       for (std::size_t k = from; k < std::min(keys.size(), from + batch); ++k) cmds.push_back(redis_cmd("UNLINK", keys[k]));
-      auto replies = co_await r.exec_pipeline(std::move(cmds));
+      auto replies = co_await pipelined(r, std::move(cmds));
       for (const auto& rep : replies)
         if (rep.is_error()) throw std::runtime_error("UNLINK failed: " + rep.str);
     }
@@ -209,7 +220,7 @@ std::size_t redis_snapshot_restore(const redis_snapshot_options& o, const fs::pa
         ++restored;
       }
       if (cmds.size() >= batch || (!more && !cmds.empty())) {
-        auto replies = co_await r.exec_pipeline(std::move(cmds));
+        auto replies = co_await pipelined(r, std::move(cmds));
         cmds.clear();
         for (const auto& rep : replies)
           if (rep.is_error()) throw std::runtime_error("RESTORE failed: " + rep.str);

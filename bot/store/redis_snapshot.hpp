@@ -1,7 +1,9 @@
 // A snapshot of aula's Redis keys for `aula backup` / `aula restore` (bot/cli/backup.cpp):
-// every key under "<prefix>:" read with SCAN, then DUMP + PTTL in one MULTI per partition (a
-// step commits one partition's keys atomically, so each partition is captured between two
-// steps). It needs no access to Redis's files, so it works on a managed or remote Redis.
+// every key under "<prefix>:" read with SCAN (on every master of a Redis Cluster), then DUMP +
+// PTTL in one MULTI per partition (a step commits one partition's keys atomically, so each
+// partition is captured between two steps; in a cluster one MULTI per slot, which a
+// partition's keys share). Clearing and restoring send one pipeline per slot in a cluster.
+// It needs no access to Redis's files, so it works on a managed or remote Redis.
 // Partition leases ("<prefix>:{pN}:lease") are left out: they belong to running processes.
 //
 // The file: "AULA-REDIS 1\n", then per key: u32 key length, key, i64 PTTL in ms (-1: none),
