@@ -905,7 +905,7 @@ def render_md(results):
         md += ["## End to end", "",
                f"Run {e2e['started']} → {e2e.get('finished', '?')} ({e2e.get('label', '')}). "
                f"{m['cpus']} CPUs; load average at start {' '.join(m['load_at_start'])}, at end "
-               f"{' '.join(m.get('load_at_end', ['?']))}. **{e2e.get('note', '')}**", "",
+               f"{' '.join(m.get('load_at_end', ['?']))}." + (f" **{e2e['note']}**" if e2e.get('note') else ""), "",
                f"Each run: a flushed Redis, a fresh server, a probe learner that walks the lesson once to count "
                f"each step's replies, {e2e['warmup_s']} s of warm-up on other learners, then {e2e['duration_s']} s of wrk "
                f"(`tests/bench/webhooks.lua`) for {e2e['users']:,} distinct learners, each walking "
