@@ -1328,6 +1328,13 @@ net::awaitable<std::string> refusal_of(const std::function<net::awaitable<void>(
   co_return why;
 }
 
+// Checks that `op` was refused with a message containing `what`.
+net::awaitable<void> check_refused(const std::function<net::awaitable<void>()>& op, const std::string& what) {
+  const std::string why = co_await refusal_of(op);
+  INFO("refused with: " << why << "; expected: " << what);
+  CHECK(why.find(what) != std::string::npos);
+}
+
 TEST_CASE("redis store: with wait_replicas and no replica, a commit is refused and its outbox entries are not given to send") {
   // The test Redis has no replica: WAIT 1 answers 0. The commit is written on the master but
   // answered store_unavailable (the webhook's 503); its entries stay in the outbox, and the
@@ -1354,20 +1361,11 @@ TEST_CASE("redis store: with wait_replicas and no replica, a commit is refused a
     const std::function<net::awaitable<void>()> read_it = [&]() -> net::awaitable<void> {
       co_await s->outbox_read(p, "", "", 10);
     };
-    {
-      const std::string why = co_await refusal_of(commit_it);
-      CHECK(why.find("commit written on the master but acknowledged by 0 of 1") != std::string::npos);
-    }
-    {
-      // The provider's retry finds the step on the master (a duplicate): still not confirmed
-      // anywhere else, so still refused — a 200 now could be lost with the master.
-      const std::string why = co_await refusal_of(commit_it);
-      CHECK(why.find("retried step found on the master but acknowledged by 0 of 1") != std::string::npos);
-    }
-    {
-      const std::string why = co_await refusal_of(read_it);
-      CHECK(why.find("outbox entries read on the master but acknowledged by 0 of 1") != std::string::npos);
-    }
+    co_await check_refused(commit_it, "commit written on the master but acknowledged by 0 of 1");
+    // The provider's retry finds the step on the master (a duplicate): still not confirmed
+    // anywhere else, so still refused — a 200 now could be lost with the master.
+    co_await check_refused(commit_it, "retried step found on the master but acknowledged by 0 of 1");
+    co_await check_refused(read_it, "outbox entries read on the master but acknowledged by 0 of 1");
     auto t = co_await make_redis_store(ex, plain);
     auto batch = co_await t->outbox_read(p, "", "", 10);
     REQUIRE(batch.reply.size() == 1);
@@ -1409,14 +1407,11 @@ TEST_CASE("redis store: with wait_replicas, a step another instance wrote is con
     for (int i = 0; i < 100 && !master.replica_caught_up(); ++i) std::this_thread::sleep_for(50ms);
     REQUIRE(master.replica_caught_up());
     REQUIRE(sh("kill -STOP " + replica.pid()) == 0);
-    const std::string a_why = co_await refusal_of(a_commits);
-    CHECK(a_why.find("commit written on the master but acknowledged by 0 of 1") != std::string::npos);
+    co_await check_refused(a_commits, "commit written on the master but acknowledged by 0 of 1");
     // The other instance's sender finds the entry (its connections wrote nothing since it
     // started), then the provider's retry reaches it: the step is on the master only.
-    const std::string read_why = co_await refusal_of(b_reads);
-    CHECK(read_why.find("outbox entries read on the master but acknowledged by 0 of 1") != std::string::npos);
-    const std::string b_why = co_await refusal_of(b_commits);
-    CHECK(b_why.find("retried step found on the master but acknowledged by 0 of 1") != std::string::npos);
+    co_await check_refused(b_reads, "outbox entries read on the master but acknowledged by 0 of 1");
+    co_await check_refused(b_commits, "retried step found on the master but acknowledged by 0 of 1");
     // Once the replica catches up, the retry is answered (a duplicate) and the entry handed out.
     REQUIRE(sh("kill -CONT " + replica.pid()) == 0);
     const auto again = co_await b->commit(c);
