@@ -321,27 +321,19 @@ std::vector<http_call> telegram_adapter::render(const std::string& address, cons
 
 send_result telegram_adapter::classify(int http_status, const std::string& body) const {
   send_result r;
-  if (http_status >= 200 && http_status < 300) {
-    // The common answer, {"ok":true,"result":{"message_id":…,…}}, read without its document.
-    static const std::vector<std::string_view> paths{"ok", "result/message_id"};
-    if (auto v = pick_values(body, paths)) {
-      const json* ok = v->find("ok");
-      if (ok && ok->is_boolean() && ok->get<bool>()) {
-        if (auto id = int64_text(v->find("result/message_id"))) r.external_id = *id;
-        r.status = send_status::ok;
-        return r;
-      }
-    }
-  }
-  const json j = json::parse(body, nullptr, false);
-  const bool parsed = !j.is_discarded() && j.is_object();
-  std::string description = parsed ? string_member(j, "description") : std::string{};
+  // Every field read is a scalar: the answer is read without building its document.
+  static const std::vector<std::string_view> paths{"ok", "error_code", "description", "result/message_id",
+                                                   "parameters/retry_after"};
+  const std::optional<picked_values> v = pick_values(body, paths);
+  const auto field = [&v](std::string_view path) -> const json* { return v ? v->find(path) : nullptr; };
+  const json* said = field("description");
+  std::string description = said && said->is_string() ? said->get<std::string>() : std::string{};
   // Telegram's HTTP status is its error_code; trust the envelope if a proxy said 200.
   int status = http_status;
-  if (parsed && status >= 200 && status < 300) {
-    const json* ok = member(j, "ok");
+  if (status >= 200 && status < 300) {
+    const json* ok = field("ok");
     if (ok && ok->is_boolean() && !ok->get<bool>()) {
-      const json* code = member(j, "error_code");
+      const json* code = field("error_code");
       status = code && code->is_number_integer() ? code->get<int>() : 400;
     }
   }
@@ -352,20 +344,18 @@ send_result telegram_adapter::classify(int http_status, const std::string& body)
   };
 
   if (status >= 200 && status < 300) {
-    const json* ok = parsed ? member(j, "ok") : nullptr;
+    const json* ok = field("ok");
     if (!ok || !ok->is_boolean() || !ok->get<bool>())
       return fail(send_status::connection_failed,
                   "HTTP " + std::to_string(http_status) + " without an ok:true envelope");
-    if (const json* res = object_member(j, "result"))
-      if (auto id = int64_text(member(*res, "message_id"))) r.external_id = *id;
+    if (auto id = int64_text(field("result/message_id"))) r.external_id = *id;
     r.status = send_status::ok;
     return r;
   }
   if (status == 429) {
     int after = 0;
-    if (const json* params = parsed ? object_member(j, "parameters") : nullptr)
-      if (const json* ra = member(*params, "retry_after"); ra && ra->is_number_integer())
-        after = static_cast<int>(std::clamp<std::int64_t>(ra->get<std::int64_t>(), 0, 24 * 3600));
+    if (const json* ra = field("parameters/retry_after"); ra && ra->is_number_integer())
+      after = static_cast<int>(std::clamp<std::int64_t>(ra->get<std::int64_t>(), 0, 24 * 3600));
     if (after == 0) {  // "Too Many Requests: retry after N"
       const auto at = description.rfind("retry after ");
       if (at != std::string::npos) {

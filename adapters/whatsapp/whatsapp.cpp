@@ -533,29 +533,24 @@ std::vector<http_call> whatsapp_adapter::render_reengagement(const std::string& 
 
 send_result whatsapp_adapter::classify(int http_status, const std::string& body) const {
   send_result r;
-  if (http_status >= 200 && http_status < 300) {
-    // The common answer, {"messaging_product":"whatsapp","contacts":[…],"messages":[{"id":…}]},
-    // read without its document.
-    static const std::vector<std::string_view> paths{"error", "messages/#0/id"};
-    if (auto v = pick_values(body, paths)) {
-      const json* err = v->find("error");
-      const json* id = v->find("messages/#0/id");
-      if (!(err && err->is_object()) && id && id->is_string() && !id->get_ref<const std::string&>().empty()) {
-        r.external_id = id->get<std::string>();
-        return r;
-      }
-    }
-  }
-  const json j = json::parse(body, nullptr, false);
-  const bool parsed = !j.is_discarded() && j.is_object();
-  const json* err = parsed ? object_member(j, "error") : nullptr;
+  // Every field read is a scalar (or an error object's presence): the answer is read without
+  // building its document.
+  static const std::vector<std::string_view> paths{"error", "error/code", "error/message", "error/error_data/details",
+                                                   "messages/#0/id", "success"};
+  const std::optional<picked_values> v = pick_values(body, paths);
+  const auto field = [&v](std::string_view path) -> const json* { return v ? v->find(path) : nullptr; };
+  const auto text = [&field](std::string_view path) {
+    const json* t = field(path);
+    return t && t->is_string() ? t->get<std::string>() : std::string{};
+  };
+  const json* error = field("error");
+  const bool err = error && error->is_object();
   std::optional<long long> code;
   std::string description;
   if (err) {
-    if (const json* c = member(*err, "code"); c && c->is_number_integer()) code = c->get<long long>();
-    description = string_member(*err, "message");
-    const json* data = object_member(*err, "error_data");
-    const std::string details = data ? string_member(*data, "details") : std::string{};
+    if (const json* c = field("error/code"); c && c->is_number_integer()) code = c->get<long long>();
+    description = text("error/message");
+    const std::string details = text("error/error_data/details");
     if (!details.empty() && details != description)
       description += (description.empty() ? "" : ": ") + details;
     if (code) description = std::to_string(*code) + (description.empty() ? "" : " " + description);
@@ -568,15 +563,12 @@ send_result whatsapp_adapter::classify(int http_status, const std::string& body)
 
   const bool success = http_status >= 200 && http_status < 300;
   if (success && !err) {
-    if (const json* msgs = parsed ? array_member(j, "messages") : nullptr; msgs && !msgs->empty()) {
-      const std::string id = string_member((*msgs)[0], "id");
-      if (!id.empty()) {
-        r.external_id = id;
-        return r;
-      }
+    if (std::string id = text("messages/#0/id"); !id.empty()) {
+      r.external_id = std::move(id);
+      return r;
     }
     // A mark-read call answers {"success": true}.
-    if (const json* ok = parsed ? member(j, "success") : nullptr; ok && ok->is_boolean() && ok->get<bool>()) return r;
+    if (const json* ok = field("success"); ok && ok->is_boolean() && ok->get<bool>()) return r;
     return fail(send_status::connection_failed, "HTTP " + std::to_string(http_status) + " without a message id");
   }
 
@@ -588,7 +580,7 @@ send_result whatsapp_adapter::classify(int http_status, const std::string& body)
     }
     if (*code == code_marketing_stopped) return fail(send_status::stopped, "the user stopped our messages");
     if (*code == code_token) {
-      const std::string said = err ? string_member(*err, "message") : std::string{};
+      const std::string said = err ? text("error/message") : std::string{};
       description = "access token expired or invalid (190)" + (said.empty() ? "" : ": " + said);
       r.alert = "auth";
       return fail(send_status::rejected, description);
