@@ -315,7 +315,9 @@ std::unique_ptr<record_store> open_record_store(const std::string& url, const st
   return store;
 }
 
-std::size_t record_store::insert(const std::vector<nlohmann::json>& records) {
+std::size_t record_store::insert(std::span<const nlohmann::json> records, std::span<const std::string_view> texts) {
+  if (!texts.empty() && texts.size() != records.size())
+    throw std::logic_error("record store: insert needs one text per record (or none)");
   for (std::size_t k = 0; k < records.size(); ++k) check_record(records[k], k);
   if (records.empty()) return 0;
   static const std::string insert_record =
@@ -327,7 +329,8 @@ std::size_t record_store::insert(const std::vector<nlohmann::json>& records) {
       "ON CONFLICT (conv, id, pos) DO NOTHING";
   std::size_t added = 0;
   detail::transaction tx(*db_);
-  for (const auto& r : records) {
+  for (std::size_t k = 0; k < records.size(); ++k) {
+    const nlohmann::json& r = records[k];
     if (between_records_) between_records_();
     const std::string conv = r["conv"].get<std::string>();
     const std::string id = r["id"].get<std::string>();
@@ -363,7 +366,7 @@ std::size_t record_store::insert(const std::vector<nlohmann::json>& records) {
                          int_field(r, "attempt"),
                          int_field(r, "segments"),
                          r["at"].get<std::int64_t>(),
-                         dump(r)};
+                         texts.empty() ? dump(r) : std::string(texts[k])};
     if (db_->exec(insert_record, row) == 0) continue;  // stored before: the drain ran twice
     ++added;
     std::vector<nlohmann::json> chosen;

@@ -21,7 +21,9 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -93,7 +95,11 @@ class record_store {
   // the epoch); a batch with a record without them is refused whole (std::invalid_argument,
   // naming the record's position) before anything is written. "channel" is taken from the
   // record, else from conv.
-  std::size_t insert(const std::vector<nlohmann::json>& records);
+  std::size_t insert(const std::vector<nlohmann::json>& records) { return insert(std::span(records), {}); }
+  // The same, with the JSON text each record was parsed from (texts[k] gave records[k]; empty:
+  // none): stored as the record's data as it is instead of writing the record out again (the
+  // record keeper's records, which the commit wrote in the same compact form).
+  std::size_t insert(std::span<const nlohmann::json> records, std::span<const std::string_view> texts);
   // Called between two records of an insert (the caller's thread may give the core back).
   void on_each_record(std::function<void()> f) { between_records_ = std::move(f); }
 

@@ -105,6 +105,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     std::vector<taken> parts;
     std::vector<std::string> texts;                // as read from Redis (the I/O thread's; freed there)
     std::vector<nlohmann::json> recs;              // parsed and complete (the store thread's; freed there)
+    std::vector<std::string_view> srcs;            // the text each of recs was parsed from (in texts)
     std::vector<std::pair<int, std::string>> bad;  // (partition, entry id) of records not stored
     std::set<std::string> profiles;                // learners enrolled or changed in the batch
     std::vector<std::pair<std::string, std::string>> people;  // their directory entries, as stored
@@ -137,6 +138,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
         const std::string who = type == "admin" ? text_of(r, "text") : conv;
         if (who.find(':') != std::string::npos) named.insert(who);
         b.recs.push_back(std::move(r));
+        b.srcs.emplace_back(b.texts[t.text_first + k]);
       }
       t.count = b.recs.size() - t.first;
       t.named.assign(named.begin(), named.end());
@@ -155,9 +157,9 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       if (!j.contains("cohorts")) j["cohorts"] = nlohmann::json::array();
       db.upsert_learner(conv, j);
     }
-    if (first == 0 && count == b.recs.size()) return db.insert(b.recs);
-    const auto from = b.recs.begin() + static_cast<std::ptrdiff_t>(first);
-    return db.insert(std::vector<nlohmann::json>(from, from + static_cast<std::ptrdiff_t>(count)));
+    // Each record's data is its text as read: the commit wrote it in the compact form a dump
+    // of the parsed record would give again.
+    return db.insert(std::span(b.recs).subspan(first, count), std::span(b.srcs).subspan(first, count));
   }
 
   // On the store's thread: frees a batch's parsed records a few at a time (2,000 records are
@@ -240,7 +242,6 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
         return nlohmann::json();
       };
       co_await run(parse);
-      b->texts = {};
       for (const auto& pe : b->bad)
         log::warn("result record without conv/id/type/at: not stored", {{"partition", pe.first}, {"entry", pe.second}});
       for (const auto& conv : b->profiles)
@@ -281,6 +282,8 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
         return nlohmann::json();
       };
       co_await run(release);
+      b->srcs = {};
+      b->texts = {};  // after the stores: each record's text is its data
       // A partition whose records this drain read from the start and stored all of is
       // trimmed up to its last one (one XTRIM: naming 80 ids kept Redis busy for ~0.25 ms);
       // one with a part not stored has each stored part's ids removed instead.

@@ -477,6 +477,30 @@ TEST_CASE("records: inserting is idempotent by (conv, id)") {
   });
 }
 
+TEST_CASE("records: a record's text as read is stored as its data") {
+  on_each_backend([](const std::string& url) {
+    auto st = open_record_store(url);
+    // The record keeper passes the text each record was parsed from: it is the data, as it
+    // is (here with a member the parsed record lacks, to tell the two apart).
+    const std::vector<json> recs = {
+        {{"id", "t.1"}, {"type", "answer"}, {"conv", A}, {"flow", "f"}, {"value", "sí"}, {"at", 5}},
+        {{"id", "t.2"}, {"type", "nudge"}, {"conv", A}, {"at", 6}}};
+    std::vector<std::string> texts;
+    for (const auto& r : recs) {
+      json t = r;
+      t["src"] = "texto ¿leído? 🦉";
+      texts.push_back(t.dump());
+    }
+    const std::vector<std::string_view> views(texts.begin(), texts.end());
+    REQUIRE(st->insert(std::span(recs), std::span(views)) == 2);
+    const json tl = st->timeline(A, 1000);
+    REQUIRE(tl.size() == 2);
+    for (std::size_t k = 0; k < 2; ++k) CHECK(tl[k] == json::parse(texts[k]));
+    // One text per record, or none.
+    CHECK_THROWS_AS(st->insert(std::span(recs), std::span(views).first(1)), std::logic_error);
+  });
+}
+
 TEST_CASE("records: UTF-8 text comes back byte for byte") {
   on_each_backend([](const std::string& url) {
     auto st = open_record_store(url);
