@@ -1,5 +1,7 @@
 #include "bot/engine/session.hpp"
 
+#include "bot/engine/session_text.hpp"
+
 #include <limits>
 #include <stdexcept>
 
@@ -153,6 +155,13 @@ json session::to_json() const {
     j["last"] = {{"flow", last->flow}, {"status", last->status}, {"s", last->score}, {"smax", last->score_max}};
   }
   return j;
+}
+
+std::string session::dump() const { return session_text::write(*this); }
+
+session session::parse(const std::string& s) {
+  if (auto fast = session_text::read(s)) return std::move(*fast);
+  return from_json(json::parse(s));
 }
 
 session session::from_json(const json& j) {

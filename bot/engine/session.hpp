@@ -129,10 +129,12 @@ struct session {
   const course_progress* course(const std::string& id) const;
 
   nlohmann::json to_json() const;
-  std::string dump() const { return to_json().dump(); }
+  // to_json().dump(), written without the document (session_text.hpp).
+  std::string dump() const;
   // Reads a session; throws std::runtime_error on a format it does not know.
   static session from_json(const nlohmann::json& j);
-  static session parse(const std::string& s) { return from_json(nlohmann::json::parse(s)); }
+  // from_json(nlohmann::json::parse(s)), read without the document when s is in dump()'s form.
+  static session parse(const std::string& s);
 };
 
 }  // namespace aula
