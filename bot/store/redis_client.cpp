@@ -265,6 +265,24 @@ std::string redis_url_password(const std::string& url) {
 // ---------------------------------------------------------------------------------------------
 // Cluster key placement
 
+void redis_format_command(std::string& out, const std::vector<std::string>& argv) {
+  char num[24];
+  const auto count = [&](char kind, std::size_t n) {
+    out += kind;
+    out.append(num, std::to_chars(num, num + sizeof num, n).ptr);
+    out += "\r\n";
+  };
+  std::size_t size = 16;
+  for (const auto& a : argv) size += a.size() + 16;
+  out.reserve(out.size() + size);
+  count('*', argv.size());
+  for (const auto& a : argv) {
+    count('$', a.size());
+    out += a;
+    out += "\r\n";
+  }
+}
+
 std::uint16_t redis_crc16(std::string_view data) {
   // CRC16-CCITT (XModem): polynomial 0x1021, initial value 0, no reflection, no final xor.
   std::uint16_t crc = 0;
@@ -422,6 +440,7 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
   net::steady_timer signal;  // wakes run(): connect result, teardown, stop
   std::map<std::uint64_t, std::pair<std::shared_ptr<request>, std::size_t>> pending;
   std::uint64_t next_id = 1;
+  std::string formatted;  // the command being handed to hiredis (its buffer reused)
   // One timer for every pending request's deadline: armed at the earliest one, it fails what
   // is late and re-arms for the rest.
   net::steady_timer deadline_timer;
@@ -625,29 +644,14 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
     req->ids.reserve(cmds.size());
     g_requests.fetch_add(1, std::memory_order_relaxed);
     g_commands.fetch_add(cmds.size(), std::memory_order_relaxed);
-    const char* argv_small[16];
-    std::size_t lens_small[16];
-    std::vector<const char*> argv_big;
-    std::vector<std::size_t> lens_big;
     for (std::size_t i = 0; i < cmds.size(); ++i) {
-      const auto& c = cmds[i];
-      const char** argv = argv_small;
-      std::size_t* lens = lens_small;
-      if (c.size() > 16) {
-        argv_big.resize(c.size());
-        lens_big.resize(c.size());
-        argv = argv_big.data();
-        lens = lens_big.data();
-      }
-      for (std::size_t k = 0; k < c.size(); ++k) {
-        argv[k] = c[k].data();
-        lens[k] = c[k].size();
-      }
+      formatted.clear();
+      redis_format_command(formatted, cmds[i]);
       const auto id = next_id++;
       pending.emplace(id, std::make_pair(req, i));
       req->ids.push_back(id);
-      if (redisAsyncCommandArgv(ac, &impl::on_reply, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)),
-                                static_cast<int>(c.size()), argv, lens) != REDIS_OK)
+      if (redisAsyncFormattedCommand(ac, &impl::on_reply, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)),
+                                     formatted.data(), formatted.size()) != REDIS_OK)
         return finish(req, redis_errc::disconnected);
     }
     arm_deadline(req->deadline);

@@ -128,6 +128,11 @@ std::vector<std::string> redis_cmd(A&&... a) {
   return std::vector<std::string>{std::string(std::forward<A>(a))...};
 }
 
+// A command in Redis's protocol (RESP: an array of bulk strings), appended to `out`: the
+// bytes hiredis's redisFormatCommandArgv gives, without its per-argument printf-style
+// formatting (a few percent of the server's instructions at load).
+void redis_format_command(std::string& out, const std::vector<std::string>& argv);
+
 // Redis Cluster's key placement (the cluster specification): CRC16-CCITT (XModem) of the
 // key's hash tag — the part between the first '{' and the next '}' when that is not empty,
 // else the whole key — modulo 16384.

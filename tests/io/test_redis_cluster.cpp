@@ -2,6 +2,7 @@
 // which key a command is routed by, MOVED/ASK parsing, and the URL forms. The client against
 // real Sentinel and Cluster processes: tests/scale (scripts/test runs both).
 #include <catch2/catch.hpp>
+#include <hiredis/hiredis.h>
 
 #include "bot/store/redis_client.hpp"
 #include "bot/store/store.hpp"
@@ -121,4 +122,33 @@ TEST_CASE("redis_url: Sentinel and Cluster forms") {
   CHECK_THROWS_WITH(redis_url::parse("redis-cluster://n1:7000,,n2"), Catch::Contains("empty host"));
   CHECK_THROWS_WITH(redis_url::parse("redis-cluster://n1:99999"), Catch::Contains("bad port"));
   CHECK_THROWS_WITH(redis_url::parse("valkey://x"), Catch::Contains("redis-sentinel://"));
+}
+
+TEST_CASE("redis_format_command: the bytes hiredis formats") {
+  // Arguments of every kind: empty, binary (NUL, CR LF), UTF-8, long; many arguments.
+  std::vector<std::vector<std::string>> cmds = {
+      {"PING"},
+      {"SET", "k", ""},
+      {"XADD", "aula:{p7}:outbox", "*", "d", "{\"text\":\"¿Qué tal? 🦉\"}"},
+      {"SET", std::string("a\0b\r\nc", 6), std::string(70000, 'x')},
+  };
+  std::vector<std::string> many = {"EVALSHA", "0123456789abcdef", "40"};
+  for (int k = 0; k < 40; ++k) many.push_back("arg" + std::to_string(k * 7919));
+  cmds.push_back(many);
+  for (const auto& c : cmds) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& a : c) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    char* target = nullptr;
+    const long long n = redisFormatCommandArgv(&target, static_cast<int>(c.size()), argv.data(), lens.data());
+    REQUIRE(n > 0);
+    const std::string want(target, static_cast<std::size_t>(n));
+    redisFreeCommand(target);
+    std::string got = "kept";
+    redis_format_command(got, c);
+    CHECK(got == "kept" + want);
+  }
 }
