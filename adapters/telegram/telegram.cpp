@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/util.hpp"
+#include "bot/engine/json_text.hpp"
 
 namespace aula {
 
@@ -147,7 +148,7 @@ parse_result telegram_adapter::parse(const http_in& req) const {
   if (blank(req.body)) return done(verdict::invalid, "empty body");
 
   try {
-    const json u = json::parse(repair_json_text(req.body), nullptr, false);
+    const json u = json_text::parse_or_discarded(repair_json_text(req.body));
     if (u.is_discarded()) return done(verdict::invalid, "unable to parse the body as JSON");
     if (!u.is_object()) return done(verdict::invalid, "the body is not a JSON object");
     const auto update_id = int64_text(member(u, "update_id"));

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/util.hpp"
+#include "bot/engine/json_text.hpp"
 
 namespace aula {
 
@@ -19,7 +20,7 @@ bool valid_web_learner(const std::string& id) {
 
 parse_result web_adapter::parse(const http_in& req) const {
   parse_result r;
-  auto j = nlohmann::json::parse(adapter_util::repair_json_text(req.body), nullptr, false);
+  auto j = json_text::parse_or_discarded(adapter_util::repair_json_text(req.body));
   if (j.is_discarded() || !j.is_object()) {
     r.outcome = parse_result::verdict::invalid;
     r.reason = "body is not a JSON object";

@@ -12,6 +12,7 @@
 
 #include "adapters/phone.hpp"
 #include "adapters/util.hpp"
+#include "bot/engine/json_text.hpp"
 
 namespace aula {
 
@@ -261,7 +262,7 @@ parse_result whatsapp_adapter::parse(const http_in& req) const {
     if (skipped.size() < 8) skipped.push_back(std::move(why));
   };
   try {
-    const json u = json::parse(repair_json_text(req.body), nullptr, false);
+    const json u = json_text::parse_or_discarded(repair_json_text(req.body));
     if (u.is_discarded()) return done(verdict::invalid, "unable to parse the body as JSON");
     if (!u.is_object()) return done(verdict::invalid, "the body is not a JSON object");
     const std::string object = string_member(u, "object");

@@ -7,6 +7,8 @@
 // the caller reads the text through a document, which decides (and reports errors) as before.
 #include "bot/engine/session_text.hpp"
 
+#include "bot/engine/json_text.hpp"
+
 #include <charconv>
 #include <limits>
 
@@ -16,24 +18,7 @@ namespace {
 
 using nlohmann::json;
 
-// Length of the well-formed UTF-8 sequence at s[i] (lead byte >= 0x80), 0 when it is not one
-// (the same sequences nlohmann's decoder accepts: no overlongs, surrogates or > U+10FFFF).
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
-  const unsigned c = b(0);
-  const auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
-    const unsigned x = b(k);
-    return i + k < s.size() && x >= lo && x <= hi;
-  };
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
-  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return cont(1) && cont(2) ? 3 : 0;
-  if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
-  if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
-  if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
-  if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
-  return 0;
-}
+using json_text::detail::utf8_length;
 
 // --------------------------------------------------------------------------------------------
 // Writing
@@ -242,20 +227,12 @@ class reader {
         case 'n': out += '\n'; break;
         case 'r': out += '\r'; break;
         case 't': out += '\t'; break;
-        case 'u': {
-          // \uXXXX, a surrogate pair as two; a lone surrogate is nlohmann's error to give
-          std::uint32_t cp = 0, low = 0;
-          if (!hex4(rest, i + 2, cp) || (cp >= 0xDC00 && cp <= 0xDFFF)) return false;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (i + 7 >= rest.size() || rest[i + 6] != '\\' || rest[i + 7] != 'u' || !hex4(rest, i + 8, low) ||
-                low < 0xDC00 || low > 0xDFFF)
-              return false;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-            i += 6;
-          }
-          append_utf8(out, cp);
-          i += 4;
-          break;
+        case 'u': {  // a surrogate pair as one character; a lone surrogate is nlohmann's error
+          const std::size_t n = json_text::detail::unicode_escape(rest, i, out);
+          if (n == 0) return false;
+          i += n;
+          run = i;
+          continue;
         }
         default: return false;
       }
@@ -263,37 +240,6 @@ class reader {
       run = i;
     }
     return false;
-  }
-
-  static bool hex4(std::string_view s, std::size_t at, std::uint32_t& v) {
-    if (at + 4 > s.size()) return false;
-    v = 0;
-    for (std::size_t k = at; k < at + 4; ++k) {
-      const char c = s[k];
-      v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<std::uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<std::uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<std::uint32_t>(c - 'A' + 10);
-      else return false;
-    }
-    return true;
-  }
-  static void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
   }
 
   // A member name of the session's own (plain ASCII, no escapes).
@@ -371,7 +317,7 @@ class reader {
                          *p_ == '-' || *p_ == '+' || *p_ == '.'))
         ++p_;
     }
-    out = json::parse(start, p_, nullptr, false);
+    out = json_text::parse_or_discarded(std::string_view(start, static_cast<std::size_t>(p_ - start)));
     return !out.is_discarded();
   }
 

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "bot/delivery/delivery.hpp"
+#include "bot/engine/json_text.hpp"
 #include "bot/io/log.hpp"
 #include "bot/io/periodic.hpp"
 #include "bot/service/directory.hpp"
@@ -126,7 +127,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       std::set<std::string> named;
       for (std::size_t k = 0; k < t.ids.size(); ++k) {
         pace();
-        auto r = nlohmann::json::parse(b.texts[t.text_first + k], nullptr, false);
+        auto r = json_text::parse_or_discarded(b.texts[t.text_first + k]);
         if (!r.is_object() || !r.contains("conv") || !r.contains("id") || !r.contains("type") || !r.contains("at") ||
             !r["at"].is_number_integer()) {
           b.bad.emplace_back(t.p, t.ids[k]);
@@ -151,7 +152,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     pace.restart();
     for (const auto& [conv, text] : b.people) {
       pace();
-      auto j = nlohmann::json::parse(text, nullptr, false);
+      auto j = json_text::parse_or_discarded(text);
       if (!j.is_object()) continue;
       if (const std::string st = state_name(text_of(j, "state")); !st.empty()) j["state"] = st;
       if (!j.contains("cohorts")) j["cohorts"] = nlohmann::json::array();

@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 
+#include "bot/engine/json_text.hpp"
 #include "bot/store/redis_client.hpp"
 #include "bot/store/store.hpp"
 #include "bot/store/store_detail.hpp"
@@ -342,7 +343,7 @@ std::vector<outbox_entry> entries_of(const redis_reply& r, const std::string& id
     entry.id = id_prefix + e.elements[0].str;
     const auto& fields = e.elements[1].elements;
     for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
-      if (fields[i].str == "d") entry.data = nlohmann::json::parse(fields[i + 1].str, nullptr, false);
+      if (fields[i].str == "d") entry.data = json_text::parse_or_discarded(fields[i + 1].str);
     out.push_back(std::move(entry));
   }
   return out;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "bot/engine/json_text.hpp"
 #include "bot/store/store_detail.hpp"
 
 namespace aula {
@@ -37,7 +38,7 @@ net::awaitable<std::vector<outbox_entry>> store::results_pending(int p, std::siz
   auto raw = co_await results_read(p, "", max);
   std::vector<outbox_entry> out;
   out.reserve(raw.size());
-  for (auto& e : raw) out.push_back(outbox_entry{std::move(e.id), nlohmann::json::parse(e.text, nullptr, false)});
+  for (auto& e : raw) out.push_back(outbox_entry{std::move(e.id), json_text::parse_or_discarded(e.text)});
   co_return out;
 }
 

@@ -54,6 +54,7 @@
 #include "bot/authoring/loader.hpp"
 #include "bot/authoring/transcript.hpp"
 #include "bot/engine/engine.hpp"
+#include "bot/engine/json_text.hpp"
 #include "bot/engine/render.hpp"
 #include "bot/engine/timing.hpp"
 
@@ -532,6 +533,26 @@ int main(int argc, char** argv) {
                          },
                          [p] {
                            sink = sink + nlohmann::json::parse(p->body).size();
+                           return std::size_t{1};
+                         });
+  }
+  // The server's JSON reader (webhook bodies, outbox entries, result records) against
+  // nlohmann's, on the Telegram answer above (strings with UTF-8, numbers, nesting).
+  {
+    const std::string* body = &answers.front().body;
+    if (json_text::parse(*body) != nlohmann::json::parse(*body)) {
+      std::cerr << "aula_bench: json_text reads the answer otherwise than nlohmann\n";
+      return 1;
+    }
+    benches.emplace_back("json-read", "documents/s",
+                         "json_text::parse() of the " + std::to_string(body->size()) + "-byte Telegram answer",
+                         "nlohmann::json::parse() of the same text",
+                         [body] {
+                           sink = sink + json_text::parse(*body).size();
+                           return std::size_t{1};
+                         },
+                         [body] {
+                           sink = sink + nlohmann::json::parse(*body).size();
                            return std::size_t{1};
                          });
   }

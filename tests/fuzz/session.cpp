@@ -2,16 +2,51 @@
 // Invariants: session::parse either reads the text or throws one of the two documented kinds
 // (nlohmann::json::exception for bad JSON or wrong types, std::runtime_error for an unknown
 // format); what it reads dumps to a text that parses to a session dumping the same
-// (dump(parse(x)) is a fixed point after one round).
+// (dump(parse(x)) is a fixed point after one round). The readers and the writer that skip the
+// JSON document agree with the document's: json_text::read_plain with nlohmann's parse (value
+// and type), session_text::read with session::from_json, session_text::write with
+// to_json().dump().
 #include <nlohmann/json.hpp>
 
+#include "bot/engine/json_text.hpp"
 #include "bot/engine/session.hpp"
+#include "bot/engine/session_text.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 using namespace aula;
+using nlohmann::json;
+
+namespace {
+
+bool same(const json& a, const json& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
+      if (ia.key() != ib.key() || !same(ia.value(), ib.value())) return false;
+    return true;
+  }
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t k = 0; k < a.size(); ++k)
+      if (!same(a[k], b[k])) return false;
+    return true;
+  }
+  return a == b;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string input = fuzz::as_string(data, size);
+  if (const auto plain = json_text::read_plain(input)) {
+    const json doc = json::parse(input);  // anything thrown here is a crash: they disagree
+    FUZZ_CHECK(same(*plain, doc));
+  }
+  if (const auto fast = session_text::read(input)) {
+    const session slow = session::from_json(json::parse(input));  // likewise
+    FUZZ_CHECK(fast->to_json().dump() == slow.to_json().dump());
+  }
   session s;
   try {
     s = session::parse(input);
@@ -21,6 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const std::string once = s.dump();
+  FUZZ_CHECK(once == s.to_json().dump());
   FUZZ_CHECK(fuzz::valid_utf8(once));
   const session again = session::parse(once);  // anything thrown here is a crash
   FUZZ_CHECK(again.dump() == once);

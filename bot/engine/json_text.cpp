@@ -1,0 +1,285 @@
+#include "bot/engine/json_text.hpp"
+
+#include <charconv>
+#include <limits>
+#include <utility>
+
+namespace aula::json_text {
+
+using nlohmann::json;
+
+namespace detail {
+
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  const auto at = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+  const auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
+    const unsigned x = at(k);
+    return i + k < s.size() && x >= lo && x <= hi;
+  };
+  const unsigned c = at(0);
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return cont(1) && cont(2) ? 3 : 0;
+  if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+  if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+namespace {
+
+bool hex4(std::string_view s, std::size_t at, std::uint32_t& v) {
+  if (at + 4 > s.size()) return false;
+  v = 0;
+  for (std::size_t k = at; k < at + 4; ++k) {
+    const char c = s[k];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= static_cast<std::uint32_t>(c - '0');
+    else if (c >= 'a' && c <= 'f') v |= static_cast<std::uint32_t>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') v |= static_cast<std::uint32_t>(c - 'A' + 10);
+    else return false;
+  }
+  return true;
+}
+
+void append_utf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+}  // namespace
+
+std::size_t unicode_escape(std::string_view s, std::size_t i, std::string& out) {
+  std::uint32_t cp = 0, low = 0;
+  if (i + 1 >= s.size() || s[i] != '\\' || s[i + 1] != 'u' || !hex4(s, i + 2, cp)) return 0;
+  if (cp >= 0xDC00 && cp <= 0xDFFF) return 0;  // a low surrogate alone
+  if (cp >= 0xD800 && cp <= 0xDBFF) {
+    if (i + 7 >= s.size() || s[i + 6] != '\\' || s[i + 7] != 'u' || !hex4(s, i + 8, low) || low < 0xDC00 ||
+        low > 0xDFFF)
+      return 0;
+    append_utf8(out, 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00));
+    return 12;
+  }
+  append_utf8(out, cp);
+  return 6;
+}
+
+}  // namespace detail
+
+namespace {
+
+class reader {
+ public:
+  explicit reader(std::string_view s) : s_(s) {}
+
+  bool document(json& out) {
+    if (!value(out, 0)) return false;
+    ws();
+    return i_ == s_.size();
+  }
+
+ private:
+  static constexpr int max_depth = 64;
+
+  void ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t')) ++i_;
+  }
+
+  bool literal(std::string_view word) {
+    if (s_.substr(i_, word.size()) != word) return false;
+    i_ += word.size();
+    return true;
+  }
+
+  bool value(json& out, int depth) {
+    ws();
+    if (i_ >= s_.size()) return false;
+    switch (s_[i_]) {
+      case '{': return object(out, depth + 1);
+      case '[': return array(out, depth + 1);
+      case '"': {
+        std::string v;
+        if (!string(v)) return false;
+        out = std::move(v);
+        return true;
+      }
+      case 't': return literal("true") && (out = true, true);
+      case 'f': return literal("false") && (out = false, true);
+      case 'n': return literal("null") && (out = nullptr, true);
+      default: return number(out);
+    }
+  }
+
+  bool object(json& out, int depth) {
+    if (depth > max_depth) return false;
+    ++i_;
+    out = json::object();
+    auto& members = out.get_ref<json::object_t&>();
+    ws();
+    if (i_ < s_.size() && s_[i_] == '}') {
+      ++i_;
+      return true;
+    }
+    std::string key;
+    for (;;) {
+      ws();
+      if (i_ >= s_.size() || s_[i_] != '"' || !string(key)) return false;
+      ws();
+      if (i_ >= s_.size() || s_[i_] != ':') return false;
+      ++i_;
+      json v;
+      if (!value(v, depth)) return false;
+      members[key] = std::move(v);  // a repeated member: the last one counts, as nlohmann's
+      ws();
+      if (i_ >= s_.size()) return false;
+      if (s_[i_] == ',') {
+        ++i_;
+        continue;
+      }
+      if (s_[i_] != '}') return false;
+      ++i_;
+      return true;
+    }
+  }
+
+  bool array(json& out, int depth) {
+    if (depth > max_depth) return false;
+    ++i_;
+    out = json::array();
+    auto& items = out.get_ref<json::array_t&>();
+    ws();
+    if (i_ < s_.size() && s_[i_] == ']') {
+      ++i_;
+      return true;
+    }
+    for (;;) {
+      items.emplace_back();
+      if (!value(items.back(), depth)) return false;
+      ws();
+      if (i_ >= s_.size()) return false;
+      if (s_[i_] == ',') {
+        ++i_;
+        continue;
+      }
+      if (s_[i_] != ']') return false;
+      ++i_;
+      return true;
+    }
+  }
+
+  // At the opening quote.
+  bool string(std::string& out) {
+    out.clear();
+    std::size_t run = ++i_;
+    while (i_ < s_.size()) {
+      const auto c = static_cast<unsigned char>(s_[i_]);
+      if (c == '"') {
+        out.append(s_.data() + run, i_ - run);
+        ++i_;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c >= 0x80) {
+        const std::size_t n = detail::utf8_length(s_, i_);
+        if (n == 0) return false;
+        i_ += n;
+        continue;
+      }
+      if (c != '\\') {
+        ++i_;
+        continue;
+      }
+      out.append(s_.data() + run, i_ - run);
+      if (i_ + 1 >= s_.size()) return false;
+      char e = 0;
+      switch (s_[i_ + 1]) {
+        case '"': e = '"'; break;
+        case '\\': e = '\\'; break;
+        case '/': e = '/'; break;
+        case 'b': e = '\b'; break;
+        case 'f': e = '\f'; break;
+        case 'n': e = '\n'; break;
+        case 'r': e = '\r'; break;
+        case 't': e = '\t'; break;
+        case 'u': {
+          const std::size_t n = detail::unicode_escape(s_, i_, out);
+          if (n == 0) return false;
+          i_ += n;
+          run = i_;
+          continue;
+        }
+        default: return false;
+      }
+      out += e;
+      i_ += 2;
+      run = i_;
+    }
+    return false;
+  }
+
+  // An integer: unsigned when not negative, signed when negative (as nlohmann stores them);
+  // anything with a fraction or an exponent, or beyond 64 bits, is left to nlohmann.
+  bool number(json& out) {
+    const std::size_t start = i_;
+    const bool negative = s_[i_] == '-';
+    std::size_t d = negative ? i_ + 1 : i_;
+    if (d >= s_.size() || s_[d] < '0' || s_[d] > '9') return false;
+    if (s_[d] == '0' && d + 1 < s_.size() && s_[d + 1] >= '0' && s_[d + 1] <= '9') return false;
+    std::size_t end = d;
+    while (end < s_.size() && s_[end] >= '0' && s_[end] <= '9') ++end;
+    if (end < s_.size() && (s_[end] == '.' || s_[end] == 'e' || s_[end] == 'E')) return false;
+    const char* first = s_.data() + start;
+    const char* last = s_.data() + end;
+    if (negative) {
+      std::int64_t v = 0;
+      const auto r = std::from_chars(first, last, v);
+      if (r.ec != std::errc{} || r.ptr != last) return false;
+      out = v;
+    } else {
+      std::uint64_t v = 0;
+      const auto r = std::from_chars(first, last, v);
+      if (r.ec != std::errc{} || r.ptr != last) return false;
+      out = v;
+    }
+    i_ = end;
+    return true;
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+};
+
+}  // namespace
+
+std::optional<json> read_plain(std::string_view text) {
+  json out;
+  reader r(text);
+  if (!r.document(out)) return std::nullopt;
+  return out;
+}
+
+json parse(std::string_view text) {
+  if (auto j = read_plain(text)) return std::move(*j);
+  return json::parse(text);
+}
+
+json parse_or_discarded(std::string_view text) {
+  if (auto j = read_plain(text)) return std::move(*j);
+  return json::parse(text, nullptr, false);
+}
+
+}  // namespace aula::json_text

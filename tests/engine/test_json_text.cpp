@@ -1,0 +1,164 @@
+// The plain-subset JSON reader (bot/engine/json_text.hpp) against nlohmann's: the same
+// document, value for value and type for type, or the text left to nlohmann.
+#include "bot/engine/json_text.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace aula;
+using nlohmann::json;
+
+namespace {
+
+// Equal values of equal types all the way down (nlohmann's == calls 1u and 1 equal).
+bool same(const json& a, const json& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
+      if (ia.key() != ib.key() || !same(ia.value(), ib.value())) return false;
+    return true;
+  }
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t k = 0; k < a.size(); ++k)
+      if (!same(a[k], b[k])) return false;
+    return true;
+  }
+  return a == b;
+}
+
+std::string any_text(std::mt19937& rng) {
+  static const std::vector<std::string> parts = {"a", "Zz", "ñ", "¿", "🦉", "\"", "\\", "\n", "\x01", "/", " ", "é",
+                                                 "\x7f", "{", "]"};
+  std::string s;
+  for (int k = std::uniform_int_distribution<int>(0, 5)(rng); k > 0; --k)
+    s += parts[std::uniform_int_distribution<std::size_t>(0, parts.size() - 1)(rng)];
+  return s;
+}
+
+json any_value(std::mt19937& rng, int depth = 0) {
+  switch (std::uniform_int_distribution<int>(0, depth > 3 ? 6 : 8)(rng)) {
+    case 0: return any_text(rng);
+    case 1: return std::uniform_int_distribution<std::int64_t>(-1000000000000, 1000000000000)(rng);
+    case 2: return std::uniform_int_distribution<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max())(rng);
+    case 3: return std::numeric_limits<std::int64_t>::min();
+    case 4: return std::uniform_real_distribution<double>(-1e6, 1e6)(rng);
+    case 5: return std::bernoulli_distribution(0.5)(rng);
+    case 6: return nullptr;
+    case 7: {
+      json a = json::array();
+      for (int k = std::uniform_int_distribution<int>(0, 4)(rng); k > 0; --k) a.push_back(any_value(rng, depth + 1));
+      return a;
+    }
+    default: {
+      json o = json::object();
+      for (int k = std::uniform_int_distribution<int>(0, 4)(rng); k > 0; --k) o[any_text(rng)] = any_value(rng, depth + 1);
+      return o;
+    }
+  }
+}
+
+// What nlohmann's reader makes of a text: the document, or "error".
+std::optional<json> nlohmann_reads(const std::string& t) {
+  json j = json::parse(t, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
+}
+
+}  // namespace
+
+TEST_CASE("json_text: the plain subset reads as nlohmann reads it") {
+  std::mt19937 rng(5);
+  int plain = 0;
+  for (int k = 0; k < 3000; ++k) {
+    const json v = any_value(rng);
+    for (const std::string& t : {v.dump(), v.dump(2), v.dump(-1, ' ', true)}) {
+      INFO(t);
+      const auto want = nlohmann_reads(t);
+      REQUIRE(want.has_value());
+      const auto got = json_text::read_plain(t);
+      // Texts without a fraction or an exponent are in the subset.
+      if (t.find_first_of(".eE") == std::string::npos) REQUIRE(got.has_value());
+      if (got) {
+        ++plain;
+        REQUIRE(same(*got, *want));
+      }
+      REQUIRE(same(json_text::parse(t), *want));
+      REQUIRE(same(json_text::parse_or_discarded(t), *want));
+    }
+  }
+  CHECK(plain > 3000);
+  // Numbers at the edges of the integer types: nlohmann's types (-0 is signed; beyond 64 bits
+  // a float, which the subset leaves to nlohmann).
+  for (const char* t : {"0", "-0", "18446744073709551615", "18446744073709551616", "-9223372036854775808",
+                        "-9223372036854775809", "9223372036854775808", "[1,-1,0]", "{\"a\":1,\"a\":-2}"}) {
+    INFO(t);
+    const auto got = json_text::read_plain(t);
+    if (got) CHECK(same(*got, json::parse(t)));
+    CHECK(same(json_text::parse(t), json::parse(t)));
+  }
+  CHECK_FALSE(json_text::read_plain("18446744073709551616").has_value());
+  CHECK(json_text::read_plain("-0")->is_number_integer());
+  CHECK(json_text::read_plain("{\"a\":1,\"a\":-2}")->at("a") == -2);
+}
+
+TEST_CASE("json_text: any other text reads as nlohmann reads it, or fails as it fails") {
+  std::mt19937 rng(11);
+  static const std::string inserts = std::string("{}[],:\" \\0a-.eE/utfn\x01\x80\xC3\xED\xF4", 25) + std::string(1, '\0');
+  int texts = 0, plain = 0, errors = 0;
+  for (int k = 0; k < 600; ++k) {
+    const std::string text = any_value(rng).dump();
+    std::vector<std::string> variants;
+    for (std::size_t cut = 0; cut < text.size(); cut += 1 + text.size() / 25) variants.push_back(text.substr(0, cut));
+    for (int m = 0; m < 25 && !text.empty(); ++m) {
+      std::string t = text;
+      const std::size_t at = std::uniform_int_distribution<std::size_t>(0, t.size() - 1)(rng);
+      switch (m % 3) {
+        case 0: t[at] = static_cast<char>(std::uniform_int_distribution<int>(0, 255)(rng)); break;
+        case 1: t.insert(at, 1, inserts[std::uniform_int_distribution<std::size_t>(0, inserts.size() - 1)(rng)]); break;
+        default: t.erase(at, 1);
+      }
+      variants.push_back(std::move(t));
+    }
+    for (const char* tail : {" ", "x", "{}", "\0", "\0x"}) variants.push_back(text + std::string(tail, std::strlen(tail) ? std::strlen(tail) : 1));
+    for (const char* u : {"\"\\u00e1\"", "\"\\ud83e\\udd89\"", "\"\\ud83e\"", "\"\\udd89\"", "\"\\ud83ex\"", "\"\\u12\""})
+      variants.emplace_back(u);
+    for (const auto& t : variants) {
+      ++texts;
+      INFO(t);
+      const auto want = nlohmann_reads(t);
+      if (const auto got = json_text::read_plain(t)) {
+        ++plain;
+        REQUIRE(want.has_value());
+        REQUIRE(same(*got, *want));
+      }
+      if (want) {
+        REQUIRE(same(json_text::parse(t), *want));
+      } else {
+        ++errors;
+        CHECK(json_text::parse_or_discarded(t).is_discarded());
+        // The same error as nlohmann's (a parse error, or a number's overflow).
+        int want_id = 0, got_id = 0;
+        try {
+          (void)json::parse(t);
+        } catch (const json::exception& e) {
+          want_id = e.id;
+        }
+        try {
+          (void)json_text::parse(t);
+        } catch (const json::exception& e) {
+          got_id = e.id;
+        }
+        CHECK(want_id != 0);
+        CHECK(got_id == want_id);
+      }
+    }
+  }
+  CHECK(plain > texts / 10);
+  CHECK(errors > texts / 5);
+}
