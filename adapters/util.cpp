@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bot/engine/json_text.hpp"
 #include "bot/engine/render.hpp"
 
 namespace aula::adapter_util {
@@ -216,7 +217,7 @@ std::string repair_json_text(std::string_view s) {
   return out;
 }
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) { return json_text::write(j, json::error_handler_t::replace); }
 
 const json* member(const json& o, const char* key) {
   if (!o.is_object()) return nullptr;

@@ -1,5 +1,6 @@
 #include "bot/engine/json_text.hpp"
 
+#include <array>
 #include <charconv>
 #include <limits>
 #include <utility>
@@ -78,9 +79,101 @@ std::size_t unicode_escape(std::string_view s, std::size_t i, std::string& out) 
   return 6;
 }
 
+namespace {
+// Bytes a JSON string takes as they are (printable ASCII but " and \\).
+constexpr auto plain_bytes = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+  return t;
+}();
+}  // namespace
+
+bool put_string(std::string& out, std::string_view s) {
+  const std::size_t was = out.size();
+  out += '"';
+  std::size_t run = 0;  // start of the bytes not yet copied
+  for (std::size_t i = 0; i < s.size();) {
+    while (i < s.size() && plain_bytes[static_cast<unsigned char>(s[i])]) ++i;
+    if (i == s.size()) break;
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const std::size_t n = utf8_length(s, i);
+      if (n == 0) {
+        out.resize(was);
+        return false;
+      }
+      i += n;
+      continue;
+    }
+    out.append(s.data() + run, i - run);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default: {
+        static constexpr char hex[] = "0123456789abcdef";
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      }
+    }
+    run = ++i;
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+  return true;
+}
+
 }  // namespace detail
 
 namespace {
+
+// j appended to out as dump() writes it; false at a string that is not UTF-8 (or a kind of
+// value the server never holds: binary, discarded).
+bool put(std::string& out, const json& j) {
+  char num[24];
+  switch (j.type()) {
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [k, v] : j.get_ref<const json::object_t&>()) {
+        if (!first) out += ',';
+        first = false;
+        if (!detail::put_string(out, k)) return false;
+        out += ':';
+        if (!put(out, v)) return false;
+      }
+      out += '}';
+      return true;
+    }
+    case json::value_t::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& v : j.get_ref<const json::array_t&>()) {
+        if (!first) out += ',';
+        first = false;
+        if (!put(out, v)) return false;
+      }
+      out += ']';
+      return true;
+    }
+    case json::value_t::string: return detail::put_string(out, j.get_ref<const std::string&>());
+    case json::value_t::boolean: out += j.get<bool>() ? "true" : "false"; return true;
+    case json::value_t::null: out += "null"; return true;
+    case json::value_t::number_integer:
+      out.append(num, std::to_chars(num, num + sizeof num, j.get<std::int64_t>()).ptr);
+      return true;
+    case json::value_t::number_unsigned:
+      out.append(num, std::to_chars(num, num + sizeof num, j.get<std::uint64_t>()).ptr);
+      return true;
+    case json::value_t::number_float: out += j.dump(); return true;  // nlohmann's shortest form
+    default: return false;
+  }
+}
 
 class reader {
  public:
@@ -186,6 +279,8 @@ class reader {
     out.clear();
     std::size_t run = ++i_;
     while (i_ < s_.size()) {
+      while (i_ < s_.size() && detail::plain_bytes[static_cast<unsigned char>(s_[i_])]) ++i_;
+      if (i_ == s_.size()) break;
       const auto c = static_cast<unsigned char>(s_[i_]);
       if (c == '"') {
         out.append(s_.data() + run, i_ - run);
@@ -197,10 +292,6 @@ class reader {
         const std::size_t n = detail::utf8_length(s_, i_);
         if (n == 0) return false;
         i_ += n;
-        continue;
-      }
-      if (c != '\\') {
-        ++i_;
         continue;
       }
       out.append(s_.data() + run, i_ - run);
@@ -280,6 +371,13 @@ json parse(std::string_view text) {
 json parse_or_discarded(std::string_view text) {
   if (auto j = read_plain(text)) return std::move(*j);
   return json::parse(text, nullptr, false);
+}
+
+std::string write(const json& j, json::error_handler_t handler) {
+  std::string out;
+  out.reserve(256);
+  if (!put(out, j)) return j.dump(-1, ' ', false, handler);
+  return out;
 }
 
 }  // namespace aula::json_text

@@ -24,6 +24,12 @@ nlohmann::json parse(std::string_view text);
 // As nlohmann::json::parse(text, nullptr, false): a discarded value when the text is not JSON.
 nlohmann::json parse_or_discarded(std::string_view text);
 
+// As j.dump() — compact, the same bytes — written without nlohmann's serializer (which sends
+// each byte of a string through its UTF-8 decoder); a string that is not UTF-8 makes the
+// whole document go through nlohmann's dump with `handler` (its error, or its replacement).
+std::string write(const nlohmann::json& j,
+                  nlohmann::json::error_handler_t handler = nlohmann::json::error_handler_t::strict);
+
 // Pieces shared with session_text.cpp.
 namespace detail {
 // Length of the well-formed UTF-8 sequence at s[i] (lead byte >= 0x80), 0 when it is not one
@@ -32,6 +38,9 @@ std::size_t utf8_length(std::string_view s, std::size_t i);
 // The \u escape at s[i] ('\\' 'u' and four hex digits; a surrogate pair as one character)
 // appended to out as UTF-8; the bytes it took, 0 when it is not one nlohmann accepts.
 std::size_t unicode_escape(std::string_view s, std::size_t i, std::string& out);
+// s as a JSON string, quoted, as nlohmann writes it (UTF-8 kept; ", \\ and control characters
+// escaped) appended to out; false (out as it was) when s is not UTF-8.
+bool put_string(std::string& out, std::string_view s);
 }  // namespace detail
 
 }  // namespace aula::json_text

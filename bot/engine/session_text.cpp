@@ -27,43 +27,9 @@ class writer {
  public:
   explicit writer(std::string& out) : o_(out) {}
 
-  // A JSON string as nlohmann writes it (UTF-8 kept; ", \ and control characters escaped);
-  // invalid UTF-8 is left to nlohmann, which throws its usual error.
+  // A JSON string as nlohmann writes it; invalid UTF-8 gets nlohmann's usual error.
   void str(std::string_view s) {
-    o_ += '"';
-    std::size_t run = 0;  // start of the bytes not yet copied
-    for (std::size_t i = 0; i < s.size();) {
-      const auto c = static_cast<unsigned char>(s[i]);
-      if (c >= 0x80) {
-        const std::size_t n = utf8_length(s, i);
-        if (n == 0) invalid(s);
-        i += n;
-        continue;
-      }
-      if (c >= 0x20 && c != '"' && c != '\\') {
-        ++i;
-        continue;
-      }
-      o_.append(s.data() + run, i - run);
-      switch (c) {
-        case '"': o_ += "\\\""; break;
-        case '\\': o_ += "\\\\"; break;
-        case '\b': o_ += "\\b"; break;
-        case '\t': o_ += "\\t"; break;
-        case '\n': o_ += "\\n"; break;
-        case '\f': o_ += "\\f"; break;
-        case '\r': o_ += "\\r"; break;
-        default: {
-          static constexpr char hex[] = "0123456789abcdef";
-          o_ += "\\u00";
-          o_ += hex[c >> 4];
-          o_ += hex[c & 15];
-        }
-      }
-      run = ++i;
-    }
-    o_.append(s.data() + run, s.size() - run);
-    o_ += '"';
+    if (!json_text::detail::put_string(o_, s)) invalid(s);
   }
 
   template <class T>
@@ -73,7 +39,7 @@ class writer {
     o_.append(buf, r.ptr);
   }
   void boolean(bool b) { o_ += b ? "true" : "false"; }
-  void raw(const json& j) { o_ += j.dump(); }
+  void raw(const json& j) { o_ += json_text::write(j); }
   std::string& out() { return o_; }
 
  private:

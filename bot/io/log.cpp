@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <vector>
 
+#include "bot/engine/json_text.hpp"
+
 namespace aula::log {
 namespace {
 
@@ -65,7 +67,7 @@ std::string timestamp() {
 
 std::string dump(const nlohmann::json& j) {
   // Invalid UTF-8 (a learner's bytes, a provider's garbage) must not throw inside a log call.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return json_text::write(j, nlohmann::json::error_handler_t::replace);
 }
 
 std::string lower(std::string_view s) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "bot/engine/json_text.hpp"
 #include "bot/records/sql.hpp"
 
 namespace aula::records {
@@ -153,7 +154,7 @@ std::string substitute(std::string sql, const std::string& key, const std::strin
   return sql;
 }
 
-std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+std::string dump(const nlohmann::json& j) { return json_text::write(j, nlohmann::json::error_handler_t::replace); }
 
 // A string field, or null when absent or empty (so SQL sees one "nothing": NULL).
 sql_value text_field(const nlohmann::json& r, const char* key) {

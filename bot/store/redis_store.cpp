@@ -415,9 +415,9 @@ class redis_store final : public store {
     std::vector<std::string> reply, bulk;
     for (const auto& e : c.outbox) {
       if (store_detail::lane_of(e) == "bulk")
-        bulk.push_back(e.dump());
+        bulk.push_back(json_text::write(e));
       else
-        reply.push_back(e.dump());
+        reply.push_back(json_text::write(e));
     }
     auto group = [&](std::vector<std::string>& items) {
       args.push_back(std::to_string(items.size()));
@@ -433,7 +433,7 @@ class redis_store final : public store {
       args.push_back(t.id);
     }
     args.push_back(std::to_string(c.results.size()));
-    for (const auto& r : c.results) args.push_back(r.dump());
+    for (const auto& r : c.results) args.push_back(json_text::write(r));
     auto certs = store_detail::certificate_writes(c, p);  // throws before anything is written
     args.push_back(std::to_string(certs.size()));
     for (auto& [code, cert] : certs) {

@@ -162,3 +162,33 @@ TEST_CASE("json_text: any other text reads as nlohmann reads it, or fails as it 
   CHECK(plain > texts / 10);
   CHECK(errors > texts / 5);
 }
+
+TEST_CASE("json_text: written exactly as nlohmann's dump writes it") {
+  std::mt19937 rng(23);
+  for (int k = 0; k < 3000; ++k) {
+    const json v = any_value(rng);
+    INFO(v.dump());
+    REQUIRE(json_text::write(v) == v.dump());
+  }
+  for (const json& v : {json(0.1), json(-0.0), json(1e300), json(5e-324), json(std::numeric_limits<std::int64_t>::min()),
+                        json(std::numeric_limits<std::uint64_t>::max()), json::object(), json::array(), json(""),
+                        json({{"b", 1}, {"a", {nullptr, true, false, 2.5}}})})
+    CHECK(json_text::write(v) == v.dump());
+  // A string that is not UTF-8: nlohmann's error, or its replacement, for the whole document.
+  const json bad = {{"ok", "sí"}, {"x", std::string("ab\xC3(\xFFz")}, {"list", {std::string("\xED\xA0\x80")}}};
+  int want_id = 0, got_id = 0;
+  try {
+    (void)bad.dump();
+  } catch (const json::exception& e) {
+    want_id = e.id;
+  }
+  try {
+    (void)json_text::write(bad);
+  } catch (const json::exception& e) {
+    got_id = e.id;
+  }
+  CHECK(want_id == 316);
+  CHECK(got_id == want_id);
+  for (auto h : {json::error_handler_t::replace, json::error_handler_t::ignore})
+    CHECK(json_text::write(bad, h) == bad.dump(-1, ' ', false, h));
+}

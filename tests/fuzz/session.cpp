@@ -4,7 +4,7 @@
 // format); what it reads dumps to a text that parses to a session dumping the same
 // (dump(parse(x)) is a fixed point after one round). The readers and the writer that skip the
 // JSON document agree with the document's: json_text::read_plain with nlohmann's parse (value
-// and type), session_text::read with session::from_json, session_text::write with
+// and type), json_text::write with dump, session_text::read with session::from_json, session_text::write with
 // to_json().dump().
 #include <nlohmann/json.hpp>
 
@@ -42,6 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (const auto plain = json_text::read_plain(input)) {
     const json doc = json::parse(input);  // anything thrown here is a crash: they disagree
     FUZZ_CHECK(same(*plain, doc));
+    FUZZ_CHECK(json_text::write(doc) == doc.dump());
   }
   if (const auto fast = session_text::read(input)) {
     const session slow = session::from_json(json::parse(input));  // likewise
