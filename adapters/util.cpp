@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -254,92 +255,37 @@ std::optional<std::string> int64_text(const json* v) {
 
 namespace {
 
-// A SAX handler that keeps the values at the wanted paths and builds nothing else.
-class value_picker final : public json::json_sax_t {
- public:
-  explicit value_picker(const std::vector<std::string_view>& paths) : paths_(paths) {
-    for (auto p : paths) max_depth_ = std::max(max_depth_, 1 + static_cast<std::size_t>(std::count(p.begin(), p.end(), '/')));
-  }
-  picked_values out;
-  bool top_is_object = false;
-
-  bool null() override { return !at_wanted() || keep(json(nullptr)); }
-  bool boolean(bool v) override { return !at_wanted() || keep(json(v)); }
-  bool number_integer(number_integer_t v) override { return !at_wanted() || keep(json(v)); }
-  bool number_unsigned(number_unsigned_t v) override { return !at_wanted() || keep(json(v)); }
-  bool number_float(number_float_t v, const string_t&) override { return !at_wanted() || keep(json(v)); }
-  bool string(string_t& v) override { return !at_wanted() || keep(json(std::move(v))); }
-  bool binary(binary_t&) override { return !at_wanted() || keep(json()); }
-  bool start_object(std::size_t) override { return open(false); }
-  bool end_object() override { return close(); }
-  bool start_array(std::size_t) override { return open(true); }
-  bool end_array() override { return close(); }
-  bool key(string_t& k) override {
-    if (!frames_.empty()) frames_.back().key = std::move(k);
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
-
- private:
-  struct frame {
-    bool array = false;
-    std::size_t next = 0;  // an array's next index
-    std::string key;       // an object's current member
-  };
-
-  // The path of the value starting now (an array's index advances); "" at the top.
-  bool path_here(std::string& path) {
-    if (frames_.empty() || frames_.size() > max_depth_) {
-      if (!frames_.empty() && frames_.back().array) frames_.back().next++;
-      return false;
+// The value at a path ('/'-separated members, '#N' positions, escapes as pick_values says),
+// or nullptr.
+const json* at_path(const json& doc, std::string_view path) {
+  const json* at = &doc;
+  std::string name;
+  std::size_t i = 0;
+  for (;;) {
+    name.clear();
+    bool position = i < path.size() && path[i] == '#';
+    if (position) ++i;
+    while (i < path.size() && path[i] != '/') {
+      if (path[i] == '\\' && i + 1 < path.size()) ++i;
+      name += path[i++];
     }
-    if (frames_.back().array) frames_.back().next++;
-    path.clear();
-    for (std::size_t i = 0; i < frames_.size(); ++i) {
-      if (i) path += '/';
-      const frame& f = frames_[i];
-      if (f.array) {
-        path += '#' + std::to_string(f.next - 1);
-        continue;
-      }
-      // A member's name, escaped where it could read as a position or a separator.
-      for (std::size_t k = 0; k < f.key.size(); ++k) {
-        const char c = f.key[k];
-        if (c == '\\' || c == '/' || (c == '#' && k == 0)) path += '\\';
-        path += c;
-      }
+    if (position) {
+      std::size_t k = 0;
+      const auto r = std::from_chars(name.data(), name.data() + name.size(), k);
+      if (name.empty() || r.ec != std::errc{} || r.ptr != name.data() + name.size() || !at->is_array() ||
+          k >= at->size())
+        return nullptr;
+      at = &(*at)[k];
+    } else {
+      if (!at->is_object()) return nullptr;
+      const auto it = at->find(name);
+      if (it == at->end()) return nullptr;
+      at = &*it;
     }
-    return true;
+    if (i == path.size()) return at;
+    ++i;  // the '/'
   }
-  // Whether the value starting now is wanted (its path is then in path_).
-  bool at_wanted() {
-    return path_here(path_) && std::find(paths_.begin(), paths_.end(), std::string_view(path_)) != paths_.end();
-  }
-  bool keep(json v) {
-    out.values.emplace_back(path_, std::move(v));
-    return true;
-  }
-  bool open(bool array) {
-    if (frames_.empty() && !seen_top_) {
-      seen_top_ = true;
-      top_is_object = !array;
-    } else if (at_wanted()) {
-      keep(array ? json::array() : json::object());
-    }
-    frames_.push_back(frame{array, 0, {}});
-    return true;
-  }
-  bool close() {
-    frames_.pop_back();
-    return true;
-  }
-
-  const std::vector<std::string_view>& paths_;
-  std::size_t max_depth_ = 0;
-  std::vector<frame> frames_;
-  std::string path_;
-  bool seen_top_ = false;
-};
+}
 
 }  // namespace
 
@@ -351,9 +297,16 @@ const json* picked_values::find(std::string_view path) const {
 }
 
 std::optional<picked_values> pick_values(std::string_view body, const std::vector<std::string_view>& paths) {
-  value_picker p(paths);
-  if (!json::sax_parse(body, &p, json::input_format_t::json, true, false) || !p.top_is_object) return std::nullopt;
-  return std::move(p.out);
+  // json_text's document is cheaper than nlohmann's SAX events with a path built per value.
+  const json doc = json_text::parse_or_discarded(body);
+  if (!doc.is_object()) return std::nullopt;
+  picked_values out;
+  for (const auto path : paths) {
+    const json* v = at_path(doc, path);
+    if (!v) continue;
+    out.values.emplace_back(std::string(path), v->is_object() ? json::object() : v->is_array() ? json::array() : *v);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------- UTF-16 lengths

@@ -79,8 +79,8 @@ std::string string_member(const nlohmann::json& o, const char* key);  // "" when
 // An integer as exact decimal text (ids can exceed 2^53; they fit int64); nullopt otherwise.
 std::optional<std::string> int64_text(const nlohmann::json* v);
 
-// Some values of a JSON body read without building its document (a provider's answer to a
-// send, thousands a second; only a field or two matters). `paths` name values by their
+// Some values of a JSON body, by path (a provider's answer to a send, thousands a second;
+// only a field or two matters; read with json_text). `paths` name values by their
 // members and array positions ('#' and the index), '/'-separated ("result/message_id",
 // "messages/#0/id"; in a member's name a backslash, '/' and a leading '#' are escaped with a
 // backslash); a member repeated counts as its last value, as in a parsed document; an

@@ -322,7 +322,7 @@ std::vector<http_call> telegram_adapter::render(const std::string& address, cons
 
 send_result telegram_adapter::classify(int http_status, const std::string& body) const {
   send_result r;
-  // Every field read is a scalar: the answer is read without building its document.
+  // Every field read is a scalar (or an object whose presence counts).
   static const std::vector<std::string_view> paths{"ok", "error_code", "description", "result/message_id",
                                                    "parameters/retry_after"};
   const std::optional<picked_values> v = pick_values(body, paths);

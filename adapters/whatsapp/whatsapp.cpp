@@ -534,8 +534,7 @@ std::vector<http_call> whatsapp_adapter::render_reengagement(const std::string& 
 
 send_result whatsapp_adapter::classify(int http_status, const std::string& body) const {
   send_result r;
-  // Every field read is a scalar (or an error object's presence): the answer is read without
-  // building its document.
+  // Every field read is a scalar (or an error object's presence).
   static const std::vector<std::string_view> paths{"error", "error/code", "error/message", "error/error_data/details",
                                                    "messages/#0/id", "success"};
   const std::optional<picked_values> v = pick_values(body, paths);
