@@ -373,6 +373,23 @@ json parse_or_discarded(std::string_view text) {
   return json::parse(text, nullptr, false);
 }
 
+bool identical(const json& a, const json& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
+      if (ia.key() != ib.key() || !identical(ia.value(), ib.value())) return false;
+    return true;
+  }
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t k = 0; k < a.size(); ++k)
+      if (!identical(a[k], b[k])) return false;
+    return true;
+  }
+  return a == b;
+}
+
 std::string write(const json& j, json::error_handler_t handler) {
   std::string out;
   out.reserve(256);

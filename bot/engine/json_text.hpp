@@ -30,6 +30,10 @@ nlohmann::json parse_or_discarded(std::string_view text);
 std::string write(const nlohmann::json& j,
                   nlohmann::json::error_handler_t handler = nlohmann::json::error_handler_t::strict);
 
+// Equal values of equal types all the way down (nlohmann's == calls 1u, 1 and 1.0 equal):
+// what "the same document" means in json_text's tests.
+bool identical(const nlohmann::json& a, const nlohmann::json& b);
+
 // Pieces shared with session_text.cpp.
 namespace detail {
 // Length of the well-formed UTF-8 sequence at s[i] (lead byte >= 0x80), 0 when it is not one

@@ -1,5 +1,5 @@
-// The plain-subset JSON reader (bot/engine/json_text.hpp) against nlohmann's: the same
-// document, value for value and type for type, or the text left to nlohmann.
+// The plain-subset JSON reader and the writer (bot/engine/json_text.hpp) against nlohmann's:
+// the same document, value for value and type for type, or the text left to nlohmann.
 #include "bot/engine/json_text.hpp"
 
 #include <catch2/catch.hpp>
@@ -14,22 +14,15 @@ using nlohmann::json;
 
 namespace {
 
-// Equal values of equal types all the way down (nlohmann's == calls 1u and 1 equal).
-bool same(const json& a, const json& b) {
-  if (a.type() != b.type()) return false;
-  if (a.is_object()) {
-    if (a.size() != b.size()) return false;
-    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
-      if (ia.key() != ib.key() || !same(ia.value(), ib.value())) return false;
-    return true;
+// The id of the nlohmann exception f throws (0: none).
+template <class F>
+int error_id(F&& f) {
+  try {
+    [[maybe_unused]] const auto value = f();
+  } catch (const json::exception& e) {
+    return e.id;
   }
-  if (a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t k = 0; k < a.size(); ++k)
-      if (!same(a[k], b[k])) return false;
-    return true;
-  }
-  return a == b;
+  return 0;
 }
 
 std::string any_text(std::mt19937& rng) {
@@ -86,10 +79,10 @@ TEST_CASE("json_text: the plain subset reads as nlohmann reads it") {
       if (t.find_first_of(".eE") == std::string::npos) REQUIRE(got.has_value());
       if (got) {
         ++plain;
-        REQUIRE(same(*got, *want));
+        REQUIRE(json_text::identical(*got, *want));
       }
-      REQUIRE(same(json_text::parse(t), *want));
-      REQUIRE(same(json_text::parse_or_discarded(t), *want));
+      REQUIRE(json_text::identical(json_text::parse(t), *want));
+      REQUIRE(json_text::identical(json_text::parse_or_discarded(t), *want));
     }
   }
   CHECK(plain > 3000);
@@ -99,8 +92,8 @@ TEST_CASE("json_text: the plain subset reads as nlohmann reads it") {
                         "-9223372036854775809", "9223372036854775808", "[1,-1,0]", "{\"a\":1,\"a\":-2}"}) {
     INFO(t);
     const auto got = json_text::read_plain(t);
-    if (got) CHECK(same(*got, json::parse(t)));
-    CHECK(same(json_text::parse(t), json::parse(t)));
+    if (got) CHECK(json_text::identical(*got, json::parse(t)));
+    CHECK(json_text::identical(json_text::parse(t), json::parse(t)));
   }
   CHECK_FALSE(json_text::read_plain("18446744073709551616").has_value());
   CHECK(json_text::read_plain("-0")->is_number_integer());
@@ -135,27 +128,17 @@ TEST_CASE("json_text: any other text reads as nlohmann reads it, or fails as it 
       if (const auto got = json_text::read_plain(t)) {
         ++plain;
         REQUIRE(want.has_value());
-        REQUIRE(same(*got, *want));
+        REQUIRE(json_text::identical(*got, *want));
       }
       if (want) {
-        REQUIRE(same(json_text::parse(t), *want));
+        REQUIRE(json_text::identical(json_text::parse(t), *want));
       } else {
         ++errors;
         CHECK(json_text::parse_or_discarded(t).is_discarded());
         // The same error as nlohmann's (a parse error, or a number's overflow).
-        int want_id = 0, got_id = 0;
-        try {
-          (void)json::parse(t);
-        } catch (const json::exception& e) {
-          want_id = e.id;
-        }
-        try {
-          (void)json_text::parse(t);
-        } catch (const json::exception& e) {
-          got_id = e.id;
-        }
+        const int want_id = error_id([&] { return json::parse(t); });
         CHECK(want_id != 0);
-        CHECK(got_id == want_id);
+        CHECK(error_id([&] { return json_text::parse(t); }) == want_id);
       }
     }
   }
@@ -176,19 +159,8 @@ TEST_CASE("json_text: written exactly as nlohmann's dump writes it") {
     CHECK(json_text::write(v) == v.dump());
   // A string that is not UTF-8: nlohmann's error, or its replacement, for the whole document.
   const json bad = {{"ok", "sí"}, {"x", std::string("ab\xC3(\xFFz")}, {"list", {std::string("\xED\xA0\x80")}}};
-  int want_id = 0, got_id = 0;
-  try {
-    (void)bad.dump();
-  } catch (const json::exception& e) {
-    want_id = e.id;
-  }
-  try {
-    (void)json_text::write(bad);
-  } catch (const json::exception& e) {
-    got_id = e.id;
-  }
-  CHECK(want_id == 316);
-  CHECK(got_id == want_id);
+  CHECK(error_id([&] { return bad.dump(); }) == 316);
+  CHECK(error_id([&] { return json_text::write(bad); }) == 316);
   for (auto h : {json::error_handler_t::replace, json::error_handler_t::ignore})
     CHECK(json_text::write(bad, h) == bad.dump(-1, ' ', false, h));
 }

@@ -16,32 +16,11 @@
 using namespace aula;
 using nlohmann::json;
 
-namespace {
-
-bool same(const json& a, const json& b) {
-  if (a.type() != b.type()) return false;
-  if (a.is_object()) {
-    if (a.size() != b.size()) return false;
-    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
-      if (ia.key() != ib.key() || !same(ia.value(), ib.value())) return false;
-    return true;
-  }
-  if (a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t k = 0; k < a.size(); ++k)
-      if (!same(a[k], b[k])) return false;
-    return true;
-  }
-  return a == b;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string input = fuzz::as_string(data, size);
   if (const auto plain = json_text::read_plain(input)) {
     const json doc = json::parse(input);  // anything thrown here is a crash: they disagree
-    FUZZ_CHECK(same(*plain, doc));
+    FUZZ_CHECK(json_text::identical(*plain, doc));
     FUZZ_CHECK(json_text::write(doc) == doc.dump());
   }
   if (const auto fast = session_text::read(input)) {
