@@ -11,6 +11,10 @@ using nlohmann::json;
 
 namespace detail {
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence at s[i] (lead byte >= 0x80), 0 when it is not one
+// (the sequences nlohmann accepts: no overlongs, surrogates or code points above U+10FFFF).
 std::size_t utf8_length(std::string_view s, std::size_t i) {
   const auto at = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
   const auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
@@ -27,8 +31,6 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
   if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
   return 0;
 }
-
-namespace {
 
 bool hex4(std::string_view s, std::size_t at, std::uint32_t& v) {
   if (at + 4 > s.size()) return false;
@@ -62,8 +64,8 @@ void append_utf8(std::string& out, std::uint32_t cp) {
   }
 }
 
-}  // namespace
-
+// The \\u escape at s[i] (four hex digits; a surrogate pair as one character) appended to out
+// as UTF-8; the bytes it took, 0 when it is not one nlohmann accepts (a lone surrogate).
 std::size_t unicode_escape(std::string_view s, std::size_t i, std::string& out) {
   std::uint32_t cp = 0, low = 0;
   if (i + 1 >= s.size() || s[i] != '\\' || s[i + 1] != 'u' || !hex4(s, i + 2, cp)) return 0;
@@ -79,13 +81,13 @@ std::size_t unicode_escape(std::string_view s, std::size_t i, std::string& out) 
   return 6;
 }
 
-namespace {
 // Bytes a JSON string takes as they are (printable ASCII but " and \\).
 constexpr auto plain_bytes = [] {
   std::array<bool, 256> t{};
   for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
   return t;
 }();
+
 }  // namespace
 
 bool put_string(std::string& out, std::string_view s) {
@@ -126,6 +128,52 @@ bool put_string(std::string& out, std::string_view s) {
   out.append(s.data() + run, s.size() - run);
   out += '"';
   return true;
+}
+
+std::size_t read_string(std::string_view s, std::size_t i, std::string& out) {
+  out.clear();
+  std::size_t run = ++i;  // start of the bytes not yet copied
+  while (i < s.size()) {
+    while (i < s.size() && plain_bytes[static_cast<unsigned char>(s[i])]) ++i;
+    if (i == s.size()) break;
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"') {
+      out.append(s.data() + run, i - run);
+      return i + 1;
+    }
+    if (c < 0x20) return 0;
+    if (c >= 0x80) {
+      const std::size_t n = utf8_length(s, i);
+      if (n == 0) return 0;
+      i += n;
+      continue;
+    }
+    out.append(s.data() + run, i - run);  // at a backslash
+    if (i + 1 >= s.size()) return 0;
+    char e = 0;
+    switch (s[i + 1]) {
+      case '"': e = '"'; break;
+      case '\\': e = '\\'; break;
+      case '/': e = '/'; break;
+      case 'b': e = '\b'; break;
+      case 'f': e = '\f'; break;
+      case 'n': e = '\n'; break;
+      case 'r': e = '\r'; break;
+      case 't': e = '\t'; break;
+      case 'u': {
+        const std::size_t n = unicode_escape(s, i, out);
+        if (n == 0) return 0;
+        i += n;
+        run = i;
+        continue;
+      }
+      default: return 0;
+    }
+    out += e;
+    i += 2;
+    run = i;
+  }
+  return 0;
 }
 
 }  // namespace detail
@@ -276,50 +324,10 @@ class reader {
 
   // At the opening quote.
   bool string(std::string& out) {
-    out.clear();
-    std::size_t run = ++i_;
-    while (i_ < s_.size()) {
-      while (i_ < s_.size() && detail::plain_bytes[static_cast<unsigned char>(s_[i_])]) ++i_;
-      if (i_ == s_.size()) break;
-      const auto c = static_cast<unsigned char>(s_[i_]);
-      if (c == '"') {
-        out.append(s_.data() + run, i_ - run);
-        ++i_;
-        return true;
-      }
-      if (c < 0x20) return false;
-      if (c >= 0x80) {
-        const std::size_t n = detail::utf8_length(s_, i_);
-        if (n == 0) return false;
-        i_ += n;
-        continue;
-      }
-      out.append(s_.data() + run, i_ - run);
-      if (i_ + 1 >= s_.size()) return false;
-      char e = 0;
-      switch (s_[i_ + 1]) {
-        case '"': e = '"'; break;
-        case '\\': e = '\\'; break;
-        case '/': e = '/'; break;
-        case 'b': e = '\b'; break;
-        case 'f': e = '\f'; break;
-        case 'n': e = '\n'; break;
-        case 'r': e = '\r'; break;
-        case 't': e = '\t'; break;
-        case 'u': {
-          const std::size_t n = detail::unicode_escape(s_, i_, out);
-          if (n == 0) return false;
-          i_ += n;
-          run = i_;
-          continue;
-        }
-        default: return false;
-      }
-      out += e;
-      i_ += 2;
-      run = i_;
-    }
-    return false;
+    const std::size_t end = detail::read_string(s_, i_, out);
+    if (end == 0) return false;
+    i_ = end;
+    return true;
   }
 
   // An integer: unsigned when not negative, signed when negative (as nlohmann stores them);

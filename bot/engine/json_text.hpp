@@ -36,12 +36,10 @@ bool identical(const nlohmann::json& a, const nlohmann::json& b);
 
 // Pieces shared with session_text.cpp.
 namespace detail {
-// Length of the well-formed UTF-8 sequence at s[i] (lead byte >= 0x80), 0 when it is not one
-// (the sequences nlohmann accepts: no overlongs, surrogates or code points above U+10FFFF).
-std::size_t utf8_length(std::string_view s, std::size_t i);
-// The \u escape at s[i] ('\\' 'u' and four hex digits; a surrogate pair as one character)
-// appended to out as UTF-8; the bytes it took, 0 when it is not one nlohmann accepts.
-std::size_t unicode_escape(std::string_view s, std::size_t i, std::string& out);
+// The JSON string whose opening quote is s[i], decoded into out as nlohmann reads it (its
+// escapes; \\u with surrogate pairs as one character; UTF-8 checked); the index after its
+// closing quote, 0 when it is not one nlohmann accepts.
+std::size_t read_string(std::string_view s, std::size_t i, std::string& out);
 // s as a JSON string, quoted, as nlohmann writes it (UTF-8 kept; ", \\ and control characters
 // escaped) appended to out; false (out as it was) when s is not UTF-8.
 bool put_string(std::string& out, std::string_view s);

@@ -1,9 +1,9 @@
 #include "bot/engine/session.hpp"
 
-#include "bot/engine/session_text.hpp"
-
 #include <limits>
 #include <stdexcept>
+
+#include "bot/engine/session_text.hpp"
 
 namespace aula {
 

@@ -7,18 +7,16 @@
 // the caller reads the text through a document, which decides (and reports errors) as before.
 #include "bot/engine/session_text.hpp"
 
-#include "bot/engine/json_text.hpp"
-
 #include <charconv>
 #include <limits>
+
+#include "bot/engine/json_text.hpp"
 
 namespace aula::session_text {
 
 namespace {
 
 using nlohmann::json;
-
-using json_text::detail::utf8_length;
 
 // --------------------------------------------------------------------------------------------
 // Writing
@@ -153,59 +151,15 @@ class reader {
     }
     return false;
   }
-  bool peek(char c) {
-    ws();
-    return p_ < e_ && *p_ == c;
-  }
 
-  // A string: JSON's escapes (\u as nlohmann reads it: a surrogate pair is one character).
+  // A string, as nlohmann reads it.
   bool str(std::string& out) {
-    if (!lit('"')) return false;
-    out.clear();
-    const std::string_view rest(p_, static_cast<std::size_t>(e_ - p_));
-    std::size_t i = 0, run = 0;
-    while (i < rest.size()) {
-      const auto c = static_cast<unsigned char>(rest[i]);
-      if (c == '"') {
-        out.append(rest.data() + run, i - run);
-        p_ += i + 1;
-        return true;
-      }
-      if (c < 0x20) return false;
-      if (c >= 0x80) {
-        const std::size_t n = utf8_length(rest, i);
-        if (n == 0) return false;
-        i += n;
-        continue;
-      }
-      if (c != '\\') {
-        ++i;
-        continue;
-      }
-      out.append(rest.data() + run, i - run);
-      if (i + 1 >= rest.size()) return false;
-      switch (rest[i + 1]) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {  // a surrogate pair as one character; a lone surrogate is nlohmann's error
-          const std::size_t n = json_text::detail::unicode_escape(rest, i, out);
-          if (n == 0) return false;
-          i += n;
-          run = i;
-          continue;
-        }
-        default: return false;
-      }
-      i += 2;
-      run = i;
-    }
-    return false;
+    ws();
+    if (p_ == e_ || *p_ != '"') return false;
+    const std::size_t end = json_text::detail::read_string(std::string_view(p_, static_cast<std::size_t>(e_ - p_)), 0, out);
+    if (end == 0) return false;
+    p_ += end;
+    return true;
   }
 
   // A member name of the session's own (plain ASCII, no escapes).

@@ -263,7 +263,7 @@ std::string redis_url_password(const std::string& url) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cluster key placement
+// Commands in Redis's protocol
 
 void redis_format_command(std::string& out, const std::vector<std::string>& argv) {
   char num[24];
@@ -282,6 +282,9 @@ void redis_format_command(std::string& out, const std::vector<std::string>& argv
     out += "\r\n";
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cluster key placement
 
 std::uint16_t redis_crc16(std::string_view data) {
   // CRC16-CCITT (XModem): polynomial 0x1021, initial value 0, no reflection, no final xor.
