@@ -176,45 +176,45 @@ std::string repair_json_text(std::string_view s) {
   static constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
   std::string out;
   out.reserve(s.size());
+  std::size_t run = 0;  // start of the bytes kept as they are, not yet copied
   std::size_t i = 0;
+  // Replaces the n bytes at i by `by`.
+  const auto replace = [&](std::size_t n, std::string_view by) {
+    out.append(s.data() + run, i - run);
+    out += by;
+    i += n;
+    run = i;
+  };
   while (i < s.size()) {
     const char c = s[i];
     if (c == '\\' && i + 1 < s.size()) {
       const long unit = escape_unit(s, i);
       if (unit >= 0xD800 && unit <= 0xDBFF) {
         const long low = escape_unit(s, i + 6);
-        if (low >= 0xDC00 && low <= 0xDFFF) {  // a proper pair: kept
-          out.append(s.substr(i, 12));
+        if (low >= 0xDC00 && low <= 0xDFFF)  // a proper pair: kept
           i += 12;
-        } else {
-          out += "\\ufffd";
-          i += 6;
-        }
+        else
+          replace(6, "\\ufffd");
         continue;
       }
       if (unit >= 0xDC00 && unit <= 0xDFFF) {  // a low surrogate alone
-        out += "\\ufffd";
-        i += 6;
+        replace(6, "\\ufffd");
         continue;
       }
-      out.append(s.substr(i, 2));  // any other escape, "\\" included: both characters as they are
-      i += 2;
+      i += 2;  // any other escape, "\\" included: both characters as they are
       continue;
     }
     if (static_cast<unsigned char>(c) < 0x80) {
-      out += c;
       ++i;
       continue;
     }
     const std::size_t n = strict_utf8_len(s, i);
-    if (n == 0) {
-      out += replacement;
-      ++i;
-    } else {
-      out.append(s.substr(i, n));
+    if (n == 0)
+      replace(1, replacement);
+    else
       i += n;
-    }
   }
+  out.append(s.data() + run, s.size() - run);
   return out;
 }
 
@@ -337,6 +337,8 @@ std::size_t utf16_length(std::string_view s) {
 }
 
 std::size_t utf16_fit_end(std::string_view s, std::size_t from, std::size_t limit) {
+  // A code point never takes more UTF-16 units than bytes (a byte that is not UTF-8 counts one).
+  if (from <= s.size() && s.size() - from <= limit) return s.size();
   std::size_t end = from, units = 0;
   while (end < s.size()) {
     const std::size_t n = utf8_seq_len(s, end);

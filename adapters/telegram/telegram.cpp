@@ -250,16 +250,18 @@ parse_result telegram_adapter::parse(const http_in& req) const {
 // "{{…}}" kept verbatim) needs no escaping and can never break the message with a stray "<" or
 // "*". Formatting can come later with HTML mode, escaping &, < and > in every text.
 std::vector<http_call> telegram_adapter::render(const std::string& address, const outbound_message& m) const {
-  json chat_id;
+  // Bodies written by json_text::object (the bytes an nlohmann document would dump, without
+  // building one for every message sent).
+  std::string chat_id;
   {
     std::int64_t id = 0;
     const char* first = address.data();
     const char* last = address.data() + address.size();
     auto [p, ec] = std::from_chars(first, last, id);
     if (ec == std::errc{} && p == last && !address.empty())
-      chat_id = id;
+      chat_id = std::to_string(id);
     else
-      chat_id = address;  // "@channelusername" style; Telegram answers 400 for anything else
+      json_text::append_string(chat_id, address);  // "@channelusername" style; Telegram answers 400 for anything else
   }
 
   // Buttons when the engine asked for them, they are few enough and every ref is a valid
@@ -271,23 +273,25 @@ std::vector<http_call> telegram_adapter::render(const std::string& address, cons
                           return !c.ref.empty() && c.ref.size() <= max_callback_data;
                         });
   std::string text = text_with_menu(m, keyboard);
-  json markup;
+  std::string markup;
   if (keyboard) {
-    json rows = json::array();
+    std::vector<std::string> rows;
+    rows.reserve(m.choices.size());
     for (std::size_t i = 0; i < m.choices.size(); ++i) {
       const auto& c = m.choices[i];
-      rows.push_back(json::array(
-          {{{"text", blank(c.label) ? std::to_string(i + 1) : c.label}, {"callback_data", c.ref}}}));
+      json_text::object button;
+      button.string("text", blank(c.label) ? std::to_string(i + 1) : c.label).string("callback_data", c.ref);
+      rows.push_back(json_text::array({button.text()}));
     }
-    markup = {{"inline_keyboard", std::move(rows)}};
+    markup = json_text::object().raw("inline_keyboard", json_text::array(rows)).text();
   }
 
   std::vector<http_call> calls;
-  auto call = [&](const std::string& method, const json& body) {
+  auto call = [&](const std::string& method, const json_text::object& body) {
     http_call c;
     c.url = method_url(method);
     c.headers["content-type"] = "application/json";
-    c.body = dump(body);
+    c.body = body.text();
     calls.push_back(std::move(c));
   };
 
@@ -297,10 +301,11 @@ std::vector<http_call> telegram_adapter::render(const std::string& address, cons
     if (mc.method.empty()) {
       text = media_link(a) + (blank(text) ? "" : "\n" + text);  // as render_plain shows it
     } else {
-      json body = {{"chat_id", chat_id}, {mc.field, a.url}};
+      json_text::object body;
+      body.raw("chat_id", chat_id).string(mc.field, a.url);
       const bool caption = !blank(text) && telegram_length(text) <= max_caption;
-      if (caption) body["caption"] = text;
-      if (keyboard && (caption || blank(text))) body["reply_markup"] = markup;
+      if (caption) body.string("caption", text);
+      if (keyboard && (caption || blank(text))) body.raw("reply_markup", markup);
       call(mc.method, body);
       if (caption || blank(text)) return calls;
       // A caption too long for the media: the text follows as message(s) of its own.
@@ -313,8 +318,9 @@ std::vector<http_call> telegram_adapter::render(const std::string& address, cons
     pieces.push_back("…");         // Telegram needs a text to hang the buttons on
   }
   for (std::size_t i = 0; i < pieces.size(); ++i) {
-    json body = {{"chat_id", chat_id}, {"text", pieces[i]}};
-    if (keyboard && i + 1 == pieces.size()) body["reply_markup"] = markup;
+    json_text::object body;
+    body.raw("chat_id", chat_id).string("text", pieces[i]);
+    if (keyboard && i + 1 == pieces.size()) body.raw("reply_markup", markup);
     call("sendMessage", body);
   }
   return calls;

@@ -426,20 +426,23 @@ parse_result whatsapp_adapter::parse(const http_in& req) const {
 std::vector<http_call> whatsapp_adapter::render(const std::string& address, const outbound_message& m) const {
   const std::string to = recipient(address);
 
+  // Bodies written by json_text::object (the bytes an nlohmann document would dump, without
+  // building one for every message sent).
   std::vector<http_call> calls;
-  auto call = [&](const std::string& type, json payload) {
-    json body = {{"messaging_product", "whatsapp"}, {"recipient_type", "individual"}, {"to", to}, {"type", type}};
-    body[type] = std::move(payload);
+  auto call = [&](const std::string& type, const json_text::object& payload) {
+    json_text::object body;
+    body.string("messaging_product", "whatsapp").string("recipient_type", "individual").string("to", to);
+    body.string("type", type).raw(type, payload.text());
     http_call c;
     c.url = messages_url();
     c.headers = {{"Authorization", "Bearer " + cfg_.token}, {"Content-Type", "application/json"}};
-    c.body = dump(body);
+    c.body = body.text();
     calls.push_back(std::move(c));
   };
   auto text_calls = [&](const std::string& text) {
     for (const auto& piece : utf16_split(text, max_text)) {
       const bool link = piece.find("https://") != std::string::npos || piece.find("http://") != std::string::npos;
-      call("text", {{"body", piece}, {"preview_url", link}});
+      call("text", json_text::object().string("body", piece).boolean("preview_url", link));
     }
   };
 
@@ -457,11 +460,12 @@ std::vector<http_call> whatsapp_adapter::render(const std::string& address, cons
   if (m.attachment) {
     const media& a = *m.attachment;
     if (const auto how = media_send_for(a)) {
-      json obj = {{"link", a.url}};
-      if (how->type == "document" && !a.filename.empty()) obj["filename"] = a.filename;
+      json_text::object obj;
+      obj.string("link", a.url);
+      if (how->type == "document" && !a.filename.empty()) obj.string("filename", a.filename);
       const bool caption = how->caption && !interactive && !blank(text) && utf16_length(text) <= max_caption;
-      if (caption) obj["caption"] = text;
-      call(how->type, std::move(obj));
+      if (caption) obj.string("caption", text);
+      call(how->type, obj);
       if (caption || (!interactive && blank(text))) return calls;
       // The text (or the choices) follows as message(s) of its own.
     } else {  // not a link Meta can fetch, or too big for WhatsApp: the link in the text
@@ -487,25 +491,32 @@ std::vector<http_call> whatsapp_adapter::render(const std::string& address, cons
       if (!seen.insert(titles.back()).second) buttons = false;
     }
   }
-  json inter = {{"body", {{"text", parts.body}}}};
+  json_text::object inter;
+  inter.raw("body", json_text::object().string("text", parts.body).text());
+  std::vector<std::string> items;
   if (buttons) {
-    json list = json::array();
-    for (std::size_t i = 0; i < m.choices.size(); ++i)
-      list.push_back({{"type", "reply"}, {"reply", {{"id", m.choices[i].ref}, {"title", titles[i]}}}});
-    inter["type"] = "button";
-    inter["action"] = {{"buttons", std::move(list)}};
+    for (std::size_t i = 0; i < m.choices.size(); ++i) {
+      json_text::object reply;
+      reply.string("id", m.choices[i].ref).string("title", titles[i]);
+      items.push_back(json_text::object().string("type", "reply").raw("reply", reply.text()).text());
+    }
+    inter.string("type", "button");
+    inter.raw("action", json_text::object().raw("buttons", json_text::array(items)).text());
   } else {
-    json rows = json::array();
     for (std::size_t i = 0; i < m.choices.size(); ++i) {
       const std::string label = choice_title(m.choices[i], i);
-      json row = {{"id", m.choices[i].ref}, {"title", whatsapp_cut(label, max_row_title)}};
-      if (utf16_length(label) > max_row_title) row["description"] = whatsapp_cut(label, max_row_description);
-      rows.push_back(std::move(row));
+      json_text::object row;
+      row.string("id", m.choices[i].ref).string("title", whatsapp_cut(label, max_row_title));
+      if (utf16_length(label) > max_row_title) row.string("description", whatsapp_cut(label, max_row_description));
+      items.push_back(row.text());
     }
-    inter["type"] = "list";
-    inter["action"] = {{"button", list_button}, {"sections", json::array({{{"rows", std::move(rows)}}})}};
+    const std::string section = json_text::object().raw("rows", json_text::array(items)).text();
+    json_text::object action;
+    action.string("button", list_button).raw("sections", json_text::array({section}));
+    inter.string("type", "list");
+    inter.raw("action", action.text());
   }
-  call("interactive", std::move(inter));
+  call("interactive", inter);
   return calls;
 }
 

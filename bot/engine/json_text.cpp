@@ -1,8 +1,10 @@
 #include "bot/engine/json_text.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <limits>
+#include <stdexcept>
 #include <utility>
 
 namespace aula::json_text {
@@ -396,6 +398,79 @@ bool identical(const json& a, const json& b) {
     return true;
   }
   return a == b;
+}
+
+void append_string(std::string& out, std::string_view s) {
+  if (!detail::put_string(out, s)) out += json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+object& object::add(std::string_view key, std::size_t value_from) {
+  for (const member& m : members_)
+    if (std::string_view(keys_).substr(m.key, m.key_size) == key)
+      throw std::logic_error("json_text::object: the key '" + std::string(key) + "' added twice");
+  members_.push_back({keys_.size(), key.size(), value_from, values_.size() - value_from});
+  keys_.append(key);
+  return *this;
+}
+
+object& object::string(std::string_view key, std::string_view value) {
+  const std::size_t from = values_.size();
+  append_string(values_, value);
+  return add(key, from);
+}
+
+object& object::integer(std::string_view key, std::int64_t value) {
+  const std::size_t from = values_.size();
+  char num[24];
+  values_.append(num, std::to_chars(num, num + sizeof num, value).ptr);
+  return add(key, from);
+}
+
+object& object::boolean(std::string_view key, bool value) {
+  const std::size_t from = values_.size();
+  values_ += value ? "true" : "false";
+  return add(key, from);
+}
+
+object& object::raw(std::string_view key, std::string_view json_value) {
+  const std::size_t from = values_.size();
+  values_.append(json_value);
+  return add(key, from);
+}
+
+std::string object::text() const {
+  std::vector<const member*> order;
+  order.reserve(members_.size());
+  for (const member& m : members_) order.push_back(&m);
+  const std::string_view keys(keys_);
+  std::sort(order.begin(), order.end(), [&keys](const member* a, const member* b) {
+    return keys.substr(a->key, a->key_size) < keys.substr(b->key, b->key_size);
+  });
+  std::string out;
+  out.reserve(keys_.size() + values_.size() + 4 * members_.size() + 2);
+  out += '{';
+  for (const member* m : order) {
+    if (out.size() > 1) out += ',';
+    append_string(out, keys.substr(m->key, m->key_size));
+    out += ':';
+    out.append(values_, m->value, m->value_size);
+  }
+  out += '}';
+  return out;
+}
+
+std::string array(const std::vector<std::string>& items) {
+  std::size_t n = 2;
+  for (const auto& i : items) n += i.size() + 1;
+  std::string out;
+  out.reserve(n);
+  out += '[';
+  for (std::size_t k = 0; k < items.size(); ++k) {
+    if (k) out += ',';
+    out += items[k];
+  }
+  out += ']';
+  return out;
 }
 
 std::string write(const json& j, json::error_handler_t handler) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,35 @@ nlohmann::json parse_or_discarded(std::string_view text);
 // whole document go through nlohmann's dump with `handler` (its error, or its replacement).
 std::string write(const nlohmann::json& j,
                   nlohmann::json::error_handler_t handler = nlohmann::json::error_handler_t::strict);
+
+// s as a JSON string appended to out: the bytes write() gives for it under the replace handler
+// (a string that is not UTF-8 gets U+FFFD where nlohmann's dump puts it).
+void append_string(std::string& out, std::string_view s);
+
+// A JSON object written member by member, for the bodies the server builds for every message
+// it sends: text() is the same bytes as write() (replace handler) of the nlohmann object with
+// these members — in key order, as nlohmann's map keeps them, whatever order they were added
+// in. Values are strings, integers, booleans or JSON texts (an inner object's text(), an
+// array from array()). A key added twice is a programming error (std::logic_error).
+class object {
+ public:
+  object& string(std::string_view key, std::string_view value);
+  object& integer(std::string_view key, std::int64_t value);
+  object& boolean(std::string_view key, bool value);
+  object& raw(std::string_view key, std::string_view json_value);
+  std::string text() const;
+
+ private:
+  struct member {
+    std::size_t key, key_size, value, value_size;  // offsets into keys_ and values_
+  };
+  object& add(std::string_view key, std::size_t value_from);
+  std::string keys_, values_;
+  std::vector<member> members_;
+};
+
+// JSON texts as one array's text: "[" a "," b "]".
+std::string array(const std::vector<std::string>& items);
 
 // Equal values of equal types all the way down (nlohmann's == calls 1u, 1 and 1.0 equal):
 // what "the same document" means in json_text's tests.

@@ -59,10 +59,26 @@ std::string timestamp() {
   std::time_t t = system_clock::to_time_t(now);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
+  // "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", without printf's parsing of it on every line.
+  char buf[32] = "0000-00-00T00:00:00.000Z";
+  const auto digits = [&buf](int at, int width, long v) {
+    for (int k = at + width - 1; k >= at; --k, v /= 10) buf[k] = static_cast<char>('0' + v % 10);
+  };
+  const int year = tm.tm_year + 1900;
+  if (year < 0 || year > 9999) {
+    char wide[96];
+    std::snprintf(wide, sizeof wide, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    return wide;
+  }
+  digits(0, 4, year);
+  digits(5, 2, tm.tm_mon + 1);
+  digits(8, 2, tm.tm_mday);
+  digits(11, 2, tm.tm_hour);
+  digits(14, 2, tm.tm_min);
+  digits(17, 2, tm.tm_sec);
+  digits(20, 3, ms);
+  return std::string(buf, 24);
 }
 
 std::string dump(const nlohmann::json& j) {
@@ -168,15 +184,21 @@ namespace {
 std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fields, bool journal_line) {
   std::string line = journal_line ? "<" + std::to_string(syslog_priority(lvl)) + ">{\"level\":\"" + level_name(lvl) + "\",\"msg\":"
                                   : "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(lvl) + "\",\"msg\":";
-  line += dump(nlohmann::json(mask_numbers(redact(std::string(msg)))));
+  // Strings appended as dump() of their JSON value writes them (json_text::append_string).
+  json_text::append_string(line, mask_numbers(redact(std::string(msg))));
   auto add = [&line](const std::string& key, const nlohmann::json& value) {
     std::string k = (key == "ts" || key == "level" || key == "msg") ? "field_" + key : key;
     line += ',';
-    line += dump(nlohmann::json(k));
+    json_text::append_string(line, k);
     line += ':';
-    line += secret_field_name(k) && !value.is_null() && !(value.is_string() && value.get_ref<const std::string&>().empty())
-                ? std::string("\"***\"")
-                : dump(mask_strings(value));
+    if (secret_field_name(k) && !value.is_null() && !(value.is_string() && value.get_ref<const std::string&>().empty()))
+      line += "\"***\"";
+    else if (value.is_string())
+      json_text::append_string(line, mask_numbers(redact(value.get<std::string>())));
+    else if (value.is_primitive())
+      line += dump(value);
+    else
+      line += dump(mask_strings(value));
   };
   if (fields.is_object()) {
     for (auto it = fields.begin(); it != fields.end(); ++it) add(it.key(), it.value());

@@ -516,6 +516,7 @@ TEST_CASE("telegram: outgoing messages") {
         const json body = json::parse(got.body);  // throws on invalid UTF-8: it must be valid
         INFO("body: " << got.body.substr(0, 300));
         CHECK(body == want.body);
+        CHECK(got.body == body.dump());  // the bytes nlohmann writes: compact, keys in order
         CHECK_FALSE(body.contains("parse_mode"));
         if (body.contains("text")) CHECK(telegram_length(body["text"].get<std::string>()) <= 4096);
         if (body.contains("caption")) CHECK(telegram_length(body["caption"].get<std::string>()) <= 1024);
@@ -531,6 +532,7 @@ TEST_CASE("telegram: invalid UTF-8 from a flow never throws") {
   const auto calls = adapter().render("12345", text_msg("ok \xff\xfe end"));
   REQUIRE(calls.size() == 1);
   CHECK(json::parse(calls[0].body)["text"] == "ok \xEF\xBF\xBD\xEF\xBF\xBD end");
+  CHECK(calls[0].body == json::parse(calls[0].body).dump());
 }
 
 TEST_CASE("telegram: lengths in UTF-16 code units") {

@@ -844,6 +844,7 @@ TEST_CASE("whatsapp: outgoing messages", "[whatsapp]") {
         CHECK(got.headers.at("Content-Type") == "application/json");
         const json body = json::parse(got.body);  // throws on invalid UTF-8: it must be valid
         CHECK(body == c.expected_bodies[i]);
+        CHECK(got.body == body.dump());  // the bytes nlohmann writes: compact, keys in order
         // Meta's limits, whatever the case expects.
         auto units = [](const json& v) { return adapter_util::utf16_length(v.get<std::string>()); };
         if (body.contains("text")) CHECK(units(body["text"]["body"]) <= 4096);

@@ -164,3 +164,67 @@ TEST_CASE("json_text: written exactly as nlohmann's dump writes it") {
   for (auto h : {json::error_handler_t::replace, json::error_handler_t::ignore})
     CHECK(json_text::write(bad, h) == bad.dump(-1, ' ', false, h));
 }
+
+TEST_CASE("json_text: an object written member by member is the document nlohmann would write") {
+  const auto replaced = [](const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); };
+  std::mt19937 rng(31);
+  // Keys and values, some not UTF-8, added in any order: the same bytes as the nlohmann object.
+  const std::vector<std::string> bad_bytes = {"\xFF", "ab\xC3(", "\xED\xA0\x80", "\xF0\x9F\x98"};
+  for (int k = 0; k < 2000; ++k) {
+    json doc = json::object();
+    json_text::object w;
+    for (int n = std::uniform_int_distribution<int>(0, 6)(rng); n > 0; --n) {
+      std::string key = any_text(rng) + std::to_string(n);  // distinct keys
+      if (std::uniform_int_distribution<int>(0, 9)(rng) == 0) key += bad_bytes[static_cast<std::size_t>(n) % 4];
+      switch (std::uniform_int_distribution<int>(0, 4)(rng)) {
+        case 0: {
+          std::string s = any_text(rng);
+          if (std::uniform_int_distribution<int>(0, 5)(rng) == 0) s += bad_bytes[static_cast<std::size_t>(k) % 4];
+          doc[key] = s;
+          w.string(key, s);
+          break;
+        }
+        case 1: {
+          const auto i = std::uniform_int_distribution<std::int64_t>(std::numeric_limits<std::int64_t>::min(),
+                                                                      std::numeric_limits<std::int64_t>::max())(rng);
+          doc[key] = i;
+          w.integer(key, i);
+          break;
+        }
+        case 2: {
+          const bool b = std::bernoulli_distribution(0.5)(rng);
+          doc[key] = b;
+          w.boolean(key, b);
+          break;
+        }
+        default: {  // a whole value as text: an inner object or array
+          const json v = any_value(rng, 2);
+          doc[key] = v;
+          w.raw(key, replaced(v));
+        }
+      }
+    }
+    INFO(replaced(doc));
+    REQUIRE(w.text() == replaced(doc));
+  }
+  // Arrays of texts, and a body built the way the adapters build theirs.
+  CHECK(json_text::array({}) == json::array().dump());
+  CHECK(json_text::array({"1", "\"ñ\"", "{}"}) == json::array({1, "ñ", json::object()}).dump());
+  const std::string button = json_text::object().string("text", "Sí ✅").string("callback_data", "r1.a").text();
+  const std::string body = json_text::object()
+                               .string("text", "¿Qué es el trabajo infantil? 🦉\n\"cita\"")
+                               .integer("chat_id", -1001234567890)
+                               .raw("reply_markup", json_text::object()
+                                                        .raw("inline_keyboard", json_text::array({json_text::array({button})}))
+                                                        .text())
+                               .text();
+  const json want = {{"chat_id", -1001234567890},
+                     {"text", "¿Qué es el trabajo infantil? 🦉\n\"cita\""},
+                     {"reply_markup", {{"inline_keyboard", {{{{"text", "Sí ✅"}, {"callback_data", "r1.a"}}}}}}}};
+  CHECK(body == want.dump());
+  // A key added twice is the caller's mistake, said at once.
+  json_text::object twice;
+  twice.string("to", "a");
+  CHECK_THROWS_AS(twice.integer("to", 1), std::logic_error);
+  CHECK(json_text::object().text() == "{}");
+}

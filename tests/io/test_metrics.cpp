@@ -1,5 +1,8 @@
 #include "bot/io/metrics.hpp"
 
+#include <algorithm>
+#include <ctime>
+#include <string>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -103,6 +106,20 @@ TEST_CASE("log lines are one JSON object with ts, level, msg and fields") {
   std::string ts = j["ts"];
   CHECK(ts.size() == 24);
   CHECK(ts.back() == 'Z');
+  // The UTC time of the line to the millisecond: the second as strftime gives it (the second
+  // before or after, if the clock ticked meanwhile), then ".mmmZ".
+  const auto utc_second = [](std::time_t t) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    return std::string(buf);
+  };
+  const std::time_t now = std::time(nullptr);
+  const std::string second = ts.substr(0, 19);
+  CHECK((second == utc_second(now) || second == utc_second(now - 1) || second == utc_second(now + 1)));
+  CHECK(ts[19] == '.');
+  CHECK(std::all_of(ts.begin() + 20, ts.begin() + 23, [](char c) { return c >= '0' && c <= '9'; }));
   CHECK(line.rfind("{\"ts\":", 0) == 0);  // ts, level, msg first
 }
 
