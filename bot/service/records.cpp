@@ -193,6 +193,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       const int q = partition_of(conv, st.partitions());
       if (q != p && !other.count(q)) other[q] = co_await st.erasures(q);
       const auto& where = q == p ? tombs : other[q];
+      if (where.empty()) continue;  // no erasure there: no hash to compute
       auto it = where.find(erasure_key(conv));
       if (it == where.end()) continue;
       late->emplace_back(conv, it->second.value("anon", std::string{}), it->second.value("at", std::int64_t{0}));

@@ -3,9 +3,9 @@
 #include <chrono>
 #include <iostream>
 
-#include <openssl/rand.h>
 
 #include "bot/engine/render.hpp"
+#include "bot/io/random.hpp"
 #include "bot/service/flood.hpp"
 
 namespace aula {
@@ -20,13 +20,6 @@ std::uint64_t mix(std::uint64_t x) {
 }
 
 
-
-// Random bytes from OpenSSL's CSPRNG (certificate codes).
-std::string random_bytes(std::size_t n) {
-  std::string out(n, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) return {};
-  return out;
-}
 
 // Provider calls travel through the outbox as JSON (webhook nodes, follow-up calls).
 nlohmann::json call_to_json(const http_call& c) {
