@@ -147,7 +147,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     std::deque<clock_type::time_point> last_second;
   };
 
-  net::strand<net::any_io_executor> strand;
+  io_strand strand;
   service& svc;
   store& st;
   http_sender send;
@@ -187,7 +187,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   std::shared_ptr<net::steady_timer> wake;
 
   impl(net::any_io_executor ex, service& s, http_sender sender, delivery_options o)
-      : strand(net::make_strand(ex)), svc(s), st(s.backing_store()), send(std::move(sender)), opts(std::move(o)) {
+      : strand(make_io_strand(ex)), svc(s), st(s.backing_store()), send(std::move(sender)), opts(std::move(o)) {
     if (opts.owner.empty()) opts.owner = default_owner();
     parts.resize(static_cast<std::size_t>(st.partitions()));
     wake = std::make_shared<net::steady_timer>(strand);

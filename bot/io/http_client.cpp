@@ -196,7 +196,7 @@ struct http_client::impl {
                                                                                     unsigned short port,
                                                                                     steady::time_point until) {
     using namespace net::experimental::awaitable_operators;
-    auto strand = net::make_strand(ex);
+    auto strand = make_strand_of(ex);
     tcp::resolver resolver(strand);
     beast::error_code ec;
     net::ip::make_address(host, ec);
@@ -365,7 +365,7 @@ struct http_client::impl {
       if (!c) {
         // Each connection lives on its own strand, and its operations run there: Beast's
         // timeouts rely on the stream's handlers being serialized.
-        net::any_io_executor strand = net::make_strand(ex);
+        net::any_io_executor strand = make_strand_of(ex);
         c = co_await net::co_spawn(strand, connect(*u, key, deadline, err, strand), net::use_awaitable);
         if (!c) {
           result.error = err;
