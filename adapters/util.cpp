@@ -297,7 +297,16 @@ const json* picked_values::find(std::string_view path) const {
 }
 
 std::optional<picked_values> pick_values(std::string_view body, const std::vector<std::string_view>& paths) {
-  // json_text's document is cheaper than nlohmann's SAX events with a path built per value.
+  // Without a document where json_text can (the values in paths' order, as below); else
+  // json_text's document, cheaper than nlohmann's SAX events with a path built per value.
+  if (auto found = json_text::pick(body, paths)) {
+    picked_values out;
+    out.values.reserve(found->size());
+    for (const auto path : paths)
+      for (auto& [p, v] : *found)
+        if (p == path) out.values.emplace_back(p, v);
+    return out;
+  }
   const json doc = json_text::parse_or_discarded(body);
   if (!doc.is_object()) return std::nullopt;
   picked_values out;

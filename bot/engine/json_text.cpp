@@ -6,6 +6,7 @@
 #include <limits>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 namespace aula::json_text {
 
@@ -235,7 +236,7 @@ class reader {
     return i_ == s_.size();
   }
 
- private:
+ protected:
   static constexpr int max_depth = 64;
 
   void ws() {
@@ -364,7 +365,143 @@ class reader {
   std::size_t i_ = 0;
 };
 
+// The reader's grammar without a document: values at the wanted paths are kept, everything
+// else is only checked. Gives up (nullopt: the caller reads the document instead) where the
+// document could say otherwise: a member repeated in an object whose inside is looked at,
+// or anything the reader leaves to nlohmann.
+class picker : reader {
+ public:
+  picker(std::string_view s, const std::vector<std::string_view>& paths) : reader(s), paths_(paths) {}
+
+  std::optional<std::vector<std::pair<std::string, json>>> run() {
+    std::string path;
+    ws();
+    if (i_ >= s_.size() || s_[i_] != '{') return std::nullopt;
+    if (!members(1, path, !paths_.empty())) return std::nullopt;  // the top object has no path
+    ws();
+    if (i_ != s_.size()) return std::nullopt;
+    return std::move(found_);
+  }
+
+ private:
+  // 2: a wanted path; 1: above one; 0: neither.
+  int wanted(const std::string& path) const {
+    int best = 0;
+    for (const auto p : paths_) {
+      if (p == path) return 2;
+      if (p.size() > path.size() && p.starts_with(path) && p[path.size()] == '/') best = 1;
+    }
+    return best;
+  }
+
+  // The value at i_; `tracked`: its path is built (it may be or hold a wanted value).
+  bool pick(int depth, std::string& path, bool tracked) {
+    ws();
+    if (i_ >= s_.size()) return false;
+    const int want = tracked ? wanted(path) : 0;
+    const char c = s_[i_];
+    if (c == '{' || c == '[') {
+      if (want == 2) found_.emplace_back(path, c == '{' ? json::object() : json::array());
+      return c == '{' ? members(depth + 1, path, want > 0) : items(depth + 1, path, want > 0);
+    }
+    if (want == 2) {
+      json v;
+      if (!value(v, depth)) return false;
+      found_.emplace_back(path, std::move(v));
+      return true;
+    }
+    if (c == '"') return string(scratch_);
+    if (c == 't') return literal("true");
+    if (c == 'f') return literal("false");
+    if (c == 'n') return literal("null");
+    json v;
+    return number(v);
+  }
+
+  bool members(int depth, std::string& path, bool tracked) {
+    if (depth > max_depth) return false;
+    ++i_;
+    ws();
+    if (i_ < s_.size() && s_[i_] == '}') {
+      ++i_;
+      return true;
+    }
+    std::vector<std::string> seen;  // the names of a tracked object: a repeat gives up
+    const std::size_t base = path.size();
+    for (;;) {
+      ws();
+      if (i_ >= s_.size() || s_[i_] != '"' || !string(scratch_)) return false;
+      if (tracked) {
+        if (std::find(seen.begin(), seen.end(), scratch_) != seen.end()) return false;
+        seen.push_back(scratch_);
+        if (depth > 1) path += '/';  // a member of the top object: its name alone
+        for (std::size_t k = 0; k < scratch_.size(); ++k) {  // escaped as paths name members
+          const char ch = scratch_[k];
+          if (ch == '\\' || ch == '/' || (k == 0 && ch == '#')) path += '\\';
+          path += ch;
+        }
+      }
+      ws();
+      if (i_ >= s_.size() || s_[i_] != ':') return false;
+      ++i_;
+      if (!pick(depth, path, tracked)) return false;
+      path.resize(base);
+      ws();
+      if (i_ >= s_.size()) return false;
+      if (s_[i_] == ',') {
+        ++i_;
+        continue;
+      }
+      if (s_[i_] != '}') return false;
+      ++i_;
+      return true;
+    }
+  }
+
+  bool items(int depth, std::string& path, bool tracked) {
+    if (depth > max_depth) return false;
+    ++i_;
+    ws();
+    if (i_ < s_.size() && s_[i_] == ']') {
+      ++i_;
+      return true;
+    }
+    const std::size_t base = path.size();
+    for (std::size_t k = 0;; ++k) {
+      if (tracked) {
+        path += "/#";
+        path += std::to_string(k);
+      }
+      if (!pick(depth, path, tracked)) return false;
+      path.resize(base);
+      ws();
+      if (i_ >= s_.size()) return false;
+      if (s_[i_] == ',') {
+        ++i_;
+        continue;
+      }
+      if (s_[i_] != ']') return false;
+      ++i_;
+      return true;
+    }
+  }
+
+  const std::vector<std::string_view>& paths_;
+  std::vector<std::pair<std::string, json>> found_;
+  std::string scratch_;
+};
+
 }  // namespace
+
+std::optional<std::vector<std::pair<std::string, json>>> pick(std::string_view text,
+                                                              const std::vector<std::string_view>& paths) {
+  // A position is matched as written ("#1"); one written otherwise ("#01") is the document's to find.
+  for (const auto p : paths)
+    for (std::size_t k = 0; k + 2 < p.size(); ++k)
+      if (p[k] == '#' && (k == 0 || p[k - 1] == '/') && p[k + 1] == '0' && p[k + 2] >= '0' && p[k + 2] <= '9')
+        return std::nullopt;
+  return picker(text, paths).run();
+}
 
 std::optional<json> read_plain(std::string_view text) {
   json out;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +25,15 @@ std::optional<nlohmann::json> read_plain(std::string_view text);
 nlohmann::json parse(std::string_view text);
 // As nlohmann::json::parse(text, nullptr, false): a discarded value when the text is not JSON.
 nlohmann::json parse_or_discarded(std::string_view text);
+
+// The values at `paths` of a JSON object text, without its document: '/'-separated member
+// names and array positions ("result/message_id", "messages/#0/id"; in a name a backslash,
+// '/' and a leading '#' are escaped with a backslash); an object or array found at a path is
+// given as an empty one of its kind. In document order, each path at most once. nullopt when
+// the text is not a JSON object in the reader's subset, or when the document might say
+// otherwise (a member repeated where a path looks inside): read the document then.
+std::optional<std::vector<std::pair<std::string, nlohmann::json>>> pick(std::string_view text,
+                                                                        const std::vector<std::string_view>& paths);
 
 // As j.dump() — compact, the same bytes — written without nlohmann's serializer (which sends
 // each byte of a string through its UTF-8 decoder); a string that is not UTF-8 makes the

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -227,4 +228,130 @@ TEST_CASE("json_text: an object written member by member is the document nlohman
   twice.string("to", "a");
   CHECK_THROWS_AS(twice.integer("to", 1), std::logic_error);
   CHECK(json_text::object().text() == "{}");
+}
+
+namespace {
+
+// A path's value in a document, found by the path's own rules (json_text.hpp, pick): the
+// reference the picker is held to. nullptr when absent; containers as found.
+const json* at_path(const json& doc, const std::string& path) {
+  const json* at = &doc;
+  std::size_t i = 0;
+  while (true) {
+    std::string name;
+    bool position = i < path.size() && path[i] == '#';
+    if (position) ++i;
+    while (i < path.size() && path[i] != '/') {
+      if (path[i] == '\\' && i + 1 < path.size()) ++i;
+      name += path[i++];
+    }
+    if (position) {
+      if (!at->is_array() || name.empty() || name.find_first_not_of("0123456789") != std::string::npos) return nullptr;
+      const std::size_t k = std::stoul(name);
+      if (k >= at->size()) return nullptr;
+      at = &(*at)[k];
+    } else {
+      if (!at->is_object() || !at->contains(name)) return nullptr;
+      at = &(*at)[name];
+    }
+    if (i == path.size()) return at;
+    ++i;
+  }
+}
+
+std::string escaped(const std::string& name) {
+  std::string out;
+  for (std::size_t k = 0; k < name.size(); ++k) {
+    if (name[k] == '\\' || name[k] == '/' || (k == 0 && name[k] == '#')) out += '\\';
+    out += name[k];
+  }
+  return out;
+}
+
+// Paths into a document (every path of it, up to `limit`), plus some that lead nowhere.
+void paths_of(const json& v, const std::string& prefix, std::vector<std::string>& out, std::size_t limit,
+              bool top = true) {
+  if (out.size() >= limit) return;
+  const auto join = [&](const std::string& seg) { return top ? seg : prefix + "/" + seg; };
+  if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const std::string here = join(escaped(it.key()));
+      out.push_back(here);
+      paths_of(it.value(), here, out, limit, false);
+    }
+    out.push_back(join("missing"));
+  } else if (v.is_array()) {
+    for (std::size_t k = 0; k < v.size(); ++k) {
+      const std::string here = join("#" + std::to_string(k));
+      out.push_back(here);
+      paths_of(v[k], here, out, limit, false);
+    }
+    out.push_back(join("#" + std::to_string(v.size())));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("json_text: values picked without a document are the document's values at their paths") {
+  std::mt19937 rng(47);
+  static const std::string inserts = "{}[],:\" \\0a-.#/";
+  int picked = 0, texts = 0;
+  for (int k = 0; k < 1500; ++k) {
+    json doc = json::object();
+    for (int n = std::uniform_int_distribution<int>(1, 5)(rng); n > 0; --n) doc[any_text(rng)] = any_value(rng, 1);
+    std::vector<std::string> all;
+    paths_of(doc, "", all, 40);
+    std::vector<std::string> chosen;
+    for (const auto& p : all)
+      if (std::bernoulli_distribution(0.4)(rng)) chosen.push_back(p);
+    chosen.push_back("nowhere/#0");
+    const std::vector<std::string_view> paths(chosen.begin(), chosen.end());
+    const std::string text = doc.dump();
+    std::vector<std::string> variants{text};
+    for (int m = 0; m < 8; ++m) {
+      std::string t = text;
+      const std::size_t at = std::uniform_int_distribution<std::size_t>(0, t.size() - 1)(rng);
+      if (m % 2) t.insert(at, 1, inserts[std::uniform_int_distribution<std::size_t>(0, inserts.size() - 1)(rng)]);
+      else t.erase(at, 1);
+      variants.push_back(std::move(t));
+    }
+    for (const auto& t : variants) {
+      ++texts;
+      INFO(t);
+      const auto got = json_text::pick(t, paths);
+      // Within the reader's subset the picker decides (the document's text as dumped has no
+      // member twice).
+      if (&t == &variants[0] && json_text::read_plain(t)) REQUIRE(got.has_value());
+      if (!got) continue;
+      ++picked;
+      const auto want = nlohmann_reads(t);
+      REQUIRE(want.has_value());
+      REQUIRE(want->is_object());
+      std::size_t found = 0;
+      for (const auto& p : chosen) {
+        INFO(p);
+        const json* w = at_path(*want, p);
+        const auto g = std::find_if(got->begin(), got->end(), [&p](const auto& e) { return e.first == p; });
+        if (!w) {
+          CHECK(g == got->end());
+          continue;
+        }
+        ++found;
+        REQUIRE(g != got->end());
+        if (w->is_object()) CHECK(json_text::identical(g->second, json::object()));
+        else if (w->is_array()) CHECK(json_text::identical(g->second, json::array()));
+        else CHECK(json_text::identical(g->second, *w));
+      }
+      CHECK(got->size() == found);
+    }
+  }
+  CHECK(picked > texts / 6);
+  // Where the document might say otherwise, or the text is not one object: no answer.
+  CHECK_FALSE(json_text::pick(R"({"a":{"b":1},"a":2})", {"a/b"}));
+  CHECK(json_text::pick(R"({"a":{"b":1},"a":2})", {"x"}) == std::nullopt);
+  CHECK(json_text::pick(R"({"x":[{"b":1,"b":1}]})", {"y"}).has_value());  // not looked inside
+  CHECK_FALSE(json_text::pick(R"({"l":[5,6]})", {"l/#01"}));
+  CHECK_FALSE(json_text::pick("[1]", {"#0"}));
+  CHECK_FALSE(json_text::pick(R"({"a":1} x)", {"a"}));
+  CHECK_FALSE(json_text::pick(R"({"a":1.5})", {"a"}));
 }
