@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -408,6 +409,50 @@ TEST_CASE("records: migrations create the schema once, and reopening changes not
     CHECK(again->schema_version() == latest);
     CHECK(again->timeline(A).size() == 1);
   });
+}
+
+TEST_CASE("records: queries by flow and by course use the indexes over the records that name one") {
+  // Migration 4 made both indexes partial (WHERE flow / course IS NOT NULL), so records that
+  // name neither skip two index inserts; a query's "flow = ?" must still find its index.
+  temp_dir dir;
+  const fs::path file = dir.path / "records.db";
+  {
+    auto st = open_record_store("sqlite://" + file.string());
+    CHECK(st->insert({{{"id", "out.1"}, {"type", "sent"}, {"conv", A}, {"at", 1}},
+                      {{"id", "r.2"}, {"type", "answer"}, {"conv", A}, {"flow", "f"}, {"node", "q1"}, {"at", 2}},
+                      {{"id", "r.3"}, {"type", "enrolled"}, {"conv", A}, {"value", {{"course", "c"}}}, {"at", 3}}}) == 3);
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  const auto plan = [db](const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &st, nullptr) != SQLITE_OK) return out;
+    while (sqlite3_step(st) == SQLITE_ROW) out += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 3))) + "\n";
+    sqlite3_finalize(st);
+    return out;
+  };
+  const std::string by_flow = plan("SELECT COUNT(DISTINCT r.conv) FROM records r WHERE r.flow = ? AND r.node IS NOT NULL");
+  INFO(by_flow);
+  CHECK_THAT(by_flow, Catch::Contains("records_flow"));
+  const std::string by_course = plan("SELECT COUNT(DISTINCT r.conv) FROM records r WHERE r.type = 'enrolled' AND r.course = ?");
+  INFO(by_course);
+  CHECK_THAT(by_course, Catch::Contains("records_course"));
+  // The indexes hold only the records that name a flow, or a course.
+  const auto count = [db](const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    std::int64_t n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+      n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+  };
+  CHECK(count("SELECT COUNT(*) FROM records") == 3);
+  CHECK(count("SELECT COUNT(*) FROM records INDEXED BY records_flow WHERE flow IS NOT NULL") == 1);
+  CHECK(count("SELECT COUNT(*) FROM records INDEXED BY records_course WHERE course IS NOT NULL") == 1);
+  CHECK(count("SELECT COUNT(*) FROM pragma_index_list('records') WHERE name IN ('records_flow', 'records_course') "
+              "AND partial = 1") == 2);
+  sqlite3_close(db);
 }
 
 TEST_CASE("records: an older database is upgraded, a newer one refused") {
