@@ -253,42 +253,6 @@ std::optional<std::string> int64_text(const json* v) {
 
 // ---------------------------------------------------------------------------- picked values
 
-namespace {
-
-// The value at a path ('/'-separated members, '#N' positions, escapes as pick_values says),
-// or nullptr.
-const json* at_path(const json& doc, std::string_view path) {
-  const json* at = &doc;
-  std::string name;
-  std::size_t i = 0;
-  for (;;) {
-    name.clear();
-    bool position = i < path.size() && path[i] == '#';
-    if (position) ++i;
-    while (i < path.size() && path[i] != '/') {
-      if (path[i] == '\\' && i + 1 < path.size()) ++i;
-      name += path[i++];
-    }
-    if (position) {
-      std::size_t k = 0;
-      const auto r = std::from_chars(name.data(), name.data() + name.size(), k);
-      if (name.empty() || r.ec != std::errc{} || r.ptr != name.data() + name.size() || !at->is_array() ||
-          k >= at->size())
-        return nullptr;
-      at = &(*at)[k];
-    } else {
-      if (!at->is_object()) return nullptr;
-      const auto it = at->find(name);
-      if (it == at->end()) return nullptr;
-      at = &*it;
-    }
-    if (i == path.size()) return at;
-    ++i;  // the '/'
-  }
-}
-
-}  // namespace
-
 const json* picked_values::find(std::string_view path) const {
   // The last one, as a parsed document keeps the last of repeated members.
   for (auto it = values.rbegin(); it != values.rend(); ++it)
@@ -311,7 +275,7 @@ std::optional<picked_values> pick_values(std::string_view body, const std::vecto
   if (!doc.is_object()) return std::nullopt;
   picked_values out;
   for (const auto path : paths) {
-    const json* v = at_path(doc, path);
+    const json* v = json_text::at_path(doc, path);
     if (!v) continue;
     out.values.emplace_back(std::string(path), v->is_object() ? json::object() : v->is_array() ? json::array() : *v);
   }

@@ -493,6 +493,36 @@ class picker : reader {
 
 }  // namespace
 
+const json* at_path(const json& doc, std::string_view path) {
+  const json* at = &doc;
+  std::string name;
+  std::size_t i = 0;
+  for (;;) {
+    name.clear();
+    bool position = i < path.size() && path[i] == '#';
+    if (position) ++i;
+    while (i < path.size() && path[i] != '/') {
+      if (path[i] == '\\' && i + 1 < path.size()) ++i;
+      name += path[i++];
+    }
+    if (position) {
+      std::size_t k = 0;
+      const auto r = std::from_chars(name.data(), name.data() + name.size(), k);
+      if (name.empty() || r.ec != std::errc{} || r.ptr != name.data() + name.size() || !at->is_array() ||
+          k >= at->size())
+        return nullptr;
+      at = &(*at)[k];
+    } else {
+      if (!at->is_object()) return nullptr;
+      const auto it = at->find(name);
+      if (it == at->end()) return nullptr;
+      at = &*it;
+    }
+    if (i == path.size()) return at;
+    ++i;  // the '/'
+  }
+}
+
 std::optional<std::vector<std::pair<std::string, json>>> pick(std::string_view text,
                                                               const std::vector<std::string_view>& paths) {
   // A position is matched as written ("#1"); one written otherwise ("#01") is the document's to find.

@@ -32,6 +32,9 @@ nlohmann::json parse_or_discarded(std::string_view text);
 // given as an empty one of its kind. In document order, each path at most once. nullopt when
 // the text is not a JSON object in the reader's subset, or when the document might say
 // otherwise (a member repeated where a path looks inside): read the document then.
+// The value a document holds at such a path (the same rules), or nullptr: what pick() answers
+// from the text, read from the document.
+const nlohmann::json* at_path(const nlohmann::json& doc, std::string_view path);
 std::optional<std::vector<std::pair<std::string, nlohmann::json>>> pick(std::string_view text,
                                                                         const std::vector<std::string_view>& paths);
 

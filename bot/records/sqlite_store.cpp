@@ -105,7 +105,7 @@ class sqlite_connection final : public sql_connection {
       else if (const auto* d = std::get_if<double>(&params[k]))
         rc = sqlite3_bind_double(st, at, *d);
       else if (const auto* s = std::get_if<std::string>(&params[k]))
-        rc = sqlite3_bind_text(st, at, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
+        rc = sqlite3_bind_text(st, at, s->data(), static_cast<int>(s->size()), SQLITE_STATIC);  // params outlive the step
       else
         rc = sqlite3_bind_null(st, at);
       if (rc != SQLITE_OK) fail(sqlite3_errmsg(db_), sql);

@@ -232,33 +232,6 @@ TEST_CASE("json_text: an object written member by member is the document nlohman
 
 namespace {
 
-// A path's value in a document, found by the path's own rules (json_text.hpp, pick): the
-// reference the picker is held to. nullptr when absent; containers as found.
-const json* at_path(const json& doc, const std::string& path) {
-  const json* at = &doc;
-  std::size_t i = 0;
-  while (true) {
-    std::string name;
-    bool position = i < path.size() && path[i] == '#';
-    if (position) ++i;
-    while (i < path.size() && path[i] != '/') {
-      if (path[i] == '\\' && i + 1 < path.size()) ++i;
-      name += path[i++];
-    }
-    if (position) {
-      if (!at->is_array() || name.empty() || name.find_first_not_of("0123456789") != std::string::npos) return nullptr;
-      const std::size_t k = std::stoul(name);
-      if (k >= at->size()) return nullptr;
-      at = &(*at)[k];
-    } else {
-      if (!at->is_object() || !at->contains(name)) return nullptr;
-      at = &(*at)[name];
-    }
-    if (i == path.size()) return at;
-    ++i;
-  }
-}
-
 std::string escaped(const std::string& name) {
   std::string out;
   for (std::size_t k = 0; k < name.size(); ++k) {
@@ -330,7 +303,7 @@ TEST_CASE("json_text: values picked without a document are the document's values
       std::size_t found = 0;
       for (const auto& p : chosen) {
         INFO(p);
-        const json* w = at_path(*want, p);
+        const json* w = json_text::at_path(*want, p);
         const auto g = std::find_if(got->begin(), got->end(), [&p](const auto& e) { return e.first == p; });
         if (!w) {
           CHECK(g == got->end());

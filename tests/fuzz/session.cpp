@@ -4,7 +4,8 @@
 // format); what it reads dumps to a text that parses to a session dumping the same
 // (dump(parse(x)) is a fixed point after one round). The readers and the writer that skip the
 // JSON document agree with the document's: json_text::read_plain with nlohmann's parse (value
-// and type), json_text::write with dump, session_text::read with session::from_json, session_text::write with
+// and type), json_text::write with dump, json_text::pick with at_path on the document (the
+// providers' answers), session_text::read with session::from_json, session_text::write with
 // to_json().dump().
 #include <nlohmann/json.hpp>
 
@@ -22,6 +23,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const json doc = json::parse(input);  // anything thrown here is a crash: they disagree
     FUZZ_CHECK(json_text::identical(*plain, doc));
     FUZZ_CHECK(json_text::write(doc) == doc.dump());
+  }
+  // Paths of the providers' answers (Telegram, WhatsApp) and of sessions, some escaped.
+  static const std::vector<std::string_view> paths{"ok", "result/message_id", "error/code", "messages/#0/id",
+                                                   "v", "run/flow", "stack/#1/node", "a\\/b", "\\#0", ""};
+  if (const auto picked = json_text::pick(input, paths)) {
+    const json doc = json::parse(input);  // likewise: the picker read a text nlohmann refuses
+    FUZZ_CHECK(doc.is_object());
+    std::size_t found = 0;
+    for (const auto path : paths) {
+      const json* want = json_text::at_path(doc, path);
+      std::size_t times = 0;
+      for (const auto& [p, v] : *picked)
+        if (p == path) {
+          ++times;
+          FUZZ_CHECK(want != nullptr);
+          if (want) {
+            const json shown = want->is_object() ? json::object() : want->is_array() ? json::array() : *want;
+            FUZZ_CHECK(json_text::identical(v, shown));
+          }
+        }
+      FUZZ_CHECK(times == (want ? 1u : 0u));
+      found += times;
+    }
+    FUZZ_CHECK(found == picked->size());
   }
   if (const auto fast = session_text::read(input)) {
     const session slow = session::from_json(json::parse(input));  // likewise
