@@ -50,6 +50,7 @@
 // The prefix "aula" is redis_store_options::key_prefix (tests use their own).
 #pragma once
 
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -332,26 +333,38 @@ struct store_keys {
   std::string prefix = "aula";
   static std::string tag(int p) { return "{p" + std::to_string(p) + "}"; }
   std::string partitions() const { return prefix + ":meta:partitions"; }
-  std::string session(int p, const std::string& conversation) const {
-    return prefix + ":" + tag(p) + ":s:" + conversation;
-  }
-  std::string outbox(int p, const std::string& lane) const { return prefix + ":" + tag(p) + ":outbox:" + lane; }
-  std::string timers(int p) const { return prefix + ":" + tag(p) + ":timers"; }
-  std::string results(int p) const { return prefix + ":" + tag(p) + ":results"; }
-  std::string web(int p, const std::string& conversation) const {
-    return prefix + ":" + tag(p) + ":w:" + conversation;
-  }
-  std::string lease(int p) const { return prefix + ":" + tag(p) + ":lease"; }
-  std::string fence(int p) const { return prefix + ":" + tag(p) + ":fence"; }
+  std::string session(int p, const std::string& conversation) const { return at(p, "s:", conversation); }
+  std::string outbox(int p, const std::string& lane) const { return at(p, "outbox:", lane); }
+  std::string timers(int p) const { return at(p, "timers"); }
+  std::string results(int p) const { return at(p, "results"); }
+  std::string web(int p, const std::string& conversation) const { return at(p, "w:", conversation); }
+  std::string lease(int p) const { return at(p, "lease"); }
+  std::string fence(int p) const { return at(p, "fence"); }
   // Written just before a WAIT that must cover other connections' writes (redis.wait_replicas).
-  std::string waited(int p) const { return prefix + ":" + tag(p) + ":waited"; }
-  std::string dead(int p) const { return prefix + ":" + tag(p) + ":dead"; }
-  std::string once(int p, const std::string& key) const { return prefix + ":" + tag(p) + ":once:" + key; }
-  std::string cert(int p, const std::string& code) const { return prefix + ":" + tag(p) + ":cert:" + code; }
-  std::string erased(int p) const { return prefix + ":" + tag(p) + ":erased"; }
+  std::string waited(int p) const { return at(p, "waited"); }
+  std::string dead(int p) const { return at(p, "dead"); }
+  std::string once(int p, const std::string& key) const { return at(p, "once:", key); }
+  std::string cert(int p, const std::string& code) const { return at(p, "cert:", code); }
+  std::string erased(int p) const { return at(p, "erased"); }
   std::string pub(const std::string& what) const { return prefix + ":{pub}:" + what; }
   std::string dir(const std::string& key) const { return prefix + ":dir:" + key; }
   std::string audit() const { return prefix + ":audit"; }
+
+ private:
+  // "<prefix>:{p<p>}:<what><name>", built in one string (several keys per message).
+  std::string at(int p, std::string_view what, std::string_view name = {}) const {
+    char num[16];
+    const char* end = std::to_chars(num, num + sizeof num, p).ptr;
+    std::string k;
+    k.reserve(prefix.size() + 6 + static_cast<std::size_t>(end - num) + what.size() + name.size());
+    k += prefix;
+    k += ":{p";
+    k.append(num, static_cast<std::size_t>(end - num));
+    k += "}:";
+    k += what;
+    k += name;
+    return k;
+  }
 };
 net::awaitable<std::unique_ptr<store>> make_redis_store(net::any_io_executor ex, redis_store_options opts);
 

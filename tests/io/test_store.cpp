@@ -161,6 +161,29 @@ commit_request first_commit(const std::string& conv) {
 // ---------------------------------------------------------------------------------------------
 // Partitions
 
+TEST_CASE("store keys: the Redis layout of DESIGN.md, every key of a partition in its hash tag") {
+  const store_keys k{"aula"};
+  CHECK(k.session(7, "telegram:12345") == "aula:{p7}:s:telegram:12345");
+  CHECK(k.outbox(7, "reply") == "aula:{p7}:outbox:reply");
+  CHECK(k.outbox(7, "bulk") == "aula:{p7}:outbox:bulk");
+  CHECK(k.timers(7) == "aula:{p7}:timers");
+  CHECK(k.results(7) == "aula:{p7}:results");
+  CHECK(k.lease(7) == "aula:{p7}:lease");
+  CHECK(k.fence(0) == "aula:{p0}:fence");
+  CHECK(k.dead(123) == "aula:{p123}:dead");
+  CHECK(k.cert(2, "ABC") == "aula:{p2}:cert:ABC");
+  CHECK(k.web(2, "web:x") == "aula:{p2}:w:web:x");
+  const store_keys other{"otro:ñ"};
+  CHECK(other.session(-1, "whatsapp:+52") == "otro:ñ:{p-1}:s:whatsapp:+52");
+  for (int p : {0, 9, 10, 255, 1000000}) {
+    // Each key built from its parts is the partition's tag between the prefix and the rest.
+    const std::string tag = store_keys::tag(p);
+    CHECK(k.erased(p) == "aula:" + tag + ":erased");
+    CHECK(k.once(p, "k") == "aula:" + tag + ":once:k");
+    CHECK(k.waited(p) == "aula:" + tag + ":waited");
+  }
+}
+
 TEST_CASE("fnv1a64 matches the FNV-1a 64 test vectors") {
   CHECK(fnv1a64("") == 0xcbf29ce484222325ull);
   CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cull);
