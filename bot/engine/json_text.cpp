@@ -249,6 +249,40 @@ class reader {
     return true;
   }
 
+  // At an opening bracket: consumes it, and its closing one when nothing is between.
+  bool opened_empty(char close) {
+    ++i_;
+    ws();
+    if (i_ < s_.size() && s_[i_] == close) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+
+  // After a member or an item: 1 at a ',' (more follow), 0 at `close` (consumed), -1 otherwise.
+  int next(char close) {
+    ws();
+    if (i_ >= s_.size()) return -1;
+    if (s_[i_] == ',') {
+      ++i_;
+      return 1;
+    }
+    if (s_[i_] != close) return -1;
+    ++i_;
+    return 0;
+  }
+
+  // At a member's name: the name into `key`, and past the ':' after it.
+  bool name(std::string& key) {
+    ws();
+    if (i_ >= s_.size() || s_[i_] != '"' || !string(key)) return false;
+    ws();
+    if (i_ >= s_.size() || s_[i_] != ':') return false;
+    ++i_;
+    return true;
+  }
+
   bool value(json& out, int depth) {
     ws();
     if (i_ >= s_.size()) return false;
@@ -270,58 +304,28 @@ class reader {
 
   bool object(json& out, int depth) {
     if (depth > max_depth) return false;
-    ++i_;
     out = json::object();
     auto& members = out.get_ref<json::object_t&>();
-    ws();
-    if (i_ < s_.size() && s_[i_] == '}') {
-      ++i_;
-      return true;
-    }
+    if (opened_empty('}')) return true;
     std::string key;
     for (;;) {
-      ws();
-      if (i_ >= s_.size() || s_[i_] != '"' || !string(key)) return false;
-      ws();
-      if (i_ >= s_.size() || s_[i_] != ':') return false;
-      ++i_;
+      if (!name(key)) return false;
       json v;
       if (!value(v, depth)) return false;
       members[key] = std::move(v);  // a repeated member: the last one counts, as nlohmann's
-      ws();
-      if (i_ >= s_.size()) return false;
-      if (s_[i_] == ',') {
-        ++i_;
-        continue;
-      }
-      if (s_[i_] != '}') return false;
-      ++i_;
-      return true;
+      if (const int more = next('}'); more <= 0) return more == 0;
     }
   }
 
   bool array(json& out, int depth) {
     if (depth > max_depth) return false;
-    ++i_;
     out = json::array();
     auto& items = out.get_ref<json::array_t&>();
-    ws();
-    if (i_ < s_.size() && s_[i_] == ']') {
-      ++i_;
-      return true;
-    }
+    if (opened_empty(']')) return true;
     for (;;) {
       items.emplace_back();
       if (!value(items.back(), depth)) return false;
-      ws();
-      if (i_ >= s_.size()) return false;
-      if (s_[i_] == ',') {
-        ++i_;
-        continue;
-      }
-      if (s_[i_] != ']') return false;
-      ++i_;
-      return true;
+      if (const int more = next(']'); more <= 0) return more == 0;
     }
   }
 
@@ -420,17 +424,11 @@ class picker : reader {
 
   bool members(int depth, std::string& path, bool tracked) {
     if (depth > max_depth) return false;
-    ++i_;
-    ws();
-    if (i_ < s_.size() && s_[i_] == '}') {
-      ++i_;
-      return true;
-    }
+    if (opened_empty('}')) return true;
     std::vector<std::string> seen;  // the names of a tracked object: a repeat gives up
     const std::size_t base = path.size();
     for (;;) {
-      ws();
-      if (i_ >= s_.size() || s_[i_] != '"' || !string(scratch_)) return false;
+      if (!name(scratch_)) return false;
       if (tracked) {
         if (std::find(seen.begin(), seen.end(), scratch_) != seen.end()) return false;
         seen.push_back(scratch_);
@@ -441,31 +439,15 @@ class picker : reader {
           path += ch;
         }
       }
-      ws();
-      if (i_ >= s_.size() || s_[i_] != ':') return false;
-      ++i_;
       if (!pick(depth, path, tracked)) return false;
       path.resize(base);
-      ws();
-      if (i_ >= s_.size()) return false;
-      if (s_[i_] == ',') {
-        ++i_;
-        continue;
-      }
-      if (s_[i_] != '}') return false;
-      ++i_;
-      return true;
+      if (const int more = next('}'); more <= 0) return more == 0;
     }
   }
 
   bool items(int depth, std::string& path, bool tracked) {
     if (depth > max_depth) return false;
-    ++i_;
-    ws();
-    if (i_ < s_.size() && s_[i_] == ']') {
-      ++i_;
-      return true;
-    }
+    if (opened_empty(']')) return true;
     const std::size_t base = path.size();
     for (std::size_t k = 0;; ++k) {
       if (tracked) {
@@ -474,15 +456,7 @@ class picker : reader {
       }
       if (!pick(depth, path, tracked)) return false;
       path.resize(base);
-      ws();
-      if (i_ >= s_.size()) return false;
-      if (s_[i_] == ',') {
-        ++i_;
-        continue;
-      }
-      if (s_[i_] != ']') return false;
-      ++i_;
-      return true;
+      if (const int more = next(']'); more <= 0) return more == 0;
     }
   }
 
