@@ -3,7 +3,6 @@
 #include <chrono>
 #include <iostream>
 
-
 #include "bot/engine/render.hpp"
 #include "bot/io/random.hpp"
 #include "bot/service/flood.hpp"
