@@ -2,11 +2,11 @@
 // Invariants: session::parse either reads the text or throws one of the two documented kinds
 // (nlohmann::json::exception for bad JSON or wrong types, std::runtime_error for an unknown
 // format); what it reads dumps to a text that parses to a session dumping the same
-// (dump(parse(x)) is a fixed point after one round). The readers and the writer that skip the
+// (dump(parse(x)) is a fixed point after one round). The readers and the writers that skip the
 // JSON document agree with the document's: json_text::read_plain with nlohmann's parse (value
-// and type), json_text::write with dump, json_text::pick with at_path on the document (the
-// providers' answers), session_text::read with session::from_json, session_text::write with
-// to_json().dump().
+// and type), json_text::write and json_text::object with dump, json_text::pick with at_path on
+// the document (the providers' answers), session_text::read with session::from_json,
+// session_text::write with to_json().dump().
 #include <nlohmann/json.hpp>
 
 #include "bot/engine/json_text.hpp"
@@ -23,6 +23,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const json doc = json::parse(input);  // anything thrown here is a crash: they disagree
     FUZZ_CHECK(json_text::identical(*plain, doc));
     FUZZ_CHECK(json_text::write(doc) == doc.dump());
+    if (doc.is_object()) {
+      // The same object written member by member, last member first: the same bytes.
+      json_text::object w;
+      for (auto it = doc.rbegin(); it != doc.rend(); ++it) {
+        const json& v = it.value();
+        if (v.is_string()) w.string(it.key(), v.get_ref<const std::string&>());
+        else if (v.is_boolean()) w.boolean(it.key(), v.get<bool>());
+        else if (v.is_number_integer() && !v.is_number_unsigned()) w.integer(it.key(), v.get<std::int64_t>());
+        else w.raw(it.key(), json_text::write(v));
+      }
+      FUZZ_CHECK(w.text() == doc.dump());
+    }
   }
   // Paths of the providers' answers (Telegram, WhatsApp) and of sessions, some escaped.
   static const std::vector<std::string_view> paths{"ok", "result/message_id", "error/code", "messages/#0/id",
