@@ -5,7 +5,6 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstdint>
 #include <limits>
 #include <utility>

@@ -195,8 +195,6 @@ std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fi
       line += "\"***\"";
     else if (value.is_string())
       json_text::append_string(line, mask_numbers(redact(value.get<std::string>())));
-    else if (value.is_primitive())
-      line += dump(value);
     else
       line += dump(mask_strings(value));
   };
