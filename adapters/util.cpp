@@ -253,32 +253,29 @@ std::optional<std::string> int64_text(const json* v) {
 // ---------------------------------------------------------------------------- picked values
 
 const json* picked_values::find(std::string_view path) const {
-  // The last one, as a parsed document keeps the last of repeated members.
+  // Each path is there once at most (json_text::pick gives up on a repeated member).
   for (auto it = values.rbegin(); it != values.rend(); ++it)
     if (it->first == path) return &it->second;
   return nullptr;
 }
 
-std::optional<picked_values> pick_values(std::string_view body, const std::vector<std::string_view>& paths) {
-  // Without a document where json_text can (the values in paths' order, as below); else
+std::optional<picked_values> pick_values(std::string_view body, const json_text::path_set& paths) {
+  // Without a document where json_text can (the values in document order); else
   // json_text's document, cheaper than nlohmann's SAX events with a path built per value.
-  if (auto found = json_text::pick(body, paths)) {
-    picked_values out;
-    out.values.reserve(found->size());
-    for (const auto path : paths)
-      for (auto& [p, v] : *found)
-        if (p == path) out.values.emplace_back(p, v);
-    return out;
-  }
+  if (auto found = json_text::pick(body, paths)) return picked_values{std::move(*found)};
   const json doc = json_text::parse_or_discarded(body);
   if (!doc.is_object()) return std::nullopt;
   picked_values out;
-  for (const auto path : paths) {
+  for (const auto path : paths.paths()) {
     const json* v = json_text::at_path(doc, path);
-    if (!v) continue;
-    out.values.emplace_back(std::string(path), v->is_object() ? json::object() : v->is_array() ? json::array() : *v);
+    if (!v || out.find(path)) continue;
+    out.values.emplace_back(path, v->is_object() ? json::object() : v->is_array() ? json::array() : *v);
   }
   return out;
+}
+
+std::optional<picked_values> pick_values(std::string_view body, const std::vector<std::string_view>& paths) {
+  return pick_values(body, json_text::path_set(paths));
 }
 
 // ---------------------------------------------------------------------------- UTF-16 lengths

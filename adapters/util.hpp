@@ -16,6 +16,10 @@
 
 #include "adapters/adapter.hpp"
 
+namespace aula::json_text {
+class path_set;
+}
+
 namespace aula::adapter_util {
 
 // ---------------------------------------------------------------------------- text
@@ -85,12 +89,15 @@ std::optional<std::string> int64_text(const nlohmann::json* v);
 // "messages/#0/id"; in a member's name a backslash, '/' and a leading '#' are escaped with a
 // backslash); a member repeated counts as its last value, as in a parsed document; an
 // object or array at a path is kept as an empty one of its kind (its presence). nullopt when
-// the body is not JSON or not an object.
+// the body is not JSON or not an object. The values are named by the caller's paths (not
+// copies: `paths`' texts must outlive them).
 struct picked_values {
-  std::vector<std::pair<std::string, nlohmann::json>> values;
+  std::vector<std::pair<std::string_view, nlohmann::json>> values;
   const nlohmann::json* find(std::string_view path) const;  // nullptr when absent
 };
 std::optional<picked_values> pick_values(std::string_view body, const std::vector<std::string_view>& paths);
+// The same with paths compiled once (a static json_text::path_set for a body read per message).
+std::optional<picked_values> pick_values(std::string_view body, const json_text::path_set& paths);
 
 // ---------------------------------------------------------------------------- UTF-16 lengths
 

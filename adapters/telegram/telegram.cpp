@@ -20,23 +20,108 @@ using nlohmann::json;
 using verdict = parse_result::verdict;
 using namespace adapter_util;
 
-// What a Telegram User tells about the learner: "name" (first + last) and "language".
-std::map<std::string, std::string> contact_of(const json* from) {
-  std::map<std::string, std::string> c;
-  if (!from) return c;
-  std::string name = string_member(*from, "first_name");
-  const std::string last = string_member(*from, "last_name");
-  if (!last.empty()) name += name.empty() ? last : " " + last;
-  if (!name.empty()) c["name"] = name;
-  if (auto lang = string_member(*from, "language_code"); !lang.empty()) c["language"] = lang;
-  return c;
-}
+// The values of an update that parse() reads, by path (json_text::pick: the values without
+// the update's document, which is read only when pick gives up or a rare answer needs it).
+// An object or array at a path reads as an empty one of its kind: its presence and kind.
+class update_reader {
+ public:
+  explicit update_reader(std::string_view body) : body_(body), values_(pick_values(body, paths())) {}
+
+  // Whether the body is a JSON object (else document() tells what it is).
+  bool is_object() const { return values_.has_value(); }
+  const json* at(std::string_view path) const { return values_->find(path); }
+  const json* object_at(std::string_view path) const {
+    const json* v = at(path);
+    return v && v->is_object() ? v : nullptr;
+  }
+  std::string string_at(std::string_view path) const {
+    const json* v = at(path);
+    return v && v->is_string() ? v->get<std::string>() : std::string{};
+  }
+  // The whole update, read once.
+  const json& document() const {
+    if (!doc_) doc_ = json_text::parse_or_discarded(body_);
+    return *doc_;
+  }
+
+ private:
+  static const json_text::path_set& paths();
+  std::string_view body_;
+  std::optional<picked_values> values_;
+  mutable std::optional<json> doc_;
+};
 
 // The kinds of non-text message we recognise, in the order they are checked ("animation"
 // before "document": a GIF carries both).
-constexpr const char* media_kinds[] = {"photo",    "voice", "video_note", "video",   "animation",
-                                       "audio",    "document", "sticker", "location", "venue",
-                                       "contact",  "poll",  "dice",       "game",    "story"};
+constexpr std::string_view media_kinds[] = {"photo",    "voice", "video_note", "video",   "animation",
+                                            "audio",    "document", "sticker", "location", "venue",
+                                            "contact",  "poll",  "dice",       "game",    "story"};
+
+// Where a User and a Chat are read from, and the paths below them.
+struct user_paths {
+  std::string_view user, first_name, last_name, language_code, id;
+};
+struct chat_paths {
+  std::string_view chat, type, id;
+};
+constexpr user_paths message_from{"message/from", "message/from/first_name", "message/from/last_name",
+                                  "message/from/language_code", "message/from/id"};
+constexpr chat_paths message_chat{"message/chat", "message/chat/type", "message/chat/id"};
+constexpr user_paths tap_from{"callback_query/from", "callback_query/from/first_name",
+                              "callback_query/from/last_name", "callback_query/from/language_code",
+                              "callback_query/from/id"};
+constexpr chat_paths tap_chat{"callback_query/message/chat", "callback_query/message/chat/type",
+                              "callback_query/message/chat/id"};
+constexpr user_paths member_from{"my_chat_member/from", "my_chat_member/from/first_name",
+                                 "my_chat_member/from/last_name", "my_chat_member/from/language_code",
+                                 "my_chat_member/from/id"};
+constexpr chat_paths member_chat{"my_chat_member/chat", "my_chat_member/chat/type", "my_chat_member/chat/id"};
+
+// The media kinds' paths below "message".
+const std::vector<std::string>& media_paths() {
+  static const std::vector<std::string> all = [] {
+    std::vector<std::string> v;
+    for (const auto kind : media_kinds) v.push_back("message/" + std::string(kind));
+    return v;
+  }();
+  return all;
+}
+
+const json_text::path_set& update_reader::paths() {
+  static const json_text::path_set all([] {
+    std::vector<std::string_view> v{"update_id",
+                                    "message",
+                                    "message/text",
+                                    "message/caption",
+                                    "callback_query",
+                                    "callback_query/id",
+                                    "callback_query/data",
+                                    "callback_query/message",
+                                    "callback_query/message/message_id",
+                                    "my_chat_member",
+                                    "my_chat_member/new_chat_member",
+                                    "my_chat_member/new_chat_member/status",
+                                    "edited_message"};
+    for (const user_paths& u : {message_from, tap_from, member_from})
+      v.insert(v.end(), {u.user, u.first_name, u.last_name, u.language_code, u.id});
+    for (const chat_paths& c : {message_chat, tap_chat, member_chat}) v.insert(v.end(), {c.chat, c.type, c.id});
+    for (const auto& m : media_paths()) v.push_back(m);
+    return v;
+  }());
+  return all;
+}
+
+// What a Telegram User tells about the learner: "name" (first + last) and "language".
+std::map<std::string, std::string> contact_of(const update_reader& u, const user_paths& from) {
+  std::map<std::string, std::string> c;
+  if (!u.object_at(from.user)) return c;
+  std::string name = u.string_at(from.first_name);
+  const std::string last = u.string_at(from.last_name);
+  if (!last.empty()) name += name.empty() ? last : " " + last;
+  if (!name.empty()) c["name"] = name;
+  if (auto lang = u.string_at(from.language_code); !lang.empty()) c["language"] = lang;
+  return c;
+}
 
 bool is_deep_link_payload(std::string_view p) {
   if (p.empty() || p.size() > 64) return false;
@@ -148,10 +233,13 @@ parse_result telegram_adapter::parse(const http_in& req) const {
   if (blank(req.body)) return done(verdict::invalid, "empty body");
 
   try {
-    const json u = json_text::parse_or_discarded(repair_json_text(req.body));
-    if (u.is_discarded()) return done(verdict::invalid, "unable to parse the body as JSON");
-    if (!u.is_object()) return done(verdict::invalid, "the body is not a JSON object");
-    const auto update_id = int64_text(member(u, "update_id"));
+    const std::string text = repair_json_text(req.body);
+    const update_reader u(text);
+    if (!u.is_object()) {
+      if (u.document().is_discarded()) return done(verdict::invalid, "unable to parse the body as JSON");
+      return done(verdict::invalid, "the body is not a JSON object");
+    }
+    const auto update_id = int64_text(u.at("update_id"));
     if (!update_id) return done(verdict::invalid, "no update_id");
 
     inbound_item item;
@@ -163,62 +251,64 @@ parse_result telegram_adapter::parse(const http_in& req) const {
       return done(verdict::ok, {});
     };
     // The learner's chat: private only (the bot does not take part in groups).
-    auto private_chat = [&](const json* chat, std::string& why) -> bool {
-      if (!chat) return why = "no chat", false;
-      const std::string type = string_member(*chat, "type");
+    auto private_chat = [&](const chat_paths& chat, std::string& why) -> bool {
+      if (!u.object_at(chat.chat)) return why = "no chat", false;
+      const std::string type = u.string_at(chat.type);
       if (type != "private") return why = "not a private chat (" + type + ")", false;
-      auto id = int64_text(member(*chat, "id"));
+      auto id = int64_text(u.at(chat.id));
       if (!id) return why = "bad chat id", false;
       item.address = *id;
       return true;
     };
     std::string why;
 
-    if (const json* msg = object_member(u, "message")) {
-      const json* chat = object_member(*msg, "chat");
-      if (!chat) return done(verdict::invalid, "message without chat");
-      if (!private_chat(chat, why))
+    if (u.object_at("message")) {
+      if (!u.object_at(message_chat.chat)) return done(verdict::invalid, "message without chat");
+      if (!private_chat(message_chat, why))
         return done(why == "bad chat id" ? verdict::invalid : verdict::ignored, why);
-      item.contact = contact_of(object_member(*msg, "from"));
-      if (const json* text = member(*msg, "text"); text && text->is_string()) {
-        const auto& t = text->get_ref<const std::string&>();
-        if (auto ev = start_command(t)) return deliver(std::move(*ev));
-        return deliver(inbound_event::message(t));  // verbatim: "{{contact.name}}" stays text
+      item.contact = contact_of(u, message_from);
+      if (const json* t = u.at("message/text"); t && t->is_string()) {
+        const auto& s = t->get_ref<const std::string&>();
+        if (auto ev = start_command(s)) return deliver(std::move(*ev));
+        return deliver(inbound_event::message(s));  // verbatim: "{{contact.name}}" stays text
       }
-      for (const char* kind : media_kinds)
-        if (member(*msg, kind)) {
-          item.media_kind = kind;
-          return deliver(inbound_event::message(string_member(*msg, "caption")));
+      const auto& kinds = media_paths();
+      for (std::size_t k = 0; k < kinds.size(); ++k)
+        if (u.at(kinds[k])) {
+          item.media_kind = std::string(media_kinds[k]);
+          return deliver(inbound_event::message(u.string_at("message/caption")));
         }
       return done(verdict::ignored, "message without text or media (service message)");
     }
 
-    if (const json* cq = object_member(u, "callback_query")) {
-      const std::string id = string_member(*cq, "id");
+    if (u.object_at("callback_query")) {
+      const std::string id = u.string_at("callback_query/id");
       if (id.empty()) return done(verdict::invalid, "callback_query without id");
       // Answered whatever becomes of the tap, or the button keeps spinning.
       r.ack.content_type = "application/json";
       r.ack.body = dump({{"method", "answerCallbackQuery"}, {"callback_query_id", id}});
-      const json* from = object_member(*cq, "from");
-      const json* message = object_member(*cq, "message");
-      if (const json* chat = message ? object_member(*message, "chat") : nullptr) {
-        if (!private_chat(chat, why))
+      const bool from = u.object_at(tap_from.user) != nullptr;
+      const bool message = u.object_at("callback_query/message") != nullptr;
+      if (message && u.object_at(tap_chat.chat)) {
+        if (!private_chat(tap_chat, why))
           return done(why == "bad chat id" ? verdict::invalid : verdict::ignored, why);
       } else {  // an inline message, or no message: in a private chat the chat id is the user id
-        auto uid = from ? int64_text(member(*from, "id")) : std::nullopt;
+        auto uid = from ? int64_text(u.at(tap_from.id)) : std::nullopt;
         if (!uid) return done(verdict::invalid, "callback_query without chat or user");
         item.address = *uid;
       }
-      item.contact = contact_of(from);
-      const std::string data = string_member(*cq, "data");
+      item.contact = contact_of(u, tap_from);
+      const std::string data = u.string_at("callback_query/data");
       if (data.empty()) return done(verdict::ignored, "callback_query without data");
       // Remove the keyboard of the tapped message, so it cannot be tapped twice.
-      if (message && member(*message, "message_id")) {
+      if (const json* message_id = message ? u.at("callback_query/message/message_id") : nullptr) {
+        if (message_id->is_structured())  // not an integer as Telegram sends it: given as it came
+          message_id = json_text::at_path(u.document(), "callback_query/message/message_id");
         http_call edit;
         edit.url = method_url("editMessageReplyMarkup");
         edit.headers["Content-Type"] = "application/json";
         json body = {{"chat_id", json::parse(item.address, nullptr, false)},
-                     {"message_id", *member(*message, "message_id")},
+                     {"message_id", *message_id},
                      {"reply_markup", {{"inline_keyboard", json::array()}}}};
         edit.body = dump(body);
         item.follow_up.push_back(std::move(edit));
@@ -226,19 +316,20 @@ parse_result telegram_adapter::parse(const http_in& req) const {
       return deliver(inbound_event::tap(data));
     }
 
-    if (const json* cm = object_member(u, "my_chat_member")) {
-      if (!private_chat(object_member(*cm, "chat"), why))
+    if (u.object_at("my_chat_member")) {
+      if (!private_chat(member_chat, why))
         return done(why == "bad chat id" ? verdict::invalid : verdict::ignored, why);
-      item.contact = contact_of(object_member(*cm, "from"));
-      const json* now = object_member(*cm, "new_chat_member");
-      const std::string status = now ? string_member(*now, "status") : std::string{};
+      item.contact = contact_of(u, member_from);
+      const std::string status = u.object_at("my_chat_member/new_chat_member")
+                                     ? u.string_at("my_chat_member/new_chat_member/status")
+                                     : std::string{};
       if (status == "kicked") return deliver(inbound_event::of(inbound_event::kind::opt_out));
       if (status == "member") return deliver(inbound_event::of(inbound_event::kind::opt_in));
       return done(verdict::ignored, "my_chat_member status '" + status + "'");
     }
 
-    if (member(u, "edited_message")) return done(verdict::ignored, "edited message");
-    for (const auto& [k, v] : u.items())
+    if (u.at("edited_message")) return done(verdict::ignored, "edited message");
+    for (const auto& [k, v] : u.document().items())
       if (k != "update_id") return done(verdict::ignored, "unsupported update '" + k + "'");
     return done(verdict::ignored, "empty update");
   } catch (const std::exception& e) {  // a broken invariant of ours; never the provider's fault
@@ -329,8 +420,8 @@ std::vector<http_call> telegram_adapter::render(const std::string& address, cons
 send_result telegram_adapter::classify(int http_status, const std::string& body) const {
   send_result r;
   // Every field read is a scalar (or an object whose presence counts).
-  static const std::vector<std::string_view> paths{"ok", "error_code", "description", "result/message_id",
-                                                   "parameters/retry_after"};
+  static const json_text::path_set paths(
+      {"ok", "error_code", "description", "result/message_id", "parameters/retry_after"});
   const std::optional<picked_values> v = pick_values(body, paths);
   const auto field = [&v](std::string_view path) -> const json* { return v ? v->find(path) : nullptr; };
   const json* said = field("description");

@@ -546,8 +546,8 @@ std::vector<http_call> whatsapp_adapter::render_reengagement(const std::string& 
 send_result whatsapp_adapter::classify(int http_status, const std::string& body) const {
   send_result r;
   // Every field read is a scalar (or an error object's presence).
-  static const std::vector<std::string_view> paths{"error", "error/code", "error/message", "error/error_data/details",
-                                                   "messages/#0/id", "success"};
+  static const json_text::path_set paths(
+      {"error", "error/code", "error/message", "error/error_data/details", "messages/#0/id", "success"});
   const std::optional<picked_values> v = pick_values(body, paths);
   const auto field = [&v](std::string_view path) -> const json* { return v ? v->find(path) : nullptr; };
   const auto text = [&field](std::string_view path) {

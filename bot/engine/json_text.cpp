@@ -371,49 +371,45 @@ class reader {
 
 // The reader's grammar without a document: values at the wanted paths are kept, everything
 // else is only checked. Gives up (nullopt: the caller reads the document instead) where the
-// document could say otherwise: a member repeated in an object whose inside is looked at,
-// or anything the reader leaves to nlohmann.
+// document could say otherwise: a member the paths go through given twice in one object, or
+// anything the reader leaves to nlohmann.
 class picker : reader {
  public:
-  picker(std::string_view s, const std::vector<std::string_view>& paths) : reader(s), paths_(paths) {}
+  picker(std::string_view s, const path_set& paths) : reader(s), paths_(paths) {}
 
-  std::optional<std::vector<std::pair<std::string, json>>> run() {
-    std::string path;
+  std::optional<std::vector<std::pair<std::string_view, json>>> run() {
     ws();
     if (i_ >= s_.size() || s_[i_] != '{') return std::nullopt;
-    if (!members(1, path, !paths_.empty())) return std::nullopt;  // the top object has no path
+    const path_set::node& root = paths_.root();
+    if (!members(1, root.children.empty() ? nullptr : &root)) return std::nullopt;
     ws();
     if (i_ != s_.size()) return std::nullopt;
     return std::move(found_);
   }
 
  private:
-  // 2: a wanted path; 1: above one; 0: neither.
-  int wanted(const std::string& path) const {
-    int best = 0;
-    for (const auto p : paths_) {
-      if (p == path) return 2;
-      if (p.size() > path.size() && p.starts_with(path) && p[path.size()] == '/') best = 1;
-    }
-    return best;
-  }
+  using node = path_set::node;
 
-  // The value at i_; `tracked`: its path is built (it may be or hold a wanted value).
-  bool pick(int depth, std::string& path, bool tracked) {
+  // The value at i_, whose place in the paths is `at` (nullptr: no path goes there).
+  bool pick(int depth, const node* at) {
     ws();
     if (i_ >= s_.size()) return false;
-    const int want = tracked ? wanted(path) : 0;
     const char c = s_[i_];
-    if (c == '{' || c == '[') {
-      if (want == 2) found_.emplace_back(path, c == '{' ? json::object() : json::array());
-      return c == '{' ? members(depth + 1, path, want > 0) : items(depth + 1, path, want > 0);
+    const bool container = c == '{' || c == '[';
+    if (at && !at->paths.empty()) {
+      if (container) {
+        for (const auto p : at->paths) found_.emplace_back(p, c == '{' ? json::object() : json::array());
+      } else {
+        json v;
+        if (!value(v, depth)) return false;
+        for (std::size_t k = 1; k < at->paths.size(); ++k) found_.emplace_back(at->paths[k], v);
+        found_.emplace_back(at->paths.front(), std::move(v));
+        return true;
+      }
     }
-    if (want == 2) {
-      json v;
-      if (!value(v, depth)) return false;
-      found_.emplace_back(path, std::move(v));
-      return true;
-    }
+    const node* inside = at && !at->children.empty() ? at : nullptr;
+    if (c == '{') return members(depth + 1, inside);
+    if (c == '[') return items(depth + 1, inside);
     if (c == '"') return string(scratch_);
     if (c == 't') return literal("true");
     if (c == 'f') return literal("false");
@@ -422,46 +418,49 @@ class picker : reader {
     return number(v);
   }
 
-  bool members(int depth, std::string& path, bool tracked) {
+  bool members(int depth, const node* at) {
     if (depth > max_depth) return false;
     if (opened_empty('}')) return true;
-    std::vector<std::string> seen;  // the names of a tracked object: a repeat gives up
-    const std::size_t base = path.size();
+    // Which of at's members were met (a repeat gives up), on a stack shared with the objects
+    // inside this one.
+    const std::size_t seen_from = seen_.size();
+    if (at) seen_.resize(seen_from + at->children.size(), 0);
     for (;;) {
       if (!name(scratch_)) return false;
-      if (tracked) {
-        if (std::find(seen.begin(), seen.end(), scratch_) != seen.end()) return false;
-        seen.push_back(scratch_);
-        if (depth > 1) path += '/';  // a member of the top object: its name alone
-        for (std::size_t k = 0; k < scratch_.size(); ++k) {  // escaped as paths name members
-          const char ch = scratch_[k];
-          if (ch == '\\' || ch == '/' || (k == 0 && ch == '#')) path += '\\';
-          path += ch;
+      const node* child = nullptr;
+      if (at)
+        for (std::size_t k = 0; k < at->children.size(); ++k) {
+          const node& c = at->children[k];
+          if (c.position != path_set::no_position || c.name != scratch_) continue;
+          if (seen_[seen_from + k]) return false;
+          seen_[seen_from + k] = 1;
+          child = &c;
+          break;
         }
+      if (!pick(depth, child)) return false;
+      if (const int more = next('}'); more <= 0) {
+        seen_.resize(seen_from);
+        return more == 0;
       }
-      if (!pick(depth, path, tracked)) return false;
-      path.resize(base);
-      if (const int more = next('}'); more <= 0) return more == 0;
     }
   }
 
-  bool items(int depth, std::string& path, bool tracked) {
+  bool items(int depth, const node* at) {
     if (depth > max_depth) return false;
     if (opened_empty(']')) return true;
-    const std::size_t base = path.size();
     for (std::size_t k = 0;; ++k) {
-      if (tracked) {
-        path += "/#";
-        path += std::to_string(k);
-      }
-      if (!pick(depth, path, tracked)) return false;
-      path.resize(base);
+      const node* child = nullptr;
+      if (at)
+        for (const node& c : at->children)
+          if (c.position == k) child = &c;
+      if (!pick(depth, child)) return false;
       if (const int more = next(']'); more <= 0) return more == 0;
     }
   }
 
-  const std::vector<std::string_view>& paths_;
-  std::vector<std::pair<std::string, json>> found_;
+  const path_set& paths_;
+  std::vector<std::pair<std::string_view, json>> found_;
+  std::vector<char> seen_;
   std::string scratch_;
 };
 
@@ -497,14 +496,51 @@ const json* at_path(const json& doc, std::string_view path) {
   }
 }
 
-std::optional<std::vector<std::pair<std::string, json>>> pick(std::string_view text,
-                                                              const std::vector<std::string_view>& paths) {
-  // A position is matched as written ("#1"); one written otherwise ("#01") is the document's to find.
-  for (const auto p : paths)
-    for (std::size_t k = 0; k + 2 < p.size(); ++k)
-      if (p[k] == '#' && (k == 0 || p[k - 1] == '/') && p[k + 1] == '0' && p[k + 2] >= '0' && p[k + 2] <= '9')
-        return std::nullopt;
+path_set::path_set(const std::vector<std::string_view>& paths) : paths_(paths) {
+  for (const auto path : paths) {
+    // Read as at_path() reads it: a path with a position that is not a number leads nowhere.
+    node* at = &root_;
+    std::string name;
+    std::size_t i = 0;
+    bool somewhere = true;
+    for (;;) {
+      name.clear();
+      const bool position = i < path.size() && path[i] == '#';
+      if (position) ++i;
+      while (i < path.size() && path[i] != '/') {
+        if (path[i] == '\\' && i + 1 < path.size()) ++i;
+        name += path[i++];
+      }
+      std::size_t k = no_position;
+      if (position) {
+        const auto r = std::from_chars(name.data(), name.data() + name.size(), k);
+        if (name.empty() || r.ec != std::errc{} || r.ptr != name.data() + name.size() || k == no_position) {
+          somewhere = false;
+          break;
+        }
+        name.clear();
+      }
+      auto child = std::find_if(at->children.begin(), at->children.end(),
+                                [&](const node& c) { return c.position == k && c.name == name; });
+      if (child == at->children.end()) {
+        at->children.push_back(node{name, k, {}, {}});
+        child = at->children.end() - 1;
+      }
+      at = &*child;
+      if (i == path.size()) break;
+      ++i;  // the '/'
+    }
+    if (somewhere && std::find(at->paths.begin(), at->paths.end(), path) == at->paths.end()) at->paths.push_back(path);
+  }
+}
+
+std::optional<std::vector<std::pair<std::string_view, json>>> pick(std::string_view text, const path_set& paths) {
   return picker(text, paths).run();
+}
+
+std::optional<std::vector<std::pair<std::string_view, json>>> pick(std::string_view text,
+                                                                   const std::vector<std::string_view>& paths) {
+  return pick(text, path_set(paths));
 }
 
 std::optional<json> read_plain(std::string_view text) {

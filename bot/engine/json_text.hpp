@@ -26,17 +26,42 @@ nlohmann::json parse(std::string_view text);
 // As nlohmann::json::parse(text, nullptr, false): a discarded value when the text is not JSON.
 nlohmann::json parse_or_discarded(std::string_view text);
 
-// The values at `paths` of a JSON object text, without its document: '/'-separated member
-// names and array positions ("result/message_id", "messages/#0/id"; in a name a backslash,
-// '/' and a leading '#' are escaped with a backslash); an object or array found at a path is
-// given as an empty one of its kind. In document order, each path at most once. nullopt when
-// the text is not a JSON object in the reader's subset, or when the document might say
-// otherwise (a member repeated where a path looks inside): read the document then.
-// The value a document holds at such a path (the same rules), or nullptr: what pick() answers
-// from the text, read from the document.
+// The value a document holds at `path`, or nullptr: '/'-separated member names and array
+// positions ("result/message_id", "messages/#0/id"; in a name, a backslash makes the next
+// character part of it: \/ is a '/', \# a '#' that does not start a position, \\ a
+// backslash).
 const nlohmann::json* at_path(const nlohmann::json& doc, std::string_view path);
-std::optional<std::vector<std::pair<std::string, nlohmann::json>>> pick(std::string_view text,
-                                                                        const std::vector<std::string_view>& paths);
+
+// Paths for pick(), compiled once: the tree of the names and positions they go through, read
+// as at_path() reads them. Keeps views of the paths' texts, which must outlive it and every
+// answer of pick() with it.
+class path_set {
+ public:
+  explicit path_set(const std::vector<std::string_view>& paths);
+  static constexpr std::size_t no_position = static_cast<std::size_t>(-1);
+  struct node {
+    std::string name;                      // a member's name, or
+    std::size_t position = no_position;    // an array position
+    std::vector<std::string_view> paths;   // the paths that end here
+    std::vector<node> children;
+  };
+  const node& root() const { return root_; }
+  const std::vector<std::string_view>& paths() const { return paths_; }  // as given
+
+ private:
+  node root_;
+  std::vector<std::string_view> paths_;
+};
+
+// The values at `paths` of a JSON object text, without its document: each named by its path
+// (the caller's text), in document order; an object or array found at a path is given as an
+// empty one of its kind. nullopt when the text is not a JSON object in the reader's subset,
+// or when the document might say otherwise (a member the paths go through given twice in one
+// object): read the document then.
+std::optional<std::vector<std::pair<std::string_view, nlohmann::json>>> pick(std::string_view text,
+                                                                             const path_set& paths);
+std::optional<std::vector<std::pair<std::string_view, nlohmann::json>>> pick(
+    std::string_view text, const std::vector<std::string_view>& paths);
 
 // As j.dump() — compact, the same bytes — written without nlohmann's serializer (which sends
 // each byte of a string through its UTF-8 decoder); a string that is not UTF-8 makes the

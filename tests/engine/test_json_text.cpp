@@ -321,10 +321,47 @@ TEST_CASE("json_text: values picked without a document are the document's values
   CHECK(picked > texts / 6);
   // Where the document might say otherwise, or the text is not one object: no answer.
   CHECK_FALSE(json_text::pick(R"({"a":{"b":1},"a":2})", {"a/b"}));
-  CHECK(json_text::pick(R"({"a":{"b":1},"a":2})", {"x"}) == std::nullopt);
+  CHECK_FALSE(json_text::pick(R"({"a":1,"a":2})", {"a"}));
+  CHECK_FALSE(json_text::pick(R"({"a":{"b":1,"c":2,"b":3}})", {"a/b"}));
+  // A member repeated where no path goes: the answer stands.
+  const auto elsewhere = json_text::pick(R"({"a":{"b":1},"a":2,"x":true})", {"x"});
+  REQUIRE(elsewhere);
+  REQUIRE(elsewhere->size() == 1);
+  CHECK(json_text::identical(elsewhere->front().second, json(true)));
   CHECK(json_text::pick(R"({"x":[{"b":1,"b":1}]})", {"y"}).has_value());  // not looked inside
-  CHECK_FALSE(json_text::pick(R"({"l":[5,6]})", {"l/#01"}));
+  CHECK(json_text::pick(R"({"a":{"b":1,"c":2,"c":3}})", {"a/b"}).has_value());
   CHECK_FALSE(json_text::pick("[1]", {"#0"}));
   CHECK_FALSE(json_text::pick(R"({"a":1} x)", {"a"}));
   CHECK_FALSE(json_text::pick(R"({"a":1.5})", {"a"}));
+}
+
+TEST_CASE("json_text: paths read as at_path reads them; a path_set used again answers the same") {
+  const std::string text = R"({"a\\":1,"x":2,"#0":3,"l":[5,6,{"k":7}],"":{"":8},"a/b":9})";
+  const json doc = json::parse(text);
+  const std::vector<std::string_view> paths{"a\\",  "a\\\\", "\\x", "x",      "\\#0", "#0",   "l/#01",
+                                            "l/#1", "l/#x",   "l/#",  "l/#-1", "l/#2/k", "/",   "",
+                                            "a\\/b", "a/b",  "x",    "l/#2",  "l/#18446744073709551616"};
+  const json_text::path_set compiled(paths);
+  for (int round = 0; round < 2; ++round) {
+    const auto got = round == 0 ? json_text::pick(text, paths) : json_text::pick(text, compiled);
+    REQUIRE(got);
+    std::size_t found = 0;
+    std::vector<std::string_view> seen;
+    for (const auto p : paths) {
+      if (std::find(seen.begin(), seen.end(), p) != seen.end()) continue;  // "x" twice: one value
+      seen.push_back(p);
+      INFO(p);
+      const json* want = json_text::at_path(doc, p);
+      const auto g = std::find_if(got->begin(), got->end(), [p](const auto& e) { return e.first == p; });
+      if (!want) {
+        CHECK(g == got->end());
+        continue;
+      }
+      ++found;
+      REQUIRE(g != got->end());
+      CHECK(json_text::identical(g->second, want->is_object() ? json::object() : want->is_array() ? json::array() : *want));
+    }
+    CHECK(got->size() == found);
+    CHECK(found >= 9);
+  }
 }

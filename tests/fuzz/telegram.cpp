@@ -2,12 +2,15 @@
 // Invariants: parse never throws; a wrong or missing secret is always unauthorized with no
 // items; a parsed item has a decimal chat id, valid UTF-8 text, a provider id; rendering the
 // learner's text back gives JSON bodies to that chat whose texts fit Telegram's limit and, put
-// together, hold the same text (only the breaks the split cut at may go).
+// together, hold the same text (only the breaks the split cut at may go); an update read
+// from its values (json_text::pick) reads as it does from its whole document (forced by
+// repeating a member the reader looks into: the document keeps the last).
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
 
 #include "adapters/telegram/telegram.hpp"
+#include "adapters/util.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 using namespace aula;
@@ -59,6 +62,17 @@ void check_render(const inbound_item& item) {
         }
   }
 }
+// Everything a parse answers, as one text.
+std::string described(const parse_result& r) {
+  std::string out = std::to_string(static_cast<int>(r.outcome)) + "|" + r.reason + "|" + r.ack.body + "\n";
+  for (const auto& i : r.items) {
+    out += i.address + "|" + i.provider_id + "|" + std::to_string(static_cast<int>(i.event.type)) + "|" +
+           i.event.text + "|" + i.event.flow + "|" + i.event.choice + "|" + i.media_kind + "\n";
+    for (const auto& [k, v] : i.contact) out += k + "=" + v + "\n";
+    for (const auto& f : i.follow_up) out += f.url + " " + f.body + "\n";
+  }
+  return out;
+}
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -79,6 +93,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (item.event.type == inbound_event::kind::text) check_render(item);
   }
   if (!r.ack.body.empty()) (void)nlohmann::json::parse(r.ack.body);  // the ack is JSON
+
+  // The same update with a member the reader looks into given twice, the first time as an
+  // empty object: the document is the same, read whole; the answer must be too.
+  const auto doc = nlohmann::json::parse(adapter_util::repair_json_text(req.body), nullptr, false);
+  if (doc.is_object())
+    for (const char* key : {"message", "callback_query", "my_chat_member", "update_id"})
+      if (doc.contains(key)) {
+        http_in repeated = req;
+        repeated.body.insert(req.body.find('{') + 1, "\"" + std::string(key) + "\":{},");
+        FUZZ_CHECK(described(adapter.parse(repeated)) == described(r));
+        break;
+      }
 
   // Without the right secret nothing is read.
   http_in forged = req;
