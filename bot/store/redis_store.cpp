@@ -543,7 +543,7 @@ class redis_store final : public store {
     args.reserve(2 + records.size() + entry_ids.size());
     args.push_back(f.value());
     args.push_back(std::to_string(records.size()));
-    for (const auto& r : records) args.push_back(r.dump());
+    for (const auto& r : records) args.push_back(json_text::write(r));
     for (const auto& e : entry_ids) {
       auto [lane, id] = store_detail::split_outbox_id(e);
       args.push_back((lane == "bulk" ? "b" : "r") + id);
@@ -559,7 +559,7 @@ class redis_store final : public store {
     check(p);
     auto [lane, id] = store_detail::split_outbox_id(entry_id);
     auto r = co_await call_script(dead_, redis_cmd(keys_.lease(p), keys_.outbox(p, lane), keys_.dead(p)),
-                                  redis_cmd(f.value(), id, record.dump(), std::to_string(opts_.dead_letters_max)));
+                                  redis_cmd(f.value(), id, json_text::write(record), std::to_string(opts_.dead_letters_max)));
     if (r.integer != 1) throw lease_lost("partition " + std::to_string(p) + ": lease lost; dead letter not written");
   }
 
@@ -616,7 +616,7 @@ class redis_store final : public store {
     auto key = keys_.web(partition_of(conversation, opts_.partitions), conversation);
     auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.web_mailbox_ttl).count();
     co_await pipeline(
-        cmds(redis_cmd("XADD", key, "MAXLEN", "~", std::to_string(opts_.web_mailbox_max), "*", "d", msg.dump()),
+        cmds(redis_cmd("XADD", key, "MAXLEN", "~", std::to_string(opts_.web_mailbox_max), "*", "d", json_text::write(msg)),
              redis_cmd("PEXPIRE", key, std::to_string(ttl))));
   }
 
@@ -663,7 +663,7 @@ class redis_store final : public store {
     check(p);
     if (records.empty()) co_return;
     std::vector<std::vector<std::string>> batch;
-    for (const auto& r : records) batch.push_back(redis_cmd("XADD", keys_.results(p), "*", "d", r.dump()));
+    for (const auto& r : records) batch.push_back(redis_cmd("XADD", keys_.results(p), "*", "d", json_text::write(r)));
     co_await pipeline(std::move(batch));
   }
 
