@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -126,21 +127,49 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
     return m;
   }
 
+  // The series a request counts in, looked up by "method route status" (and the route) once:
+  // a request does not build label maps.
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::mutex series_mu;
+  std::unordered_map<std::string, counter_family::series, text_hash, std::equal_to<>> request_series;
+  std::unordered_map<std::string, histogram_family::handle, text_hash, std::equal_to<>> latency_series;
+
+  void count(std::string_view method, std::string_view pattern, unsigned status, double seconds) {
+    char digits[12];
+    const auto end = std::to_chars(digits, digits + sizeof digits, status).ptr;
+    const std::string_view code(digits, static_cast<std::size_t>(end - digits));
+    thread_local std::string key;  // its buffer kept between requests
+    key.clear();
+    key.append(method).append(1, ' ').append(code).append(1, ' ').append(pattern);
+    std::lock_guard lock(series_mu);
+    auto c = request_series.find(key);
+    if (c == request_series.end())
+      c = request_series
+              .emplace(key, requests->at({{"method", std::string(method)},
+                                          {"route", std::string(pattern)},
+                                          {"status", std::string(code)}}))
+              .first;
+    c->second.inc();
+    auto l = latency_series.find(pattern);
+    if (l == latency_series.end())
+      l = latency_series.emplace(std::string(pattern), latency->at({{"route", std::string(pattern)}})).first;
+    l->second.observe(seconds);
+  }
+
   void record(const request& req, std::string_view pattern, unsigned status, std::chrono::steady_clock::time_point t0) {
     auto elapsed = std::chrono::steady_clock::now() - t0;
-    double seconds = std::chrono::duration<double>(elapsed).count();
-    if (requests) {
-      requests->inc({{"method", std::string(req.method_string())},
-                     {"route", std::string(pattern)},
-                     {"status", std::to_string(status)}});
-      latency->observe({{"route", std::string(pattern)}}, seconds);
-    }
+    if (requests) count(req.method_string(), pattern, status, std::chrono::duration<double>(elapsed).count());
     if (opts.access_log) {
-      std::string path(request_path(req).substr(0, 200));  // never the query: it may carry a verify token
-      log::info("http request", {{"method", std::string(req.method_string())},
-                                 {"path", path},
-                                 {"status", status},
-                                 {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()}});
+      const std::string_view path = request_path(req).substr(0, 200);  // never the query: it may carry a verify token
+      log::write_flat(log::level::info, "http request",
+                      {{"method", std::string_view(req.method_string())},
+                       {"path", path},
+                       {"status", static_cast<std::int64_t>(status)},
+                       {"ms", static_cast<std::int64_t>(
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count())}});
     }
   }
 

@@ -1,6 +1,7 @@
 #include "bot/io/log.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <ctime>
 #include <cstdlib>
 #include <mutex>
+#include <stdexcept>
 
 #include <sys/stat.h>
 #include <vector>
@@ -103,19 +105,90 @@ std::string redact_locked(std::string text, const std::vector<std::string>& secr
 }
 
 // String values (recursively) with long digit runs masked.
-nlohmann::json mask_strings(const nlohmann::json& v) {
+nlohmann::json mask_strings(const nlohmann::json& v, const std::vector<std::string>& secrets) {
   // Secrets first: a bot token begins with a long number, and a masked one would no longer
   // match its registered value.
-  if (v.is_string()) return mask_numbers(redact(v.get<std::string>()));
+  if (v.is_string()) return mask_numbers(redact_locked(v.get<std::string>(), secrets));
   if (v.is_object() || v.is_array()) {
     nlohmann::json out = v;
-    for (auto it = out.begin(); it != out.end(); ++it) *it = mask_strings(*it);
+    for (auto it = out.begin(); it != out.end(); ++it) *it = mask_strings(*it, secrets);
     return out;
   }
   return v;
 }
 
-std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fields, bool journal_line);
+// The parts of a line, written with the log's lock held (`secrets` is the registered list).
+struct line_writer {
+  std::string line;
+  const std::vector<std::string>& secrets;
+
+  line_writer(level lvl, std::string_view msg, bool journal_line, const std::vector<std::string>& s) : secrets(s) {
+    if (journal_line) {
+      line = "<" + std::to_string(syslog_priority(lvl)) + ">{\"level\":\"";
+    } else {
+      line = "{\"ts\":\"";
+      line += timestamp();
+      line += "\",\"level\":\"";
+    }
+    line += level_name(lvl);
+    line += "\",\"msg\":";
+    // Strings appended as dump() of their JSON value writes them (json_text::append_string).
+    json_text::append_string(line, mask_numbers(redact_locked(std::string(msg), secrets)));
+  }
+  // The field's key (renamed when it would forge the line's own) and whether its value is
+  // masked whole.
+  bool key(std::string_view key) {
+    line += ',';
+    const bool own = key == "ts" || key == "level" || key == "msg";
+    if (own) {
+      json_text::append_string(line, "field_" + std::string(key));
+      line += ':';
+      return false;
+    }
+    json_text::append_string(line, key);
+    line += ':';
+    return secret_field_name(key);
+  }
+  void string(std::string_view key_name, std::string_view value) {
+    if (key(key_name) && !value.empty())
+      line += "\"***\"";
+    else
+      json_text::append_string(line, mask_numbers(redact_locked(std::string(value), secrets)));
+  }
+  void integer(std::string_view key_name, std::int64_t value) {
+    if (key(key_name))
+      line += "\"***\"";
+    else
+      line += std::to_string(value);
+  }
+  void value(const std::string& key_name, const nlohmann::json& value) {
+    if (value.is_string()) return string(key_name, value.get_ref<const std::string&>());
+    if (key(key_name) && !value.is_null())
+      line += "\"***\"";
+    else
+      line += dump(mask_strings(value, secrets));
+  }
+  std::string finish() {
+    line += '}';
+    return redact_locked(std::move(line), secrets);
+  }
+};
+
+std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fields, bool journal_line,
+                       const std::vector<std::string>& secrets);
+std::string format_flat(level lvl, std::string_view msg, const flat_field* first, const flat_field* last,
+                        bool journal_line, const std::vector<std::string>& secrets);
+
+// Out with the log's lock held.
+void emit(state& st, std::string& line) {
+  if (st.out) {
+    st.out(line);
+  } else {
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
+  }
+}
 
 }  // namespace
 
@@ -144,85 +217,108 @@ void set_journal(bool on) { g_journal.store(on ? 1 : 0, std::memory_order_relaxe
 std::string mask_numbers(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (!std::isdigit(static_cast<unsigned char>(text[i]))) {
-      out += text[i++];
+  std::size_t copied = 0;  // text before it is in out
+  for (std::size_t i = 0; i < text.size();) {
+    if (text[i] < '0' || text[i] > '9') {
+      ++i;
       continue;
     }
     std::size_t j = i;
-    while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
-    const std::size_t n = j - i;
-    if (n >= 8) {
-      out += std::string(n - 4, '*');
-      out += text.substr(j - 4, 4);
-    } else {
-      out += text.substr(i, n);
+    while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
+    if (j - i >= 8) {
+      out.append(text, copied, i - copied);
+      out.append(j - i - 4, '*');
+      copied = j - 4;
     }
     i = j;
   }
+  out.append(text, copied, text.size() - copied);
   return out;
 }
 
 bool secret_field_name(std::string_view name) {
-  auto n = lower(name);
-  for (const char* w : {"token", "secret", "password", "passwd", "authorization", "api_key", "apikey", "signature"})
-    if (n.find(w) != std::string::npos) return true;
+  for (const std::string_view w : {"token", "secret", "password", "passwd", "authorization", "api_key", "apikey", "signature"})
+    for (std::size_t at = 0; at + w.size() <= name.size(); ++at) {
+      std::size_t k = 0;
+      while (k < w.size() && std::tolower(static_cast<unsigned char>(name[at + k])) == w[k]) ++k;
+      if (k == w.size()) return true;
+    }
   return false;
 }
 
 std::string format_line(level lvl, std::string_view msg, const nlohmann::json& fields) {
-  return format_any(lvl, msg, fields, false);
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  return format_any(lvl, msg, fields, false, st.secrets);
 }
 
 std::string format_journal_line(level lvl, std::string_view msg, const nlohmann::json& fields) {
-  return format_any(lvl, msg, fields, true);
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  return format_any(lvl, msg, fields, true, st.secrets);
+}
+
+std::string format_flat_line(level lvl, std::string_view msg, const std::vector<flat_field>& fields) {
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  return format_flat(lvl, msg, fields.data(), fields.data() + fields.size(), false, st.secrets);
 }
 
 namespace {
 
-std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fields, bool journal_line) {
-  std::string line = journal_line ? "<" + std::to_string(syslog_priority(lvl)) + ">{\"level\":\"" + level_name(lvl) + "\",\"msg\":"
-                                  : "{\"ts\":\"" + timestamp() + "\",\"level\":\"" + level_name(lvl) + "\",\"msg\":";
-  // Strings appended as dump() of their JSON value writes them (json_text::append_string).
-  json_text::append_string(line, mask_numbers(redact(std::string(msg))));
-  auto add = [&line](const std::string& key, const nlohmann::json& value) {
-    std::string k = (key == "ts" || key == "level" || key == "msg") ? "field_" + key : key;
-    line += ',';
-    json_text::append_string(line, k);
-    line += ':';
-    if (secret_field_name(k) && !value.is_null() && !(value.is_string() && value.get_ref<const std::string&>().empty()))
-      line += "\"***\"";
-    else if (value.is_string())
-      json_text::append_string(line, mask_numbers(redact(value.get<std::string>())));
-    else
-      line += dump(mask_strings(value));
-  };
+std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fields, bool journal_line,
+                       const std::vector<std::string>& secrets) {
+  line_writer w(lvl, msg, journal_line, secrets);
   if (fields.is_object()) {
-    for (auto it = fields.begin(); it != fields.end(); ++it) add(it.key(), it.value());
+    for (auto it = fields.begin(); it != fields.end(); ++it) w.value(it.key(), it.value());
   } else if (!fields.is_null()) {
-    add("data", fields);
+    w.value("data", fields);
   }
-  line += '}';
-  auto& st = the_state();
-  std::lock_guard lock(st.mu);
-  return redact_locked(std::move(line), st.secrets);
+  return w.finish();
+}
+
+std::string format_flat(level lvl, std::string_view msg, const flat_field* first, const flat_field* last,
+                        bool journal_line, const std::vector<std::string>& secrets) {
+  // In key order, the first of a repeated key, as a JSON object of these fields keeps them.
+  std::array<const flat_field*, 16> order{};
+  std::size_t n = 0;
+  for (const flat_field* it = first; it != last; ++it) {
+    const flat_field& f = *it;
+    if (n == order.size()) throw std::logic_error("log: more than 16 flat fields");
+    const auto at = std::lower_bound(order.begin(), order.begin() + n, f.key,
+                                     [](const flat_field* a, std::string_view k) { return a->key < k; });
+    if (at != order.begin() + n && (*at)->key == f.key) continue;
+    std::copy_backward(at, order.begin() + n, order.begin() + n + 1);
+    *at = &f;
+    ++n;
+  }
+  line_writer w(lvl, msg, journal_line, secrets);
+  for (std::size_t k = 0; k < n; ++k) {
+    const flat_field& f = *order[k];
+    if (const auto* text = std::get_if<std::string_view>(&f.value)) w.string(f.key, *text);
+    else w.integer(f.key, std::get<std::int64_t>(f.value));
+  }
+  return w.finish();
 }
 
 }  // namespace
 
 void write(level lvl, std::string_view msg, const nlohmann::json& fields) {
   if (static_cast<int>(lvl) < g_min_level.load(std::memory_order_relaxed)) return;
-  std::string line = journal() ? format_journal_line(lvl, msg, fields) : format_line(lvl, msg, fields);
+  const bool journal_line = journal();
   auto& st = the_state();
   std::lock_guard lock(st.mu);
-  if (st.out) {
-    st.out(line);
-  } else {
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stderr);
-    std::fflush(stderr);
-  }
+  std::string line = format_any(lvl, msg, fields, journal_line, st.secrets);
+  emit(st, line);
+}
+
+void write_flat(level lvl, std::string_view msg, std::initializer_list<flat_field> fields) {
+  if (static_cast<int>(lvl) < g_min_level.load(std::memory_order_relaxed)) return;
+  const bool journal_line = journal();
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  std::string line = format_flat(lvl, msg, fields.begin(), fields.end(), journal_line, st.secrets);
+  emit(st, line);
 }
 
 void set_min_level(level lvl) { g_min_level.store(static_cast<int>(lvl), std::memory_order_relaxed); }

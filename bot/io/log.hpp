@@ -11,9 +11,13 @@
 //   log::info("webhook accepted", {{"channel", "whatsapp"}, {"to", log::mask_phone(addr)}});
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,11 +35,22 @@ inline void info(std::string_view msg, const nlohmann::json& f = nlohmann::json:
 inline void warn(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { write(level::warn, msg, f); }
 inline void error(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { write(level::error, msg, f); }
 
+// A field of a line written without a JSON document (hot paths: the access log): a string
+// or an integer. write_flat() writes the line write() gives for the JSON object of these
+// fields (in key order; of a key given twice, the first). At most 16 fields.
+struct flat_field {
+  std::string_view key;
+  std::variant<std::string_view, std::int64_t> value;
+};
+void write_flat(level lvl, std::string_view msg, std::initializer_list<flat_field> fields);
+
 // The line as write() would print it (without the newline); exposed for tests.
 std::string format_line(level lvl, std::string_view msg, const nlohmann::json& fields);
 // The same for journald: "<6>{\"level\":\"info\",\"msg\":…}" — the syslog priority first (debug 7,
 // info 6, warn 4, error 3), no "ts" (the journal stamps each line itself).
 std::string format_journal_line(level lvl, std::string_view msg, const nlohmann::json& fields);
+// The line write_flat() would print (without the newline).
+std::string format_flat_line(level lvl, std::string_view msg, const std::vector<flat_field>& fields);
 
 // Journal mode: on when stderr is the journal stream systemd named in JOURNAL_STREAM
 // ("<device>:<inode>" of the stream; checked against stderr, so a child whose stderr was

@@ -114,6 +114,18 @@ void counter_family::inc(const metric_labels& labels, double by) {
   values_[labels] += by;
 }
 
+counter_family::series counter_family::at(const metric_labels& labels) {
+  check_labels(labels);
+  std::lock_guard lock(mu_);
+  return series(this, &values_[labels]);  // a map's values stay where they are
+}
+
+void counter_family::series::inc(double by) {
+  if (!(by >= 0)) return;
+  std::lock_guard lock(f_->mu_);
+  *v_ += by;
+}
+
 double counter_family::value(const metric_labels& labels) const {
   std::lock_guard lock(mu_);
   auto it = values_.find(labels);
@@ -152,13 +164,30 @@ histogram_family::histogram_family(std::vector<double> buckets) : bounds_(std::m
 void histogram_family::observe(const metric_labels& labels, double value) {
   check_labels(labels);
   if (std::isnan(value)) return;
-  std::size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();  // le is inclusive
   std::lock_guard lock(mu_);
-  auto& s = series_[labels];
+  add(series_[labels], value);
+}
+
+void histogram_family::add(series& s, double value) {
+  const std::size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();  // le is inclusive
   if (s.counts.empty()) s.counts.assign(bounds_.size() + 1, 0);
   s.counts[i] += 1;
   s.sum += value;
   s.count += 1;
+}
+
+histogram_family::handle histogram_family::at(const metric_labels& labels) {
+  check_labels(labels);
+  std::lock_guard lock(mu_);
+  auto& s = series_[labels];
+  if (s.counts.empty()) s.counts.assign(bounds_.size() + 1, 0);
+  return handle(this, &s);
+}
+
+void histogram_family::handle::observe(double value) {
+  if (std::isnan(value)) return;
+  std::lock_guard lock(f_->mu_);
+  f_->add(*s_, value);
 }
 
 std::uint64_t histogram_family::count(const metric_labels& labels) const {

@@ -27,6 +27,20 @@ class counter_family {
   void inc(const metric_labels& labels = {}, double by = 1.0);  // by < 0 is ignored
   double value(const metric_labels& labels = {}) const;
 
+  // One series kept by a hot path: inc() without building and looking up its labels. Valid
+  // as long as the family (the registry's life); the series shows in render() once created.
+  class series {
+   public:
+    void inc(double by = 1.0);  // by < 0 is ignored
+
+   private:
+    friend class counter_family;
+    series(counter_family* f, double* v) : f_(f), v_(v) {}
+    counter_family* f_;
+    double* v_;
+  };
+  series at(const metric_labels& labels);
+
  private:
   friend class metrics_registry;
   mutable std::mutex mu_;
@@ -54,12 +68,29 @@ class histogram_family {
   const std::vector<double>& buckets() const { return bounds_; }
 
  private:
-  friend class metrics_registry;
   struct series {
     std::vector<std::uint64_t> counts;  // per bucket, not cumulative; the last is +Inf
     double sum = 0;
     std::uint64_t count = 0;
   };
+
+ public:
+  // One series kept by a hot path (as counter_family::series).
+  class handle {
+   public:
+    void observe(double value);
+
+   private:
+    friend class histogram_family;
+    handle(histogram_family* f, series* s) : f_(f), s_(s) {}
+    histogram_family* f_;
+    series* s_;
+  };
+  handle at(const metric_labels& labels);
+
+ private:
+  friend class metrics_registry;
+  void add(series& s, double value);  // with mu_ held
   std::vector<double> bounds_;  // sorted upper bounds, without +Inf
   mutable std::mutex mu_;
   std::map<metric_labels, series> series_;

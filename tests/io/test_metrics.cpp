@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -181,6 +182,97 @@ TEST_CASE("log masks long digit runs in every string: no phone number or chat id
   CHECK(line.find("[redacted]") != std::string::npos);
   CHECK(line.find("*********5678") != std::string::npos);
   log::clear_secrets();
+}
+
+namespace {
+
+// The reference: each run of 8+ ASCII digits keeps its last 4, the rest become '*'.
+std::string masked_reference(const std::string& text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t j = i;
+    while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
+    if (j == i) {
+      out += text[i++];
+      continue;
+    }
+    for (std::size_t k = i; k < j; ++k) out += j - i >= 8 && k + 4 < j ? '*' : text[k];
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("log: a flat line is the line of the JSON object of its fields; long digit runs are masked in each") {
+  log::clear_secrets();
+  log::add_secret("987654321:AAHflatSecret");
+  std::mt19937 rng(11);
+  const std::vector<std::string> keys{"a", "path", "ts", "msg", "level", "token", "Authorization", "x_Signature",
+                                      "método", "n", "status", "ms", "zz"};
+  const std::vector<std::string> parts{"", "a", "123", "12345678", "5215512345678", "¿Qué? ñ", "😀", "\"", "\\",
+                                       "\n", "caf\xc3", "\xff", "987654321:AAHflatSecret", "/webhooks/telegram", " "};
+  auto pick = [&rng](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    for (std::size_t k = pick(5); k > 0; --k) text += parts[pick(parts.size())];
+    REQUIRE(log::mask_numbers(text) == masked_reference(text));
+    // A line of up to 8 fields (keys may repeat: the first counts), strings and integers.
+    std::vector<std::string> texts(8);
+    std::vector<log::flat_field> flat;
+    nlohmann::json object = nlohmann::json::object();
+    for (std::size_t k = pick(9); k > 0; --k) {
+      const std::string& key = keys[pick(keys.size())];
+      log::flat_field f{key, std::int64_t{0}};
+      nlohmann::json v;
+      if (pick(3) == 0) {
+        const std::int64_t n = std::uniform_int_distribution<std::int64_t>(-5'000'000'000'000LL, 5'000'000'000'000LL)(rng);
+        f.value = n;
+        v = n;
+      } else {
+        std::string& t = texts[flat.size()];
+        for (std::size_t m = pick(4); m > 0; --m) t += parts[pick(parts.size())];
+        f.value = std::string_view(t);
+        v = t;
+      }
+      flat.push_back(f);
+      if (!object.contains(key)) object[key] = v;
+    }
+    const std::string msg = parts[pick(parts.size())] + " " + parts[pick(parts.size())];
+    std::string want, got;
+    for (int attempt = 0; attempt < 3 && (want.empty() || want.substr(0, 31) != got.substr(0, 31)); ++attempt) {
+      want = log::format_line(log::level::info, msg, object);  // the same millisecond: the same ts
+      got = log::format_flat_line(log::level::info, msg, flat);
+    }
+    INFO(want);
+    REQUIRE(got == want);
+  }
+  log::clear_secrets();
+}
+
+TEST_CASE("metrics: a series kept by a hot path counts in its family") {
+  metrics_registry reg;
+  auto& c = reg.counter("aula_test_total", "Test.");
+  auto& h = reg.histogram("aula_test_seconds", "Test.", {0.1, 1});
+  auto s = c.at({{"route", "/a"}, {"status", "200"}});
+  CHECK(c.value({{"route", "/a"}, {"status", "200"}}) == 0);
+  s.inc();
+  s.inc(2);
+  s.inc(-1);  // ignored
+  c.inc({{"route", "/a"}, {"status", "200"}});
+  CHECK(c.value({{"route", "/a"}, {"status", "200"}}) == 4);
+  auto t = h.at({{"route", "/a"}});
+  t.observe(0.05);
+  t.observe(0.5);
+  h.observe({{"route", "/a"}}, 2);
+  CHECK(h.count({{"route", "/a"}}) == 3);
+  CHECK(h.sum({{"route", "/a"}}) == Approx(2.55));
+  const std::string text = reg.render();
+  CHECK(text.find("aula_test_total{route=\"/a\",status=\"200\"} 4") != std::string::npos);
+  CHECK(text.find("aula_test_seconds_bucket{route=\"/a\",le=\"0.1\"} 1") != std::string::npos);
+  CHECK(text.find("aula_test_seconds_bucket{route=\"/a\",le=\"1\"} 2") != std::string::npos);
+  CHECK(text.find("aula_test_seconds_count{route=\"/a\"} 3") != std::string::npos);
+  CHECK_THROWS_AS(c.at({{"bad-name", "x"}}), std::invalid_argument);
 }
 
 TEST_CASE("log writes to the sink at or above the minimum level") {
