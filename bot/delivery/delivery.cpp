@@ -1,4 +1,5 @@
 #include "bot/delivery/delivery.hpp"
+#include "bot/delivery/held_entry.hpp"
 
 #include <unistd.h>
 
@@ -21,6 +22,8 @@ namespace aula {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+using delivery_detail::held_entry;
+using delivery_detail::hold;
 using ms = std::chrono::milliseconds;
 
 std::pair<std::string, std::string> split_conversation(const std::string& conv) {
@@ -82,7 +85,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   struct item {
     // Shared: the worker takes a copy of its queue's front (the queue may change while it
     // sends), and the entry's JSON need not be copied with it.
-    std::shared_ptr<const outbox_entry> e;
+    std::shared_ptr<const held_entry> e;
     std::string lane;
     std::int64_t v = 0;
     std::int64_t i = 0;
@@ -368,28 +371,29 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   // Queues the entries of one lane in order until one cannot be taken (a full queue, or past
   // `cut`); returns how many were consumed. The cursor advances over what was consumed.
   net::awaitable<std::size_t> take(int p, std::uint64_t epoch, const std::string& lane,
-                                   std::vector<outbox_entry>& entries, std::string& cursor,
+                                   std::vector<raw_entry>& entries, std::string& cursor,
                                    std::optional<std::pair<std::uint64_t, std::uint64_t>> cut) {
     auto& part = parts[static_cast<std::size_t>(p)];
     std::size_t n = 0;
     for (; n < entries.size(); ++n) {
-      auto& e = entries[n];
-      const std::string sid = stream_id(e.id);
+      const std::string sid = stream_id(entries[n].id);
       if (cut && store_detail::parse_stream_id(sid) > *cut) break;
       if (part.queued >= opts.partition_queue) break;
-      const std::string conv = e.data.is_object() ? e.data.value("conv", std::string{}) : std::string{};
+      auto e = std::make_shared<const held_entry>(hold(entries[n]));
+      const std::string conv = e->conv;
       if (conv.empty()) {
         // Not an entry anyone can deliver: kept as a dead letter.
-        nlohmann::json rec = {{"conv", conv}, {"entry", e.data.is_discarded() ? nlohmann::json() : e.data},
+        const nlohmann::json entry = e->document();
+        nlohmann::json rec = {{"conv", conv}, {"entry", entry.is_discarded() ? nlohmann::json() : entry},
                               {"reason", "unreadable outbox entry"}, {"kind", "invalid"},
                               {"at", svc.clock().now_ms()}};
-        co_await st.outbox_dead(p, e.id, rec, part.f);
+        co_await st.outbox_dead(p, e->id, rec, part.f);
         cursor = sid;
         continue;
       }
       auto& c = convs[conv];
       c.p = p;
-      if (c.ids.count(e.id) || part.done.count(e.id) || part.acking.count(e.id)) {  // in flight, or sent
+      if (c.ids.count(e->id) || part.done.count(e->id) || part.acking.count(e->id)) {  // in flight, or sent
         cursor = sid;
         continue;
       }
@@ -397,10 +401,10 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       cursor = sid;
       item it;
       it.lane = lane;
-      it.v = e.data.value("v", std::int64_t{0});
-      it.i = e.data.value("i", std::int64_t{0});
+      it.v = e->v;
+      it.i = e->i;
       it.epoch = epoch;
-      it.e = std::make_shared<const outbox_entry>(std::move(e));
+      it.e = std::move(e);
       c.ids.insert(it.e->id);
       // In (v, i) order, never before an entry already in flight.
       auto first = std::find_if(c.q.begin(), c.q.end(), [](const item& x) { return !x.in_flight; });
@@ -552,9 +556,11 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     const auto who = split_conversation(conv);
     const std::string& channel = who.first;
     const std::string& address = who.second;
-    const nlohmann::json& data = it.e->data;
+    const held_entry& entry = *it.e;
 
-    if (auto w = data.find("webhook"); w != data.end()) {
+    if (entry.webhook) {
+      const nlohmann::json data = entry.document();
+      const auto w = data.find("webhook");
       // A flow's webhook node: the host performs the request, the answer goes back in.
       const auto answer = co_await call(call_of(*w), true);
       const std::string id = w->value("id", std::string{});
@@ -563,17 +569,18 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       bool ok = co_await with_store(c.p, it.epoch, op);
       co_return verdict{ok ? outcome::done : outcome::abandon};
     }
-    if (auto f = data.find("call"); f != data.end()) {
+    if (entry.call) {
+      const nlohmann::json data = entry.document();
+      const auto f = data.find("call");
       // A provider call that follows an inbound event (best effort: logged, never retried).
       const auto answer = co_await call(call_of(*f));
       if (answer.first < 200 || answer.first >= 300)
         log::warn("follow-up call failed", {{"channel", channel}, {"status", answer.first}});
       co_return verdict{outcome::done};
     }
-    auto mj = data.find("msg");
-    if (mj == data.end()) co_return verdict{outcome::dead, "outbox entry without a message", 0, "invalid"};
+    if (!entry.msg) co_return verdict{outcome::dead, "outbox entry without a message", 0, "invalid"};
     if (channel == "web") {
-      const nlohmann::json msg = *mj;
+      const nlohmann::json msg = entry.document().at("msg");  // as the flow wrote it
       auto op = [&]() -> net::awaitable<void> { co_await st.web_push(conv, msg); };
       bool ok = co_await with_store(c.p, it.epoch, op);
       if (ok) {
@@ -584,7 +591,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     }
     channel_adapter* a = svc.adapter(channel);
     if (!a || !a->enabled()) co_return verdict{outcome::dead, "channel '" + channel + "' is not enabled", 0, "rejected"};
-    const outbound_message m = outbound_from_json(*mj);
+    const outbound_message& m = *entry.msg;
     const auto pc = pacing_of(channel);
     if (it.lane == "bulk" && opts.quiet_start != opts.quiet_end) {
       // Quiet hours: unsolicited messages wait (a learner who just wrote is awake).
@@ -606,8 +613,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     if (a->window_ms() > 0) {
       // The learner's last message as of the commit: a window open by it is open now (the
       // session's can only be later), so the session is loaded only when that says closed.
-      const auto in = data.find("in");
-      last_in = in != data.end() && in->is_number_integer() ? in->get<std::int64_t>() : 0;
+      last_in = entry.in;
       const std::int64_t now = svc.clock().now_ms();
       const auto closed = [&](std::int64_t t) { return t == 0 || now - t >= a->window_ms() || t == c.closed_at_last_in; };
       if (closed(last_in)) {
@@ -779,7 +785,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       front.in_flight = true;
       const item it = front;
       verdict v;
-      if (it.v > 0 && it.v < c.skip_below && !it.e->data.contains("webhook")) {
+      if (it.v > 0 && it.v < c.skip_below && !it.e->webhook) {
         v = verdict{outcome::skipped, c.skip_reason, 0, "skipped"};
       } else {
         v = co_await deliver_message(conv, c, it);
@@ -822,7 +828,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         queue_ack(p, it.e->id, std::move(v.records));
         finished = true;
       } else if (v.what == outcome::dead || v.what == outcome::skipped) {
-        nlohmann::json rec = {{"conv", conv},     {"entry", it.e->data},   {"reason", v.reason},
+        nlohmann::json rec = {{"conv", conv},     {"entry", it.e->document()}, {"reason", v.reason},
                               {"kind", v.kind},   {"attempts", v.attempts}, {"lane", it.lane},
                               {"at", svc.clock().now_ms()}, {"owner", opts.owner}};
         auto op = [&]() -> net::awaitable<void> {

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -133,7 +134,17 @@ bool put_string(std::string& out, std::string_view s) {
   return true;
 }
 
-std::size_t read_string(std::string_view s, std::size_t i, std::string& out) {
+namespace {
+
+// read_string's checks without keeping the text (a value the picker passes over).
+struct no_text {
+  void clear() {}
+  void append(const char*, std::size_t) {}
+  void operator+=(char) {}
+};
+
+template <class Out>
+std::size_t scan_string(std::string_view s, std::size_t i, Out& out) {
   out.clear();
   std::size_t run = ++i;  // start of the bytes not yet copied
   while (i < s.size()) {
@@ -164,7 +175,13 @@ std::size_t read_string(std::string_view s, std::size_t i, std::string& out) {
       case 'r': e = '\r'; break;
       case 't': e = '\t'; break;
       case 'u': {
-        const std::size_t n = unicode_escape(s, i, out);
+        std::size_t n = 0;
+        if constexpr (std::is_same_v<Out, std::string>) {
+          n = unicode_escape(s, i, out);
+        } else {
+          std::string decoded;
+          n = unicode_escape(s, i, decoded);
+        }
         if (n == 0) return 0;
         i += n;
         run = i;
@@ -177,6 +194,15 @@ std::size_t read_string(std::string_view s, std::size_t i, std::string& out) {
     run = i;
   }
   return 0;
+}
+
+}  // namespace
+
+std::size_t read_string(std::string_view s, std::size_t i, std::string& out) { return scan_string(s, i, out); }
+
+std::size_t skip_string(std::string_view s, std::size_t i) {
+  no_text none;
+  return scan_string(s, i, none);
 }
 
 }  // namespace detail
@@ -273,13 +299,40 @@ class reader {
     return 0;
   }
 
-  // At a member's name: the name into `key`, and past the ':' after it.
-  bool name(std::string& key) {
+  // At a member's name: the name into `key` (nullptr: only checked), and past the ':' after it.
+  bool name(std::string* key) {
     ws();
-    if (i_ >= s_.size() || s_[i_] != '"' || !string(key)) return false;
+    if (i_ >= s_.size() || s_[i_] != '"') return false;
+    if (key ? !string(*key) : !skip_string()) return false;
     ws();
     if (i_ >= s_.size() || s_[i_] != ':') return false;
     ++i_;
+    return true;
+  }
+  bool name(std::string& key) { return name(&key); }
+
+  // At the opening quote: the string checked, not kept.
+  bool skip_string() {
+    const std::size_t end = detail::skip_string(s_, i_);
+    if (end == 0) return false;
+    i_ = end;
+    return true;
+  }
+
+  // number()'s checks without its value (from_chars only where 64 bits might not hold it).
+  bool skip_number() {
+    const bool negative = s_[i_] == '-';
+    std::size_t d = negative ? i_ + 1 : i_;
+    if (d >= s_.size() || s_[d] < '0' || s_[d] > '9') return false;
+    if (s_[d] == '0' && d + 1 < s_.size() && s_[d + 1] >= '0' && s_[d + 1] <= '9') return false;
+    std::size_t end = d;
+    while (end < s_.size() && s_[end] >= '0' && s_[end] <= '9') ++end;
+    if (end - d > 18) {
+      json v;
+      return number(v);
+    }
+    if (end < s_.size() && (s_[end] == '.' || s_[end] == 'e' || s_[end] == 'E')) return false;
+    i_ = end;
     return true;
   }
 
@@ -375,7 +428,10 @@ class reader {
 // anything the reader leaves to nlohmann.
 class picker : reader {
  public:
-  picker(std::string_view s, const path_set& paths) : reader(s), paths_(paths) {}
+  picker(std::string_view s, const path_set& paths) : reader(s), paths_(paths) {
+    found_.reserve(16);
+    seen_.reserve(64);
+  }
 
   std::optional<std::vector<std::pair<std::string_view, json>>> run() {
     ws();
@@ -410,12 +466,11 @@ class picker : reader {
     const node* inside = at && !at->children.empty() ? at : nullptr;
     if (c == '{') return members(depth + 1, inside);
     if (c == '[') return items(depth + 1, inside);
-    if (c == '"') return string(scratch_);
+    if (c == '"') return skip_string();
     if (c == 't') return literal("true");
     if (c == 'f') return literal("false");
     if (c == 'n') return literal("null");
-    json v;
-    return number(v);
+    return skip_number();
   }
 
   bool members(int depth, const node* at) {
@@ -426,7 +481,7 @@ class picker : reader {
     const std::size_t seen_from = seen_.size();
     if (at) seen_.resize(seen_from + at->children.size(), 0);
     for (;;) {
-      if (!name(scratch_)) return false;
+      if (!name(at ? &scratch_ : nullptr)) return false;
       const node* child = nullptr;
       if (at)
         for (std::size_t k = 0; k < at->children.size(); ++k) {

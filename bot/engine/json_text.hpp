@@ -108,6 +108,8 @@ namespace detail {
 // escapes; \\u with surrogate pairs as one character; UTF-8 checked); the index after its
 // closing quote, 0 when it is not one nlohmann accepts.
 std::size_t read_string(std::string_view s, std::size_t i, std::string& out);
+// The same checks without decoding: the index after the closing quote, 0 when not a string.
+std::size_t skip_string(std::string_view s, std::size_t i);
 // s as a JSON string, quoted, as nlohmann writes it (UTF-8 kept; ", \\ and control characters
 // escaped) appended to out; false (out as it was) when s is not UTF-8.
 bool put_string(std::string& out, std::string_view s);

@@ -1,5 +1,7 @@
 #include "bot/engine/render.hpp"
 
+#include "bot/engine/json_text.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace aula {
@@ -60,25 +62,42 @@ nlohmann::json to_json(const outbound_message& m) {
   return j;
 }
 
-outbound_message outbound_from_json(const nlohmann::json& j) {
+outbound_message outbound_from_values(const value_at& at) {
+  const auto text = [&at](std::string_view path) {
+    const nlohmann::json* v = at(path);
+    return v && v->is_string() ? v->get<std::string>() : std::string{};
+  };
   outbound_message m;
-  m.text = j.value("text", std::string{});
-  m.node = j.value("node", std::string{});
-  const std::string menu = j.value("menu", std::string{"none"});
+  m.text = text("text");
+  m.node = text("node");
+  const std::string menu = text("menu");
   for (auto s : {menu_style::none, menu_style::numbered, menu_style::buttons, menu_style::inline_numbers})
     if (menu == menu_name(s)) m.menu = s;
-  if (auto it = j.find("choices"); it != j.end())
-    for (const auto& c : *it) m.choices.push_back({c.value("ref", std::string{}), c.value("label", std::string{})});
-  if (auto it = j.find("media"); it != j.end()) {
-    media md;
-    md.type = it->value("type", std::string{});
-    md.url = it->value("url", std::string{});
-    md.filename = it->value("filename", std::string{});
-    m.attachment = md;
+  if (const nlohmann::json* c = at("choices"); c && c->is_array()) {
+    std::string path;
+    for (std::size_t k = 0;; ++k) {
+      path = "choices/#" + std::to_string(k);
+      const nlohmann::json* choice = at(path);
+      if (!choice) break;
+      if (choice->is_object()) m.choices.push_back({text(path + "/ref"), text(path + "/label")});
+    }
   }
-  m.unsolicited = j.value("bulk", false);
-  m.template_name = j.value("template", std::string{});
+  if (const nlohmann::json* md = at("media"); md && md->is_object()) {
+    media a;
+    a.type = text("media/type");
+    a.url = text("media/url");
+    a.filename = text("media/filename");
+    m.attachment = a;
+  }
+  const nlohmann::json* bulk = at("bulk");
+  m.unsolicited = bulk && bulk->is_boolean() && bulk->get<bool>();
+  m.template_name = text("template");
   return m;
+}
+
+outbound_message outbound_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return {};
+  return outbound_from_values([&j](std::string_view path) { return json_text::at_path(j, path); });
 }
 
 }  // namespace aula

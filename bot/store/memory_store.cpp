@@ -97,9 +97,9 @@ class memory_store final : public store {
     outbox_batch out;
     std::lock_guard lock(mu_);
     auto take = [&](const stream& st, const std::optional<sid>& from, const std::string& prefix,
-                    std::vector<outbox_entry>& into) {
+                    std::vector<raw_entry>& into) {
       for (auto it = from ? st.upper_bound(*from) : st.begin(); it != st.end() && into.size() < max; ++it)
-        into.push_back(outbox_entry{prefix + to_string(it->first), nlohmann::json::parse(it->second)});
+        into.push_back(raw_entry{prefix + to_string(it->first), it->second});
     };
     take(at(p).reply, from_reply, "reply:", out.reply);
     take(at(p).bulk, from_bulk, "bulk:", out.bulk);

@@ -358,14 +358,15 @@ std::string range_after(const std::string& after) {
   return "(" + after;
 }
 
-// The same answer with each entry's field d as it is stored (moved out of the reply).
-std::vector<raw_entry> raw_entries_of(redis_reply& r) {
+// The same answer with each entry's field d as it is stored (moved out of the reply), ids
+// after `id_prefix`.
+std::vector<raw_entry> raw_entries_of(redis_reply& r, const std::string& id_prefix = {}) {
   std::vector<raw_entry> out;
   if (!r.is_array()) unavailable("unexpected XRANGE answer: " + r.to_string());
   out.reserve(r.elements.size());
   for (auto& e : r.elements) {
     if (!e.is_array() || e.elements.size() < 2) continue;
-    raw_entry entry{std::move(e.elements[0].str), {}};
+    raw_entry entry{id_prefix.empty() ? std::move(e.elements[0].str) : id_prefix + e.elements[0].str, {}};
     auto& fields = e.elements[1].elements;
     for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
       if (fields[i].str == "d") entry.text = std::move(fields[i + 1].str);
@@ -499,8 +500,8 @@ class redis_store final : public store {
     auto rs = co_await pipeline(std::move(both));
     auto& r = rs.back();
     if (!r.is_array() || r.elements.size() != 2) unavailable("unexpected outbox read answer: " + r.to_string());
-    out.reply = entries_of(r.elements[0], "reply:");
-    out.bulk = entries_of(r.elements[1], "bulk:");
+    out.reply = raw_entries_of(r.elements[0], "reply:");
+    out.bulk = raw_entries_of(r.elements[1], "bulk:");
     // redis.wait_replicas: nothing is sent that a replica may not have. A commit whose WAIT
     // fell short was answered 503, yet its entries are in this master's outbox; sent now, they
     // would be sent again when a failover loses them and the provider's retry is taken anew on

@@ -131,8 +131,9 @@ struct raw_entry {
   std::string text;  // field d ("" when the entry has none)
 };
 
+// The sender's read: entries as stored (it reads the few fields it needs from the text).
 struct outbox_batch {
-  std::vector<outbox_entry> reply, bulk;  // ids "reply:<stream id>", "bulk:<stream id>"
+  std::vector<raw_entry> reply, bulk;  // ids "reply:<stream id>", "bulk:<stream id>"
 };
 
 struct due_timer {

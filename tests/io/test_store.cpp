@@ -653,7 +653,7 @@ net::awaitable<void> done_in_batches(store& s) {
   { bool aw = co_await s.outbox_done(p, first, two, f); CHECK(aw); }
   auto left = co_await s.outbox_read(p, "", "", 10);
   REQUIRE(left.reply.size() == 1);
-  CHECK(left.reply[0].data["msg"]["text"] == "r2");
+  CHECK(nlohmann::json::parse(left.reply[0].text)["msg"]["text"] == "r2");
   CHECK(left.bulk.empty());
   { auto aw = co_await s.results_pending(p, 100); CHECK(aw.size() == results_before + 3); }
   co_await s.lease_release(p, f);
@@ -670,12 +670,12 @@ net::awaitable<void> dead_letters_and_cursors(store& s) {
   auto both_lanes = co_await s.outbox_read(p, "", "", 10);
   auto r = both_lanes.reply;
   REQUIRE(r.size() == 2);
-  CHECK(r[0].data["msg"]["text"] == "r1");
+  CHECK(nlohmann::json::parse(r[0].text)["msg"]["text"] == "r1");
   // Reading after a cursor gives only what follows it; lanes are separate.
   const std::string cursor = r[0].id.substr(6);  // "reply:<id>"
   auto after = (co_await s.outbox_read(p, cursor, "", 10)).reply;
   REQUIRE(after.size() == 1);
-  CHECK(after[0].data["msg"]["text"] == "r2");
+  CHECK(nlohmann::json::parse(after[0].text)["msg"]["text"] == "r2");
   auto bulk = both_lanes.bulk;
   REQUIRE(bulk.size() == 1);
   CHECK(bulk[0].id.rfind("bulk:", 0) == 0);
@@ -1392,7 +1392,7 @@ TEST_CASE("redis store: with wait_replicas and no replica, a commit is refused a
     auto t = co_await make_redis_store(ex, plain);
     auto batch = co_await t->outbox_read(p, "", "", 10);
     REQUIRE(batch.reply.size() == 1);
-    CHECK(batch.reply[0].data["msg"]["text"] == "¿Listo? ¡Empecemos! 🎓");
+    CHECK(nlohmann::json::parse(batch.reply[0].text)["msg"]["text"] == "¿Listo? ¡Empecemos! 🎓");
   });
 }
 
@@ -1441,7 +1441,7 @@ TEST_CASE("redis store: with wait_replicas, a step another instance wrote is con
     CHECK(again == commit_outcome::duplicate);
     auto batch = co_await b->outbox_read(p, "", "", 10);
     REQUIRE(batch.reply.size() == 1);
-    CHECK(batch.reply[0].data["msg"]["text"] == "¿Qué edad mínima fija la ley? 👷");
+    CHECK(nlohmann::json::parse(batch.reply[0].text)["msg"]["text"] == "¿Qué edad mínima fija la ley? 👷");
   });
 }
 
