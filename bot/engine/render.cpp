@@ -2,6 +2,8 @@
 
 #include "bot/engine/json_text.hpp"
 
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 namespace aula {
@@ -60,6 +62,28 @@ nlohmann::json to_json(const outbound_message& m) {
   if (m.unsolicited) j["bulk"] = true;
   if (!m.template_name.empty()) j["template"] = m.template_name;
   return j;
+}
+
+std::string to_json_text(const outbound_message& m) {
+  json_text::object j;
+  j.string("text", m.text);
+  if (!m.node.empty()) j.string("node", m.node);
+  if (m.menu != menu_style::none) j.string("menu", menu_name(m.menu));
+  if (!m.choices.empty()) {
+    std::vector<std::string> choices;
+    choices.reserve(m.choices.size());
+    for (const auto& c : m.choices) choices.push_back(json_text::object().string("ref", c.ref).string("label", c.label).text());
+    j.raw("choices", json_text::array(choices));
+  }
+  if (m.attachment) {
+    json_text::object md;
+    md.string("type", m.attachment->type).string("url", m.attachment->url);
+    if (!m.attachment->filename.empty()) md.string("filename", m.attachment->filename);
+    j.raw("media", md.text());
+  }
+  if (m.unsolicited) j.boolean("bulk", true);
+  if (!m.template_name.empty()) j.string("template", m.template_name);
+  return j.text();
 }
 
 outbound_message outbound_from_values(const value_at& at) {

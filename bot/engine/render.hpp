@@ -14,6 +14,9 @@ std::string render_plain(const outbound_message& m);
 
 // Outbound messages travel through the store's outbox as JSON.
 nlohmann::json to_json(const outbound_message& m);
+// json_text::write(to_json(m)) without the document (the bytes of the replace handler: a text
+// that is not UTF-8 gets U+FFFD).
+std::string to_json_text(const outbound_message& m);
 // The message back from its JSON: members of another type than to_json writes read as absent
 // (a choice that is not an object is skipped); nothing throws.
 outbound_message outbound_from_json(const nlohmann::json& j);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "bot/engine/json_text.hpp"
 #include "bot/engine/render.hpp"
 #include "bot/io/random.hpp"
 #include "bot/service/flood.hpp"
@@ -26,6 +27,14 @@ nlohmann::json call_to_json(const http_call& c) {
 }
 
 
+// Appends an outbox entry; its place in the learner's order is (the version this commit
+// writes, its index), whichever lane it travels in.
+void add_outbox(commit_request& c, std::string_view lane, std::string_view kind, const std::string& payload,
+                std::int64_t in = 0) {
+  c.outbox.push_back(make_outbox_write(c.conversation, lane, kind, payload, c.expected_version + 1,
+                                       static_cast<std::int64_t>(c.outbox.size()), in));
+}
+
 // A commit of one learner event: what every path writes (the provider's id, the follow-up
 // calls first in the outbox).
 commit_request commit_for(const std::string& conv, std::int64_t expected_version, const std::string& provider_id,
@@ -34,17 +43,8 @@ commit_request commit_for(const std::string& conv, std::int64_t expected_version
   c.conversation = conv;
   c.expected_version = expected_version;
   c.provider_id = provider_id;
-  for (const auto& call : follow_up) c.outbox.push_back({{"conv", conv}, {"lane", "reply"}, {"call", call_to_json(call)}});
+  for (const auto& call : follow_up) add_outbox(c, "reply", "call", json_text::write(call_to_json(call)));
   return c;
-}
-
-// Each entry knows its place in the learner's order: (the version this commit writes, its
-// index), whichever lane it travels in.
-void number_outbox(commit_request& c) {
-  for (std::size_t i = 0; i < c.outbox.size(); ++i) {
-    c.outbox[i]["v"] = c.expected_version + 1;
-    c.outbox[i]["i"] = i;
-  }
 }
 
 http_out answer(int status, std::string body) {
@@ -294,7 +294,7 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
           outbound_message notice;
           notice.text = flood_notice(s.lang.empty() ? opts_.default_lang : s.lang);
           notice.node = "rate_limited";
-          c.outbox.push_back({{"conv", conv}, {"lane", "reply"}, {"msg", to_json(notice)}});
+          add_outbox(c, "reply", "msg", to_json_text(notice));
         }
         if (!is_preview_conversation(conv)) {
           result_record rec;
@@ -311,7 +311,6 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
           c.results.push_back(std::move(j));
         }
         c.next = s;
-        number_outbox(c);
         const bool has_outbox = !c.outbox.empty();
         commit_outcome outcome = co_await store_.commit(c);
         if (outcome == commit_outcome::ok) {
@@ -339,16 +338,14 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     commit_request c = commit_for(conv, loaded.exists ? version : 0, provider_id, follow_up);
     c.next = std::move(r.next);
     for (const auto& m : r.messages) {
-      c.outbox.push_back({{"conv", conv}, {"lane", m.unsolicited ? "bulk" : "reply"}, {"msg", to_json(m)}});
-      // The learner's last message as of this step: a sender on a channel with a window
+      // With the learner's last message as of this step: a sender on a channel with a window
       // (WhatsApp) need not load the session when that alone says the window is open.
-      if (c.next.last_in > 0) c.outbox.back()["in"] = c.next.last_in;
+      add_outbox(c, m.unsolicited ? "bulk" : "reply", "msg", to_json_text(m), c.next.last_in);
     }
     for (const auto& w : r.webhooks) {
-      c.outbox.push_back({{"conv", conv},
-                          {"lane", "reply"},
-                          {"webhook", call_to_json(http_call{w.method, w.url, w.headers, w.body})}});
-      c.outbox.back()["webhook"]["id"] = w.id;
+      nlohmann::json call = call_to_json(http_call{w.method, w.url, w.headers, w.body});
+      call["id"] = w.id;
+      add_outbox(c, "reply", "webhook", json_text::write(call));
     }
     c.timers_set = std::move(r.timers_set);
     c.timers_cancel = std::move(r.timers_cancel);
@@ -363,7 +360,6 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
       }
       c.certificates = std::move(r.certificates);
     }
-    number_outbox(c);
     const bool has_outbox = !c.outbox.empty();
     commit_outcome outcome = co_await store_.commit(c);
     if (outcome == commit_outcome::ok) {

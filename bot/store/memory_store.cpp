@@ -45,7 +45,7 @@ class memory_store final : public store {
     next.version = c.expected_version + 1;
     auto data = next.dump();  // outside the lock; throws before anything is written
     std::vector<std::pair<std::string, std::string>> outbox;
-    for (const auto& e : c.outbox) outbox.emplace_back(store_detail::lane_of(e), e.dump());
+    for (const auto& e : c.outbox) outbox.emplace_back(e.lane, e.text);
     std::vector<std::string> results;
     for (const auto& r : c.results) results.push_back(r.dump());
     const int p = partition_of(c.conversation, partitions_);

@@ -414,12 +414,7 @@ class redis_store final : public store {
     std::vector<std::string> args{std::to_string(c.expected_version), store_detail::clean_provider_id(c.provider_id),
                                   next.dump(), c.conversation, std::to_string(provider_ids_kept)};
     std::vector<std::string> reply, bulk;
-    for (const auto& e : c.outbox) {
-      if (store_detail::lane_of(e) == "bulk")
-        bulk.push_back(json_text::write(e));
-      else
-        reply.push_back(json_text::write(e));
-    }
+    for (const auto& e : c.outbox) (e.lane == "bulk" ? bulk : reply).push_back(e.text);
     auto group = [&](std::vector<std::string>& items) {
       args.push_back(std::to_string(items.size()));
       for (auto& i : items) args.push_back(std::move(i));

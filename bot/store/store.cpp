@@ -80,15 +80,15 @@ std::optional<int> code_partition(std::string_view code) {
   return code_digit(n[0]) * 32 + code_digit(n[1]);
 }
 
-namespace store_detail {
-
-std::string lane_of(const nlohmann::json& e) {
-  if (e.is_object()) {
-    auto it = e.find("lane");
-    if (it != e.end() && it->is_string() && it->get<std::string>() == "bulk") return "bulk";
-  }
-  return "reply";
+outbox_write make_outbox_write(std::string_view conv, std::string_view lane, std::string_view kind,
+                               std::string_view payload, std::int64_t v, std::int64_t i, std::int64_t in) {
+  json_text::object o;
+  o.string("conv", conv).string("lane", lane).raw(kind, payload).integer("v", v).integer("i", i);
+  if (in > 0) o.integer("in", in);
+  return {std::string(lane), o.text()};
 }
+
+namespace store_detail {
 
 std::string clean_provider_id(const std::string& id) {
   std::string out = id;

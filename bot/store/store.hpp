@@ -99,12 +99,26 @@ struct publication_info {
   bool created = false;   // publish(): true when this call made a new version
 };
 
+// An outbox entry a commit writes, as it is stored: {"conv", "lane", "v", "i"} (the version the
+// commit writes and the entry's index in it: the learner's order across lanes), one of "msg"
+// (a message, render.hpp's to_json), "call" (a provider call after the inbound event) or
+// "webhook" (a flow's webhook request), and "in" (the learner's last message as of the step,
+// for a channel with a window).
+struct outbox_write {
+  std::string lane;  // "reply" | "bulk"
+  std::string text;
+};
+// The text from its parts (`payload`: the JSON text of the `kind` member; in = 0: none), as
+// json_text::object writes it.
+outbox_write make_outbox_write(std::string_view conv, std::string_view lane, std::string_view kind,
+                               std::string_view payload, std::int64_t v, std::int64_t i, std::int64_t in = 0);
+
 struct commit_request {
   std::string conversation;        // "<channel>:<address>"
   std::int64_t expected_version = 0;  // the version that was loaded (0: none existed)
   std::string provider_id;         // "" = no dedupe
   session next;                    // written with version expected_version + 1
-  std::vector<nlohmann::json> outbox;   // entries: {"conv", "lane": "reply"|"bulk", "msg": {…}}
+  std::vector<outbox_write> outbox;     // in the learner's order (make_outbox_write)
   std::vector<timer_effect> timers_set;
   std::vector<std::string> timers_cancel;
   std::vector<nlohmann::json> results;  // result records (result_record::to_json + conv)

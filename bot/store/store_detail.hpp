@@ -15,9 +15,6 @@ struct commit_request;
 
 namespace aula::store_detail {
 
-// "reply" unless the entry says "bulk".
-std::string lane_of(const nlohmann::json& outbox_entry);
-
 // Provider ids are kept "\n"-separated: line breaks in an id become spaces.
 std::string clean_provider_id(const std::string& id);
 

@@ -169,8 +169,8 @@ struct rig {
         conv,
         [&](commit_request& c) {
           for (std::size_t i = 0; i < texts.size(); ++i)
-            c.outbox.push_back({{"conv", conv}, {"lane", lane}, {"msg", {{"text", texts[i]}}},
-                                {"v", c.expected_version + 1}, {"i", i}});
+            c.outbox.push_back(make_outbox_write(conv, lane, "msg", nlohmann::json{{"text", texts[i]}}.dump(),
+                                                 c.expected_version + 1, static_cast<std::int64_t>(i)));
         },
         false);
   }
@@ -565,8 +565,8 @@ TEST_CASE("sender: on a channel with a window, the commit's word that it is open
   // An entry as the service writes it: with the learner's last message as of the commit.
   auto commit_with_in = [&](const std::string& conv, const std::string& text, std::int64_t in) {
     r.update(conv, [&](commit_request& c) {
-      c.outbox.push_back({{"conv", conv}, {"lane", "reply"}, {"msg", {{"text", text}}},
-                          {"v", c.expected_version + 1}, {"i", 0}, {"in", in}});
+      c.outbox.push_back(
+          make_outbox_write(conv, "reply", "msg", nlohmann::json{{"text", text}}.dump(), c.expected_version + 1, 0, in));
     });
   };
   r.add_sender(fast_options());

@@ -146,8 +146,8 @@ session sample_session() {
   return s;
 }
 
-nlohmann::json outbox_msg(const std::string& conv, const std::string& lane, const std::string& text) {
-  return {{"conv", conv}, {"lane", lane}, {"msg", {{"text", text}}}};
+outbox_write outbox_msg(const std::string& conv, const std::string& lane, const std::string& text) {
+  return {lane, nlohmann::json{{"conv", conv}, {"lane", lane}, {"msg", {{"text", text}}}}.dump()};
 }
 
 commit_request first_commit(const std::string& conv) {
@@ -249,10 +249,10 @@ net::awaitable<void> commit_and_load(store& s) {
   auto out = co_await s.outbox_pending(p, 10);
   REQUIRE(out.size() == 2);
   CHECK(out[0].id.rfind("reply:", 0) == 0);
-  CHECK(out[0].data == c.outbox[0]);
+  CHECK(out[0].data == nlohmann::json::parse(c.outbox[0].text));
   CHECK(out[0].data["msg"]["text"] == "¡Hola, José! 👋 ¿Seguimos?");
   CHECK(out[1].id.rfind("bulk:", 0) == 0);
-  CHECK(out[1].data == c.outbox[1]);
+  CHECK(out[1].data == nlohmann::json::parse(c.outbox[1].text));
 
   auto results = co_await s.results_pending(p, 10);
   REQUIRE(results.size() == 1);
@@ -499,7 +499,7 @@ net::awaitable<void> outbox_lanes(store& s) {
   c2.expected_version = 1;
   c2.next = sample_session();
   c2.outbox = {outbox_msg(conv, "bulk", "b2"), outbox_msg(conv, "reply", "r2"),
-               nlohmann::json{{"conv", conv}, {"msg", {{"text", "r3"}}}}};  // no lane: a reply
+               outbox_write{"", nlohmann::json{{"conv", conv}, {"msg", {{"text", "r3"}}}}.dump()}};  // no lane: a reply
   { auto aw = co_await s.commit(c2); REQUIRE(aw == commit_outcome::ok); }
 
   auto texts = [](const std::vector<outbox_entry>& es) {
