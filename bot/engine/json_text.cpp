@@ -640,6 +640,8 @@ object& object::add(std::string_view key, std::size_t value_from) {
   for (const member& m : members_)
     if (std::string_view(keys_).substr(m.key, m.key_size) == key)
       throw std::logic_error("json_text::object: the key '" + std::string(key) + "' added twice");
+  if (!members_.empty() && std::string_view(keys_).substr(members_.back().key, members_.back().key_size) > key)
+    in_order_ = false;
   members_.push_back({keys_.size(), key.size(), value_from, values_.size() - value_from});
   keys_.append(key);
   return *this;
@@ -671,24 +673,34 @@ object& object::raw(std::string_view key, std::string_view json_value) {
 }
 
 std::string object::text() const {
-  std::vector<const member*> order;
-  order.reserve(members_.size());
-  for (const member& m : members_) order.push_back(&m);
-  const std::string_view keys(keys_);
-  std::sort(order.begin(), order.end(), [&keys](const member* a, const member* b) {
-    return keys.substr(a->key, a->key_size) < keys.substr(b->key, b->key_size);
-  });
   std::string out;
   out.reserve(keys_.size() + values_.size() + 4 * members_.size() + 2);
-  out += '{';
-  for (const member* m : order) {
-    if (out.size() > 1) out += ',';
-    append_string(out, keys.substr(m->key, m->key_size));
+  append_text(out);
+  return out;
+}
+
+void object::append_text(std::string& out) const {
+  const std::string_view keys(keys_);
+  bool first = true;
+  const auto put_member = [&](const member& m) {
+    if (!first) out += ',';
+    first = false;
+    append_string(out, keys.substr(m.key, m.key_size));
     out += ':';
-    out.append(values_, m->value, m->value_size);
+    out.append(values_, m.value, m.value_size);
+  };
+  out += '{';
+  if (in_order_) {
+    for (const member& m : members_) put_member(m);
+  } else {
+    boost::container::small_vector<const member*, 8> order;
+    for (const member& m : members_) order.push_back(&m);
+    std::sort(order.begin(), order.end(), [&keys](const member* a, const member* b) {
+      return keys.substr(a->key, a->key_size) < keys.substr(b->key, b->key_size);
+    });
+    for (const member* m : order) put_member(*m);
   }
   out += '}';
-  return out;
 }
 
 std::string array(const std::vector<std::string>& items) {

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
 #include <nlohmann/json.hpp>
 
 namespace aula::json_text {
@@ -85,6 +86,7 @@ class object {
   object& boolean(std::string_view key, bool value);
   object& raw(std::string_view key, std::string_view json_value);
   std::string text() const;
+  void append_text(std::string& out) const;  // text() appended to out
 
  private:
   struct member {
@@ -92,7 +94,8 @@ class object {
   };
   object& add(std::string_view key, std::size_t value_from);
   std::string keys_, values_;
-  std::vector<member> members_;
+  boost::container::small_vector<member, 8> members_;
+  bool in_order_ = true;  // each key added after the ones before it in key order
 };
 
 // JSON texts as one array's text: "[" a "," b "]".

@@ -70,10 +70,13 @@ std::string to_json_text(const outbound_message& m) {
   if (!m.node.empty()) j.string("node", m.node);
   if (m.menu != menu_style::none) j.string("menu", menu_name(m.menu));
   if (!m.choices.empty()) {
-    std::vector<std::string> choices;
-    choices.reserve(m.choices.size());
-    for (const auto& c : m.choices) choices.push_back(json_text::object().string("ref", c.ref).string("label", c.label).text());
-    j.raw("choices", json_text::array(choices));
+    std::string choices = "[";
+    for (const auto& c : m.choices) {
+      if (choices.size() > 1) choices += ',';
+      json_text::object().string("label", c.label).string("ref", c.ref).append_text(choices);
+    }
+    choices += ']';
+    j.raw("choices", choices);
   }
   if (m.attachment) {
     json_text::object md;
