@@ -319,19 +319,28 @@ class reader {
     return true;
   }
 
-  // number()'s checks without its value (from_chars only where 64 bits might not hold it).
-  bool skip_number() {
-    const bool negative = s_[i_] == '-';
-    std::size_t d = negative ? i_ + 1 : i_;
-    if (d >= s_.size() || s_[d] < '0' || s_[d] > '9') return false;
-    if (s_[d] == '0' && d + 1 < s_.size() && s_[d + 1] >= '0' && s_[d + 1] <= '9') return false;
+  // The end of the integer at i_ and the number of its digits; 0 when the text there is not
+  // one in the subset (no digit, a leading zero, a fraction or an exponent).
+  std::size_t integer_end(std::size_t& digits) const {
+    std::size_t d = s_[i_] == '-' ? i_ + 1 : i_;
+    if (d >= s_.size() || s_[d] < '0' || s_[d] > '9') return 0;
+    if (s_[d] == '0' && d + 1 < s_.size() && s_[d + 1] >= '0' && s_[d + 1] <= '9') return 0;
     std::size_t end = d;
     while (end < s_.size() && s_[end] >= '0' && s_[end] <= '9') ++end;
-    if (end - d > 18) {
+    if (end < s_.size() && (s_[end] == '.' || s_[end] == 'e' || s_[end] == 'E')) return 0;
+    digits = end - d;
+    return end;
+  }
+
+  // number()'s checks without its value (from_chars only where 64 bits might not hold it).
+  bool skip_number() {
+    std::size_t digits = 0;
+    const std::size_t end = integer_end(digits);
+    if (end == 0) return false;
+    if (digits > 18) {
       json v;
       return number(v);
     }
-    if (end < s_.size() && (s_[end] == '.' || s_[end] == 'e' || s_[end] == 'E')) return false;
     i_ = end;
     return true;
   }
@@ -395,12 +404,9 @@ class reader {
   bool number(json& out) {
     const std::size_t start = i_;
     const bool negative = s_[i_] == '-';
-    std::size_t d = negative ? i_ + 1 : i_;
-    if (d >= s_.size() || s_[d] < '0' || s_[d] > '9') return false;
-    if (s_[d] == '0' && d + 1 < s_.size() && s_[d + 1] >= '0' && s_[d + 1] <= '9') return false;
-    std::size_t end = d;
-    while (end < s_.size() && s_[end] >= '0' && s_[end] <= '9') ++end;
-    if (end < s_.size() && (s_[end] == '.' || s_[end] == 'e' || s_[end] == 'E')) return false;
+    std::size_t digits = 0;
+    const std::size_t end = integer_end(digits);
+    if (end == 0) return false;
     const char* first = s_.data() + start;
     const char* last = s_.data() + end;
     if (negative) {
