@@ -1,10 +1,13 @@
 #include "bot/records/record_store.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <limits>
+#include <optional>
 
 #include "bot/engine/json_text.hpp"
 #include "bot/records/sql.hpp"
@@ -165,30 +168,45 @@ std::string substitute(std::string sql, const std::string& key, const std::strin
 
 std::string dump(const nlohmann::json& j) { return json_text::write(j, nlohmann::json::error_handler_t::replace); }
 
-// A string field, or null when absent or empty (so SQL sees one "nothing": NULL).
-sql_value text_field(const nlohmann::json& r, const char* key) {
-  auto it = r.find(key);
-  if (it == r.end() || it->is_null()) return nullptr;
-  if (it->is_string()) {
-    if (it->get_ref<const std::string&>().empty()) return nullptr;
-    return it->get<std::string>();
+// A record's fields by path ("value/course": inside its value), from its document or from
+// the values json_text::pick found in its text.
+struct record_fields {
+  const nlohmann::json* doc = nullptr;
+  const std::vector<std::pair<std::string_view, nlohmann::json>>* picked = nullptr;
+  const nlohmann::json* at(std::string_view path) const {
+    if (doc) return json_text::at_path(*doc, path);
+    for (const auto& [p, v] : *picked)
+      if (p == path) return &v;
+    return nullptr;
   }
-  return dump(*it);  // a number where a string was expected ("version": 3) is kept as text
-}
+};
 
-sql_value int_field(const nlohmann::json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end()) return nullptr;
-  if (it->is_number_integer() || it->is_number_unsigned()) return it->get<std::int64_t>();
-  if (it->is_number_float() && std::isfinite(it->get<double>()))
-    return static_cast<std::int64_t>(std::llround(it->get<double>()));
+// A string field, or null when absent or empty (so SQL sees one "nothing": NULL).
+sql_value text_field(const record_fields& r, std::string_view key) {
+  const nlohmann::json* v = r.at(key);
+  if (!v || v->is_null()) return nullptr;
+  if (v->is_string()) {
+    if (v->get_ref<const std::string&>().empty()) return nullptr;
+    return v->get<std::string>();
+  }
+  return dump(*v);  // a number where a string was expected ("version": 3) is kept as text
+}
+sql_value text_field(const nlohmann::json& r, const char* key) { return text_field(record_fields{&r}, key); }
+
+sql_value int_field(const record_fields& r, std::string_view key) {
+  const nlohmann::json* v = r.at(key);
+  if (!v) return nullptr;
+  if (v->is_number_integer() || v->is_number_unsigned()) return v->get<std::int64_t>();
+  if (v->is_number_float() && std::isfinite(v->get<double>()))
+    return static_cast<std::int64_t>(std::llround(v->get<double>()));
   return nullptr;
 }
+sql_value int_field(const nlohmann::json& j, const char* key) { return int_field(record_fields{&j}, key); }
 
-sql_value bool_field(const nlohmann::json& r, const char* key) {
-  auto it = r.find(key);
-  if (it == r.end() || !it->is_boolean()) return nullptr;
-  return static_cast<std::int64_t>(it->get<bool>() ? 1 : 0);
+sql_value bool_field(const record_fields& r, std::string_view key) {
+  const nlohmann::json* v = r.at(key);
+  if (!v || !v->is_boolean()) return nullptr;
+  return static_cast<std::int64_t>(v->get<bool>() ? 1 : 0);
 }
 
 sql_value number_of(const nlohmann::json& v) {
@@ -206,21 +224,30 @@ std::string describe(const nlohmann::json& r) {
   return s.size() > 160 ? s.substr(0, 160) + "…" : s;
 }
 
-void check_record(const nlohmann::json& r, std::size_t index) {
+// `describe` gives the record's text for the error.
+void check_record(const record_fields& r, std::size_t index, const std::function<std::string()>& describe) {
   auto fail = [&](const std::string& why) {
     throw std::invalid_argument("record store: record " + std::to_string(index) + " of the batch " + why + ": " +
-                                describe(r));
+                                describe());
   };
-  if (!r.is_object()) fail("is not a JSON object");
+  if (r.doc && !r.doc->is_object()) fail("is not a JSON object");
   for (const char* key : {"conv", "id", "type"}) {
-    auto it = r.find(key);
-    if (it == r.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+    const nlohmann::json* v = r.at(key);
+    if (!v || !v->is_string() || v->get_ref<const std::string&>().empty())
       fail(std::string("has no \"") + key + "\" string");
   }
-  if (r["conv"].get_ref<const std::string&>().find(':') == std::string::npos)
+  if (r.at("conv")->get_ref<const std::string&>().find(':') == std::string::npos)
     fail("has a \"conv\" that is not \"<channel>:<address>\"");
-  auto at = r.find("at");
-  if (at == r.end() || !(at->is_number_integer() || at->is_number_unsigned())) fail("has no integer \"at\"");
+  const nlohmann::json* at = r.at("at");
+  if (!at || !(at->is_number_integer() || at->is_number_unsigned())) fail("has no integer \"at\"");
+}
+
+// The fields insert() reads from a record's text, and whether they are enough: an object or
+// an array among them (a value with items, a course's value) needs the document.
+const json_text::path_set& record_paths() {
+  static const json_text::path_set set({"conv", "id", "type", "channel", "flow", "version", "run", "node", "value",
+                                        "text", "status", "correct", "final", "points", "attempt", "segments", "at"});
+  return set;
 }
 
 void check_conv(const std::string& conv) {
@@ -325,11 +352,10 @@ std::unique_ptr<record_store> open_record_store(const std::string& url, const st
   return store;
 }
 
-std::size_t record_store::insert(std::span<const nlohmann::json> records, std::span<const std::string_view> texts) {
-  if (!texts.empty() && texts.size() != records.size())
-    throw std::logic_error("record store: insert needs one text per record (or none)");
-  for (std::size_t k = 0; k < records.size(); ++k) check_record(records[k], k);
-  if (records.empty()) return 0;
+namespace {
+
+// One record's row and items, inserted; false when it was stored before (the drain ran twice).
+bool insert_fields(detail::sql_connection& db, const record_fields& r, std::string data) {
   static const std::string insert_record =
       "INSERT INTO records (conv, id, type, channel, flow, version, run, node, course, module, value, num, text, "
       "status, correct, final, points, max_points, attempt, segments, at, data) "
@@ -337,59 +363,99 @@ std::size_t record_store::insert(std::span<const nlohmann::json> records, std::s
   static const std::string insert_item =
       "INSERT INTO record_items (conv, id, pos, item, num) VALUES (?, ?, ?, ?, ?) "
       "ON CONFLICT (conv, id, pos) DO NOTHING";
+  static const nlohmann::json no_value;
+  const std::string conv = r.at("conv")->get<std::string>();
+  const std::string id = r.at("id")->get<std::string>();
+  const nlohmann::json* given = r.at("value");
+  const nlohmann::json& value = given ? *given : no_value;
+  sql_value channel = text_field(r, "channel");
+  if (std::holds_alternative<std::nullptr_t>(channel)) channel = channel_of(conv);
+  // Course records say which course, module and maximum in their value object.
+  sql_value course = nullptr, module = nullptr, max_points = nullptr;
+  if (value.is_object()) {
+    course = text_field(r, "value/course");
+    module = int_field(r, "value/module");
+    max_points = int_field(r, "value/max");
+  }
+  const sql_params row{conv,
+                       id,
+                       r.at("type")->get<std::string>(),
+                       channel,
+                       text_field(r, "flow"),
+                       text_field(r, "version"),
+                       text_field(r, "run"),
+                       text_field(r, "node"),
+                       course,
+                       module,
+                       value.is_null() ? sql_value(nullptr) : sql_value(dump(value)),
+                       number_of(value),
+                       text_field(r, "text"),
+                       text_field(r, "status"),
+                       bool_field(r, "correct"),
+                       bool_field(r, "final"),
+                       int_field(r, "points"),
+                       max_points,
+                       int_field(r, "attempt"),
+                       int_field(r, "segments"),
+                       r.at("at")->get<std::int64_t>(),
+                       std::move(data)};
+  if (db.exec(insert_record, row) == 0) return false;
+  std::vector<nlohmann::json> chosen;
+  if (value.is_array()) {
+    for (const auto& v : value)
+      if (v.is_primitive() && !v.is_null()) chosen.push_back(v);
+  } else if (value.is_primitive() && !value.is_null()) {
+    chosen.push_back(value);
+  }
+  for (std::size_t pos = 0; pos < chosen.size(); ++pos) {
+    const auto& v = chosen[pos];
+    db.exec(insert_item, {conv, id, static_cast<std::int64_t>(pos), item_text(v), number_of(v)});
+  }
+  return true;
+}
+
+}  // namespace
+
+std::size_t record_store::insert(std::span<const nlohmann::json> records, std::span<const std::string_view> texts) {
+  if (!texts.empty() && texts.size() != records.size())
+    throw std::logic_error("record store: insert needs one text per record (or none)");
+  for (std::size_t k = 0; k < records.size(); ++k)
+    check_record(record_fields{&records[k]}, k, [&] { return describe(records[k]); });
+  if (records.empty()) return 0;
   std::size_t added = 0;
   detail::transaction tx(*db_);
   for (std::size_t k = 0; k < records.size(); ++k) {
-    const nlohmann::json& r = records[k];
     if (between_records_) between_records_();
-    const std::string conv = r["conv"].get<std::string>();
-    const std::string id = r["id"].get<std::string>();
-    const nlohmann::json no_value;
-    const nlohmann::json& value = r.contains("value") ? r["value"] : no_value;
-    sql_value channel = text_field(r, "channel");
-    if (std::holds_alternative<std::nullptr_t>(channel)) channel = channel_of(conv);
-    // Course records say which course, module and maximum in their value object.
-    sql_value course = nullptr, module = nullptr, max_points = nullptr;
-    if (value.is_object()) {
-      course = text_field(value, "course");
-      module = int_field(value, "module");
-      max_points = int_field(value, "max");
-    }
-    const sql_params row{conv,
-                         id,
-                         r["type"].get<std::string>(),
-                         channel,
-                         text_field(r, "flow"),
-                         text_field(r, "version"),
-                         text_field(r, "run"),
-                         text_field(r, "node"),
-                         course,
-                         module,
-                         value.is_null() ? sql_value(nullptr) : sql_value(dump(value)),
-                         number_of(value),
-                         text_field(r, "text"),
-                         text_field(r, "status"),
-                         bool_field(r, "correct"),
-                         bool_field(r, "final"),
-                         int_field(r, "points"),
-                         max_points,
-                         int_field(r, "attempt"),
-                         int_field(r, "segments"),
-                         r["at"].get<std::int64_t>(),
-                         texts.empty() ? dump(r) : std::string(texts[k])};
-    if (db_->exec(insert_record, row) == 0) continue;  // stored before: the drain ran twice
-    ++added;
-    std::vector<nlohmann::json> chosen;
-    if (value.is_array()) {
-      for (const auto& v : value)
-        if (v.is_primitive() && !v.is_null()) chosen.push_back(v);
-    } else if (value.is_primitive() && !value.is_null()) {
-      chosen.push_back(value);
-    }
-    for (std::size_t pos = 0; pos < chosen.size(); ++pos) {
-      const auto& v = chosen[pos];
-      db_->exec(insert_item, {conv, id, static_cast<std::int64_t>(pos), item_text(v), number_of(v)});
-    }
+    const nlohmann::json& r = records[k];
+    if (insert_fields(*db_, record_fields{&r}, texts.empty() ? dump(r) : std::string(texts[k]))) ++added;
+  }
+  tx.commit();
+  return added;
+}
+
+std::size_t record_store::insert_texts(std::span<const std::string_view> texts) {
+  // Each record's fields picked from its text, or its document where pick gives up or a field
+  // is an object or an array (json_text::pick gives those empty).
+  struct read {
+    std::optional<std::vector<std::pair<std::string_view, nlohmann::json>>> picked;
+    std::optional<nlohmann::json> doc;
+    record_fields fields() const { return doc ? record_fields{&*doc} : record_fields{nullptr, &*picked}; }
+  };
+  std::vector<read> recs(texts.size());
+  for (std::size_t k = 0; k < texts.size(); ++k) {
+    auto& r = recs[k];
+    r.picked = json_text::pick(texts[k], record_paths());
+    if (r.picked && std::any_of(r.picked->begin(), r.picked->end(), [](const auto& v) { return v.second.is_structured(); }))
+      r.picked.reset();
+    if (!r.picked) r.doc = json_text::parse_or_discarded(texts[k]);
+    check_record(r.fields(), k, [&] { return describe(json_text::parse_or_discarded(texts[k])); });
+  }
+  if (texts.empty()) return 0;
+  std::size_t added = 0;
+  detail::transaction tx(*db_);
+  for (std::size_t k = 0; k < texts.size(); ++k) {
+    if (between_records_) between_records_();
+    if (insert_fields(*db_, recs[k].fields(), std::string(texts[k]))) ++added;
   }
   tx.commit();
   return added;

@@ -100,6 +100,10 @@ class record_store {
   // none): stored as the record's data as it is instead of writing the record out again (the
   // record keeper's records, which the commit wrote in the same compact form).
   std::size_t insert(std::span<const nlohmann::json> records, std::span<const std::string_view> texts);
+  // The same for records given as their texts only (the record keeper's batches, each stored
+  // as its data): a record's fields are read from its text (json_text::pick), its document
+  // only where a field is an object or an array; the rows are those insert() stores.
+  std::size_t insert_texts(std::span<const std::string_view> texts);
   // Called between two records of an insert (the caller's thread may give the core back).
   void on_each_record(std::function<void()> f) { between_records_ = std::move(f); }
 

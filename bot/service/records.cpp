@@ -6,6 +6,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -93,23 +94,22 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
                                                                                                          net::use_awaitable);
   }
 
-  // One drain's batch. The I/O thread only moves texts: parsing, checking and storing the
-  // records happens on the record store's thread (up to 2,000 records parsed on the I/O
-  // thread kept webhooks waiting), and the parsed records are freed there too.
+  // One drain's batch. The I/O thread only moves texts: checking and storing the records
+  // happens on the record store's thread (up to 2,000 records parsed on the I/O thread kept
+  // webhooks waiting); a record's fields are read from its text (json_text::pick).
   struct taken {
     int p = 0;
     fence f;
     std::vector<std::string> ids;      // every entry read, acknowledged once stored
     std::size_t text_first = 0;        // its texts in batch::texts
-    std::size_t first = 0, count = 0;  // its complete records in batch::recs
+    std::size_t first = 0, count = 0;  // its complete records in batch::srcs
     std::vector<std::string> named;    // learners its records name (late erasures)
     bool stored = false;               // its records are in the record store
   };
   struct batch {
     std::vector<taken> parts;
     std::vector<std::string> texts;                // as read from Redis (the I/O thread's; freed there)
-    std::vector<nlohmann::json> recs;              // parsed and complete (the store thread's; freed there)
-    std::vector<std::string_view> srcs;            // the text each of recs was parsed from (in texts)
+    std::vector<std::string_view> srcs;            // the complete records' texts (in texts)
     std::vector<std::pair<int, std::string>> bad;  // (partition, entry id) of records not stored
     std::set<std::string> profiles;                // learners enrolled or changed in the batch
     std::vector<std::pair<std::string, std::string>> people;  // their directory entries, as stored
@@ -120,31 +120,46 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     return it != r.end() && it->is_string() ? it->get<std::string>() : std::string{};
   }
 
-  // On the store's thread: parses each part's texts, keeps the complete records (a record the
+  // On the store's thread: reads each part's texts, keeps the complete records (a record the
   // store would refuse, none should exist, is reported and dropped rather than blocking every
   // record behind it), and notes the learners they name.
   void prepare(batch& b) {
+    // The few fields a record is checked and sorted by, without its document.
+    static const json_text::path_set paths({"conv", "id", "type", "at", "text"});
     pace.restart();
     for (auto& t : b.parts) {
-      t.first = b.recs.size();
+      t.first = b.srcs.size();
       std::set<std::string> named;
       for (std::size_t k = 0; k < t.ids.size(); ++k) {
         pace();
-        auto r = json_text::parse_or_discarded(b.texts[t.text_first + k]);
-        if (!r.is_object() || !r.contains("conv") || !r.contains("id") || !r.contains("type") || !r.contains("at") ||
-            !r["at"].is_number_integer()) {
+        const std::string_view text = b.texts[t.text_first + k];
+        const auto picked = json_text::pick(text, paths);
+        std::optional<nlohmann::json> doc;
+        if (!picked) doc = json_text::parse_or_discarded(text);
+        const auto at = [&](std::string_view path) -> const nlohmann::json* {
+          if (doc) return json_text::at_path(*doc, path);
+          for (const auto& [p, v] : *picked)
+            if (p == path) return &v;
+          return nullptr;
+        };
+        const nlohmann::json* when = at("at");
+        if ((doc && !doc->is_object()) || !at("conv") || !at("id") || !at("type") || !when ||
+            !when->is_number_integer()) {
           b.bad.emplace_back(t.p, t.ids[k]);
           continue;
         }
-        const std::string type = text_of(r, "type"), conv = text_of(r, "conv");
+        const auto string_at = [&](std::string_view path) {
+          const nlohmann::json* v = at(path);
+          return v && v->is_string() ? v->get<std::string>() : std::string{};
+        };
+        const std::string type = string_at("type"), conv = string_at("conv");
         if (type == "enrolled" || type == "profile") b.profiles.insert(conv);
         // A staff action names the learner in its text (enrol, export…): the erasure renames it.
-        const std::string who = type == "admin" ? text_of(r, "text") : conv;
+        const std::string who = type == "admin" ? string_at("text") : conv;
         if (who.find(':') != std::string::npos) named.insert(who);
-        b.recs.push_back(std::move(r));
-        b.srcs.emplace_back(b.texts[t.text_first + k]);
+        b.srcs.push_back(text);
       }
-      t.count = b.recs.size() - t.first;
+      t.count = b.srcs.size() - t.first;
       t.named.assign(named.begin(), named.end());
     }
   }
@@ -163,18 +178,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     }
     // Each record's data is its text as read: the commit wrote it in the compact form a dump
     // of the parsed record would give again.
-    return db.insert(std::span(b.recs).subspan(first, count), std::span(b.srcs).subspan(first, count));
-  }
-
-  // On the store's thread: frees a batch's parsed records a few at a time (1,000 records are
-  // tens of thousands of allocations: a millisecond or two at once).
-  void release(std::vector<nlohmann::json>& recs) {
-    pace.restart();
-    while (!recs.empty()) {
-      recs.pop_back();
-      pace();
-    }
-    recs.shrink_to_fit();
+    return db.insert_texts(std::span(b.srcs).subspan(first, count));
   }
 
   net::awaitable<void> tick() { co_await drain_once(); }
@@ -259,7 +263,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       };
       std::exception_ptr failed;
       try {
-        const record_keeper::job store_all = store_job(0, b->recs.size());
+        const record_keeper::job store_all = store_job(0, b->srcs.size());
         const nlohmann::json n = co_await run(store_all);
         stored += n.get<std::size_t>();
         for (auto& t : b->parts) t.stored = true;
@@ -281,12 +285,6 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
           }
         }
       }
-      // The parsed records are freed on the store's thread, where they were made.
-      const record_keeper::job release = [self, b](records::record_store&) {
-        self->release(b->recs);
-        return nlohmann::json();
-      };
-      co_await run(release);
       b->srcs = {};
       b->texts = {};  // after the stores: each record's text is its data
       // A partition whose records this drain read from the start and stored all of is

@@ -546,6 +546,72 @@ TEST_CASE("records: a record's text as read is stored as its data") {
   });
 }
 
+TEST_CASE("records: records given as texts are stored in the rows their documents give") {
+  // The record keeper stores texts (insert_texts reads their fields without documents where it
+  // can); insert() stores documents. Both databases must hold the same rows and items.
+  temp_dir dir;
+  const fs::path from_docs = dir.path / "docs.db", from_texts = dir.path / "texts.db";
+  std::vector<json> recs = scenario();
+  // Odd shapes too: numbers where texts go, floats, booleans, values of every kind.
+  recs.push_back({{"id", "o.1"}, {"type", "answer"}, {"conv", A}, {"version", 3}, {"flow", "f"}, {"at", 9001},
+                  {"value", {"a", "c", 7, nullptr, {{"x", 1}}}}, {"points", 2.6}, {"correct", true}});
+  recs.push_back({{"id", "o.2"}, {"type", "enrolled"}, {"conv", E}, {"at", 9002},
+                  {"value", {{"course", "curso"}, {"module", 2.0}, {"max", "9"}}}, {"text", ""}});
+  recs.push_back({{"id", "o.3"}, {"type", "sent"}, {"conv", A}, {"channel", "telegram"}, {"at", 9003},
+                  {"text", "¿Listo? ñ 😀 \"comillas\""}, {"segments", 2}, {"node", {"q", 1}}, {"final", "yes"}});
+  recs.push_back({{"id", "o.4"}, {"type", "answer"}, {"conv", A}, {"at", 9004}, {"value", 4.5}, {"attempt", -1}});
+  recs.push_back({{"id", "o.5"}, {"type", "answer"}, {"conv", A}, {"at", 9005}, {"value", nullptr}, {"status", 5}});
+  std::vector<std::string> texts;
+  for (const auto& r : recs) texts.push_back(r.dump());
+  // A record given twice with a member repeated (pick gives up: its document is read).
+  texts.push_back(R"({"id":"o.6","type":"nudge","type":"answer","conv":")" + A + R"(","at":9006,"value":"b"})");
+  recs.push_back(json::parse(texts.back()));
+  const std::vector<std::string_view> views(texts.begin(), texts.end());
+  {
+    auto a = open_record_store("sqlite://" + from_docs.string());
+    auto b = open_record_store("sqlite://" + from_texts.string());
+    REQUIRE(a->insert(std::span(recs), std::span(views)) == recs.size());
+    std::size_t heard = 0;
+    b->on_each_record([&heard] { ++heard; });
+    REQUIRE(b->insert_texts(std::span(views)) == recs.size());
+    CHECK(heard == recs.size());
+    CHECK(b->insert_texts(std::span(views)) == 0);  // the drain ran twice
+    // A text without its key refuses the batch, naming the record, before anything is written.
+    const std::vector<std::string_view> bad{R"({"id":"o.7","type":"x","conv":"telegram:1","at":1})",
+                                            R"({"type":"x","conv":"telegram:1","at":1})"};
+    CHECK_THROWS_WITH(b->insert_texts(std::span(bad)), Catch::Contains("record 1") && Catch::Contains("\"id\""));
+    const std::vector<std::string_view> not_json{"<html>"};
+    CHECK_THROWS_WITH(b->insert_texts(std::span(not_json)), Catch::Contains("not a JSON object"));
+  }
+  const auto rows = [](const fs::path& file, const std::string& sql) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+    std::vector<std::string> out;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      std::string row;
+      for (int c = 0; c < sqlite3_column_count(st); ++c) {
+        const auto* v = sqlite3_column_text(st, c);
+        row += std::to_string(sqlite3_column_type(st, c)) + ":" + (v ? reinterpret_cast<const char*>(v) : "") + "|";
+      }
+      out.push_back(row);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  };
+  const std::string records_sql =
+      "SELECT conv, id, type, channel, flow, version, run, node, course, module, value, num, text, status, correct, "
+      "final, points, max_points, attempt, segments, at, data FROM records ORDER BY seq";
+  const std::string items_sql = "SELECT conv, id, pos, item, num FROM record_items ORDER BY conv, id, pos";
+  const auto want = rows(from_docs, records_sql);
+  CHECK(want.size() == recs.size());
+  CHECK(rows(from_texts, records_sql) == want);
+  CHECK(rows(from_texts, items_sql) == rows(from_docs, items_sql));
+  CHECK(rows(from_docs, items_sql).size() > 10);
+}
+
 TEST_CASE("records: UTF-8 text comes back byte for byte") {
   on_each_backend([](const std::string& url) {
     auto st = open_record_store(url);
