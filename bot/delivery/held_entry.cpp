@@ -39,18 +39,9 @@ held_entry hold(raw_entry& e) {
   held_entry h;
   h.id = e.id;
   h.text = std::move(e.text);
-  std::optional<nlohmann::json> doc;
-  const auto picked = json_text::pick(h.text, entry_paths());
-  if (!picked) {
-    doc = h.document();
-    if (!doc->is_object()) return h;  // no conv: a dead letter
-  }
-  const auto at = [&](std::string_view path) -> const nlohmann::json* {
-    if (doc) return json_text::at_path(*doc, path);
-    for (const auto& [p, v] : *picked)
-      if (p == path) return &v;
-    return nullptr;
-  };
+  json_text::values fields(h.text, entry_paths());
+  if (!fields.is_object()) return h;  // no conv: a dead letter
+  const auto at = [&fields](std::string_view path) { return fields.at(path); };
   const auto integer = [&](std::string_view path) -> std::int64_t {
     const nlohmann::json* v = at(path);
     return v && v->is_number_integer() ? v->get<std::int64_t>() : 0;
@@ -62,7 +53,7 @@ held_entry hold(raw_entry& e) {
   h.webhook = at("webhook") != nullptr;
   h.call = at("call") != nullptr;
   if (const nlohmann::json* m = at("msg"); m && m->is_object()) {
-    if (!doc && at("msg/choices/#" + std::to_string(max_picked_choices))) doc = h.document();  // more choices
+    if (fields.picked() && at("msg/choices/#" + std::to_string(max_picked_choices))) fields.read_document();  // more choices
     std::string full = "msg/";
     h.msg = outbound_from_values([&](std::string_view path) {
       full.resize(4);

@@ -604,6 +604,23 @@ std::optional<std::vector<std::pair<std::string_view, json>>> pick(std::string_v
   return pick(text, path_set(paths));
 }
 
+values::values(std::string_view text, const path_set& paths) : text_(text), picked_(pick(text, paths)) {
+  if (!picked_) doc_ = parse_or_discarded(text);
+}
+
+const json* values::at(std::string_view path) const {
+  if (doc_) return at_path(*doc_, path);
+  for (const auto& [p, v] : *picked_)
+    if (p == path) return &v;
+  return nullptr;
+}
+
+void values::read_document() {
+  if (doc_) return;
+  doc_ = parse_or_discarded(text_);
+  picked_.reset();
+}
+
 std::optional<json> read_plain(std::string_view text) {
   json out;
   reader r(text);

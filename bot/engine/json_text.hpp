@@ -64,6 +64,29 @@ std::optional<std::vector<std::pair<std::string_view, nlohmann::json>>> pick(std
 std::optional<std::vector<std::pair<std::string_view, nlohmann::json>>> pick(
     std::string_view text, const std::vector<std::string_view>& paths);
 
+// The values at a path_set's paths of a JSON text, looked up by path: picked without the
+// document (pick) where it can, else read from the document (at_path), so a reader writes its
+// lookups once. An object or array found by pick reads as an empty one of its kind; call
+// read_document() when its inside matters. Keeps views of the text and the paths.
+class values {
+ public:
+  values(std::string_view text, const path_set& paths);
+  // Whether the text is a JSON object (the paths name members of one).
+  bool is_object() const { return picked_.has_value() || doc_->is_object(); }
+  const nlohmann::json* at(std::string_view path) const;
+  // The values pick found (nullptr when the document is read).
+  const std::vector<std::pair<std::string_view, nlohmann::json>>* picked() const {
+    return picked_ ? &*picked_ : nullptr;
+  }
+  // From now on the lookups read the document.
+  void read_document();
+
+ private:
+  std::string_view text_;
+  std::optional<std::vector<std::pair<std::string_view, nlohmann::json>>> picked_;
+  std::optional<nlohmann::json> doc_;
+};
+
 // As j.dump() — compact, the same bytes — written without nlohmann's serializer (which sends
 // each byte of a string through its UTF-8 decoder); a string that is not UTF-8 makes the
 // whole document go through nlohmann's dump with `handler` (its error, or its replacement).

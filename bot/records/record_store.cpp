@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
-#include <optional>
 
 #include "bot/engine/json_text.hpp"
 #include "bot/records/sql.hpp"
@@ -169,16 +168,11 @@ std::string substitute(std::string sql, const std::string& key, const std::strin
 std::string dump(const nlohmann::json& j) { return json_text::write(j, nlohmann::json::error_handler_t::replace); }
 
 // A record's fields by path ("value/course": inside its value), from its document or from
-// the values json_text::pick found in its text.
+// its text's values.
 struct record_fields {
   const nlohmann::json* doc = nullptr;
-  const std::vector<std::pair<std::string_view, nlohmann::json>>* picked = nullptr;
-  const nlohmann::json* at(std::string_view path) const {
-    if (doc) return json_text::at_path(*doc, path);
-    for (const auto& [p, v] : *picked)
-      if (p == path) return &v;
-    return nullptr;
-  }
+  const json_text::values* text = nullptr;
+  const nlohmann::json* at(std::string_view path) const { return doc ? json_text::at_path(*doc, path) : text->at(path); }
 };
 
 // A string field, or null when absent or empty (so SQL sees one "nothing": NULL).
@@ -230,7 +224,7 @@ void check_record(const record_fields& r, std::size_t index, const std::function
     throw std::invalid_argument("record store: record " + std::to_string(index) + " of the batch " + why + ": " +
                                 describe());
   };
-  if (r.doc && !r.doc->is_object()) fail("is not a JSON object");
+  if (r.doc ? !r.doc->is_object() : !r.text->is_object()) fail("is not a JSON object");
   for (const char* key : {"conv", "id", "type"}) {
     const nlohmann::json* v = r.at(key);
     if (!v || !v->is_string() || v->get_ref<const std::string&>().empty())
@@ -436,26 +430,21 @@ std::size_t record_store::insert(std::span<const nlohmann::json> records, std::s
 std::size_t record_store::insert_texts(std::span<const std::string_view> texts) {
   // Each record's fields picked from its text, or its document where pick gives up or a field
   // is an object or an array (json_text::pick gives those empty).
-  struct read {
-    std::optional<std::vector<std::pair<std::string_view, nlohmann::json>>> picked;
-    std::optional<nlohmann::json> doc;
-    record_fields fields() const { return doc ? record_fields{&*doc} : record_fields{nullptr, &*picked}; }
-  };
-  std::vector<read> recs(texts.size());
+  std::vector<json_text::values> recs;
+  recs.reserve(texts.size());
   for (std::size_t k = 0; k < texts.size(); ++k) {
-    auto& r = recs[k];
-    r.picked = json_text::pick(texts[k], record_paths());
-    if (r.picked && std::any_of(r.picked->begin(), r.picked->end(), [](const auto& v) { return v.second.is_structured(); }))
-      r.picked.reset();
-    if (!r.picked) r.doc = json_text::parse_or_discarded(texts[k]);
-    check_record(r.fields(), k, [&] { return describe(json_text::parse_or_discarded(texts[k])); });
+    auto& r = recs.emplace_back(texts[k], record_paths());
+    if (const auto* picked = r.picked();
+        picked && std::any_of(picked->begin(), picked->end(), [](const auto& v) { return v.second.is_structured(); }))
+      r.read_document();
+    check_record(record_fields{nullptr, &r}, k, [&] { return describe(json_text::parse_or_discarded(texts[k])); });
   }
   if (texts.empty()) return 0;
   std::size_t added = 0;
   detail::transaction tx(*db_);
   for (std::size_t k = 0; k < texts.size(); ++k) {
     if (between_records_) between_records_();
-    if (insert_fields(*db_, recs[k].fields(), std::string(texts[k]))) ++added;
+    if (insert_fields(*db_, record_fields{nullptr, &recs[k]}, std::string(texts[k]))) ++added;
   }
   tx.commit();
   return added;

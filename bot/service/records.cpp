@@ -6,7 +6,6 @@
 #include <chrono>
 #include <deque>
 #include <map>
-#include <optional>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -133,18 +132,10 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       for (std::size_t k = 0; k < t.ids.size(); ++k) {
         pace();
         const std::string_view text = b.texts[t.text_first + k];
-        const auto picked = json_text::pick(text, paths);
-        std::optional<nlohmann::json> doc;
-        if (!picked) doc = json_text::parse_or_discarded(text);
-        const auto at = [&](std::string_view path) -> const nlohmann::json* {
-          if (doc) return json_text::at_path(*doc, path);
-          for (const auto& [p, v] : *picked)
-            if (p == path) return &v;
-          return nullptr;
-        };
+        const json_text::values fields(text, paths);
+        const auto at = [&fields](std::string_view path) { return fields.at(path); };
         const nlohmann::json* when = at("at");
-        if ((doc && !doc->is_object()) || !at("conv") || !at("id") || !at("type") || !when ||
-            !when->is_number_integer()) {
+        if (!fields.is_object() || !at("conv") || !at("id") || !at("type") || !when || !when->is_number_integer()) {
           b.bad.emplace_back(t.p, t.ids[k]);
           continue;
         }

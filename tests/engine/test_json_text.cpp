@@ -365,3 +365,34 @@ TEST_CASE("json_text: paths read as at_path reads them; a path_set used again an
     CHECK(found >= 9);
   }
 }
+
+TEST_CASE("json_text: values answer every path as the document does, picked or read whole") {
+  const json_text::path_set paths({"a", "a/b", "l/#1", "s", "missing", "a/c/#0"});
+  const std::vector<std::string> texts{R"({"a":{"b":"ñ","c":[1]},"l":[5,{"x":1}],"s":"¿sí?"})",
+                                       R"({"a":{"b":1,"b":2},"s":3})",  // repeated: the document
+                                       R"({"a":1.5,"l":[]})",           // outside the subset
+                                       "[1,2]", "no es JSON"};
+  int picked = 0;
+  for (const auto& t : texts) {
+    INFO(t);
+    json_text::values v(t, paths);
+    const json doc = json::parse(t, nullptr, false);
+    CHECK(v.is_object() == doc.is_object());
+    if (!doc.is_object()) continue;
+    if (v.picked()) ++picked;
+    for (int round = 0; round < 2; ++round) {
+      for (const auto p : paths.paths()) {
+        INFO(p);
+        const json* want = json_text::at_path(doc, p);
+        const json* got = v.at(p);
+        REQUIRE((got == nullptr) == (want == nullptr));
+        if (!want) continue;
+        if (v.picked() && want->is_structured()) CHECK(json_text::identical(*got, want->is_object() ? json::object() : json::array()));
+        else CHECK(json_text::identical(*got, *want));
+      }
+      v.read_document();
+      CHECK(v.picked() == nullptr);
+    }
+  }
+  CHECK(picked == 1);
+}
