@@ -33,7 +33,7 @@ def main():
     ap.add_argument("--duration", type=int, default=15)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--reps", type=int, default=1)
-    ap.add_argument("--walk", default="curso|2|1|2|9")
+    ap.add_argument("--walk", default=eb.DEFAULT_WALK)
     args = ap.parse_args()
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         print("instructions: valgrind is not installed (scripts/install-deps)", file=sys.stderr)

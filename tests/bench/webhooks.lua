@@ -128,7 +128,7 @@ end
 
 local function options(args)
   local o = {
-    users = "10000", threads = "2", channel = "telegram", walk = "/start leccion-muestra|2|1|2|9",
+    users = "10000", threads = "2", channel = "telegram", walk = "curso|1|2|1|2|9",
     base = "700000000", run = "1", tg_path = "/webhooks/telegram", tg_secret = "", wa_path = "/webhooks/whatsapp",
     wa_secret = "", wa_pnid = "106540352242922",
   }
