@@ -285,8 +285,11 @@ int run_serve(const serve_options& o) {
   delivery_options dopts = delivery_options_from(cfg);
   dopts.webhook_send = webhook_sender;
   delivery sender_service(ioc.get_executor(), svc, sender, dopts);
-  // Backpressure: webhooks wait while the sender is behind (delivery.backlog).
-  svc.set_backpressure(cfg.delivery.backlog, [&sender_service] { return sender_service.queued(); });
+  // Backpressure: webhooks wait while the sender is behind with replies (delivery.backlog),
+  // in turn, each let through as soon as a reply leaves.
+  svc.set_backpressure(cfg.delivery.backlog, [&sender_service] { return sender_service.replies_queued(); });
+  sender_service.on_progress([&svc] { svc.backlog_progressed(); });
+  svc.on_replies_committed([&sender_service](int p, std::size_t n) { sender_service.replies_committed(p, n); });
 
   const http_server::handler healthz = [&](request& req) -> net::awaitable<response> {
     bool up = false;

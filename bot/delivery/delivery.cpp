@@ -134,6 +134,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     std::set<std::string> acking;  // ids in to_ack or in the batch being written
     bool flushing = false;
     std::size_t queued = 0;
+    std::size_t queued_replies = 0;  // of `queued`, those in the reply lane
     bool reading = false;
     std::set<std::string> held_convs;  // learners held for the window: woken by a commit
   };
@@ -160,7 +161,22 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   std::unordered_map<std::string, conv_state> convs;
   std::map<std::string, bucket> buckets;
   std::size_t in_flight = 0;
-  std::atomic<std::size_t> held_gauge{0}, queued_gauge{0};
+  std::atomic<std::size_t> held_gauge{0}, queued_gauge{0}, replies_gauge{0};
+  std::function<void()> progressed;  // set before start(): the backlog may be lower
+  // Per partition, written from any thread: replies committed by this instance's webhooks and
+  // not yet read (unread; an estimate: zeroed whenever a read reaches the end of the reply
+  // lane, never below 0), and whether this instance holds the partition (only those count).
+  std::unique_ptr<std::atomic<std::int64_t>[]> unread;
+  std::unique_ptr<std::atomic<bool>[]> held_now;
+
+  std::size_t backlog() const {
+    std::int64_t n = static_cast<std::int64_t>(replies_gauge.load());
+    for (std::size_t p = 0; p < parts.size(); ++p)
+      if (held_now[p].load(std::memory_order_relaxed)) n += std::max<std::int64_t>(0, unread[p].load(std::memory_order_relaxed));
+    return static_cast<std::size_t>(n);
+  }
+
+  static bool is_reply(const item& x) { return x.lane == "reply"; }
 
   // Credentials or a template refused: counted for alerts and logged as an error (each one
   // stops sends until an operator acts).
@@ -174,13 +190,21 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   }
 
   void update_gauges() {
-    std::size_t h = 0, q = 0;
-    for (const auto& p : parts) {
+    std::size_t h = 0, q = 0, r = 0;
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+      const auto& p = parts[k];
       h += p.held ? 1 : 0;
       q += p.queued;
+      r += p.queued_replies;
+      if (held_now[k].load(std::memory_order_relaxed) != p.held) {
+        unread[k] = 0;  // what was counted before belongs to another holder's reads
+        held_now[k] = p.held;
+      }
     }
     held_gauge = h;
     queued_gauge = q;
+    replies_gauge = r;
+    if (progressed) progressed();
   }
   std::size_t running_workers = 0;
   std::size_t flushers = 0;
@@ -193,6 +217,8 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       : strand(make_io_strand(ex)), svc(s), st(s.backing_store()), send(std::move(sender)), opts(std::move(o)) {
     if (opts.owner.empty()) opts.owner = default_owner();
     parts.resize(static_cast<std::size_t>(st.partitions()));
+    unread = std::make_unique<std::atomic<std::int64_t>[]>(parts.size());
+    held_now = std::make_unique<std::atomic<bool>[]>(parts.size());
     wake = std::make_shared<net::steady_timer>(strand);
     if (opts.max_attempts < 1) opts.max_attempts = 1;
     if (opts.learner_queue < 1) opts.learner_queue = 1;
@@ -235,6 +261,8 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     auto& part = parts[static_cast<std::size_t>(c.p)];
     for (auto& x : c.q) c.ids.erase(x.e->id);
     part.queued -= std::min(part.queued, c.q.size());
+    const auto replies = static_cast<std::size_t>(std::count_if(c.q.begin(), c.q.end(), is_reply));
+    part.queued_replies -= std::min(part.queued_replies, replies);
     c.q.clear();
   }
 
@@ -249,6 +277,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     part.cursor_bulk.clear();
     part.done.clear();
     part.queued = 0;
+    part.queued_replies = 0;
     for (auto& [conv, c] : convs) {
       if (c.p != p) continue;
       std::deque<item> keep;
@@ -257,6 +286,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         else c.ids.erase(it.e->id);
       c.q = std::move(keep);
       part.queued += c.q.size();
+      part.queued_replies += static_cast<std::size_t>(std::count_if(c.q.begin(), c.q.end(), is_reply));
     }
   }
 
@@ -354,6 +384,8 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         // bulk entries committed after that point wait for the next pass.
         std::optional<std::pair<std::uint64_t, std::uint64_t>> bulk_cut;
         std::size_t taken = co_await take(p, epoch, "reply", batch.reply, part.cursor_reply, std::nullopt);
+        // The reply lane read to its end: nothing committed before this read is unread now.
+        if (taken == batch.reply.size() && batch.reply.size() < opts.read_batch) unread[static_cast<std::size_t>(p)] = 0;
         if (taken < batch.reply.size())
           bulk_cut = store_detail::parse_stream_id(stream_id(batch.reply[taken].id));
         else if (batch.reply.size() >= opts.read_batch)
@@ -366,6 +398,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       if (worth_logging("outbox read failed")) log::warn("outbox read failed", {{"partition", p}, {"error", e.what()}});
     }
     part.reading = false;
+    update_gauges();  // a webhook arriving now sees what was read (backpressure)
   }
 
   // Queues the entries of one lane in order until one cannot be taken (a full queue, or past
@@ -411,6 +444,10 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       auto pos = std::upper_bound(first, c.q.end(), it, [](const item& a, const item& b) {
         return std::pair(a.v, a.i) < std::pair(b.v, b.i);
       });
+      if (is_reply(it)) {
+        part.queued_replies++;
+        if (unread[static_cast<std::size_t>(p)].fetch_sub(1) <= 0) unread[static_cast<std::size_t>(p)] = 0;
+      }
       c.q.insert(pos, std::move(it));
       part.queued++;
       if (!c.running) {
@@ -864,8 +901,10 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       // The front may have been dropped by a lease change meanwhile; find it by id.
       auto pos = std::find_if(c.q.begin(), c.q.end(), [&](const item& x) { return x.e->id == it.e->id; });
       if (pos != c.q.end()) {
+        if (is_reply(*pos) && part.queued_replies > 0) part.queued_replies--;
         c.q.erase(pos);
         if (part.queued > 0) part.queued--;
+        update_gauges();  // webhooks waiting for the sender (backpressure) may go on
       }
       c.ids.erase(it.e->id);
       if (finished) {
@@ -1119,6 +1158,16 @@ const std::string& delivery::owner() const { return impl_->opts.owner; }
 std::size_t delivery::leases_held() const { return impl_->held_gauge.load(); }
 
 std::size_t delivery::queued() const { return impl_->queued_gauge.load(); }
+
+std::size_t delivery::replies_queued() const { return impl_->backlog(); }
+
+void delivery::replies_committed(int partition, std::size_t n) {
+  if (partition < 0 || static_cast<std::size_t>(partition) >= impl_->parts.size()) return;
+  if (impl_->held_now[static_cast<std::size_t>(partition)].load(std::memory_order_relaxed))
+    impl_->unread[static_cast<std::size_t>(partition)] += static_cast<std::int64_t>(n);
+}
+
+void delivery::on_progress(std::function<void()> f) { impl_->progressed = std::move(f); }
 
 delivery_counters& delivery::counters() { return impl_->counters; }
 

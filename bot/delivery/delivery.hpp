@@ -109,6 +109,16 @@ class delivery {
   std::size_t leases_held() const;
   // Entries read and not yet delivered (all partitions held).
   std::size_t queued() const;
+  // Replies not yet sent (the reply lane: what webhooks' steps send; reminders and broadcasts
+  // travel in the bulk lane, paced, and must not hold webhooks back): those read, and those
+  // this instance's webhooks committed and the sender has not read yet (replies_committed).
+  std::size_t replies_queued() const;
+  // A webhook committed `n` replies in `partition` (any thread): counted in replies_queued()
+  // until read, if this instance holds the partition.
+  void replies_committed(int partition, std::size_t n);
+  // Called on the sender's strand when what is queued changed (a message sent, a read):
+  // backpressure's waiting webhooks (service::backlog_progressed). Set before start().
+  void on_progress(std::function<void()> f);
   delivery_counters& counters();
 
  private:

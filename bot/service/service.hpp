@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -66,10 +67,17 @@ class service {
   using event_hook = std::function<net::awaitable<std::optional<inbound_event>>(
       const std::string& conversation, const inbound_event&, std::map<std::string, std::string>& contact)>;
   void set_event_hook(event_hook h);
-  // Backpressure: while `backlog()` (the sender's messages read and not yet sent) is above
+  // Backpressure: while `backlog()` (the sender's replies read and not yet sent) is above
   // `limit`, a webhook with learner events waits (up to 2 s) before it is stepped, so the
-  // provider's next request comes later. Set before serving; limit 0 = off.
+  // provider's next request comes later. Webhooks wait in turn: the first to wait goes first,
+  // and one that arrives while others wait waits behind them. Set before serving; limit 0 = off.
   void set_backpressure(std::size_t limit, std::function<std::size_t()> backlog);
+  // The sender's word that its backlog may be lower (a reply went out): the longest-waiting
+  // webhook goes on if the backlog is at or under the limit. Any thread.
+  void backlog_progressed();
+  // Told after each commit with replies in the outbox (partition, how many): the sender counts
+  // them in its backlog before it has read them. Set before serving.
+  void on_replies_committed(std::function<void(int partition, std::size_t replies)> f);
 
   void add_adapter(std::shared_ptr<channel_adapter> a);
   channel_adapter* adapter(const std::string& name) const;
@@ -124,6 +132,11 @@ class service {
   std::atomic<std::uint64_t> seed_counter_{0};
   std::size_t backlog_limit_ = 0;
   std::function<std::size_t()> backlog_;
+  std::function<void(int, std::size_t)> replies_committed_;
+  void count_replies(int partition, const commit_request& c) const;
+  struct backlog_waiter;
+  std::mutex backlog_mu_;                                     // guards backlog_waiters_
+  std::deque<std::shared_ptr<backlog_waiter>> backlog_waiters_;  // in arrival order
   net::awaitable<void> wait_for_sender();
 };
 

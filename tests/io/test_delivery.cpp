@@ -157,10 +157,23 @@ struct rig {
     ioc.stop();
     for (auto& t : threads) t.join();
   }
-  delivery& add_sender(delivery_options o) {
+  // backlog > 0: webhooks wait while more replies than that are queued (as aula serve wires it).
+  delivery& add_sender(delivery_options o, std::size_t backlog = 0) {
     senders.push_back(std::make_unique<delivery>(ioc.get_executor(), *svc, provider.sender(), std::move(o)));
-    senders.back()->start();
-    return *senders.back();
+    auto& d = *senders.back();
+    if (backlog > 0) {
+      svc->set_backpressure(backlog, [&d] { return d.replies_queued(); });
+      d.on_progress([this] { svc->backlog_progressed(); });
+      svc->on_replies_committed([&d](int p, std::size_t n) { d.replies_committed(p, n); });
+    }
+    d.start();
+    return d;
+  }
+  // A webhook as aula serve handles it: on a strand of its own (a connection's).
+  std::future<http_out> webhook(http_in req) {
+    auto held = std::make_shared<const http_in>(std::move(req));  // lives as long as the coroutine
+    auto handle = [this, held]() -> net::awaitable<http_out> { co_return co_await svc->handle_webhook("telegram", *held); };
+    return net::co_spawn(net::make_strand(ioc), handle, net::use_future);
   }
   // One commit for `conv` holding `texts` in `lane`, in the learner's order after what is
   // there; the sender finds it by polling.
@@ -627,15 +640,14 @@ TEST_CASE("sender: backpressure holds a webhook while the sender is behind, and 
   rig r;
   auto o = fast_options();
   o.concurrency = 1;  // one provider call at a time, each slow: the sender falls behind
-  auto& d = r.add_sender(o);
+  const std::size_t limit = 5;
+  auto& d = r.add_sender(o, limit);
   REQUIRE(eventually([&] { return d.leases_held() == 8; }));
   r.provider.before_answer = [&](const std::string&, int) -> net::awaitable<void> {
     net::steady_timer t(co_await net::this_coro::executor);
     t.expires_after(15ms);
     co_await t.async_wait(net::as_tuple(net::use_awaitable));
   };
-  const std::size_t limit = 5;
-  r.svc->set_backpressure(limit, [&d] { return d.queued(); });
   for (int learner = 0; learner < 30; ++learner)
     r.commit("telegram:" + std::to_string(5000 + learner), {"pendiente ¿ñ? " + std::to_string(learner)});
   REQUIRE(eventually([&] { return d.queued() > limit; }));
@@ -644,7 +656,7 @@ TEST_CASE("sender: backpressure holds a webhook while the sender is behind, and 
       R"({"update_id": 77001, "message": {"message_id": 9, "date": 1700000000, "text": "hola ¡ñ!",
           "chat": {"id": 6001, "type": "private"}, "from": {"id": 6001, "is_bot": false, "first_name": "Ana"}}})";
   http_in req{"POST", "/webhooks/telegram", {{"x-telegram-bot-api-secret-token", "secret"}}, update};
-  auto answer = net::co_spawn(r.ioc, r.svc->handle_webhook("telegram", req), net::use_future).get();
+  auto answer = r.webhook(req).get();
   const std::size_t queued_when_answered = d.queued();
   const std::size_t sent_when_answered = r.provider.accepted();
   CHECK(answer.status == 200);
@@ -657,9 +669,129 @@ TEST_CASE("sender: backpressure holds a webhook while the sender is behind, and 
   http_in again = req;
   again.body = R"({"update_id": 77002, "message": {"message_id": 10, "date": 1700000001, "text": "otra",
                   "chat": {"id": 6002, "type": "private"}, "from": {"id": 6002, "is_bot": false}}})";
-  auto second = net::co_spawn(r.ioc, r.svc->handle_webhook("telegram", again), net::use_future).get();
+  auto second = r.webhook(again).get();
   CHECK(second.status == 200);
   CHECK(r.svc->counters().backpressure_waits == 1);
+}
+
+namespace {
+http_in telegram_text(long chat, long update_id, const std::string& text) {
+  const nlohmann::json u = {{"update_id", update_id},
+                            {"message",
+                             {{"message_id", update_id},
+                              {"date", 1700000000},
+                              {"text", text},
+                              {"chat", {{"id", chat}, {"type", "private"}}},
+                              {"from", {{"id", chat}, {"is_bot", false}, {"first_name", "Ana"}}}}}};
+  return {"POST", "/webhooks/telegram", {{"x-telegram-bot-api-secret-token", "secret"}}, u.dump()};
+}
+bool answered(std::future<http_out>& f, std::chrono::milliseconds within) {
+  return f.wait_for(within) == std::future_status::ready;
+}
+}  // namespace
+
+TEST_CASE("backpressure: waiting webhooks go in turn, each when a reply left, and a newcomer waits behind them") {
+  rig r;
+  std::atomic<std::size_t> backlog{10};
+  const std::size_t limit = 5;
+  r.svc->set_backpressure(limit, [&backlog] { return backlog.load(); });
+  const auto& waits = r.svc->counters().backpressure_waits;
+  std::vector<std::future<http_out>> hooks;
+  // Three learners write while the sender is behind: each waits, in the order they came.
+  for (int k = 0; k < 3; ++k) {
+    hooks.push_back(r.webhook(telegram_text(7100 + k, 91000 + k, "¿sigo? ñ " + std::to_string(k))));
+    REQUIRE(eventually([&] { return waits == k + 1; }));
+  }
+  // Still behind: word from the sender lets nobody through.
+  r.svc->backlog_progressed();
+  CHECK_FALSE(answered(hooks[0], 100ms));
+  // Caught up: one word, one webhook — the first to wait.
+  backlog = limit;
+  r.svc->backlog_progressed();
+  REQUIRE(answered(hooks[0], 2000ms));
+  CHECK(hooks[0].get().status == 200);
+  CHECK_FALSE(answered(hooks[1], 100ms));
+  CHECK_FALSE(answered(hooks[2], 0ms));
+  // A learner writing now, with room below the limit, still waits behind those waiting.
+  hooks.push_back(r.webhook(telegram_text(7103, 91003, "recién llegado ¡hola!")));
+  REQUIRE(eventually([&] { return waits == 4; }));
+  CHECK_FALSE(answered(hooks[3], 100ms));
+  for (std::size_t k = 1; k < hooks.size(); ++k) {
+    r.svc->backlog_progressed();
+    REQUIRE(answered(hooks[k], 2000ms));
+    CHECK(hooks[k].get().status == 200);
+    for (std::size_t later = k + 1; later < hooks.size(); ++later) CHECK_FALSE(answered(hooks[later], 50ms));
+  }
+  // Nobody waits and there is room: straight through, no wait counted.
+  auto now = r.webhook(telegram_text(7104, 91004, "sin esperar"));
+  REQUIRE(answered(now, 2000ms));
+  CHECK(waits == 4);
+  // Every learner was stepped: nothing lost while waiting.
+  for (long chat = 7100; chat <= 7104; ++chat) CHECK(r.load("telegram:" + std::to_string(chat)).exists);
+}
+
+TEST_CASE("sender: replies committed and not yet read count in its backlog until a read reaches them") {
+  rig r;
+  auto o = fast_options();
+  o.poll = 60000ms;  // reads only when told of a commit
+  auto& d = r.add_sender(o);
+  REQUIRE(eventually([&] { return d.leases_held() == 8; }));
+  CHECK(d.replies_queued() == 0);
+  std::string conv;
+  for (int k = 0; conv.empty(); ++k)
+    if (partition_of("telegram:" + std::to_string(8000 + k), r.st->partitions()) == 3) conv = "telegram:" + std::to_string(8000 + k);
+  d.replies_committed(3, 4);
+  CHECK(d.replies_queued() == 4);
+  d.replies_committed(8, 5);   // no such partition
+  d.replies_committed(-1, 5);
+  CHECK(d.replies_queued() == 4);
+  // The commit the sender is told of: read to the end of the lane, nothing is unread any more.
+  r.update(conv, [&](commit_request& c) {
+    for (int i = 0; i < 2; ++i)
+      c.outbox.push_back(make_outbox_write(conv, "reply", "msg", nlohmann::json{{"text", "¿leíste? " + std::to_string(i)}}.dump(),
+                                           c.expected_version + 1, i));
+  });
+  REQUIRE(eventually([&] { return r.provider.delivered()[conv.substr(9)].size() == 2; }));
+  REQUIRE(eventually([&] { return d.replies_queued() == 0; }));
+}
+
+TEST_CASE("backpressure: a webhook waits 2 s at most, then is stepped") {
+  rig r;
+  r.svc->set_backpressure(1, [] { return std::size_t{50}; });  // the sender never catches up
+  const auto started = std::chrono::steady_clock::now();
+  auto hook = r.webhook(telegram_text(7200, 92000, "¿me esperas?"));
+  CHECK_FALSE(answered(hook, 1500ms));
+  REQUIRE(answered(hook, 3000ms));
+  CHECK(hook.get().status == 200);
+  CHECK(std::chrono::steady_clock::now() - started >= 1900ms);
+  CHECK(r.svc->counters().backpressure_waits == 1);
+  CHECK(r.load("telegram:7200").exists);
+}
+
+TEST_CASE("backpressure: reminders and broadcasts queued for their pace do not hold webhooks back") {
+  rig r;
+  auto o = fast_options();
+  o.channels["telegram"].per_second = 5;  // a paced broadcast: most of it waits in the queue
+  const std::size_t limit = 5;
+  auto& d = r.add_sender(o, limit);
+  REQUIRE(eventually([&] { return d.leases_held() == 8; }));
+  for (int learner = 0; learner < 40; ++learner)
+    r.commit("telegram:" + std::to_string(7300 + learner), {"aviso del curso ¡mañana! " + std::to_string(learner)},
+             "bulk");
+  REQUIRE(eventually([&] { return d.queued() > 3 * limit; }));
+  CHECK(d.replies_queued() == 0);
+  auto hook = r.webhook(telegram_text(7400, 93000, "¿y mi respuesta?"));
+  REQUIRE(answered(hook, 1000ms));
+  CHECK(hook.get().status == 200);
+  CHECK(r.svc->counters().backpressure_waits == 0);
+  // Replies count: more queued than the limit, and the next webhook waits for them.
+  for (int learner = 0; learner < 8; ++learner)
+    r.commit("telegram:" + std::to_string(7500 + learner), {"respuesta " + std::to_string(learner)});
+  REQUIRE(eventually([&] { return d.replies_queued() > limit; }));
+  auto held = r.webhook(telegram_text(7401, 93001, "¿ahora?"));
+  REQUIRE(eventually([&] { return r.svc->counters().backpressure_waits == 1; }));
+  REQUIRE(answered(held, 3000ms));
+  CHECK(held.get().status == 200);
 }
 
 TEST_CASE("record keeper: a backlog longer than one read goes into the record store in one drain, each record once") {
