@@ -236,14 +236,6 @@ void check_record(const record_fields& r, std::size_t index, const std::function
   if (!at || !(at->is_number_integer() || at->is_number_unsigned())) fail("has no integer \"at\"");
 }
 
-// The fields insert() reads from a record's text, and whether they are enough: an object or
-// an array among them (a value with items, a course's value) needs the document.
-const json_text::path_set& record_paths() {
-  static const json_text::path_set set({"conv", "id", "type", "channel", "flow", "version", "run", "node", "value",
-                                        "text", "status", "correct", "final", "points", "attempt", "segments", "at"});
-  return set;
-}
-
 void check_conv(const std::string& conv) {
   if (conv.empty() || conv.find(':') == std::string::npos)
     throw std::invalid_argument("record store: \"" + conv + "\" is not a conversation (\"<channel>:<address>\")");
@@ -258,6 +250,14 @@ void replace_cohorts(detail::sql_connection& db, const std::string& conv, const 
 }
 
 }  // namespace
+
+// The fields insert() reads from a record's text, and whether they are enough: an object or
+// an array among them (a value with items, a course's value) needs the document.
+const json_text::path_set& record_paths() {
+  static const json_text::path_set set({"conv", "id", "type", "channel", "flow", "version", "run", "node", "value",
+                                        "text", "status", "correct", "final", "points", "attempt", "segments", "at"});
+  return set;
+}
 
 std::string redact_url(const std::string& url) {
   // scheme://user:password@host…: only the password goes.
@@ -428,12 +428,18 @@ std::size_t record_store::insert(std::span<const nlohmann::json> records, std::s
 }
 
 std::size_t record_store::insert_texts(std::span<const std::string_view> texts) {
-  // Each record's fields picked from its text, or its document where pick gives up or a field
-  // is an object or an array (json_text::pick gives those empty).
   std::vector<json_text::values> recs;
   recs.reserve(texts.size());
+  for (const auto text : texts) recs.emplace_back(text, record_paths());
+  return insert_values(texts, recs);
+}
+
+std::size_t record_store::insert_values(std::span<const std::string_view> texts, std::span<json_text::values> recs) {
+  if (recs.size() != texts.size()) throw std::logic_error("record store: insert_values needs one text per record");
+  // Each record's fields as picked from its text, or its document where pick gave up or a
+  // field is an object or an array (json_text::pick gives those empty).
   for (std::size_t k = 0; k < texts.size(); ++k) {
-    auto& r = recs.emplace_back(texts[k], record_paths());
+    auto& r = recs[k];
     if (const auto* picked = r.picked();
         picked && std::any_of(picked->begin(), picked->end(), [](const auto& v) { return v.second.is_structured(); }))
       r.read_document();

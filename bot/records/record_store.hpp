@@ -28,7 +28,16 @@
 
 #include <nlohmann/json.hpp>
 
+namespace aula::json_text {
+class path_set;
+class values;
+}  // namespace aula::json_text
+
 namespace aula::records {
+
+// The fields the record store reads from a record's text (json_text::values of a record text
+// with these paths is what insert_values() takes).
+const json_text::path_set& record_paths();
 
 namespace detail {
 class sql_connection;
@@ -104,6 +113,10 @@ class record_store {
   // as its data): a record's fields are read from its text (json_text::pick), its document
   // only where a field is an object or an array; the rows are those insert() stores.
   std::size_t insert_texts(std::span<const std::string_view> texts);
+  // The same with each text's values already picked (recs[k]: json_text::values(texts[k],
+  // record_paths()), as the record keeper picks them to check and sort a batch): not picked
+  // again. A record whose picked fields hold an object or an array reads its document.
+  std::size_t insert_values(std::span<const std::string_view> texts, std::span<json_text::values> recs);
   // Called between two records of an insert (the caller's thread may give the core back).
   void on_each_record(std::function<void()> f) { between_records_ = std::move(f); }
 

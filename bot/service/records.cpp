@@ -109,6 +109,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     std::vector<taken> parts;
     std::vector<std::string> texts;                // as read from Redis (the I/O thread's; freed there)
     std::vector<std::string_view> srcs;            // the complete records' texts (in texts)
+    std::vector<json_text::values> vals;           // their fields, picked once (record_paths())
     std::vector<std::pair<int, std::string>> bad;  // (partition, entry id) of records not stored
     std::set<std::string> profiles;                // learners enrolled or changed in the batch
     std::vector<std::pair<std::string, std::string>> people;  // their directory entries, as stored
@@ -123,8 +124,9 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
   // store would refuse, none should exist, is reported and dropped rather than blocking every
   // record behind it), and notes the learners they name.
   void prepare(batch& b) {
-    // The few fields a record is checked and sorted by, without its document.
-    static const json_text::path_set paths({"conv", "id", "type", "at", "text"});
+    // The fields a record is checked and sorted by, and stored with, without its document: picked
+    // once here, then stored from (record_store::insert_values).
+    const json_text::path_set& paths = records::record_paths();
     pace.restart();
     for (auto& t : b.parts) {
       t.first = b.srcs.size();
@@ -132,7 +134,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       for (std::size_t k = 0; k < t.ids.size(); ++k) {
         pace();
         const std::string_view text = b.texts[t.text_first + k];
-        const json_text::values fields(text, paths);
+        json_text::values fields(text, paths);
         const auto at = [&fields](std::string_view path) { return fields.at(path); };
         const nlohmann::json* when = at("at");
         if (!fields.is_object() || !at("conv") || !at("id") || !at("type") || !when || !when->is_number_integer()) {
@@ -149,6 +151,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
         const std::string who = type == "admin" ? string_at("text") : conv;
         if (who.find(':') != std::string::npos) named.insert(who);
         b.srcs.push_back(text);
+        b.vals.push_back(std::move(fields));
       }
       t.count = b.srcs.size() - t.first;
       t.named.assign(named.begin(), named.end());
@@ -157,7 +160,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
 
   // On the store's thread: the directory's word on the batch's learners (name, canonical
   // state, cohorts) for the reports, then records [first, first + count) of the batch.
-  std::size_t store(records::record_store& db, const batch& b, std::size_t first, std::size_t count) {
+  std::size_t store(records::record_store& db, batch& b, std::size_t first, std::size_t count) {
     pace.restart();
     for (const auto& [conv, text] : b.people) {
       pace();
@@ -169,7 +172,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     }
     // Each record's data is its text as read: the commit wrote it in the compact form a dump
     // of the parsed record would give again.
-    return db.insert_texts(std::span(b.srcs).subspan(first, count));
+    return db.insert_values(std::span(b.srcs).subspan(first, count), std::span(b.vals).subspan(first, count));
   }
 
   net::awaitable<void> tick() { co_await drain_once(); }
@@ -276,6 +279,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
           }
         }
       }
+      b->vals = {};
       b->srcs = {};
       b->texts = {};  // after the stores: each record's text is its data
       // A partition whose records this drain read from the start and stored all of is

@@ -6,6 +6,7 @@
 // (scripts/test starts a throwaway PostgreSQL when one is installed), on PostgreSQL too, in a
 // database of its own that is dropped afterwards; without it the PostgreSQL variant is skipped
 // with a warning.
+#include "bot/engine/json_text.hpp"
 #include "bot/records/record_store.hpp"
 
 #include <catch2/catch.hpp>
@@ -550,7 +551,8 @@ TEST_CASE("records: records given as texts are stored in the rows their document
   // The record keeper stores texts (insert_texts reads their fields without documents where it
   // can); insert() stores documents. Both databases must hold the same rows and items.
   temp_dir dir;
-  const fs::path from_docs = dir.path / "docs.db", from_texts = dir.path / "texts.db";
+  const fs::path from_docs = dir.path / "docs.db", from_texts = dir.path / "texts.db",
+                 from_values = dir.path / "values.db";
   std::vector<json> recs = scenario();
   // Odd shapes too: numbers where texts go, floats, booleans, values of every kind.
   recs.push_back({{"id", "o.1"}, {"type", "answer"}, {"conv", A}, {"version", 3}, {"flow", "f"}, {"at", 9001},
@@ -582,6 +584,12 @@ TEST_CASE("records: records given as texts are stored in the rows their document
     CHECK_THROWS_WITH(b->insert_texts(std::span(bad)), Catch::Contains("record 1") && Catch::Contains("\"id\""));
     const std::vector<std::string_view> not_json{"<html>"};
     CHECK_THROWS_WITH(b->insert_texts(std::span(not_json)), Catch::Contains("not a JSON object"));
+    // Picked beforehand (as the record keeper picks them to check a batch), then stored.
+    auto c = open_record_store("sqlite://" + from_values.string());
+    std::vector<aula::json_text::values> picked;
+    for (const auto v : views) picked.emplace_back(v, record_paths());
+    REQUIRE(c->insert_values(std::span(views), std::span(picked)) == recs.size());
+    CHECK_THROWS_AS(c->insert_values(std::span(views).first(2), std::span(picked).first(1)), std::logic_error);
   }
   const auto rows = [](const fs::path& file, const std::string& sql) {
     sqlite3* db = nullptr;
@@ -609,6 +617,8 @@ TEST_CASE("records: records given as texts are stored in the rows their document
   CHECK(want.size() == recs.size());
   CHECK(rows(from_texts, records_sql) == want);
   CHECK(rows(from_texts, items_sql) == rows(from_docs, items_sql));
+  CHECK(rows(from_values, records_sql) == want);
+  CHECK(rows(from_values, items_sql) == rows(from_docs, items_sql));
   CHECK(rows(from_docs, items_sql).size() > 10);
 }
 
