@@ -34,6 +34,9 @@ def main():
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--walk", default=eb.DEFAULT_WALK)
+    # Under callgrind aula answers a few hundred webhooks a second: with 10,000 learners the window
+    # would hold mostly first messages (the notice's question), not the lesson.
+    ap.add_argument("--users", type=int, default=300, help="learners walking (each walks the lesson in the window)")
     args = ap.parse_args()
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         print("instructions: valgrind is not installed (scripts/install-deps)", file=sys.stderr)
@@ -41,7 +44,7 @@ def main():
     bins = [os.path.abspath(b) for b in args.aula]
     work = tempfile.mkdtemp(prefix="aula-instructions-")
     ns = argparse.Namespace(root=args.root, aula=bins[0], mock=args.mock, wrk_script=args.wrk_script, peer_dir="",
-                            users=10000, walk=args.walk, server_cpus="1", load_cpus="0", server_threads=1,
+                            users=args.users, walk=args.walk, server_cpus="1", load_cpus="0", server_threads=1,
                             workdir=work)
     plain = eb.pinned
 
@@ -70,7 +73,7 @@ def main():
                     time.sleep(2)
                     pid = str(server.pid)
                     subprocess.run(["callgrind_control", "-z", pid], capture_output=True, timeout=120)
-                    w = eb.run_wrk(ns, server, "telegram", args.walk, eb.MEASURED_BASE, 10000, args.connections, 1,
+                    w = eb.run_wrk(ns, server, "telegram", args.walk, eb.MEASURED_BASE, args.users, args.connections, 1,
                                    args.duration, 12)
                     eb.wait_drained(mock, quiet_s=1.0, limit_s=180)
                     time.sleep(4)  # the record keeper's last drain
