@@ -220,6 +220,7 @@ std::size_t sms_length(std::string_view text) {
 }
 
 std::string sms_valid_utf8(std::string_view text) {
+  if (utf8_valid(text)) return std::string(text);  // nearly always: no decoding
   std::string out;
   out.reserve(text.size());
   for (char32_t c : utf8_decode(text)) utf8_append(out, c);

@@ -11,6 +11,8 @@ namespace aula {
 
 // Decodes UTF-8 into code points; malformed sequences become U+FFFD.
 std::u32string utf8_decode(std::string_view s);
+// Whether s is well-formed UTF-8 (what utf8_decode decodes without a U+FFFD of its own).
+bool utf8_valid(std::string_view s);
 void utf8_append(std::string& out, char32_t cp);
 
 // Folds text for comparison: letters lower-cased with accents removed ("Sí" -> "si",

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,40 @@ TEST_CASE("utf8_decode replaces each malformed byte with U+FFFD and resynchronis
   CHECK(utf8_decode("\xED\xA0\x80").front() == 0xFFFD);                // surrogate
   CHECK(utf8_decode("\xF4\x90\x80\x80").front() == 0xFFFD);            // > U+10FFFF
   CHECK(utf8_decode("\xF0\x9F\x91\x8B\xFF") == std::u32string{0x1F44B, 0xFFFD});
+}
+
+TEST_CASE("utf8_valid says whether utf8_decode would give the text back unchanged", "[text][utf8]") {
+  // The reference: decoding and encoding again gives the same bytes exactly when the text is
+  // well-formed (each malformed byte becomes U+FFFD, three bytes of its own).
+  const auto round_trip = [](std::string_view s) {
+    std::string out;
+    for (char32_t c : utf8_decode(s)) utf8_append(out, c);
+    return out;
+  };
+  CHECK(utf8_valid(""));
+  CHECK(utf8_valid("¿Qué tal? ¡Sí! ñandú 👩🏽‍🏫 €"));
+  CHECK_FALSE(utf8_valid("a\xC3"));
+  CHECK_FALSE(utf8_valid("\xC1\xBF"));
+  CHECK_FALSE(utf8_valid("\xED\xA0\x80"));
+  CHECK_FALSE(utf8_valid("\xF4\x90\x80\x80"));
+  CHECK_FALSE(utf8_valid("\xEF\xBF\xBD\xFF"));  // U+FFFD itself is fine; the 0xFF is not
+  // Generated texts: pieces of valid text, cut anywhere, with stray bytes.
+  const std::vector<std::string> pieces = {"a", "á", "ñ", "¿", "€", "👋", "\xC3", "\x80", "\xF0\x9F", "\xFF", "\xED\xA0\x80",
+                                           "\xE0\x80\x80", " ", "\xF4\x8F\xBF\xBF"};
+  std::uint32_t seed = 12345;
+  const auto next = [&seed] { return seed = seed * 1664525u + 1013904223u; };
+  int valid = 0, invalid = 0;
+  for (int n = 0; n < 3000; ++n) {
+    std::string s;
+    const int parts = static_cast<int>(next() % 6);
+    for (int k = 0; k < parts; ++k) s += pieces[next() % pieces.size()];
+    if (!s.empty() && next() % 4 == 0) s.resize(next() % s.size());  // cut inside a sequence too
+    const bool want = round_trip(s) == s;
+    CHECK(utf8_valid(s) == want);
+    (want ? valid : invalid)++;
+  }
+  CHECK(valid > 300);  // both kinds were tried
+  CHECK(invalid > 300);
 }
 
 TEST_CASE("utf8_append encodes code points and round-trips with utf8_decode", "[text][utf8]") {
