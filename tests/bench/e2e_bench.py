@@ -43,6 +43,7 @@ import yaml
 DEFAULT_WALK = "curso|1|2|1|2|9"
 # The learner's answers in the record store: quiz answers and answers to questions (the NPS).
 ANSWER_TYPES = ("quiz", "answer")
+ANSWER_TYPES_SQL = "type IN (" + ", ".join("?" * len(ANSWER_TYPES)) + ")"  # with ANSWER_TYPES as parameters
 
 TG_TOKEN = "123456:BENCH-token"
 TG_SECRET = "bench-secret-token"
@@ -343,8 +344,8 @@ class Aula:
         if os.path.exists(self.records):
             with sqlite3.connect(self.records, timeout=10) as c:
                 for p in prefixes:
-                    n += c.execute("SELECT count(*) FROM records WHERE type IN ('quiz', 'answer') AND conv LIKE ?",
-                                   (p + "%",)).fetchone()[0]
+                    n += c.execute(f"SELECT count(*) FROM records WHERE {ANSWER_TYPES_SQL} AND conv LIKE ?",
+                                   (*ANSWER_TYPES, p + "%")).fetchone()[0]
         return n, left
 
     def close(self):
@@ -434,7 +435,7 @@ def answer_ids(server, redis, conv):
                 ids.add(rec.get("id"))
     if os.path.exists(server.records):
         with sqlite3.connect(server.records, timeout=10) as c:
-            for (i,) in c.execute("SELECT id FROM records WHERE conv = ? AND type IN ('quiz', 'answer')", (conv,)):
+            for (i,) in c.execute(f"SELECT id FROM records WHERE conv = ? AND {ANSWER_TYPES_SQL}", (conv, *ANSWER_TYPES)):
                 ids.add(i)
     return ids
 
