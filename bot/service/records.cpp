@@ -1,13 +1,9 @@
 #include "bot/service/records.hpp"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <deque>
 #include <map>
 #include <set>
-#include <thread>
 #include <tuple>
 
 #include "bot/delivery/delivery.hpp"
@@ -15,6 +11,7 @@
 #include "bot/io/log.hpp"
 #include "bot/io/periodic.hpp"
 #include "bot/service/directory.hpp"
+#include "bot/service/keeper_pace.hpp"
 #include "bot/service/privacy.hpp"
 #include "bot/service/roster.hpp"
 #include "bot/service/service.hpp"
@@ -29,29 +26,6 @@ constexpr std::size_t batch_size = 500;  // records read from one partition's st
 constexpr std::size_t per_transaction = 1000;
 }
 
-// The record store's thread gives the core back often. On a core shared with the I/O
-// thread, the scheduler hands a runnable keeper the core at a tick (every 4 ms at 250 Hz)
-// and lets it keep it until the next one: a webhook waited up to 4 ms behind a batch of
-// inserts (perf sched; the thread's nice 10 does not shorten that, a shorter slice neither).
-// So the thread works at most `quantum` at a time, then sleeps `rest`: whatever waited for
-// the core runs meanwhile.
-class pacer {
- public:
-  using clock = std::chrono::steady_clock;
-  static constexpr auto quantum = std::chrono::microseconds(100);
-  static constexpr auto rest = std::chrono::microseconds(50);
-
-  void restart() { since_ = clock::now(); }
-  void operator()() {
-    if (clock::now() - since_ < quantum) return;
-    std::this_thread::sleep_for(rest);
-    restart();
-  }
-
- private:
-  clock::time_point since_ = clock::now();
-};
-
 struct record_keeper::impl : std::enable_shared_from_this<impl> {
   net::any_io_executor ex;
   service& svc;
@@ -59,29 +33,31 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
   std::unique_ptr<records::record_store> db;
   net::thread_pool pool{1};  // the record store's calls block: one thread, one connection
   std::shared_ptr<bool> running;
-  pacer pace;  // used on the pool's thread only
+  // The drain is background work: idle policy while it keeps up, else paced (keeper_pace.hpp).
+  // Used on the pool's thread only.
+  keeper_pace::pacer pace{keeper_pace::yield_supported()};
 
   impl(net::any_io_executor e, service& s, delivery& d) : ex(std::move(e)), svc(s), sender(d) {
-    // The drain is background work: on a busy core, webhooks and sends go first (a batch of
-    // inserts at nice 0 delayed requests by milliseconds). Linux: the nice of this thread only.
-    net::post(pool, [] { (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10); });
+    net::post(pool, [] { (void)keeper_pace::set_thread_nice(); });
   }
   ~impl() { pool.join(); }
 
   // Not a coroutine: an awaitable made by async_initiate (g++ 12 mishandles a lambda that is a
   // temporary of a co_await expression, so none is).
-  net::awaitable<nlohmann::json> run(const record_keeper::job& f) {
+  net::awaitable<nlohmann::json> run(const record_keeper::job& f,
+                                     keeper_pace::job_kind kind = keeper_pace::job_kind::other) {
     auto self = shared_from_this();
     auto fn = std::make_shared<const record_keeper::job>(f);
-    auto init = [self, fn](auto handler) {
+    auto init = [self, fn, kind](auto handler) {
           auto back = net::get_associated_executor(handler, self->ex);
           auto h = std::make_shared<decltype(handler)>(std::move(handler));
           // `self` travels back to the I/O thread: the impl (and its pool) is never released on
           // the pool's own thread, which could not join itself.
-          net::post(self->pool, [self, fn, back, h]() mutable {
+          net::post(self->pool, [self, fn, back, h, kind]() mutable {
             std::exception_ptr e;
             nlohmann::json v;
             try {
+              self->pace.begin(kind);
               v = (*fn)(*self->db);
             } catch (...) {
               e = std::current_exception();
@@ -112,6 +88,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     std::vector<json_text::values> vals;           // their fields, picked once (record_paths())
     std::vector<std::pair<int, std::string>> bad;  // (partition, entry id) of records not stored
     std::set<std::string> profiles;                // learners enrolled or changed in the batch
+    keeper_pace::job_kind kind = keeper_pace::job_kind::keeps_up;
     std::vector<std::pair<std::string, std::string>> people;  // their directory entries, as stored
   };
 
@@ -127,7 +104,6 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     // The fields a record is checked and sorted by, and stored with, without its document: picked
     // once here, then stored from (record_store::insert_values).
     const json_text::path_set& paths = records::record_paths();
-    pace.restart();
     for (auto& t : b.parts) {
       t.first = b.srcs.size();
       std::set<std::string> named;
@@ -161,7 +137,6 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
   // On the store's thread: the directory's word on the batch's learners (name, canonical
   // state, cohorts) for the reports, then records [first, first + count) of the batch.
   std::size_t store(records::record_store& db, batch& b, std::size_t first, std::size_t count) {
-    pace.restart();
     for (const auto& [conv, text] : b.people) {
       pace();
       auto j = json_text::parse_or_discarded(text);
@@ -240,15 +215,34 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
         b->parts.push_back(std::move(t));
       }
       if (b->parts.empty()) break;
+      {
+        // Behind: the oldest record read waited longer than behind_after (its stream id is the
+        // time Redis added it; a clock behind Redis's never counts as behind).
+        std::vector<std::string> firsts;
+        for (const auto& t : b->parts) firsts.push_back(t.ids.front());
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        if (keeper_pace::behind(firsts, now_ms, keeper_pace::pacer::behind_after)) b->kind = keeper_pace::job_kind::other;
+      }
       const record_keeper::job parse = [self, b](records::record_store&) {
         self->prepare(*b);
         return nlohmann::json();
       };
-      co_await run(parse);
+      co_await run(parse, b->kind);
       for (const auto& pe : b->bad)
         log::warn("result record without conv/id/type/at: not stored", {{"partition", pe.first}, {"entry", pe.second}});
-      for (const auto& conv : b->profiles)
-        if (auto v = co_await svc.backing_store().dir_get(learner_key(conv))) b->people.emplace_back(conv, std::move(*v));
+      if (!b->profiles.empty()) {
+        std::vector<std::string> keys;
+        keys.reserve(b->profiles.size());
+        for (const auto& conv : b->profiles) keys.push_back(learner_key(conv));
+        auto got = co_await svc.backing_store().dir_get_many(keys);
+        std::size_t i = 0;
+        for (const auto& conv : b->profiles) {
+          if (got[i]) b->people.emplace_back(conv, std::move(*got[i]));
+          ++i;
+        }
+      }
       // Stores records [first, first + count) of the batch with the learners it names.
       auto store_job = [&self, &b](std::size_t first, std::size_t count) -> record_keeper::job {
         return [self, b, first, count](records::record_store& db) {
@@ -258,7 +252,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       std::exception_ptr failed;
       try {
         const record_keeper::job store_all = store_job(0, b->srcs.size());
-        const nlohmann::json n = co_await run(store_all);
+        const nlohmann::json n = co_await run(store_all, b->kind);
         stored += n.get<std::size_t>();
         for (auto& t : b->parts) t.stored = true;
       } catch (const std::exception&) {
@@ -271,7 +265,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
         for (auto& t : b->parts) {
           const record_keeper::job store_one = store_job(t.first, t.count);
           try {
-            const nlohmann::json n = co_await run(store_one);
+            const nlohmann::json n = co_await run(store_one, b->kind);
             stored += n.get<std::size_t>();
             t.stored = true;
           } catch (const std::exception&) {

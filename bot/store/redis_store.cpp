@@ -815,6 +815,23 @@ class redis_store final : public store {
     co_return r.str;
   }
 
+  net::awaitable<std::vector<std::optional<std::string>>> dir_get_many(const std::vector<std::string>& keys) override {
+    constexpr std::size_t per_round_trip = 256;
+    std::vector<std::optional<std::string>> out;
+    out.reserve(keys.size());
+    for (std::size_t at = 0; at < keys.size(); at += per_round_trip) {
+      std::vector<std::vector<std::string>> batch;
+      for (std::size_t i = at; i < std::min(keys.size(), at + per_round_trip); ++i)
+        batch.push_back(redis_cmd("GET", keys_.dir(keys[i])));
+      auto rs = co_await pipeline(std::move(batch));
+      for (auto& r : rs) {
+        if (r.is_nil()) out.emplace_back(std::nullopt);
+        else out.emplace_back(std::move(r.str));
+      }
+    }
+    co_return out;
+  }
+
   net::awaitable<void> dir_set(const std::string& key, const std::string& value,
                                std::chrono::milliseconds ttl) override {
     if (ttl.count() > 0)

@@ -34,6 +34,13 @@ net::awaitable<bool> store::outbox_done(int p, const std::vector<std::string>& e
   co_return true;
 }
 
+net::awaitable<std::vector<std::optional<std::string>>> store::dir_get_many(const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> out;
+  out.reserve(keys.size());
+  for (const auto& k : keys) out.push_back(co_await dir_get(k));
+  co_return out;
+}
+
 net::awaitable<std::vector<outbox_entry>> store::results_pending(int p, std::size_t max) {
   auto raw = co_await results_read(p, "", max);
   std::vector<outbox_entry> out;

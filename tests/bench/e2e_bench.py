@@ -330,11 +330,16 @@ class Aula:
         prefix = str(base)[:2] if channel == "telegram" else "+52" + ("%010d" % base)[:2]
         return redis.count_keys(f"aula:*:s:{channel}:{prefix}*")
 
+    @staticmethod
+    def results_pending(redis):
+        """Result records in Redis' streams, not yet in the record store."""
+        return sum(int(redis.cli("XLEN", k).strip() or 0) for k in redis.keys("aula:{p*}:results"))
+
     def answer_records(self, redis, prefixes, wait_s=20):
         """Answer records of the measured learners: waits for the drain to empty Redis' result
         streams into the record store, then counts there (what is still in Redis is counted too)."""
         def pending():
-            return sum(int(redis.cli("XLEN", k).strip() or 0) for k in redis.keys("aula:{p*}:results"))
+            return self.results_pending(redis)
         try:
             wait_until(lambda: pending() == 0, wait_s, "the result drain", interval=0.5)
         except RuntimeError:
@@ -484,9 +489,14 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
             run_wrk(args, server, channel, walk, WARMUP_BASE, min(args.users, 2000), conns, threads, warmup, run * 10 + 1)
         wait_drained(mock, quiet_s=0.5, limit_s=30)
         sent0 = server.redis_sent() if isinstance(server, Aula) else {}
+        if isinstance(server, Aula):
+            res["results_pending_at_start_of_window"] = Aula.results_pending(redis)
         s0, c0, cpu0, t0 = mock.stats(chats=True), redis.commandstats(), cpu_seconds(server.pid), time.monotonic()
         w = run_wrk(args, server, channel, walk, MEASURED_BASE, args.users, conns, threads, duration, run * 10 + 2)
         t1, cpu1, s1 = time.monotonic(), cpu_seconds(server.pid), mock.stats(chats=True)
+        if isinstance(server, Aula):
+            # The record keeper's backlog: result records the window left in Redis (stored later).
+            res["results_pending_at_end_of_window"] = Aula.results_pending(redis)
         _, drain_s = wait_drained(mock, quiet_s=1.0, limit_s=60)
         s2 = mock.stats(chats=True)
         cpu2, c2 = cpu_seconds(server.pid), redis.commandstats()

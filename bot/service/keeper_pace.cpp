@@ -1,0 +1,97 @@
+#include "bot/service/keeper_pace.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <thread>
+
+namespace aula::keeper_pace {
+
+bool set_thread_nice() { return setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), keeper_nice) == 0; }
+
+bool set_thread_policy(policy p) {
+  sched_param sp{};
+  return pthread_setschedparam(pthread_self(), p == policy::idle ? SCHED_IDLE : SCHED_OTHER, &sp) == 0;
+}
+
+policy thread_policy() {
+  int pol = SCHED_OTHER;
+  sched_param sp{};
+  if (pthread_getschedparam(pthread_self(), &pol, &sp) != 0) return policy::normal;
+  return pol == SCHED_IDLE ? policy::idle : policy::normal;
+}
+
+bool yield_supported() {
+  static const bool ok = [] {
+    bool back = false;
+    std::thread t([&back] {
+      (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), keeper_nice);
+      back = set_thread_policy(policy::idle) && set_thread_policy(policy::normal) && thread_policy() == policy::normal;
+    });
+    t.join();
+    return back;
+  }();
+  return ok;
+}
+
+bool behind(const std::vector<std::string>& first_ids, std::int64_t now_ms, std::chrono::milliseconds limit) {
+  for (const auto& id : first_ids) {
+    std::int64_t ms = 0;
+    const auto dash = id.find('-');
+    const char* end = id.data() + (dash == std::string::npos ? id.size() : dash);
+    auto [p, ec] = std::from_chars(id.data(), end, ms);
+    if (ec != std::errc{} || p != end || id.empty()) continue;
+    if (now_ms - ms > limit.count()) return true;
+  }
+  return false;
+}
+
+pacer::pacer(bool yield) : pacer(yield, hooks{}) {}
+
+pacer::pacer(bool yield, hooks h) : yield_(yield), h_(std::move(h)) {
+  if (!h_.sleep) h_.sleep = [](std::chrono::microseconds d) { std::this_thread::sleep_for(d); };
+}
+
+void pacer::to(mode m) {
+  const policy want = m == mode::idle ? policy::idle : policy::normal;
+  const policy had = mode_ == mode::idle ? policy::idle : policy::normal;
+  if (!known_ || want != had) {
+    // A refused switch leaves the thread as it was; the idle policy is only asked for where
+    // leaving it was shown to work, so a refusal to enter it leaves the thread normal: paced.
+    if (!h_.set(want)) {
+      if (want == policy::idle) m = mode::paced;
+      else if (known_) return;
+    }
+  }
+  mode_ = m;
+  known_ = true;
+}
+
+void pacer::begin(job_kind k) {
+  switch (k) {
+    case job_kind::keeps_up: to(yield_ ? mode::idle : mode::paced); break;
+    case job_kind::other: to(mode::paced); break;
+  }
+  job_start_ = since_ = h_.now();
+}
+
+void pacer::operator()() {
+  const auto now = h_.now();
+  if (mode_ == mode::idle) {
+    // Any waking thread preempts this one: no need to rest. But a core that never idles leaves
+    // it nothing: after `starved_after`, the rest of the job runs paced.
+    if (now - job_start_ >= starved_after) {
+      to(mode::paced);
+      since_ = now;
+    }
+    return;
+  }
+  if (now - since_ < quantum) return;
+  h_.sleep(rest);
+  since_ = h_.now();
+}
+
+}  // namespace aula::keeper_pace

@@ -1,0 +1,86 @@
+// How the record keeper's thread shares a core with the I/O thread (records.cpp).
+//
+// Storing records is background work: it must keep up, but should not make a webhook wait.
+// Three ways to run a job on the keeper's thread:
+// - idle: the SCHED_IDLE policy, for a drain's batch that keeps up. Linux preempts such a
+//   thread as soon as any other thread wakes on the core. Measured (Telegram, one connection,
+//   alternated): a webhook's p99 1.0-1.1 ms with it, 2.0-2.3 ms paced at nice 10 (nice 19 and
+//   SCHED_BATCH the same). After `starved_after` in one job (the core never idles), the rest
+//   of the job runs paced.
+// - paced: the normal policy, a `rest` after each `quantum` of work (a runnable thread keeps
+//   the core for a whole slice; webhooks waited up to 4 ms behind a batch of inserts). For
+//   other jobs (reports, batches behind), and batches that keep up where the idle policy
+//   cannot be used.
+// A drain that is behind (its oldest record waited longer than `behind_after`) runs paced.
+// Note: under a saturated core the drain does not keep up either way (the I/O thread's part of
+// it waits behind webhooks; measured at 64 connections, 60 s: 0.4-1.1 million records left in
+// Redis); running it without rests halved that and doubled the one-connection p99. See
+// tests/bench/NOTES.md.
+//
+// Leaving SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE that allows nice 10
+// (sched(7)); without either, `yield_supported()` is false and the idle policy is never used.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace aula::keeper_pace {
+
+enum class mode { idle, paced };
+enum class policy { idle, normal };
+// What a job is: a drain's batch that keeps up, or anything else (a batch behind, a report).
+enum class job_kind { keeps_up, other };
+
+// The keeper's thread runs at nice 10 (set once, first): a paced batch at nice 0 gave a worse
+// one-connection p99 (3.1 vs 2.7 ms, one alternated pair).
+constexpr int keeper_nice = 10;
+bool set_thread_nice();
+// The calling thread's policy: SCHED_IDLE or SCHED_OTHER (its nice unchanged). False if the
+// system refused.
+bool set_thread_policy(policy p);
+policy thread_policy();
+// Whether a thread can leave SCHED_IDLE again here (tried once, on a thread of its own).
+bool yield_supported();
+
+// Whether a batch whose entries start with these stream ids ("<ms>-<seq>", one per partition
+// read) waited longer than `limit`: the oldest entry's time against `now_ms` (Unix ms). Ids not
+// of that form are skipped; a clock behind Redis's never counts as behind.
+bool behind(const std::vector<std::string>& first_ids, std::int64_t now_ms, std::chrono::milliseconds limit);
+
+class pacer {
+ public:
+  using clock = std::chrono::steady_clock;
+  static constexpr auto quantum = std::chrono::microseconds(100);  // paced: work at most this long,
+  static constexpr auto rest = std::chrono::microseconds(50);      // then sleep this long
+  static constexpr auto starved_after = std::chrono::milliseconds(100);
+  static constexpr auto behind_after = std::chrono::milliseconds(2000);
+
+  struct hooks {
+    std::function<bool(policy)> set = set_thread_policy;
+    std::function<void(std::chrono::microseconds)> sleep;  // default: std::this_thread::sleep_for
+    std::function<clock::time_point()> now = [] { return clock::now(); };
+  };
+  // `yield`: whether the idle policy may be used at all (yield_supported() in the server).
+  explicit pacer(bool yield);
+  pacer(bool yield, hooks h);
+
+  // At the start of a job on the keeper's thread.
+  void begin(job_kind k);
+  // Between records: paced, sleeps `rest` after each `quantum` of work; idle, turns paced once
+  // the job has taken `starved_after`.
+  void operator()();
+  mode current() const { return mode_; }
+
+ private:
+  void to(mode m);
+  bool yield_;
+  hooks h_;
+  mode mode_ = mode::paced;
+  bool known_ = false;  // the thread's policy was set at least once
+  clock::time_point job_start_{}, since_{};
+};
+
+}  // namespace aula::keeper_pace
