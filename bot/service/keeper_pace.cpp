@@ -2,15 +2,11 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <charconv>
 #include <thread>
 
 namespace aula::keeper_pace {
-
-bool set_thread_nice() { return setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), keeper_nice) == 0; }
 
 bool set_thread_policy(policy p) {
   sched_param sp{};
@@ -28,7 +24,6 @@ bool yield_supported() {
   static const bool ok = [] {
     bool back = false;
     std::thread t([&back] {
-      (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), keeper_nice);
       back = set_thread_policy(policy::idle) && set_thread_policy(policy::normal) && thread_policy() == policy::normal;
     });
     t.join();
@@ -73,12 +68,14 @@ void pacer::to(mode m) {
 void pacer::begin(job_kind k) {
   switch (k) {
     case job_kind::keeps_up: to(yield_ ? mode::idle : mode::paced); break;
+    case job_kind::far_behind: to(mode::flat_out); break;
     case job_kind::other: to(mode::paced); break;
   }
   job_start_ = since_ = h_.now();
 }
 
 void pacer::operator()() {
+  if (mode_ == mode::flat_out) return;
   const auto now = h_.now();
   if (mode_ == mode::idle) {
     // Any waking thread preempts this one: no need to rest. But a core that never idles leaves

@@ -11,13 +11,15 @@
 //   the core for a whole slice; webhooks waited up to 4 ms behind a batch of inserts). For
 //   other jobs (reports, batches behind), and batches that keep up where the idle policy
 //   cannot be used.
-// A drain that is behind (its oldest record waited longer than `behind_after`) runs paced.
-// Note: under a saturated core the drain does not keep up either way (the I/O thread's part of
-// it waits behind webhooks; measured at 64 connections, 60 s: 0.4-1.1 million records left in
-// Redis); running it without rests halved that and doubled the one-connection p99. See
-// tests/bench/NOTES.md.
+// - flat out: the normal policy without rests, for a batch whose oldest record waited longer
+//   than `far_behind_after`. Paced, the keeper got ~5-15 % of a saturated core and needs ~20 %
+//   at 64 connections: result records piled up in Redis without bound (1.09 million after
+//   60 s). So under saturation the lag settles near `far_behind_after`, and the keeper's work
+//   is paid for in the same minute (the throughput figures include it).
+// The thread keeps the process's nice (at nice 10 it could not take the share it needs when far
+// behind, and an unprivileged thread cannot lower its nice again).
 //
-// Leaving SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE that allows nice 10
+// Leaving SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE that allows the thread's nice
 // (sched(7)); without either, `yield_supported()` is false and the idle policy is never used.
 #pragma once
 
@@ -29,15 +31,12 @@
 
 namespace aula::keeper_pace {
 
-enum class mode { idle, paced };
+enum class mode { idle, paced, flat_out };
 enum class policy { idle, normal };
-// What a job is: a drain's batch that keeps up, or anything else (a batch behind, a report).
-enum class job_kind { keeps_up, other };
+// What a job is: a drain's batch that keeps up, one far behind, or anything else (a report, a
+// batch a little behind).
+enum class job_kind { keeps_up, far_behind, other };
 
-// The keeper's thread runs at nice 10 (set once, first): a paced batch at nice 0 gave a worse
-// one-connection p99 (3.1 vs 2.7 ms, one alternated pair).
-constexpr int keeper_nice = 10;
-bool set_thread_nice();
 // The calling thread's policy: SCHED_IDLE or SCHED_OTHER (its nice unchanged). False if the
 // system refused.
 bool set_thread_policy(policy p);
@@ -57,6 +56,7 @@ class pacer {
   static constexpr auto rest = std::chrono::microseconds(50);      // then sleep this long
   static constexpr auto starved_after = std::chrono::milliseconds(100);
   static constexpr auto behind_after = std::chrono::milliseconds(2000);
+  static constexpr auto far_behind_after = std::chrono::milliseconds(10000);
 
   struct hooks {
     std::function<bool(policy)> set = set_thread_policy;
@@ -70,7 +70,7 @@ class pacer {
   // At the start of a job on the keeper's thread.
   void begin(job_kind k);
   // Between records: paced, sleeps `rest` after each `quantum` of work; idle, turns paced once
-  // the job has taken `starved_after`.
+  // the job has taken `starved_after`; flat out, nothing.
   void operator()();
   mode current() const { return mode_; }
 

@@ -33,13 +33,11 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
   std::unique_ptr<records::record_store> db;
   net::thread_pool pool{1};  // the record store's calls block: one thread, one connection
   std::shared_ptr<bool> running;
-  // The drain is background work: idle policy while it keeps up, else paced (keeper_pace.hpp).
-  // Used on the pool's thread only.
+  // The drain is background work that must keep up: idle policy while it does, paced a little
+  // behind and for other jobs, flat out far behind (keeper_pace.hpp). Pool's thread only.
   keeper_pace::pacer pace{keeper_pace::yield_supported()};
 
-  impl(net::any_io_executor e, service& s, delivery& d) : ex(std::move(e)), svc(s), sender(d) {
-    net::post(pool, [] { (void)keeper_pace::set_thread_nice(); });
-  }
+  impl(net::any_io_executor e, service& s, delivery& d) : ex(std::move(e)), svc(s), sender(d) {}
   ~impl() { pool.join(); }
 
   // Not a coroutine: an awaitable made by async_initiate (g++ 12 mishandles a lambda that is a
@@ -223,7 +221,9 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
         const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
-        if (keeper_pace::behind(firsts, now_ms, keeper_pace::pacer::behind_after)) b->kind = keeper_pace::job_kind::other;
+        using keeper_pace::pacer;
+        if (keeper_pace::behind(firsts, now_ms, pacer::far_behind_after)) b->kind = keeper_pace::job_kind::far_behind;
+        else if (keeper_pace::behind(firsts, now_ms, pacer::behind_after)) b->kind = keeper_pace::job_kind::other;
       }
       const record_keeper::job parse = [self, b](records::record_store&) {
         self->prepare(*b);

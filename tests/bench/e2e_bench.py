@@ -975,16 +975,22 @@ def render_md(results):
                    f"{fan_out('aula'):.2f}, the peer {fan_out('peer'):.2f} — when they differ, replies/s favours the one "
                    f"sending more; webhooks/s (each fully processed, replies verified) and CPU per message compare the "
                    f"work per inbound message.", ""]
+        def pending_cell(r):
+            if "results_pending_at_end_of_window" not in r:
+                return "–"
+            return f"{r.get('results_pending_at_start_of_window', 0):,} → {r['results_pending_at_end_of_window']:,}"
         md += ["### Every run", "",
-               "| # | server | channel | conns | Redis | replies/s | webhooks/s | p50 | p99 | CPU % | µs/msg | RSS MB | cmds/msg | replies (expected) | verified |",
-               "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+               "Records in Redis: result records not yet in the record store when the window started and "
+               "ended (the record keeper's backlog; work done after the window is not in its figures).", "",
+               "| # | server | channel | conns | Redis | replies/s | webhooks/s | p50 | p99 | CPU % | µs/msg | RSS MB | cmds/msg | records in Redis (start → end) | replies (expected) | verified |",
+               "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
         for i, r in enumerate(e2e.get("runs", []), 1):
             lat = r.get("lat_ms", {})
             md.append(f"| {i} | {r['server']} | {r['channel']} | {r['connections']} | {r['redis']} | "
                       f"{fmt(r.get('replies_per_s', 0), 0)} | {fmt(r.get('webhooks_per_s', 0), 0)} | "
                       f"{lat.get('p50', 0):.2f} | {lat.get('p99', 0):.2f} | {r.get('cpu_pct_of_one_core', 0):.0f} | "
                       f"{r.get('cpu_us_per_message', 0):.0f} | {r.get('peak_rss_mb', 0):.1f} | "
-                      f"{r.get('redis_commands_per_message', 0):.2f} | {r.get('replies_after_drain', 0):,} "
+                      f"{r.get('redis_commands_per_message', 0):.2f} | {pending_cell(r)} | {r.get('replies_after_drain', 0):,} "
                       f"({r.get('replies_expected', 0):,.0f}) | "
                       f"{'ok' if r.get('ok') else 'FAILED: ' + '; '.join(r.get('failures', []))} |")
         md.append("")
