@@ -841,6 +841,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
           counters.held++;
         }
         part.held_convs.insert(conv);
+        flush_acks_now(p);
         c.hold_timer = std::make_shared<net::steady_timer>(strand);
         // Quiet hours: until they end (looked at again at least every 10 minutes; the learner
         // writing, or the test clock, wakes it sooner).
@@ -862,7 +863,10 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       if (v.what == outcome::done) {
         // Acknowledged in the partition's next batch (with the send's records): the learner's
         // next message need not wait for it.
-        queue_ack(p, it.e->id, std::move(v.records));
+        // While more of this learner's messages follow at once, their acknowledgements wait to
+        // go together (one round trip for a step's replies, not one each); the last one, a
+        // hold or the end of the queue sends them.
+        queue_ack(p, it.e->id, std::move(v.records), c.q.size() > 1);
         finished = true;
       } else if (v.what == outcome::dead || v.what == outcome::skipped) {
         nlohmann::json rec = {{"conv", conv},     {"entry", it.e->document()}, {"reason", v.reason},
@@ -916,6 +920,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         drop_queue(c);  // not acknowledged (lease lost or stopping): the holder resends it
       }
     }
+    flush_acks_now(c.p);
     c.running = false;
     c.last_used = clock_type::now();
     running_workers--;
@@ -923,11 +928,22 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
 
   // ---------------------------------------------------------------- acknowledgements
 
-  void queue_ack(int p, std::string id, std::vector<nlohmann::json> records) {
+  // `linger`: more of the learner's messages follow at once; up to `linger_max` wait for them.
+  void queue_ack(int p, std::string id, std::vector<nlohmann::json> records, bool linger = false) {
+    constexpr std::size_t linger_max = 32;
     auto& part = parts[static_cast<std::size_t>(p)];
     part.acking.insert(id);
     part.to_ack.push_back({std::move(id), std::move(records)});
-    if (part.flushing) return;
+    if (linger && part.to_ack.size() < linger_max) return;
+    flush_acks_now(p);
+  }
+
+  // Starts writing the partition's delivered entries unless that is under way (it takes what
+  // waits when it gets there) or none wait.
+  void flush_acks_now(int p) {
+    if (p < 0 || p >= static_cast<int>(parts.size())) return;
+    auto& part = parts[static_cast<std::size_t>(p)];
+    if (part.flushing || part.to_ack.empty()) return;
     part.flushing = true;
     flushers++;
     net::co_spawn(strand, flush_acks(p), net::detached);
@@ -956,6 +972,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       for (int attempt = 0;; ++attempt) {
         try {
           acked = co_await st.outbox_done(p, ids, records, part.f);
+          counters.ack_writes++;
           break;
         } catch (const std::exception& e) {
           if (worth_logging("acknowledgement failed"))

@@ -68,7 +68,8 @@ struct delivery_counters {
   std::atomic<long> sent{0}, retries{0}, throttled{0}, dead_letters{0}, skipped{0}, stopped{0}, leases_taken{0},
       leases_lost{0}, fenced{0}, timers_claimed{0}, segments{0}, reengaged{0}, held{0}, quiet{0}, tier{0},
       resends_avoided{0},  // sent under a lapsed lease, acknowledged once this instance held it again
-      rereads{0};          // the outbox read again from the start: the store reconnected (maybe elsewhere)
+      rereads{0},          // the outbox read again from the start: the store reconnected (maybe elsewhere)
+      ack_writes{0};       // acknowledgement writes: one round trip each, for one or more delivered entries
 
   // Provider refusals an operator must act on, by (channel, kind): "auth" (credentials refused:
   // WhatsApp's Graph error 190, any HTTP 401) and "template" (a WhatsApp template refused).

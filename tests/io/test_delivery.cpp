@@ -248,6 +248,24 @@ TEST_CASE("sender: every message delivered once, in order per learner") {
   CHECK(r.senders[0]->leases_held() == 8);
 }
 
+TEST_CASE("sender: a learner's messages that go one after the other are acknowledged together") {
+  rig r;
+  auto& d = r.add_sender(fast_options());
+  const std::vector<std::string> lesson{"Hola 👋", "¿Qué es el trabajo infantil?", "Lección 1 — ñandú", "á é í ó ú",
+                                        "Pregunta 1", "¡Responde!"};
+  r.commit("telegram:501", lesson);
+  REQUIRE(eventually([&] { return r.provider.accepted() >= 6; }));
+  REQUIRE(eventually([&] { return r.pending() == 0; }));
+  CHECK(r.provider.delivered()["501"] == lesson);
+  // One write for the six (each alone was one write per message); a second learner's two
+  // messages, committed after, add one.
+  CHECK(d.counters().ack_writes == 1);
+  r.commit("telegram:502", {"uno", "dos"});
+  REQUIRE(eventually([&] { return r.pending() == 0 && r.provider.accepted() >= 8; }));
+  CHECK(d.counters().ack_writes == 2);
+  CHECK(d.counters().sent == 8);
+}
+
 TEST_CASE("sender: a message sent while the lease lapsed is acknowledged when the lease comes back, not sent twice") {
   rig r;
   auto o = fast_options();
