@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <charconv>
 #include <thread>
 
@@ -32,16 +33,19 @@ bool yield_supported() {
   return ok;
 }
 
-bool behind(const std::vector<std::string>& first_ids, std::int64_t now_ms, std::chrono::milliseconds limit) {
+job_kind batch_kind(const std::vector<std::string>& first_ids, std::int64_t now_ms) {
+  std::int64_t waited = 0;  // the oldest entry's wait
   for (const auto& id : first_ids) {
     std::int64_t ms = 0;
     const auto dash = id.find('-');
     const char* end = id.data() + (dash == std::string::npos ? id.size() : dash);
     auto [p, ec] = std::from_chars(id.data(), end, ms);
     if (ec != std::errc{} || p != end || id.empty()) continue;
-    if (now_ms - ms > limit.count()) return true;
+    waited = std::max(waited, now_ms - ms);
   }
-  return false;
+  if (waited > pacer::far_behind_after.count()) return job_kind::far_behind;
+  if (waited > pacer::behind_after.count()) return job_kind::other;
+  return job_kind::keeps_up;
 }
 
 pacer::pacer(bool yield) : pacer(yield, hooks{}) {}

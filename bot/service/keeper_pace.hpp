@@ -44,10 +44,11 @@ policy thread_policy();
 // Whether a thread can leave SCHED_IDLE again here (tried once, on a thread of its own).
 bool yield_supported();
 
-// Whether a batch whose entries start with these stream ids ("<ms>-<seq>", one per partition
-// read) waited longer than `limit`: the oldest entry's time against `now_ms` (Unix ms). Ids not
-// of that form are skipped; a clock behind Redis's never counts as behind.
-bool behind(const std::vector<std::string>& first_ids, std::int64_t now_ms, std::chrono::milliseconds limit);
+// What a drain's batch is, by how long its oldest entry waited: its entries start with these
+// stream ids ("<ms>-<seq>", one per partition read; the time Redis added it) against `now_ms`
+// (Unix ms): keeps_up up to pacer::behind_after, far_behind past pacer::far_behind_after, other
+// between. Ids not of that form are skipped; a clock behind Redis's never counts as behind.
+job_kind batch_kind(const std::vector<std::string>& first_ids, std::int64_t now_ms);
 
 class pacer {
  public:

@@ -214,16 +214,13 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       }
       if (b->parts.empty()) break;
       {
-        // Behind: the oldest record read waited longer than behind_after (its stream id is the
-        // time Redis added it; a clock behind Redis's never counts as behind).
+        // By how long the oldest record read waited (its stream id is the time Redis added it).
         std::vector<std::string> firsts;
         for (const auto& t : b->parts) firsts.push_back(t.ids.front());
         const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
-        using keeper_pace::pacer;
-        if (keeper_pace::behind(firsts, now_ms, pacer::far_behind_after)) b->kind = keeper_pace::job_kind::far_behind;
-        else if (keeper_pace::behind(firsts, now_ms, pacer::behind_after)) b->kind = keeper_pace::job_kind::other;
+        b->kind = keeper_pace::batch_kind(firsts, now_ms);
       }
       const record_keeper::job parse = [self, b](records::record_store&) {
         self->prepare(*b);
