@@ -338,13 +338,11 @@ class Aula:
     def answer_records(self, redis, prefixes, wait_s=20):
         """Answer records of the measured learners: waits for the drain to empty Redis' result
         streams into the record store, then counts there (what is still in Redis is counted too)."""
-        def pending():
-            return self.results_pending(redis)
         try:
-            wait_until(lambda: pending() == 0, wait_s, "the result drain", interval=0.5)
+            wait_until(lambda: self.results_pending(redis) == 0, wait_s, "the result drain", interval=0.5)
         except RuntimeError:
             pass
-        left = pending()
+        left = self.results_pending(redis)
         n = 0
         if os.path.exists(self.records):
             with sqlite3.connect(self.records, timeout=10) as c:
