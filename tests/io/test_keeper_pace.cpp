@@ -42,18 +42,20 @@ struct fake {
 TEST_CASE("keeper pace: a batch is behind when its oldest entry waited longer than the limit") {
   const std::int64_t now = 1'780'000'000'000;
   using keeper_pace::batch_kind;
-  REQUIRE(pacer::behind_after == 2000ms);
-  REQUIRE(pacer::far_behind_after == 10000ms);
-  CHECK(batch_kind({std::to_string(now - 2500) + "-0"}, now) == job_kind::other);
-  CHECK(batch_kind({std::to_string(now - 1500) + "-3"}, now) == job_kind::keeps_up);
+  REQUIRE(pacer::behind_after == 1000ms);
+  REQUIRE(pacer::far_behind_after == 3000ms);
+  CHECK(batch_kind({std::to_string(now - 1500) + "-0"}, now) == job_kind::other);
+  CHECK(batch_kind({std::to_string(now - 900) + "-3"}, now) == job_kind::keeps_up);
+  CHECK(batch_kind({std::to_string(now - 1000) + "-3"}, now) == job_kind::keeps_up);
   // The oldest of the partitions read counts.
-  CHECK(batch_kind({std::to_string(now - 10) + "-0", std::to_string(now - 4000) + "-7"}, now) == job_kind::other);
+  CHECK(batch_kind({std::to_string(now - 10) + "-0", std::to_string(now - 2000) + "-7"}, now) == job_kind::other);
   // Ids without the time form are skipped; a Redis clock ahead of ours is never behind.
   CHECK(batch_kind({"", "abc", "-5", "12x-0", std::to_string(now + 60'000) + "-0"}, now) == job_kind::keeps_up);
-  CHECK(batch_kind({"abc", std::to_string(now - 2001)}, now) == job_kind::other);
+  CHECK(batch_kind({"abc", std::to_string(now - 1001)}, now) == job_kind::other);
   // Far behind: past the second limit.
-  CHECK(batch_kind({std::to_string(now - 10'000) + "-0"}, now) == job_kind::other);
-  CHECK(batch_kind({std::to_string(now - 3000), std::to_string(now - 10'001) + "-2"}, now) == job_kind::far_behind);
+  CHECK(batch_kind({std::to_string(now - 3000) + "-0"}, now) == job_kind::other);
+  CHECK(batch_kind({std::to_string(now - 1200), std::to_string(now - 3001) + "-2"}, now) == job_kind::far_behind);
+  CHECK(batch_kind({std::to_string(now - 60'000) + "-0"}, now) == job_kind::far_behind);
 }
 
 TEST_CASE("keeper pace: a drain's batch that keeps up runs idle without rests, then paced once starved") {
