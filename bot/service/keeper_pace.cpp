@@ -70,12 +70,17 @@ void pacer::to(mode m) {
 }
 
 void pacer::begin(job_kind k) {
+  const auto now = h_.now();
   switch (k) {
-    case job_kind::keeps_up: to(yield_ ? mode::idle : mode::paced); break;
+    case job_kind::keeps_up: {
+      const bool starved_lately = starved_at_ && now - *starved_at_ < starved_for;
+      to(yield_ && !starved_lately ? mode::idle : mode::paced);
+      break;
+    }
     case job_kind::far_behind: to(mode::flat_out); break;
     case job_kind::other: to(mode::paced); break;
   }
-  job_start_ = since_ = h_.now();
+  job_start_ = since_ = now;
 }
 
 void pacer::operator()() {
@@ -87,6 +92,7 @@ void pacer::operator()() {
     if (now - job_start_ >= starved_after) {
       to(mode::paced);
       since_ = now;
+      starved_at_ = now;
     }
     return;
   }

@@ -6,7 +6,7 @@
 //   thread as soon as any other thread wakes on the core. Measured (Telegram, one connection,
 //   alternated): a webhook's p99 1.0-1.1 ms with it, 2.0-2.3 ms paced at nice 10 (nice 19 and
 //   SCHED_BATCH the same). After `starved_after` in one job (the core never idles), the rest
-//   of the job runs paced.
+//   of the job runs paced, and so do the jobs that keep up for `starved_for` after.
 // - paced: the normal policy, a `rest` after each `quantum` of work (a runnable thread keeps
 //   the core for a whole slice; webhooks waited up to 4 ms behind a batch of inserts). For
 //   other jobs (reports, batches behind), and batches that keep up where the idle policy
@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,9 @@ class pacer {
   static constexpr auto quantum = std::chrono::microseconds(100);  // paced: work at most this long,
   static constexpr auto rest = std::chrono::microseconds(50);      // then sleep this long
   static constexpr auto starved_after = std::chrono::milliseconds(100);
+  // After a job starved, the jobs that keep up run paced for this long (starting each idle, the
+  // keeper lost up to `starved_after` per batch on a saturated core, and fell behind).
+  static constexpr auto starved_for = std::chrono::milliseconds(1000);
   static constexpr auto behind_after = std::chrono::milliseconds(1000);
   static constexpr auto far_behind_after = std::chrono::milliseconds(3000);
 
@@ -84,6 +88,7 @@ class pacer {
   mode mode_ = mode::paced;
   bool known_ = false;  // the thread's policy was set at least once
   clock::time_point job_start_{}, since_{};
+  std::optional<clock::time_point> starved_at_;  // when a job last starved idle
 };
 
 }  // namespace aula::keeper_pace

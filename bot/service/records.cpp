@@ -89,6 +89,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     std::set<std::string> profiles;                // learners enrolled or changed in the batch
     keeper_pace::job_kind kind = keeper_pace::job_kind::keeps_up;
     std::vector<std::pair<std::string, std::string>> people;  // their directory entries, as stored
+    std::exception_ptr failed;                                // the first failure to store a part
   };
 
   static std::string text_of(const nlohmann::json& r, const char* key) {
@@ -222,9 +223,8 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     co_return b;
   }
 
-  // Stores a batch (parsed and stored on the keeper's thread), then acknowledges each
-  // partition's part (after its late erasures). Returns the records stored; throws the first
-  // failure once the parts stored are acknowledged.
+  // Stores a batch (parsed and stored on the keeper's thread). Returns the records stored;
+  // the first failure is kept in the batch for ack_batch.
   net::awaitable<std::size_t> store_batch(std::shared_ptr<batch> b) {
     auto self = shared_from_this();
     std::size_t stored = 0;
@@ -279,6 +279,13 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     b->vals = {};
     b->srcs = {};
     b->texts = {};  // after the stores: each record's text is its data
+    b->failed = failed;
+    co_return stored;
+  }
+
+  // Acknowledges each stored part of a batch (after its late erasures), then throws the
+  // batch's first failure to store, if any.
+  net::awaitable<void> ack_batch(std::shared_ptr<batch> b) {
     // A partition whose records this drain read from the start and stored all of is
     // trimmed up to its last one (one XTRIM: naming 80 ids kept Redis busy for ~0.25 ms);
     // one with a part not stored has each stored part's ids removed instead.
@@ -291,16 +298,16 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       if (holes.count(t.p)) co_await svc.backing_store().results_ack(t.p, t.ids, t.f);
       else co_await svc.backing_store().results_trim(t.p, t.ids.back(), t.f);
     }
-    if (failed) std::rethrow_exception(failed);
-    co_return stored;
+    if (b->failed) std::rethrow_exception(b->failed);
   }
 
   // One drain: the held partitions' pending records go into the record store together, up
   // to `per_transaction` records in one transaction, then each partition's are acknowledged.
   // One transaction per partition, as before, made up to 64 small commits a second under load
-  // (measured: 2.5 times as many WAL checkpoints and fsyncs). The next batch is read while
-  // one is stored: read in turn, the keeper's thread waited for each read (queued on the
-  // I/O thread behind webhooks) and the records piled up at 64 connections even flat out.
+  // (measured: 2.5 times as many WAL checkpoints and fsyncs). While a batch is stored, the
+  // next is read and the last acknowledged (each_overlapped): in turn, the keeper's thread
+  // waited for each read and trim (queued on the I/O thread behind webhooks) and the records
+  // piled up at 64 connections even flat out.
   net::awaitable<std::size_t> drain_once() {
     auto self = shared_from_this();
     auto held = co_await sender.leases();
@@ -312,7 +319,10 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     std::function<net::awaitable<std::size_t>(std::shared_ptr<batch>)> handle = [self](std::shared_ptr<batch> b) {
       return self->store_batch(std::move(b));
     };
-    auto all = each_overlapped(std::move(next), std::move(handle));
+    std::function<net::awaitable<void>(std::shared_ptr<batch>)> finish = [self](std::shared_ptr<batch> b) {
+      return self->ack_batch(std::move(b));
+    };
+    auto all = each_overlapped(std::move(next), std::move(handle), std::move(finish));
     co_return co_await std::move(all);
   }
 };

@@ -81,8 +81,15 @@ TEST_CASE("keeper pace: a drain's batch that keeps up runs idle without rests, t
   f.t += 1us;
   p();
   CHECK(f.slept == std::vector<std::chrono::microseconds>{pacer::rest});
-  // The next batch that keeps up starts idle again; the same policy twice is not set twice.
+  // For a second after, the batches that keep up run paced: the core had no room.
+  f.t += pacer::starved_for - 1ms;
   p.begin(job_kind::keeps_up);
+  CHECK(p.current() == mode::paced);
+  CHECK(f.set == std::vector<policy>{policy::idle, policy::normal});
+  // Then idle again; the same policy twice is not set twice.
+  f.t += 1ms;
+  p.begin(job_kind::keeps_up);
+  CHECK(p.current() == mode::idle);
   p.begin(job_kind::keeps_up);
   CHECK(f.set == std::vector<policy>{policy::idle, policy::normal, policy::idle});
 }
