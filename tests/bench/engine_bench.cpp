@@ -46,6 +46,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "adapters/telegram/telegram.hpp"
@@ -57,6 +58,7 @@
 #include "bot/engine/json_text.hpp"
 #include "bot/engine/render.hpp"
 #include "bot/engine/timing.hpp"
+#include "bot/records/record_store.hpp"
 
 namespace fs = std::filesystem;
 using namespace aula;
@@ -591,6 +593,97 @@ int main(int argc, char** argv) {
                          });
   }
 
+  // The record keeper's store: the records of the lesson's webhooks (what came in, two messages
+  // sent with the course's own texts, a quiz answer) for 10,000 learners in 1,000-record
+  // transactions into a SQLite file, as the drain writes them; against appending the same texts
+  // to a table without columns or indexes, in the same transactions and mode (WAL,
+  // synchronous=NORMAL, a checkpoint per 10,000 pages). The ratio is what the record store's columns, indexes and field
+  // picking cost per record. Each repetition adds to the same files, as a server's day does.
+  const std::filesystem::path record_dir = std::filesystem::temp_directory_path() /
+                                           ("aula-bench-records-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(record_dir);
+  struct record_source {
+    std::vector<std::string> texts;  // the sent messages' texts, in the course's order
+    long next = 0;                   // visits made (learner, ids and times follow from it)
+    std::vector<std::string> batch() {
+      std::vector<std::string> out;
+      out.reserve(1000);
+      while (out.size() < 1000) {
+        const long v = next++;
+        const std::string conv = "telegram:" + std::to_string(800000000 + v % 10000);
+        const std::int64_t at = 1'796'000'000'000 + v * 3;
+        const std::string run = "r" + std::to_string(v % 10000) + "x" + std::to_string(v / 10000);
+        out.push_back(nlohmann::json{{"at", at}, {"channel", "telegram"}, {"conv", conv}, {"flow", "leccion-muestra"},
+                                     {"id", run + ".1"}, {"node", ""}, {"run", run}, {"text", "2"},
+                                     {"type", "inbound"}, {"version", 1}}
+                          .dump());
+        for (int k = 0; k < 2; ++k)
+          out.push_back(nlohmann::json{{"at", at + 1}, {"channel", "telegram"}, {"conv", conv},
+                                       {"external_id", std::to_string(v * 2 + k)},
+                                       {"id", "out.0.reply:" + std::to_string(at) + "-" + std::to_string(k) + ".0"},
+                                       {"lane", "reply"}, {"node", "p" + std::to_string(v % 7)},
+                                       {"text", texts[static_cast<std::size_t>(v * 2 + k) % texts.size()]},
+                                       {"type", "sent"}}
+                            .dump());
+        out.push_back(nlohmann::json{{"at", at}, {"attempt", 1}, {"channel", "telegram"}, {"conv", conv},
+                                     {"correct", v % 3 != 0}, {"flow", "leccion-muestra"}, {"id", run + ".2"},
+                                     {"node", "p" + std::to_string(v % 7)}, {"points", v % 3 != 0 ? 1 : 0},
+                                     {"run", run}, {"type", "quiz"}, {"value", v % 3 != 0 ? "b" : "a"}, {"version", 1}}
+                          .dump());
+      }
+      return out;
+    }
+  };
+  auto measured_src = std::make_shared<record_source>();
+  for (const auto& m : course_msgs) measured_src->texts.push_back(render_plain(m));
+  auto baseline_src = std::make_shared<record_source>(*measured_src);
+  std::shared_ptr<records::record_store> record_db =
+      records::open_record_store("sqlite://" + (record_dir / "records.db").string());
+  std::shared_ptr<sqlite3> raw_db;
+  {
+    sqlite3* h = nullptr;
+    if (sqlite3_open((record_dir / "raw.db").c_str(), &h) != SQLITE_OK) {
+      std::cerr << "aula_bench: cannot open a SQLite file in " << record_dir << "\n";
+      return 1;
+    }
+    raw_db.reset(h, sqlite3_close);
+    sqlite3_exec(h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000; "
+                 "CREATE TABLE raw (data TEXT NOT NULL)",
+                 nullptr, nullptr, nullptr);
+  }
+  {
+    auto probe = measured_src->batch();
+    std::vector<std::string_view> views(probe.begin(), probe.end());
+    if (record_db->insert_texts(views) != probe.size()) {
+      std::cerr << "aula_bench: the record store did not store the benchmark's records\n";
+      return 1;
+    }
+  }
+  benches.emplace_back("records", "records/s",
+                       "the record store's insert of the lesson's records (inbound, 2 sent, quiz) for 10,000 "
+                       "learners, 1,000 per transaction, into SQLite (WAL)",
+                       "the same texts appended to a table without columns or indexes, same transactions",
+                       [measured_src, record_db] {
+                         auto texts = measured_src->batch();
+                         std::vector<std::string_view> views(texts.begin(), texts.end());
+                         return record_db->insert_texts(views);
+                       },
+                       [baseline_src, raw_db] {
+                         auto texts = baseline_src->batch();
+                         sqlite3* h = raw_db.get();
+                         sqlite3_exec(h, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+                         sqlite3_stmt* st = nullptr;
+                         sqlite3_prepare_v2(h, "INSERT INTO raw (data) VALUES (?)", -1, &st, nullptr);
+                         for (const auto& t : texts) {
+                           sqlite3_bind_text(st, 1, t.data(), static_cast<int>(t.size()), SQLITE_STATIC);
+                           sqlite3_step(st);
+                           sqlite3_reset(st);
+                         }
+                         sqlite3_finalize(st);
+                         sqlite3_exec(h, "COMMIT", nullptr, nullptr, nullptr);
+                         return texts.size();
+                       });
+
   for (auto& b : benches) {
     b.measured_iters = calibrate(b.measured, ms);
     b.baseline_iters = calibrate(b.baseline, ms);
@@ -677,5 +770,6 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  std::filesystem::remove_all(record_dir);
   return 0;
 }
