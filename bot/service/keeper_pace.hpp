@@ -16,8 +16,8 @@
 //   ~25-30 % at 64 connections: result records piled up in Redis without bound (1.09 million
 //   after 60 s). So under saturation the lag settles a little past `far_behind_after` (with the
 //   next batch read while one is stored, records.cpp), and the keeper's work is paid for within
-//   seconds: the throughput figures include it. 3 s rather than 10 (session 15): at 10 s each
-//   20-s window of the benchmark still ended with ~70k more records waiting than it began with.
+//   seconds: the throughput figures include it. 3 s (it was 10 until session 16: at 10 s each
+//   20-s window of the benchmark still ended with ~70k more records waiting than it began with).
 // The thread keeps the process's nice (at nice 10 it could not take the share it needs when far
 // behind, and an unprivileged thread cannot lower its nice again).
 //
