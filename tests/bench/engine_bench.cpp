@@ -597,11 +597,11 @@ int main(int argc, char** argv) {
   // sent with the course's own texts, a quiz answer) for 10,000 learners in 1,000-record
   // transactions into a SQLite file, as the drain writes them; against appending the same texts
   // to a table without columns or indexes, in the same transactions and mode (WAL,
-  // synchronous=NORMAL, a checkpoint per 10,000 pages). The ratio is what the record store's columns, indexes and field
-  // picking cost per record. Each repetition adds to the same files, as a server's day does.
-  const std::filesystem::path record_dir = std::filesystem::temp_directory_path() /
-                                           ("aula-bench-records-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(record_dir);
+  // synchronous=NORMAL, a checkpoint per 10,000 pages). The ratio is what the record store's
+  // columns, indexes and field picking cost per record. Each repetition adds to the same files,
+  // as a server's day does.
+  const fs::path record_dir = fs::temp_directory_path() / ("aula-bench-records-" + std::to_string(::getpid()));
+  fs::create_directories(record_dir);
   struct record_source {
     std::vector<std::string> texts;  // the sent messages' texts, in the course's order
     long next = 0;                   // visits made (learner, ids and times follow from it)
@@ -792,6 +792,6 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::filesystem::remove_all(record_dir);
+  fs::remove_all(record_dir);
   return 0;
 }
