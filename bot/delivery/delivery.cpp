@@ -1,5 +1,6 @@
 #include "bot/delivery/delivery.hpp"
 #include "bot/delivery/held_entry.hpp"
+#include "bot/delivery/send_records.hpp"
 
 #include <unistd.h>
 
@@ -966,6 +967,8 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         ids.push_back(d.id);
         for (auto& r : d.records) records.push_back(std::move(r));
       }
+      // A learner's sends in this batch (a step's replies) as one record each.
+      records = delivery_detail::merge_send_records(std::move(records));
       // The same batch again while Redis cannot be reached (what is delivered meanwhile waits
       // for the next batch); given up when stopping or after 8 tries: then as if fenced.
       bool acked = false;

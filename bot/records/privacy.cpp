@@ -44,6 +44,10 @@ nlohmann::json anonymized_record(const nlohmann::json& record, const std::string
   if (!r.is_object()) return r;
   if (value_is_free_text(r)) r.erase("value");
   for (const char* k : {"text", "external_id", "name", "error"}) r.erase(k);
+  // A merged "sent" record's messages: each keeps its node, segments and time, not its id.
+  if (auto parts = r.find("parts"); parts != r.end() && parts->is_array())
+    for (auto& part : *parts)
+      if (part.is_object()) part.erase("external_id");
   // The channel column came from the conversation: it stays for the delivery report.
   if (!r.contains("channel") && r.contains("conv") && r["conv"].is_string()) {
     const std::string conv = r["conv"].get<std::string>();

@@ -148,6 +148,11 @@ CREATE INDEX records_flow ON records (flow, type, node) WHERE flow IS NOT NULL;
 DROP INDEX IF EXISTS records_course;
 CREATE INDEX records_course ON records (course, type) WHERE course IS NOT NULL;
 )sql"},
+      // The sender merges a learner's sends acknowledged together into one "sent" record
+      // (bot/delivery/send_records.hpp): how many messages it stands for. NULL: one.
+      {5, "the number of messages a sent record stands for", R"sql(
+ALTER TABLE records ADD COLUMN messages INTEGER;
+)sql"},
   };
   return list;
 }
@@ -255,7 +260,8 @@ void replace_cohorts(detail::sql_connection& db, const std::string& conv, const 
 // an array among them (a value with items, a course's value) needs the document.
 const json_text::path_set& record_paths() {
   static const json_text::path_set set({"conv", "id", "type", "channel", "flow", "version", "run", "node", "value",
-                                        "text", "status", "correct", "final", "points", "attempt", "segments", "at"});
+                                        "text", "status", "correct", "final", "points", "attempt", "segments", "messages",
+                                        "at"});
   return set;
 }
 
@@ -354,6 +360,11 @@ bool insert_fields(detail::sql_connection& db, const record_fields& r, std::stri
       "INSERT INTO records (conv, id, type, channel, flow, version, run, node, course, module, value, num, text, "
       "status, correct, final, points, max_points, attempt, segments, at, data) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv, id) DO NOTHING";
+  // A merged "sent" record (the only kind with "messages") names the column migration 5 added.
+  static const std::string insert_record_with_messages =
+      "INSERT INTO records (conv, id, type, channel, flow, version, run, node, course, module, value, num, text, "
+      "status, correct, final, points, max_points, attempt, segments, at, data, messages) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv, id) DO NOTHING";
   static const std::string insert_item =
       "INSERT INTO record_items (conv, id, pos, item, num) VALUES (?, ?, ?, ?, ?) "
       "ON CONFLICT (conv, id, pos) DO NOTHING";
@@ -371,7 +382,7 @@ bool insert_fields(detail::sql_connection& db, const record_fields& r, std::stri
     module = int_field(r, "value/module");
     max_points = int_field(r, "value/max");
   }
-  const sql_params row{conv,
+  sql_params row{conv,
                        id,
                        r.at("type")->get<std::string>(),
                        channel,
@@ -393,7 +404,10 @@ bool insert_fields(detail::sql_connection& db, const record_fields& r, std::stri
                        int_field(r, "segments"),
                        r.at("at")->get<std::int64_t>(),
                        std::move(data)};
-  if (db.exec(insert_record, row) == 0) return false;
+  sql_value messages = int_field(r, "messages");
+  const bool counted = !std::holds_alternative<std::nullptr_t>(messages);
+  if (counted) row.push_back(std::move(messages));
+  if (db.exec(counted ? insert_record_with_messages : insert_record, row) == 0) return false;
   std::vector<nlohmann::json> chosen;
   if (value.is_array()) {
     for (const auto& v : value)

@@ -216,7 +216,8 @@ class record_store {
   //   {"channels": [{"channel", "sent", "segments", "delivered", "read", "failed",
   //                  "dead_letters", "reengagements", "statuses": {"<status>": n}}],
   //    "totals": {same fields, without "channel"}}
-  // sent: "sent" records; segments: their "segments" summed (SMS); delivered / read / failed
+  // sent: messages sent ("sent" records, each standing for its "messages", else one);
+  // segments: their "segments" summed (SMS); delivered / read / failed
   // and statuses: the providers' "delivery" records by status.
   nlohmann::json delivery(const report_filter& filter = {});
 

@@ -566,7 +566,7 @@ json record_store::answers(const std::string& flow, const report_filter& f) {
 json record_store::delivery(const report_filter& f) {
   sql_params p;
   std::string sql =
-      "SELECT r.channel, r.type, r.status, COUNT(*), SUM(r.segments) FROM records r"
+      "SELECT r.channel, r.type, r.status, SUM(COALESCE(r.messages, 1)), SUM(r.segments) FROM records r"
       " WHERE r.type IN ('sent', 'delivery', 'dead_letter', 'reengagement')";
   sql += record_conditions("r", f, p) + " GROUP BY r.channel, r.type, r.status";
 

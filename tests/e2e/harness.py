@@ -576,6 +576,23 @@ def results(redis, conv, type_=None):
     return [r for r in records if type_ is None or r.get("type") == type_]
 
 
+def sent_messages(records):
+    """Each message a conversation's "sent" records stand for, in order: a record made for one
+    provider call, or one part of a record the sender merged (a step's replies acknowledged
+    together carry "messages" and "parts"). Each as {"external_id", "segments", …}."""
+    out = []
+    for r in records:
+        if r.get("type") != "sent":
+            continue
+        parts = r.get("parts")
+        if parts is None:
+            out.append(r)
+            continue
+        assert r.get("messages") == len(parts), r
+        out.extend(parts)
+    return out
+
+
 # Shared by the tests that drive web-chat learners and the admin API (dashboard, reports,
 # operators).
 def load_yaml(path):

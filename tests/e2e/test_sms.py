@@ -10,7 +10,7 @@ import time
 import unittest
 
 from harness import (SMS_HINT, TW_FROM, TW_SID, TW_TOKEN, Aula, MockTwilio, Redis, header, load_flow, results,
-                     text_of, wait_until, write_flows, write_test_config)
+                     sent_messages, text_of, wait_until, write_flows, write_test_config)
 import mock_twilio  # noqa: E402 (tests/support, on the path once harness is imported)
 
 STOPPED = "Listo: ya no recibirás mensajes. Si quieres volver, escribe ALTA."  # the engine's built-in texts
@@ -130,11 +130,15 @@ class SmsEndToEnd(unittest.TestCase):
         ends = results(self.redis, conv, "end")
         self.assertEqual([(e["status"], e["points"]) for e in ends], [("completed", points)])
         # What Twilio bills: the records carry the segments of each message (UCS-2 here).
+        # (A step's replies acknowledged together are one record: each message is a part.)
         sent_recs = results(self.redis, conv, "sent")
-        self.assertEqual(len(sent_recs), 11)
+        messages = sent_messages(sent_recs)
+        self.assertEqual(len(messages), 11)
         seg = {c["message_sid"]: c["num_segments"] for c in sent}
-        for r in sent_recs:
-            self.assertEqual(r.get("segments"), seg[r["external_id"]], r)
+        self.assertEqual(sorted(m["external_id"] for m in messages), sorted(seg))
+        for m in messages:
+            self.assertEqual(m.get("segments"), seg[m["external_id"]], m)
+        self.assertEqual(sum(r.get("segments", 0) for r in sent_recs), sum(seg.values()))
 
     def test_3_stop_then_nothing_then_start(self):
         number, conv = "+525511110003", "sms:+525511110003"

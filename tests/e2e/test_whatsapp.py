@@ -9,7 +9,7 @@ import time
 import unittest
 
 from harness import (WA_APP_SECRET, WA_PHONE_NUMBER_ID, Aula, MockWhatsApp, Redis, TestCA, http, load_flow, results,
-                     text_of, wait_until, write_flows, write_test_config)
+                     sent_messages, text_of, wait_until, write_flows, write_test_config)
 import mock_whatsapp as mw  # noqa: E402 (tests/support, on the path once harness is imported)
 
 PNID = WA_PHONE_NUMBER_ID
@@ -343,7 +343,7 @@ class WhatsAppEndToEnd(unittest.TestCase):
         self.assertNotIn("error", [k for r in recs if r["status"] != "failed" for k in r])
         self.assertEqual({r["channel"] for r in recs}, {"whatsapp"})
         # The sent records name the same wamids.
-        sent_ids = [r["external_id"] for r in results(self.redis, conv, "sent")]
+        sent_ids = [m["external_id"] for m in sent_messages(results(self.redis, conv, "sent"))]
         self.assertIn(first, sent_ids)
         self.assertIn(second, sent_ids)
         # Nothing was sent because of a status.

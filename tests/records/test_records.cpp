@@ -1086,6 +1086,59 @@ TEST_CASE("records report: delivery per channel: sent, segments, statuses, dead 
   });
 }
 
+// The sender merges a learner's sends acknowledged together into one "sent" record with its
+// "messages" and "parts" (bot/delivery/send_records.hpp): the report counts messages, not rows,
+// and an erasure keeps the count without the provider ids.
+TEST_CASE("records report: a merged sent record counts as the messages it stands for") {
+  on_each_backend([](const std::string& url) {
+    auto st = open_record_store(url);
+    const json merged = {{"id", "out.3.e1.0"},
+                         {"type", "sent"},
+                         {"conv", A},
+                         {"channel", "telegram"},
+                         {"lane", "reply"},
+                         {"at", 100},
+                         {"text", "¿Listo? ñ\n\n¡Bien! 🎉"},
+                         {"messages", 3},
+                         {"parts", {{{"external_id", "tg-901"}, {"at", 100}},
+                                    {{"external_id", "tg-902"}, {"at", 101}},
+                                    {{"external_id", "tg-903"}, {"at", 102}}}}};
+    const json single = {{"id", "out.3.e4.0"}, {"type", "sent"},         {"conv", A},
+                         {"channel", "telegram"}, {"external_id", "tg-904"}, {"at", 200}};
+    const json sms = {{"id", "out.5.e1.0"}, {"type", "sent"}, {"conv", D}, {"channel", "sms"}, {"at", 300},
+                      {"segments", 5}, {"messages", 2},
+                      {"parts", {{{"external_id", "SM1"}, {"segments", 2}}, {{"external_id", "SM2"}, {"segments", 3}}}}};
+    const json seen = {{"id", "dr.tg-902.read"}, {"type", "delivery"}, {"conv", A}, {"channel", "telegram"},
+                       {"external_id", "tg-902"}, {"status", "read"}, {"at", 400}};
+    REQUIRE(st->insert({merged, single, sms, seen}) == 4);
+    const json d = st->delivery();
+    CHECK(d["totals"]["sent"] == 3 + 1 + 2);
+    CHECK(d["totals"]["segments"] == 5);
+    CHECK(d["totals"]["read"] == 1);
+    REQUIRE(d["channels"].size() == 2);
+    CHECK(d["channels"][0]["channel"] == "sms");
+    CHECK(d["channels"][0]["sent"] == 2);
+    CHECK(d["channels"][1]["sent"] == 4);
+    CHECK(st->timeline(A, 10)[0] == merged);  // whole, texts and parts as written
+
+    const std::string anon = "anon:5e17";
+    CHECK(st->erase_learner(A, anon)["records"] == 3);
+    CHECK(st->delivery()["totals"] == d["totals"]);
+    const json kept = st->timeline(anon, 10);
+    REQUIRE(kept.size() == 3);
+    CHECK(kept[0]["messages"] == 3);
+    CHECK(kept[0]["parts"].size() == 3);
+    CHECK(kept[0]["parts"][1] == json({{"at", 101}}));
+    // (A delivery record's id names the provider's message; its fields no longer do.)
+    const std::string all = kept[0].dump() + kept[1].dump();
+    CHECK(!kept[2].contains("external_id"));
+    for (const char* gone : {"tg-90", "Listo", "Bien"}) {
+      INFO(gone << " in " << all);
+      CHECK(all.find(gone) == std::string::npos);
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // CSV
 
