@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 
 namespace aula::delivery_detail {
 
@@ -18,9 +17,13 @@ std::int64_t num(const nlohmann::json& r, const char* key) {
   return it != r.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
 }
 
-bool mergeable(const nlohmann::json& r) {
+bool single_send(const nlohmann::json& r) {
   return r.is_object() && str(r, "type") == "sent" && !str(r, "conv").empty() && !r.contains("parts") &&
          !r.contains("messages");
+}
+
+bool same_learner_and_lane(const nlohmann::json& a, const nlohmann::json& b) {
+  return str(a, "conv") == str(b, "conv") && str(a, "channel") == str(b, "channel") && str(a, "lane") == str(b, "lane");
 }
 
 // One message's part: what identifies it at the provider and where it came from.
@@ -33,54 +36,30 @@ nlohmann::json part_of(const nlohmann::json& r) {
 
 }  // namespace
 
-std::vector<nlohmann::json> merge_send_records(std::vector<nlohmann::json> records, std::size_t max_parts) {
-  if (max_parts < 2 || records.size() < 2) return records;
-  // Each mergeable record's group, named by its first member; a group full at max_parts
-  // closes and the next record of its key opens another.
-  constexpr std::size_t none = static_cast<std::size_t>(-1);
-  std::vector<std::size_t> leader(records.size(), none);
-  std::unordered_map<std::size_t, std::vector<std::size_t>> members;  // leader → members, in order
-  std::unordered_map<std::string, std::size_t> open;                  // key → leader of its open group
-  for (std::size_t k = 0; k < records.size(); ++k) {
-    if (!mergeable(records[k])) continue;
-    std::string key = str(records[k], "conv") + '\n' + str(records[k], "channel") + '\n' + str(records[k], "lane");
-    auto it = open.find(key);
-    if (it == open.end() || members[it->second].size() >= max_parts) it = open.insert_or_assign(std::move(key), k).first;
-    leader[k] = it->second;
-    members[it->second].push_back(k);
+void add_send_record(std::vector<nlohmann::json>& records, nlohmann::json record, std::size_t max_parts) {
+  if (records.empty() || max_parts < 2 || !single_send(record)) {
+    records.push_back(std::move(record));
+    return;
   }
-  std::vector<nlohmann::json> out;
-  out.reserve(records.size());
-  for (std::size_t k = 0; k < records.size(); ++k) {
-    if (leader[k] == none) {
-      out.push_back(std::move(records[k]));
-      continue;
-    }
-    if (leader[k] != k) continue;  // in its leader's record
-    const auto& group = members[k];
-    if (group.size() == 1) {
-      out.push_back(std::move(records[k]));
-      continue;
-    }
-    nlohmann::json r = std::move(records[k]);
-    std::string text = str(r, "text");
-    std::int64_t segments = num(r, "segments");
-    nlohmann::json parts = nlohmann::json::array();
-    parts.push_back(part_of(r));
-    for (std::size_t j = 1; j < group.size(); ++j) {
-      const nlohmann::json& o = records[group[j]];
-      parts.push_back(part_of(o));
-      if (const std::string t = str(o, "text"); !t.empty()) text += (text.empty() ? "" : "\n\n") + t;
-      segments += num(o, "segments");
-    }
-    r.erase("external_id");
-    if (!text.empty()) r["text"] = std::move(text);
-    if (segments > 0) r["segments"] = segments;
-    r["messages"] = group.size();
-    r["parts"] = std::move(parts);
-    out.push_back(std::move(r));
+  nlohmann::json& last = records.back();
+  const bool merged = last.is_object() && last.contains("parts");
+  if (!(merged || single_send(last)) || str(last, "type") != "sent" || !same_learner_and_lane(last, record) ||
+      (merged && (!last["parts"].is_array() || last["parts"].size() >= max_parts))) {
+    records.push_back(std::move(record));
+    return;
   }
-  return out;
+  if (!merged) {
+    // The first message becomes the first part; the record keeps its id, time and node.
+    last["parts"] = nlohmann::json::array({part_of(last)});
+    last.erase("external_id");
+  }
+  last["parts"].push_back(part_of(record));
+  last["messages"] = last["parts"].size();
+  if (const std::string t = str(record, "text"); !t.empty()) {
+    const std::string before = str(last, "text");
+    last["text"] = before.empty() ? t : before + "\n\n" + t;
+  }
+  if (const std::int64_t n = num(record, "segments"); n > 0) last["segments"] = num(last, "segments") + n;
 }
 
 }  // namespace aula::delivery_detail

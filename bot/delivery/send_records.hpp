@@ -1,6 +1,6 @@
 // The sender's "sent" records, one per provider call as it makes them, merged for the record
-// store: a learner's calls acknowledged in one batch (a step's replies, sent one after the
-// other) become one record. Each record costs the record keeper an insert into SQLite's random
+// store: a learner's calls acknowledged together (a step's replies, sent one after the other)
+// become one record. Each record costs the record keeper an insert into SQLite's random
 // (conv, id) leaf, a stream entry to read and one to delete, so a lesson step's six replies as
 // one record spare five of each. Nothing is dropped: the record says how many messages it
 // stands for ("messages", which the delivery report sums), their texts in order ("text", joined
@@ -18,9 +18,10 @@ namespace aula::delivery_detail {
 
 inline constexpr std::size_t max_parts_per_send_record = 50;
 
-// `records` in the order they were made; "sent" records of one conversation, channel and lane
-// merge (up to max_parts each) at the place of the first; every other record keeps its place.
-std::vector<nlohmann::json> merge_send_records(std::vector<nlohmann::json> records,
-                                               std::size_t max_parts = max_parts_per_send_record);
+// Appends `record` to `records`, or folds it into the last of them when both are "sent" records
+// of one conversation, channel and lane and the last stands for fewer than `max_parts`
+// messages. The sender keeps one such list per learner while a step's replies go out.
+void add_send_record(std::vector<nlohmann::json>& records, nlohmann::json record,
+                     std::size_t max_parts = max_parts_per_send_record);
 
 }  // namespace aula::delivery_detail
