@@ -53,10 +53,12 @@ struct fake_telegram {
       if (!chat.empty() && chat.front() == '"') chat = body["chat_id"].get<std::string>();
       std::string text = body.is_object() ? body.value("text", std::string{}) : std::string{};
       int status = 200;
+      std::size_t message_id = 0;  // the call's number: each message its own id
       {
         std::lock_guard lock(mu);
         status = rule(chat, ++attempts[chat]);
         calls.push_back({chat, text, steady::now(), status});
+        message_id = calls.size();
       }
       if (before_answer) {
         int attempt = 0;
@@ -67,7 +69,9 @@ struct fake_telegram {
         co_await before_answer(chat, attempt);
       }
       switch (status) {
-        case 200: co_return std::pair<int, std::string>{200, R"({"ok":true,"result":{"message_id":1}})"};
+        case 200:
+          co_return std::pair<int, std::string>{
+              200, R"({"ok":true,"result":{"message_id":)" + std::to_string(message_id) + "}}"};
         case 429:
           co_return std::pair<int, std::string>{
               429, R"({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 1","parameters":{"retry_after":1}})"};
@@ -264,6 +268,29 @@ TEST_CASE("sender: a learner's messages that go one after the other are acknowle
   REQUIRE(eventually([&] { return r.pending() == 0 && r.provider.accepted() >= 8; }));
   CHECK(d.counters().ack_writes == 2);
   CHECK(d.counters().sent == 8);
+  // And their send records: one per learner, each message a part, the texts in order.
+  auto sends = [&](const std::string& conv) {
+    std::vector<nlohmann::json> out;
+    const int p = partition_of(conv, r.st->partitions());
+    for (const auto& e : net::co_spawn(r.ioc, r.st->results_pending(p, 100), net::use_future).get())
+      if (e.data.value("conv", "") == conv && e.data.value("type", "") == "sent") out.push_back(e.data);
+    return out;
+  };
+  const auto first = sends("telegram:501");
+  REQUIRE(first.size() == 1);
+  CHECK(first[0]["messages"] == 6);
+  REQUIRE(first[0]["parts"].size() == 6);
+  std::string joined;
+  for (const auto& t : lesson) joined += (joined.empty() ? "" : "\n\n") + t;
+  CHECK(first[0]["text"] == joined);
+  std::set<std::string> ids;
+  for (const auto& part : first[0]["parts"]) ids.insert(part.value("external_id", ""));
+  CHECK(ids.size() == 6);
+  CHECK(!ids.count(""));
+  const auto second = sends("telegram:502");
+  REQUIRE(second.size() == 1);
+  CHECK(second[0]["messages"] == 2);
+  CHECK(second[0]["text"] == "uno\n\ndos");
 }
 
 TEST_CASE("sender: a message sent while the lease lapsed is acknowledged when the lease comes back, not sent twice") {
