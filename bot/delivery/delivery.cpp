@@ -124,6 +124,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   // Kept beside conv_state, not in it: a state lives for every learner seen, a stash only while
   // their messages go out (measured: in conv_state, +4-5 MB of RSS at 64 connections).
   struct stash {
+    clock_type::time_point since = clock_type::now();  // of the first: none waits much longer than a second
     std::vector<std::string> ids;
     std::vector<nlohmann::json> records;  // merged as they come (add_send_record)
   };
@@ -941,15 +942,18 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
 
   // ---------------------------------------------------------------- acknowledgements
 
-  // `more`: more of the learner's messages follow at once; up to `per_learner` wait for them.
+  // `more`: more of the learner's messages follow at once; up to `per_learner` wait for them,
+  // for a second at most (a learner's pace can space their messages out: what was sent is
+  // acknowledged, not sent again after a restart).
   void stash_ack(const std::string& conv, conv_state& c, std::string id, std::vector<nlohmann::json> records,
                  bool more) {
     constexpr std::size_t per_learner = 32;
+    constexpr auto linger = std::chrono::milliseconds(1000);
     parts[static_cast<std::size_t>(c.p)].acking.insert(id);
     auto& held = stashes[conv];
     held.ids.push_back(std::move(id));
     for (auto& r : records) delivery_detail::add_send_record(held.records, std::move(r));
-    if (more && held.ids.size() < per_learner) return;
+    if (more && held.ids.size() < per_learner && clock_type::now() - held.since < linger) return;
     release_acks(conv, c);
   }
 

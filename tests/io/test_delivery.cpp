@@ -485,6 +485,21 @@ TEST_CASE("sender: a learner is paced: a burst, then one per interval") {
   CHECK(calls[3].at - calls[2].at >= 250ms);
 }
 
+TEST_CASE("sender: a paced learner's messages are acknowledged within about a second of being sent") {
+  rig r;
+  auto o = fast_options();
+  o.channels["telegram"].chat_burst = 1;
+  o.channels["telegram"].chat_interval = 600ms;
+  auto& d = r.add_sender(o);
+  r.commit("telegram:4", {"1", "2", "3", "4"});  // sent at about 0, 0.6, 1.2 and 1.8 s
+  REQUIRE(eventually([&] { return r.provider.accepted() == 3; }));
+  // The first three went in one batch at the third (the first had waited a second), with
+  // their send record, before the fourth (without the bound: all four at the fourth, 4 → 0).
+  CHECK(eventually([&] { return r.pending() == 1; }, 450ms));
+  REQUIRE(eventually([&] { return r.provider.accepted() == 4 && r.pending() == 0; }));
+  CHECK(d.counters().ack_writes == 2);
+}
+
 TEST_CASE("sender: replies go before bulk traffic on a busy channel") {
   rig r;
   auto o = fast_options();
