@@ -2,14 +2,27 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace aula::delivery_detail {
 
 namespace {
 
-std::string str(const nlohmann::json& r, const char* key) {
+// A string field, or nullptr when absent or not a string.
+const std::string* str(const nlohmann::json& r, const char* key) {
   auto it = r.find(key);
-  return it != r.end() && it->is_string() ? it->get<std::string>() : std::string{};
+  return it != r.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
+}
+
+bool is(const nlohmann::json& r, const char* key, std::string_view value) {
+  const std::string* s = str(r, key);
+  return s && *s == value;
+}
+
+// Both name the same string (or neither has one).
+bool same(const nlohmann::json& a, const nlohmann::json& b, const char* key) {
+  const std::string *x = str(a, key), *y = str(b, key);
+  return x && y ? *x == *y : x == y;
 }
 
 std::int64_t num(const nlohmann::json& r, const char* key) {
@@ -18,12 +31,12 @@ std::int64_t num(const nlohmann::json& r, const char* key) {
 }
 
 bool single_send(const nlohmann::json& r) {
-  return r.is_object() && str(r, "type") == "sent" && !str(r, "conv").empty() && !r.contains("parts") &&
-         !r.contains("messages");
+  const std::string* conv = r.is_object() ? str(r, "conv") : nullptr;
+  return conv && !conv->empty() && is(r, "type", "sent") && !r.contains("parts") && !r.contains("messages");
 }
 
 bool same_learner_and_lane(const nlohmann::json& a, const nlohmann::json& b) {
-  return str(a, "conv") == str(b, "conv") && str(a, "channel") == str(b, "channel") && str(a, "lane") == str(b, "lane");
+  return same(a, b, "conv") && same(a, b, "channel") && same(a, b, "lane");
 }
 
 // One message's part: what identifies it at the provider and where it came from.
@@ -43,7 +56,7 @@ void add_send_record(std::vector<nlohmann::json>& records, nlohmann::json record
   }
   nlohmann::json& last = records.back();
   const bool merged = last.is_object() && last.contains("parts");
-  if (!(merged || single_send(last)) || str(last, "type") != "sent" || !same_learner_and_lane(last, record) ||
+  if (!(merged || single_send(last)) || !is(last, "type", "sent") || !same_learner_and_lane(last, record) ||
       (merged && (!last["parts"].is_array() || last["parts"].size() >= max_parts))) {
     records.push_back(std::move(record));
     return;
@@ -55,9 +68,12 @@ void add_send_record(std::vector<nlohmann::json>& records, nlohmann::json record
   }
   last["parts"].push_back(part_of(record));
   last["messages"] = last["parts"].size();
-  if (const std::string t = str(record, "text"); !t.empty()) {
-    const std::string before = str(last, "text");
-    last["text"] = before.empty() ? t : before + "\n\n" + t;
+  if (const std::string* t = str(record, "text"); t && !t->empty()) {
+    auto before = last.find("text");  // appended to in place: a lesson's texts are long
+    if (before != last.end() && before->is_string() && !before->get_ref<const std::string&>().empty())
+      before->get_ref<std::string&>().append("\n\n").append(*t);
+    else
+      last["text"] = *t;
   }
   if (const std::int64_t n = num(record, "segments"); n > 0) last["segments"] = num(last, "segments") + n;
 }
