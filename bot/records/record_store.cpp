@@ -431,6 +431,7 @@ std::size_t record_store::insert(std::span<const nlohmann::json> records, std::s
     check_record(record_fields{&records[k]}, k, [&] { return describe(records[k]); });
   if (records.empty()) return 0;
   std::size_t added = 0;
+  const detail::io_pacing_scope paced(&between_records_);  // the commit's writes too
   detail::transaction tx(*db_);
   for (std::size_t k = 0; k < records.size(); ++k) {
     if (between_records_) between_records_();
@@ -461,6 +462,7 @@ std::size_t record_store::insert_values(std::span<const std::string_view> texts,
   }
   if (texts.empty()) return 0;
   std::size_t added = 0;
+  const detail::io_pacing_scope paced(&between_records_);  // the commit's writes too
   detail::transaction tx(*db_);
   for (std::size_t k = 0; k < texts.size(); ++k) {
     if (between_records_) between_records_();

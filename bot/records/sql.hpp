@@ -82,6 +82,19 @@ class transaction {
 
 // `path` is a file name (or ":memory:"); the caller has checked that its directory exists.
 std::unique_ptr<sql_connection> open_sqlite(const std::string& path);
+// While one lives, this thread's SQLite file reads, writes and syncs first call `hook` (a
+// checkpoint or a commit of many pages can give the core back between its writes, as an insert
+// does between records). Nests; other threads are not affected.
+class io_pacing_scope {
+ public:
+  explicit io_pacing_scope(const std::function<void()>* hook);
+  ~io_pacing_scope();
+  io_pacing_scope(const io_pacing_scope&) = delete;
+  io_pacing_scope& operator=(const io_pacing_scope&) = delete;
+
+ private:
+  const std::function<void()>* before_;
+};
 // `conninfo` is a libpq URI or key=value string; `shown` is what error messages may print
 // (the URL without its password).
 std::unique_ptr<sql_connection> open_postgres(const std::string& conninfo, const std::string& shown);

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <charconv>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <stdexcept>
@@ -14,10 +15,117 @@ namespace aula::records::detail {
 
 namespace {
 
+// The "aula-paced" VFS: the default one, but a file's reads, writes and syncs first call the
+// thread's pacing hook (set by io_pacing_scope, record_store::insert_values). A commit writes a
+// frame of WAL per page the transaction changed (~1 per record: each learner's records land in
+// their own leaf of the (conv, id) index) and a checkpoint copies thousands of them back: run
+// in one go, the keeper's thread kept a shared core for a whole tick (perf sched, one
+// connection: runs of 1-4 ms while a webhook waited), where between two records it rests.
+thread_local const std::function<void()>* io_hook = nullptr;
+
+struct paced_file {
+  sqlite3_file base;   // pMethods: paced_methods (or null when the real open failed)
+  sqlite3_file* real;  // the default VFS's file, in the bytes after this struct
+};
+
+sqlite3_vfs* real_vfs() { return sqlite3_vfs_find(nullptr); }
+sqlite3_file* real_of(sqlite3_file* f) { return reinterpret_cast<paced_file*>(f)->real; }
+void pace_io() {
+  if (io_hook && *io_hook) (*io_hook)();
+}
+
+int p_close(sqlite3_file* f) { return real_of(f)->pMethods->xClose(real_of(f)); }
+int p_read(sqlite3_file* f, void* b, int n, sqlite3_int64 off) {
+  pace_io();
+  return real_of(f)->pMethods->xRead(real_of(f), b, n, off);
+}
+int p_write(sqlite3_file* f, const void* b, int n, sqlite3_int64 off) {
+  pace_io();
+  return real_of(f)->pMethods->xWrite(real_of(f), b, n, off);
+}
+int p_truncate(sqlite3_file* f, sqlite3_int64 size) { return real_of(f)->pMethods->xTruncate(real_of(f), size); }
+int p_sync(sqlite3_file* f, int flags) {
+  pace_io();
+  return real_of(f)->pMethods->xSync(real_of(f), flags);
+}
+int p_file_size(sqlite3_file* f, sqlite3_int64* size) { return real_of(f)->pMethods->xFileSize(real_of(f), size); }
+int p_lock(sqlite3_file* f, int l) { return real_of(f)->pMethods->xLock(real_of(f), l); }
+int p_unlock(sqlite3_file* f, int l) { return real_of(f)->pMethods->xUnlock(real_of(f), l); }
+int p_check_reserved(sqlite3_file* f, int* out) { return real_of(f)->pMethods->xCheckReservedLock(real_of(f), out); }
+int p_file_control(sqlite3_file* f, int op, void* arg) { return real_of(f)->pMethods->xFileControl(real_of(f), op, arg); }
+int p_sector_size(sqlite3_file* f) { return real_of(f)->pMethods->xSectorSize(real_of(f)); }
+int p_device_characteristics(sqlite3_file* f) { return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f)); }
+int p_shm_map(sqlite3_file* f, int pg, int sz, int extend, void volatile** out) {
+  return real_of(f)->pMethods->xShmMap(real_of(f), pg, sz, extend, out);
+}
+int p_shm_lock(sqlite3_file* f, int offset, int n, int flags) { return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags); }
+void p_shm_barrier(sqlite3_file* f) { real_of(f)->pMethods->xShmBarrier(real_of(f)); }
+int p_shm_unmap(sqlite3_file* f, int del) { return real_of(f)->pMethods->xShmUnmap(real_of(f), del); }
+int p_fetch(sqlite3_file* f, sqlite3_int64 off, int n, void** out) { return real_of(f)->pMethods->xFetch(real_of(f), off, n, out); }
+int p_unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) { return real_of(f)->pMethods->xUnfetch(real_of(f), off, p); }
+
+// One table per version of the real file's methods: a method the real file lacks stays absent.
+sqlite3_io_methods paced_methods(int version) {
+  sqlite3_io_methods m{};
+  m.iVersion = version;
+  m.xClose = p_close;
+  m.xRead = p_read;
+  m.xWrite = p_write;
+  m.xTruncate = p_truncate;
+  m.xSync = p_sync;
+  m.xFileSize = p_file_size;
+  m.xLock = p_lock;
+  m.xUnlock = p_unlock;
+  m.xCheckReservedLock = p_check_reserved;
+  m.xFileControl = p_file_control;
+  m.xSectorSize = p_sector_size;
+  m.xDeviceCharacteristics = p_device_characteristics;
+  if (version >= 2) {
+    m.xShmMap = p_shm_map;
+    m.xShmLock = p_shm_lock;
+    m.xShmBarrier = p_shm_barrier;
+    m.xShmUnmap = p_shm_unmap;
+  }
+  if (version >= 3) {
+    m.xFetch = p_fetch;
+    m.xUnfetch = p_unfetch;
+  }
+  return m;
+}
+const sqlite3_io_methods paced_v1 = paced_methods(1), paced_v2 = paced_methods(2), paced_v3 = paced_methods(3);
+
+int p_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
+  auto* pf = reinterpret_cast<paced_file*>(f);
+  pf->base.pMethods = nullptr;
+  pf->real = reinterpret_cast<sqlite3_file*>(pf + 1);
+  const int rc = real_vfs()->xOpen(real_vfs(), name, pf->real, flags, out_flags);
+  if (pf->real->pMethods) {
+    const int v = pf->real->pMethods->iVersion;
+    pf->base.pMethods = v >= 3 ? &paced_v3 : v == 2 ? &paced_v2 : &paced_v1;
+  }
+  return rc;
+}
+
+// The VFS's name, registered once (not as the default: backups and other connections keep it).
+const char* paced_vfs_name() {
+  static const char* const name = [] {
+    static sqlite3_vfs vfs = *real_vfs();
+    vfs.zName = "aula-paced";
+    vfs.pNext = nullptr;
+    vfs.szOsFile = static_cast<int>(sizeof(paced_file)) + real_vfs()->szOsFile;
+    vfs.xOpen = p_open;
+    // The rest (delete, access, randomness, time…) are the real VFS's, called with this copy
+    // (its pAppData kept).
+    sqlite3_vfs_register(&vfs, 0);
+    return vfs.zName;
+  }();
+  return name;
+}
+
 class sqlite_connection final : public sql_connection {
  public:
   explicit sqlite_connection(const std::string& path) : path_(path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, paced_vfs_name()) != SQLITE_OK) {
       std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
       db_ = nullptr;
@@ -155,6 +263,9 @@ class sqlite_connection final : public sql_connection {
 };
 
 }  // namespace
+
+io_pacing_scope::io_pacing_scope(const std::function<void()>* hook) : before_(io_hook) { io_hook = hook; }
+io_pacing_scope::~io_pacing_scope() { io_hook = before_; }
 
 std::unique_ptr<sql_connection> open_sqlite(const std::string& path) {
   return std::make_unique<sqlite_connection>(path);

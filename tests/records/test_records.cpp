@@ -491,13 +491,22 @@ TEST_CASE("records: inserting is idempotent by (conv, id)") {
     auto st = open_record_store(url);
     const auto records = scenario();
     // The caller hears of each record before it is written (the record keeper's thread gives
-    // the core back there).
+    // the core back there); with SQLite also before each of the file writes and syncs of the
+    // commit (a checkpoint's too), which would otherwise run in one go.
     std::size_t heard = 0;
     st->on_each_record([&heard] { ++heard; });
     CHECK(st->insert(records) == records.size());
-    CHECK(heard == records.size());
+    const bool sqlite = st->backend() == std::string("sqlite");
+    if (sqlite) CHECK(heard > records.size());
+    else CHECK(heard == records.size());
+    const std::size_t first = heard;
     CHECK(st->insert(records) == 0);  // the drain ran twice
-    CHECK(heard == 2 * records.size());
+    CHECK(heard >= first + records.size());
+    // Only inserts: reading the store does not call it.
+    heard = 0;
+    CHECK(!st->timeline(A, 1000).empty());
+    CHECK(st->progress().is_object());
+    CHECK(heard == 0);
     st->on_each_record({});
     const auto a_count = st->timeline(A, 1000).size();
 
@@ -576,7 +585,7 @@ TEST_CASE("records: records given as texts are stored in the rows their document
     std::size_t heard = 0;
     b->on_each_record([&heard] { ++heard; });
     REQUIRE(b->insert_texts(std::span(views)) == recs.size());
-    CHECK(heard == recs.size());
+    CHECK(heard > recs.size());  // each record, then the commit's writes
     CHECK(b->insert_texts(std::span(views)) == 0);  // the drain ran twice
     // A text without its key refuses the batch, naming the record, before anything is written.
     const std::vector<std::string_view> bad{R"({"id":"o.7","type":"x","conv":"telegram:1","at":1})",
