@@ -117,7 +117,9 @@ class record_store {
   // record_paths()), as the record keeper picks them to check and sort a batch): not picked
   // again. A record whose picked fields hold an object or an array reads its document.
   std::size_t insert_values(std::span<const std::string_view> texts, std::span<json_text::values> recs);
-  // Called between two records of an insert (the caller's thread may give the core back).
+  // Called between two records of an insert (the caller's thread may give the core back); with
+  // SQLite also before each file read, write and sync of the insert and its commit (a
+  // checkpoint's too: thousands of pages). It should not throw (inside SQLite it is dropped).
   void on_each_record(std::function<void()> f) { between_records_ = std::move(f); }
 
   // The learner dimension, as the directory holds it: name, state, role, language, channel

@@ -84,7 +84,8 @@ class transaction {
 std::unique_ptr<sql_connection> open_sqlite(const std::string& path);
 // While one lives, this thread's SQLite file reads, writes and syncs first call `hook` (a
 // checkpoint or a commit of many pages can give the core back between its writes, as an insert
-// does between records). Nests; other threads are not affected.
+// does between records; an exception it throws is dropped there). Nests; other threads are
+// not affected.
 class io_pacing_scope {
  public:
   explicit io_pacing_scope(const std::function<void()>* hook);

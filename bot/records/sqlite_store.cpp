@@ -30,8 +30,13 @@ struct paced_file {
 
 sqlite3_vfs* real_vfs() { return sqlite3_vfs_find(nullptr); }
 sqlite3_file* real_of(sqlite3_file* f) { return reinterpret_cast<paced_file*>(f)->real; }
-void pace_io() {
-  if (io_hook && *io_hook) (*io_hook)();
+// Called from inside SQLite: nothing may be thrown through its C frames.
+void pace_io() noexcept {
+  if (!io_hook || !*io_hook) return;
+  try {
+    (*io_hook)();
+  } catch (...) {
+  }
 }
 
 int p_close(sqlite3_file* f) { return real_of(f)->pMethods->xClose(real_of(f)); }
