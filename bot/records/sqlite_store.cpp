@@ -71,30 +71,12 @@ int p_unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) { return real_of(f)->
 
 // One table per version of the real file's methods: a method the real file lacks stays absent.
 sqlite3_io_methods paced_methods(int version) {
-  sqlite3_io_methods m{};
+  sqlite3_io_methods m{3, p_close, p_read, p_write, p_truncate, p_sync, p_file_size, p_lock, p_unlock,
+                       p_check_reserved, p_file_control, p_sector_size, p_device_characteristics,
+                       p_shm_map, p_shm_lock, p_shm_barrier, p_shm_unmap, p_fetch, p_unfetch};
   m.iVersion = version;
-  m.xClose = p_close;
-  m.xRead = p_read;
-  m.xWrite = p_write;
-  m.xTruncate = p_truncate;
-  m.xSync = p_sync;
-  m.xFileSize = p_file_size;
-  m.xLock = p_lock;
-  m.xUnlock = p_unlock;
-  m.xCheckReservedLock = p_check_reserved;
-  m.xFileControl = p_file_control;
-  m.xSectorSize = p_sector_size;
-  m.xDeviceCharacteristics = p_device_characteristics;
-  if (version >= 2) {
-    m.xShmMap = p_shm_map;
-    m.xShmLock = p_shm_lock;
-    m.xShmBarrier = p_shm_barrier;
-    m.xShmUnmap = p_shm_unmap;
-  }
-  if (version >= 3) {
-    m.xFetch = p_fetch;
-    m.xUnfetch = p_unfetch;
-  }
+  if (version < 2) m.xShmMap = nullptr, m.xShmLock = nullptr, m.xShmBarrier = nullptr, m.xShmUnmap = nullptr;
+  if (version < 3) m.xFetch = nullptr, m.xUnfetch = nullptr;
   return m;
 }
 const sqlite3_io_methods paced_v1 = paced_methods(1), paced_v2 = paced_methods(2), paced_v3 = paced_methods(3);
