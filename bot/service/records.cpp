@@ -21,10 +21,13 @@ namespace aula {
 
 namespace {
 constexpr std::size_t batch_size = 500;  // records read from one partition's stream at a time
-// Records stored in one transaction (more: the next). A batch is held parsed, beside its texts,
-// until stored: 2,000 made the server's peak RSS ~2.7 MB higher at 64 connections (46.0-46.5 vs
-// 43.4-43.6 MB, alternated runs) for no measurable throughput.
-constexpr std::size_t per_transaction = 1000;
+// Records stored in one transaction (more: the next; a partition's read is never split, so a
+// batch may hold up to batch_size). A batch is held parsed, beside its texts, until stored:
+// 2,000 made the server's peak RSS ~2.7 MB higher at 64 connections (46.0-46.5 vs 43.4-43.6 MB,
+// alternated runs) for no measurable throughput; 250 with SQLite's 4-MB page cache
+// (sqlite_store.cpp) ~1 MB lower than 1,000 with its default 2 MB (46.1-47.0 vs 47.0-47.8 MB in
+// four alternated pairs, replies/s the same within the host's noise; session 18).
+constexpr std::size_t per_transaction = 250;
 }
 
 struct record_keeper::impl : std::enable_shared_from_this<impl> {
