@@ -16,7 +16,7 @@ namespace aula::records::detail {
 namespace {
 
 // The "aula-paced" VFS: the default one, but a file's reads, writes and syncs first call the
-// thread's pacing hook (set by io_pacing_scope, record_store::insert_values). A commit writes a
+// thread's pacing hook (set by io_pacing_scope around record_store's inserts). A commit writes a
 // frame of WAL per page the transaction changed (~1 per record: each learner's records land in
 // their own leaf of the (conv, id) index) and a checkpoint copies thousands of them back: run
 // in one go, the keeper's thread kept a shared core for a whole tick (perf sched, one

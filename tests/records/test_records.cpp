@@ -501,7 +501,8 @@ TEST_CASE("records: inserting is idempotent by (conv, id)") {
     else CHECK(heard == records.size());
     const std::size_t first = heard;
     CHECK(st->insert(records) == 0);  // the drain ran twice
-    CHECK(heard >= first + records.size());
+    if (sqlite) CHECK(heard >= first + records.size());
+    else CHECK(heard == 2 * records.size());
     // Only inserts: reading the store does not call it.
     heard = 0;
     CHECK(!st->timeline(A, 1000).empty());
