@@ -96,7 +96,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   // An entry sent, with its send records, waiting to be acknowledged.
   struct delivered {
     std::string id;
-    std::vector<nlohmann::json> records;
+    delivery_detail::send_record_list records;
   };
   struct conv_state {
     int p = 0;
@@ -126,7 +126,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   struct stash {
     clock_type::time_point since = clock_type::now();  // of the first: none waits much longer than a second
     std::vector<std::string> ids;
-    std::vector<nlohmann::json> records;  // merged as they come (add_send_record)
+    delivery_detail::send_record_list records;  // merged as they come
   };
   std::unordered_map<std::string, stash> stashes;  // by conversation
   struct part_state {
@@ -554,7 +554,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     int attempts = 0;
     std::string kind;  // dead letter kind: failed | rejected | stopped | skipped
     std::int64_t wait_ms = 0;  // held: look again after this long (0: the window's backoff)
-    std::vector<nlohmann::json> records;  // done: the send records, written with the acknowledgement
+    std::vector<delivery_detail::sent_call> records;  // done: the sends, recorded with the acknowledgement
 
     verdict() = default;
     verdict(outcome w, std::string why = {}, int n = 0, std::string k = {})
@@ -674,7 +674,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       }
     }
     const std::vector<http_call> calls = a->render(address, m);
-    std::vector<nlohmann::json> records;
+    std::vector<delivery_detail::sent_call> records;
     int attempts = 0, throttles = 0;
     for (std::size_t k = c.calls_done; k < calls.size(); ++k) {
       const http_call& req = calls[k];
@@ -689,20 +689,28 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         if (res.status == send_status::ok) {
           c.calls_done = k + 1;
           counters.segments += req.segments;
-          nlohmann::json rec = {{"id", "out." + std::to_string(c.p) + "." + it.e->id + "." + std::to_string(k)},
-                                {"type", "sent"},     {"conv", conv},
-                                {"channel", channel}, {"external_id", res.external_id},
-                                {"lane", it.lane},    {"at", svc.clock().now_ms()}};
-          if (!m.node.empty()) rec["node"] = m.node;
-          if (k == 0 && !m.text.empty()) rec["text"] = m.text;  // the learner's timeline shows what they got
-          if (req.segments > 0) rec["segments"] = req.segments;
+          delivery_detail::sent_call rec;
+          rec.id = "out." + std::to_string(c.p) + "." + it.e->id + "." + std::to_string(k);
+          rec.conv = conv;
+          rec.channel = channel;
+          rec.external_id = res.external_id;
+          rec.lane = it.lane;
+          rec.at = svc.clock().now_ms();
+          rec.node = m.node;
+          if (k == 0) rec.text = m.text;  // the learner's timeline shows what they got
+          rec.segments = req.segments;
           records.push_back(std::move(rec));
           break;
         }
         std::string why = channel + ": " + (res.error.empty() ? "HTTP " + std::to_string(answer.first) : res.error);
         if (res.status == send_status::window_closed) {
           // The provider says the window is closed (131047): never retried as is.
-          co_await append_records(c.p, it.epoch, records);
+          {
+            delivery_detail::send_record_list sent;  // each call its own record, as sent so far
+            for (auto& r : records) sent.add(std::move(r), 1);
+            const std::vector<nlohmann::json> docs = sent.documents();
+            co_await append_records(c.p, it.epoch, docs);
+          }
           if (!from_session) {
             // Decided on the commit's word: the session's may be later (the re-engagement
             // and the hold key on it).
@@ -945,14 +953,14 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   // `more`: more of the learner's messages follow at once; up to `per_learner` wait for them,
   // for a second at most (a learner's pace can space their messages out: what was sent is
   // acknowledged, not sent again after a restart).
-  void stash_ack(const std::string& conv, conv_state& c, std::string id, std::vector<nlohmann::json> records,
-                 bool more) {
+  void stash_ack(const std::string& conv, conv_state& c, std::string id,
+                 std::vector<delivery_detail::sent_call> records, bool more) {
     constexpr std::size_t per_learner = 32;
     constexpr auto linger = std::chrono::milliseconds(1000);
     parts[static_cast<std::size_t>(c.p)].acking.insert(id);
     auto& held = stashes[conv];
     held.ids.push_back(std::move(id));
-    for (auto& r : records) delivery_detail::add_send_record(held.records, std::move(r));
+    for (auto& r : records) held.records.add(std::move(r));
     if (more && held.ids.size() < per_learner && clock_type::now() - held.since < linger) return;
     release_acks(conv, c);
   }
@@ -990,11 +998,11 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       std::vector<delivered> batch;
       batch.swap(part.to_ack);
       std::vector<std::string> ids;
-      std::vector<nlohmann::json> records;
+      std::vector<std::string> records;  // their texts
       ids.reserve(batch.size());
       for (auto& d : batch) {
         ids.push_back(d.id);
-        for (auto& r : d.records) records.push_back(std::move(r));
+        d.records.append_texts(records);
       }
       // The same batch again while Redis cannot be reached (what is delivered meanwhile waits
       // for the next batch); given up when stopping or after 8 tries: then as if fenced.

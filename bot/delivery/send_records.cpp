@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "bot/engine/json_text.hpp"
+
 namespace aula::delivery_detail {
 
 namespace {
@@ -76,6 +78,77 @@ void add_send_record(std::vector<nlohmann::json>& records, nlohmann::json record
       last["text"] = *t;
   }
   if (const std::int64_t n = num(record, "segments"); n > 0) last["segments"] = num(last, "segments") + n;
+}
+
+void send_record_list::add(sent_call c, std::size_t max_parts) {
+  if (!recs_.empty() && max_parts >= 2 && !c.conv.empty()) {
+    record& last = recs_.back();
+    const std::size_t messages = last.parts.empty() ? 1 : last.parts.size();
+    if (last.first.conv == c.conv && last.first.channel == c.channel && last.first.lane == c.lane &&
+        messages < max_parts) {
+      if (last.parts.empty())
+        last.parts.push_back({last.first.external_id, last.first.node, last.first.at, last.first.segments});
+      last.parts.push_back({std::move(c.external_id), std::move(c.node), c.at, c.segments});
+      if (!c.text.empty()) {
+        if (last.first.text.empty()) last.first.text = std::move(c.text);
+        else last.first.text.append("\n\n").append(c.text);
+      }
+      if (c.segments > 0) last.first.segments += c.segments;
+      return;
+    }
+  }
+  // A record of its own (one without a learner, as add_send_record, never merges).
+  recs_.push_back({std::move(c), {}});
+}
+
+namespace {
+
+// A call's or a part's members (json_text::object puts them in key order).
+void put_part(json_text::object& o, const std::string& external_id, const std::string& node, std::int64_t at,
+              std::int64_t segments) {
+  o.integer("at", at).string("external_id", external_id);
+  if (!node.empty()) o.string("node", node);
+  if (segments > 0) o.integer("segments", segments);
+}
+
+}  // namespace
+
+void send_record_list::append_texts(std::vector<std::string>& out) const {
+  for (const record& r : recs_) {
+    const sent_call& c = r.first;
+    json_text::object o;
+    o.string("id", c.id).string("type", "sent").string("conv", c.conv).string("channel", c.channel).string("lane", c.lane);
+    if (r.parts.empty()) {
+      put_part(o, c.external_id, c.node, c.at, c.segments);
+    } else {
+      o.integer("at", c.at).integer("messages", static_cast<std::int64_t>(r.parts.size()));
+      if (!c.node.empty()) o.string("node", c.node);
+      if (c.segments > 0) o.integer("segments", c.segments);
+      std::vector<std::string> parts;
+      parts.reserve(r.parts.size());
+      for (const part& p : r.parts) {
+        json_text::object po;
+        put_part(po, p.external_id, p.node, p.at, p.segments);
+        parts.push_back(po.text());
+      }
+      o.raw("parts", json_text::array(parts));
+    }
+    if (!c.text.empty()) o.string("text", c.text);
+    out.push_back(o.text());
+  }
+}
+
+std::vector<std::string> send_record_list::texts() const {
+  std::vector<std::string> out;
+  out.reserve(recs_.size());
+  append_texts(out);
+  return out;
+}
+
+std::vector<nlohmann::json> send_record_list::documents() const {
+  std::vector<nlohmann::json> out;
+  for (const auto& t : texts()) out.push_back(nlohmann::json::parse(t));
+  return out;
 }
 
 }  // namespace aula::delivery_detail

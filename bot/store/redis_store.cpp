@@ -533,13 +533,13 @@ class redis_store final : public store {
   }
 
   net::awaitable<bool> outbox_done(int p, const std::vector<std::string>& entry_ids,
-                                   const std::vector<nlohmann::json>& records, const fence& f) override {
+                                   const std::vector<std::string>& record_texts, const fence& f) override {
     check(p);
     std::vector<std::string> args;
-    args.reserve(2 + records.size() + entry_ids.size());
+    args.reserve(2 + record_texts.size() + entry_ids.size());
     args.push_back(f.value());
-    args.push_back(std::to_string(records.size()));
-    for (const auto& r : records) args.push_back(json_text::write(r));
+    args.push_back(std::to_string(record_texts.size()));
+    for (const auto& r : record_texts) args.push_back(r);
     for (const auto& e : entry_ids) {
       auto [lane, id] = store_detail::split_outbox_id(e);
       args.push_back((lane == "bulk" ? "b" : "r") + id);

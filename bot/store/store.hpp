@@ -212,9 +212,10 @@ class store {
   virtual net::awaitable<void> outbox_ack(int p, const std::string& entry_id, const fence& f) = 0;
   // Delivered entries in a batch, with the result records of their sends: the records are
   // appended whatever the lease (the sends happened); the entries are removed only while `f`
-  // holds p's lease — false (removing none) when it does not. Redis: one round trip.
+  // holds p's lease — false (removing none) when it does not. Redis: one round trip. Each
+  // record is given as its JSON text (compact, as json_text::write gives it).
   virtual net::awaitable<bool> outbox_done(int p, const std::vector<std::string>& entry_ids,
-                                           const std::vector<nlohmann::json>& records, const fence& f);
+                                           const std::vector<std::string>& record_texts, const fence& f);
   // Moves an entry that cannot be delivered to p's dead letters with `record` (why, attempts,
   // …; "conv" and "entry" are added). Throws lease_lost unless `f` holds p's lease.
   virtual net::awaitable<void> outbox_dead(int p, const std::string& entry_id, const nlohmann::json& record,

@@ -5,14 +5,19 @@
 
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "bot/engine/json_text.hpp"
+
 namespace {
 
 using aula::delivery_detail::add_send_record;
+using aula::delivery_detail::send_record_list;
+using aula::delivery_detail::sent_call;
 using nlohmann::json;
 
 json sent(const std::string& conv, const std::string& ext, std::int64_t at, const std::string& text = "",
@@ -102,4 +107,85 @@ TEST_CASE("send records: a long run of sends is cut at the cap, in order") {
   std::vector<json> again{out[0]};
   add_send_record(again, in[6], 3);
   CHECK(again.size() == 2);
+}
+
+// The sender keeps its sends as plain fields and writes each record's text once
+// (send_record_list); the record store and the reports read what add_send_record's documents
+// say. The same calls must give the same bytes as writing those documents, merged or not.
+namespace {
+
+json document_of(const sent_call& c) {
+  json r = {{"id", c.id},     {"type", "sent"},   {"conv", c.conv}, {"channel", c.channel},
+            {"lane", c.lane}, {"external_id", c.external_id}, {"at", c.at}};
+  if (!c.node.empty()) r["node"] = c.node;
+  if (!c.text.empty()) r["text"] = c.text;
+  if (c.segments > 0) r["segments"] = c.segments;
+  return r;
+}
+
+std::vector<std::string> written(const std::vector<sent_call>& calls, std::size_t max_parts) {
+  std::vector<json> docs;
+  for (const auto& c : calls) add_send_record(docs, document_of(c), max_parts);
+  std::vector<std::string> out;
+  for (const auto& d : docs) out.push_back(aula::json_text::write(d));
+  return out;
+}
+
+std::vector<std::string> listed(const std::vector<sent_call>& calls, std::size_t max_parts) {
+  send_record_list l;
+  for (const auto& c : calls) l.add(c, max_parts);
+  return l.texts();
+}
+
+}  // namespace
+
+TEST_CASE("send records kept as fields: the same texts as add_send_record's documents") {
+  const std::vector<sent_call> lesson{
+      {"out.3.1-0.0", "telegram:7", "telegram", "101", "reply", "intro", "¿Listo? Empezamos ñ 🎉", 10, 0},
+      {"out.3.1-1.0", "telegram:7", "telegram", "102", "reply", "", "", 11, 0},
+      {"out.3.1-2.0", "telegram:7", "telegram", "103", "reply", "p1", "Pregunta 1: «¿Qué es?»\n\"sí\"", 12, 0}};
+  const auto merged = listed(lesson, 50);
+  REQUIRE(merged.size() == 1);
+  CHECK(merged == written(lesson, 50));
+  const json doc = json::parse(merged[0]);
+  CHECK(doc["messages"] == 3);
+  CHECK(doc["text"] == "¿Listo? Empezamos ñ 🎉\n\nPregunta 1: «¿Qué es?»\n\"sí\"");
+  CHECK(doc["parts"][1] == json{{"external_id", "102"}, {"at", 11}});  // no node, no segments
+  // Alone: as it was made, external_id and all.
+  const std::vector<sent_call> one{lesson[0]};
+  CHECK(listed(one, 50) == written(one, 50));
+  CHECK(json::parse(listed(one, 50)[0]) == document_of(lesson[0]));
+  // max_parts 1: each its own.
+  CHECK(listed(lesson, 1).size() == 3);
+  CHECK(listed(lesson, 1) == written(lesson, 1));
+
+  // Many runs of sends: learners, channels, lanes, texts, nodes and segments mixed, caps 1-5.
+  std::mt19937 rng(20261130);
+  const std::vector<std::string> convs{"telegram:7", "telegram:8", "sms:+5215512345678", "whatsapp:+5215511112222", ""};
+  const std::vector<std::string> texts{"", "Hola", "¡Bien! 🎉", "Adiós, ñandú: «¿sí?»", "línea 1\nlínea 2\t\"x\""};
+  std::size_t total = 0, folded = 0;
+  for (int run = 0; run < 400; ++run) {
+    std::vector<sent_call> calls;
+    const int n = 1 + static_cast<int>(rng() % 9);
+    for (int k = 0; k < n; ++k) {
+      sent_call c;
+      c.conv = convs[rng() % (rng() % 4 == 0 ? convs.size() : 2)];
+      c.channel = c.conv.substr(0, c.conv.find(':'));
+      c.id = "out." + std::to_string(run) + "." + std::to_string(k) + ".0";
+      c.external_id = rng() % 7 == 0 ? "" : "ext-" + std::to_string(rng() % 1000);
+      c.lane = rng() % 5 == 0 ? "bulk" : "reply";
+      c.node = rng() % 3 == 0 ? "" : "n" + std::to_string(rng() % 5);
+      c.text = texts[rng() % texts.size()];
+      c.segments = rng() % 3 == 0 ? static_cast<std::int64_t>(rng() % 4) : 0;
+      c.at = 1'796'000'000'000 + run * 100 + k;
+      calls.push_back(c);
+    }
+    const std::size_t cap = 1 + rng() % 5;
+    const auto got = listed(calls, cap);
+    INFO("run " << run << ", cap " << cap);
+    REQUIRE(got == written(calls, cap));
+    total += calls.size();
+    folded += calls.size() - got.size();
+  }
+  CHECK(folded > total / 10);  // the runs did merge, often (302 of 2,027 calls with this seed)
 }

@@ -6,6 +6,7 @@
 // without it they fail. Each test uses its own key prefix, so tests can share that server and
 // run in parallel. Tests that stop or freeze Redis start their own redis-server on a free port.
 #include "bot/store/store.hpp"
+#include "bot/engine/json_text.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -639,7 +640,7 @@ net::awaitable<void> done_in_batches(store& s) {
   // Under a fence that is not the holder's: nothing removed, the records kept.
   const fence stale{test_owner, theirs.token};
   const std::vector<std::string> first{both.reply[0].id, both.bulk[0].id};
-  const std::vector<nlohmann::json> recs{{{"id", "out.1"}, {"type", "sent"}, {"conv", conv}, {"text", "¿Listo? ñ 🎉"}}};
+  const std::vector<std::string> recs{json_text::write({{"id", "out.1"}, {"type", "sent"}, {"conv", conv}, {"text", "¿Listo? ñ 🎉"}})};
   { bool aw = co_await s.outbox_done(p, first, recs, stale); CHECK_FALSE(aw); }
   { auto aw = co_await s.outbox_read(p, "", "", 10); CHECK(aw.reply.size() == 2); CHECK(aw.bulk.size() == 1); }
   auto pending = co_await s.results_pending(p, 100);
@@ -648,8 +649,8 @@ net::awaitable<void> done_in_batches(store& s) {
   // The holder: both lanes at once, and two records.
   co_await s.lease_release(p, theirs);
   auto f = co_await lease_of(s, p);
-  const std::vector<nlohmann::json> two{{{"id", "out.2"}, {"type", "sent"}, {"conv", conv}},
-                                        {{"id", "out.3"}, {"type", "sent"}, {"conv", conv}}};
+  const std::vector<std::string> two{json_text::write({{"id", "out.2"}, {"type", "sent"}, {"conv", conv}}),
+                                     json_text::write({{"id", "out.3"}, {"type", "sent"}, {"conv", conv}})};
   { bool aw = co_await s.outbox_done(p, first, two, f); CHECK(aw); }
   auto left = co_await s.outbox_read(p, "", "", 10);
   REQUIRE(left.reply.size() == 1);
