@@ -6,6 +6,7 @@
 #include <set>
 
 #include "bot/engine/course.hpp"
+#include "bot/engine/json_text.hpp"
 #include "bot/engine/nodes/registry.hpp"
 #include "bot/engine/timing.hpp"
 #include "bot/engine/template.hpp"
@@ -144,6 +145,21 @@ nlohmann::json result_record::to_json() const {
   if (type == "end" || type == "module" || type == "course" || type == "certificate") j["points"] = points;
   if (attempt) j["attempt"] = attempt;
   return j;
+}
+
+std::string result_record::to_text(std::string_view conv, std::string_view channel, int version) const {
+  json_text::object o;  // members in any order: written in key order, as nlohmann's map keeps them
+  o.string("id", id).string("type", type).string("flow", flow).string("run", run).string("node", node).integer("at", at);
+  if (!value.is_null()) o.raw("value", json_text::write(value, nlohmann::json::error_handler_t::replace));
+  if (!text.empty()) o.string("text", text);
+  if (!status.empty()) o.string("status", status);
+  if (free_text) o.boolean("free_text", true);
+  if (type == "quiz") o.boolean("correct", correct).boolean("final", final).integer("points", points);
+  else if (type == "end" || type == "module" || type == "course" || type == "certificate") o.integer("points", points);
+  if (attempt) o.integer("attempt", attempt);
+  o.string("conv", conv).string("channel", channel);
+  if (version > 0) o.integer("version", version);
+  return o.text();
 }
 
 namespace detail {

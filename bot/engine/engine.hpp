@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -220,6 +221,10 @@ struct result_record {
   std::int64_t at = 0;
 
   nlohmann::json to_json() const;
+  // As the commit stores it: to_json()'s members with the learner's `conv`, the `channel` and,
+  // when above 0, the flows' `version`, written as JSON text (the bytes json_text::write gives
+  // for that document) without building it.
+  std::string to_text(std::string_view conv, std::string_view channel, int version = 0) const;
 };
 
 struct step_result {

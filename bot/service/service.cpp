@@ -13,6 +13,14 @@ namespace aula {
 
 namespace {
 
+// The commit's result records as documents (for a caller that asked to see them).
+std::vector<nlohmann::json> documents_of(const std::vector<std::string>& texts) {
+  std::vector<nlohmann::json> out;
+  out.reserve(texts.size());
+  for (const auto& t : texts) out.push_back(nlohmann::json::parse(t));
+  return out;
+}
+
 std::uint64_t mix(std::uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -353,17 +361,14 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
           rec.attempt = fv.count;
           rec.status = fv.tell ? "told" : "dropped";
           rec.at = ctx.now_ms;
-          auto j = rec.to_json();
-          j["conv"] = conv;
-          j["channel"] = channel;
-          c.results.push_back(std::move(j));
+          c.results.push_back(rec.to_text(conv, channel));
         }
         c.next = s;
         const bool has_outbox = !c.outbox.empty();
         commit_outcome outcome = co_await store_.commit(c);
         if (outcome == commit_outcome::ok) {
           counters_.rate_limited++;
-          if (committed_records) *committed_records = c.results;
+          if (committed_records) *committed_records = documents_of(c.results);
           count_replies(partition, c);
           if (has_outbox) mark_dirty(partition);
           co_return true;
@@ -400,19 +405,13 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     c.timers_cancel = std::move(r.timers_cancel);
     // A draft preview is never part of the evaluation data.
     if (!is_preview_conversation(conv)) {
-      for (const auto& rec : r.records) {
-        auto j = rec.to_json();
-        j["conv"] = conv;
-        j["channel"] = channel;
-        if (flow_version > 0) j["version"] = flow_version;
-        c.results.push_back(std::move(j));
-      }
+      for (const auto& rec : r.records) c.results.push_back(rec.to_text(conv, channel, flow_version));
       c.certificates = std::move(r.certificates);
     }
     const bool has_outbox = !c.outbox.empty();
     commit_outcome outcome = co_await store_.commit(c);
     if (outcome == commit_outcome::ok) {
-      if (committed_records) *committed_records = c.results;
+      if (committed_records) *committed_records = documents_of(c.results);
       count_replies(partition, c);
       // Channels with a window also wake the sender when the learner merely wrote: a queue
       // held for the window may go now.

@@ -429,7 +429,7 @@ class redis_store final : public store {
       args.push_back(t.id);
     }
     args.push_back(std::to_string(c.results.size()));
-    for (const auto& r : c.results) args.push_back(json_text::write(r));
+    for (const auto& r : c.results) args.push_back(r);
     auto certs = store_detail::certificate_writes(c, p);  // throws before anything is written
     args.push_back(std::to_string(certs.size()));
     for (auto& [code, cert] : certs) {

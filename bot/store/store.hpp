@@ -121,7 +121,7 @@ struct commit_request {
   std::vector<outbox_write> outbox;     // in the learner's order (make_outbox_write)
   std::vector<timer_effect> timers_set;
   std::vector<std::string> timers_cancel;
-  std::vector<nlohmann::json> results;  // result records (result_record::to_json + conv)
+  std::vector<std::string> results;  // result records' JSON texts (result_record::to_text)
   // Certificates issued by this step: code -> certificate JSON, written under the
   // conversation's partition (the code's prefix names it), never overwritten.
   std::vector<std::pair<std::string, nlohmann::json>> certificates;

@@ -10,6 +10,7 @@
 #include "bot/authoring/loader.hpp"
 #include "tests/support/flow_fixtures.hpp"
 #include "bot/engine/render.hpp"
+#include "bot/engine/json_text.hpp"
 
 using namespace aula;
 using nlohmann::json;
@@ -1171,4 +1172,48 @@ TEST_CASE("plain rendering numbers menus, brackets buttons and rows scales", "[e
   CHECK(render_plain(m) == "¿Color?\n1 · 2 · 3");
   m.choices.clear();
   CHECK(render_plain(m) == "¿Color?");
+}
+
+// The commit stores each result record as text written straight from its fields
+// (result_record::to_text); the record keeper, the reports and the exports read what to_json()
+// says. The same bytes as writing to_json()'s document with the learner, channel and version.
+TEST_CASE("result records as text: the bytes of to_json() with the learner, channel and version") {
+  std::vector<result_record> recs;
+  const std::vector<std::string> types{"start",  "answer", "invalid", "quiz",      "end",      "timeout",
+                                       "inbound", "module", "course",  "certificate", "consent", "enrolled"};
+  const std::vector<json> values{json(), json("b"), json(7), json(2.5), json(true),
+                                 json{{"course", "curso-ti"}, {"module", 2}, {"max", 10}, {"nota", "¡Bien! ñ 🎉"}},
+                                 json::array({"a", "c"})};
+  int k = 0;
+  for (const auto& type : types)
+    for (const auto& value : values) {
+      result_record r;
+      r.id = "r" + std::to_string(k) + "." + std::to_string(k % 3);
+      r.type = type;
+      r.flow = k % 4 ? "leccion-muestra" : "";
+      r.run = "r" + std::to_string(k);
+      r.node = k % 5 ? "p" + std::to_string(k % 7) : "";
+      r.value = value;
+      r.text = k % 3 ? "¿Qué es? «sí» \"comillas\"\n🎉" : "";
+      r.correct = k % 2;
+      r.final = k % 3 != 1;
+      r.points = k % 4;
+      r.attempt = k % 3;
+      r.status = k % 2 ? "answered" : "";
+      r.free_text = k % 6 == 0;
+      r.at = 1'796'000'000'000 + k;
+      recs.push_back(r);
+      ++k;
+    }
+  for (const auto& r : recs)
+    for (int version : {0, 3}) {
+      json doc = r.to_json();
+      doc["conv"] = "telegram:700000123";
+      doc["channel"] = "telegram";
+      if (version > 0) doc["version"] = version;
+      INFO(r.type << " " << r.value.dump() << " version " << version);
+      const std::string text = r.to_text("telegram:700000123", "telegram", version);
+      REQUIRE(text == json_text::write(doc));
+      CHECK(json::parse(text) == doc);
+    }
 }

@@ -234,7 +234,7 @@ net::awaitable<void> commit_and_load(store& s) {
   rec.text = "Sí, 15 años 👍";
   auto rj = rec.to_json();
   rj["conv"] = conv;
-  c.results.push_back(rj);
+  c.results.push_back(json_text::write(rj));
   { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
 
   auto l = co_await s.load(conv);
@@ -307,7 +307,7 @@ net::awaitable<void> version_conflict(store& s) {
   b.outbox.push_back(outbox_msg(conv, "reply", "from the losing step"));
   b.timers_set.push_back(timer_effect{"x.n.remind", 5, "remind"});
   b.timers_cancel.push_back("nothing");
-  b.results.push_back({{"id", "x.1"}, {"conv", conv}});
+  b.results.push_back(json_text::write({{"id", "x.1"}, {"conv", conv}}));
   { auto aw = co_await s.commit(a); REQUIRE(aw == commit_outcome::ok); }
   { auto aw = co_await s.commit(b); REQUIRE(aw == commit_outcome::conflict); }
 
@@ -347,7 +347,7 @@ net::awaitable<void> duplicate_provider_id(store& s) {
   again.next.lang = "en";
   again.outbox.push_back(outbox_msg(conv, "reply", "dos"));
   again.timers_set.push_back(timer_effect{"r.n.remind", 5, "remind"});
-  again.results.push_back({{"id", "r.2"}});
+  again.results.push_back(json_text::write({{"id", "r.2"}}));
   { auto aw = co_await s.commit(again); REQUIRE(aw == commit_outcome::duplicate); }
   // Even with a stale version, a redelivery is a duplicate, not a conflict.
   again.expected_version = 0;
@@ -549,7 +549,7 @@ net::awaitable<void> leases_and_fencing(store& s) {
   auto c = first_commit(conv);
   c.outbox = {outbox_msg(conv, "reply", "uno"), outbox_msg(conv, "reply", "dos")};
   c.timers_set = {timer_effect{"r.n.wait", 10, "wait"}};
-  c.results.push_back(nlohmann::json{{"id", "r.1"}, {"type", "start"}, {"conv", conv}});
+  c.results.push_back(json_text::write(nlohmann::json{{"id", "r.1"}, {"type", "start"}, {"conv", conv}}));
   { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
   auto pending = (co_await s.outbox_read(p, "", "", 10)).reply;
   REQUIRE(pending.size() == 2);
@@ -1192,7 +1192,7 @@ TEST_CASE("redis store: keys carry the partition hash tag") {
       auto c = first_commit(conv);
       c.outbox = {outbox_msg(conv, "reply", "r"), outbox_msg(conv, "bulk", "b")};
       c.timers_set = {timer_effect{"r.n.remind", 5, "remind"}};
-      c.results = {nlohmann::json{{"id", "r.1"}, {"conv", conv}}};
+      c.results = {json_text::write(nlohmann::json{{"id", "r.1"}, {"conv", conv}})};
       { auto aw = co_await s->commit(c); REQUIRE(aw == commit_outcome::ok); }
       const nlohmann::json hola{{"text", "hola"}};
       co_await s->web_push(conv, hola);
@@ -1821,7 +1821,7 @@ net::awaitable<void> erase_conversation(store& s) {
     auto c = first_commit(who);
     c.outbox = {outbox_msg(who, "reply", "Hola José"), outbox_msg(who, "bulk", "Recordatorio")};
     c.timers_set = {timer_effect{"r.a.wait", 100, "wait"}};
-    c.results = {{{"conv", who}, {"id", "r.1"}, {"type", "answer"}, {"text", "mi respuesta"}, {"at", 1}}};
+    c.results = {json_text::write({{"conv", who}, {"id", "r.1"}, {"type", "answer"}, {"text", "mi respuesta"}, {"at", 1}})};
     if (who == conv) c.certificates.emplace_back(code, nlohmann::json{{"name", "José Ñúñez"}, {"course_name", "TI"}});
     { auto aw = co_await s.commit(c); REQUIRE(aw == commit_outcome::ok); }
     const nlohmann::json hola{{"text", "Hola"}};
