@@ -44,8 +44,6 @@ class send_record_list {
   // Folds `c` into the last record when both are one learner's, channel's and lane's and the
   // last stands for fewer than `max_parts` messages; else a record of its own.
   void add(sent_call c, std::size_t max_parts = max_parts_per_send_record);
-  bool empty() const { return recs_.empty(); }
-  std::size_t size() const { return recs_.size(); }
   // Each record's JSON text, appended to `out` in order.
   void append_texts(std::vector<std::string>& out) const;
   std::vector<std::string> texts() const;

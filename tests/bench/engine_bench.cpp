@@ -620,15 +620,12 @@ int main(int argc, char** argv) {
                                      {"id", run + ".1"}, {"node", ""}, {"run", run}, {"text", "2"},
                                      {"type", "inbound"}, {"version", 1}}
                           .dump());
-        std::vector<nlohmann::json> sends;  // one record for both, as the sender merges them
+        delivery_detail::send_record_list sends;  // one record for both, as the sender merges them
         for (int k = 0; k < 2; ++k)
-          delivery_detail::add_send_record(
-              sends, {{"at", at + 1}, {"channel", "telegram"}, {"conv", conv},
-                      {"external_id", std::to_string(v * 2 + k)},
-                      {"id", "out.0.reply:" + std::to_string(at) + "-" + std::to_string(k) + ".0"},
-                      {"lane", "reply"}, {"node", "p" + std::to_string(v % 7)},
-                      {"text", texts[static_cast<std::size_t>(v * 2 + k) % texts.size()]}, {"type", "sent"}});
-        for (const auto& r : sends) out.push_back(r.dump());
+          sends.add({"out.0.reply:" + std::to_string(at) + "-" + std::to_string(k) + ".0", conv, "telegram",
+                     std::to_string(v * 2 + k), "reply", "p" + std::to_string(v % 7),
+                     texts[static_cast<std::size_t>(v * 2 + k) % texts.size()], at + 1, 0});
+        sends.append_texts(out);
         out.push_back(nlohmann::json{{"at", at}, {"attempt", 1}, {"channel", "telegram"}, {"conv", conv},
                                      {"correct", v % 3 != 0}, {"flow", "leccion-muestra"}, {"id", run + ".2"},
                                      {"node", "p" + std::to_string(v % 7)}, {"points", v % 3 != 0 ? 1 : 0},
