@@ -155,6 +155,7 @@ function init(args)
   tg_headers = { ["Content-Type"] = "application/json", ["X-Telegram-Bot-Api-Secret-Token"] = o.tg_secret }
   wa_key = hmac_key(o.wa_secret)
   seq = 0
+  checked = false
   ok = 0
   bad = 0
   statuses = ""
@@ -167,7 +168,14 @@ end
 function request()
   local learner = base_learner + (seq % per)
   local step = math.floor(seq / per) % #walk
-  seq = seq + 1
+  -- wrk calls the first thread's request() once before any connection, to check the request
+  -- it makes (script_verify_request), and never sends that one: it must not use up a message
+  -- (learner 0 would skip the walk's first text, and the counts per position be one off).
+  if tid == 1 and not checked then
+    checked = true
+  else
+    seq = seq + 1
+  end
   local text = json_string(walk[step + 1])
   -- A number unique to this run, thread and request: update_id and WhatsApp message id.
   local uid = string.format("%.0f", run * 1e11 + tid * 1e10 + seq)
