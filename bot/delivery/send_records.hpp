@@ -20,12 +20,6 @@ namespace aula::delivery_detail {
 
 inline constexpr std::size_t max_parts_per_send_record = 50;
 
-// Appends `record` to `records`, or folds it into the last of them when both are "sent" records
-// of one conversation, channel and lane and the last stands for fewer than `max_parts`
-// messages. The sender keeps one such list per learner while a step's replies go out.
-void add_send_record(std::vector<nlohmann::json>& records, nlohmann::json record,
-                     std::size_t max_parts = max_parts_per_send_record);
-
 // One provider call the sender made, as its "sent" record names it: `node` and `text` are left
 // out of the record when empty, `segments` when 0 (type "sent" is implied).
 struct sent_call {
@@ -34,15 +28,19 @@ struct sent_call {
   std::int64_t segments = 0;
 };
 
-// The same records as add_send_record makes from the same calls, kept as plain fields while a
-// learner's sends go out and written once, as JSON text, for the acknowledgement (the bytes
-// json_text::write gives for add_send_record's documents). Making a JSON document per call,
-// merging documents and writing them cost the server ~5 % of its instructions per webhook
-// (callgrind, 64 connections: 916k before, 874k after).
+// A learner's "sent" records, kept as plain fields while their sends go out and written once,
+// as JSON text, for the acknowledgement. (Making a JSON document per call, merging documents
+// and writing them cost the server ~5 % of its instructions per webhook: callgrind, 64
+// connections, 916k before, 874k after.)
 class send_record_list {
  public:
-  // Folds `c` into the last record when both are one learner's, channel's and lane's and the
-  // last stands for fewer than `max_parts` messages; else a record of its own.
+  // Folds `c` into the last record when both are one learner's (a conversation: a call without
+  // one is never folded), channel's and lane's and the last stands for fewer than `max_parts`
+  // messages; else a record of its own. A record standing for one message is the call's
+  // record as it was made (external_id, node, segments, text); a merged one keeps the first
+  // call's id, time and node, says how many messages it stands for ("messages"), joins their
+  // texts with a blank line, sums their segments, and lists each message's external_id, node,
+  // segments and time in "parts".
   void add(sent_call c, std::size_t max_parts = max_parts_per_send_record);
   // Each record's JSON text, appended to `out` in order.
   void append_texts(std::vector<std::string>& out) const;

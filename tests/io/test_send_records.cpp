@@ -15,40 +15,37 @@
 
 namespace {
 
-using aula::delivery_detail::add_send_record;
 using aula::delivery_detail::send_record_list;
 using aula::delivery_detail::sent_call;
 using nlohmann::json;
 
-json sent(const std::string& conv, const std::string& ext, std::int64_t at, const std::string& text = "",
-          int segments = 0, const std::string& lane = "reply") {
-  const std::string channel = conv.substr(0, conv.find(':'));
-  json r = {{"id", "out.1." + ext + ".0"}, {"type", "sent"}, {"conv", conv}, {"channel", channel},
-            {"external_id", ext},          {"lane", lane},   {"at", at},     {"node", "n-" + ext}};
-  if (!text.empty()) r["text"] = text;
-  if (segments) r["segments"] = segments;
-  return r;
+sent_call sent(const std::string& conv, const std::string& ext, std::int64_t at, const std::string& text = "",
+               int segments = 0, const std::string& lane = "reply") {
+  return {"out.1." + ext + ".0", conv, conv.substr(0, conv.find(':')), ext, lane, "n-" + ext, text, at, segments};
 }
 
-std::vector<json> added(const std::vector<json>& in, std::size_t max_parts = 50) {
-  std::vector<json> out;
-  for (const auto& r : in) add_send_record(out, r, max_parts);
-  return out;
+std::vector<json> added(const std::vector<sent_call>& in, std::size_t max_parts = 50) {
+  send_record_list l;
+  for (const auto& c : in) l.add(c, max_parts);
+  return l.documents();
 }
 
 }  // namespace
 
 TEST_CASE("send records: a learner's sends one after the other become one record with every message's part") {
   const std::string a = "telegram:7";
-  const std::vector<json> in{sent(a, "m1", 1, "¿Listo? ñ"),
-                             sent(a, "m2", 3),  // a later call of a split message: no text
-                             sent(a, "m3", 6, "¡Bien! 🎉")};
+  const std::vector<sent_call> in{sent(a, "m1", 1, "¿Listo? ñ"),
+                                  sent(a, "m2", 3),  // a later call of a split message: no text
+                                  sent(a, "m3", 6, "¡Bien! 🎉")};
   const auto out = added(in);
   REQUIRE(out.size() == 1);
   // At the first one's id and time.
-  CHECK(out[0]["id"] == in[0]["id"]);
+  CHECK(out[0]["id"] == in[0].id);
+  CHECK(out[0]["type"] == "sent");
   CHECK(out[0]["conv"] == a);
+  CHECK(out[0]["channel"] == "telegram");
   CHECK(out[0]["at"] == 1);
+  CHECK(out[0]["node"] == "n-m1");
   CHECK(out[0]["messages"] == 3);
   CHECK(out[0]["text"] == "¿Listo? ñ\n\n¡Bien! 🎉");
   CHECK(!out[0].contains("external_id"));
@@ -69,8 +66,12 @@ TEST_CASE("send records: a learner's sends one after the other become one record
 
 TEST_CASE("send records: other learners, lanes and records keep their own, in order") {
   const std::string a = "whatsapp:+5215511112222", b = "telegram:8";
-  const json one = sent(a, "wamid.1", 1, "Hola");
-  CHECK(added({one}) == std::vector<json>{one});  // a single send: as it was made
+  // A single send: as it was made.
+  const auto one = added({sent(a, "wamid.1", 1, "Hola ñ", 0)});
+  REQUIRE(one.size() == 1);
+  CHECK(one[0] == json{{"id", "out.1.wamid.1.0"}, {"type", "sent"}, {"conv", a}, {"channel", "whatsapp"},
+                       {"external_id", "wamid.1"}, {"lane", "reply"}, {"node", "n-wamid.1"}, {"text", "Hola ñ"},
+                       {"at", 1}});
   // The reply lane and the bulk lane (a broadcast) stay apart; so do two learners.
   const auto lanes = added({sent(a, "w1", 1), sent(a, "w2", 2), sent(a, "w3", 3, "", 0, "bulk"), sent(b, "t1", 4),
                             sent(a, "w4", 5)});
@@ -79,13 +80,10 @@ TEST_CASE("send records: other learners, lanes and records keep their own, in or
   CHECK(lanes[1]["external_id"] == "w3");
   CHECK(lanes[2]["external_id"] == "t1");
   CHECK(lanes[3]["external_id"] == "w4");
-  // Not a send, or a send without a conversation: never folded, nothing folded into them.
-  const json odd = {{"type", "sent"}, {"id", "x"}};
-  const json dead = {{"type", "dead_letter"}, {"conv", a}, {"id", "dl.1"}};
-  CHECK(added({odd, odd, dead, dead}) == std::vector<json>{odd, odd, dead, dead});
-  const auto after_dead = added({sent(a, "w1", 1), dead, sent(a, "w2", 2)});
-  REQUIRE(after_dead.size() == 3);
-  CHECK(after_dead[2]["external_id"] == "w2");
+  // A send without a conversation: never folded, nothing folded into it.
+  const auto lost = added({sent("", "x1", 1), sent("", "x2", 2), sent(a, "w1", 3), sent("", "x3", 4), sent(a, "w2", 5)});
+  REQUIRE(lost.size() == 5);
+  for (const auto& r : lost) CHECK(!r.contains("parts"));
   // Every message is in exactly one record.
   std::size_t messages = 0;
   for (const auto& r : lanes) messages += r.value("messages", std::size_t{1});
@@ -94,7 +92,7 @@ TEST_CASE("send records: other learners, lanes and records keep their own, in or
 
 TEST_CASE("send records: a long run of sends is cut at the cap, in order") {
   const std::string a = "telegram:9";
-  std::vector<json> in;
+  std::vector<sent_call> in;
   for (int k = 0; k < 7; ++k) in.push_back(sent(a, "m" + std::to_string(k), k, "t" + std::to_string(k)));
   const auto out = added(in, 3);
   REQUIRE(out.size() == 3);
@@ -102,17 +100,66 @@ TEST_CASE("send records: a long run of sends is cut at the cap, in order") {
   CHECK(out[1]["messages"] == 3);
   CHECK(out[2]["external_id"] == "m6");  // the last alone: as it was
   CHECK(out[1]["text"] == "t3\n\nt4\n\nt5");
-  CHECK(out[1]["id"] == in[3]["id"]);
-  // A merged record given again (a batch written again) takes no more parts than the cap.
-  std::vector<json> again{out[0]};
-  add_send_record(again, in[6], 3);
-  CHECK(again.size() == 2);
+  CHECK(out[1]["id"] == in[3].id);
+  CHECK(added(in, 1).size() == 7);  // a cap of one: each its own
 }
 
 // The sender keeps its sends as plain fields and writes each record's text once
-// (send_record_list); the record store and the reports read what add_send_record's documents
-// say. The same calls must give the same bytes as writing those documents, merged or not.
+// (send_record_list). The reference below merges the records as JSON documents, as the sender
+// did before (the record store and the reports read what those documents say): the same calls
+// must give the same bytes as writing those documents, merged or not.
 namespace {
+
+const std::string* str(const json& r, const char* key) {
+  auto it = r.find(key);
+  return it != r.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
+}
+
+bool same(const json& a, const json& b, const char* key) {
+  const std::string *x = str(a, key), *y = str(b, key);
+  return x && y ? *x == *y : x == y;
+}
+
+std::int64_t num(const json& r, const char* key) {
+  auto it = r.find(key);
+  return it != r.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+}
+
+json part_of(const json& r) {
+  json p = json::object();
+  for (const char* k : {"external_id", "node", "segments", "at"})
+    if (auto it = r.find(k); it != r.end()) p[k] = *it;
+  return p;
+}
+
+// Appends `record`, or folds it into the last record when both are one learner's, channel's
+// and lane's sends and the last stands for fewer than `max_parts` messages.
+void reference_merge(std::vector<json>& records, json record, std::size_t max_parts) {
+  const std::string* conv = str(record, "conv");
+  if (records.empty() || max_parts < 2 || !conv || conv->empty()) {
+    records.push_back(std::move(record));
+    return;
+  }
+  json& last = records.back();
+  const bool merged = last.contains("parts");
+  const std::string* last_conv = str(last, "conv");
+  if (!last_conv || last_conv->empty() || !same(last, record, "conv") || !same(last, record, "channel") ||
+      !same(last, record, "lane") || (merged && last["parts"].size() >= max_parts)) {
+    records.push_back(std::move(record));
+    return;
+  }
+  if (!merged) {
+    last["parts"] = json::array({part_of(last)});
+    last.erase("external_id");
+  }
+  last["parts"].push_back(part_of(record));
+  last["messages"] = last["parts"].size();
+  if (const std::string* t = str(record, "text"); t && !t->empty()) {
+    const std::string* before = str(last, "text");
+    last["text"] = before && !before->empty() ? *before + "\n\n" + *t : *t;
+  }
+  if (const std::int64_t n = num(record, "segments"); n > 0) last["segments"] = num(last, "segments") + n;
+}
 
 json document_of(const sent_call& c) {
   json r = {{"id", c.id},     {"type", "sent"},   {"conv", c.conv}, {"channel", c.channel},
@@ -125,7 +172,7 @@ json document_of(const sent_call& c) {
 
 std::vector<std::string> written(const std::vector<sent_call>& calls, std::size_t max_parts) {
   std::vector<json> docs;
-  for (const auto& c : calls) add_send_record(docs, document_of(c), max_parts);
+  for (const auto& c : calls) reference_merge(docs, document_of(c), max_parts);
   std::vector<std::string> out;
   for (const auto& d : docs) out.push_back(aula::json_text::write(d));
   return out;
@@ -139,7 +186,7 @@ std::vector<std::string> listed(const std::vector<sent_call>& calls, std::size_t
 
 }  // namespace
 
-TEST_CASE("send records kept as fields: the same texts as add_send_record's documents") {
+TEST_CASE("send records kept as fields: the same texts as the documents merged") {
   const std::vector<sent_call> lesson{
       {"out.3.1-0.0", "telegram:7", "telegram", "101", "reply", "intro", "¿Listo? Empezamos ñ 🎉", 10, 0},
       {"out.3.1-1.0", "telegram:7", "telegram", "102", "reply", "", "", 11, 0},
