@@ -331,9 +331,11 @@ int run_serve(const serve_options& o) {
     lg.set({}, static_cast<double>(sender_service.leases_held()));
     const redis_sent rs = redis_sent_totals();
     auto& rg = metrics.gauge("aula_redis_sent_total",
-                             "Sent to Redis since start: requests (round trips; a pipeline is one) and commands");
+                             "Sent to Redis since start: requests (round trips; a pipeline is one), commands, and "
+                             "the socket writes that carried them (requests made at once share one)");
     rg.set({{"what", "requests"}}, static_cast<double>(rs.requests));
     rg.set({{"what", "commands"}}, static_cast<double>(rs.commands));
+    rg.set({{"what", "writes"}}, static_cast<double>(rs.writes));
     auto& qg = metrics.gauge("aula_delivery_queued", "Outbox entries read and not yet delivered");
     qg.set({}, static_cast<double>(sender_service.queued()));
     auto& m = metrics.gauge("aula_messages_total", "Messages since start by channel and direction (in: from learners)");

@@ -1050,27 +1050,44 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     co_return out;
   }
 
+  // Claims partition p's due timers (nullopt: fenced, or the store failed; logged).
+  net::awaitable<std::optional<std::vector<due_timer>>> claim_timers(int p, std::int64_t now) {
+    auto& part = parts[static_cast<std::size_t>(p)];
+    try {
+      co_return co_await st.claim_due_timers(p, now, opts.timer_batch, part.f, opts.timer_hold);
+    } catch (const lease_lost&) {
+      counters.fenced++;
+    } catch (const std::exception& e) {
+      if (worth_logging("timer claim failed")) log::warn("timer claim failed", {{"partition", p}, {"error", e.what()}});
+    }
+    co_return std::nullopt;
+  }
+
   net::awaitable<std::size_t> fire_timers() {
     std::size_t fired = 0;
     const std::int64_t now = svc.clock().now_ms();  // one clock per tick
-    for (int p = 0; p < static_cast<int>(parts.size()) && !stopping; ++p) {
-      auto& part = parts[static_cast<std::size_t>(p)];
-      if (!part.held) continue;
-      const std::uint64_t epoch = part.epoch;
-      for (int round = 0; round < 20 && holds(p, epoch); ++round) {
-        std::vector<due_timer> due;
-        try {
-          due = co_await st.claim_due_timers(p, now, opts.timer_batch, part.f, opts.timer_hold);
-        } catch (const lease_lost&) {
-          counters.fenced++;
-          break;
-        } catch (const std::exception& e) {
-          if (worth_logging("timer claim failed"))
-            log::warn("timer claim failed", {{"partition", p}, {"error", e.what()}});
-          break;
-        }
-        counters.timers_claimed += static_cast<long>(due.size());
-        for (const auto& t : due) {
+    // The first claim of every held partition at once: one round trip for all of them (each
+    // on its own, an idle instance made a round trip per partition per tick).
+    std::vector<int> held;
+    std::vector<std::uint64_t> epochs;
+    for (int p = 0; p < static_cast<int>(parts.size()); ++p)
+      if (parts[static_cast<std::size_t>(p)].held) {
+        held.push_back(p);
+        epochs.push_back(parts[static_cast<std::size_t>(p)].epoch);
+      }
+    std::vector<std::optional<std::vector<due_timer>>> first(held.size());
+    const std::function<net::awaitable<void>(std::size_t)> claim_first = [&](std::size_t k) -> net::awaitable<void> {
+      if (!stopping && holds(held[k], epochs[k])) first[k] = co_await claim_timers(held[k], now);
+    };
+    co_await for_each_concurrently(held.size(), held.size(), claim_first);
+    // Then each partition's timers are handed to the engine in turn (and claimed again while a
+    // claim came back full).
+    for (std::size_t k = 0; k < held.size() && !stopping; ++k) {
+      const int p = held[k];
+      std::optional<std::vector<due_timer>> due = std::move(first[k]);
+      for (int round = 0; round < 20 && due; ++round) {
+        counters.timers_claimed += static_cast<long>(due->size());
+        for (const auto& t : *due) {
           const auto who = split_conversation(t.conversation);
           const auto ev = inbound_event::timer_due(t.id);
           try {
@@ -1083,7 +1100,8 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
             if (worth_logging("timer not fired")) log::warn("timer not fired", {{"partition", p}, {"error", e.what()}});
           }
         }
-        if (due.size() < opts.timer_batch) break;
+        if (due->size() < opts.timer_batch || stopping || !holds(p, epochs[k])) break;
+        due = co_await claim_timers(p, now);
       }
     }
     co_return fired;
@@ -1123,8 +1141,24 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
           }
         }
       }
-      for (int p = 0; p < static_cast<int>(parts.size()) && !stopping; ++p)
-        if (full || dirty.count(p)) co_await read_partition(p);
+      std::vector<int> to_read;
+      for (int p = 0; p < static_cast<int>(parts.size()); ++p)
+        if (full || dirty.count(p)) to_read.push_back(p);
+      if (dirty.empty()) {
+        // A poll with no commit to look at (an idle instance; another instance's commits): every
+        // partition at once, their reads sharing round trips (one after the other, an idle
+        // instance made a round trip per partition per poll).
+        const std::function<net::awaitable<void>(std::size_t)> read_one = [&](std::size_t k) -> net::awaitable<void> {
+          if (!stopping) co_await read_partition(to_read[k]);
+        };
+        co_await for_each_concurrently(to_read.size(), to_read.size(), read_one);
+      } else {
+        // Commits to look at: one partition after the other. The time that takes gathers each
+        // partition's next entries into one read (read all at once, a loaded instance read far
+        // more often, in small batches: at 64 connections +68 % Redis requests and commands
+        // per webhook, acknowledged in smaller batches, +3-5 MB RSS).
+        for (std::size_t k = 0; k < to_read.size() && !stopping; ++k) co_await read_partition(to_read[k]);
+      }
       // Forget idle learners whose pacing has recovered.
       if (full && convs.size() > 1000) {
         const auto now = clock_type::now();

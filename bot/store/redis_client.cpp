@@ -369,11 +369,12 @@ redis_script::redis_script(std::string lua) : body(std::move(lua)) {
 // The connection
 
 namespace {
-std::atomic<std::uint64_t> g_requests{0}, g_commands{0};
+std::atomic<std::uint64_t> g_requests{0}, g_commands{0}, g_writes{0};
 }  // namespace
 
 redis_sent redis_sent_totals() {
-  return {g_requests.load(std::memory_order_relaxed), g_commands.load(std::memory_order_relaxed)};
+  return {g_requests.load(std::memory_order_relaxed), g_commands.load(std::memory_order_relaxed),
+          g_writes.load(std::memory_order_relaxed)};
 }
 
 struct redis_client::impl : std::enable_shared_from_this<impl> {
@@ -498,10 +499,12 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
     if (ec || !ac) return;
     if (read ? want_read : want_write) {
       // May call any hook, run reply callbacks, or free the context (then on_cleanup ran).
-      if (read)
+      if (read) {
         redisAsyncHandleRead(ac);
-      else
+      } else {
+        g_writes.fetch_add(1, std::memory_order_relaxed);
         redisAsyncHandleWrite(ac);
+      }
     }
     if (ac && g == gen) {
       if (want_read) arm(true);

@@ -524,6 +524,8 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
             # the sender's and the record keeper's batches and the idle polling included.
             res["redis_round_trips_per_message"] = (sent2.get("requests", 0) - sent0.get("requests", 0)) / msgs
             res["redis_sent_commands_per_message"] = (sent2.get("commands", 0) - sent0.get("commands", 0)) / msgs
+            if "writes" in sent2:  # socket writes: requests made at once share one
+                res["redis_writes_per_message"] = (sent2.get("writes", 0) - sent0.get("writes", 0)) / msgs
         # Verification: the work, not the speed.
         failures = []
         if w["non200"]:

@@ -23,6 +23,7 @@
 
 #include "adapters/telegram/telegram.hpp"
 #include "bot/store/redis_client.hpp"
+#include "bot/store/redis_sent.hpp"
 #include "tests/io/redis_test_support.hpp"
 
 namespace {
@@ -367,6 +368,25 @@ TEST_CASE("sender: after the store reconnects, an entry acknowledged on the old 
   CHECK(r.provider.delivered()["5151"] == std::vector<std::string>{"uno ¿ñ? 🎓", "uno ¿ñ? 🎓", "dos"});
   CHECK(d.counters().rereads >= 1);
   raw.stop();
+}
+
+TEST_CASE("sender: an idle sender looks at all its partitions in a few round trips per poll, not one each") {
+  rig r(true, 64);
+  auto o = fast_options();
+  o.poll = 100ms;  // every partition's outbox read and its due timers claimed, ten times a second
+  auto& d = r.add_sender(o);
+  REQUIRE(eventually([&] { return d.leases_held() == 64; }));
+  std::this_thread::sleep_for(300ms);
+  const redis_sent before = redis_sent_totals();
+  std::this_thread::sleep_for(1000ms);
+  const redis_sent after = redis_sent_totals();
+  // Ten polls of 64 partitions: 640 outbox reads and 640 timer claims (and lease renewals).
+  // Asked one partition after the other, each was a write and a wait for Redis of its own.
+  CHECK(after.requests - before.requests >= 1000);
+  CHECK(after.writes - before.writes < 200);
+  // Still looking: a message committed now goes out at the next poll.
+  r.commit("telegram:4100", {"¿sigues ahí? ñ"});
+  REQUIRE(eventually([&] { return r.provider.delivered()["4100"].size() == 1; }));
 }
 
 TEST_CASE("sender: a learner's bulk and reply messages go in commit order") {

@@ -26,7 +26,9 @@
 #include <set>
 #include <thread>
 
+#include "bot/io/fan_out.hpp"
 #include "bot/store/redis_client.hpp"
+#include "bot/store/redis_sent.hpp"
 #include "tests/io/redis_test_support.hpp"
 
 namespace {
@@ -1698,6 +1700,34 @@ TEST_CASE("redis client: the deadline holds and a late reply is dropped") {
     CHECK(r.str == "mine");
     CHECK(c.connected());
     CHECK(c.connects() == 1);
+  });
+}
+
+TEST_CASE("redis client: requests made at once share socket writes, one after the other each its own") {
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    redis_config rc;
+    rc.url = test_redis_url();
+    redis_client c(ex, rc);
+    c.start();
+    { auto aw = co_await c.wait_connected(2000ms); REQUIRE(aw); }
+    const redis_sent before = redis_sent_totals();
+    for (int i = 0; i < 10; ++i) {
+      auto r = co_await c.exec(redis_cmd("ECHO", "uno ñ " + std::to_string(i)));
+      CHECK(r.str == "uno ñ " + std::to_string(i));
+    }
+    const redis_sent one_by_one = redis_sent_totals();
+    CHECK(one_by_one.requests - before.requests == 10);
+    CHECK(one_by_one.writes - before.writes == 10);
+    std::vector<std::string> got(64);
+    const std::function<net::awaitable<void>(std::size_t)> echo = [&](std::size_t k) -> net::awaitable<void> {
+      got[k] = (co_await c.exec(redis_cmd("ECHO", "¿a la vez? " + std::to_string(k)))).str;
+    };
+    co_await for_each_concurrently(got.size(), got.size(), echo);
+    const redis_sent at_once = redis_sent_totals();
+    for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k] == "¿a la vez? " + std::to_string(k));
+    CHECK(at_once.requests - one_by_one.requests == 64);
+    CHECK(at_once.writes - one_by_one.writes >= 1);
+    CHECK(at_once.writes - one_by_one.writes <= 8);
   });
 }
 
