@@ -999,13 +999,15 @@ def render_md(results):
             md += [f"aula's Redis commands per inbound message as Redis counts them (`INFO commandstats`: the commands "
                    f"run inside scripts count too; Telegram, 64 connections): {mix}.", ""]
         trips = [(f"{r['server']} {r['channel']} c{r['connections']} {r['redis']}", r["redis_round_trips_per_message"],
-                  r.get("redis_sent_commands_per_message", 0)) for r in e2e.get("runs", [])
-                 if r.get("redis_round_trips_per_message") is not None]
+                  r.get("redis_sent_commands_per_message", 0), r.get("redis_writes_per_message"))
+                 for r in e2e.get("runs", []) if r.get("redis_round_trips_per_message") is not None]
         if trips:
             md += ["Round trips aula made to Redis per inbound message, counted by aula itself (`aula_redis_sent_total`: "
                    "a pipeline or a script is one; the hot path of a webhook is 2 — load the session, commit the step — "
                    "and the rest is the sender's batched acknowledgements, the record keeper's drain and the polling "
-                   "of idle partitions): " + "; ".join(f"{k} {t:.2f} ({c:.2f} commands)" for k, t, c in trips) + ".", ""]
+                   "of idle partitions), with the socket writes that carried them (requests made at once share one): " +
+                   "; ".join(f"{k} {t:.2f} ({c:.2f} commands" + (f", {w:.2f} writes)" if w is not None else ")")
+                             for k, t, c, w in trips) + ".", ""]
         rb = e2e.get("redis_benchmark")
         if rb:
             md += ["### redis-benchmark on the same Redis", ""]
