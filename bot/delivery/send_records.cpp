@@ -72,10 +72,6 @@ std::vector<std::string> send_record_list::texts() const {
   return out;
 }
 
-std::vector<nlohmann::json> send_record_list::documents() const {
-  std::vector<nlohmann::json> out;
-  for (const auto& t : texts()) out.push_back(nlohmann::json::parse(t));
-  return out;
-}
+std::vector<nlohmann::json> send_record_list::documents() const { return json_text::parse_each(texts()); }
 
 }  // namespace aula::delivery_detail

@@ -638,6 +638,13 @@ json parse_or_discarded(std::string_view text) {
   return json::parse(text, nullptr, false);
 }
 
+std::vector<json> parse_each(const std::vector<std::string>& texts) {
+  std::vector<json> out;
+  out.reserve(texts.size());
+  for (const auto& t : texts) out.push_back(parse(t));
+  return out;
+}
+
 bool identical(const json& a, const json& b) {
   if (a.type() != b.type()) return false;
   if (a.is_object()) {

@@ -26,6 +26,8 @@ std::optional<nlohmann::json> read_plain(std::string_view text);
 nlohmann::json parse(std::string_view text);
 // As nlohmann::json::parse(text, nullptr, false): a discarded value when the text is not JSON.
 nlohmann::json parse_or_discarded(std::string_view text);
+// Each text as parse() reads it, in order (throws at the first that is not JSON).
+std::vector<nlohmann::json> parse_each(const std::vector<std::string>& texts);
 
 // The value a document holds at `path`, or nullptr: '/'-separated member names and array
 // positions ("result/message_id", "messages/#0/id"; in a name, a backslash makes the next

@@ -13,14 +13,6 @@ namespace aula {
 
 namespace {
 
-// The commit's result records as documents (for a caller that asked to see them).
-std::vector<nlohmann::json> documents_of(const std::vector<std::string>& texts) {
-  std::vector<nlohmann::json> out;
-  out.reserve(texts.size());
-  for (const auto& t : texts) out.push_back(nlohmann::json::parse(t));
-  return out;
-}
-
 std::uint64_t mix(std::uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -368,7 +360,7 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
         commit_outcome outcome = co_await store_.commit(c);
         if (outcome == commit_outcome::ok) {
           counters_.rate_limited++;
-          if (committed_records) *committed_records = documents_of(c.results);
+          if (committed_records) *committed_records = json_text::parse_each(c.results);
           count_replies(partition, c);
           if (has_outbox) mark_dirty(partition);
           co_return true;
@@ -411,7 +403,7 @@ net::awaitable<bool> service::deliver(const std::string& channel, const std::str
     const bool has_outbox = !c.outbox.empty();
     commit_outcome outcome = co_await store_.commit(c);
     if (outcome == commit_outcome::ok) {
-      if (committed_records) *committed_records = documents_of(c.results);
+      if (committed_records) *committed_records = json_text::parse_each(c.results);
       count_replies(partition, c);
       // Channels with a window also wake the sender when the learner merely wrote: a queue
       // held for the window may go now.

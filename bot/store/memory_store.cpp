@@ -46,8 +46,7 @@ class memory_store final : public store {
     auto data = next.dump();  // outside the lock; throws before anything is written
     std::vector<std::pair<std::string, std::string>> outbox;
     for (const auto& e : c.outbox) outbox.emplace_back(e.lane, e.text);
-    std::vector<std::string> results;
-    for (const auto& r : c.results) results.push_back(r);
+    std::vector<std::string> results = c.results;
     const int p = partition_of(c.conversation, partitions_);
     auto certs = store_detail::certificate_writes(c, p);  // throws before anything is written
 

@@ -23,9 +23,7 @@ int partition_of(const std::string& conversation, int partitions) {
 
 net::awaitable<bool> store::outbox_done(int p, const std::vector<std::string>& entry_ids,
                                         const std::vector<std::string>& record_texts, const fence& f) {
-  std::vector<nlohmann::json> records;
-  records.reserve(record_texts.size());
-  for (const auto& t : record_texts) records.push_back(nlohmann::json::parse(t));
+  const std::vector<nlohmann::json> records = json_text::parse_each(record_texts);
   co_await results_append(p, records);
   for (const auto& id : entry_ids) {
     try {

@@ -147,6 +147,16 @@ TEST_CASE("json_text: any other text reads as nlohmann reads it, or fails as it 
   CHECK(errors > texts / 5);
 }
 
+TEST_CASE("json_text: texts read one by one, in order, as nlohmann reads each") {
+  const std::vector<std::string> texts{R"({"id":"r.1","text":"¿Qué? ñ 🎉","n":-3})", "[1,2.5,true,null]",
+                                       R"({"a":{"b":[{"c":"\u00e1"}]}})", R"("sí")"};
+  const auto docs = json_text::parse_each(texts);
+  REQUIRE(docs.size() == texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) CHECK(json_text::identical(docs[i], json::parse(texts[i])));
+  CHECK(json_text::parse_each({}).empty());
+  CHECK_THROWS_AS(json_text::parse_each({"{}", "{no es json"}), json::parse_error);
+}
+
 TEST_CASE("json_text: written exactly as nlohmann's dump writes it") {
   std::mt19937 rng(23);
   for (int k = 0; k < 3000; ++k) {
