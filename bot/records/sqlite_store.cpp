@@ -96,6 +96,10 @@ int p_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int*
 // The VFS's name, registered once (not as the default: backups and other connections keep it).
 const char* paced_vfs_name() {
   static const char* const name = [] {
+    // Before SQLite initializes (registering a VFS does): no memory statistics, which aula
+    // never reads and which take a process-wide mutex on every allocation. Refused (and
+    // harmless) if something in the process initialized SQLite first.
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     static sqlite3_vfs vfs = *real_vfs();
     vfs.zName = "aula-paced";
     vfs.pNext = nullptr;
@@ -112,7 +116,10 @@ const char* paced_vfs_name() {
 class sqlite_connection final : public sql_connection {
  public:
   explicit sqlite_connection(const std::string& path) : path_(path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, paced_vfs_name()) != SQLITE_OK) {
+    // NOMUTEX: a connection is used by one thread at a time (the record keeper's, or a
+    // command's), so SQLite's per-call locking of it is not needed.
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        paced_vfs_name()) != SQLITE_OK) {
       std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
       db_ = nullptr;
