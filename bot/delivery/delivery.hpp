@@ -38,6 +38,9 @@ struct delivery_options {
   std::string owner;  // this instance's id in leases ("" = host:pid:random)
   std::chrono::milliseconds lease_ttl{10000};  // a lease lapses this long after its last renewal
   std::chrono::milliseconds poll{250};         // look for work this often (commits also wake it)
+  // The outbox reader sleeps at most this long between passes (a commit's wake-up ends the
+  // sleep at once; one told while a pass is under way starts the next pass without sleeping).
+  std::chrono::milliseconds wake_cap{50};
   int max_attempts = 6;                        // sends of one message before it is a dead letter
   int max_throttled = 30;                      // 429 answers of one message before a dead letter
   std::chrono::milliseconds retry_base{1000};  // first retry delay; doubles, with jitter ±50%
@@ -62,6 +65,8 @@ struct delivery_options {
   // Performs the calls of flows' webhook nodes (egress allow-list, answer size and time
   // limits); a status of -1 means the call timed out. Unset: `send` does them.
   http_sender webhook_send;
+  // Tests: awaited on the sender's strand before each read of a partition's outbox.
+  std::function<net::awaitable<void>(int partition)> before_read;
 };
 
 struct delivery_counters {

@@ -389,6 +389,51 @@ TEST_CASE("sender: an idle sender looks at all its partitions in a few round tri
   REQUIRE(eventually([&] { return r.provider.delivered()["4100"].size() == 1; }));
 }
 
+TEST_CASE("sender: a commit told while the outbox is being read is read right after that read, not at the next poll") {
+  // The reader's wake-up is a timer it sleeps on between passes; a commit told while a pass is
+  // reading finds no sleep to end. Here no poll and no cap can hide that: only a wake-up
+  // starts a pass. The second learner's commit is told while the first one's partition is
+  // being read; its message must go without another commit's help.
+  rig r(true, 8);
+  auto o = fast_options();
+  o.poll = 60s;
+  o.wake_cap = 60s;
+  const std::string first = "telegram:6101";
+  const int p_first = partition_of(first, r.st->partitions());
+  std::string second;
+  for (int k = 6102; second.empty(); ++k)
+    if (partition_of("telegram:" + std::to_string(k), r.st->partitions()) != p_first) second = "telegram:" + std::to_string(k);
+  const std::string second_chat = second.substr(std::string("telegram:").size());
+  std::atomic<bool> armed{false};
+  std::atomic<int> told_during_read{0};
+  o.before_read = [&](int p) -> net::awaitable<void> {
+    if (p != p_first || !armed.exchange(false)) co_return;
+    auto loaded = co_await r.st->load(second);
+    commit_request c;
+    c.conversation = second;
+    c.expected_version = loaded.exists ? loaded.s.version : 0;
+    c.next = loaded.s;
+    c.outbox.push_back(make_outbox_write(second, "reply", "msg", nlohmann::json{{"text", "¿y ahora? ñ 🎓"}}.dump(),
+                                         c.expected_version + 1, 0));
+    if (co_await r.st->commit(c) == commit_outcome::ok) {
+      r.svc->mark_dirty(partition_of(second, r.st->partitions()));
+      told_during_read++;
+    }
+  };
+  auto& d = r.add_sender(o);
+  REQUIRE(eventually([&] { return d.leases_held() == 8; }));
+  std::this_thread::sleep_for(300ms);  // the first pass (every partition) is over
+  armed = true;
+  r.update(first, [&](commit_request& c) {
+    c.outbox.push_back(make_outbox_write(first, "reply", "msg", nlohmann::json{{"text", "primero ¡sí!"}}.dump(),
+                                         c.expected_version + 1, 0));
+  });
+  REQUIRE(eventually([&] { return r.provider.delivered()["6101"].size() == 1; }));
+  REQUIRE(told_during_read == 1);
+  CHECK(eventually([&] { return r.provider.delivered()[second_chat].size() == 1; }, 5s));
+  CHECK(r.provider.delivered()[second_chat] == std::vector<std::string>{"¿y ahora? ñ 🎓"});
+}
+
 TEST_CASE("sender: a learner's bulk and reply messages go in commit order") {
   rig r;
   r.commit("telegram:7", {"recordatorio 1"}, "bulk");
