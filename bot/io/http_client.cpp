@@ -1,6 +1,7 @@
 #include "bot/io/http_client.hpp"
 
 #include "bot/io/egress.hpp"
+#include "bot/io/http_wire.hpp"
 
 #include <sys/socket.h>
 
@@ -85,12 +86,19 @@ struct exchange_outcome {
   bool keep_alive = false;
 };
 
+// `wire`: the request's bytes (http_wire), else Beast's serializer writes it.
 template <class Stream>
 net::awaitable<exchange_outcome> exchange(Stream& s, connection& c, http::request<http::string_body>& req,
-                                          steady::time_point deadline, std::size_t body_limit) {
+                                          const std::optional<std::string>& wire, steady::time_point deadline,
+                                          std::size_t body_limit) {
   exchange_outcome out;
   c.lowest().expires_at(deadline);
-  auto [wec, wn] = co_await http::async_write(s, req, tuple_awaitable);
+  beast::error_code wec;
+  std::size_t wn = 0;
+  if (wire)
+    std::tie(wec, wn) = co_await net::async_write(s, net::buffer(*wire), tuple_awaitable);
+  else
+    std::tie(wec, wn) = co_await http::async_write(s, req, tuple_awaitable);
   out.written = wn;
   if (wec) {
     out.ec = wec;
@@ -356,6 +364,7 @@ struct http_client::impl {
     req.body() = call.body;
     req.keep_alive(true);
     req.prepare_payload();
+    const std::optional<std::string> wire = http_wire(req);
 
     bool fresh_only = false;
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -378,10 +387,10 @@ struct http_client::impl {
       exchange_outcome out;
       auto conn_ex = c->lowest().get_executor();
       if (c->secure)
-        out = co_await net::co_spawn(conn_ex, exchange(*c->secure, *c, req, deadline, opts.body_limit),
+        out = co_await net::co_spawn(conn_ex, exchange(*c->secure, *c, req, wire, deadline, opts.body_limit),
                                      net::use_awaitable);
       else
-        out = co_await net::co_spawn(conn_ex, exchange(*c->plain, *c, req, deadline, opts.body_limit),
+        out = co_await net::co_spawn(conn_ex, exchange(*c->plain, *c, req, wire, deadline, opts.body_limit),
                                      net::use_awaitable);
       if (!out.ec) {
         result.status = out.res.result_int();

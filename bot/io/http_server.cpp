@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bot/config/config.hpp"
+#include "bot/io/http_wire.hpp"
 #include "bot/io/log.hpp"
 #include "bot/io/metrics.hpp"
 
@@ -296,8 +297,11 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
       if (res[http::field::server].empty()) res.set(http::field::server, "aula");
       res.prepare_payload();
       stream.expires_after(opts.write_timeout);
-      auto [wec, wn] = co_await http::async_write(stream, res, tuple_awaitable);
-      (void)wn;
+      beast::error_code wec;
+      if (const auto wire = http_wire(res))
+        std::tie(wec, std::ignore) = co_await net::async_write(stream, net::buffer(*wire), tuple_awaitable);
+      else
+        std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
       if (wec || !keep) break;
     }
     beast::error_code ignored;
