@@ -1,6 +1,7 @@
 #include "bot/io/http_client.hpp"
 
 #include "bot/io/egress.hpp"
+#include "bot/io/http_read.hpp"
 #include "bot/io/http_wire.hpp"
 
 #include <sys/socket.h>
@@ -108,8 +109,7 @@ net::awaitable<exchange_outcome> exchange(Stream& s, connection& c, http::reques
   http::response_parser<http::string_body> parser;
   parser.body_limit(body_limit);
   if (req.method() == http::verb::head) parser.skip(true);
-  auto [rec, rn] = co_await http::async_read(s, c.buffer, parser, tuple_awaitable);
-  (void)rn;
+  const beast::error_code rec = co_await read_http_message(s, c.buffer, parser);
   out.got_response_bytes = parser.got_some();
   if (rec) {
     out.ec = rec;

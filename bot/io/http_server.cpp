@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bot/config/config.hpp"
+#include "bot/io/http_read.hpp"
 #include "bot/io/http_wire.hpp"
 #include "bot/io/log.hpp"
 #include "bot/io/metrics.hpp"
@@ -256,8 +257,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
       parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.header_limit, UINT32_MAX)));
       parser.body_limit(opts.body_limit);
       stream.expires_after(opts.read_timeout);
-      auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
-      (void)n;
+      beast::error_code ec = co_await read_http_header(stream, buffer, parser);
       if (!ec && !parser.is_done()) {
         auto expect = parser.get()[http::field::expect];
         if (beast::iequals(expect, "100-continue")) {
@@ -268,7 +268,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
           if (wec) break;
           stream.expires_after(opts.read_timeout);
         }
-        std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+        ec = co_await read_http_message(stream, buffer, parser);
       }
       if (ec) {
         unsigned version = parser.is_header_done() ? parser.get().version() : 11;
