@@ -224,7 +224,6 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   bool started = false;
   std::mt19937_64 rng{std::random_device{}()};
   std::shared_ptr<net::steady_timer> wake;
-  bool poked = false;  // a commit's wake-up came since the read loop last took the dirty partitions
 
   impl(net::any_io_executor ex, service& s, http_sender sender, delivery_options o)
       : strand(make_io_strand(ex)), svc(s), st(s.backing_store()), send(std::move(sender)), opts(std::move(o)) {
@@ -1130,7 +1129,6 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
         counters.rereads++;
         full = true;
       }
-      poked = false;  // what a wake-up from now on tells of is not in `dirty`
       std::set<int> dirty = svc.take_dirty();
       if (full) last_full = clock_type::now();
       for (int p : dirty) {
@@ -1175,8 +1173,9 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       }
       update_gauges();
       // A commit told while this pass read found no sleep to end: look again at once (asleep
-      // here, its learner's replies waited for the next commit, or for wake_cap).
-      if (poked) continue;
+      // here, its learner's replies waited for the next commit, or for wake_cap). One told
+      // from now on cancels the wait below.
+      if (svc.has_dirty()) continue;
       wake->expires_after(std::min(opts.poll, opts.wake_cap));
       co_await wake->async_wait(net::as_tuple(net::use_awaitable));
     }
@@ -1195,11 +1194,7 @@ delivery::delivery(net::any_io_executor ex, service& svc, http_sender send, deli
     : impl_(std::make_shared<impl>(std::move(ex), svc, std::move(send), std::move(opts))) {
   auto weak = std::weak_ptr<impl>(impl_);
   svc.on_dirty([weak] {
-    if (auto i = weak.lock())
-      net::post(i->strand, [i] {
-        i->poked = true;
-        i->wake->cancel();
-      });
+    if (auto i = weak.lock()) net::post(i->strand, [i] { i->wake->cancel(); });
   });
 }
 

@@ -94,12 +94,7 @@ net::awaitable<exchange_outcome> exchange(Stream& s, connection& c, http::reques
                                           std::size_t body_limit) {
   exchange_outcome out;
   c.lowest().expires_at(deadline);
-  beast::error_code wec;
-  std::size_t wn = 0;
-  if (wire)
-    std::tie(wec, wn) = co_await net::async_write(s, net::buffer(*wire), tuple_awaitable);
-  else
-    std::tie(wec, wn) = co_await http::async_write(s, req, tuple_awaitable);
+  auto [wec, wn] = co_await write_http(s, req, wire);
   out.written = wn;
   if (wec) {
     out.ec = wec;

@@ -25,9 +25,8 @@ net::awaitable<beast::error_code> read_http(Stream& s, beast::flat_buffer& b, ht
       beast::error_code ec;
       const std::size_t used = p.put(b.data(), ec);
       b.consume(used);
-      if (!ec && used > 0) continue;  // progress: look again at what is left
       if (ec && ec != http::error::need_more) co_return ec;
-      if (!ec && done(p)) co_return ec;
+      if (!ec && (used > 0 || done(p))) continue;  // progress: look again (the top sees a finished parser)
     }
     const std::size_t size = beast::read_size(b, 65536);
     if (size == 0) co_return beast::error_code(http::error::buffer_overflow);

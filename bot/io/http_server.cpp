@@ -297,11 +297,9 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
       if (res[http::field::server].empty()) res.set(http::field::server, "aula");
       res.prepare_payload();
       stream.expires_after(opts.write_timeout);
-      beast::error_code wec;
-      if (const auto wire = http_wire(res))
-        std::tie(wec, std::ignore) = co_await net::async_write(stream, net::buffer(*wire), tuple_awaitable);
-      else
-        std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
+      const auto wire = http_wire(res);
+      auto [wec, wn] = co_await write_http(stream, res, wire);
+      (void)wn;
       if (wec || !keep) break;
     }
     beast::error_code ignored;

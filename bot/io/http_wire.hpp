@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "bot/io/net.hpp"
 
@@ -18,5 +19,14 @@ namespace aula {
 // http::async_write).
 std::optional<std::string> http_wire(const http::request<http::string_body>& m);
 std::optional<std::string> http_wire(const http::response<http::string_body>& m);
+
+// Writes `m`: its bytes `wire` (http_wire(m)) in one write, or through Beast's serializer when
+// there are none. The error and the bytes written, as http::async_write gives them.
+template <class Stream, class Message>
+net::awaitable<std::tuple<beast::error_code, std::size_t>> write_http(Stream& s, Message& m,
+                                                                      const std::optional<std::string>& wire) {
+  if (wire) co_return co_await net::async_write(s, net::buffer(*wire), net::as_tuple(net::use_awaitable));
+  co_return co_await http::async_write(s, m, net::as_tuple(net::use_awaitable));
+}
 
 }  // namespace aula

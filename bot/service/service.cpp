@@ -189,6 +189,11 @@ void service::count_out(const std::string& channel) {
   count(channel, "out");
 }
 
+bool service::has_dirty() const {
+  std::lock_guard lock(mu_);
+  return all_dirty_ || !dirty_.empty();
+}
+
 std::set<int> service::take_dirty() {
   std::lock_guard lock(mu_);
   std::set<int> out;

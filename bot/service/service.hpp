@@ -111,6 +111,8 @@ class service {
   std::map<std::pair<std::string, std::string>, long> message_counts() const;
   // Called by the sender loop to wait for work (or a tick).
   std::set<int> take_dirty();
+  // Whether take_dirty() would return any partition now.
+  bool has_dirty() const;
 
  private:
   void count(const std::string& channel, const char* direction);
