@@ -96,6 +96,12 @@ class io_pacing_scope {
  private:
   const std::function<void()>* before_;
 };
+// The WAL's writes in this process so far: as SQLite asked for them, and as made (a commit's
+// frames are written together; sqlite_store.cpp).
+struct wal_write_counts {
+  std::uint64_t asked = 0, made = 0;
+};
+wal_write_counts sqlite_wal_writes();
 // `conninfo` is a libpq URI or key=value string; `shown` is what error messages may print
 // (the URL without its password).
 std::unique_ptr<sql_connection> open_postgres(const std::string& conninfo, const std::string& shown);
