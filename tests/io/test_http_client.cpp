@@ -436,6 +436,7 @@ TEST_CASE("client does not reuse a connection the server closed while idle") {
 
   auto a = run_sync(io, client.request(call("POST", base(port) + "/a", "1")));
   REQUIRE(a.ok());
+  // Idle for longer than the client reuses a connection unchecked (100 ms, http_client.cpp).
   std::this_thread::sleep_for(200ms);  // the server has closed the idle connection by now
   auto b = run_sync(io, client.request(call("POST", base(port) + "/b", "2")));
   CHECK(b.ok());
