@@ -166,12 +166,17 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
     if (requests) count(req.method_string(), pattern, status, std::chrono::duration<double>(elapsed).count());
     if (opts.access_log) {
       const std::string_view path = request_path(req).substr(0, 200);  // never the query: it may carry a verify token
-      log::write_flat(log::level::info, "http request",
+      const bool first_held = log::write_flat_held(log::level::info, "http request",
                       {{"method", std::string_view(req.method_string())},
                        {"path", path},
                        {"status", static_cast<std::int64_t>(status)},
                        {"ms", static_cast<std::int64_t>(
                                   std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count())}});
+      if (first_held) {
+        // Written within 100 ms, or sooner by the next line that is not held.
+        auto t = std::make_shared<net::steady_timer>(acceptor.get_executor(), std::chrono::milliseconds(100));
+        t->async_wait([t](const boost::system::error_code&) { log::flush(); });
+      }
     }
   }
 

@@ -43,10 +43,23 @@ int syslog_priority(level l) {
   return 6;
 }
 
+void write_stderr(const std::string& bytes) {
+  std::fwrite(bytes.data(), 1, bytes.size(), stderr);
+  std::fflush(stderr);
+}
+
+constexpr std::size_t held_max = 16 * 1024;
+
 struct state {
   std::mutex mu;  // guards sink and secrets; also serializes writes so lines never interleave
   sink out;
   std::vector<std::string> secrets;
+  std::string held;  // access-log lines waiting to be written to stderr (write_flat_held)
+  ~state() {
+    // At exit: what waits is written (static destruction runs before stdio closes stderr).
+    std::lock_guard lock(mu);
+    if (!held.empty()) write_stderr(held);
+  }
 };
 
 state& the_state() {
@@ -179,14 +192,24 @@ std::string format_any(level lvl, std::string_view msg, const nlohmann::json& fi
 std::string format_flat(level lvl, std::string_view msg, const flat_field* first, const flat_field* last,
                         bool journal_line, const std::vector<std::string>& secrets);
 
-// Out with the log's lock held.
+void flush_held(state& st) {
+  if (st.held.empty()) return;
+  write_stderr(st.held);
+  st.held.clear();
+}
+
+// Out with the log's lock held; held lines first, so the order stays the order of the calls.
 void emit(state& st, std::string& line) {
   if (st.out) {
+    flush_held(st);
     st.out(line);
-  } else {
+  } else if (st.held.empty()) {
     line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stderr);
-    std::fflush(stderr);
+    write_stderr(line);
+  } else {
+    st.held += line;
+    st.held += '\n';
+    flush_held(st);
   }
 }
 
@@ -319,6 +342,30 @@ void write_flat(level lvl, std::string_view msg, std::initializer_list<flat_fiel
   std::lock_guard lock(st.mu);
   std::string line = format_flat(lvl, msg, fields.begin(), fields.end(), journal_line, st.secrets);
   emit(st, line);
+}
+
+bool write_flat_held(level lvl, std::string_view msg, std::initializer_list<flat_field> fields) {
+  if (static_cast<int>(lvl) < g_min_level.load(std::memory_order_relaxed)) return false;
+  const bool journal_line = journal();
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  std::string line = format_flat(lvl, msg, fields.begin(), fields.end(), journal_line, st.secrets);
+  if (st.out) {
+    emit(st, line);
+    return false;
+  }
+  const bool first = st.held.empty();
+  st.held += line;
+  st.held += '\n';
+  if (st.held.size() < held_max) return first;
+  flush_held(st);
+  return false;
+}
+
+void flush() {
+  auto& st = the_state();
+  std::lock_guard lock(st.mu);
+  flush_held(st);
 }
 
 void set_min_level(level lvl) { g_min_level.store(static_cast<int>(lvl), std::memory_order_relaxed); }

@@ -43,6 +43,14 @@ struct flat_field {
   std::variant<std::string_view, std::int64_t> value;
 };
 void write_flat(level lvl, std::string_view msg, std::initializer_list<flat_field> fields);
+// The access log's lines (one per request): as write_flat, but on stderr a line may wait, in
+// order, for the next ones, so that a busy server writes many lines per system call rather
+// than one per request (as nginx's `access_log … buffer=`). Held lines are written when 16 KB
+// wait, before any other line, by flush(), and at exit. Returns true when this line is the
+// first held: the caller has flush() called soon (the HTTP server: within 100 ms). With a sink
+// (tests) nothing is held.
+bool write_flat_held(level lvl, std::string_view msg, std::initializer_list<flat_field> fields);
+void flush();
 
 // The line as write() would print it (without the newline); exposed for tests.
 std::string format_line(level lvl, std::string_view msg, const nlohmann::json& fields);

@@ -1,12 +1,15 @@
 #include "bot/io/metrics.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <ctime>
 #include <random>
 #include <string>
 #include <thread>
 
 #include <catch2/catch.hpp>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "bot/io/log.hpp"
@@ -292,6 +295,77 @@ TEST_CASE("log writes to the sink at or above the minimum level") {
   CHECK(log::parse_level("WARN", l));
   CHECK(l == log::level::warn);
   CHECK_FALSE(log::parse_level("loud", l));
+}
+
+// stderr redirected to a file for the test's lifetime (what a service manager would read).
+struct stderr_to_file {
+  std::string path;
+  int saved = -1;
+  stderr_to_file() {
+    char name[] = "/tmp/aula-log-XXXXXX";
+    const int fd = mkstemp(name);
+    REQUIRE(fd >= 0);
+    path = name;
+    std::fflush(stderr);
+    saved = dup(2);
+    dup2(fd, 2);
+    close(fd);
+  }
+  std::vector<std::string> lines() const {
+    std::ifstream in(path);
+    std::vector<std::string> out;
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  }
+  ~stderr_to_file() {
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    std::remove(path.c_str());
+  }
+};
+
+TEST_CASE("log: access lines wait to be written together, in order, until flushed or another line") {
+  log::flush();
+  stderr_to_file err;
+  const auto old = log::min_level();
+  log::set_min_level(log::level::info);
+  // The first held line asks for a flush; the next ones wait with it.
+  CHECK(log::write_flat_held(log::level::info, "http request", {{"path", "/webhooks/telegram"}, {"status", std::int64_t{200}}}));
+  CHECK_FALSE(log::write_flat_held(log::level::info, "http request", {{"path", "/¿dónde?"}, {"status", std::int64_t{404}}}));
+  CHECK(err.lines().empty());
+  log::flush();
+  auto lines = err.lines();
+  REQUIRE(lines.size() == 2);
+  CHECK(nlohmann::json::parse(lines[0])["path"] == "/webhooks/telegram");
+  CHECK(nlohmann::json::parse(lines[1])["path"] == "/¿dónde?");
+  // Held again, then a line that is not held: both at once, in the order of the calls.
+  CHECK(log::write_flat_held(log::level::info, "http request", {{"path", "/a"}}));
+  log::warn("store unavailable");
+  lines = err.lines();
+  REQUIRE(lines.size() == 4);
+  CHECK(nlohmann::json::parse(lines[2])["path"] == "/a");
+  CHECK(nlohmann::json::parse(lines[3])["msg"] == "store unavailable");
+  // Below the minimum level nothing is held; at 16 KB what waits is written without a flush.
+  log::set_min_level(log::level::warn);
+  CHECK_FALSE(log::write_flat_held(log::level::info, "http request", {{"path", "/b"}}));
+  log::set_min_level(log::level::info);
+  std::size_t n = 0;
+  while (err.lines().size() == 4 && n < 1000) {
+    log::write_flat_held(log::level::info, "http request", {{"path", "/c/" + std::to_string(n)}});
+    ++n;
+  }
+  CHECK(n > 50);  // ~16 KB of ~80-byte lines
+  CHECK(n < 1000);
+  CHECK(err.lines().size() == 4 + n);
+  CHECK(nlohmann::json::parse(err.lines().back())["path"] == "/c/" + std::to_string(n - 1));
+  // With a sink (as tests capture lines) nothing waits.
+  std::vector<std::string> captured;
+  log::set_sink([&captured](const std::string& l) { captured.push_back(l); });
+  CHECK_FALSE(log::write_flat_held(log::level::info, "http request", {{"path", "/d"}}));
+  log::set_sink(nullptr);
+  CHECK(captured.size() == 1);
+  log::set_min_level(old);
 }
 
 TEST_CASE("log lines for journald start with the syslog priority and carry no timestamp") {
