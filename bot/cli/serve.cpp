@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <future>
 #include <iostream>
+#include <pthread.h>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -152,7 +153,13 @@ int run_serve(const serve_options& o) {
   net::io_context ioc(cfg.server.threads);
   auto work = net::make_work_guard(ioc);
   std::vector<std::thread> threads;
-  for (int i = 0; i < std::max(1, cfg.server.threads); ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  for (int i = 0; i < std::max(1, cfg.server.threads); ++i)
+    threads.emplace_back([&ioc, i] {
+      // Named for `top -H`, perf and the benchmark's CPU per thread (tests/bench/e2e_bench.py).
+      const std::string name = "aula-io-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+      ioc.run();
+    });
   auto stop_threads = [&] {
     work.reset();
     ioc.stop();

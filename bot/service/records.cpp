@@ -1,6 +1,7 @@
 #include "bot/service/records.hpp"
 
 #include <chrono>
+#include <pthread.h>
 #include <deque>
 #include <map>
 #include <set>
@@ -334,6 +335,8 @@ record_keeper::record_keeper(net::any_io_executor ex, service& svc, delivery& se
     : impl_(std::make_shared<impl>(std::move(ex), svc, sender)) {
   impl_->db = records::open_record_store(url);
   impl_->db->on_each_record([i = impl_.get()] { i->pace(); });
+  // Named for `top -H`, perf and the benchmark's CPU per thread (tests/bench/e2e_bench.py).
+  net::post(impl_->pool, [] { pthread_setname_np(pthread_self(), "aula-records"); });
 }
 
 record_keeper::~record_keeper() { stop(); }

@@ -106,6 +106,25 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
+def thread_cpu_seconds(pid):
+    """CPU seconds per thread name (aula names its threads: aula-io-N, aula-records)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
 def vm_kb(pid, key):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -489,6 +508,7 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
         sent0 = server.redis_sent() if isinstance(server, Aula) else {}
         if isinstance(server, Aula):
             res["results_pending_at_start_of_window"] = Aula.results_pending(redis)
+        threads0 = thread_cpu_seconds(server.pid)
         s0, c0, cpu0, t0 = mock.stats(chats=True), redis.commandstats(), cpu_seconds(server.pid), time.monotonic()
         w = run_wrk(args, server, channel, walk, MEASURED_BASE, args.users, conns, threads, duration, run * 10 + 2)
         t1, cpu1, s1 = time.monotonic(), cpu_seconds(server.pid), mock.stats(chats=True)
@@ -498,6 +518,7 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
         _, drain_s = wait_drained(mock, quiet_s=1.0, limit_s=60)
         s2 = mock.stats(chats=True)
         cpu2, c2 = cpu_seconds(server.pid), redis.commandstats()
+        threads2 = thread_cpu_seconds(server.pid)
         sent2 = server.redis_sent() if isinstance(server, Aula) else {}
         res["peak_rss_mb"] = vm_kb(server.pid, "VmHWM") / 1024
         window = t1 - t0
@@ -516,6 +537,10 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
             "lat_ms": w["lat_ms"], "cpu_s_window": cpu1 - cpu0, "cpu_s_with_drain": cpu2 - cpu0,
             "cpu_pct_of_one_core": 100 * (cpu1 - cpu0) / window if window else 0,
             "cpu_us_per_message": 1e6 * (cpu2 - cpu0) / msgs if msgs else 0,
+            # Per thread (window and drain): for aula, the I/O thread(s) and the record keeper's.
+            "cpu_us_per_message_by_thread": {
+                k: 1e6 * (v - threads0.get(k, 0)) / msgs for k, v in sorted(threads2.items())
+                if msgs and v - threads0.get(k, 0) > 0},
             "redis_commands": cmds,
             "redis_commands_per_message": sum(cmds.values()) / msgs if msgs else 0,
         })
@@ -593,7 +618,7 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
     state = "ok" if res["ok"] else "FAILED: " + "; ".join(res["failures"])
     log(f"{res['server']} {channel} c={conns} {res['redis']}: {res.get('replies_per_s', 0):.0f} replies/s, "
         f"{res.get('webhooks_per_s', 0):.0f} webhooks/s, p50 {res.get('lat_ms', {}).get('p50', 0):.2f} ms, "
-        f"p99 {res.get('lat_ms', {}).get('p99', 0):.2f} ms, {res.get('cpu_us_per_message', 0):.0f} µs CPU/msg, "
+        f"p99 {res.get('lat_ms', {}).get('p99', 0):.2f} ms, {res.get('cpu_us_per_message', 0):.0f} µs CPU/msg{by_thread(res)}, "
         f"RSS {res.get('peak_rss_mb', 0):.1f} MB, {res.get('redis_commands_per_message', 0):.2f} Redis cmds/msg — {state}")
     return res
 
@@ -787,6 +812,12 @@ def scale_broadcast(args, redis, mock, learners, pace_learners, pace):
 
 # ---------------------------------------------------------------------------------------------
 # The suite, its report
+
+def by_thread(r):
+    """" (io-0 210 · records 55)": a run's CPU µs per message per named thread (aula's)."""
+    t = {k: v for k, v in r.get("cpu_us_per_message_by_thread", {}).items() if k.startswith("aula-") and v >= 1}
+    return " (" + " · ".join(f"{k[5:]} {v:.0f}" for k, v in sorted(t.items())) + ")" if t else ""
+
 
 def median_of(runs, key):
     # Every run that measured something, verified or not: a failed run's figures are shown
@@ -982,14 +1013,14 @@ def render_md(results):
         md += ["### Every run", "",
                "Records in Redis: result records not yet in the record store when the window started and "
                "ended (the record keeper's backlog; work done after the window is not in its figures).", "",
-               "| # | server | channel | conns | Redis | replies/s | webhooks/s | p50 | p99 | CPU % | µs/msg | RSS MB | cmds/msg | records in Redis (start → end) | replies (expected) | verified |",
+               "| # | server | channel | conns | Redis | replies/s | webhooks/s | p50 | p99 | CPU % | µs/msg (per thread) | RSS MB | cmds/msg | records in Redis (start → end) | replies (expected) | verified |",
                "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
         for i, r in enumerate(e2e.get("runs", []), 1):
             lat = r.get("lat_ms", {})
             md.append(f"| {i} | {r['server']} | {r['channel']} | {r['connections']} | {r['redis']} | "
                       f"{fmt(r.get('replies_per_s', 0), 0)} | {fmt(r.get('webhooks_per_s', 0), 0)} | "
                       f"{lat.get('p50', 0):.2f} | {lat.get('p99', 0):.2f} | {r.get('cpu_pct_of_one_core', 0):.0f} | "
-                      f"{r.get('cpu_us_per_message', 0):.0f} | {r.get('peak_rss_mb', 0):.1f} | "
+                      f"{r.get('cpu_us_per_message', 0):.0f}{by_thread(r)} | {r.get('peak_rss_mb', 0):.1f} | "
                       f"{r.get('redis_commands_per_message', 0):.2f} | {pending_cell(r)} | {r.get('replies_after_drain', 0):,} "
                       f"({r.get('replies_expected', 0):,.0f}) | "
                       f"{'ok' if r.get('ok') else 'FAILED: ' + '; '.join(r.get('failures', []))} |")

@@ -3,6 +3,7 @@
 (administrators only, audited), which the server's own lines then follow."""
 
 import json
+import os
 import time
 import unittest
 
@@ -69,6 +70,38 @@ class MetricsListener(unittest.TestCase):
         self.assertEqual(http("GET", self.metrics_url + "/chat")[0], 404)
         self.assertEqual(admin(type("A", (), {"url": self.metrics_url})(), "GET", "/admin/whoami")[0], 404)
         self.assertIn('"metrics listening"', self.aula.output())
+
+
+class ThreadNames(unittest.TestCase):
+    """The server's threads carry names (`top -H`, perf, the benchmark's CPU per thread)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = Redis()
+        cls.addClassCleanup(cls.redis.close)
+        cls.redis.start()
+        cls.aula = Aula(cls.redis.url)
+        cls.addClassCleanup(cls.aula.close)
+        cls.aula.start()
+
+    def names(self):
+        out = []
+        task = f"/proc/{self.aula.proc.pid}/task"
+        for tid in os.listdir(task):
+            try:
+                with open(os.path.join(task, tid, "comm"), encoding="utf-8") as f:
+                    out.append(f.read().strip())
+            except OSError:
+                pass  # the thread ended meanwhile
+        return out
+
+    def test_io_and_record_threads_are_named(self):
+        if not os.path.isdir("/proc/self/task"):
+            self.skipTest("no /proc (not Linux)")
+        wait_until(lambda: "aula-records" in self.names(), what="the record keeper's thread named")
+        names = self.names()
+        self.assertIn("aula-io-0", names, names)
+        self.assertEqual(names.count("aula-records"), 1, names)
 
 
 class LogLevel(unittest.TestCase):
