@@ -335,22 +335,16 @@ void write(level lvl, std::string_view msg, const nlohmann::json& fields) {
   emit(st, line);
 }
 
-void write_flat(level lvl, std::string_view msg, std::initializer_list<flat_field> fields) {
-  if (static_cast<int>(lvl) < g_min_level.load(std::memory_order_relaxed)) return;
-  const bool journal_line = journal();
-  auto& st = the_state();
-  std::lock_guard lock(st.mu);
-  std::string line = format_flat(lvl, msg, fields.begin(), fields.end(), journal_line, st.secrets);
-  emit(st, line);
-}
+namespace {
 
-bool write_flat_held(level lvl, std::string_view msg, std::initializer_list<flat_field> fields) {
+// write_flat's line, written at once or (`hold`, on stderr) held; true when it is the first held.
+bool put_flat(level lvl, std::string_view msg, std::initializer_list<flat_field> fields, bool hold) {
   if (static_cast<int>(lvl) < g_min_level.load(std::memory_order_relaxed)) return false;
   const bool journal_line = journal();
   auto& st = the_state();
   std::lock_guard lock(st.mu);
   std::string line = format_flat(lvl, msg, fields.begin(), fields.end(), journal_line, st.secrets);
-  if (st.out) {
+  if (!hold || st.out) {
     emit(st, line);
     return false;
   }
@@ -360,6 +354,16 @@ bool write_flat_held(level lvl, std::string_view msg, std::initializer_list<flat
   if (st.held.size() < held_max) return first;
   flush_held(st);
   return false;
+}
+
+}  // namespace
+
+void write_flat(level lvl, std::string_view msg, std::initializer_list<flat_field> fields) {
+  put_flat(lvl, msg, fields, false);
+}
+
+bool write_flat_held(level lvl, std::string_view msg, std::initializer_list<flat_field> fields) {
+  return put_flat(lvl, msg, fields, true);
 }
 
 void flush() {

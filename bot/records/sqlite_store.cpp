@@ -108,7 +108,6 @@ int p_write(sqlite3_file* f, const void* b, int n, sqlite3_int64 off) {
       wal_writes_made.fetch_add(1, std::memory_order_relaxed);
       return real_of(f)->pMethods->xWrite(real_of(f), b, n, off);
     }
-    h->commit_frame = false;
     h->at = off;
   }
   h->bytes.insert(h->bytes.end(), bytes, bytes + n);

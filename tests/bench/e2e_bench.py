@@ -100,8 +100,9 @@ def pinned(cmd, cpus):
     return (["taskset", "-c", cpus] + cmd) if cpus else cmd
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
+def cpu_seconds(pid, stat=None):
+    """A process's CPU seconds (or one thread's: `stat` is /proc/<pid>/task/<tid>/stat)."""
+    with open(stat or f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
@@ -117,11 +118,10 @@ def thread_cpu_seconds(pid):
         try:
             with open(f"/proc/{pid}/task/{tid}/comm") as f:
                 name = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            seconds = cpu_seconds(pid, f"/proc/{pid}/task/{tid}/stat")
         except OSError:
             continue  # the thread ended
-        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+        out[name] = out.get(name, 0) + seconds
     return out
 
 

@@ -12,6 +12,19 @@ from harness import ADMIN_TOKEN, Aula, Redis, admin, free_port, http, wait_until
 METRICS_TOKEN = "metrics-t0ken-for-tests"
 
 
+def thread_names(pid):
+    """The names of a process's threads (Linux: /proc/<pid>/task/*/comm)."""
+    out = []
+    task = f"/proc/{pid}/task"
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, "comm"), encoding="utf-8") as f:
+                out.append(f.read().strip())
+        except OSError:
+            pass  # the thread ended meanwhile
+    return out
+
+
 class MetricsToken(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -71,35 +84,13 @@ class MetricsListener(unittest.TestCase):
         self.assertEqual(admin(type("A", (), {"url": self.metrics_url})(), "GET", "/admin/whoami")[0], 404)
         self.assertIn('"metrics listening"', self.aula.output())
 
-
-class ThreadNames(unittest.TestCase):
-    """The server's threads carry names (`top -H`, perf, the benchmark's CPU per thread)."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = Redis()
-        cls.addClassCleanup(cls.redis.close)
-        cls.redis.start()
-        cls.aula = Aula(cls.redis.url)
-        cls.addClassCleanup(cls.aula.close)
-        cls.aula.start()
-
-    def names(self):
-        out = []
-        task = f"/proc/{self.aula.proc.pid}/task"
-        for tid in os.listdir(task):
-            try:
-                with open(os.path.join(task, tid, "comm"), encoding="utf-8") as f:
-                    out.append(f.read().strip())
-            except OSError:
-                pass  # the thread ended meanwhile
-        return out
-
     def test_io_and_record_threads_are_named(self):
+        # The server's threads carry names (`top -H`, perf, the benchmark's CPU per thread).
         if not os.path.isdir("/proc/self/task"):
             self.skipTest("no /proc (not Linux)")
-        wait_until(lambda: "aula-records" in self.names(), what="the record keeper's thread named")
-        names = self.names()
+        pid = self.aula.proc.pid
+        wait_until(lambda: "aula-records" in thread_names(pid), what="the record keeper's thread named")
+        names = thread_names(pid)
         self.assertIn("aula-io-0", names, names)
         self.assertEqual(names.count("aula-records"), 1, names)
 
