@@ -665,7 +665,8 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
     state = "ok" if res["ok"] else "FAILED: " + "; ".join(res["failures"])
     log(f"{res['server']} {channel} c={conns} {res['redis']}: {res.get('replies_per_s', 0):.0f} replies/s, "
         f"{res.get('webhooks_per_s', 0):.0f} webhooks/s, p50 {res.get('lat_ms', {}).get('p50', 0):.2f} ms, "
-        f"p99 {res.get('lat_ms', {}).get('p99', 0):.2f} ms (in aula {in_server_cell(res)}), "
+        f"p99 {res.get('lat_ms', {}).get('p99', 0):.2f} ms"
+        f"{' (in aula ' + in_server_cell(res) + ')' if 'in_server_ms' in res else ''}, "
         f"{res.get('cpu_us_per_message', 0):.0f} µs CPU/msg{by_thread(res)}, "
         f"RSS {res.get('peak_rss_mb', 0):.1f} MB, {res.get('redis_commands_per_message', 0):.2f} Redis cmds/msg — {state}")
     return res
