@@ -335,21 +335,22 @@ class Aula:
         return http_req(self.port, "POST", "/webhooks/whatsapp", body,
                         {"Content-Type": "application/json", "X-Hub-Signature-256": sig})
 
+    def metrics_text(self):
+        """aula's /metrics now ("" when it does not answer 200)."""
+        status, body = http_req(self.port, "GET", "/metrics", timeout=5)[:2]
+        return body if status == 200 else ""
+
     def redis_sent(self):
         """Requests (round trips) and commands aula sent to Redis since start (its /metrics)."""
-        status, body = http_req(self.port, "GET", "/metrics", timeout=5)[:2]
         out = {}
-        if status == 200:
-            text = body.decode() if isinstance(body, bytes) else body
-            for m in re.finditer(r'^aula_redis_sent_total\{what="(\w+)"\} ([0-9.e+]+)$', text, re.M):
-                out[m.group(1)] = float(m.group(2))
+        for m in re.finditer(r'^aula_redis_sent_total\{what="(\w+)"\} ([0-9.e+]+)$', self.metrics_text(), re.M):
+            out[m.group(1)] = float(m.group(2))
         return out
 
     def webhook_latency_buckets(self):
         """aula's own histogram of the time from a webhook read to its answer (/metrics), summed
         over the webhook routes: {bucket's upper bound in seconds: webhooks answered within it}."""
-        status, body = http_req(self.port, "GET", "/metrics", timeout=5)[:2]
-        return latency_buckets(body if status == 200 else "")
+        return latency_buckets(self.metrics_text())
 
     def sessions(self, redis, channel, base):
         prefix = str(base)[:2] if channel == "telegram" else "+52" + ("%010d" % base)[:2]
@@ -869,7 +870,7 @@ def by_thread(r):
 
 
 def in_server_cell(r):
-    """"≤ 2.0 (98.4 % ≤ 2 ms)": the bucket bound holding aula's own p99 for a run's webhooks."""
+    """"≤ 2 (98.4 % ≤ 2 ms)": the bucket bound holding aula's own p99 for a run's webhooks."""
     t = r.get("in_server_ms") or {}
     if not t.get("webhooks"):
         return "–"
