@@ -26,32 +26,37 @@ namespace {
 //       reply-lane outbox entries; bulk-lane outbox entries; timer ids to cancel;
 //       timers to set as pairs (due ms, timer id), n counting pairs; result records;
 //       certificate JSONs, the j-th for KEYS[5 + j] (n = k), each SET NX: never overwritten.
+// The kept ids are one string, oldest first, '\n' between them ('ids'), and their count ('idn':
+// a session written before it had one is counted once): a plain find and a cut, not a Lua
+// table built and joined again per step (~8 µs of Redis's time per commit with 64 ids).
 // Returns {"duplicate", version} when the provider id is among the kept ids (nothing written),
 //         {"conflict", version} when the stored version is not the expected one (nothing written),
 //         {"ok", new version} after writing everything. Cancels run before sets, so an id in
 //         both lists ends up set.
 const char* const commit_lua = R"lua(
-local cur = redis.call('HMGET', KEYS[1], 'v', 'ids')
+local cur = redis.call('HMGET', KEYS[1], 'v', 'ids', 'idn')
 local version = 0
 if cur[1] then version = tonumber(cur[1]) end
-local ids = {}
-if cur[2] then
-  for id in string.gmatch(cur[2], '[^\n]+') do ids[#ids + 1] = id end
-end
+local ids = cur[2] or ''
 local pid = ARGV[2]
-if pid ~= '' then
-  for i = 1, #ids do
-    if ids[i] == pid then return {'duplicate', version} end
-  end
+if pid ~= '' and ids ~= '' and string.find('\n' .. ids .. '\n', '\n' .. pid .. '\n', 1, true) then
+  return {'duplicate', version}
 end
 if version ~= tonumber(ARGV[1]) then return {'conflict', version} end
+local idn = tonumber(cur[3])
+if not idn then idn = ids == '' and 0 or select(2, string.gsub(ids, '\n', '\n')) + 1 end
 if pid ~= '' then
-  ids[#ids + 1] = pid
+  if ids == '' then ids = pid else ids = ids .. '\n' .. pid end
+  idn = idn + 1
   local keep = tonumber(ARGV[5])
-  while #ids > keep do table.remove(ids, 1) end
+  while idn > keep do
+    local cut = string.find(ids, '\n', 1, true)
+    if cut then ids = string.sub(ids, cut + 1) else ids = '' end
+    idn = idn - 1
+  end
 end
 local next_version = version + 1
-redis.call('HSET', KEYS[1], 'v', next_version, 'd', ARGV[3], 'ids', table.concat(ids, '\n'))
+redis.call('HSET', KEYS[1], 'v', next_version, 'd', ARGV[3], 'ids', ids, 'idn', idn)
 local conv = ARGV[4]
 local i = 6
 local n = tonumber(ARGV[i]); i = i + 1

@@ -1514,6 +1514,56 @@ TEST_CASE("redis store: startup fails clearly when Redis cannot be reached or th
   });
 }
 
+TEST_CASE("redis store: a session written before the id count keeps its last 64 ids") {
+  auto opts = test_options();
+  run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
+    auto s = co_await make_redis_store(ex, opts);
+    redis_config rc;
+    rc.url = opts.url;
+    redis_client raw(ex, rc);
+    raw.start();
+    { auto aw = co_await raw.wait_connected(2000ms); REQUIRE(aw); }
+    const std::string conv = "telegram:" + random_hex();
+    store_keys names{opts.key_prefix};
+    const auto key = names.session(partition_of(conv, 64), conv);
+    // As an earlier release left it: 'ids' alone, 64 of them, no 'idn'.
+    std::string ids;
+    for (int i = 1; i <= 64; ++i) ids += (i > 1 ? "\n" : "") + std::string("u") + std::to_string(i);
+    { auto aw = co_await raw.exec(redis_cmd("HSET", key, "v", "3", "d", sample_session().dump(), "ids", ids)); CHECK(aw.integer == 3); }
+    auto commit_id = [&](std::int64_t v, std::string id) -> net::awaitable<commit_outcome> {
+      commit_request c;
+      c.conversation = conv;
+      c.expected_version = v;
+      c.provider_id = std::move(id);
+      c.next = sample_session();
+      co_return co_await s->commit(c);
+    };
+    { auto aw = co_await commit_id(3, "u64"); CHECK(aw == commit_outcome::duplicate); }
+    { auto aw = co_await commit_id(3, "u1"); CHECK(aw == commit_outcome::duplicate); }
+    { auto aw = co_await commit_id(3, "u65"); REQUIRE(aw == commit_outcome::ok); }
+    auto l = co_await s->load(conv);
+    REQUIRE(l.provider_ids.size() == provider_ids_kept);
+    CHECK(l.provider_ids.front() == "u2");
+    CHECK(l.provider_ids.back() == "u65");
+    { auto aw = co_await raw.exec(redis_cmd("HGET", key, "idn")); CHECK(aw.str == "64"); }
+    { auto aw = co_await commit_id(4, "u1"); CHECK(aw == commit_outcome::ok); }   // forgotten: accepted again
+    { auto aw = co_await commit_id(5, "u2"); CHECK(aw == commit_outcome::ok); }   // pushed out by u1
+    { auto aw = co_await commit_id(6, "u3"); CHECK(aw == commit_outcome::ok); }
+    { auto aw = co_await commit_id(7, "u5"); CHECK(aw == commit_outcome::duplicate); }
+    // A step without a provider id (a timer's) keeps the ids as they are.
+    { auto aw = co_await commit_id(7, ""); CHECK(aw == commit_outcome::ok); }
+    l = co_await s->load(conv);
+    REQUIRE(l.provider_ids.size() == provider_ids_kept);
+    CHECK(l.provider_ids.front() == "u5");
+    CHECK(l.provider_ids.back() == "u3");
+    { auto aw = co_await raw.exec(redis_cmd("HGET", key, "idn")); CHECK(aw.str == "64"); }
+    // An id that is a part of a kept one is not a duplicate of it.
+    { auto aw = co_await commit_id(8, "u6"); CHECK(aw == commit_outcome::duplicate); }
+    { auto aw = co_await commit_id(8, "u"); CHECK(aw == commit_outcome::ok); }
+    { auto aw = co_await commit_id(9, "6"); CHECK(aw == commit_outcome::ok); }
+  });
+}
+
 TEST_CASE("redis store: a lost script cache is handled transparently") {
   auto opts = test_options();
   run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
