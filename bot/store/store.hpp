@@ -9,7 +9,7 @@
 //   aula:meta:partitions          string: P, written once (SET NX); another P is refused
 //   aula:{p7}:s:<conversation>    hash: v = version (integer), d = session JSON,
 //                                 ids = the last 64 committed provider ids, "\n"-separated,
-//                                 oldest first
+//                                 oldest first, idn = how many (a hash without it: counted)
 //   aula:{p7}:outbox:reply        stream, field d = outbox entry JSON ({"conv","lane","msg"})
 //   aula:{p7}:outbox:bulk         the same for lane "bulk" (reminders, drips, broadcasts)
 //   aula:{p7}:timers              sorted set: score = due (ms since epoch),
