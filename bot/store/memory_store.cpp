@@ -34,8 +34,15 @@ class memory_store final : public store {
       out.exists = true;
       out.s = session::parse(it->second.data);
       out.s.version = it->second.version;
-      out.provider_ids.assign(it->second.ids.begin(), it->second.ids.end());
     }
+    co_return out;
+  }
+
+  net::awaitable<std::vector<std::string>> provider_ids(const std::string& conversation) override {
+    std::vector<std::string> out;
+    std::lock_guard lock(mu_);
+    if (auto it = sessions_.find(conversation); it != sessions_.end())
+      out.assign(it->second.ids.begin(), it->second.ids.end());
     co_return out;
   }
 

@@ -393,18 +393,25 @@ class redis_store final : public store {
 
   net::awaitable<loaded_session> load(const std::string& conversation) override {
     int p = partition_of(conversation, opts_.partitions);
-    auto r = co_await call(redis_cmd("HMGET", keys_.session(p, conversation), "v", "d", "ids"));
+    auto r = co_await call(redis_cmd("HMGET", keys_.session(p, conversation), "v", "d"));
     loaded_session out;
-    if (!r.is_array() || r.elements.size() != 3) unavailable("unexpected HMGET answer: " + r.to_string());
+    if (!r.is_array() || r.elements.size() != 2) unavailable("unexpected HMGET answer: " + r.to_string());
     if (r.elements[0].is_nil() || r.elements[1].is_nil()) co_return out;
     out.exists = true;
     out.s = session::parse(r.elements[1].str);
     out.s.version = std::stoll(r.elements[0].str);
-    const auto& ids = r.elements[2].str;
+    co_return out;
+  }
+
+  net::awaitable<std::vector<std::string>> provider_ids(const std::string& conversation) override {
+    int p = partition_of(conversation, opts_.partitions);
+    auto r = co_await call(redis_cmd("HGET", keys_.session(p, conversation), "ids"));
+    std::vector<std::string> out;
+    const auto& ids = r.str;
     for (std::size_t start = 0; start < ids.size();) {
       auto end = ids.find('\n', start);
       if (end == std::string::npos) end = ids.size();
-      if (end > start) out.provider_ids.push_back(ids.substr(start, end - start));
+      if (end > start) out.push_back(ids.substr(start, end - start));
       start = end + 1;
     }
     co_return out;

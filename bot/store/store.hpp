@@ -76,9 +76,6 @@ inline constexpr std::size_t provider_ids_kept = 64;
 struct loaded_session {
   bool exists = false;
   session s;  // version 0 and empty when it does not exist
-  // The last provider_ids_kept committed provider ids, oldest first: a caller may skip the
-  // step for a redelivery it can already see (commit answers `duplicate` anyway).
-  std::vector<std::string> provider_ids;
 };
 
 // Certificate codes: two characters naming the partition of the learner's conversation, then
@@ -192,7 +189,11 @@ class store {
   // acknowledged on the old one after the last replication. The sender reads its partitions
   // again from the start then, so such an entry is sent again before anything newer.
   virtual std::uint64_t connections_made() const { return 0; }
+  // A step's load: the session, not its kept provider ids (the commit checks a redelivery
+  // against them; reading them on every load cost a WhatsApp step ~4 KB of reply, 64 ids).
   virtual net::awaitable<loaded_session> load(const std::string& conversation) = 0;
+  // The last provider_ids_kept committed provider ids of a conversation, oldest first.
+  virtual net::awaitable<std::vector<std::string>> provider_ids(const std::string& conversation) = 0;
   virtual net::awaitable<commit_outcome> commit(const commit_request& c) = 0;
   // Takes partition p's lease for `owner` for `ttl`, or renews it when `owner` holds it.
   // Returns the fence to act under; token 0 when another owner holds the lease. The token
