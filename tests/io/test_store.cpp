@@ -90,6 +90,17 @@ redis_store_options test_options() {
   return o;
 }
 
+// A plain Redis client on the test's server, connected (for looking at keys and writing them
+// as another release would have).
+net::awaitable<std::unique_ptr<redis_client>> connected_client(net::any_io_executor ex, const std::string& url) {
+  redis_config rc;
+  rc.url = url;
+  auto raw = std::make_unique<redis_client>(ex, rc);
+  raw->start();
+  { auto aw = co_await raw->wait_connected(2000ms); REQUIRE(aw); }
+  co_return raw;
+}
+
 using store_body = net::awaitable<void> (*)(store&);
 
 void with_memory(store_body body, int threads = 1) {
@@ -1200,15 +1211,11 @@ TEST_CASE("redis store: keys carry the partition hash tag") {
       co_await s->web_push(conv, hola);
     }
 
-    redis_config rc;
-    rc.url = opts.url;
-    redis_client raw(ex, rc);
-    raw.start();
-    { auto aw = co_await raw.wait_connected(2000ms); REQUIRE(aw); }
+    auto raw = co_await connected_client(ex, opts.url);
     std::set<std::string> keys;
     std::string cursor = "0";
     do {
-      auto r = co_await raw.exec(redis_cmd("SCAN", cursor, "MATCH", opts.key_prefix + ":*", "COUNT", "1000"));
+      auto r = co_await raw->exec(redis_cmd("SCAN", cursor, "MATCH", opts.key_prefix + ":*", "COUNT", "1000"));
       REQUIRE(r.is_array());
       cursor = r.elements[0].str;
       for (const auto& k : r.elements[1].elements) keys.insert(k.str);
@@ -1237,17 +1244,17 @@ TEST_CASE("redis store: keys carry the partition hash tag") {
       CHECK(keys.count(names.timers(p)));
       CHECK(keys.count(names.results(p)));
       CHECK(names.session(p, conv) == opts.key_prefix + ":{p" + std::to_string(p) + "}:s:" + conv);
-      { auto aw = co_await raw.exec(redis_cmd("TYPE", names.session(p, conv))); CHECK(aw.str == "hash"); }
-      { auto aw = co_await raw.exec(redis_cmd("TYPE", names.outbox(p, "reply"))); CHECK(aw.str == "stream"); }
-      { auto aw = co_await raw.exec(redis_cmd("TYPE", names.timers(p))); CHECK(aw.str == "zset"); }
-      { auto aw = co_await raw.exec(redis_cmd("TYPE", names.results(p))); CHECK(aw.str == "stream"); }
-      { auto aw = co_await raw.exec(redis_cmd("ZSCORE", names.timers(p), conv + "|r.n.remind")); CHECK(aw.str == "5"); }
-      auto ttl = co_await raw.exec(redis_cmd("PTTL", names.web(p, conv)));
+      { auto aw = co_await raw->exec(redis_cmd("TYPE", names.session(p, conv))); CHECK(aw.str == "hash"); }
+      { auto aw = co_await raw->exec(redis_cmd("TYPE", names.outbox(p, "reply"))); CHECK(aw.str == "stream"); }
+      { auto aw = co_await raw->exec(redis_cmd("TYPE", names.timers(p))); CHECK(aw.str == "zset"); }
+      { auto aw = co_await raw->exec(redis_cmd("TYPE", names.results(p))); CHECK(aw.str == "stream"); }
+      { auto aw = co_await raw->exec(redis_cmd("ZSCORE", names.timers(p), conv + "|r.n.remind")); CHECK(aw.str == "5"); }
+      auto ttl = co_await raw->exec(redis_cmd("PTTL", names.web(p, conv)));
       CHECK(ttl.integer > 0);
-      auto fields = co_await raw.exec(redis_cmd("HMGET", names.session(p, conv), "v", "ids"));
+      auto fields = co_await raw->exec(redis_cmd("HMGET", names.session(p, conv), "v", "ids"));
       CHECK(fields.elements.at(0).str == "1");
     }
-    { auto aw = co_await raw.exec(redis_cmd("GET", names.partitions())); CHECK(aw.str == "64"); }
+    { auto aw = co_await raw->exec(redis_cmd("GET", names.partitions())); CHECK(aw.str == "64"); }
     CHECK(store_keys{}.session(7, "telegram:42") == "aula:{p7}:s:telegram:42");
     CHECK(store_keys{}.outbox(7, "reply") == "aula:{p7}:outbox:reply");
     CHECK(store_keys{}.timers(7) == "aula:{p7}:timers");
@@ -1261,11 +1268,7 @@ TEST_CASE("redis store: certificates, publications, pins and directory values ke
   auto opts = test_options();
   run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto s = co_await make_redis_store(ex, opts);
-    redis_config rc;
-    rc.url = opts.url;
-    redis_client raw(ex, rc);
-    raw.start();
-    { auto aw = co_await raw.wait_connected(2000ms); REQUIRE(aw); }
+    auto raw = co_await connected_client(ex, opts.url);
     store_keys names{opts.key_prefix};
 
     const std::string conv = "telegram:" + random_hex();
@@ -1276,22 +1279,22 @@ TEST_CASE("redis store: certificates, publications, pins and directory values ke
     c.certificates = {{as_typed(code), cert}};
     { auto aw = co_await s->commit(c); REQUIRE(aw == commit_outcome::ok); }
     CHECK(names.cert(p, code) == opts.key_prefix + ":{p" + std::to_string(p) + "}:cert:" + code);
-    { auto aw = co_await raw.exec(redis_cmd("GET", names.cert(p, code))); CHECK(nlohmann::json::parse(aw.str) == cert); }
-    { auto aw = co_await raw.exec(redis_cmd("PTTL", names.cert(p, code))); CHECK(aw.integer == -1); }  // kept
+    { auto aw = co_await raw->exec(redis_cmd("GET", names.cert(p, code))); CHECK(nlohmann::json::parse(aw.str) == cert); }
+    { auto aw = co_await raw->exec(redis_cmd("PTTL", names.cert(p, code))); CHECK(aw.integer == -1); }  // kept
 
     const std::string h1 = "h1", h2 = "h2", h3 = "h3", b = "{}", n = "n";
     co_await s->publish(h1, b, n, 10);
     co_await s->publish(h2, b, n, 20);
     co_await s->publish(h3, b, n, 30);
     CHECK(names.pub("current") == opts.key_prefix + ":{pub}:current");
-    { auto aw = co_await raw.exec(redis_cmd("GET", names.pub("current"))); CHECK(aw.str == "3|h3"); }
-    { auto aw = co_await raw.exec(redis_cmd("GET", names.pub("seq"))); CHECK(aw.str == "3"); }
-    { auto aw = co_await raw.exec(redis_cmd("TYPE", names.pub("v:2"))); CHECK(aw.str == "hash"); }
-    { auto aw = co_await raw.exec(redis_cmd("HGET", names.pub("v:2"), "hash")); CHECK(aw.str == "h2"); }
-    { auto aw = co_await raw.exec(redis_cmd("HGET", names.pub("v:2"), "at")); CHECK(aw.str == "20"); }
+    { auto aw = co_await raw->exec(redis_cmd("GET", names.pub("current"))); CHECK(aw.str == "3|h3"); }
+    { auto aw = co_await raw->exec(redis_cmd("GET", names.pub("seq"))); CHECK(aw.str == "3"); }
+    { auto aw = co_await raw->exec(redis_cmd("TYPE", names.pub("v:2"))); CHECK(aw.str == "hash"); }
+    { auto aw = co_await raw->exec(redis_cmd("HGET", names.pub("v:2"), "hash")); CHECK(aw.str == "h2"); }
+    { auto aw = co_await raw->exec(redis_cmd("HGET", names.pub("v:2"), "at")); CHECK(aw.str == "20"); }
     // Every key of a publication hashes to one slot.
     auto slot = [&](const std::string& k) -> net::awaitable<std::int64_t> {
-      co_return (co_await raw.exec(redis_cmd("CLUSTER", "KEYSLOT", k))).integer;
+      co_return (co_await raw->exec(redis_cmd("CLUSTER", "KEYSLOT", k))).integer;
     };
     {
       auto a = co_await slot(names.pub("current"));
@@ -1301,7 +1304,7 @@ TEST_CASE("redis store: certificates, publications, pins and directory values ke
       CHECK(a == c2);
     }
     // A version that was removed is skipped when listing.
-    co_await raw.exec(redis_cmd("DEL", names.pub("v:2")));
+    co_await raw->exec(redis_cmd("DEL", names.pub("v:2")));
     {
       auto aw = co_await s->publications(10);
       REQUIRE(aw.size() == 2);
@@ -1311,17 +1314,17 @@ TEST_CASE("redis store: certificates, publications, pins and directory values ke
     { auto aw = co_await s->publications(1); REQUIRE(aw.size() == 1); CHECK(aw[0].version == 3); }
 
     co_await s->pin("cohorte", 2);
-    { auto aw = co_await raw.exec(redis_cmd("HGET", names.pub("pins"), "cohorte")); CHECK(aw.str == "2"); }
+    { auto aw = co_await raw->exec(redis_cmd("HGET", names.pub("pins"), "cohorte")); CHECK(aw.str == "2"); }
 
     co_await s->dir_set("preview:ana", "x", 60s);
     CHECK(names.dir("preview:ana") == opts.key_prefix + ":dir:preview:ana");
     {
-      auto aw = co_await raw.exec(redis_cmd("PTTL", names.dir("preview:ana")));
+      auto aw = co_await raw->exec(redis_cmd("PTTL", names.dir("preview:ana")));
       CHECK(aw.integer > 50'000);
       CHECK(aw.integer <= 60'000);
     }
     co_await s->dir_set("preview:ana", "y", 0ms);
-    { auto aw = co_await raw.exec(redis_cmd("PTTL", names.dir("preview:ana"))); CHECK(aw.integer == -1); }
+    { auto aw = co_await raw->exec(redis_cmd("PTTL", names.dir("preview:ana"))); CHECK(aw.integer == -1); }
   });
 }
 
@@ -1518,18 +1521,14 @@ TEST_CASE("redis store: a session written before the id count keeps its last 64 
   auto opts = test_options();
   run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto s = co_await make_redis_store(ex, opts);
-    redis_config rc;
-    rc.url = opts.url;
-    redis_client raw(ex, rc);
-    raw.start();
-    { auto aw = co_await raw.wait_connected(2000ms); REQUIRE(aw); }
+    auto raw = co_await connected_client(ex, opts.url);
     const std::string conv = "telegram:" + random_hex();
     store_keys names{opts.key_prefix};
     const auto key = names.session(partition_of(conv, 64), conv);
     // As an earlier release left it: 'ids' alone, 64 of them, no 'idn'.
     std::string ids;
     for (int i = 1; i <= 64; ++i) ids += (i > 1 ? "\n" : "") + std::string("u") + std::to_string(i);
-    { auto aw = co_await raw.exec(redis_cmd("HSET", key, "v", "3", "d", sample_session().dump(), "ids", ids)); CHECK(aw.integer == 3); }
+    { auto aw = co_await raw->exec(redis_cmd("HSET", key, "v", "3", "d", sample_session().dump(), "ids", ids)); CHECK(aw.integer == 3); }
     auto commit_id = [&](std::int64_t v, std::string id) -> net::awaitable<commit_outcome> {
       commit_request c;
       c.conversation = conv;
@@ -1545,7 +1544,7 @@ TEST_CASE("redis store: a session written before the id count keeps its last 64 
     REQUIRE(l.size() == provider_ids_kept);
     CHECK(l.front() == "u2");
     CHECK(l.back() == "u65");
-    { auto aw = co_await raw.exec(redis_cmd("HGET", key, "idn")); CHECK(aw.str == "64"); }
+    { auto aw = co_await raw->exec(redis_cmd("HGET", key, "idn")); CHECK(aw.str == "64"); }
     { auto aw = co_await commit_id(4, "u1"); CHECK(aw == commit_outcome::ok); }   // forgotten: accepted again
     { auto aw = co_await commit_id(5, "u2"); CHECK(aw == commit_outcome::ok); }   // pushed out by u1
     { auto aw = co_await commit_id(6, "u3"); CHECK(aw == commit_outcome::ok); }
@@ -1556,7 +1555,7 @@ TEST_CASE("redis store: a session written before the id count keeps its last 64 
     REQUIRE(l.size() == provider_ids_kept);
     CHECK(l.front() == "u5");
     CHECK(l.back() == "u3");
-    { auto aw = co_await raw.exec(redis_cmd("HGET", key, "idn")); CHECK(aw.str == "64"); }
+    { auto aw = co_await raw->exec(redis_cmd("HGET", key, "idn")); CHECK(aw.str == "64"); }
     // An id that is a part of a kept one is not a duplicate of it.
     { auto aw = co_await commit_id(8, "u6"); CHECK(aw == commit_outcome::duplicate); }
     { auto aw = co_await commit_id(8, "u"); CHECK(aw == commit_outcome::ok); }
@@ -1568,19 +1567,15 @@ TEST_CASE("redis store: a lost script cache is handled transparently") {
   auto opts = test_options();
   run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
     auto s = co_await make_redis_store(ex, opts);
-    redis_config rc;
-    rc.url = opts.url;
-    redis_client raw(ex, rc);
-    raw.start();
-    { auto aw = co_await raw.wait_connected(2000ms); REQUIRE(aw); }
+    auto raw = co_await connected_client(ex, opts.url);
     // What a Redis restart does to the script cache. EVALSHA answers NOSCRIPT; the store
     // must not turn that into an error.
-    { auto aw = co_await raw.exec(redis_cmd("SCRIPT", "FLUSH")); CHECK(aw.str == "OK"); }
+    { auto aw = co_await raw->exec(redis_cmd("SCRIPT", "FLUSH")); CHECK(aw.str == "OK"); }
     const std::string conv = "web:" + random_hex();
     auto c = first_commit(conv);
     c.timers_set = {timer_effect{"r.n.wait", 10, "wait"}};
     { auto aw = co_await s->commit(c); REQUIRE(aw == commit_outcome::ok); }
-    { auto aw = co_await raw.exec(redis_cmd("SCRIPT", "FLUSH")); CHECK(aw.str == "OK"); }
+    { auto aw = co_await raw->exec(redis_cmd("SCRIPT", "FLUSH")); CHECK(aw.str == "OK"); }
     auto due = co_await claim(*s, partition_of(conv, 64), 100, 10);
     REQUIRE(due.size() == 1);
     CHECK(due[0].id == "r.n.wait");
