@@ -89,6 +89,12 @@ std::string to_json_text(const outbound_message& m) {
   return j.text();
 }
 
+menu_style menu_style_named(std::string_view name) {
+  for (auto s : {menu_style::numbered, menu_style::buttons, menu_style::inline_numbers})
+    if (name == menu_name(s)) return s;
+  return menu_style::none;
+}
+
 outbound_message outbound_from_values(const value_at& at) {
   const auto text = [&at](std::string_view path) {
     const nlohmann::json* v = at(path);
@@ -97,9 +103,7 @@ outbound_message outbound_from_values(const value_at& at) {
   outbound_message m;
   m.text = text("text");
   m.node = text("node");
-  const std::string menu = text("menu");
-  for (auto s : {menu_style::none, menu_style::numbered, menu_style::buttons, menu_style::inline_numbers})
-    if (menu == menu_name(s)) m.menu = s;
+  m.menu = menu_style_named(text("menu"));
   if (const nlohmann::json* c = at("choices"); c && c->is_array()) {
     std::string path;
     for (std::size_t k = 0;; ++k) {

@@ -27,5 +27,7 @@ outbound_message outbound_from_json(const nlohmann::json& j);
 // there.
 using value_at = std::function<const nlohmann::json*(std::string_view path)>;
 outbound_message outbound_from_values(const value_at& at);
+// A "menu" member's style: none for any name to_json does not write.
+menu_style menu_style_named(std::string_view name);
 
 }  // namespace aula

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -68,6 +69,19 @@ held_entry held(const std::string& text) {
   return hold(e);
 }
 
+held_entry held_by_paths(const std::string& text) {
+  raw_entry e{"reply:1-0", text};
+  return delivery_detail::hold_by_paths(e);
+}
+
+// The one-pass reading when it does not give up.
+std::optional<held_entry> read_directly(const std::string& text) {
+  held_entry h;
+  h.id = "reply:1-0";
+  if (!delivery_detail::read_entry(text, h)) return std::nullopt;
+  return h;
+}
+
 // The same entry with a member the reader looks into repeated first (the document keeps the
 // last): json_text::pick gives up, so the entry is read from its document.
 std::string read_whole(const std::string& text) {
@@ -116,6 +130,11 @@ TEST_CASE("held entry: the message the service wrote comes back whole from the e
     }
     CHECK(h.msg->unsolicited == m.unsolicited);
     CHECK(h.msg->template_name == m.template_name);
+    // Read in one pass, and by paths the same.
+    const auto direct = read_directly(text);
+    REQUIRE(direct);
+    CHECK(described(*direct) == described(h));
+    CHECK(described(held_by_paths(text)) == described(h));
     // The document says the same.
     CHECK(described(h) == described(held(read_whole(text))));
     const auto doc = json::parse(text);
@@ -135,7 +154,7 @@ TEST_CASE("held entry: read from its values or from its document, an entry reads
       R"({"conv":"telegram:1","v":-4,"i":18446744073709551615,"in":null,"msg":{}})",
       R"({"lane":"reply","msg":{"text":"sin conversación"}})",
       R"({"conv":"telegram:1","msg":{"text":"dos veces","text":"la última"}})"};
-  int compared = 0;
+  int compared = 0, direct = 0, gave_up = 0;
   for (const auto& base : odd) {
     std::vector<std::string> texts{base};
     for (int m = 0; m < 200; ++m) {
@@ -148,6 +167,14 @@ TEST_CASE("held entry: read from its values or from its document, an entry reads
     for (const auto& t : texts) {
       INFO(t);
       const held_entry h = held(t);
+      // Whichever way it is read, it reads the same; the one pass gives up, or agrees.
+      CHECK(described(h) == described(held_by_paths(t)));
+      if (const auto d = read_directly(t)) {
+        CHECK(described(*d) == described(h));
+        ++direct;
+      } else {
+        ++gave_up;
+      }
       const json doc = json::parse(t, nullptr, false);
       if (!doc.is_object()) {
         CHECK(h.conv.empty());  // not an entry: a dead letter
@@ -175,6 +202,8 @@ TEST_CASE("held entry: read from its values or from its document, an entry reads
     }
   }
   CHECK(compared > 200);
+  CHECK(direct > 300);
+  CHECK(gave_up > 300);
   // Not JSON at all.
   CHECK(held("<html>").conv.empty());
   CHECK(held("").conv.empty());
@@ -204,4 +233,40 @@ TEST_CASE("held entry: an entry the service writes is the bytes of its document,
     REQUIRE(h.msg);
     CHECK(json_text::write(to_json(*h.msg)) == json_text::write(json::parse(msg)));
   }
+}
+
+TEST_CASE("held entry: the one-pass reading gives up where the document could say otherwise") {
+  const std::string ok = R"({"conv":"telegram:1","lane":"reply","msg":{"text":"¿Listo? 😀","choices":[{"ref":"r1","label":"Sí"}]},"v":3,"i":0})";
+  const auto d = read_directly(ok);
+  REQUIRE(d);
+  CHECK(d->conv == "telegram:1");
+  CHECK(d->v == 3);
+  REQUIRE(d->msg);
+  CHECK(d->msg->text == "¿Listo? 😀");
+  REQUIRE(d->msg->choices.size() == 1);
+  CHECK(d->msg->choices[0].label == "Sí");
+  // Each of these is read by paths or from the document instead, and reads as the document says.
+  const std::vector<std::string> gives_up{
+      R"({"conv":"telegram:1","conv":"telegram:2","msg":{"text":"x"}})",                    // a member twice
+      R"({"conv":"telegram:1","msg":{"text":"x","text":"y"}})",                            // inside msg
+      R"({"conv":"telegram:1","msg":{"choices":[{"ref":"a","ref":"b"}]}})",                // inside a choice
+      R"({"conv":"telegram:1","msg":{"media":{"url":"a","url":"b"}}})",                    // inside media
+      R"({"conv":"telegram:1","v":1.5,"msg":{"text":"x"}})",                               // a fraction
+      R"({"conv":"telegram:1","v":2e3,"msg":{"text":"x"}})",                               // an exponent
+      R"({"conv":"telegram:1","v":1234567890123456789,"msg":{"text":"x"}})",               // 19 digits
+      R"({"conv":"telegram:1","x":)" + std::string(70, '[') + std::string(70, ']') + "}",  // too deep
+      "{\"conv\":\"telegram:1\",\"msg\":{\"text\":\"caf\xc3\"}}",                       // not UTF-8
+      R"({"conv":"telegram:1","msg":{"text":"x"}} extra)",                                 // more after it
+      R"(["conv","telegram:1"])",                                                          // not an object
+  };
+  for (const auto& t : gives_up) {
+    INFO(t);
+    CHECK_FALSE(read_directly(t));
+    const held_entry h = held(t);
+    CHECK(described(h) == described(held_by_paths(t)));
+  }
+  // The document's last member counts.
+  CHECK(held(gives_up[0]).conv == "telegram:2");
+  CHECK(held(gives_up[1]).msg->text == "y");
+  CHECK(held(gives_up[6]).v == 1234567890123456789);
 }
