@@ -459,7 +459,8 @@ class picker : reader {
     const char c = s_[i_];
     const bool container = c == '{' || c == '[';
     if (at && !at->paths.empty()) {
-      if (container) {
+      // A container is read whole only where the set keeps them so and no path goes inside.
+      if (container && !(at->children.empty() && paths_.kept() == path_set::containers::whole)) {
         for (const auto p : at->paths) found_.emplace_back(p, c == '{' ? json::object() : json::array());
       } else {
         json v;
@@ -557,7 +558,7 @@ const json* at_path(const json& doc, std::string_view path) {
   }
 }
 
-path_set::path_set(const std::vector<std::string_view>& paths) : paths_(paths) {
+path_set::path_set(const std::vector<std::string_view>& paths, containers kept) : paths_(paths), kept_(kept) {
   for (const auto path : paths) {
     // Read as at_path() reads it: a path with a position that is not a number leads nowhere.
     node* at = &root_;

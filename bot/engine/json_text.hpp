@@ -37,10 +37,13 @@ const nlohmann::json* at_path(const nlohmann::json& doc, std::string_view path);
 
 // Paths for pick(), compiled once: the tree of the names and positions they go through, read
 // as at_path() reads them. Keeps views of the paths' texts, which must outlive it and every
-// answer of pick() with it.
+// answer of pick() with it. An object or array found at a path is given empty (its presence
+// and kind), or, with containers::whole, as it is — where no other path goes inside it.
 class path_set {
  public:
-  explicit path_set(const std::vector<std::string_view>& paths);
+  enum class containers { empty, whole };
+  explicit path_set(const std::vector<std::string_view>& paths, containers kept = containers::empty);
+  containers kept() const { return kept_; }
   static constexpr std::size_t no_position = static_cast<std::size_t>(-1);
   struct node {
     std::string name;                      // a member's name, or
@@ -54,11 +57,12 @@ class path_set {
  private:
   node root_;
   std::vector<std::string_view> paths_;
+  containers kept_;
 };
 
 // The values at `paths` of a JSON object text, without its document: each named by its path
 // (the caller's text), in document order; an object or array found at a path is given as an
-// empty one of its kind. nullopt when the text is not a JSON object in the reader's subset,
+// empty one of its kind (unless the set keeps containers whole). nullopt when the text is not a JSON object in the reader's subset,
 // or when the document might say otherwise (a member the paths go through given twice in one
 // object): read the document then.
 std::optional<std::vector<std::pair<std::string_view, nlohmann::json>>> pick(std::string_view text,

@@ -172,8 +172,7 @@ std::string substitute(std::string sql, const std::string& key, const std::strin
 
 std::string dump(const nlohmann::json& j) { return json_text::write(j, nlohmann::json::error_handler_t::replace); }
 
-// A record's fields by path ("value/course": inside its value), from its document or from
-// its text's values.
+// A record's fields by path, from its document or from its text's values.
 struct record_fields {
   const nlohmann::json* doc = nullptr;
   const json_text::values* text = nullptr;
@@ -259,9 +258,11 @@ void replace_cohorts(detail::sql_connection& db, const std::string& conv, const 
 // The fields insert() reads from a record's text, and whether they are enough: an object or
 // an array among them (a value with items, a course's value) needs the document.
 const json_text::path_set& record_paths() {
+  // A value with items, or a course's value object, is read whole: the rows need its inside.
   static const json_text::path_set set({"conv", "id", "type", "channel", "flow", "version", "run", "node", "value",
                                         "text", "status", "correct", "final", "points", "attempt", "segments", "messages",
-                                        "at"});
+                                        "at"},
+                                       json_text::path_set::containers::whole);
   return set;
 }
 
@@ -378,9 +379,10 @@ bool insert_fields(detail::sql_connection& db, const record_fields& r, std::stri
   // Course records say which course, module and maximum in their value object.
   sql_value course = nullptr, module = nullptr, max_points = nullptr;
   if (value.is_object()) {
-    course = text_field(r, "value/course");
-    module = int_field(r, "value/module");
-    max_points = int_field(r, "value/max");
+    const record_fields inside{&value};
+    course = text_field(inside, "course");
+    module = int_field(inside, "module");
+    max_points = int_field(inside, "max");
   }
   sql_params row{conv,
                        id,
@@ -451,15 +453,10 @@ std::size_t record_store::insert_texts(std::span<const std::string_view> texts) 
 
 std::size_t record_store::insert_values(std::span<const std::string_view> texts, std::span<json_text::values> recs) {
   if (recs.size() != texts.size()) throw std::logic_error("record store: insert_values needs one text per record");
-  // Each record's fields as picked from its text, or its document where pick gave up or a
-  // field is an object or an array (json_text::pick gives those empty).
-  for (std::size_t k = 0; k < texts.size(); ++k) {
-    auto& r = recs[k];
-    if (const auto* picked = r.picked();
-        picked && std::any_of(picked->begin(), picked->end(), [](const auto& v) { return v.second.is_structured(); }))
-      r.read_document();
-    check_record(record_fields{nullptr, &r}, k, [&] { return describe(json_text::parse_or_discarded(texts[k])); });
-  }
+  // Each record's fields as picked from its text (record_paths() keeps an object or an array
+  // whole), or its document where pick gave up.
+  for (std::size_t k = 0; k < texts.size(); ++k)
+    check_record(record_fields{nullptr, &recs[k]}, k, [&] { return describe(json_text::parse_or_discarded(texts[k])); });
   if (texts.empty()) return 0;
   std::size_t added = 0;
   const detail::io_pacing_scope paced(&between_records_);  // the commit's writes too

@@ -110,12 +110,12 @@ class record_store {
   // record keeper's records, which the commit wrote in the same compact form).
   std::size_t insert(std::span<const nlohmann::json> records, std::span<const std::string_view> texts);
   // The same for records given as their texts only (the record keeper's batches, each stored
-  // as its data): a record's fields are read from its text (json_text::pick), its document
-  // only where a field is an object or an array; the rows are those insert() stores.
+  // as its data): a record's fields are read from its text (json_text::pick, its value whole),
+  // its document only where pick gives up; the rows are those insert() stores.
   std::size_t insert_texts(std::span<const std::string_view> texts);
   // The same with each text's values already picked (recs[k]: json_text::values(texts[k],
   // record_paths()), as the record keeper picks them to check and sort a batch): not picked
-  // again. A record whose picked fields hold an object or an array reads its document.
+  // again.
   std::size_t insert_values(std::span<const std::string_view> texts, std::span<json_text::values> recs);
   // Called between two records of an insert (the caller's thread may give the core back); with
   // SQLite also before each file read, write and sync of the insert and its commit (a

@@ -275,10 +275,11 @@ void paths_of(const json& v, const std::string& prefix, std::vector<std::string>
 
 }  // namespace
 
+
 TEST_CASE("json_text: values picked without a document are the document's values at their paths") {
   std::mt19937 rng(47);
   static const std::string inserts = "{}[],:\" \\0a-.#/";
-  int picked = 0, texts = 0;
+  int picked = 0, texts = 0, whole = 0;
   for (int k = 0; k < 1500; ++k) {
     json doc = json::object();
     for (int n = std::uniform_int_distribution<int>(1, 5)(rng); n > 0; --n) doc[any_text(rng)] = any_value(rng, 1);
@@ -298,10 +299,15 @@ TEST_CASE("json_text: values picked without a document are the document's values
       else t.erase(at, 1);
       variants.push_back(std::move(t));
     }
+    const json_text::path_set whole_set(paths, json_text::path_set::containers::whole);
     for (const auto& t : variants) {
       ++texts;
       INFO(t);
       const auto got = json_text::pick(t, paths);
+      // Containers kept whole: the same answer, but an object or array no other path goes
+      // inside is the document's, as it is.
+      const auto got_whole = json_text::pick(t, whole_set);
+      REQUIRE(got_whole.has_value() == got.has_value());
       // Within the reader's subset the picker decides (the document's text as dumped has no
       // member twice).
       if (&t == &variants[0] && json_text::read_plain(t)) REQUIRE(got.has_value());
@@ -324,11 +330,23 @@ TEST_CASE("json_text: values picked without a document are the document's values
         if (w->is_object()) CHECK(json_text::identical(g->second, json::object()));
         else if (w->is_array()) CHECK(json_text::identical(g->second, json::array()));
         else CHECK(json_text::identical(g->second, *w));
+        const auto gw = std::find_if(got_whole->begin(), got_whole->end(), [&p](const auto& e) { return e.first == p; });
+        REQUIRE(gw != got_whole->end());
+        // (paths_of escapes every '/' and '\\' in a name: a path inside p starts with p + "/",
+        // whether this variant of the text has it or not)
+        const bool entered = w->is_structured() && std::any_of(chosen.begin(), chosen.end(), [&](const std::string& q) {
+                               return q.size() > p.size() && q.compare(0, p.size(), p) == 0 && q[p.size()] == '/';
+                             });
+        if (entered) CHECK(json_text::identical(gw->second, w->is_object() ? json::object() : json::array()));
+        else CHECK(json_text::identical(gw->second, *w));
+        if (w->is_structured() && !w->empty() && !entered) ++whole;
       }
       CHECK(got->size() == found);
+      CHECK(got_whole->size() == found);
     }
   }
   CHECK(picked > texts / 6);
+  CHECK(whole > 100);
   // Where the document might say otherwise, or the text is not one object: no answer.
   CHECK_FALSE(json_text::pick(R"({"a":{"b":1},"a":2})", {"a/b"}));
   CHECK_FALSE(json_text::pick(R"({"a":1,"a":2})", {"a"}));
