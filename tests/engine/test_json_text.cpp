@@ -176,6 +176,38 @@ TEST_CASE("json_text: written exactly as nlohmann's dump writes it") {
     CHECK(json_text::write(bad, h) == bad.dump(-1, ' ', false, h));
 }
 
+TEST_CASE("json_text: a byte to escape or check is found at any place of a long string, both ways") {
+  // Strings are scanned sixteen bytes a step: each kind of byte that ends a plain run, at each
+  // offset of strings up to 50 bytes, written as nlohmann writes it and read back as it reads it.
+  const std::vector<std::string> stops{"\"", "\\", "\n", std::string(1, '\0'), "\x1f", "\x7f", "ñ", "😀",
+                                       "\xC3", "\xFF", "\xED\xA0\x80"};
+  int checked = 0;
+  for (std::size_t len = 0; len <= 50; ++len)
+    for (std::size_t at = 0; at <= len; ++at)
+      for (const auto& stop : stops) {
+        std::string s(len, 'a');
+        for (std::size_t k = 0; k < len; ++k) s[k] = static_cast<char>('a' + (k * 7) % 26);
+        s.insert(at, stop);
+        INFO(len << " " << at << " " << json(s).dump(-1, ' ', true, json::error_handler_t::replace));
+        const json j = s;
+        const bool utf8 = error_id([&] { return j.dump(); }) == 0;
+        if (utf8) {
+          REQUIRE(json_text::write(j) == j.dump());
+          REQUIRE(json_text::parse(j.dump()) == j);
+        } else {
+          CHECK(error_id([&] { return json_text::write(j); }) == 316);
+          // Read as a JSON text, a string that is not UTF-8 fails as nlohmann fails.
+          const std::string text = "\"" + s + "\"";
+          CHECK_FALSE(json_text::read_plain(text));
+        }
+        std::string appended;
+        json_text::append_string(appended, s);
+        CHECK(appended == j.dump(-1, ' ', false, json::error_handler_t::replace));
+        ++checked;
+      }
+  CHECK(checked == 1326 * 11);  // every (length, place) pair, each stop
+}
+
 TEST_CASE("json_text: an object written member by member is the document nlohmann would write") {
   const auto replaced = [](const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); };
   std::mt19937 rng(31);
