@@ -689,18 +689,36 @@ void append_string(std::string& out, std::string_view s) {
   if (!detail::put_string(out, s)) out += json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+namespace {
+
+// Room in s for `more` bytes: past the small buffer at once to `first`, then doubling (a body's
+// members would otherwise move it 15 → 30 → 60 → 120 → 240 bytes, one allocation each).
+void room(std::string& s, std::size_t more, std::size_t first) {
+  if (s.size() + more > s.capacity()) s.reserve(std::max({first, 2 * s.capacity(), s.size() + more}));
+}
+
+}  // namespace
+
 object& object::add(std::string_view key, std::size_t value_from) {
-  for (const member& m : members_)
-    if (std::string_view(keys_).substr(m.key, m.key_size) == key)
-      throw std::logic_error("json_text::object: the key '" + std::string(key) + "' added twice");
-  if (!members_.empty() && std::string_view(keys_).substr(members_.back().key, members_.back().key_size) > key)
-    in_order_ = false;
-  members_.push_back({keys_.size(), key.size(), value_from, values_.size() - value_from});
+  room(keys_, key.size(), 96);
+  const std::string_view keys(keys_);
+  if (!members_.empty()) {
+    const int order = keys.substr(members_.back().key, members_.back().key_size).compare(key);
+    if (order > 0) in_order_ = false;
+    // While the keys come in key order, each is above all before it: only the last can equal it.
+    const bool twice = order == 0 || (!in_order_ && std::any_of(members_.begin(), members_.end(), [&](const member& m) {
+                                        return keys.substr(m.key, m.key_size) == key;
+                                      }));
+    if (twice) throw std::logic_error("json_text::object: the key '" + std::string(key) + "' added twice");
+  }
+  const bool plain = std::all_of(key.begin(), key.end(), [](char c) { return detail::plain_bytes[static_cast<unsigned char>(c)]; });
+  members_.push_back({keys_.size(), key.size(), value_from, values_.size() - value_from, plain});
   keys_.append(key);
   return *this;
 }
 
 object& object::string(std::string_view key, std::string_view value) {
+  room(values_, value.size() + 2, 256);
   const std::size_t from = values_.size();
   append_string(values_, value);
   return add(key, from);
@@ -720,6 +738,7 @@ object& object::boolean(std::string_view key, bool value) {
 }
 
 object& object::raw(std::string_view key, std::string_view json_value) {
+  room(values_, json_value.size(), 256);
   const std::size_t from = values_.size();
   values_.append(json_value);
   return add(key, from);
@@ -738,8 +757,14 @@ void object::append_text(std::string& out) const {
   const auto put_member = [&](const member& m) {
     if (!first) out += ',';
     first = false;
-    append_string(out, keys.substr(m.key, m.key_size));
-    out += ':';
+    if (m.plain_key) {  // the key's bytes as they are, quoted (most keys)
+      out += '"';
+      out.append(keys_, m.key, m.key_size);
+      out += "\":";
+    } else {
+      append_string(out, keys.substr(m.key, m.key_size));
+      out += ':';
+    }
     out.append(values_, m.value, m.value_size);
   };
   out += '{';

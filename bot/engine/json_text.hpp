@@ -120,10 +120,11 @@ class object {
  private:
   struct member {
     std::size_t key, key_size, value, value_size;  // offsets into keys_ and values_
+    bool plain_key;                                // written as it is, between quotes
   };
   object& add(std::string_view key, std::size_t value_from);
   std::string keys_, values_;
-  boost::container::small_vector<member, 8> members_;
+  boost::container::small_vector<member, 16> members_;  // a record's members without the heap
   bool in_order_ = true;  // each key added after the ones before it in key order
 };
 

@@ -269,6 +269,17 @@ TEST_CASE("json_text: an object written member by member is the document nlohman
   json_text::object twice;
   twice.string("to", "a");
   CHECK_THROWS_AS(twice.integer("to", 1), std::logic_error);
+  // Wherever the first one is, with the keys in key order so far or not.
+  json_text::object in_order;
+  in_order.string("a", "1").string("b", "2").string("c", "3");
+  CHECK_THROWS_AS(in_order.string("b", "x"), std::logic_error);
+  CHECK_THROWS_AS(in_order.string("a", "x"), std::logic_error);
+  json_text::object any_order;
+  any_order.string("m", "1").string("a", "2").string("z", "3");
+  CHECK_THROWS_AS(any_order.string("m", "x"), std::logic_error);
+  CHECK_THROWS_AS(any_order.boolean("z", true), std::logic_error);
+  any_order.string("b", "4");
+  CHECK(any_order.text() == R"({"a":"2","b":"4","m":"1","z":"3"})");
   CHECK(json_text::object().text() == "{}");
 }
 
