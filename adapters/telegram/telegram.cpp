@@ -371,7 +371,7 @@ std::vector<http_call> telegram_adapter::render(const std::string& address, cons
     for (std::size_t i = 0; i < m.choices.size(); ++i) {
       const auto& c = m.choices[i];
       json_text::object button;
-      button.string("text", blank(c.label) ? std::to_string(i + 1) : c.label).string("callback_data", c.ref);
+      button.string("callback_data", c.ref).string("text", blank(c.label) ? std::to_string(i + 1) : c.label);
       rows.push_back(json_text::array({button.text()}));
     }
     markup = json_text::object().raw("inline_keyboard", json_text::array(rows)).text();
@@ -410,8 +410,9 @@ std::vector<http_call> telegram_adapter::render(const std::string& address, cons
   }
   for (std::size_t i = 0; i < pieces.size(); ++i) {
     json_text::object body;
-    body.raw("chat_id", chat_id).string("text", pieces[i]);
+    body.raw("chat_id", chat_id);
     if (keyboard && i + 1 == pieces.size()) body.raw("reply_markup", markup);
+    body.string("text", pieces[i]);
     call("sendMessage", body);
   }
   return calls;

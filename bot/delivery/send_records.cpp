@@ -43,14 +43,15 @@ void put_part(json_text::object& o, const std::string& external_id, const std::s
 void send_record_list::append_texts(std::vector<std::string>& out) const {
   for (const record& r : recs_) {
     const sent_call& c = r.first;
+    // Members added in key order (the object then writes them as they are, unsorted).
     json_text::object o;
-    o.string("id", c.id).string("type", "sent").string("conv", c.conv).string("channel", c.channel).string("lane", c.lane);
-    if (r.parts.empty()) {
-      put_part(o, c.external_id, c.node, c.at, c.segments);
-    } else {
-      o.integer("at", c.at).integer("messages", static_cast<std::int64_t>(r.parts.size()));
-      if (!c.node.empty()) o.string("node", c.node);
-      if (c.segments > 0) o.integer("segments", c.segments);
+    const bool merged = !r.parts.empty();
+    o.integer("at", c.at).string("channel", c.channel).string("conv", c.conv);
+    if (!merged) o.string("external_id", c.external_id);
+    o.string("id", c.id).string("lane", c.lane);
+    if (merged) o.integer("messages", static_cast<std::int64_t>(r.parts.size()));
+    if (!c.node.empty()) o.string("node", c.node);
+    if (merged) {
       std::vector<std::string> parts;
       parts.reserve(r.parts.size());
       for (const part& p : r.parts) {
@@ -60,7 +61,9 @@ void send_record_list::append_texts(std::vector<std::string>& out) const {
       }
       o.raw("parts", json_text::array(parts));
     }
+    if (c.segments > 0) o.integer("segments", c.segments);
     if (!c.text.empty()) o.string("text", c.text);
+    o.string("type", "sent");
     out.push_back(o.text());
   }
 }

@@ -148,16 +148,22 @@ nlohmann::json result_record::to_json() const {
 }
 
 std::string result_record::to_text(std::string_view conv, std::string_view channel, int version) const {
-  json_text::object o;  // members in any order: written in key order, as nlohmann's map keeps them
-  o.string("id", id).string("type", type).string("flow", flow).string("run", run).string("node", node).integer("at", at);
-  if (!value.is_null()) o.raw("value", json_text::write(value, nlohmann::json::error_handler_t::replace));
-  if (!text.empty()) o.string("text", text);
-  if (!status.empty()) o.string("status", status);
-  if (free_text) o.boolean("free_text", true);
-  if (type == "quiz") o.boolean("correct", correct).boolean("final", final).integer("points", points);
-  else if (type == "end" || type == "module" || type == "course" || type == "certificate") o.integer("points", points);
+  // Members added in key order, as nlohmann's map keeps them (the object then writes them unsorted).
+  json_text::object o;
+  const bool quiz = type == "quiz";
+  o.integer("at", at);
   if (attempt) o.integer("attempt", attempt);
-  o.string("conv", conv).string("channel", channel);
+  o.string("channel", channel).string("conv", conv);
+  if (quiz) o.boolean("correct", correct).boolean("final", final);
+  o.string("flow", flow);
+  if (free_text) o.boolean("free_text", true);
+  o.string("id", id).string("node", node);
+  if (quiz || type == "end" || type == "module" || type == "course" || type == "certificate") o.integer("points", points);
+  o.string("run", run);
+  if (!status.empty()) o.string("status", status);
+  if (!text.empty()) o.string("text", text);
+  o.string("type", type);
+  if (!value.is_null()) o.raw("value", json_text::write(value, nlohmann::json::error_handler_t::replace));
   if (version > 0) o.integer("version", version);
   return o.text();
 }

@@ -65,10 +65,8 @@ nlohmann::json to_json(const outbound_message& m) {
 }
 
 std::string to_json_text(const outbound_message& m) {
-  json_text::object j;
-  j.string("text", m.text);
-  if (!m.node.empty()) j.string("node", m.node);
-  if (m.menu != menu_style::none) j.string("menu", menu_name(m.menu));
+  json_text::object j;  // members added in key order (written as they are, unsorted)
+  if (m.unsolicited) j.boolean("bulk", true);
   if (!m.choices.empty()) {
     std::string choices = "[";
     for (const auto& c : m.choices) {
@@ -80,12 +78,14 @@ std::string to_json_text(const outbound_message& m) {
   }
   if (m.attachment) {
     json_text::object md;
-    md.string("type", m.attachment->type).string("url", m.attachment->url);
     if (!m.attachment->filename.empty()) md.string("filename", m.attachment->filename);
+    md.string("type", m.attachment->type).string("url", m.attachment->url);
     j.raw("media", md.text());
   }
-  if (m.unsolicited) j.boolean("bulk", true);
+  if (m.menu != menu_style::none) j.string("menu", menu_name(m.menu));
+  if (!m.node.empty()) j.string("node", m.node);
   if (!m.template_name.empty()) j.string("template", m.template_name);
+  j.string("text", m.text);
   return j.text();
 }
 

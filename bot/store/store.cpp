@@ -91,8 +91,14 @@ std::optional<int> code_partition(std::string_view code) {
 outbox_write make_outbox_write(std::string_view conv, std::string_view lane, std::string_view kind,
                                std::string_view payload, std::int64_t v, std::int64_t i, std::int64_t in) {
   json_text::object o;
-  o.string("conv", conv).string("lane", lane).raw(kind, payload).integer("v", v).integer("i", i);
+  // Members added in key order where the kind's name allows (the object sorts them otherwise).
+  o.string("conv", conv).integer("i", i);
   if (in > 0) o.integer("in", in);
+  if (kind <= "lane") o.raw(kind, payload);
+  o.string("lane", lane);
+  if (kind > "lane" && kind <= "v") o.raw(kind, payload);
+  o.integer("v", v);
+  if (kind > "v") o.raw(kind, payload);
   return {std::string(lane), o.text()};
 }
 
