@@ -128,21 +128,36 @@ char32_t fold_latin(char32_t cp) {
 }  // namespace
 
 std::string fold(std::string_view s) {
+  // Decoded in place (no code point string of its own): learners' answers and the flows'
+  // options are folded on every message, and most of their bytes are ASCII.
   std::string out;
   out.reserve(s.size());
   bool pending_space = false;
-  for (char32_t cp : utf8_decode(s)) {
-    if (cp >= 0x300 && cp <= 0x36F) continue;  // combining accents (decomposed text): dropped
-    char32_t f = fold_latin(cp);
+  const auto put = [&](char32_t f) {
     if (f == 0) {
       pending_space = !out.empty();
-      continue;
+      return;
     }
     if (pending_space) {
       out.push_back(' ');
       pending_space = false;
     }
-    utf8_append(out, f);
+    if (f < 0x80) out.push_back(static_cast<char>(f));
+    else utf8_append(out, f);
+  };
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      put(fold_latin(c));
+      ++i;
+      continue;
+    }
+    char32_t cp = 0;
+    const std::size_t n = decode_at(s, i, cp);
+    i += n ? n : 1;
+    if (!n) cp = 0xFFFD;                       // a malformed byte: as utf8_decode gives it
+    if (cp >= 0x300 && cp <= 0x36F) continue;  // combining accents (decomposed text): dropped
+    put(fold_latin(cp));
   }
   return out;
 }

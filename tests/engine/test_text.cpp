@@ -88,6 +88,46 @@ TEST_CASE("fold never crashes on invalid UTF-8 and treats bad bytes as non-lette
 
 // ---------------------------------------------------------------- utf8
 
+TEST_CASE("fold of a text is its code points' folds, one by one, joined by single spaces", "[text][fold]") {
+  // The reference decodes first (utf8_decode) and folds each code point alone: a letter gives
+  // its base, anything else a separator; combining accents give nothing.
+  const auto reference = [](const std::string& s) {
+    std::string out;
+    bool pending = false;
+    for (char32_t cp : utf8_decode(s)) {
+      if (cp >= 0x300 && cp <= 0x36F) continue;
+      std::string one;
+      utf8_append(one, cp);
+      const std::string f = fold(one);
+      if (f.empty()) {
+        pending = !out.empty();
+        continue;
+      }
+      if (pending) out += ' ';
+      pending = false;
+      out += f;
+    }
+    return out;
+  };
+  const std::vector<std::string> pieces = {"a", "Z", "9", " ", "!", "\xC3\xB1", "\xC3\x91", "\xC3\xA9", "\xC4\x80", "\xC5\xBF",
+                                           "e\xCC\x81", "\xF0\x9F\x91\x8B", "\xD0\x96", "\xE3\x81\x82", "\xFF", "\xC3", "\xE2\x82",
+                                           "\xED\xA0\x80", "\xC3\x97", "\xC2\xBF", "\t", "\x7F", "\x80"};
+  std::uint32_t x = 12345;
+  int checked = 0;
+  for (int k = 0; k < 3000; ++k) {
+    std::string s;
+    x = x * 1103515245u + 12345u;
+    for (std::uint32_t n = (x >> 16) % 12; n > 0; --n) {
+      x = x * 1103515245u + 12345u;
+      s += pieces[(x >> 16) % pieces.size()];
+    }
+    INFO(s);
+    CHECK(fold(s) == reference(s));
+    ++checked;
+  }
+  CHECK(checked == 3000);
+}
+
 TEST_CASE("utf8_decode decodes 1- to 4-byte sequences", "[text][utf8]") {
   CHECK(utf8_decode("a") == std::u32string{U'a'});
   CHECK(utf8_decode("á") == std::u32string{0xE1});
