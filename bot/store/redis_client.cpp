@@ -43,34 +43,83 @@ struct redis_category_impl final : boost::system::error_category {
   throw boost::system::system_error(make_error_code(e), what);
 }
 
-redis_reply copy_reply(const redisReply* r) {
-  redis_reply out;
-  switch (r->type) {
-    case REDIS_REPLY_STRING:
-      out.type = redis_reply::kind::string;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_STATUS:
-      out.type = redis_reply::kind::status;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ERROR:
-      out.type = redis_reply::kind::error;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      out.type = redis_reply::kind::integer;
-      out.integer = r->integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      out.type = redis_reply::kind::array;
-      out.elements.reserve(r->elements);
-      for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(copy_reply(r->element[i]));
-      break;
-    default: out.type = redis_reply::kind::nil;
+// hiredis's reader builds each reply straight into a redis_reply (its object functions, set on
+// every connection's reader), not into redisReply objects copied afterwards — one allocation per
+// element and a copy of every string saved. A reply's root is a redisReply header, which is
+// what hiredis itself reads of a reply no callback waits for (its type, and str of an error),
+// then the value; an element is its slot in the parent's elements, sized when the array began.
+struct reply_root {
+  redisReply head{};
+  redis_reply value;
+};
+
+// The redis_reply a task's value goes to, and in `obj` what the reader keeps for it.
+redis_reply& reply_slot(const redisReadTask* t, void*& obj) {
+  if (!t->parent) {
+    auto* root = new reply_root;
+    obj = root;
+    return root->value;
   }
-  return out;
+  const redisReadTask* p = t->parent;
+  redis_reply& parent = p->parent ? *static_cast<redis_reply*>(p->obj) : static_cast<reply_root*>(p->obj)->value;
+  redis_reply& r = parent.elements.at(static_cast<std::size_t>(t->idx));
+  obj = &r;
+  return r;
 }
+
+// Each returns nullptr (hiredis: out of memory) rather than let an exception into C.
+void* reply_string(const redisReadTask* t, char* s, std::size_t len) noexcept try {
+  void* obj = nullptr;
+  redis_reply& r = reply_slot(t, obj);
+  r.type = t->type == REDIS_REPLY_ERROR    ? redis_reply::kind::error
+           : t->type == REDIS_REPLY_STATUS ? redis_reply::kind::status
+                                           : redis_reply::kind::string;
+  r.str.assign(s, len);
+  if (!t->parent) {
+    auto* root = static_cast<reply_root*>(obj);
+    root->head.type = t->type;
+    root->head.str = root->value.str.data();
+    root->head.len = len;
+  }
+  return obj;
+} catch (...) {
+  return nullptr;
+}
+
+void* reply_array(const redisReadTask* t, int n) noexcept try {
+  void* obj = nullptr;
+  redis_reply& r = reply_slot(t, obj);
+  r.type = redis_reply::kind::array;
+  r.elements.resize(static_cast<std::size_t>(std::max(n, 0)));
+  if (!t->parent) static_cast<reply_root*>(obj)->head.type = REDIS_REPLY_ARRAY;
+  return obj;
+} catch (...) {
+  return nullptr;
+}
+
+void* reply_integer(const redisReadTask* t, long long v) noexcept try {
+  void* obj = nullptr;
+  redis_reply& r = reply_slot(t, obj);
+  r.type = redis_reply::kind::integer;
+  r.integer = v;
+  if (!t->parent) static_cast<reply_root*>(obj)->head.type = REDIS_REPLY_INTEGER;
+  return obj;
+} catch (...) {
+  return nullptr;
+}
+
+void* reply_nil(const redisReadTask* t) noexcept try {
+  void* obj = nullptr;
+  reply_slot(t, obj).type = redis_reply::kind::nil;
+  if (!t->parent) static_cast<reply_root*>(obj)->head.type = REDIS_REPLY_NIL;
+  return obj;
+} catch (...) {
+  return nullptr;
+}
+
+void reply_free(void* root) noexcept { delete static_cast<reply_root*>(root); }
+
+redisReplyObjectFunctions reply_functions{&reply_string, &reply_array, &reply_integer, &reply_nil, &reply_free};
 
 std::string percent_decode(std::string_view s) {
   std::string out;
@@ -552,10 +601,10 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
   static void on_reply(redisAsyncContext* c, void* r, void* privdata) {
     auto* self = static_cast<impl*>(c->data);
     if (!self) return;
-    self->complete(reinterpret_cast<std::uintptr_t>(privdata), static_cast<redisReply*>(r));
+    self->complete(reinterpret_cast<std::uintptr_t>(privdata), static_cast<reply_root*>(r));
   }
 
-  void complete(std::uint64_t id, const redisReply* r) {
+  void complete(std::uint64_t id, reply_root* r) {
     auto it = pending.find(id);
     if (it == pending.end()) return;  // its deadline passed: the late reply is dropped
     auto req = std::move(it->second.first);
@@ -565,7 +614,7 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
       finish(req, stopping ? redis_errc::stopped : redis_errc::disconnected);
       return;
     }
-    req->replies[index] = copy_reply(r);
+    req->replies[index] = std::move(r->value);  // hiredis frees the rest (reply_free)
     if (--req->remaining == 0) finish(req, std::nullopt);
   }
 
@@ -736,6 +785,7 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
       co_return false;
     }
     s.ac = c;
+    c->c.reader->fn = &reply_functions;  // before any reply: the handshake's too
     c->data = &s;
     c->ev.data = &s;
     c->ev.addRead = &impl::hook_add_read;

@@ -1702,6 +1702,35 @@ TEST_CASE("redis client: pipelined commands are binary-safe and keep their order
         CHECK(rs[3].str == "PONG");
         CHECK(rs[3].type == redis_reply::kind::status);
 
+        // Replies nested in replies, each kind at each depth (the reader builds them in place).
+        auto nested = co_await c.exec(redis_cmd(
+            "EVAL", "return {7, {'ñ', {}, {redis.status_reply('LISTO'), false}}, false, redis.error_reply('MAL uno'), 'b'}",
+            "0"));
+        REQUIRE(nested.type == redis_reply::kind::array);
+        REQUIRE(nested.elements.size() == 5);
+        CHECK(nested.elements[0].type == redis_reply::kind::integer);
+        CHECK(nested.elements[0].integer == 7);
+        const redis_reply& inner = nested.elements[1];
+        REQUIRE(inner.elements.size() == 3);
+        CHECK(inner.elements[0].str == "ñ");
+        CHECK(inner.elements[0].type == redis_reply::kind::string);
+        CHECK(inner.elements[1].type == redis_reply::kind::array);
+        CHECK(inner.elements[1].elements.empty());
+        REQUIRE(inner.elements[2].elements.size() == 2);
+        CHECK(inner.elements[2].elements[0].type == redis_reply::kind::status);
+        CHECK(inner.elements[2].elements[0].str == "LISTO");
+        CHECK(inner.elements[2].elements[1].is_nil());
+        CHECK(nested.elements[2].is_nil());
+        CHECK(nested.elements[3].is_error());
+        CHECK(nested.elements[3].str == "MAL uno");
+        CHECK(nested.elements[4].str == "b");
+        auto top_error = co_await c.exec(redis_cmd("EVAL", "return redis.error_reply('MAL dos')", "0"));
+        CHECK(top_error.is_error());
+        CHECK(top_error.str == "MAL dos");
+        auto top_int = co_await c.exec(redis_cmd("EVAL", "return -3", "0"));
+        CHECK(top_int.type == redis_reply::kind::integer);
+        CHECK(top_int.integer == -3);
+
         // Many coroutines at once on one connection, from two threads.
         std::atomic<int> ok{0};
         auto incr = [&]() -> net::awaitable<void> {
