@@ -12,6 +12,7 @@
 #include <set>
 #include <atomic>
 #include <charconv>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -315,20 +316,32 @@ std::string redis_url_password(const std::string& url) {
 // Commands in Redis's protocol
 
 void redis_format_command(std::string& out, const std::vector<std::string>& argv) {
-  char num[24];
-  const auto count = [&](char kind, std::size_t n) {
-    out += kind;
-    out.append(num, std::to_chars(num, num + sizeof num, n).ptr);
-    out += "\r\n";
+  // Sized exactly first, then written through a pointer: a commit's script call has dozens of
+  // arguments, and appending each piece to the string checked its room every time.
+  const auto digits = [](std::size_t n) {
+    std::size_t d = 1;
+    for (; n >= 10; n /= 10) ++d;
+    return d;
   };
-  std::size_t size = 16;
-  for (const auto& a : argv) size += a.size() + 16;
-  out.reserve(out.size() + size);
+  std::size_t size = 1 + digits(argv.size()) + 2;
+  for (const auto& a : argv) size += 1 + digits(a.size()) + 2 + a.size() + 2;
+  const std::size_t from = out.size();
+  out.resize(from + size);
+  char* p = out.data() + from;
+  char* const end = p + size;
+  const auto count = [&](char kind, std::size_t n) {
+    *p++ = kind;
+    p = std::to_chars(p, end, n).ptr;
+    *p++ = '\r';
+    *p++ = '\n';
+  };
   count('*', argv.size());
   for (const auto& a : argv) {
     count('$', a.size());
-    out += a;
-    out += "\r\n";
+    if (!a.empty()) std::memcpy(p, a.data(), a.size());
+    p += a.size();
+    *p++ = '\r';
+    *p++ = '\n';
   }
 }
 
