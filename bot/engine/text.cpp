@@ -142,8 +142,7 @@ std::string fold(std::string_view s) {
       out.push_back(' ');
       pending_space = false;
     }
-    if (f < 0x80) out.push_back(static_cast<char>(f));
-    else utf8_append(out, f);
+    utf8_append(out, f);
   };
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);

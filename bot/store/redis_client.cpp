@@ -54,10 +54,12 @@ struct reply_root {
   redis_reply value;
 };
 
-// The redis_reply a task's value goes to, and in `obj` what the reader keeps for it.
-redis_reply& reply_slot(const redisReadTask* t, void*& obj) {
+// The redis_reply a task's value goes to, and in `obj` what the reader keeps for it; a root's
+// header says `type` (one of REDIS_REPLY_*).
+redis_reply& reply_slot(const redisReadTask* t, int type, void*& obj) {
   if (!t->parent) {
     auto* root = new reply_root;
+    root->head.type = type;
     obj = root;
     return root->value;
   }
@@ -71,14 +73,13 @@ redis_reply& reply_slot(const redisReadTask* t, void*& obj) {
 // Each returns nullptr (hiredis: out of memory) rather than let an exception into C.
 void* reply_string(const redisReadTask* t, char* s, std::size_t len) noexcept try {
   void* obj = nullptr;
-  redis_reply& r = reply_slot(t, obj);
+  redis_reply& r = reply_slot(t, t->type, obj);
   r.type = t->type == REDIS_REPLY_ERROR    ? redis_reply::kind::error
            : t->type == REDIS_REPLY_STATUS ? redis_reply::kind::status
                                            : redis_reply::kind::string;
   r.str.assign(s, len);
   if (!t->parent) {
     auto* root = static_cast<reply_root*>(obj);
-    root->head.type = t->type;
     root->head.str = root->value.str.data();
     root->head.len = len;
   }
@@ -89,10 +90,9 @@ void* reply_string(const redisReadTask* t, char* s, std::size_t len) noexcept tr
 
 void* reply_array(const redisReadTask* t, int n) noexcept try {
   void* obj = nullptr;
-  redis_reply& r = reply_slot(t, obj);
+  redis_reply& r = reply_slot(t, REDIS_REPLY_ARRAY, obj);
   r.type = redis_reply::kind::array;
   r.elements.resize(static_cast<std::size_t>(std::max(n, 0)));
-  if (!t->parent) static_cast<reply_root*>(obj)->head.type = REDIS_REPLY_ARRAY;
   return obj;
 } catch (...) {
   return nullptr;
@@ -100,10 +100,9 @@ void* reply_array(const redisReadTask* t, int n) noexcept try {
 
 void* reply_integer(const redisReadTask* t, long long v) noexcept try {
   void* obj = nullptr;
-  redis_reply& r = reply_slot(t, obj);
+  redis_reply& r = reply_slot(t, REDIS_REPLY_INTEGER, obj);
   r.type = redis_reply::kind::integer;
   r.integer = v;
-  if (!t->parent) static_cast<reply_root*>(obj)->head.type = REDIS_REPLY_INTEGER;
   return obj;
 } catch (...) {
   return nullptr;
@@ -111,8 +110,7 @@ void* reply_integer(const redisReadTask* t, long long v) noexcept try {
 
 void* reply_nil(const redisReadTask* t) noexcept try {
   void* obj = nullptr;
-  reply_slot(t, obj).type = redis_reply::kind::nil;
-  if (!t->parent) static_cast<reply_root*>(obj)->head.type = REDIS_REPLY_NIL;
+  reply_slot(t, REDIS_REPLY_NIL, obj).type = redis_reply::kind::nil;
   return obj;
 } catch (...) {
   return nullptr;
