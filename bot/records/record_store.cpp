@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "bot/engine/json_text.hpp"
+#include "bot/records/record_row.hpp"
 #include "bot/records/sql.hpp"
 
 namespace aula::records {
@@ -355,21 +356,18 @@ std::unique_ptr<record_store> open_record_store(const std::string& url, const st
 
 namespace {
 
-// One record's row and items, inserted; false when it was stored before (the drain ran twice).
-bool insert_fields(detail::sql_connection& db, const record_fields& r, std::string data) {
-  static const std::string insert_record =
-      "INSERT INTO records (conv, id, type, channel, flow, version, run, node, course, module, value, num, text, "
-      "status, correct, final, points, max_points, attempt, segments, at, data) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv, id) DO NOTHING";
-  // A merged "sent" record (the only kind with "messages") names the column migration 5 added.
-  static const std::string insert_record_with_messages =
-      "INSERT INTO records (conv, id, type, channel, flow, version, run, node, course, module, value, num, text, "
-      "status, correct, final, points, max_points, attempt, segments, at, data, messages) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv, id) DO NOTHING";
-  static const std::string insert_item =
-      "INSERT INTO record_items (conv, id, pos, item, num) VALUES (?, ?, ?, ?, ?) "
-      "ON CONFLICT (conv, id, pos) DO NOTHING";
+// One record's row (with "messages": the statement that names that column) and its items'
+// rows, as insert() writes them: from the record's fields (document or picked values), or from
+// its row read in one pass (record_row.hpp) — the same parameters either way.
+struct record_params {
+  sql_params row;
+  bool counted = false;  // "messages" given: the row has a 23rd parameter
+  std::vector<sql_params> items;
+};
+
+record_params params_of(const record_fields& r, std::string data) {
   static const nlohmann::json no_value;
+  record_params out;
   const std::string conv = r.at("conv")->get<std::string>();
   const std::string id = r.at("id")->get<std::string>();
   const nlohmann::json* given = r.at("value");
@@ -384,7 +382,7 @@ bool insert_fields(detail::sql_connection& db, const record_fields& r, std::stri
     module = int_field(inside, "module");
     max_points = int_field(inside, "max");
   }
-  sql_params row{conv,
+  out.row = sql_params{conv,
                        id,
                        r.at("type")->get<std::string>(),
                        channel,
@@ -407,21 +405,132 @@ bool insert_fields(detail::sql_connection& db, const record_fields& r, std::stri
                        r.at("at")->get<std::int64_t>(),
                        std::move(data)};
   sql_value messages = int_field(r, "messages");
-  const bool counted = !std::holds_alternative<std::nullptr_t>(messages);
-  if (counted) row.push_back(std::move(messages));
-  if (db.exec(counted ? insert_record_with_messages : insert_record, row) == 0) return false;
-  std::vector<nlohmann::json> chosen;
+  out.counted = !std::holds_alternative<std::nullptr_t>(messages);
+  if (out.counted) out.row.push_back(std::move(messages));
+  std::vector<const nlohmann::json*> chosen;
   if (value.is_array()) {
     for (const auto& v : value)
-      if (v.is_primitive() && !v.is_null()) chosen.push_back(v);
+      if (v.is_primitive() && !v.is_null()) chosen.push_back(&v);
   } else if (value.is_primitive() && !value.is_null()) {
-    chosen.push_back(value);
+    chosen.push_back(&value);
   }
-  for (std::size_t pos = 0; pos < chosen.size(); ++pos) {
-    const auto& v = chosen[pos];
-    db.exec(insert_item, {conv, id, static_cast<std::int64_t>(pos), item_text(v), number_of(v)});
+  for (std::size_t pos = 0; pos < chosen.size(); ++pos)
+    out.items.push_back({conv, id, static_cast<std::int64_t>(pos), item_text(*chosen[pos]), number_of(*chosen[pos])});
+  return out;
+}
+
+// The row read in one pass gives what the picked fields give: a string member as itself (NULL
+// when empty), an integer or a boolean where text goes as its JSON text, integers and booleans
+// where they go; its value is never an object, an array or a float (read_row gives up on those).
+record_params params_of(const detail::record_row& r, std::string_view data) {
+  using detail::record_row;
+  using detail::row_kind;
+  using detail::row_value;
+  const auto literal = [](const row_value& v) {
+    if (v.kind == row_kind::integer) return std::to_string(v.integer);
+    return std::string(v.flag ? "true" : "false");
+  };
+  const auto text_of = [&](record_row::slot s) -> sql_value {
+    const row_value& v = r[s];
+    switch (v.kind) {
+      case row_kind::string: return v.text.empty() ? sql_value(nullptr) : sql_value(std::string(v.text));
+      case row_kind::integer:
+      case row_kind::boolean: return literal(v);
+      default: return nullptr;
+    }
+  };
+  const auto int_of = [&](record_row::slot s) -> sql_value {
+    return r[s].kind == row_kind::integer ? sql_value(r[s].integer) : sql_value(nullptr);
+  };
+  const auto bool_of = [&](record_row::slot s) -> sql_value {
+    return r[s].kind == row_kind::boolean ? sql_value(std::int64_t{r[s].flag ? 1 : 0}) : sql_value(nullptr);
+  };
+  record_params out;
+  const std::string conv(r[record_row::conv].text), id(r[record_row::id].text);
+  sql_value channel = text_of(record_row::channel);
+  if (std::holds_alternative<std::nullptr_t>(channel)) channel = channel_of(conv);
+  const row_value& value = r[record_row::value];
+  sql_value value_text = nullptr, number = nullptr, item = nullptr;
+  switch (value.kind) {
+    case row_kind::string: {
+      std::string written;  // dump() of the string: its JSON text
+      written.reserve(value.text.size() + 2);
+      json_text::append_string(written, value.text);
+      value_text = std::move(written);
+      item = std::string(value.text);
+      break;
+    }
+    case row_kind::integer:
+      value_text = item = literal(value);
+      number = static_cast<double>(value.integer);
+      break;
+    case row_kind::boolean:
+      value_text = item = literal(value);
+      break;
+    default:
+      break;
   }
+  out.row = sql_params{conv,
+                       id,
+                       std::string(r[record_row::type].text),
+                       std::move(channel),
+                       text_of(record_row::flow),
+                       text_of(record_row::version),
+                       text_of(record_row::run),
+                       text_of(record_row::node),
+                       nullptr,  // course, module: in a value object only
+                       nullptr,
+                       std::move(value_text),
+                       number,
+                       text_of(record_row::text),
+                       text_of(record_row::status),
+                       bool_of(record_row::correct),
+                       bool_of(record_row::final_),
+                       int_of(record_row::points),
+                       nullptr,  // max_points: in a value object only
+                       int_of(record_row::attempt),
+                       int_of(record_row::segments),
+                       r[record_row::at].integer,
+                       std::string(data)};
+  out.counted = r[record_row::messages].kind == row_kind::integer;
+  if (out.counted) out.row.push_back(r[record_row::messages].integer);
+  if (!std::holds_alternative<std::nullptr_t>(item))
+    out.items.push_back({conv, id, std::int64_t{0}, std::move(item), number});
+  return out;
+}
+
+// Whether a row read in one pass has what check_record asks of a record (else the record is
+// picked, and refused as before).
+bool complete(const detail::record_row& r) {
+  using detail::record_row;
+  using detail::row_kind;
+  for (auto s : {record_row::conv, record_row::id, record_row::type})
+    if (r[s].kind != row_kind::string || r[s].text.empty()) return false;
+  return r[record_row::conv].text.find(':') != std::string_view::npos && r[record_row::at].kind == row_kind::integer;
+}
+
+// One record's row and items, inserted; false when it was stored before (the drain ran twice).
+bool insert_params(detail::sql_connection& db, record_params& p) {
+  static const std::string insert_record =
+      "INSERT INTO records (conv, id, type, channel, flow, version, run, node, course, module, value, num, text, "
+      "status, correct, final, points, max_points, attempt, segments, at, data) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv, id) DO NOTHING";
+  // A merged "sent" record (the only kind with "messages") names the column migration 5 added.
+  static const std::string insert_record_with_messages =
+      "INSERT INTO records (conv, id, type, channel, flow, version, run, node, course, module, value, num, text, "
+      "status, correct, final, points, max_points, attempt, segments, at, data, messages) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv, id) DO NOTHING";
+  static const std::string insert_item =
+      "INSERT INTO record_items (conv, id, pos, item, num) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT (conv, id, pos) DO NOTHING";
+  if (db.exec(p.counted ? insert_record_with_messages : insert_record, p.row) == 0) return false;
+  for (const auto& item : p.items) db.exec(insert_item, item);
   return true;
+}
+
+bool insert_fields(detail::sql_connection& db, const record_fields& r, std::string data) {
+  auto p = params_of(r, std::move(data));
+  return insert_params(db, p);
 }
 
 }  // namespace
@@ -445,10 +554,10 @@ std::size_t record_store::insert(std::span<const nlohmann::json> records, std::s
 }
 
 std::size_t record_store::insert_texts(std::span<const std::string_view> texts) {
-  std::vector<json_text::values> recs;
+  std::vector<record_text> recs;
   recs.reserve(texts.size());
-  for (const auto text : texts) recs.emplace_back(text, record_paths());
-  return insert_values(texts, recs);
+  for (const auto text : texts) recs.emplace_back(text);
+  return insert_read(recs);
 }
 
 std::size_t record_store::insert_values(std::span<const std::string_view> texts, std::span<json_text::values> recs) {
@@ -464,6 +573,66 @@ std::size_t record_store::insert_values(std::span<const std::string_view> texts,
   for (std::size_t k = 0; k < texts.size(); ++k) {
     if (between_records_) between_records_();
     if (insert_fields(*db_, record_fields{nullptr, &recs[k]}, std::string(texts[k]))) ++added;
+  }
+  tx.commit();
+  return added;
+}
+
+record_text::record_text(std::string_view text) : text_(text) {
+  auto row = std::make_unique<detail::record_row>();
+  if (detail::read_row(text, *row) && complete(*row))
+    row_ = std::move(row);
+  else
+    values_ = std::make_unique<json_text::values>(text, record_paths());
+}
+
+record_text::record_text(record_text&&) noexcept = default;
+record_text& record_text::operator=(record_text&&) noexcept = default;
+record_text::~record_text() = default;
+
+const nlohmann::json* record_text::picked(std::string_view key) const { return values_->at(key); }
+
+bool record_text::is_object() const { return row_ || values_->is_object(); }
+
+bool record_text::has(std::string_view key) const {
+  if (!row_) return picked(key) != nullptr;
+  const int s = detail::record_row::slot_of(key);
+  return s >= 0 && row_->v[static_cast<std::size_t>(s)].kind != detail::row_kind::absent;
+}
+
+std::optional<std::string_view> record_text::string(std::string_view key) const {
+  if (!row_) {
+    const nlohmann::json* v = picked(key);
+    if (!v || !v->is_string()) return std::nullopt;
+    return std::string_view(v->get_ref<const std::string&>());
+  }
+  const int s = detail::record_row::slot_of(key);
+  if (s < 0 || row_->v[static_cast<std::size_t>(s)].kind != detail::row_kind::string) return std::nullopt;
+  return row_->v[static_cast<std::size_t>(s)].text;
+}
+
+bool record_text::is_integer(std::string_view key) const {
+  if (!row_) {
+    const nlohmann::json* v = picked(key);
+    return v && v->is_number_integer();
+  }
+  const int s = detail::record_row::slot_of(key);
+  return s >= 0 && row_->v[static_cast<std::size_t>(s)].kind == detail::row_kind::integer;
+}
+
+std::size_t record_store::insert_read(std::span<record_text> recs) {
+  for (std::size_t k = 0; k < recs.size(); ++k)
+    if (!recs[k].row_)
+      check_record(record_fields{nullptr, recs[k].values_.get()}, k,
+                   [&] { return describe(json_text::parse_or_discarded(recs[k].text())); });
+  if (recs.empty()) return 0;
+  std::size_t added = 0;
+  const detail::io_pacing_scope paced(&between_records_);  // the commit's writes too
+  detail::transaction tx(*db_);
+  for (auto& r : recs) {
+    if (between_records_) between_records_();
+    auto p = r.row_ ? params_of(*r.row_, r.text()) : params_of(record_fields{nullptr, r.values_.get()}, std::string(r.text()));
+    if (insert_params(*db_, p)) ++added;
   }
   tx.commit();
   return added;

@@ -41,7 +41,38 @@ const json_text::path_set& record_paths();
 
 namespace detail {
 class sql_connection;
-}
+struct record_row;
+}  // namespace detail
+
+// A record's fields, read once from its text (the record keeper reads each record of a batch
+// to check and sort it, then stores it with insert_read()): in one pass where the text is the
+// flat object the commit writes (detail::read_row), else picked (json_text::values with
+// record_paths()). The text must outlive it.
+class record_text {
+ public:
+  explicit record_text(std::string_view text);
+  record_text(record_text&&) noexcept;
+  record_text& operator=(record_text&&) noexcept;
+  ~record_text();
+
+  std::string_view text() const { return text_; }
+  bool is_object() const;
+  // Whether the record has the member (null included).
+  bool has(std::string_view key) const;
+  // The member when it is a string (nullopt: absent, or not a string).
+  std::optional<std::string_view> string(std::string_view key) const;
+  // Whether the member is an integer.
+  bool is_integer(std::string_view key) const;
+  // Whether it was read in one pass (else picked).
+  bool in_one_pass() const { return row_ != nullptr; }
+
+ private:
+  friend class record_store;
+  const nlohmann::json* picked(std::string_view key) const;
+  std::string_view text_;
+  std::unique_ptr<detail::record_row> row_;
+  std::unique_ptr<json_text::values> values_;
+};
 
 // A database that cannot be opened, migrated or written. The message says which database (a
 // PostgreSQL URL without its password) and what the database said.
@@ -110,13 +141,15 @@ class record_store {
   // record keeper's records, which the commit wrote in the same compact form).
   std::size_t insert(std::span<const nlohmann::json> records, std::span<const std::string_view> texts);
   // The same for records given as their texts only (the record keeper's batches, each stored
-  // as its data): a record's fields are read from its text (json_text::pick, its value whole),
-  // its document only where pick gives up; the rows are those insert() stores.
+  // as its data): a record's fields are read from its text (record_text: in one pass, else
+  // picked with its value whole, else its document); the rows are those insert() stores.
   std::size_t insert_texts(std::span<const std::string_view> texts);
   // The same with each text's values already picked (recs[k]: json_text::values(texts[k],
   // record_paths()), as the record keeper picks them to check and sort a batch): not picked
   // again.
   std::size_t insert_values(std::span<const std::string_view> texts, std::span<json_text::values> recs);
+  // The same for records read with record_text (each stored with its text as its data).
+  std::size_t insert_read(std::span<record_text> recs);
   // Called between two records of an insert (the caller's thread may give the core back); with
   // SQLite also before each file read, write and sync of the insert and its commit (a
   // checkpoint's too: thousands of pages). It should not throw (inside SQLite it is dropped).

@@ -74,7 +74,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
 
   // One drain's batch. The I/O thread only moves texts: checking and storing the records
   // happens on the record store's thread (up to 2,000 records parsed on the I/O thread kept
-  // webhooks waiting); a record's fields are read from its text (json_text::pick).
+  // webhooks waiting); a record's fields are read from its text (records::record_text).
   struct taken {
     int p = 0;
     fence f;
@@ -88,7 +88,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     std::vector<taken> parts;
     std::vector<std::string> texts;                // as read from Redis (the I/O thread's; freed there)
     std::vector<std::string_view> srcs;            // the complete records' texts (in texts)
-    std::vector<json_text::values> vals;           // their fields, picked once (record_paths())
+    std::vector<records::record_text> vals;        // their fields, read once (record_text)
     std::vector<std::pair<int, std::string>> bad;  // (partition, entry id) of records not stored
     std::set<std::string> profiles;                // learners enrolled or changed in the batch
     keeper_pace::job_kind kind = keeper_pace::job_kind::keeps_up;
@@ -105,31 +105,26 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
   // store would refuse, none should exist, is reported and dropped rather than blocking every
   // record behind it), and notes the learners they name.
   void prepare(batch& b) {
-    // The fields a record is checked and sorted by, and stored with, without its document: picked
-    // once here, then stored from (record_store::insert_values).
-    const json_text::path_set& paths = records::record_paths();
+    // The fields a record is checked and sorted by, and stored with, without its document: read
+    // once here (in one pass, or picked), then stored from (record_store::insert_read).
     for (auto& t : b.parts) {
       t.first = b.srcs.size();
       std::set<std::string> named;
       for (std::size_t k = 0; k < t.ids.size(); ++k) {
         pace();
         const std::string_view text = b.texts[t.text_first + k];
-        json_text::values fields(text, paths);
-        const auto at = [&fields](std::string_view path) { return fields.at(path); };
-        const nlohmann::json* when = at("at");
-        if (!fields.is_object() || !at("conv") || !at("id") || !at("type") || !when || !when->is_number_integer()) {
+        records::record_text fields(text);
+        if (!fields.is_object() || !fields.has("conv") || !fields.has("id") || !fields.has("type") ||
+            !fields.is_integer("at")) {
           b.bad.emplace_back(t.p, t.ids[k]);
           continue;
         }
-        const auto string_at = [&](std::string_view path) {
-          const nlohmann::json* v = at(path);
-          return v && v->is_string() ? v->get<std::string>() : std::string{};
-        };
-        const std::string type = string_at("type"), conv = string_at("conv");
-        if (type == "enrolled" || type == "profile") b.profiles.insert(conv);
+        const auto string_at = [&](std::string_view key) { return fields.string(key).value_or(std::string_view{}); };
+        const std::string_view type = string_at("type"), conv = string_at("conv");
+        if (type == "enrolled" || type == "profile") b.profiles.emplace(conv);
         // A staff action names the learner in its text (enrol, export…): the erasure renames it.
-        const std::string who = type == "admin" ? string_at("text") : conv;
-        if (who.find(':') != std::string::npos) named.insert(who);
+        const std::string_view who = type == "admin" ? string_at("text") : conv;
+        if (who.find(':') != std::string_view::npos) named.emplace(who);
         b.srcs.push_back(text);
         b.vals.push_back(std::move(fields));
       }
@@ -151,7 +146,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     }
     // Each record's data is its text as read: the commit wrote it in the compact form a dump
     // of the parsed record would give again.
-    return db.insert_values(std::span(b.srcs).subspan(first, count), std::span(b.vals).subspan(first, count));
+    return db.insert_read(std::span(b.vals).subspan(first, count));
   }
 
   net::awaitable<void> tick() { co_await drain_once(); }
@@ -280,7 +275,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
         }
       }
     }
-    b->vals = {};
+    b->vals = std::vector<records::record_text>{};
     b->srcs = {};
     b->texts = {};  // after the stores: each record's text is its data
     b->failed = failed;

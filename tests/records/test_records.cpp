@@ -696,6 +696,168 @@ TEST_CASE("records: records given as texts are stored in the rows their document
   CHECK(rows(from_docs, items_sql).size() > 10);
 }
 
+namespace {
+
+// Every row of `sql` in a SQLite file, each cell as "type:text|".
+std::vector<std::string> sqlite_rows(const fs::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  std::vector<std::string> out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    std::string row;
+    for (int c = 0; c < sqlite3_column_count(st); ++c) {
+      const auto* v = sqlite3_column_text(st, c);
+      row += std::to_string(sqlite3_column_type(st, c)) + ":" + (v ? reinterpret_cast<const char*>(v) : "") + "|";
+    }
+    out.push_back(row);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+// A random record text: mostly the flat shape the commit writes, often not (escapes, floats,
+// containers, big integers, spaces, members twice, members missing, text cut short or added).
+std::string random_record_text(std::mt19937& rng, int n) {
+  auto pick = [&](int k) { return static_cast<int>(rng() % static_cast<unsigned>(k)); };
+  static const std::vector<std::string> words = {"", "a", "opción_b", "¿Listo? ñ 😀", "x:y", "tab\there",
+                                                 "comillas \"así\"", "barra \\ invertida", "línea\nnueva",
+                                                 "\x7f", "ok", "telegram", "answered", "q1"};
+  // Half the records as the commit writes them: strings without escapes, small integers,
+  // booleans, no containers, nothing added.
+  const bool flat = pick(2) == 0;
+  static const std::vector<std::string> plain = {"", "a", "opción_b", "¿Listo? ñ 😀", "x:y", "\x7f", "ok", "q1"};
+  auto scalar = [&]() -> json {
+    if (flat) {
+      switch (pick(6)) {
+        case 0: return nullptr;
+        case 1: return pick(2) == 0;
+        case 2: return pick(1000) - 500;
+        default: return plain[static_cast<std::size_t>(pick(static_cast<int>(plain.size())))];
+      }
+    }
+    switch (pick(12)) {
+      case 0: return nullptr;
+      case 1: return pick(2) == 0;
+      case 2: return pick(1000) - 500;
+      case 3: return std::numeric_limits<std::int64_t>::max() - pick(2);
+      case 4: return std::numeric_limits<std::int64_t>::min() + pick(2);
+      case 5: return std::numeric_limits<std::uint64_t>::max() - static_cast<std::uint64_t>(pick(2));
+      case 6: return pick(100) / 4.0;
+      default: return words[static_cast<std::size_t>(pick(static_cast<int>(words.size())))];
+    }
+  };
+  auto value = [&]() -> json {
+    switch (flat ? 9 : pick(10)) {
+      case 0: return json::array({scalar(), scalar()});
+      case 1: return {{"course", "curso"}, {"module", pick(4)}, {"max", 10}};
+      default: return scalar();
+    }
+  };
+  json r = json::object();
+  r["conv"] = pick(20) == 0 ? scalar() : json("telegram:" + std::to_string(pick(50)));
+  r["id"] = pick(20) == 0 ? scalar() : json("r." + std::to_string(n));
+  r["type"] = pick(20) == 0 ? scalar() : json(std::vector<std::string>{"answer", "quiz", "sent", "in", "end"}[pick(5)]);
+  r["at"] = pick(20) == 0 ? scalar() : json(1700000000000 + n);
+  for (const char* k : {"channel", "flow", "version", "run", "node", "text", "status", "correct", "final", "points",
+                        "attempt", "segments", "messages", "free_text", "otro"})
+    if (pick(2) == 0) r[k] = pick(8) == 0 || flat ? value() : scalar();
+  if (pick(2) == 0) r["value"] = value();
+  for (const char* k : {"conv", "id", "type", "at"})
+    if (pick(30) == 0) r.erase(k);
+  std::string text = pick(6) == 0 ? r.dump(1) : r.dump(-1, ' ', false, json::error_handler_t::replace);
+  switch (flat ? 99 : pick(16)) {
+    case 0: text.insert(1, R"("type":"nudge",)"); break;                // a member of its own twice
+    case 1: text.insert(1, R"("otro":1,"otro":[1,{"a":2}],)"); break;  // another member twice
+    case 2: text += pick(2) == 0 ? " " : " x"; break;
+    case 3: text.resize(text.size() / 2); break;
+    case 4: text.insert(1, "\"k\":\"\xff\","); break;                    // not UTF-8
+    case 5: text.insert(1, R"("points":-0,)"); break;
+    case 6: text.insert(1, R"("segments":01,)"); break;
+    case 7: text.insert(1, R"("attempt":1e2,)"); break;
+    case 8: text.insert(1, R"("segments":18446744073709551616,)"); break;
+    case 9: text.insert(1, R"("text":"\ud83d\ude00 \u00e9 \/ \b\f\r \u0000",)"); break;  // escapes of every kind
+    case 10: text.insert(1, pick(2) == 0 ? R"("text":"\ud83d x",)" : R"("node":"\udc00",)"); break;  // lone surrogates
+    case 11: text.insert(1, pick(2) == 0 ? R"("run":"\x",)" : R"("flow":"\u12",)"); break;  // not JSON escapes
+    case 12: text.insert(1, R"("t\u0065xt":"clave escapada",)"); break;
+    default: break;
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("records: a record read in one pass is stored as the picked record is") {
+  // record_text reads the commit's flat records in one pass and picks the rest; a record
+  // stored from either reading gives the same row and items, and is refused alike.
+  temp_dir dir;
+  const fs::path one_pass = dir.path / "one_pass.db", picked_db = dir.path / "picked.db";
+  auto a = open_record_store("sqlite://" + one_pass.string());
+  auto b = open_record_store("sqlite://" + picked_db.string());
+  std::mt19937 rng(20261203);
+  std::size_t read_fast = 0, read_picked = 0, refused = 0, stored = 0;
+  for (int n = 0; n < 1500; ++n) {
+    const std::string text = random_record_text(rng, n);
+    const std::vector<std::string_view> one{text};
+    std::vector<record_text> fast;
+    fast.emplace_back(text);
+    (fast.front().in_one_pass() ? read_fast : read_picked)++;
+    std::vector<aula::json_text::values> picked;
+    picked.emplace_back(text, record_paths());
+    std::string why_a, why_b;
+    std::size_t got_a = 0, got_b = 0;
+    try {
+      got_a = a->insert_read(std::span(fast));
+    } catch (const std::invalid_argument& e) {
+      why_a = e.what();
+    }
+    try {
+      got_b = b->insert_values(std::span(one), std::span(picked));
+    } catch (const std::invalid_argument& e) {
+      why_b = e.what();
+    }
+    INFO(text);
+    REQUIRE(why_a == why_b);
+    REQUIRE(got_a == got_b);
+    (why_a.empty() ? stored : refused)++;
+  }
+  const std::string records_sql =
+      "SELECT conv, id, type, channel, flow, version, run, node, course, module, value, num, text, status, correct, "
+      "final, points, max_points, attempt, segments, at, data, messages FROM records ORDER BY seq";
+  const std::string items_sql = "SELECT conv, id, pos, item, num FROM record_items ORDER BY conv, id, pos";
+  a.reset();
+  b.reset();
+  const auto want = sqlite_rows(picked_db, records_sql);
+  CHECK(sqlite_rows(one_pass, records_sql) == want);
+  CHECK(sqlite_rows(one_pass, items_sql) == sqlite_rows(picked_db, items_sql));
+  // Both readings, both outcomes, and rows of every kind were exercised.
+  CHECK(read_fast > 300);
+  CHECK(read_picked > 300);
+  CHECK(refused > 50);
+  CHECK(want.size() > 500);
+  CHECK(sqlite_rows(picked_db, items_sql).size() > 300);
+  // The record keeper's questions have the same answers from either reading.
+  for (const std::string text : {R"({"conv":"telegram:1","id":"x","type":"admin","text":"whatsapp:52","at":3})",
+                                 R"({"conv":"telegram:1","id":"x","type":"admin","text":"whatsapp:52","at":3.5})",
+                                 R"({"conv":"telegram:1","id":"x","type":"admin","text":"wh\u0061tsapp:52","at":3})"}) {
+    const record_text r(text);
+    const aula::json_text::values v(text, record_paths());
+    for (const char* k : {"conv", "id", "type", "text", "at", "value"}) {
+      CHECK(r.has(k) == (v.at(k) != nullptr));
+      CHECK(r.is_integer(k) == (v.at(k) && v.at(k)->is_number_integer()));
+      CHECK(r.string(k).has_value() == (v.at(k) && v.at(k)->is_string()));
+      if (r.string(k)) CHECK(*r.string(k) == v.at(k)->get<std::string>());
+    }
+  }
+  CHECK(record_text(R"({"conv":"telegram:1","id":"x","type":"in","at":3})").in_one_pass());
+  CHECK_FALSE(record_text(R"({"conv":"telegram:1","id":"x","type":"in","at":3.0})").in_one_pass());
+  const record_text escaped(R"({"conv":"telegram:1","id":"x","type":"in","text":"l\u00ednea\n\"dos\" \ud83e\udd89","at":3})");
+  CHECK(escaped.in_one_pass());
+  CHECK(escaped.string("text") == "línea\n\"dos\" 🦉");
+}
+
 TEST_CASE("records: UTF-8 text comes back byte for byte") {
   on_each_backend([](const std::string& url) {
     auto st = open_record_store(url);

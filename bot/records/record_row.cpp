@@ -1,0 +1,256 @@
+#include "bot/records/record_row.hpp"
+
+#include <limits>
+
+#include "bot/engine/text.hpp"
+
+namespace aula::records::detail {
+
+int record_row::slot_of(std::string_view key) {
+  switch (key.size()) {
+    case 2:
+      if (key == "id") return id;
+      if (key == "at") return at;
+      break;
+    case 3:
+      if (key == "run") return run;
+      break;
+    case 4:
+      if (key == "conv") return conv;
+      if (key == "type") return type;
+      if (key == "flow") return flow;
+      if (key == "node") return node;
+      if (key == "text") return text;
+      break;
+    case 5:
+      if (key == "value") return value;
+      if (key == "final") return final_;
+      break;
+    case 6:
+      if (key == "status") return status;
+      if (key == "points") return points;
+      break;
+    case 7:
+      if (key == "channel") return channel;
+      if (key == "version") return version;
+      if (key == "correct") return correct;
+      if (key == "attempt") return attempt;
+      break;
+    case 8:
+      if (key == "segments") return segments;
+      if (key == "messages") return messages;
+      break;
+    default:
+      break;
+  }
+  return -1;
+}
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+struct reader {
+  std::string_view t;
+  std::size_t p = 0;
+  std::string scratch;   // the last string value with escapes, decoded
+  bool escaped = false;  // the last string value had escapes
+
+  void space() {
+    while (p < t.size() && is_space(t[p])) ++p;
+  }
+
+  // A string's characters, valid UTF-8 without control characters: a view into the text, or
+  // when it has escapes, decoded into `scratch` (escaped = true).
+  bool string(std::string_view& out, std::string& scratch, bool& escaped) {
+    escaped = false;
+    if (p >= t.size() || t[p] != '"') return false;
+    const std::size_t from = ++p;
+    bool ascii = true;
+    for (; p < t.size(); ++p) {
+      const auto c = static_cast<unsigned char>(t[p]);
+      if (c == '"') break;
+      if (c == '\\') return escaped_string(from, out, scratch, escaped);
+      if (c < 0x20) return false;
+      if (c >= 0x80) ascii = false;
+    }
+    if (p >= t.size()) return false;
+    out = t.substr(from, p - from);
+    ++p;
+    return ascii || utf8_valid(out);
+  }
+
+  static int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  bool hex4(char32_t& out) {
+    if (p + 4 > t.size()) return false;
+    out = 0;
+    for (int k = 0; k < 4; ++k) {
+      const int h = hex(t[p + static_cast<std::size_t>(k)]);
+      if (h < 0) return false;
+      out = out * 16 + static_cast<char32_t>(h);
+    }
+    p += 4;
+    return true;
+  }
+
+  // The rest of a string from `from` (p at its first backslash), decoded as JSON decodes it.
+  bool escaped_string(std::size_t from, std::string_view& out, std::string& scratch, bool& escaped) {
+    scratch.assign(t.substr(from, p - from));
+    while (p < t.size()) {
+      const auto c = static_cast<unsigned char>(t[p]);
+      if (c == '"') {
+        ++p;
+        if (!utf8_valid(scratch)) return false;
+        escaped = true;
+        out = scratch;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c != '\\') {
+        scratch.push_back(static_cast<char>(c));
+        ++p;
+        continue;
+      }
+      if (++p >= t.size()) return false;
+      const char e = t[p++];
+      switch (e) {
+        case '"': scratch.push_back('"'); break;
+        case '\\': scratch.push_back('\\'); break;
+        case '/': scratch.push_back('/'); break;
+        case 'b': scratch.push_back('\b'); break;
+        case 'f': scratch.push_back('\f'); break;
+        case 'n': scratch.push_back('\n'); break;
+        case 'r': scratch.push_back('\r'); break;
+        case 't': scratch.push_back('\t'); break;
+        case 'u': {
+          char32_t cp = 0;
+          if (!hex4(cp)) return false;
+          if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // a low surrogate first
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            char32_t low = 0;
+            if (p + 2 > t.size() || t[p] != '\\' || t[p + 1] != 'u') return false;
+            p += 2;
+            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          utf8_append(scratch, cp);
+          break;
+        }
+        default: return false;
+      }
+    }
+    return false;  // no closing quote
+  }
+
+  // An integer as JSON writes it (no leading zeros, no "-0"), within 64 bits; a fraction or an
+  // exponent gives up.
+  bool integer(std::int64_t& out) {
+    const bool negative = t[p] == '-';
+    if (negative) ++p;
+    const std::size_t from = p;
+    // Accumulated as a negative number: its range holds the least int64 too.
+    std::int64_t acc = 0;
+    constexpr std::int64_t least = std::numeric_limits<std::int64_t>::min();
+    while (p < t.size() && t[p] >= '0' && t[p] <= '9') {
+      const int d = t[p] - '0';
+      if (acc < (least + d) / 10) return false;
+      acc = acc * 10 - d;
+      ++p;
+    }
+    const std::size_t digits = p - from;
+    if (digits == 0 || (digits > 1 && t[from] == '0') || (negative && acc == 0)) return false;
+    if (p < t.size() && (t[p] == '.' || t[p] == 'e' || t[p] == 'E')) return false;
+    if (!negative) {
+      if (acc == least) return false;
+      acc = -acc;
+    }
+    out = acc;
+    return true;
+  }
+
+  bool literal(std::string_view word) {
+    if (t.substr(p, word.size()) != word) return false;
+    p += word.size();
+    return true;
+  }
+
+  bool value(row_value& v) {
+    if (p >= t.size()) return false;
+    const char c = t[p];
+    if (c == '"') {
+      v.kind = row_kind::string;
+      return string(v.text, scratch, escaped);
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      v.kind = row_kind::integer;
+      return integer(v.integer);
+    }
+    if (c == 't' || c == 'f') {
+      v.kind = row_kind::boolean;
+      v.flag = c == 't';
+      return literal(v.flag ? "true" : "false");
+    }
+    if (c == 'n') {
+      v.kind = row_kind::null;
+      return literal("null");
+    }
+    return false;  // an array or an object: picked
+  }
+};
+
+}  // namespace
+
+bool read_row(std::string_view text, record_row& row) {
+  row.v.fill(row_value{});
+  for (auto& d : row.decoded) d.clear();
+  reader r{text};
+  r.space();
+  if (r.p >= text.size() || text[r.p] != '{') return false;
+  ++r.p;
+  r.space();
+  if (r.p < text.size() && text[r.p] == '}') {
+    ++r.p;
+  } else {
+    for (;;) {
+      std::string_view key;
+      std::string key_scratch;
+      bool key_escaped = false;
+      if (!r.string(key, key_scratch, key_escaped)) return false;
+      r.space();
+      if (r.p >= text.size() || text[r.p] != ':') return false;
+      ++r.p;
+      r.space();
+      row_value v;
+      if (!r.value(v)) return false;
+      if (const int s = record_row::slot_of(key); s >= 0) {
+        const auto slot = static_cast<std::size_t>(s);
+        if (row.v[slot].kind != row_kind::absent) return false;  // given twice
+        row.v[slot] = v;
+        if (v.kind == row_kind::string && r.escaped) {
+          row.decoded[slot] = std::move(r.scratch);
+          row.v[slot].text = row.decoded[slot];
+        }
+      }
+      r.space();
+      if (r.p >= text.size()) return false;
+      if (text[r.p] == ',') {
+        ++r.p;
+        r.space();
+        continue;
+      }
+      if (text[r.p] != '}') return false;
+      ++r.p;
+      break;
+    }
+  }
+  r.space();
+  return r.p == text.size();
+}
+
+}  // namespace aula::records::detail

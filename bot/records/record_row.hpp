@@ -1,0 +1,50 @@
+// A result record's fields read from its text in one pass, for the record keeper's inserts.
+//
+// The commit writes every record as a flat JSON object (engine.cpp result_record::to_text, the
+// sender's send_records.cpp): strings, integers, booleans. Reading those members straight from
+// the text is a few thousand instructions; json_text::values (the general picker) builds a
+// document value per member. read_row takes the flat shape only and gives up on anything else
+// (a byte that is not UTF-8, an escape JSON does not have or a lone surrogate, a float, an
+// array or object, a member of its own given twice, an integer outside 64 bits, text after the
+// object): the caller then
+// picks the record as before, so what is stored never depends on which reader read it
+// (tests/records: both readers' rows compared on random and mutated records).
+//
+// Internal to bot/records.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace aula::records::detail {
+
+enum class row_kind : std::uint8_t { absent, null, string, integer, boolean };
+
+struct row_value {
+  row_kind kind = row_kind::absent;
+  bool flag = false;         // boolean
+  std::int64_t integer = 0;  // integer
+  std::string_view text;     // string: its characters (in the record's text, or in
+                             // record_row::decoded when it had escapes)
+};
+
+struct record_row {
+  // The members the record store reads (record_paths()).
+  enum slot : std::uint8_t {
+    conv, id, type, channel, flow, version, run, node, value, text, status, correct, final_, points, attempt,
+    segments, messages, at, count
+  };
+  std::array<row_value, count> v;
+  std::array<std::string, count> decoded;  // the strings that had escapes, decoded
+  const row_value& operator[](slot s) const { return v[s]; }
+  // The slot of a member's name, -1 for a member the store does not read.
+  static int slot_of(std::string_view key);
+};
+
+// Fills `row` from `text` when the text is a flat JSON object as described above; false when
+// it is not (`row` is then unspecified).
+bool read_row(std::string_view text, record_row& row);
+
+}  // namespace aula::records::detail
