@@ -158,6 +158,7 @@ json session::to_json() const {
 }
 
 std::string session::dump() const { return session_text::write(*this); }
+std::string session::dump(std::int64_t version) const { return session_text::write(*this, version); }
 
 session session::parse(const std::string& s) {
   if (auto fast = session_text::read(s)) return std::move(*fast);

@@ -131,6 +131,8 @@ struct session {
   nlohmann::json to_json() const;
   // to_json().dump(), written without the document (session_text.hpp).
   std::string dump() const;
+  // dump() of this session with `version` as its version.
+  std::string dump(std::int64_t version) const;
   // Reads a session; throws std::runtime_error on a format it does not know.
   static session from_json(const nlohmann::json& j);
   // from_json(nlohmann::json::parse(s)), read without the document when s is in dump()'s form.

@@ -355,7 +355,9 @@ bool read_course(reader& r, course_progress& c) {
 
 }  // namespace
 
-std::string write(const session& s) {
+std::string write(const session& s) { return write(s, s.version); }
+
+std::string write(const session& s, std::int64_t version) {
   std::string out;
   out.reserve(512);
   writer w(out);
@@ -447,7 +449,7 @@ std::string write(const session& s) {
     out += ']';
   }
   m.key("v").num(session::format);
-  m.key("ver").num(s.version);
+  m.key("ver").num(version);
   m.close();
   return out;
 }

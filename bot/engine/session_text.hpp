@@ -11,6 +11,8 @@ namespace aula::session_text {
 
 // Exactly `s.to_json().dump()` (the same bytes; nlohmann's error on a string that is not UTF-8).
 std::string write(const session& s);
+// The same with `version` as its version (what a commit stores, without a copy of the session).
+std::string write(const session& s, std::int64_t version);
 
 // Exactly `session::from_json(nlohmann::json::parse(text))` for the texts `write` gives (and
 // the same texts with whitespace or members in another order); nullopt for anything else —

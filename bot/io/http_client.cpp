@@ -160,22 +160,31 @@ struct http_client::impl {
   std::map<std::string, std::vector<std::unique_ptr<connection>>> idle;
 
   // The providers' few URLs, parsed once (a send parsed its URL each time: ~1 % of the CPU
-  // per message under load). Bounded: cleared when a caller uses many distinct URLs.
+  // per message under load), with the pool's key and the Host header made once too; shared, so
+  // a send copies none of its strings. Bounded: cleared when a caller uses many distinct URLs.
+  struct known_url {
+    parsed_url url;
+    std::string key;          // the pool's: "scheme://authority"
+    std::string host_header;  // url.host_header()
+  };
   std::mutex urls_mu;
-  std::unordered_map<std::string, parsed_url> urls;
+  std::unordered_map<std::string, std::shared_ptr<const known_url>> urls;
 
-  std::optional<parsed_url> parsed(const std::string& url, std::string* error) {
+  std::shared_ptr<const known_url> parsed(const std::string& url, std::string* error) {
     {
       std::lock_guard lock(urls_mu);
       if (auto it = urls.find(url); it != urls.end()) return it->second;
     }
     auto u = parse_url(url, error);
-    if (u) {
-      std::lock_guard lock(urls_mu);
-      if (urls.size() >= 256) urls.clear();
-      urls.emplace(url, *u);
-    }
-    return u;
+    if (!u) return nullptr;
+    auto k = std::make_shared<known_url>();
+    k->key = u->scheme + "://" + u->authority();
+    k->host_header = u->host_header();
+    k->url = std::move(*u);
+    std::lock_guard lock(urls_mu);
+    if (urls.size() >= 256) urls.clear();
+    urls.emplace(url, k);
+    return k;
   }
 
   std::unique_ptr<connection> take_idle(const std::string& key) {
@@ -341,11 +350,12 @@ struct http_client::impl {
     auto started = steady::now();
     auto deadline = started + opts.request_timeout;
     std::string err;
-    auto u = parsed(call.url, &err);
-    if (!u) {
+    const std::shared_ptr<const known_url> known = parsed(call.url, &err);
+    if (!known) {
       result.error = "bad URL: " + err;
       co_return result;
     }
+    const parsed_url* u = &known->url;
     if (u->scheme != "http" && u->scheme != "https") {
       result.error = "unsupported URL scheme '" + u->scheme + "'";
       co_return result;
@@ -359,10 +369,10 @@ struct http_client::impl {
       result.error = "unknown HTTP method '" + call.method + "'";
       co_return result;
     }
-    std::string key = u->scheme + "://" + u->authority();
+    const std::string& key = known->key;
 
     http::request<http::string_body> req{verb, u->target, 11};
-    req.set(http::field::host, u->host_header());
+    req.set(http::field::host, known->host_header);
     req.set(http::field::user_agent, opts.user_agent);
     for (const auto& [name, value] : call.headers) req.set(name, value);
     req.body() = call.body;
@@ -442,6 +452,11 @@ http_client::~http_client() = default;
 
 net::awaitable<http_result> http_client::request(http_call call) {
   auto self = impl_;  // the client may be destroyed while a request is in flight
+  co_return co_await self->run(call);
+}
+
+net::awaitable<http_result> http_client::send(const http_call& call) {
+  auto self = impl_;
   co_return co_await self->run(call);
 }
 

@@ -704,23 +704,50 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
 
   // Sends the commands (on the strand) and parks the request until its replies are in.
   void start(const std::shared_ptr<request>& req, std::vector<std::vector<std::string>>& cmds, bool need_ready) {
-    if (stopping) return finish(req, redis_errc::stopped);
-    if (!ac || (need_ready && !ready)) return finish(req, redis_errc::not_connected, describe_down());
-    req->deadline = std::chrono::steady_clock::now() + req->timeout;
-    req->ids.reserve(cmds.size());
-    g_requests.fetch_add(1, std::memory_order_relaxed);
-    g_commands.fetch_add(cmds.size(), std::memory_order_relaxed);
+    if (!begin(req, cmds.size(), need_ready)) return;
     for (std::size_t i = 0; i < cmds.size(); ++i) {
       formatted.clear();
       redis_format_command(formatted, cmds[i]);
-      const auto id = next_id++;
-      pending.emplace(id, std::make_pair(req, i));
-      req->ids.push_back(id);
-      if (redisAsyncFormattedCommand(ac, &impl::on_reply, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)),
-                                     formatted.data(), formatted.size()) != REDIS_OK)
-        return finish(req, redis_errc::disconnected);
+      if (!send_formatted(req, i, formatted)) return;
     }
     arm_deadline(req->deadline);
+  }
+
+  // One command given in Redis's protocol already (eval's: formatted where its arguments are).
+  void start_formatted(const std::shared_ptr<request>& req, const std::string& wire, bool need_ready) {
+    if (!begin(req, 1, need_ready)) return;
+    if (!send_formatted(req, 0, wire)) return;
+    arm_deadline(req->deadline);
+  }
+
+  // False when the request is finished already (stopping, not connected).
+  bool begin(const std::shared_ptr<request>& req, std::size_t commands, bool need_ready) {
+    if (stopping) {
+      finish(req, redis_errc::stopped);
+      return false;
+    }
+    if (!ac || (need_ready && !ready)) {
+      finish(req, redis_errc::not_connected, describe_down());
+      return false;
+    }
+    req->deadline = std::chrono::steady_clock::now() + req->timeout;
+    req->ids.reserve(commands);
+    g_requests.fetch_add(1, std::memory_order_relaxed);
+    g_commands.fetch_add(commands, std::memory_order_relaxed);
+    return true;
+  }
+
+  // Hands command i of the request to hiredis; false (the request finished) when it cannot.
+  bool send_formatted(const std::shared_ptr<request>& req, std::size_t i, const std::string& wire) {
+    const auto id = next_id++;
+    pending.emplace(id, std::make_pair(req, i));
+    req->ids.push_back(id);
+    if (redisAsyncFormattedCommand(ac, &impl::on_reply, reinterpret_cast<void*>(static_cast<std::uintptr_t>(id)),
+                                   wire.data(), wire.size()) != REDIS_OK) {
+      finish(req, redis_errc::disconnected);
+      return false;
+    }
+    return true;
   }
 
   // The commands as one asynchronous operation: completes with their replies (error replies
@@ -741,6 +768,25 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
           });
         },
         token, std::move(cmds));
+  }
+
+  // One command in Redis's protocol (`what`: its name, for errors): as async_cmds.
+  template <class Token>
+  static auto async_formatted(std::shared_ptr<impl> self, std::string what, std::string wire, ms timeout,
+                              Token&& token) {
+    return net::async_initiate<Token, void(std::exception_ptr, std::vector<redis_reply>)>(
+        [self = std::move(self), timeout](auto handler, std::string what, std::string wire) mutable {
+          auto req = std::make_shared<request>(1);
+          req->caller = net::any_io_executor(net::get_associated_executor(handler, self->strand));
+          req->handler = std::make_unique<completion_of<decltype(handler)>>(std::move(handler));
+          req->timeout = timeout;
+          req->what = std::move(what);
+          auto& st = self->strand;
+          net::dispatch(st, [self = std::move(self), req = std::move(req), wire = std::move(wire)]() mutable {
+            self->start_formatted(req, wire, true);
+          });
+        },
+        token, std::move(what), std::move(wire));
   }
 
   static net::awaitable<std::vector<redis_reply>> do_cmds(std::shared_ptr<impl> self,
@@ -1607,13 +1653,31 @@ net::awaitable<redis_reply> redis_client::eval(const redis_script& s, std::vecto
   argv.push_back(std::to_string(keys.size()));
   for (auto& k : keys) argv.push_back(std::move(k));
   for (auto& a : args) argv.push_back(std::move(a));
-  auto r = co_await exec(argv);
+  if (cluster_) {
+    auto r = co_await exec(argv);
+    if (r.is_error() && r.str.rfind("NOSCRIPT", 0) == 0) {
+      // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL runs the script and
+      // caches it again, in one round trip and without a window for another flush.
+      argv[0] = "EVAL";
+      argv[1] = s.body;
+      r = co_await exec(std::move(argv));
+    }
+    co_return r;
+  }
+  // Formatted here, where the arguments are, and handed over as those bytes: the command's
+  // arguments (a session, outbox entries, records) are not copied for the NOSCRIPT retry.
+  const auto run = [this](const std::vector<std::string>& cmd) -> net::awaitable<redis_reply> {
+    std::string wire;
+    redis_format_command(wire, cmd);
+    auto replies = co_await impl::async_formatted(impl_, cmd.front(), std::move(wire), cfg_.command_timeout,
+                                                  net::use_awaitable);
+    co_return std::move(replies.front());
+  };
+  auto r = co_await run(argv);
   if (r.is_error() && r.str.rfind("NOSCRIPT", 0) == 0) {
-    // Redis lost its script cache (restart, failover, SCRIPT FLUSH): EVAL runs the script and
-    // caches it again, in one round trip and without a window for another flush.
-    argv[0] = "EVAL";
+    argv[0] = "EVAL";  // as above
     argv[1] = s.body;
-    r = co_await exec(std::move(argv));
+    r = co_await run(argv);
   }
   co_return r;
 }

@@ -123,9 +123,14 @@ struct redis_script {
 // A command from any mix of strings and string literals: redis_cmd("HGET", key, "v"). Build
 // commands with it (or as named variables) rather than as braced lists inside a co_await
 // expression, which g++ 12 rejects ("array used as initializer").
+// Arguments given as rvalue strings are moved in (a braced list would copy each of them
+// again out of its initializer_list).
 template <class... A>
 std::vector<std::string> redis_cmd(A&&... a) {
-  return std::vector<std::string>{std::string(std::forward<A>(a))...};
+  std::vector<std::string> argv;
+  argv.reserve(sizeof...(A));
+  (argv.emplace_back(std::forward<A>(a)), ...);
+  return argv;
 }
 
 // A command in Redis's protocol (RESP: an array of bulk strings), appended to `out`: the

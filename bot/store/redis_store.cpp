@@ -419,12 +419,11 @@ class redis_store final : public store {
 
   net::awaitable<commit_outcome> commit(const commit_request& c) override {
     int p = partition_of(c.conversation, opts_.partitions);
-    session next = c.next;
-    next.version = c.expected_version + 1;
     std::vector<std::string> keys{keys_.session(p, c.conversation), keys_.outbox(p, "reply"), keys_.outbox(p, "bulk"),
                                   keys_.timers(p), keys_.results(p)};
     std::vector<std::string> args{std::to_string(c.expected_version), store_detail::clean_provider_id(c.provider_id),
-                                  next.dump(), c.conversation, std::to_string(provider_ids_kept)};
+                                  c.next.dump(c.expected_version + 1), c.conversation,
+                                  std::to_string(provider_ids_kept)};
     std::vector<std::string> reply, bulk;
     for (const auto& e : c.outbox) (e.lane == "bulk" ? bulk : reply).push_back(e.text);
     auto group = [&](std::vector<std::string>& items) {
