@@ -86,6 +86,18 @@ TEST_CASE("session round-trips through its dumped string", "[session]") {
   CHECK(b.answers.at("comentario").value == "¡Muy útil! 🎉\nGracias");
 }
 
+TEST_CASE("a session dumped with another version is the dump of a copy with that version", "[session]") {
+  // What a commit stores: the session with the version it is committed as, without a copy.
+  for (const session& s : {full_session(), session{}}) {
+    for (std::int64_t v : {std::int64_t{0}, std::int64_t{1}, std::int64_t{41}, std::int64_t{9007199254740993}}) {
+      session copy = s;
+      copy.version = v;
+      CHECK(s.dump(v) == copy.dump());
+      CHECK(session::parse(s.dump(v)).version == v);
+    }
+  }
+}
+
 TEST_CASE("an empty session round-trips without run or last", "[session]") {
   const session s;
   const session b = session::parse(s.dump());

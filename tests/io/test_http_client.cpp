@@ -335,6 +335,21 @@ TEST_CASE("client sends GET and POST over plain HTTP") {
   auto g = run_sync(io, client.request(call("GET", base(port))));
   CHECK(g.status == 200);
   CHECK(g.body == "GET / ");
+  // By reference (the sender's calls), to a URL seen before: its pool key and Host header,
+  // made once, find the kept connection and name the host again.
+  const http_call again = call("POST", base(port) + "/bot123/sendMessage?x=1", "{\"b\":\"ñ 🦉\"}");
+  auto s = run_sync(io, client.send(again));
+  CHECK(s.status == 200);
+  CHECK(s.body == "POST /bot123/sendMessage?x=1 {\"b\":\"ñ 🦉\"}");
+  CHECK(s.reused_connection);
+  {
+    std::lock_guard lock(srv.mu);
+    REQUIRE(srv.requests.size() == 3);
+    CHECK(srv.requests[2][http::field::host] == "127.0.0.1:" + std::to_string(port));
+  }
+  auto bad = run_sync(io, client.send(call("POST", "http://[::1", "{}")));
+  CHECK_FALSE(bad.ok());
+  CHECK(bad.error.starts_with("bad URL"));
   srv.stop();
 }
 
