@@ -200,7 +200,74 @@ struct reader {
       v.kind = row_kind::null;
       return literal("null");
     }
-    return false;  // an array or an object: picked
+    return false;  // an array or an object: skipped where the store does not read it, else picked
+  }
+
+  // A JSON number of any form (a member the store does not read).
+  bool any_number() {
+    if (p < t.size() && t[p] == '-') ++p;
+    const auto digits = [&] {
+      const std::size_t from = p;
+      while (p < t.size() && t[p] >= '0' && t[p] <= '9') ++p;
+      return p - from;
+    };
+    const std::size_t from = p;
+    const std::size_t n = digits();
+    if (n == 0 || (n > 1 && t[from] == '0')) return false;
+    if (p < t.size() && t[p] == '.') {
+      ++p;
+      if (digits() == 0) return false;
+    }
+    if (p < t.size() && (t[p] == 'e' || t[p] == 'E')) {
+      ++p;
+      if (p < t.size() && (t[p] == '+' || t[p] == '-')) ++p;
+      if (digits() == 0) return false;
+    }
+    return true;
+  }
+
+  // Any JSON value, checked as a JSON reader checks it and not kept: the members the store does
+  // not read (a merged sent record's "parts"). Deeper than 64: picked.
+  bool skip(int depth) {
+    if (depth > 64 || p >= t.size()) return false;
+    const char c = t[p];
+    if (c == '"') {
+      std::string_view ignored;
+      return string(ignored, scratch, escaped);
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) return any_number();
+    if (c == 't') return literal("true");
+    if (c == 'f') return literal("false");
+    if (c == 'n') return literal("null");
+    if (c != '[' && c != '{') return false;
+    const char close = c == '[' ? ']' : '}';
+    ++p;
+    space();
+    if (p < t.size() && t[p] == close) {
+      ++p;
+      return true;
+    }
+    for (;;) {
+      if (close == '}') {
+        std::string_view key;
+        if (!string(key, scratch, escaped)) return false;
+        space();
+        if (p >= t.size() || t[p] != ':') return false;
+        ++p;
+        space();
+      }
+      if (!skip(depth + 1)) return false;
+      space();
+      if (p >= t.size()) return false;
+      if (t[p] == ',') {
+        ++p;
+        space();
+        continue;
+      }
+      if (t[p] != close) return false;
+      ++p;
+      return true;
+    }
   }
 };
 
@@ -226,9 +293,12 @@ bool read_row(std::string_view text, record_row& row) {
       if (r.p >= text.size() || text[r.p] != ':') return false;
       ++r.p;
       r.space();
-      row_value v;
-      if (!r.value(v)) return false;
-      if (const int s = record_row::slot_of(key); s >= 0) {
+      const int s = record_row::slot_of(key);
+      if (s < 0) {  // a member the store does not read
+        if (!r.skip(0)) return false;
+      } else {
+        row_value v;
+        if (!r.value(v)) return false;
         const auto slot = static_cast<std::size_t>(s);
         if (row.v[slot].kind != row_kind::absent) return false;  // given twice
         row.v[slot] = v;

@@ -5,8 +5,9 @@
 // the text is a few thousand instructions; json_text::values (the general picker) builds a
 // document value per member. read_row takes the flat shape only and gives up on anything else
 // (a byte that is not UTF-8, an escape JSON does not have or a lone surrogate, a float, an
-// array or object, a member of its own given twice, an integer outside 64 bits, text after the
-// object): the caller then
+// array or object among the members it reads, a member of its own given twice, an integer
+// outside 64 bits, text after the object, nesting deeper than 64); members it does not read
+// (a merged sent record's "parts") are checked as JSON and skipped. The caller then
 // picks the record as before, so what is stored never depends on which reader read it
 // (tests/records: both readers' rows compared on random and mutated records).
 //

@@ -765,10 +765,14 @@ std::string random_record_text(std::mt19937& rng, int n) {
                         "attempt", "segments", "messages", "free_text", "otro"})
     if (pick(2) == 0) r[k] = pick(8) == 0 || flat ? value() : scalar();
   if (pick(2) == 0) r["value"] = value();
+  // A merged sent record's parts: a member the store does not read, of any shape.
+  if (pick(3) == 0)
+    r["parts"] = json::array({{{"at", n}, {"external_id", std::to_string(n)}, {"node", scalar()}},
+                              {{"at", 1.5e-3}, {"ok", true}, {"x", nullptr}, {"y", json::array()}, {"z", json::object()}}});
   for (const char* k : {"conv", "id", "type", "at"})
     if (pick(30) == 0) r.erase(k);
   std::string text = pick(6) == 0 ? r.dump(1) : r.dump(-1, ' ', false, json::error_handler_t::replace);
-  switch (flat ? 99 : pick(16)) {
+  switch (flat ? 99 : pick(18)) {
     case 0: text.insert(1, R"("type":"nudge",)"); break;                // a member of its own twice
     case 1: text.insert(1, R"("otro":1,"otro":[1,{"a":2}],)"); break;  // another member twice
     case 2: text += pick(2) == 0 ? " " : " x"; break;
@@ -782,6 +786,8 @@ std::string random_record_text(std::mt19937& rng, int n) {
     case 10: text.insert(1, pick(2) == 0 ? R"("text":"\ud83d x",)" : R"("node":"\udc00",)"); break;  // lone surrogates
     case 11: text.insert(1, pick(2) == 0 ? R"("run":"\x",)" : R"("flow":"\u12",)"); break;  // not JSON escapes
     case 12: text.insert(1, R"("t\u0065xt":"clave escapada",)"); break;
+    case 13: text.insert(1, "\"hondo\":" + std::string(70, '[') + std::string(70, ']') + ","); break;  // too deep to skip
+    case 14: text.insert(1, pick(2) == 0 ? R"("parts":[1,2,],)" : R"("parts":{"a" 1},)"); break;  // not JSON
     default: break;
   }
   return text;
