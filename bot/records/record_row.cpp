@@ -2,6 +2,10 @@
 
 #include <limits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "bot/engine/text.hpp"
 
 namespace aula::records::detail {
@@ -50,6 +54,27 @@ namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+bool plain(unsigned char c) { return c != '"' && c != '\\' && c >= 0x20 && c < 0x80; }
+
+// The first byte at or after p that ends a plain run of a string (a quote, a backslash, a
+// control character or a byte of a multi-byte character), or t.size(): sixteen bytes a step
+// where SSE2 is there (a signed compare below 0x20 finds both the controls and the bytes from
+// 0x80).
+std::size_t plain_end(std::string_view t, std::size_t p) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), low = _mm_set1_epi8(0x20);
+  while (p + 16 <= t.size()) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t.data() + p));
+    const __m128i stop =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), _mm_cmplt_epi8(v, low));
+    if (const int mask = _mm_movemask_epi8(stop)) return p + static_cast<std::size_t>(__builtin_ctz(mask));
+    p += 16;
+  }
+#endif
+  while (p < t.size() && plain(static_cast<unsigned char>(t[p]))) ++p;
+  return p;
+}
+
 struct reader {
   std::string_view t;
   std::size_t p = 0;
@@ -67,12 +92,12 @@ struct reader {
     if (p >= t.size() || t[p] != '"') return false;
     const std::size_t from = ++p;
     bool ascii = true;
-    for (; p < t.size(); ++p) {
+    for (; (p = plain_end(t, p)) < t.size(); ++p) {
       const auto c = static_cast<unsigned char>(t[p]);
       if (c == '"') break;
       if (c == '\\') return escaped_string(from, out, scratch, escaped);
       if (c < 0x20) return false;
-      if (c >= 0x80) ascii = false;
+      ascii = false;  // c >= 0x80: checked with the whole string below
     }
     if (p >= t.size()) return false;
     out = t.substr(from, p - from);
