@@ -128,6 +128,11 @@ struct reader {
   bool escaped_string(std::size_t from, std::string_view& out, std::string& scratch, bool& escaped) {
     scratch.assign(t.substr(from, p - from));
     while (p < t.size()) {
+      // A plain run at once (a lesson's text has long ones between its newlines).
+      const std::size_t run_end = plain_end(t, p);
+      scratch.append(t.data() + p, run_end - p);
+      p = run_end;
+      if (p >= t.size()) break;
       const auto c = static_cast<unsigned char>(t[p]);
       if (c == '"') {
         ++p;
