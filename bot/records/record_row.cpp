@@ -233,6 +233,39 @@ struct reader {
     return false;  // an array or an object: skipped where the store does not read it, else picked
   }
 
+  // The value member's object when it is flat and as a JSON writer gives it: no spaces, keys
+  // in increasing byte order (no key twice), strings without escapes, integers as written,
+  // booleans, null. Its course, module and max are kept.
+  bool value_object(record_row& row) {
+    const std::size_t from = p;
+    ++p;  // '{'
+    std::string_view last;
+    bool first = true;
+    while (p < t.size() && t[p] != '}') {
+      if (!first) {
+        if (t[p] != ',') return false;
+        ++p;
+      }
+      std::string_view key;
+      if (!string(key, scratch, escaped) || escaped) return false;
+      if (!first && !(last < key)) return false;
+      first = false;
+      last = key;
+      if (p >= t.size() || t[p] != ':') return false;
+      ++p;
+      row_value v;
+      if (p >= t.size() || t[p] == '{' || t[p] == '[' || !value(v)) return false;
+      if (v.kind == row_kind::string && escaped) return false;
+      if (key == "course") row.course = v;
+      else if (key == "module") row.module = v;
+      else if (key == "max") row.max = v;
+    }
+    if (p >= t.size()) return false;
+    ++p;
+    row.value_text = t.substr(from, p - from);
+    return true;
+  }
+
   // A JSON number of any form (a member the store does not read).
   bool any_number() {
     if (p < t.size() && t[p] == '-') ++p;
@@ -305,6 +338,8 @@ struct reader {
 
 bool read_row(std::string_view text, record_row& row) {
   row.v.fill(row_value{});
+  row.value_text = {};
+  row.course = row.module = row.max = row_value{};
   for (auto& d : row.decoded) d.clear();
   reader r{text};
   r.space();
@@ -328,7 +363,12 @@ bool read_row(std::string_view text, record_row& row) {
         if (!r.skip(0)) return false;
       } else {
         row_value v;
-        if (!r.value(v)) return false;
+        if (s == record_row::value && r.p < text.size() && text[r.p] == '{') {
+          if (!r.value_object(row)) return false;
+          v.kind = row_kind::object;
+        } else if (!r.value(v)) {
+          return false;
+        }
         const auto slot = static_cast<std::size_t>(s);
         if (row.v[slot].kind != row_kind::absent) return false;  // given twice
         row.v[slot] = v;

@@ -421,7 +421,8 @@ record_params params_of(const record_fields& r, std::string data) {
 
 // The row read in one pass gives what the picked fields give: a string member as itself (NULL
 // when empty), an integer or a boolean where text goes as its JSON text, integers and booleans
-// where they go; its value is never an object, an array or a float (read_row gives up on those).
+// where they go; its value is never an array or a float (read_row gives up on those), and an
+// object only in the form dump() gives it.
 record_params params_of(const detail::record_row& r, std::string_view data) {
   using detail::record_row;
   using detail::row_kind;
@@ -467,8 +468,23 @@ record_params params_of(const detail::record_row& r, std::string_view data) {
     case row_kind::boolean:
       value_text = item = literal(value);
       break;
+    case row_kind::object:
+      value_text = std::string(r.value_text);  // dump() of it: it is in that form already
+      break;
     default:
       break;
+  }
+  // Course records say which course, module and maximum in their value object.
+  sql_value course = nullptr, module = nullptr, max_points = nullptr;
+  if (value.kind == row_kind::object) {
+    const auto text_in = [&](const row_value& v) -> sql_value {
+      if (v.kind == row_kind::string) return v.text.empty() ? sql_value(nullptr) : sql_value(std::string(v.text));
+      if (v.kind == row_kind::integer || v.kind == row_kind::boolean) return literal(v);
+      return nullptr;
+    };
+    course = text_in(r.course);
+    module = r.module.kind == row_kind::integer ? sql_value(r.module.integer) : sql_value(nullptr);
+    max_points = r.max.kind == row_kind::integer ? sql_value(r.max.integer) : sql_value(nullptr);
   }
   out.row = sql_params{conv,
                        id,
@@ -478,8 +494,8 @@ record_params params_of(const detail::record_row& r, std::string_view data) {
                        text_of(record_row::version),
                        text_of(record_row::run),
                        text_of(record_row::node),
-                       nullptr,  // course, module: in a value object only
-                       nullptr,
+                       std::move(course),
+                       std::move(module),
                        std::move(value_text),
                        number,
                        text_of(record_row::text),
@@ -487,7 +503,7 @@ record_params params_of(const detail::record_row& r, std::string_view data) {
                        bool_of(record_row::correct),
                        bool_of(record_row::final_),
                        int_of(record_row::points),
-                       nullptr,  // max_points: in a value object only
+                       std::move(max_points),
                        int_of(record_row::attempt),
                        int_of(record_row::segments),
                        r[record_row::at].integer,
