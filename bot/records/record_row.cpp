@@ -341,7 +341,7 @@ bool read_row(std::string_view text, record_row& row) {
   row.value_text = {};
   row.course = row.module = row.max = row_value{};
   for (auto& d : row.decoded) d.clear();
-  reader r{text};
+  reader r{text, 0, {}, false};
   r.space();
   if (r.p >= text.size() || text[r.p] != '{') return false;
   ++r.p;
