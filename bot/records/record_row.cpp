@@ -2,11 +2,7 @@
 
 #include <limits>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
-#include "bot/engine/text.hpp"
+#include "bot/engine/json_text.hpp"
 
 namespace aula::records::detail {
 
@@ -54,27 +50,6 @@ namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-bool plain(unsigned char c) { return c != '"' && c != '\\' && c >= 0x20 && c < 0x80; }
-
-// The first byte at or after p that ends a plain run of a string (a quote, a backslash, a
-// control character or a byte of a multi-byte character), or t.size(): sixteen bytes a step
-// where SSE2 is there (a signed compare below 0x20 finds both the controls and the bytes from
-// 0x80).
-std::size_t plain_end(std::string_view t, std::size_t p) {
-#if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), low = _mm_set1_epi8(0x20);
-  while (p + 16 <= t.size()) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t.data() + p));
-    const __m128i stop =
-        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), _mm_cmplt_epi8(v, low));
-    if (const int mask = _mm_movemask_epi8(stop)) return p + static_cast<std::size_t>(__builtin_ctz(mask));
-    p += 16;
-  }
-#endif
-  while (p < t.size() && plain(static_cast<unsigned char>(t[p]))) ++p;
-  return p;
-}
-
 struct reader {
   std::string_view t;
   std::size_t p = 0;
@@ -85,97 +60,24 @@ struct reader {
     while (p < t.size() && is_space(t[p])) ++p;
   }
 
-  // A string's characters, valid UTF-8 without control characters: a view into the text, or
-  // when it has escapes, decoded into `scratch` (escaped = true).
+  // A string's characters, checked and decoded as json_text reads a string (escapes, surrogate
+  // pairs, UTF-8): a view into the text, or when it has escapes, decoded into `scratch`
+  // (escaped = true).
   bool string(std::string_view& out, std::string& scratch, bool& escaped) {
     escaped = false;
     if (p >= t.size() || t[p] != '"') return false;
-    const std::size_t from = ++p;
-    bool ascii = true;
-    for (; (p = plain_end(t, p)) < t.size(); ++p) {
-      const auto c = static_cast<unsigned char>(t[p]);
-      if (c == '"') break;
-      if (c == '\\') return escaped_string(from, out, scratch, escaped);
-      if (c < 0x20) return false;
-      ascii = false;  // c >= 0x80: checked with the whole string below
+    const std::size_t end = json_text::detail::skip_string(t, p);
+    if (end == 0) return false;
+    const std::string_view raw = t.substr(p + 1, end - p - 2);
+    if (raw.find('\\') == std::string_view::npos) {
+      out = raw;
+    } else {
+      json_text::detail::read_string(t, p, scratch);
+      out = scratch;
+      escaped = true;
     }
-    if (p >= t.size()) return false;
-    out = t.substr(from, p - from);
-    ++p;
-    return ascii || utf8_valid(out);
-  }
-
-  static int hex(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-
-  bool hex4(char32_t& out) {
-    if (p + 4 > t.size()) return false;
-    out = 0;
-    for (int k = 0; k < 4; ++k) {
-      const int h = hex(t[p + static_cast<std::size_t>(k)]);
-      if (h < 0) return false;
-      out = out * 16 + static_cast<char32_t>(h);
-    }
-    p += 4;
+    p = end;
     return true;
-  }
-
-  // The rest of a string from `from` (p at its first backslash), decoded as JSON decodes it.
-  bool escaped_string(std::size_t from, std::string_view& out, std::string& scratch, bool& escaped) {
-    scratch.assign(t.substr(from, p - from));
-    while (p < t.size()) {
-      // A plain run at once (a lesson's text has long ones between its newlines).
-      const std::size_t run_end = plain_end(t, p);
-      scratch.append(t.data() + p, run_end - p);
-      p = run_end;
-      if (p >= t.size()) break;
-      const auto c = static_cast<unsigned char>(t[p]);
-      if (c == '"') {
-        ++p;
-        if (!utf8_valid(scratch)) return false;
-        escaped = true;
-        out = scratch;
-        return true;
-      }
-      if (c < 0x20) return false;
-      if (c != '\\') {
-        scratch.push_back(static_cast<char>(c));
-        ++p;
-        continue;
-      }
-      if (++p >= t.size()) return false;
-      const char e = t[p++];
-      switch (e) {
-        case '"': scratch.push_back('"'); break;
-        case '\\': scratch.push_back('\\'); break;
-        case '/': scratch.push_back('/'); break;
-        case 'b': scratch.push_back('\b'); break;
-        case 'f': scratch.push_back('\f'); break;
-        case 'n': scratch.push_back('\n'); break;
-        case 'r': scratch.push_back('\r'); break;
-        case 't': scratch.push_back('\t'); break;
-        case 'u': {
-          char32_t cp = 0;
-          if (!hex4(cp)) return false;
-          if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // a low surrogate first
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            char32_t low = 0;
-            if (p + 2 > t.size() || t[p] != '\\' || t[p + 1] != 'u') return false;
-            p += 2;
-            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          }
-          utf8_append(scratch, cp);
-          break;
-        }
-        default: return false;
-      }
-    }
-    return false;  // no closing quote
   }
 
   // An integer as JSON writes it (no leading zeros, no "-0"), within 64 bits; a fraction or an
@@ -295,8 +197,9 @@ struct reader {
     if (depth > 64 || p >= t.size()) return false;
     const char c = t[p];
     if (c == '"') {
-      std::string_view ignored;
-      return string(ignored, scratch, escaped);
+      const std::size_t end = json_text::detail::skip_string(t, p);
+      p = end;
+      return end != 0;
     }
     if (c == '-' || (c >= '0' && c <= '9')) return any_number();
     if (c == 't') return literal("true");

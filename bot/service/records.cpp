@@ -80,15 +80,14 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     fence f;
     std::vector<std::string> ids;      // every entry read, acknowledged once stored
     std::size_t text_first = 0;        // its texts in batch::texts
-    std::size_t first = 0, count = 0;  // its complete records in batch::srcs
+    std::size_t first = 0, count = 0;  // its complete records in batch::vals
     std::vector<std::string> named;    // learners its records name (late erasures)
     bool stored = false;               // its records are in the record store
   };
   struct batch {
     std::vector<taken> parts;
     std::vector<std::string> texts;                // as read from Redis (the I/O thread's; freed there)
-    std::vector<std::string_view> srcs;            // the complete records' texts (in texts)
-    std::vector<records::record_text> vals;        // their fields, read once (record_text)
+    std::vector<records::record_text> vals;        // the complete records, read once (their texts in texts)
     std::vector<std::pair<int, std::string>> bad;  // (partition, entry id) of records not stored
     std::set<std::string> profiles;                // learners enrolled or changed in the batch
     keeper_pace::job_kind kind = keeper_pace::job_kind::keeps_up;
@@ -108,7 +107,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     // The fields a record is checked and sorted by, and stored with, without its document: read
     // once here (in one pass, or picked), then stored from (record_store::insert_read).
     for (auto& t : b.parts) {
-      t.first = b.srcs.size();
+      t.first = b.vals.size();
       std::set<std::string> named;
       for (std::size_t k = 0; k < t.ids.size(); ++k) {
         pace();
@@ -125,10 +124,9 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
         // A staff action names the learner in its text (enrol, export…): the erasure renames it.
         const std::string_view who = type == "admin" ? string_at("text") : conv;
         if (who.find(':') != std::string_view::npos) named.emplace(who);
-        b.srcs.push_back(text);
         b.vals.push_back(std::move(fields));
       }
-      t.count = b.srcs.size() - t.first;
+      t.count = b.vals.size() - t.first;
       t.named.assign(named.begin(), named.end());
     }
   }
@@ -253,7 +251,7 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
     };
     std::exception_ptr failed;
     try {
-      const record_keeper::job store_all = store_job(0, b->srcs.size());
+      const record_keeper::job store_all = store_job(0, b->vals.size());
       const nlohmann::json n = co_await run(store_all, b->kind);
       stored += n.get<std::size_t>();
       for (auto& t : b->parts) t.stored = true;
@@ -276,7 +274,6 @@ struct record_keeper::impl : std::enable_shared_from_this<impl> {
       }
     }
     b->vals = std::vector<records::record_text>{};
-    b->srcs = {};
     b->texts = {};  // after the stores: each record's text is its data
     b->failed = failed;
     co_return stored;

@@ -621,6 +621,30 @@ TEST_CASE("records: a record's text as read is stored as its data") {
   });
 }
 
+namespace {
+
+// Every row of `sql` in a SQLite file, each cell as "type:text|".
+std::vector<std::string> sqlite_rows(const fs::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+  std::vector<std::string> out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    std::string row;
+    for (int c = 0; c < sqlite3_column_count(st); ++c) {
+      const auto* v = sqlite3_column_text(st, c);
+      row += std::to_string(sqlite3_column_type(st, c)) + ":" + (v ? reinterpret_cast<const char*>(v) : "") + "|";
+    }
+    out.push_back(row);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+}  // namespace
+
 TEST_CASE("records: records given as texts are stored in the rows their documents give") {
   // The record keeper stores texts (insert_texts reads their fields without documents where it
   // can); insert() stores documents. Both databases must hold the same rows and items.
@@ -665,58 +689,20 @@ TEST_CASE("records: records given as texts are stored in the rows their document
     REQUIRE(c->insert_values(std::span(views), std::span(picked)) == recs.size());
     CHECK_THROWS_AS(c->insert_values(std::span(views).first(2), std::span(picked).first(1)), std::logic_error);
   }
-  const auto rows = [](const fs::path& file, const std::string& sql) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-    std::vector<std::string> out;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      std::string row;
-      for (int c = 0; c < sqlite3_column_count(st); ++c) {
-        const auto* v = sqlite3_column_text(st, c);
-        row += std::to_string(sqlite3_column_type(st, c)) + ":" + (v ? reinterpret_cast<const char*>(v) : "") + "|";
-      }
-      out.push_back(row);
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return out;
-  };
   const std::string records_sql =
       "SELECT conv, id, type, channel, flow, version, run, node, course, module, value, num, text, status, correct, "
       "final, points, max_points, attempt, segments, at, data FROM records ORDER BY seq";
   const std::string items_sql = "SELECT conv, id, pos, item, num FROM record_items ORDER BY conv, id, pos";
-  const auto want = rows(from_docs, records_sql);
+  const auto want = sqlite_rows(from_docs, records_sql);
   CHECK(want.size() == recs.size());
-  CHECK(rows(from_texts, records_sql) == want);
-  CHECK(rows(from_texts, items_sql) == rows(from_docs, items_sql));
-  CHECK(rows(from_values, records_sql) == want);
-  CHECK(rows(from_values, items_sql) == rows(from_docs, items_sql));
-  CHECK(rows(from_docs, items_sql).size() > 10);
+  CHECK(sqlite_rows(from_texts, records_sql) == want);
+  CHECK(sqlite_rows(from_texts, items_sql) == sqlite_rows(from_docs, items_sql));
+  CHECK(sqlite_rows(from_values, records_sql) == want);
+  CHECK(sqlite_rows(from_values, items_sql) == sqlite_rows(from_docs, items_sql));
+  CHECK(sqlite_rows(from_docs, items_sql).size() > 10);
 }
 
 namespace {
-
-// Every row of `sql` in a SQLite file, each cell as "type:text|".
-std::vector<std::string> sqlite_rows(const fs::path& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-  std::vector<std::string> out;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::string row;
-    for (int c = 0; c < sqlite3_column_count(st); ++c) {
-      const auto* v = sqlite3_column_text(st, c);
-      row += std::to_string(sqlite3_column_type(st, c)) + ":" + (v ? reinterpret_cast<const char*>(v) : "") + "|";
-    }
-    out.push_back(row);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
 
 // A random record text: mostly the flat shape the commit writes, often not (escapes, floats,
 // containers, big integers, spaces, members twice, members missing, text cut short or added).
