@@ -151,6 +151,7 @@ int run_serve(const serve_options& o) {
   }
 
   net::io_context ioc(cfg.server.threads);
+  if (cfg.server.threads == 1) mark_one_thread(ioc);  // no strands needed (bot/io/net.hpp)
   auto work = net::make_work_guard(ioc);
   std::vector<std::thread> threads;
   for (int i = 0; i < std::max(1, cfg.server.threads); ++i)

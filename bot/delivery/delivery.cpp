@@ -163,7 +163,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
     std::deque<clock_type::time_point> last_second;
   };
 
-  io_strand strand;
+  io_lane strand;  // make_io_lane: a strand, or the io_context itself when one thread runs it
   service& svc;
   store& st;
   http_sender send;
@@ -226,7 +226,7 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
   std::shared_ptr<net::steady_timer> wake;
 
   impl(net::any_io_executor ex, service& s, http_sender sender, delivery_options o)
-      : strand(make_io_strand(ex)), svc(s), st(s.backing_store()), send(std::move(sender)), opts(std::move(o)) {
+      : strand(make_io_lane(ex)), svc(s), st(s.backing_store()), send(std::move(sender)), opts(std::move(o)) {
     if (opts.owner.empty()) opts.owner = default_owner();
     parts.resize(static_cast<std::size_t>(st.partitions()));
     unread = std::make_unique<std::atomic<std::int64_t>[]>(parts.size());

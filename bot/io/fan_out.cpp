@@ -8,8 +8,8 @@ namespace aula {
 net::awaitable<void> for_each_concurrently(std::size_t count, std::size_t width,
                                            const std::function<net::awaitable<void>(std::size_t)>& job) {
   if (count == 0 || width == 0) co_return;
-  // The workers and their coordinator share `next`, `active` and `error` on one strand.
-  auto lane = net::make_strand(co_await net::this_coro::executor);
+  // The workers and their coordinator share `next`, `active` and `error` on one lane (net.hpp).
+  const io_lane lane = make_io_lane(co_await net::this_coro::executor);
   std::exception_ptr error;
   std::size_t next = 0;
   auto coordinate = [&]() -> net::awaitable<void> {

@@ -217,7 +217,7 @@ struct http_client::impl {
                                                                                     unsigned short port,
                                                                                     steady::time_point until) {
     using namespace net::experimental::awaitable_operators;
-    auto strand = make_strand_of(ex);
+    auto strand = make_io_lane(ex);
     tcp::resolver resolver(strand);
     beast::error_code ec;
     net::ip::make_address(host, ec);
@@ -386,9 +386,10 @@ struct http_client::impl {
       bool reused = c != nullptr;
       result.reused_connection = reused;
       if (!c) {
-        // Each connection lives on its own strand, and its operations run there: Beast's
-        // timeouts rely on the stream's handlers being serialized.
-        net::any_io_executor strand = make_strand_of(ex);
+        // Each connection lives on its own lane (a strand, or the io_context when one thread
+        // runs it), and its operations run there: Beast's timeouts rely on the stream's
+        // handlers being serialized.
+        net::any_io_executor strand = make_io_lane(ex);
         c = co_await net::co_spawn(strand, connect(*u, key, deadline, err, strand), net::use_awaitable);
         if (!c) {
           result.error = err;
@@ -400,12 +401,15 @@ struct http_client::impl {
       }
       exchange_outcome out;
       auto conn_ex = c->lowest().get_executor();
-      if (c->secure)
-        out = co_await net::co_spawn(conn_ex, exchange(*c->secure, *c, req, wire, deadline, opts.body_limit),
-                                     net::use_awaitable);
+      auto exchanged = c->secure ? exchange(*c->secure, *c, req, wire, deadline, opts.body_limit)
+                                 : exchange(*c->plain, *c, req, wire, deadline, opts.body_limit);
+      // On the connection's lane. When that is the io_context one thread runs (net.hpp) and
+      // this coroutine runs on it too, it is there already: no hop.
+      if (one_thread_runs(conn_ex) && &net::query(co_await net::this_coro::executor, net::execution::context) ==
+                                          &net::query(conn_ex, net::execution::context))
+        out = co_await std::move(exchanged);
       else
-        out = co_await net::co_spawn(conn_ex, exchange(*c->plain, *c, req, wire, deadline, opts.body_limit),
-                                     net::use_awaitable);
+        out = co_await net::co_spawn(conn_ex, std::move(exchanged), net::use_awaitable);
       if (!out.ec) {
         result.status = out.res.result_int();
         result.body = std::move(out.res.body());

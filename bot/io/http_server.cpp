@@ -30,7 +30,7 @@ struct route {
   http_server::handler h;
 };
 
-// One accepted connection. `busy` is touched only on the connection's strand.
+// One accepted connection. `busy` is touched only on the connection's lane (net.hpp).
 struct connection {
   explicit connection(tcp::socket s) : stream(std::move(s)) {}
   beast::tcp_stream stream;
@@ -56,7 +56,7 @@ bool client_went_away(const beast::error_code& ec) {
 }  // namespace
 
 struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
-  impl(net::io_context& ioc, server_options o) : ioc(ioc), opts(std::move(o)), acceptor(net::make_strand(ioc)) {
+  impl(net::io_context& ioc, server_options o) : ioc(ioc), opts(std::move(o)), acceptor(make_io_lane(ioc.get_executor())) {
     if (opts.metrics) {
       requests = &opts.metrics->counter("aula_http_requests_total", "HTTP requests answered, by route pattern and status.");
       latency = &opts.metrics->histogram("aula_http_request_duration_seconds",
@@ -337,7 +337,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   net::awaitable<void> accept_loop() {
     auto self = shared_from_this();
     for (;;) {
-      auto [ec, sock] = co_await acceptor.async_accept(net::make_strand(ioc), tuple_awaitable);
+      auto [ec, sock] = co_await acceptor.async_accept(make_io_lane(ioc.get_executor()), tuple_awaitable);
       if (ec) {
         if (stopping || !acceptor.is_open() || ec == net::error::operation_aborted) break;
         log::warn("accept failed", {{"error", ec.message()}});

@@ -438,7 +438,7 @@ redis_sent redis_sent_totals() {
 }
 
 struct redis_client::impl : std::enable_shared_from_this<impl> {
-  using strand_type = io_strand;
+  using strand_type = io_lane;  // make_io_lane: a strand, or the io_context itself when one thread runs it
   using ms = std::chrono::milliseconds;
 
   // A command or pipeline waiting for its replies. No coroutine and no timer of its own: the
@@ -472,7 +472,7 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
   impl(net::any_io_executor ex, redis_config c, redis_url u)
       : cfg(std::move(c)),
         url(std::move(u)),
-        strand(make_io_strand(ex)),
+        strand(make_io_lane(ex)),
         signal(strand),
         deadline_timer(strand),
         rng(std::random_device{}()) {}
@@ -1035,7 +1035,7 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
         su.nodes = {node};
         redis_config sc = s.cfg;
         sc.health_interval = ms(0);
-        auto c = std::make_shared<redis_client>(s.strand.get_inner_executor(), sc, su);
+        auto c = std::make_shared<redis_client>(s.strand, sc, su);
         c->start();
         s.sentinels.push_back(std::move(c));
       }
@@ -1147,13 +1147,13 @@ struct redis_client::cluster : std::enable_shared_from_this<cluster> {
   static constexpr int max_attempts = 6;  // redirections and retries of one command
 
   cluster(net::any_io_executor e, redis_config c, redis_url u)
-      : ex(e), cfg(std::move(c)), url(std::move(u)), strand(make_io_strand(e)), timer(strand) {}
+      : ex(e), cfg(std::move(c)), url(std::move(u)), strand(make_io_lane(e)), timer(strand) {}
 
   net::any_io_executor ex;
   redis_config cfg;
   redis_url url;
   std::vector<redis_script> scripts;
-  io_strand strand;
+  io_lane strand;
   net::steady_timer timer;  // the periodic refresh (on the strand)
   std::atomic<bool> stopped{false};
   std::atomic<std::uint64_t> n_moved{0}, n_ask{0};  // redirections followed so far

@@ -412,11 +412,12 @@ def quiet_free_config():
     return _quiet_free[0]
 
 
-def write_test_config(folder, fast=True, consent=False):
+def write_test_config(folder, fast=True, consent=False, threads=None):
     """config/aula.yaml with fast pacing and retries, written to `folder`; returns its path.
     The privacy consent question is off unless `consent` (tests/e2e/test_consent.py): the other
     tests start their flows at once, as before the question existed. The notice files are
-    those of the source tree (config/aviso-de-privacidad.*.md)."""
+    those of the source tree (config/aviso-de-privacidad.*.md). `threads`: server.threads
+    (the file's when None)."""
     import yaml
     with open(os.path.join(ROOT, "config", "aula.yaml"), encoding="utf-8") as f:
         cfg = yaml.safe_load(f)
@@ -425,6 +426,8 @@ def write_test_config(folder, fast=True, consent=False):
         cfg["delivery"].update({"whatsapp": dict(pace), "sms": dict(pace), "telegram": dict(pace),
                                 "retry_base": "100ms", "max_attempts": 3, "poll": "100ms"})
     cfg["quiet_hours"] = {"start": "00:00", "end": "00:00"}  # off; tests of quiet hours set their own
+    if threads is not None:
+        cfg["server"]["threads"] = threads
     # Scripted learners answer much faster than people: the flood limit (test_abuse tests it
     # with its own) must not drop their messages.
     cfg.setdefault("limits", {})["learner_messages_per_minute"] = 1000

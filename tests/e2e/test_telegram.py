@@ -3,12 +3,14 @@ over real HTTP. Expected texts come from the flow files, never from aula's outpu
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import unittest
 
 from harness import (ROOT, Aula, MockTelegram, Redis, _stored_results, http, load_flow, partition_of, results, tg_tap,
-                     tg_text, wait_until)
+                     tg_text, wait_until, write_test_config)
 
 
 def flow_texts(name, lang="es"):
@@ -19,7 +21,12 @@ def fill_name(text, name):
     return text.replace("{{contact.name|colega}}", name).replace("{{contact.name|colleague}}", name)
 
 
-class TelegramEndToEnd(unittest.TestCase):
+class TelegramLearners:
+    """A server with its own Redis and mock Bot API per class, and what its tests ask of them.
+    Record stores are read across classes (harness.results): each class its own chat ids."""
+    extra_env = None
+    chats = 5000
+
     @classmethod
     def setUpClass(cls):
         # Each process is stopped by a class cleanup, which also runs when setUpClass fails
@@ -29,7 +36,7 @@ class TelegramEndToEnd(unittest.TestCase):
         cls.redis.start()
         cls.mock = MockTelegram()
         cls.addClassCleanup(cls.mock.close)
-        cls.aula = Aula(cls.redis.url, cls.mock.url)
+        cls.aula = Aula(cls.redis.url, cls.mock.url, extra_env=cls.extra_env)
         cls.addClassCleanup(cls.aula.close)
         cls.aula.start()
 
@@ -51,8 +58,10 @@ class TelegramEndToEnd(unittest.TestCase):
         """Result records of one conversation (the record store's, then Redis's)."""
         return results(self.redis, conv)
 
+
+class TelegramEndToEnd(TelegramLearners, unittest.TestCase):
     def test_diagnosis_end_to_end(self):
-        chat = 5001
+        chat = self.chats + 1
         doc, es = flow_texts("diagnostico")
         self.send(tg_text(chat, "/start diagnostico", first_name="José"))
         msgs = self.wait_messages(chat, 2)
@@ -101,16 +110,16 @@ class TelegramEndToEnd(unittest.TestCase):
         msgs = self.wait_messages(chat, count)
         self.assertEqual(msgs[-1]["body"]["text"], fill_name(doc["nodes"]["fin"]["message"]["es"], "José"))
         # Every answer is a result record, the learner's text intact.
-        records = wait_until(lambda: [r for r in self.results("telegram:5001") if r["type"] == "answer"] or None,
+        records = wait_until(lambda: [r for r in self.results(f"telegram:{chat}") if r["type"] == "answer"] or None,
                              what="answer records")
         questions = [n for n in doc["nodes"].values() if "question" in n]
         self.assertEqual(len(records), len(questions))
         self.assertIn("STPS Jalisco — ¿sí? ¡claro! 🎉", [r.get("text") for r in records])
-        ends = [r for r in self.results("telegram:5001") if r["type"] == "end"]
+        ends = [r for r in self.results(f"telegram:{chat}") if r["type"] == "end"]
         self.assertEqual([e["status"] for e in ends], ["completed"])
 
     def test_sample_lesson_end_to_end_with_taps(self):
-        chat = 5006
+        chat = self.chats + 6
         doc, es = flow_texts("leccion-muestra")
         self.send(tg_text(chat, "/start leccion-muestra", first_name="Ana"))
         count = 4
@@ -133,11 +142,11 @@ class TelegramEndToEnd(unittest.TestCase):
         end = doc["nodes"]["fin"]["message"]["es"].replace("{{score.total}}", str(points)) \
             .replace("{{score.max}}", str(points)).replace("{{contact.name|colega}}", "Ana")
         self.assertEqual(msgs[-1]["body"]["text"], end)
-        ends = [r for r in self.results("telegram:5006") if r["type"] == "end"]
+        ends = [r for r in self.results(f"telegram:{chat}") if r["type"] == "end"]
         self.assertEqual([(e["status"], e["points"]) for e in ends], [("completed", points)])
 
     def test_same_update_twice_gives_one_reply(self):
-        chat = 5002
+        chat = self.chats + 2
         self.send(tg_text(chat, "/start leccion-muestra"))
         self.wait_messages(chat, 4)
         update = tg_text(chat, "2")
@@ -148,7 +157,7 @@ class TelegramEndToEnd(unittest.TestCase):
         time.sleep(1.0)
         mine = [c for c in self.mock.calls("sendMessage") if str(c["body"].get("chat_id")) == str(chat)]
         self.assertEqual(len(mine), 6, [m["body"]["text"] for m in mine])
-        self.assertEqual(len([r for r in self.results("telegram:5002") if r["type"] == "quiz"]), 1)
+        self.assertEqual(len([r for r in self.results(f"telegram:{chat}") if r["type"] == "quiz"]), 1)
 
     def test_a_refused_record_holds_back_only_its_partition(self):
         # The record keeper stores the records of all partitions in one transaction. A record
@@ -174,7 +183,7 @@ class TelegramEndToEnd(unittest.TestCase):
                    what="the refusal in the log")
 
     def test_two_updates_at_once_are_both_processed(self):
-        chat = 5003
+        chat = self.chats + 3
         self.send(tg_text(chat, "/start diagnostico"))
         self.wait_messages(chat, 2)
         self.send(tg_text(chat, "1"))        # rol
@@ -187,9 +196,9 @@ class TelegramEndToEnd(unittest.TestCase):
         for t in threads:
             t.join()
         self.assertEqual(statuses, [200, 200])
-        wait_until(lambda: len([r for r in self.results("telegram:5003") if r["type"] in ("answer", "invalid")]) >= 3,
+        wait_until(lambda: len([r for r in self.results(f"telegram:{chat}") if r["type"] in ("answer", "invalid")]) >= 3,
                    what="both answers recorded")
-        texts = [r.get("text") for r in self.results("telegram:5003") if r["type"] in ("answer", "invalid")]
+        texts = [r.get("text") for r in self.results(f"telegram:{chat}") if r["type"] in ("answer", "invalid")]
         self.assertIn("primera", texts)
         self.assertIn("Jalisco", texts)
 
@@ -299,6 +308,39 @@ class TelegramEndToEnd(unittest.TestCase):
                                if str(c["body"].get("chat_id")) == str(chat)), timeout=15, what="the next question")
         quiz = [r for r in self.results("telegram:5004") if r["type"] == "quiz"]
         self.assertEqual([(r["node"], r["correct"]) for r in quiz], [("edad", True), ("jornada", True)])
+
+
+class TelegramOneIoThread(TelegramLearners, unittest.TestCase):
+    """Learners on a server that one thread runs (server.threads: 1, as benchmarked): its
+    clients, sender and listener then run their handlers on the io_context itself, not on
+    strands (bot/io/net.hpp). The same walks as above must give the same replies and records."""
+
+    @classmethod
+    def setUpClass(cls):
+        folder = tempfile.mkdtemp(prefix="aula-e2e-one-thread-")
+        cls.addClassCleanup(shutil.rmtree, folder, True)
+        cls.extra_env = {"AULA_CONFIG": write_test_config(folder, fast=False, threads=1)}
+        cls.chats = 7000
+        super().setUpClass()
+
+    def test_one_io_thread_runs(self):
+        if not os.path.isdir("/proc/self/task"):
+            self.skipTest("no /proc (not Linux)")
+        names = []
+        for tid in os.listdir(f"/proc/{self.aula.proc.pid}/task"):
+            try:
+                with open(f"/proc/{self.aula.proc.pid}/task/{tid}/comm", encoding="utf-8") as f:
+                    names.append(f.read().strip())
+            except OSError:
+                pass  # the thread ended meanwhile
+        # (Asio's resolver thread, started from the I/O thread, carries its name too.)
+        self.assertIn("aula-io-0", names)
+        self.assertNotIn("aula-io-1", names)
+
+    test_sample_lesson_end_to_end_with_taps = TelegramEndToEnd.test_sample_lesson_end_to_end_with_taps
+    test_same_update_twice_gives_one_reply = TelegramEndToEnd.test_same_update_twice_gives_one_reply
+    test_two_updates_at_once_are_both_processed = TelegramEndToEnd.test_two_updates_at_once_are_both_processed
+    test_diagnosis_end_to_end = TelegramEndToEnd.test_diagnosis_end_to_end
 
 
 class TimersAndOutage(unittest.TestCase):

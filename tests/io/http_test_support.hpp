@@ -26,9 +26,12 @@ namespace aula::test {
 
 using namespace std::chrono_literals;
 
-// An io_context run by `n` threads until the object goes away.
+// An io_context run by `n` threads until the object goes away; marked as run by one thread
+// when n is 1 (bot/io/net.hpp: its lanes are then the io_context itself), as `aula serve` marks
+// its own with server.threads: 1.
 struct io_runner {
   explicit io_runner(int n = 2) : work(net::make_work_guard(ioc)) {
+    if (n == 1) mark_one_thread(ioc);
     for (int i = 0; i < n; ++i) threads.emplace_back([this] { ioc.run(); });
   }
   ~io_runner() { stop(); }

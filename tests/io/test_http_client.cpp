@@ -307,8 +307,34 @@ std::string base(unsigned short port, const std::string& scheme = "http", const 
 
 }  // namespace
 
+TEST_CASE("a lane is a strand unless one thread runs the io_context") {
+  net::io_context shared, alone;
+  mark_one_thread(alone);
+  mark_one_thread(alone);  // twice: still one mark
+  CHECK_FALSE(one_thread_runs(shared.get_executor()));
+  CHECK(one_thread_runs(alone.get_executor()));
+  // Threads share `shared`: each lane is a strand of its own, also when made from a strand.
+  const io_lane a = make_io_lane(shared.get_executor()), b = make_io_lane(shared.get_executor());
+  REQUIRE(a.target<io_strand>());
+  REQUIRE(b.target<io_strand>());
+  CHECK(*a.target<io_strand>() != *b.target<io_strand>());
+  const io_lane c = make_io_lane(a);
+  REQUIRE(c.target<io_strand>());
+  CHECK(*c.target<io_strand>() != *a.target<io_strand>());
+  // One thread runs `alone`: a lane is its own executor, also when made from a strand of it.
+  const io_lane d = make_io_lane(alone.get_executor());
+  REQUIRE(d.target<net::io_context::executor_type>());
+  CHECK(*d.target<net::io_context::executor_type>() == alone.get_executor());
+  const io_lane e = make_io_lane(net::any_io_executor(net::make_strand(alone.get_executor())));
+  REQUIRE(e.target<net::io_context::executor_type>());
+  CHECK(*e.target<net::io_context::executor_type>() == alone.get_executor());
+}
+
 TEST_CASE("client sends GET and POST over plain HTTP") {
-  io_runner io;
+  // Two threads (the client's connections on strands) and one (on the io_context itself).
+  const int threads = GENERATE(2, 1);
+  INFO("threads " << threads);
+  io_runner io(threads);
   test_server srv(io);
   srv.script = [](const test_server::request& req, int, test_server::response& res) {
     res.set("X-Reply", "yes");

@@ -51,9 +51,12 @@ using aula_test::sh;
 //  * A braced list of strings as an argument inside a co_await expression does not compile
 //    ("array used as initializer"): commands are built with redis_cmd(...) or named variables.
 
-// Runs `body` on a fresh io_context (with `threads` threads) until nothing is left to do.
+// Runs `body` on a fresh io_context (with `threads` threads) until nothing is left to do. One
+// thread: the io_context is marked as run by one thread, as `aula serve` marks its own with
+// server.threads: 1 (the clients' lanes are then the io_context itself, not strands).
 void run_io(const std::function<net::awaitable<void>(net::any_io_executor)>& body, int threads = 1) {
   net::io_context ioc;
+  if (threads == 1) mark_one_thread(ioc);
   std::exception_ptr error;
   std::atomic<bool> done{false};
   net::co_spawn(ioc, body(ioc.get_executor()), [&](std::exception_ptr e) {
