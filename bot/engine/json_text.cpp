@@ -117,10 +117,27 @@ std::size_t plain_run_end(std::string_view s, std::size_t i) {
 }  // namespace
 
 bool put_string(std::string& out, std::string_view s) {
+  // The bytes before the first that needs an escape, checked as UTF-8.
+  std::size_t i = 0;
+  for (;;) {
+    i = plain_run_end(s, i);
+    if (i == s.size() || static_cast<unsigned char>(s[i]) < 0x80) break;
+    const std::size_t n = utf8_length(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
   const std::size_t was = out.size();
+  if (i == s.size()) {  // none (most strings): copied at once into room made once
+    out.resize(was + s.size() + 2);
+    char* p = out.data() + was;
+    *p++ = '"';
+    p = std::copy_n(s.data(), s.size(), p);
+    *p = '"';
+    return true;
+  }
   out += '"';
   std::size_t run = 0;  // start of the bytes not yet copied
-  for (std::size_t i = 0; i < s.size();) {
+  while (i < s.size()) {
     i = plain_run_end(s, i);
     if (i == s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
@@ -753,11 +770,50 @@ std::string object::text() const {
 
 void object::append_text(std::string& out) const {
   const std::string_view keys(keys_);
+  boost::container::small_vector<const member*, 8> order;  // in key order, when added out of it
+  if (!in_order_) {
+    for (const member& m : members_) order.push_back(&m);
+    std::sort(order.begin(), order.end(), [&keys](const member* a, const member* b) {
+      return keys.substr(a->key, a->key_size) < keys.substr(b->key, b->key_size);
+    });
+  }
+  const auto each = [&](const auto& put) {
+    if (in_order_)
+      for (const member& m : members_) put(m);
+    else
+      for (const member* m : order) put(*m);
+  };
+  // Keys whose bytes go as they are (most objects): the text's length is known, so it is
+  // written through a pointer into room made once (a call per character otherwise).
+  std::size_t length = 2 + (members_.empty() ? 0 : members_.size() - 1);
+  bool plain = true;
+  for (const member& m : members_) {
+    length += m.key_size + 3 + m.value_size;
+    plain = plain && m.plain_key;
+  }
+  if (plain) {
+    const std::size_t at = out.size();
+    out.resize(at + length);
+    char* const first = out.data() + at + 1;
+    char* p = first;
+    first[-1] = '{';
+    each([&](const member& m) {
+      if (p != first) *p++ = ',';
+      *p++ = '"';
+      p = std::copy_n(keys_.data() + m.key, m.key_size, p);
+      *p++ = '"';
+      *p++ = ':';
+      p = std::copy_n(values_.data() + m.value, m.value_size, p);
+    });
+    *p = '}';
+    return;
+  }
   bool first = true;
-  const auto put_member = [&](const member& m) {
+  out += '{';
+  each([&](const member& m) {
     if (!first) out += ',';
     first = false;
-    if (m.plain_key) {  // the key's bytes as they are, quoted (most keys)
+    if (m.plain_key) {
       out += '"';
       out.append(keys_, m.key, m.key_size);
       out += "\":";
@@ -766,18 +822,7 @@ void object::append_text(std::string& out) const {
       out += ':';
     }
     out.append(values_, m.value, m.value_size);
-  };
-  out += '{';
-  if (in_order_) {
-    for (const member& m : members_) put_member(m);
-  } else {
-    boost::container::small_vector<const member*, 8> order;
-    for (const member& m : members_) order.push_back(&m);
-    std::sort(order.begin(), order.end(), [&keys](const member* a, const member* b) {
-      return keys.substr(a->key, a->key_size) < keys.substr(b->key, b->key_size);
-    });
-    for (const member* m : order) put_member(*m);
-  }
+  });
   out += '}';
 }
 

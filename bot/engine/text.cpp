@@ -129,20 +129,33 @@ char32_t fold_latin(char32_t cp) {
 
 std::string fold(std::string_view s) {
   // Decoded in place (no code point string of its own): learners' answers and the flows'
-  // options are folded on every message, and most of their bytes are ASCII.
-  std::string out;
-  out.reserve(s.size());
+  // options are folded on every message, and most of their bytes are ASCII. Written through a
+  // pointer into room made once: a folded code point takes no more bytes than the one it
+  // stands for (an ASCII letter, or a letter of another script as it is), and a space stands
+  // for at least one byte that gave nothing, so the result is never longer than s.
+  std::string out(s.size(), '\0');
+  char* const first = out.data();
+  char* p = first;
   bool pending_space = false;
   const auto put = [&](char32_t f) {
     if (f == 0) {
-      pending_space = !out.empty();
+      pending_space = p != first;
       return;
     }
     if (pending_space) {
-      out.push_back(' ');
+      *p++ = ' ';
       pending_space = false;
     }
-    utf8_append(out, f);
+    if (f < 0x80) {
+      *p++ = static_cast<char>(f);
+    } else if (f < 0x800) {
+      *p++ = static_cast<char>(0xC0 | (f >> 6));
+      *p++ = static_cast<char>(0x80 | (f & 0x3F));
+    } else {  // fold_latin keeps nothing above U+9FFF
+      *p++ = static_cast<char>(0xE0 | (f >> 12));
+      *p++ = static_cast<char>(0x80 | ((f >> 6) & 0x3F));
+      *p++ = static_cast<char>(0x80 | (f & 0x3F));
+    }
   };
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -158,6 +171,7 @@ std::string fold(std::string_view s) {
     if (cp >= 0x300 && cp <= 0x36F) continue;  // combining accents (decomposed text): dropped
     put(fold_latin(cp));
   }
+  out.resize(static_cast<std::size_t>(p - first));
   return out;
 }
 

@@ -69,6 +69,35 @@ TEST_CASE("fold keeps non-Latin letters and digits", "[text][fold]") {
   CHECK(fold("日本 3") == "日本 3");
 }
 
+TEST_CASE("fold of any bytes is UTF-8, no longer than them, and folds to itself", "[text][fold]") {
+  // Malformed bytes are separators (U+FFFD); what a letter folds to never takes more bytes.
+  CHECK(fold("a\xFF" "b") == "a b");
+  CHECK(fold("\xE3\x81").empty());
+  CHECK(fold("\xC3") == "");
+  CHECK(fold("Ωmega\xF0\x9F") == "Ωmega");
+  const std::vector<std::string> pieces = {"a", "Z", "9", " ", ",", "\xC3\xB1", "\xC3\x91", "\xC4\xB0", "\xCC\x81",
+                                           "\xD0\x96", "\xE6\x97\xA5", "\xF0\x9F\x91\x8B", "\xFF", "\xC3",
+                                           "\xE6\x97", "\xED\xA0\x80", "\xC0\xAF", "\xC2\xA0"};
+  std::uint32_t x = 2463534242u;  // xorshift: the same strings every run
+  for (int k = 0; k < 3000; ++k) {
+    std::string s;
+    for (int n = static_cast<int>(x % 12); n > 0; --n) {
+      x ^= x << 13;
+      x ^= x >> 17;
+      x ^= x << 5;
+      s += pieces[x % pieces.size()];
+    }
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    const std::string f = fold(s);
+    INFO(k);
+    CHECK(f.size() <= s.size());
+    CHECK(valid_utf8(f));
+    CHECK(fold(f) == f);
+  }
+}
+
 TEST_CASE("fold never crashes on invalid UTF-8 and treats bad bytes as non-letters", "[text][fold][utf8]") {
   CHECK(fold("a\xFF" "b") == "a b");
   CHECK(fold("\xC3") == "");                 // truncated two-byte sequence
