@@ -175,27 +175,32 @@ std::string fold(std::string_view s) {
   return out;
 }
 
+namespace {
+
+// The spaces trim takes off beyond ASCII's, as UTF-8 bytes (so the kept part is returned byte
+// for byte): no-break, zero-width, narrow no-break, ideographic, BOM, and U+2000..U+200A.
+constexpr std::string_view wide_spaces[] = {
+    "\xC2\xA0",     "\xE2\x80\x8B", "\xE2\x80\xAF", "\xE3\x80\x80", "\xEF\xBB\xBF", "\xE2\x80\x80",
+    "\xE2\x80\x81", "\xE2\x80\x82", "\xE2\x80\x83", "\xE2\x80\x84", "\xE2\x80\x85", "\xE2\x80\x86",
+    "\xE2\x80\x87", "\xE2\x80\x88", "\xE2\x80\x89", "\xE2\x80\x8A"};
+
+// The bytes of the space `c` is (an ASCII byte: space, tab, newline, vertical tab, form feed,
+// carriage return), or of the wide one `s` starts (`front`) or ends with; 0 when none. An
+// ASCII byte that is no space answers at once (placeholders and answers are trimmed often).
+std::size_t space_at(std::string_view s, bool front) {
+  if (s.empty()) return 0;
+  const auto c = static_cast<unsigned char>(front ? s.front() : s.back());
+  if (c < 0x80) return c == ' ' || (c >= '\t' && c <= '\r') ? 1 : 0;
+  for (const auto sp : wide_spaces)
+    if (front ? s.starts_with(sp) : s.ends_with(sp)) return sp.size();
+  return 0;
+}
+
+}  // namespace
+
 std::string trim(std::string_view s) {
-  // Spaces are matched on their UTF-8 bytes so the kept part is returned byte for byte.
-  static const std::string_view spaces[] = {
-      " ", "\t", "\n", "\r", "\f", "\v", "\xC2\xA0", "\xE2\x80\x8B", "\xE2\x80\xAF",
-      "\xE3\x80\x80", "\xEF\xBB\xBF", "\xE2\x80\x80", "\xE2\x80\x81", "\xE2\x80\x82",
-      "\xE2\x80\x83", "\xE2\x80\x84", "\xE2\x80\x85", "\xE2\x80\x86", "\xE2\x80\x87",
-      "\xE2\x80\x88", "\xE2\x80\x89", "\xE2\x80\x8A"};
-  bool changed = true;
-  while (changed && !s.empty()) {
-    changed = false;
-    for (auto sp : spaces) {
-      if (s.starts_with(sp)) {
-        s.remove_prefix(sp.size());
-        changed = true;
-      }
-      if (s.ends_with(sp)) {
-        s.remove_suffix(sp.size());
-        changed = true;
-      }
-    }
-  }
+  while (const std::size_t n = space_at(s, true)) s.remove_prefix(n);
+  while (const std::size_t n = space_at(s, false)) s.remove_suffix(n);
   return std::string(s);
 }
 

@@ -242,6 +242,8 @@ TEST_CASE("trim removes ASCII whitespace at both ends only", "[text][trim]") {
   CHECK(trim("") == "");
   CHECK(trim(" \t\n ") == "");
   CHECK(trim("a  b") == "a  b");
+  CHECK(trim("\v\fhola\f\v") == "hola");
+  CHECK(trim("\x08hola\x0E") == "\x08hola\x0E");  // the bytes either side of tab … carriage return are kept
 }
 
 TEST_CASE("trim removes NBSP, zero-width space, BOM and other Unicode spaces", "[text][trim]") {
@@ -249,6 +251,8 @@ TEST_CASE("trim removes NBSP, zero-width space, BOM and other Unicode spaces", "
   CHECK(trim("\xE2\x80\x8Bhola\xE2\x80\x8B") == "hola");       // zero-width space
   CHECK(trim("\xEF\xBB\xBFhola") == "hola");                   // BOM
   CHECK(trim("\xE2\x80\xAF" "5\xE3\x80\x80") == "5");          // narrow NBSP, ideographic space
+  CHECK(trim("\xE2\x80\x80" "a" "\xE2\x80\x8A") == "a");         // U+2000 … U+200A
+  CHECK(trim("\xE2\x80\x8C" "a") == "\xE2\x80\x8C" "a");         // U+200C (a joiner) is kept
   CHECK(trim("\xE2\x80\x83 \xC2\xA0\xEF\xBB\xBF x \xE2\x80\x8B\t") == "x");  // mixed runs
   CHECK(trim("a\xC2\xA0" "b") == "a\xC2\xA0" "b");             // inner NBSP kept
 }
