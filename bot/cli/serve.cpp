@@ -269,7 +269,7 @@ int run_serve(const serve_options& o) {
 
   // The sender and the scheduler: leased partitions, paced and retried sends, due timers.
   auto sender = [&client](const http_call& call) -> net::awaitable<std::pair<int, std::string>> {
-    http_result r = co_await client.send(call);
+    http_result r = co_await client.send(call, false);
     co_return std::pair<int, std::string>{r.status, std::move(r.body)};
   };
   // Flows' webhook nodes: a client of their own, with the egress allow-list and the answer's

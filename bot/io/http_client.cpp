@@ -345,7 +345,7 @@ struct http_client::impl {
     co_return c;
   }
 
-  net::awaitable<http_result> run(const http_call& call) {
+  net::awaitable<http_result> run(const http_call& call, bool keep_headers = true) {
     http_result result;
     auto started = steady::now();
     auto deadline = started + opts.request_timeout;
@@ -413,11 +413,12 @@ struct http_client::impl {
       if (!out.ec) {
         result.status = out.res.result_int();
         result.body = std::move(out.res.body());
-        for (const auto& f : out.res) {
-          auto name = lower(std::string(f.name_string()));
-          auto [it, inserted] = result.headers.emplace(name, std::string(f.value()));
-          if (!inserted) it->second += ", " + std::string(f.value());
-        }
+        if (keep_headers)
+          for (const auto& f : out.res) {
+            auto name = lower(std::string(f.name_string()));
+            auto [it, inserted] = result.headers.emplace(name, std::string(f.value()));
+            if (!inserted) it->second += ", " + std::string(f.value());
+          }
         result.error.clear();
         result.maybe_sent = true;
         if (out.keep_alive) put_idle(std::move(c));
@@ -459,9 +460,9 @@ net::awaitable<http_result> http_client::request(http_call call) {
   co_return co_await self->run(call);
 }
 
-net::awaitable<http_result> http_client::send(const http_call& call) {
+net::awaitable<http_result> http_client::send(const http_call& call, bool headers) {
   auto self = impl_;
-  co_return co_await self->run(call);
+  co_return co_await self->run(call, headers);
 }
 
 std::size_t http_client::idle_connections() const {

@@ -84,8 +84,9 @@ class http_client {
   // by value: the coroutine keeps its own copy, so a temporary is fine even with detached spawns.
   net::awaitable<http_result> request(http_call call);
   // The same without the copy: `call` must outlive the returned awaitable (co_await it at once,
-  // as the sender does with each outbox entry's call).
-  net::awaitable<http_result> send(const http_call& call);
+  // as the sender does with each outbox entry's call). `headers` false: the answer's headers
+  // are not kept (http_result::headers stays empty; the sender reads the status and body only).
+  net::awaitable<http_result> send(const http_call& call, bool headers = true);
 
   std::size_t idle_connections() const;  // kept-alive connections in the pool now
   void close_idle();                     // drops them all

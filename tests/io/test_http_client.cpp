@@ -368,9 +368,16 @@ TEST_CASE("client sends GET and POST over plain HTTP") {
   CHECK(s.status == 200);
   CHECK(s.body == "POST /bot123/sendMessage?x=1 {\"b\":\"ñ 🦉\"}");
   CHECK(s.reused_connection);
+  CHECK(s.headers["x-reply"] == "yes");
+  // The sender's way: the answer's headers not kept, the rest as before.
+  auto bare = run_sync(io, client.send(again, false));
+  CHECK(bare.status == 200);
+  CHECK(bare.body == s.body);
+  CHECK(bare.headers.empty());
+  CHECK(bare.reused_connection);
   {
     std::lock_guard lock(srv.mu);
-    REQUIRE(srv.requests.size() == 3);
+    REQUIRE(srv.requests.size() == 4);
     CHECK(srv.requests[2][http::field::host] == "127.0.0.1:" + std::to_string(port));
   }
   auto bad = run_sync(io, client.send(call("POST", "http://[::1", "{}")));
