@@ -761,6 +761,27 @@ TEST_CASE("telegram: lone surrogates and bytes that are not UTF-8 arrive as U+FF
   CHECK(adapter_util::repair_json_text(R"({"ok":"\u00e9 \ud83d\ude00"})") == R"({"ok":"\u00e9 \ud83d\ude00"})");
 }
 
+TEST_CASE("repair_json_text repairs a sequence alike wherever it stands in the body") {
+  // Bodies are read sixteen bytes a step where nothing needs a look: a sequence (each shorter
+  // than sixteen bytes, so repaired alone without that step) at every offset around those
+  // steps, between plain bytes, must come out as it does alone.
+  const std::vector<std::string> sequences = {R"(\udc80)", R"(\ud83d\ude00)", R"(\ud83dx)", R"(\\udc80)", "\xff\xfe",
+                                              "\xC0\xAF", "\xED\xA0\x80", "\xC3\xB1", "\xF0\x9F\x98\x80", "\xF0\x9F\x98",
+                                              R"(\")", "\\", "\xE2\x80"};
+  int checked = 0;
+  for (const auto& seq : sequences)
+    for (std::size_t before = 0; before <= 40; ++before)
+      for (std::size_t after : {0, 1, 15, 16, 17, 33}) {
+        const std::string pad_before(before, 'a'), pad_after(after, 'z');
+        INFO(before << " " << after << " " << json(seq).dump(-1, ' ', true, json::error_handler_t::replace));
+        CHECK(adapter_util::repair_json_text(pad_before + seq + pad_after) ==
+              pad_before + adapter_util::repair_json_text(seq) + pad_after);
+        ++checked;
+      }
+  CHECK(checked == 13 * 41 * 6);
+  CHECK(adapter_util::repair_json_text("\xff") == "\xEF\xBF\xBD");  // the step's own answer is checked too
+}
+
 TEST_CASE("constant_time_equal: equal only when every byte and the length match") {
   using adapter_util::constant_time_equal;
   CHECK(constant_time_equal("s3cr3t-ñ", "s3cr3t-ñ"));
