@@ -72,13 +72,19 @@ std::string timestamp() {
   auto now = system_clock::now();
   auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
   std::time_t t = system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  // "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", without printf's parsing of it on every line.
-  char buf[32] = "0000-00-00T00:00:00.000Z";
-  const auto digits = [&buf](int at, int width, long v) {
+  // "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", without printf's parsing of it on every line; the
+  // date and time of the last second this thread wrote are kept (a line per request).
+  thread_local std::time_t last_t = -1;
+  thread_local char buf[32] = "0000-00-00T00:00:00.000Z";
+  const auto digits = [](int at, int width, long v) {
     for (int k = at + width - 1; k >= at; --k, v /= 10) buf[k] = static_cast<char>('0' + v % 10);
   };
+  if (t == last_t && ms >= 0) {
+    digits(20, 3, ms);
+    return std::string(buf, 24);
+  }
+  std::tm tm{};
+  gmtime_r(&t, &tm);
   const int year = tm.tm_year + 1900;
   if (year < 0 || year > 9999) {
     char wide[96];
@@ -93,6 +99,7 @@ std::string timestamp() {
   digits(14, 2, tm.tm_min);
   digits(17, 2, tm.tm_sec);
   digits(20, 3, ms);
+  last_t = t;
   return std::string(buf, 24);
 }
 
@@ -146,7 +153,26 @@ struct line_writer {
     line += level_name(lvl);
     line += "\",\"msg\":";
     // Strings appended as dump() of their JSON value writes them (json_text::append_string).
-    json_text::append_string(line, mask_numbers(redact_locked(std::string(msg), secrets)));
+    clean(msg);
+  }
+  // A string value, its secrets redacted and its long digit runs masked: copied only when
+  // either changes it (most values: neither).
+  void clean(std::string_view v) {
+    if (needs_cleaning(v))
+      json_text::append_string(line, mask_numbers(redact_locked(std::string(v), secrets)));
+    else
+      json_text::append_string(line, v);
+  }
+  bool needs_cleaning(std::string_view v) const {
+    for (const auto& s : secrets)
+      if (v.find(s) != std::string_view::npos) return true;
+    std::size_t run = 0;  // digits in a row (mask_numbers masks runs of 8 or more)
+    for (const char c : v)
+      if (c < '0' || c > '9')
+        run = 0;
+      else if (++run == 8)
+        return true;
+    return false;
   }
   // The field's key (renamed when it would forge the line's own) and whether its value is
   // masked whole.
@@ -166,7 +192,7 @@ struct line_writer {
     if (key(key_name) && !value.empty())
       line += "\"***\"";
     else
-      json_text::append_string(line, mask_numbers(redact_locked(std::string(value), secrets)));
+      clean(value);
   }
   void integer(std::string_view key_name, std::int64_t value) {
     if (key(key_name))
