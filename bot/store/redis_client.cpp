@@ -313,7 +313,10 @@ std::string redis_url_password(const std::string& url) {
 // ---------------------------------------------------------------------------------------------
 // Commands in Redis's protocol
 
-void redis_format_command(std::string& out, const std::vector<std::string>& argv) {
+namespace {
+
+template <class Args>
+void format_command(std::string& out, const Args& argv) {
   // Sized exactly first, then written through a pointer: a commit's script call has dozens of
   // arguments, and appending each piece to the string checked its room every time.
   const auto digits = [](std::size_t n) {
@@ -342,6 +345,11 @@ void redis_format_command(std::string& out, const std::vector<std::string>& argv
     *p++ = '\n';
   }
 }
+
+}  // namespace
+
+void redis_format_command(std::string& out, const std::vector<std::string>& argv) { format_command(out, argv); }
+void redis_format_command(std::string& out, const std::vector<std::string_view>& argv) { format_command(out, argv); }
 
 // ---------------------------------------------------------------------------------------------
 // Cluster key placement
@@ -1664,13 +1672,35 @@ net::awaitable<redis_reply> redis_client::eval(const redis_script& s, std::vecto
     }
     co_return r;
   }
-  // Formatted here, where the arguments are, and handed over as those bytes: the command's
-  // arguments (a session, outbox entries, records) are not copied for the NOSCRIPT retry.
-  const auto run = [this](const std::vector<std::string>& cmd) -> net::awaitable<redis_reply> {
+  co_return co_await eval_formatted(s, argv);
+}
+
+net::awaitable<redis_reply> redis_client::eval_views(const redis_script& s, std::vector<std::string_view> keys,
+                                                     std::vector<std::string_view> args) {
+  if (cluster_)  // routed by its first key, through exec: the arguments as strings
+    co_return co_await eval(s, std::vector<std::string>(keys.begin(), keys.end()),
+                            std::vector<std::string>(args.begin(), args.end()));
+  const std::string count = std::to_string(keys.size());
+  std::vector<std::string_view> argv;
+  argv.reserve(3 + keys.size() + args.size());
+  argv.push_back("EVALSHA");
+  argv.push_back(s.sha);
+  argv.push_back(count);
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  co_return co_await eval_formatted(s, argv);
+}
+
+// EVALSHA's command list (`argv`, strings or views) formatted here, where the arguments are,
+// and handed over as those bytes: they are not copied for the NOSCRIPT retry, which runs the
+// same list with EVAL and the script's body.
+template <class Argv>
+net::awaitable<redis_reply> redis_client::eval_formatted(const redis_script& s, Argv& argv) {
+  const auto run = [this](const Argv& cmd) -> net::awaitable<redis_reply> {
     std::string wire;
     redis_format_command(wire, cmd);
-    auto replies = co_await impl::async_formatted(impl_, cmd.front(), std::move(wire), cfg_.command_timeout,
-                                                  net::use_awaitable);
+    auto replies = co_await impl::async_formatted(impl_, std::string(cmd.front()), std::move(wire),
+                                                  cfg_.command_timeout, net::use_awaitable);
     co_return std::move(replies.front());
   };
   auto r = co_await run(argv);

@@ -137,6 +137,7 @@ std::vector<std::string> redis_cmd(A&&... a) {
 // bytes hiredis's redisFormatCommandArgv gives, without its per-argument printf-style
 // formatting (a few percent of the server's instructions at load).
 void redis_format_command(std::string& out, const std::vector<std::string>& argv);
+void redis_format_command(std::string& out, const std::vector<std::string_view>& argv);
 
 // Redis Cluster's key placement (the cluster specification): CRC16-CCITT (XModem) of the
 // key's hash tag — the part between the first '{' and the next '}' when that is not empty,
@@ -187,6 +188,11 @@ class redis_client {
                                                          std::chrono::milliseconds timeout);
   // EVALSHA sha numkeys keys... args...; on NOSCRIPT retries once with EVAL.
   net::awaitable<redis_reply> eval(const redis_script& s, std::vector<std::string> keys, std::vector<std::string> args);
+  // The same with the keys and arguments as views of the caller's strings, which must outlive
+  // the returned awaitable (co_await it at once): a commit's session, outbox entries and
+  // records go into the command's bytes without a copy in a list of strings first.
+  net::awaitable<redis_reply> eval_views(const redis_script& s, std::vector<std::string_view> keys,
+                                         std::vector<std::string_view> args);
 
   // Every key matching the glob `pattern` (SCAN MATCH … COUNT `count`), on every master of a
   // cluster; each key once, sorted.
@@ -219,6 +225,9 @@ class redis_client {
   struct cluster;
 
  private:
+  template <class Argv>
+  net::awaitable<redis_reply> eval_formatted(const redis_script& s, Argv& argv);
+
   std::shared_ptr<impl> impl_;        // single node or Sentinel
   std::shared_ptr<cluster> cluster_;  // cluster (impl_ is then null)
   redis_config cfg_;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <type_traits>
 
 #include "bot/engine/json_text.hpp"
 #include "bot/store/redis_client.hpp"
@@ -421,37 +422,45 @@ class redis_store final : public store {
     int p = partition_of(c.conversation, opts_.partitions);
     std::vector<std::string> keys{keys_.session(p, c.conversation), keys_.outbox(p, "reply"), keys_.outbox(p, "bulk"),
                                   keys_.timers(p), keys_.results(p)};
-    std::vector<std::string> args{std::to_string(c.expected_version), store_detail::clean_provider_id(c.provider_id),
-                                  c.next.dump(c.expected_version + 1), c.conversation,
-                                  std::to_string(provider_ids_kept)};
-    std::vector<std::string> reply, bulk;
-    for (const auto& e : c.outbox) (e.lane == "bulk" ? bulk : reply).push_back(e.text);
-    auto group = [&](std::vector<std::string>& items) {
-      args.push_back(std::to_string(items.size()));
-      for (auto& i : items) args.push_back(std::move(i));
-    };
-    group(reply);
-    group(bulk);
-    args.push_back(std::to_string(c.timers_cancel.size()));
+    // The script's arguments as views: of the request's own strings (the outbox entries, the
+    // records: most of the command's bytes), and of those made here, kept in `made` (its room
+    // reserved first, so a view of one stays valid).
+    const auto certs = store_detail::certificate_writes(c, p);  // throws before anything is written
+    std::vector<std::string> made;
+    made.reserve(10 + c.timers_set.size());
+    const auto own = [&made](std::string s) -> std::string_view { return made.emplace_back(std::move(s)); };
+    std::vector<std::string_view> args{own(std::to_string(c.expected_version)),
+                                       own(store_detail::clean_provider_id(c.provider_id)),
+                                       own(c.next.dump(c.expected_version + 1)), c.conversation,
+                                       own(std::to_string(provider_ids_kept))};
+    args.reserve(args.size() + 7 + c.outbox.size() + c.timers_cancel.size() + 2 * c.timers_set.size() +
+                 c.results.size() + certs.size());
+    for (const std::string_view lane : {"reply", "bulk"}) {
+      const auto in_lane = [lane](const outbox_write& e) { return (e.lane == "bulk" ? "bulk" : "reply") == lane; };
+      args.push_back(own(std::to_string(std::count_if(c.outbox.begin(), c.outbox.end(), in_lane))));
+      for (const auto& e : c.outbox)
+        if (in_lane(e)) args.push_back(e.text);
+    }
+    args.push_back(own(std::to_string(c.timers_cancel.size())));
     for (const auto& id : c.timers_cancel) args.push_back(id);
-    args.push_back(std::to_string(c.timers_set.size()));
+    args.push_back(own(std::to_string(c.timers_set.size())));
     for (const auto& t : c.timers_set) {
-      args.push_back(std::to_string(t.due_ms));
+      args.push_back(own(std::to_string(t.due_ms)));
       args.push_back(t.id);
     }
-    args.push_back(std::to_string(c.results.size()));
+    args.push_back(own(std::to_string(c.results.size())));
     for (const auto& r : c.results) args.push_back(r);
-    auto certs = store_detail::certificate_writes(c, p);  // throws before anything is written
-    args.push_back(std::to_string(certs.size()));
-    for (auto& [code, cert] : certs) {
+    args.push_back(own(std::to_string(certs.size())));
+    for (const auto& [code, cert] : certs) {
       keys.push_back(keys_.cert(p, code));
-      args.push_back(std::move(cert));
+      args.push_back(cert);
     }
 
     // The same connection serves the commit and its WAIT (WAIT counts that connection's writes).
     redis_client& client = pick();
     const std::string routing_key = keys.front();
-    auto r = co_await call_script_on(client, commit_, std::move(keys), std::move(args));
+    auto r = co_await call_script_on(client, commit_, std::vector<std::string_view>(keys.begin(), keys.end()),
+                                     std::move(args));
     if (!r.is_array() || r.elements.empty()) unavailable("unexpected commit answer: " + r.to_string());
     const auto& status = r.elements[0].str;
     if (status == "ok") {
@@ -1063,11 +1072,16 @@ class redis_store final : public store {
     }
   }
 
-  net::awaitable<redis_reply> call_script_on(redis_client& client, const redis_script& s, std::vector<std::string> keys,
-                                             std::vector<std::string> args) {
+  // `Text`: std::string, or std::string_view of strings that outlive the call (eval_views).
+  template <class Text>
+  net::awaitable<redis_reply> call_script_on(redis_client& client, const redis_script& s, std::vector<Text> keys,
+                                             std::vector<Text> args) {
     redis_reply r;
     try {
-      r = co_await client.eval(s, std::move(keys), std::move(args));
+      if constexpr (std::is_same_v<Text, std::string_view>)
+        r = co_await client.eval_views(s, std::move(keys), std::move(args));
+      else
+        r = co_await client.eval(s, std::move(keys), std::move(args));
     } catch (const boost::system::system_error& e) {
       if (is_redis_failure(e)) unavailable(e.what());
       throw;

@@ -150,5 +150,9 @@ TEST_CASE("redis_format_command: the bytes hiredis formats") {
     std::string got = "kept";
     redis_format_command(got, c);
     CHECK(got == "kept" + want);
+    // The same from views of the arguments (eval_views).
+    std::string from_views = "kept";
+    redis_format_command(from_views, std::vector<std::string_view>(c.begin(), c.end()));
+    CHECK(from_views == "kept" + want);
   }
 }
