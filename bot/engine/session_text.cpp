@@ -53,17 +53,24 @@ class writer {
 class members {
  public:
   explicit members(writer& w) : w_(w) { w_.out() += '{'; }
-  writer& key(std::string_view k) {  // ,"k": written through a pointer into room made once
-    std::string& o = w_.out();
-    const std::size_t at = o.size();
-    o.resize(at + k.size() + (first_ ? 3 : 4));
-    char* p = o.data() + at;
-    if (!first_) *p++ = ',';
+  writer& key(std::string_view k) {
+    // ,"k": made on the stack and appended at once (a session's keys are short names; each
+    // append is a call into the library, three a key before).
+    char buf[48];
+    if (k.size() + 4 > sizeof buf) {
+      w_.out() += first_ ? "\"" : ",\"";
+      w_.out() += k;
+      w_.out() += "\":";
+    } else {
+      char* p = buf;
+      if (!first_) *p++ = ',';
+      *p++ = '"';
+      p = std::copy_n(k.data(), k.size(), p);
+      *p++ = '"';
+      *p++ = ':';
+      w_.out().append(buf, static_cast<std::size_t>(p - buf));
+    }
     first_ = false;
-    *p++ = '"';
-    p = std::copy_n(k.data(), k.size(), p);
-    *p++ = '"';
-    *p = ':';
     return w_;
   }
   writer& name(std::string_view k) {  // a member named by data (escaped)
