@@ -286,10 +286,13 @@ std::string mask_numbers(std::string_view text) {
 }
 
 bool secret_field_name(std::string_view name) {
+  // ASCII case folding inline (std::tolower is a call into the C library per character, and
+  // every field of every log line is checked: the access log writes one per request).
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; };
   for (const std::string_view w : {"token", "secret", "password", "passwd", "authorization", "api_key", "apikey", "signature"})
     for (std::size_t at = 0; at + w.size() <= name.size(); ++at) {
       std::size_t k = 0;
-      while (k < w.size() && std::tolower(static_cast<unsigned char>(name[at + k])) == w[k]) ++k;
+      while (k < w.size() && lower(name[at + k]) == w[k]) ++k;
       if (k == w.size()) return true;
     }
   return false;

@@ -136,6 +136,14 @@ TEST_CASE("log never writes secrets") {
     CHECK(j["app_secret"] == "***");
     CHECK(j["Authorization"] == "***");
     CHECK(j["to"] == "ok");
+    // Names in any ASCII case, in flat lines too (the access log's); a near miss is kept.
+    auto f = nlohmann::json::parse(log::format_flat_line(
+        log::level::info, "x", {{"X-ApiKey", std::string_view("k")}, {"PASSWD", std::string_view("p")},
+                                {"SignatureV2", std::string_view("s")}, {"tok3n", std::string_view("t")}}));
+    CHECK(f["X-ApiKey"] == "***");
+    CHECK(f["PASSWD"] == "***");
+    CHECK(f["SignatureV2"] == "***");
+    CHECK(f["tok3n"] == "t");
   }
   SECTION("registered secret values are redacted anywhere in the line") {
     log::add_secret("123456:AAHsecretBotToken");
