@@ -8,8 +8,14 @@ namespace aula {
 net::awaitable<void> for_each_concurrently(std::size_t count, std::size_t width,
                                            const std::function<net::awaitable<void>(std::size_t)>& job) {
   if (count == 0 || width == 0) co_return;
-  // The workers and their coordinator share `next`, `active` and `error` on one lane (net.hpp).
-  const io_lane lane = make_io_lane(co_await net::this_coro::executor);
+  // The workers and their coordinator share `next`, `active` and `error`, and the jobs share
+  // the caller's state: they run where the caller runs when that runs one handler at a time
+  // already (a strand, or the io_context one thread runs: net.hpp), else on a strand nested in
+  // the caller's executor. Never on a strand of its own beside the caller's: its handlers would
+  // run alongside the caller's other ones (the sender's state, on two threads).
+  const net::any_io_executor caller = co_await net::this_coro::executor;
+  const net::any_io_executor lane =
+      caller.target<io_strand>() || one_thread_runs(caller) ? caller : net::any_io_executor(net::make_strand(caller));
   std::exception_ptr error;
   std::size_t next = 0;
   auto coordinate = [&]() -> net::awaitable<void> {

@@ -1,6 +1,7 @@
 #include "bot/io/http_client.hpp"
 #include "bot/io/url.hpp"
 #include "bot/io/egress.hpp"
+#include "bot/io/fan_out.hpp"
 
 #include <unistd.h>
 
@@ -328,6 +329,26 @@ TEST_CASE("a lane is a strand unless one thread runs the io_context") {
   const io_lane e = make_io_lane(net::any_io_executor(net::make_strand(alone.get_executor())));
   REQUIRE(e.target<net::io_context::executor_type>());
   CHECK(*e.target<net::io_context::executor_type>() == alone.get_executor());
+}
+
+TEST_CASE("fan-out jobs run inside the caller's strand, on two threads too") {
+  // The sender fans out on its strand: a lane of the fan-out's own beside it would run the jobs
+  // alongside the sender's other handlers.
+  io_runner io(2);
+  const io_strand caller = make_io_strand(io.ioc.get_executor());
+  std::atomic<int> outside{0}, ran{0};
+  const std::function<net::awaitable<void>(std::size_t)> job = [&](std::size_t) -> net::awaitable<void> {
+    if (!caller.running_in_this_thread()) ++outside;
+    net::steady_timer pause(co_await net::this_coro::executor, std::chrono::milliseconds(1));
+    co_await pause.async_wait(net::use_awaitable);
+    if (!caller.running_in_this_thread()) ++outside;
+    ++ran;
+  };
+  auto fut = net::co_spawn(caller, for_each_concurrently(16, 4, job), net::use_future);
+  REQUIRE(fut.wait_for(20s) == std::future_status::ready);
+  fut.get();
+  CHECK(ran == 16);
+  CHECK(outside == 0);
 }
 
 TEST_CASE("client sends GET and POST over plain HTTP") {
