@@ -7,7 +7,6 @@
 // the caller reads the text through a document, which decides (and reports errors) as before.
 #include "bot/engine/session_text.hpp"
 
-#include <algorithm>
 #include <charconv>
 #include <limits>
 
@@ -54,23 +53,10 @@ class members {
  public:
   explicit members(writer& w) : w_(w) { w_.out() += '{'; }
   writer& key(std::string_view k) {
-    // ,"k": made on the stack and appended at once (a session's keys are short names; each
-    // append is a call into the library, three a key before).
-    char buf[48];
-    if (k.size() + 4 > sizeof buf) {
-      w_.out() += first_ ? "\"" : ",\"";
-      w_.out() += k;
-      w_.out() += "\":";
-    } else {
-      char* p = buf;
-      if (!first_) *p++ = ',';
-      *p++ = '"';
-      p = std::copy_n(k.data(), k.size(), p);
-      *p++ = '"';
-      *p++ = ':';
-      w_.out().append(buf, static_cast<std::size_t>(p - buf));
-    }
+    w_.out() += first_ ? "\"" : ",\"";
     first_ = false;
+    w_.out() += k;
+    w_.out() += "\":";
     return w_;
   }
   writer& name(std::string_view k) {  // a member named by data (escaped)
