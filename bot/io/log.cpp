@@ -19,6 +19,9 @@
 namespace aula::log {
 namespace {
 
+// Digit runs this long or longer are masked in every string written (mask_numbers).
+constexpr std::size_t masked_run = 8;
+
 std::atomic<int> g_min_level{static_cast<int>(level::info)};
 std::atomic<int> g_journal{-1};  // -1: not decided yet
 
@@ -166,11 +169,11 @@ struct line_writer {
   bool needs_cleaning(std::string_view v) const {
     for (const auto& s : secrets)
       if (v.find(s) != std::string_view::npos) return true;
-    std::size_t run = 0;  // digits in a row (mask_numbers masks runs of 8 or more)
+    std::size_t run = 0;  // digits in a row (mask_numbers masks the longer runs)
     for (const char c : v)
       if (c < '0' || c > '9')
         run = 0;
-      else if (++run == 8)
+      else if (++run == masked_run)
         return true;
     return false;
   }
@@ -274,7 +277,7 @@ std::string mask_numbers(std::string_view text) {
     }
     std::size_t j = i;
     while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
-    if (j - i >= 8) {
+    if (j - i >= masked_run) {
       out.append(text, copied, i - copied);
       out.append(j - i - 4, '*');
       copied = j - 4;
