@@ -6,7 +6,7 @@ move with the host's noise the way CPU time does (a 2-core VM varies ±5-10 % be
 so two builds compare to a percent or two; it counts user-space instructions only (no
 kernel TCP, no cache misses), and valgrind runs the threads one at a time.
 
-    scripts/bench instructions [--aula BIN ...] [--duration S] [--connections N] [--reps N]
+    scripts/bench instructions [--aula BIN ...] [--duration S] [--connections N] [--reps N] [--keep DIR]
 
 Several --aula binaries are measured alternately (A B A B); the median per binary is printed.
 """
@@ -37,6 +37,8 @@ def main():
     # Under callgrind aula answers a few hundred webhooks a second: with 10,000 learners the window
     # would hold mostly first messages (the notice's question), not the lesson.
     ap.add_argument("--users", type=int, default=300, help="learners walking (each walks the lesson in the window)")
+    ap.add_argument("--keep", default="", help="a folder to keep each run's callgrind dump in, for callgrind_annotate "
+                    "(cg.<binary>.<run>)")
     args = ap.parse_args()
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         print("instructions: valgrind is not installed (scripts/install-deps)", file=sys.stderr)
@@ -89,6 +91,9 @@ def main():
                     if not msgs or not total or w["non200"]:
                         raise RuntimeError(f"{b}: {msgs} webhooks answered 200, {w['non200']} others, {total} instructions")
                     results[b].append(total / msgs)
+                    if args.keep:
+                        os.makedirs(args.keep, exist_ok=True)
+                        shutil.copy(dumps[-1], os.path.join(args.keep, f"cg.{os.path.basename(b)}.{len(results[b])}"))
                     print(f"instructions: {b}: {msgs} messages, {total / msgs / 1000:.0f}k instructions per message",
                           flush=True)
                 finally:
