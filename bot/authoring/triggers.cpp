@@ -157,6 +157,7 @@ bool read_triggers(const std::string& text, const std::string& file, flow_set& f
           }
           seen[f] = at(file, w);
           tr.keywords.push_back(w.Scalar());
+          tr.folded.push_back(f);
         }
         ts.triggers.push_back(std::move(tr));
       }

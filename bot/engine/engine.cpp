@@ -923,8 +923,8 @@ class stepper {
     if (ev.media.empty() && !f.empty()) {
       const std::string* keyword = nullptr;
       for (const auto& t : flows_.triggers.triggers)
-        for (const auto& kw : t.keywords)
-          if (!keyword && fold(kw) == f) keyword = &kw;
+        for (std::size_t i = 0; i < t.keywords.size(); ++i)
+          if (!keyword && t.keyword_is(i, f)) keyword = &t.keywords[i];
       if (keyword) remember({{"k", "text"}, {"text", *keyword}});
     }
     ask_consent(s.consent_asked ? rc_.builtin("consent_again") : std::string{});
@@ -1168,8 +1168,8 @@ class stepper {
       }
       if (menu_words.count(f)) return show_menu({});
       for (const auto& t : flows_.triggers.triggers) {
-        for (const auto& k : t.keywords) {
-          if (fold(k) != f) continue;
+        for (std::size_t i = 0; i < t.keywords.size(); ++i) {
+          if (!t.keyword_is(i, f)) continue;
           if (s.run && t.policy == start_policy::skip) break;  // busy: the text is an answer
           keep(raw);
           if (!t.course.empty()) return request_course(t.course, t.policy);

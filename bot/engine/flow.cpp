@@ -1,5 +1,7 @@
 #include "bot/engine/flow.hpp"
 
+#include "bot/engine/text.hpp"
+
 namespace aula {
 
 const std::string& localized::get(const std::string& lang, const std::string& base) const {
@@ -80,6 +82,11 @@ std::optional<start_policy> start_policy_from(const std::string& s) {
 const node* flow::find(const std::string& node_id) const {
   auto it = nodes.find(node_id);
   return it == nodes.end() ? nullptr : &it->second;
+}
+
+bool trigger::keyword_is(std::size_t i, std::string_view f) const {
+  if (folded.size() == keywords.size()) return folded[i] == f;
+  return fold(keywords[i]) == f;
 }
 
 const flow* flow_set::find(const std::string& id) const {

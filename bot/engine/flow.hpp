@@ -209,6 +209,10 @@ struct flow {
 // A keyword that starts a flow (flows/triggers.yaml).
 struct trigger {
   std::vector<std::string> keywords;  // matched whole, folded (case and accents ignored)
+  std::vector<std::string> folded;    // keywords[i] folded, made once at load (matched per message)
+  // Whether keywords[i] folded is `f` (a folded text): by `folded` as loaded, or folding it now
+  // for a trigger built without it.
+  bool keyword_is(std::size_t i, std::string_view f) const;
   std::string flow;
   std::string course;  // or a course (flows/course.yaml): enrols, or opens the waiting module
   start_policy policy = start_policy::interrupt;

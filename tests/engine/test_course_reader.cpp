@@ -5,6 +5,7 @@
 #include "bot/authoring/loader.hpp"
 #include "bot/authoring/triggers.hpp"
 #include "bot/engine/course.hpp"
+#include "bot/engine/text.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -585,6 +586,25 @@ TEST_CASE("triggers.yaml: a trigger names a course or a flow, exactly one", "[co
     CHECK(t.flow.empty());
     CHECK(t.policy == start_policy::queue);
     CHECK(t.keywords == std::vector<std::string>{"curso", "inscribirme"});
+  }
+  {
+    // Each keyword is kept as written and folded once, for the match made on every message.
+    auto r = triggers("spec: 1\ntriggers:\n  - {keywords: [Inscripción, ÑANDÚ], course: curso}\n");
+    INFO(all_of(r.d));
+    REQUIRE(r.ok);
+    const trigger& t = r.flows.triggers.triggers.at(0);
+    CHECK(t.keywords == std::vector<std::string>{"Inscripción", "ÑANDÚ"});
+    REQUIRE(t.folded.size() == t.keywords.size());
+    for (std::size_t i = 0; i < t.keywords.size(); ++i) {
+      CHECK(t.folded[i] == fold(t.keywords[i]));
+      CHECK(t.keyword_is(i, fold(t.keywords[i])));
+      CHECK_FALSE(t.keyword_is(i, t.keywords[i]));  // the text as written is not folded
+    }
+    // A trigger made without the folded forms folds its keywords when matched.
+    trigger made;
+    made.keywords = {"Inscripción"};
+    CHECK(made.keyword_is(0, fold("INSCRIPCION")));
+    CHECK_FALSE(made.keyword_is(0, fold("inscrito")));
   }
   struct bad {
     const char* what;
