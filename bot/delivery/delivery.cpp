@@ -201,6 +201,11 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
                {{"channel", channel}, {"http_status", http_status}, {"error", res.error}});
   }
 
+  // One less in a total (written on the sender's lane only), never below 0.
+  static void drop_one(std::atomic<std::size_t>& gauge) {
+    if (const auto v = gauge.load(std::memory_order_relaxed); v > 0) gauge.store(v - 1, std::memory_order_relaxed);
+  }
+
   void update_gauges() {
     std::size_t h = 0, q = 0, r = 0;
     for (std::size_t k = 0; k < parts.size(); ++k) {
@@ -927,10 +932,17 @@ struct delivery::impl : std::enable_shared_from_this<delivery::impl> {
       // The front may have been dropped by a lease change meanwhile; find it by id.
       auto pos = std::find_if(c.q.begin(), c.q.end(), [&](const item& x) { return x.e->id == it.e->id; });
       if (pos != c.q.end()) {
-        if (is_reply(*pos) && part.queued_replies > 0) part.queued_replies--;
+        const bool reply = is_reply(*pos) && part.queued_replies > 0, queued = part.queued > 0;
+        if (reply) part.queued_replies--;
         c.q.erase(pos);
-        if (part.queued > 0) part.queued--;
-        update_gauges();  // webhooks waiting for the sender (backpressure) may go on
+        if (queued) part.queued--;
+        // Webhooks waiting for the sender (backpressure) may go on. The totals go down by what
+        // this partition's counts did, not by update_gauges' scan of every partition (once per
+        // message sent it was ~0.7 % of the server's instructions). A read still being taken
+        // has not added its entries to the totals yet: never below 0 meanwhile.
+        if (reply) drop_one(replies_gauge);
+        if (queued) drop_one(queued_gauge);
+        if (progressed) progressed();
       }
       c.ids.erase(it.e->id);
       if (finished) {

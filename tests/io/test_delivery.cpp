@@ -790,6 +790,8 @@ TEST_CASE("sender: backpressure holds a webhook while the sender is behind, and 
   CHECK(sent_when_answered >= 30 - limit - 1);  // held until the sender had caught up
   CHECK(r.load("telegram:6001").exists);         // and then stepped: nothing lost
   REQUIRE(eventually([&] { return r.pending() == 0; }));
+  // Every send took its entry off the totals: none is counted as queued any more.
+  REQUIRE(eventually([&] { return d.queued() == 0 && d.replies_queued() == 0; }));
   // Below the limit nothing waits.
   http_in again = req;
   again.body = R"({"update_id": 77002, "message": {"message_id": 10, "date": 1700000001, "text": "otra",
