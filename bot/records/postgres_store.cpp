@@ -1,6 +1,11 @@
 // The PostgreSQL connection of the record store (libpq, blocking). Statements are written with
 // SQLite's `?` and numbered here ($1, $2, …); each is prepared once per connection. Parameters
 // go as text and the server gives them the type their place asks for (a column, a comparison).
+//
+// libpq is loaded when the first PostgreSQL connection is opened (dlopen), not linked: with the
+// default SQLite store, aula serve never maps it nor what it pulls in (GnuTLS, Kerberos, LDAP,
+// SASL…: ~3.3 MB of the server's resident memory, measured with /proc/<pid>/smaps).
+#include <dlfcn.h>
 #include <libpq-fe.h>
 
 #include <charconv>
@@ -12,6 +17,74 @@
 namespace aula::records::detail {
 
 namespace {
+
+// The libpq functions this file calls, looked up once in the loaded library.
+struct libpq {
+  decltype(&::PQclear) PQclear = nullptr;
+  decltype(&::PQcmdTuples) PQcmdTuples = nullptr;
+  decltype(&::PQconnectdb) PQconnectdb = nullptr;
+  decltype(&::PQerrorMessage) PQerrorMessage = nullptr;
+  decltype(&::PQexec) PQexec = nullptr;
+  decltype(&::PQexecPrepared) PQexecPrepared = nullptr;
+  decltype(&::PQfinish) PQfinish = nullptr;
+  decltype(&::PQgetResult) PQgetResult = nullptr;
+  decltype(&::PQgetisnull) PQgetisnull = nullptr;
+  decltype(&::PQgetlength) PQgetlength = nullptr;
+  decltype(&::PQgetvalue) PQgetvalue = nullptr;
+  decltype(&::PQnfields) PQnfields = nullptr;
+  decltype(&::PQntuples) PQntuples = nullptr;
+  decltype(&::PQprepare) PQprepare = nullptr;
+  decltype(&::PQresultErrorMessage) PQresultErrorMessage = nullptr;
+  decltype(&::PQresultStatus) PQresultStatus = nullptr;
+  decltype(&::PQsendQuery) PQsendQuery = nullptr;
+  decltype(&::PQsetClientEncoding) PQsetClientEncoding = nullptr;
+  decltype(&::PQsetNoticeProcessor) PQsetNoticeProcessor = nullptr;
+  decltype(&::PQsetSingleRowMode) PQsetSingleRowMode = nullptr;
+  decltype(&::PQstatus) PQstatus = nullptr;
+  decltype(&::PQtransactionStatus) PQtransactionStatus = nullptr;
+};
+
+const libpq& pq() {
+  // A failed load throws out of the initializer: the next connection tries again.
+  static const libpq lib = [] {
+    void* h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* why = dlerror();
+      throw record_store_error(std::string("record store: PostgreSQL needs libpq (Debian: apt-get install libpq5): ") +
+                               (why ? why : "libpq.so.5 not found"));
+    }
+    libpq l;
+    const auto get = [h](auto& fn, const char* name) {
+      void* sym = dlsym(h, name);
+      if (!sym) throw record_store_error(std::string("record store: libpq.so.5 has no ") + name);
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(sym);
+    };
+    get(l.PQclear, "PQclear");
+    get(l.PQcmdTuples, "PQcmdTuples");
+    get(l.PQconnectdb, "PQconnectdb");
+    get(l.PQerrorMessage, "PQerrorMessage");
+    get(l.PQexec, "PQexec");
+    get(l.PQexecPrepared, "PQexecPrepared");
+    get(l.PQfinish, "PQfinish");
+    get(l.PQgetResult, "PQgetResult");
+    get(l.PQgetisnull, "PQgetisnull");
+    get(l.PQgetlength, "PQgetlength");
+    get(l.PQgetvalue, "PQgetvalue");
+    get(l.PQnfields, "PQnfields");
+    get(l.PQntuples, "PQntuples");
+    get(l.PQprepare, "PQprepare");
+    get(l.PQresultErrorMessage, "PQresultErrorMessage");
+    get(l.PQresultStatus, "PQresultStatus");
+    get(l.PQsendQuery, "PQsendQuery");
+    get(l.PQsetClientEncoding, "PQsetClientEncoding");
+    get(l.PQsetNoticeProcessor, "PQsetNoticeProcessor");
+    get(l.PQsetSingleRowMode, "PQsetSingleRowMode");
+    get(l.PQstatus, "PQstatus");
+    get(l.PQtransactionStatus, "PQtransactionStatus");
+    return l;  // the library stays loaded for the process's life
+  }();
+  return lib;
+}
 
 // `?` -> `$n`, leaving quoted literals and identifiers alone.
 std::string numbered(const std::string& sql) {
@@ -48,7 +121,7 @@ std::string text_of(const sql_value& v) {
 class result {
  public:
   explicit result(PGresult* r) : r_(r) {}
-  ~result() { PQclear(r_); }
+  ~result() { pq().PQclear(r_); }
   result(const result&) = delete;
   result& operator=(const result&) = delete;
   PGresult* get() const { return r_; }
@@ -60,37 +133,37 @@ class result {
 class postgres_connection final : public sql_connection {
  public:
   postgres_connection(const std::string& conninfo, std::string shown) : shown_(std::move(shown)) {
-    conn_ = PQconnectdb(conninfo.c_str());
-    if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
-      std::string why = conn_ ? PQerrorMessage(conn_) : "out of memory";
+    conn_ = pq().PQconnectdb(conninfo.c_str());
+    if (!conn_ || pq().PQstatus(conn_) != CONNECTION_OK) {
+      std::string why = conn_ ? pq().PQerrorMessage(conn_) : "out of memory";
       while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-      PQfinish(conn_);
+      pq().PQfinish(conn_);
       conn_ = nullptr;
       throw record_store_error("record store: cannot connect to " + shown_ + ": " + why);
     }
     // NOTICEs ("relation already exists, skipping") are not for the operator's terminal.
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
-    if (PQsetClientEncoding(conn_, "UTF8") != 0) {
-      PQfinish(conn_);
+    pq().PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    if (pq().PQsetClientEncoding(conn_, "UTF8") != 0) {
+      pq().PQfinish(conn_);
       conn_ = nullptr;
       throw record_store_error("record store: " + shown_ + " does not accept UTF-8 as the client encoding");
     }
   }
 
   ~postgres_connection() override {
-    if (conn_) PQfinish(conn_);
+    if (conn_) pq().PQfinish(conn_);
   }
 
   const char* backend() const override { return "postgresql"; }
 
   void exec_script(const std::string& sql) override {
-    result r(PQexec(conn_, sql.c_str()));
+    result r(pq().PQexec(conn_, sql.c_str()));
     check(r.get(), sql);
   }
 
   std::size_t exec(const std::string& sql, const sql_params& params) override {
     result r(run(sql, params));
-    const char* n = PQcmdTuples(r.get());
+    const char* n = pq().PQcmdTuples(r.get());
     std::size_t count = 0;
     if (n && *n) std::from_chars(n, n + std::char_traits<char>::length(n), count);
     return count;
@@ -99,17 +172,17 @@ class postgres_connection final : public sql_connection {
   std::vector<sql_row> query(const std::string& sql, const sql_params& params) override {
     result r(run(sql, params));
     std::vector<sql_row> rows;
-    const int nrows = PQntuples(r.get()), ncols = PQnfields(r.get());
+    const int nrows = pq().PQntuples(r.get()), ncols = pq().PQnfields(r.get());
     rows.reserve(static_cast<std::size_t>(nrows));
     for (int i = 0; i < nrows; ++i) {
       sql_row row;
       row.cells.reserve(static_cast<std::size_t>(ncols));
       for (int c = 0; c < ncols; ++c) {
-        if (PQgetisnull(r.get(), i, c))
+        if (pq().PQgetisnull(r.get(), i, c))
           row.cells.emplace_back(nullptr);
         else
           row.cells.emplace_back(
-              std::string(PQgetvalue(r.get(), i, c), static_cast<std::size_t>(PQgetlength(r.get(), i, c))));
+              std::string(pq().PQgetvalue(r.get(), i, c), static_cast<std::size_t>(pq().PQgetlength(r.get(), i, c))));
       }
       rows.push_back(std::move(row));
     }
@@ -117,26 +190,26 @@ class postgres_connection final : public sql_connection {
   }
 
   void each_row(const std::string& sql, const std::function<void(const sql_row&)>& fn) override {
-    if (!PQsendQuery(conn_, sql.c_str())) {
-      std::string why = PQerrorMessage(conn_);
+    if (!pq().PQsendQuery(conn_, sql.c_str())) {
+      std::string why = pq().PQerrorMessage(conn_);
       throw record_store_error("record store (" + shown_ + "): " + why + " [" + sql.substr(0, 200) + "]");
     }
-    PQsetSingleRowMode(conn_);
+    pq().PQsetSingleRowMode(conn_);
     std::string error;
     std::exception_ptr failed;
     // Every result is read, even after a failure, so the connection is ready for the next call.
-    while (PGresult* raw = PQgetResult(conn_)) {
+    while (PGresult* raw = pq().PQgetResult(conn_)) {
       result r(raw);
-      const auto st = PQresultStatus(raw);
+      const auto st = pq().PQresultStatus(raw);
       if (st == PGRES_SINGLE_TUPLE) {
         if (failed || !error.empty()) continue;
         sql_row row;
-        const int ncols = PQnfields(raw);
+        const int ncols = pq().PQnfields(raw);
         for (int c = 0; c < ncols; ++c) {
-          if (PQgetisnull(raw, 0, c))
+          if (pq().PQgetisnull(raw, 0, c))
             row.cells.emplace_back(nullptr);
           else
-            row.cells.emplace_back(std::string(PQgetvalue(raw, 0, c), static_cast<std::size_t>(PQgetlength(raw, 0, c))));
+            row.cells.emplace_back(std::string(pq().PQgetvalue(raw, 0, c), static_cast<std::size_t>(pq().PQgetlength(raw, 0, c))));
         }
         try {
           fn(row);
@@ -144,7 +217,7 @@ class postgres_connection final : public sql_connection {
           failed = std::current_exception();
         }
       } else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        error = PQresultErrorMessage(raw);
+        error = pq().PQresultErrorMessage(raw);
       }
     }
     if (failed) std::rethrow_exception(failed);
@@ -157,7 +230,7 @@ class postgres_connection final : public sql_connection {
   void begin() override { exec_script("BEGIN"); }
   void commit() override { exec_script("COMMIT"); }
   void rollback() noexcept override {
-    if (conn_ && PQtransactionStatus(conn_) != PQTRANS_IDLE) PQclear(PQexec(conn_, "ROLLBACK"));
+    if (conn_ && pq().PQtransactionStatus(conn_) != PQTRANS_IDLE) pq().PQclear(pq().PQexec(conn_, "ROLLBACK"));
   }
   void lock_for_migration() override {
     // Released at COMMIT or ROLLBACK. The key is arbitrary but fixed: "aula" in ASCII.
@@ -168,9 +241,9 @@ class postgres_connection final : public sql_connection {
 
  private:
   void check(PGresult* r, const std::string& sql) const {
-    const auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    const auto st = r ? pq().PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return;
-    std::string why = r ? PQresultErrorMessage(r) : PQerrorMessage(conn_);
+    std::string why = r ? pq().PQresultErrorMessage(r) : pq().PQerrorMessage(conn_);
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
     throw record_store_error("record store (" + shown_ + "): " + why + " [" + sql.substr(0, 200) + "]");
   }
@@ -182,7 +255,7 @@ class postgres_connection final : public sql_connection {
     } else {
       name = "aula_" + std::to_string(prepared_.size() + 1);
       const std::string text = numbered(sql);
-      result p(PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr));
+      result p(pq().PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr));
       check(p.get(), sql);
       prepared_.emplace(sql, name);
     }
@@ -193,12 +266,12 @@ class postgres_connection final : public sql_connection {
       texts[k] = text_of(params[k]);
       values[k] = texts[k].c_str();
     }
-    PGresult* r = PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()), values.data(), nullptr,
+    PGresult* r = pq().PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()), values.data(), nullptr,
                                  nullptr, 0);
     try {
       check(r, sql);
     } catch (...) {
-      PQclear(r);
+      pq().PQclear(r);
       throw;
     }
     return r;
