@@ -305,13 +305,13 @@ class sqlite_connection final : public sql_connection {
 
   void run(const std::string& sql, const sql_params& params, std::vector<sql_row>* rows) {
     sqlite3_stmt* st = prepared(sql);
-    // Reset on every way out, so the statement never holds a read lock between calls.
+    // Reset on every way out, so the statement never holds a read lock between calls. Its
+    // bindings are not cleared: every call binds all of them (the count is checked below), and
+    // nothing reads a binding before that (clearing 22 of them per record insert was ~0.25 % of
+    // the server's instructions).
     struct resetter {
       sqlite3_stmt* st;
-      ~resetter() {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-      }
+      ~resetter() { sqlite3_reset(st); }
     } reset{st};
     if (static_cast<std::size_t>(sqlite3_bind_parameter_count(st)) != params.size())
       fail("expected " + std::to_string(sqlite3_bind_parameter_count(st)) + " parameters, got " +
