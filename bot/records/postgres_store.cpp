@@ -18,30 +18,36 @@ namespace aula::records::detail {
 
 namespace {
 
-// The libpq functions this file calls, looked up once in the loaded library.
+// The libpq functions this file calls (each listed once: a member, and its lookup), found once
+// in the loaded library.
+#define AULA_LIBPQ_FUNCTIONS(X) \
+  X(PQclear) \
+  X(PQcmdTuples) \
+  X(PQconnectdb) \
+  X(PQerrorMessage) \
+  X(PQexec) \
+  X(PQexecPrepared) \
+  X(PQfinish) \
+  X(PQgetResult) \
+  X(PQgetisnull) \
+  X(PQgetlength) \
+  X(PQgetvalue) \
+  X(PQnfields) \
+  X(PQntuples) \
+  X(PQprepare) \
+  X(PQresultErrorMessage) \
+  X(PQresultStatus) \
+  X(PQsendQuery) \
+  X(PQsetClientEncoding) \
+  X(PQsetNoticeProcessor) \
+  X(PQsetSingleRowMode) \
+  X(PQstatus) \
+  X(PQtransactionStatus)
+
 struct libpq {
-  decltype(&::PQclear) PQclear = nullptr;
-  decltype(&::PQcmdTuples) PQcmdTuples = nullptr;
-  decltype(&::PQconnectdb) PQconnectdb = nullptr;
-  decltype(&::PQerrorMessage) PQerrorMessage = nullptr;
-  decltype(&::PQexec) PQexec = nullptr;
-  decltype(&::PQexecPrepared) PQexecPrepared = nullptr;
-  decltype(&::PQfinish) PQfinish = nullptr;
-  decltype(&::PQgetResult) PQgetResult = nullptr;
-  decltype(&::PQgetisnull) PQgetisnull = nullptr;
-  decltype(&::PQgetlength) PQgetlength = nullptr;
-  decltype(&::PQgetvalue) PQgetvalue = nullptr;
-  decltype(&::PQnfields) PQnfields = nullptr;
-  decltype(&::PQntuples) PQntuples = nullptr;
-  decltype(&::PQprepare) PQprepare = nullptr;
-  decltype(&::PQresultErrorMessage) PQresultErrorMessage = nullptr;
-  decltype(&::PQresultStatus) PQresultStatus = nullptr;
-  decltype(&::PQsendQuery) PQsendQuery = nullptr;
-  decltype(&::PQsetClientEncoding) PQsetClientEncoding = nullptr;
-  decltype(&::PQsetNoticeProcessor) PQsetNoticeProcessor = nullptr;
-  decltype(&::PQsetSingleRowMode) PQsetSingleRowMode = nullptr;
-  decltype(&::PQstatus) PQstatus = nullptr;
-  decltype(&::PQtransactionStatus) PQtransactionStatus = nullptr;
+#define AULA_LIBPQ_MEMBER(name) decltype(&::name) name = nullptr;
+  AULA_LIBPQ_FUNCTIONS(AULA_LIBPQ_MEMBER)
+#undef AULA_LIBPQ_MEMBER
 };
 
 const libpq& pq() {
@@ -59,28 +65,9 @@ const libpq& pq() {
       if (!sym) throw record_store_error(std::string("record store: libpq.so.5 has no ") + name);
       fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(sym);
     };
-    get(l.PQclear, "PQclear");
-    get(l.PQcmdTuples, "PQcmdTuples");
-    get(l.PQconnectdb, "PQconnectdb");
-    get(l.PQerrorMessage, "PQerrorMessage");
-    get(l.PQexec, "PQexec");
-    get(l.PQexecPrepared, "PQexecPrepared");
-    get(l.PQfinish, "PQfinish");
-    get(l.PQgetResult, "PQgetResult");
-    get(l.PQgetisnull, "PQgetisnull");
-    get(l.PQgetlength, "PQgetlength");
-    get(l.PQgetvalue, "PQgetvalue");
-    get(l.PQnfields, "PQnfields");
-    get(l.PQntuples, "PQntuples");
-    get(l.PQprepare, "PQprepare");
-    get(l.PQresultErrorMessage, "PQresultErrorMessage");
-    get(l.PQresultStatus, "PQresultStatus");
-    get(l.PQsendQuery, "PQsendQuery");
-    get(l.PQsetClientEncoding, "PQsetClientEncoding");
-    get(l.PQsetNoticeProcessor, "PQsetNoticeProcessor");
-    get(l.PQsetSingleRowMode, "PQsetSingleRowMode");
-    get(l.PQstatus, "PQstatus");
-    get(l.PQtransactionStatus, "PQtransactionStatus");
+#define AULA_LIBPQ_LOOKUP(name) get(l.name, #name);
+    AULA_LIBPQ_FUNCTIONS(AULA_LIBPQ_LOOKUP)
+#undef AULA_LIBPQ_LOOKUP
     return l;  // the library stays loaded for the process's life
   }();
   return lib;
@@ -174,18 +161,7 @@ class postgres_connection final : public sql_connection {
     std::vector<sql_row> rows;
     const int nrows = pq().PQntuples(r.get()), ncols = pq().PQnfields(r.get());
     rows.reserve(static_cast<std::size_t>(nrows));
-    for (int i = 0; i < nrows; ++i) {
-      sql_row row;
-      row.cells.reserve(static_cast<std::size_t>(ncols));
-      for (int c = 0; c < ncols; ++c) {
-        if (pq().PQgetisnull(r.get(), i, c))
-          row.cells.emplace_back(nullptr);
-        else
-          row.cells.emplace_back(
-              std::string(pq().PQgetvalue(r.get(), i, c), static_cast<std::size_t>(pq().PQgetlength(r.get(), i, c))));
-      }
-      rows.push_back(std::move(row));
-    }
+    for (int i = 0; i < nrows; ++i) rows.push_back(row_of(r.get(), i, ncols));
     return rows;
   }
 
@@ -203,14 +179,7 @@ class postgres_connection final : public sql_connection {
       const auto st = pq().PQresultStatus(raw);
       if (st == PGRES_SINGLE_TUPLE) {
         if (failed || !error.empty()) continue;
-        sql_row row;
-        const int ncols = pq().PQnfields(raw);
-        for (int c = 0; c < ncols; ++c) {
-          if (pq().PQgetisnull(raw, 0, c))
-            row.cells.emplace_back(nullptr);
-          else
-            row.cells.emplace_back(std::string(pq().PQgetvalue(raw, 0, c), static_cast<std::size_t>(pq().PQgetlength(raw, 0, c))));
-        }
+        const sql_row row = row_of(raw, 0, pq().PQnfields(raw));
         try {
           fn(row);
         } catch (...) {
@@ -240,6 +209,19 @@ class postgres_connection final : public sql_connection {
   std::string serial_key_column() const override { return "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"; }
 
  private:
+  // Row i of a result, its `ncols` cells as text or NULL.
+  static sql_row row_of(PGresult* r, int i, int ncols) {
+    sql_row row;
+    row.cells.reserve(static_cast<std::size_t>(ncols));
+    for (int c = 0; c < ncols; ++c) {
+      if (pq().PQgetisnull(r, i, c))
+        row.cells.emplace_back(nullptr);
+      else
+        row.cells.emplace_back(std::string(pq().PQgetvalue(r, i, c), static_cast<std::size_t>(pq().PQgetlength(r, i, c))));
+    }
+    return row;
+  }
+
   void check(PGresult* r, const std::string& sql) const {
     const auto st = r ? pq().PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return;
