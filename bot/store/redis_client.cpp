@@ -477,7 +477,7 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
     bool finished = false;
   };
 
-  impl(net::any_io_executor ex, redis_config c, redis_url u)
+  impl(net::any_io_executor ex, redis_client_options c, redis_url u)
       : cfg(std::move(c)),
         url(std::move(u)),
         strand(make_io_lane(ex)),
@@ -496,7 +496,7 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
     }
   }
 
-  redis_config cfg;
+  redis_client_options cfg;
   redis_url url;
   strand_type strand;
   std::vector<redis_script> scripts;
@@ -1041,7 +1041,7 @@ struct redis_client::impl : std::enable_shared_from_this<impl> {
         su.host = node.first;
         su.port = node.second;
         su.nodes = {node};
-        redis_config sc = s.cfg;
+        redis_client_options sc = s.cfg;
         sc.health_interval = ms(0);
         auto c = std::make_shared<redis_client>(s.strand, sc, su);
         c->start();
@@ -1154,11 +1154,11 @@ struct redis_client::cluster : std::enable_shared_from_this<cluster> {
   using ms = std::chrono::milliseconds;
   static constexpr int max_attempts = 6;  // redirections and retries of one command
 
-  cluster(net::any_io_executor e, redis_config c, redis_url u)
+  cluster(net::any_io_executor e, redis_client_options c, redis_url u)
       : ex(e), cfg(std::move(c)), url(std::move(u)), strand(make_io_lane(e)), timer(strand) {}
 
   net::any_io_executor ex;
-  redis_config cfg;
+  redis_client_options cfg;
   redis_url url;
   std::vector<redis_script> scripts;
   io_lane strand;
@@ -1591,10 +1591,10 @@ struct redis_client::cluster : std::enable_shared_from_this<cluster> {
 // ---------------------------------------------------------------------------------------------
 // The handle
 
-redis_client::redis_client(net::any_io_executor ex, redis_config cfg)
+redis_client::redis_client(net::any_io_executor ex, redis_client_options cfg)
     : redis_client(ex, cfg, redis_url::parse(cfg.url)) {}
 
-redis_client::redis_client(net::any_io_executor ex, redis_config cfg, redis_url url) : cfg_(cfg) {
+redis_client::redis_client(net::any_io_executor ex, redis_client_options cfg, redis_url url) : cfg_(cfg) {
   if (url.mode == redis_url::kind::cluster)
     cluster_ = std::make_shared<cluster>(std::move(ex), std::move(cfg), std::move(url));
   else
@@ -1799,6 +1799,6 @@ std::uint64_t redis_client::connects() const {
   return impl_->n_connects.load();
 }
 
-const redis_config& redis_client::config() const { return cfg_; }
+const redis_client_options& redis_client::config() const { return cfg_; }
 
 }  // namespace aula

@@ -104,7 +104,9 @@ struct redis_url {
   std::string display() const;
 };
 
-struct redis_config {
+// The client's own settings (the configuration file's are config.hpp's redis_config: one name
+// for two types broke the One Definition Rule, which the link-time optimizer reported).
+struct redis_client_options {
   std::string url = "redis://127.0.0.1:6379/0";
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds command_timeout{2000};
@@ -162,13 +164,13 @@ std::optional<redis_redirect> parse_redis_redirect(std::string_view error);
 class redis_client {
  public:
   // Throws std::invalid_argument when cfg.url does not parse.
-  redis_client(net::any_io_executor ex, redis_config cfg);
+  redis_client(net::any_io_executor ex, redis_client_options cfg);
   ~redis_client();
   redis_client(const redis_client&) = delete;
   redis_client& operator=(const redis_client&) = delete;
 
   // A client of one node given by an already parsed URL (a cluster's node connections).
-  redis_client(net::any_io_executor ex, redis_config cfg, redis_url url);
+  redis_client(net::any_io_executor ex, redis_client_options cfg, redis_url url);
 
   // Scripts to load after each connect; call before start().
   void add_script(const redis_script& s);
@@ -219,7 +221,7 @@ class redis_client {
   std::string last_error() const;
   // Connections made so far; tests watch reconnects with it.
   std::uint64_t connects() const;
-  const redis_config& config() const;
+  const redis_client_options& config() const;
 
   struct impl;
   struct cluster;
@@ -230,7 +232,7 @@ class redis_client {
 
   std::shared_ptr<impl> impl_;        // single node or Sentinel
   std::shared_ptr<cluster> cluster_;  // cluster (impl_ is then null)
-  redis_config cfg_;
+  redis_client_options cfg_;
 };
 
 }  // namespace aula

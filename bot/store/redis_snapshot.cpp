@@ -85,7 +85,7 @@ net::awaitable<std::vector<redis_reply>> pipelined(redis_client& r, std::vector<
 // Connects, runs `body`, disconnects.
 void with_client(const redis_snapshot_options& o, const std::function<net::awaitable<void>(redis_client&)>& body) {
   net::io_context ioc;
-  redis_config rc;
+  redis_client_options rc;
   rc.url = o.url;
   rc.command_timeout = o.timeout;
   rc.health_interval = std::chrono::milliseconds(0);

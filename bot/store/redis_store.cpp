@@ -1119,7 +1119,7 @@ net::awaitable<std::unique_ptr<store>> make_redis_store(net::any_io_executor ex,
                              std::to_string(opts.partitions));
   if (opts.connections < 1) opts.connections = 1;
   if (opts.key_prefix.empty()) throw std::runtime_error("the Redis key prefix must not be empty");
-  redis_config cfg;
+  redis_client_options cfg;
   cfg.url = opts.url;
   cfg.connect_timeout = opts.connect_timeout;
   cfg.command_timeout = opts.command_timeout;

@@ -1,5 +1,5 @@
 // Checks of a Redis URL for the configuration (bot/config), without redis_client.hpp (its
-// redis_config is the client's, not the configuration file's). Implemented in redis_client.cpp.
+// redis_client_options would come with it). Implemented in redis_client.cpp.
 #pragma once
 
 #include <string>

@@ -338,7 +338,7 @@ TEST_CASE("sender: after the store reconnects, an entry acknowledged on the old 
   store_keys names;
   names.prefix = r.prefix;
   const std::string key = names.outbox(p, "reply");
-  redis_config rc;
+  redis_client_options rc;
   rc.url = server.url();
   redis_client raw(r.ioc.get_executor(), rc);
   raw.start();

@@ -96,7 +96,7 @@ redis_store_options test_options() {
 // A plain Redis client on the test's server, connected (for looking at keys and writing them
 // as another release would have).
 net::awaitable<std::unique_ptr<redis_client>> connected_client(net::any_io_executor ex, const std::string& url) {
-  redis_config rc;
+  redis_client_options rc;
   rc.url = url;
   auto raw = std::make_unique<redis_client>(ex, rc);
   raw->start();
@@ -1600,7 +1600,7 @@ TEST_CASE("redis store: unavailable while Redis is down or frozen, and back by i
     { auto aw = co_await s->commit(first_commit(conv)); REQUIRE(aw == commit_outcome::ok); }
 
     // A command pending when the connection breaks fails at once.
-    redis_config rc;
+    redis_client_options rc;
     rc.url = server.url();
     rc.command_timeout = 20s;
     redis_client raw(ex, rc);
@@ -1679,7 +1679,7 @@ TEST_CASE("redis client: pipelined commands are binary-safe and keep their order
   const auto key = "aulatest-" + random_hex();
   run_io(
       [&](net::any_io_executor ex) -> net::awaitable<void> {
-        redis_config rc;
+        redis_client_options rc;
         rc.url = url;
         redis_client c(ex, rc);
         c.start();
@@ -1754,7 +1754,7 @@ TEST_CASE("redis client: the deadline holds and a late reply is dropped") {
   const auto url = test_redis_url();
   const auto key = "aulatest-" + random_hex();
   run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
-    redis_config rc;
+    redis_client_options rc;
     rc.url = url;
     redis_client c(ex, rc);
     c.start();
@@ -1782,7 +1782,7 @@ TEST_CASE("redis client: the deadline holds and a late reply is dropped") {
 
 TEST_CASE("redis client: requests made at once share socket writes, one after the other each its own") {
   run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
-    redis_config rc;
+    redis_client_options rc;
     rc.url = test_redis_url();
     redis_client c(ex, rc);
     c.start();
@@ -1814,7 +1814,7 @@ TEST_CASE("redis client: selects the database of the URL") {
   REQUIRE(slash > 8);
   url = url.substr(0, slash) + "/3";
   run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
-    redis_config rc;
+    redis_client_options rc;
     rc.url = url;
     redis_client c(ex, rc);
     c.start();
@@ -1874,7 +1874,7 @@ TEST_CASE("redis client: connects over a unix socket") {
   private_redis server(true);
   const auto sock = server.socket();
   run_io([&](net::any_io_executor ex) -> net::awaitable<void> {
-    redis_config rc;
+    redis_client_options rc;
     rc.url = "unix://" + sock + "?db=1";
     redis_client c(ex, rc);
     c.start();
