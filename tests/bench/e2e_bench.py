@@ -433,7 +433,8 @@ class Peer:
 
 def run_wrk(args, server, channel, walk, base, users, conns, threads, duration, run):
     cmd = pinned(["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "10s",
-                  "-s", args.wrk_script] + server.target(channel, walk, base, users, run, threads), args.load_cpus)
+                  "-s", args.wrk_script] + server.target(channel, walk, base, users, run, threads) +
+                 ([f"stagger={args.stagger}"] if getattr(args, "stagger", 0) else []), args.load_cpus)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT_JSON "):
@@ -631,9 +632,9 @@ def measure(args, kind, redis, mock, channel, conns, threads, duration, warmup, 
                             (" — more than the walk gives: messages sent twice" if delivered_total > expected else ""))
         if msgs < 1:
             failures.append("no webhook answered 200")
-        # Learners who sent something: all of them after the first round; in the first round, those
-        # reached (the last `conns` requests may have been cut by the end of the run).
-        learners = min(args.users, w["sent"])
+        # Learners who sent something (the load generator counts those who sent their first text;
+        # the last `conns` requests may have been cut by the end of the run).
+        learners = min(args.users, w["learners"])
         chans = ["telegram", "whatsapp"] if channel == "mix" else [channel]
         sess = sum(server.sessions(redis, ch, MEASURED_BASE) for ch in chans)
         res["sessions_in_redis"] = sess
@@ -908,7 +909,8 @@ def suite(args):
     out = {"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "machine": {"cpus": os.cpu_count(), "load_at_start": machine_load()},
            "pinning": {"server": args.server_cpus, "load_mock_redis": args.load_cpus},
-           "users": args.users, "duration_s": args.duration, "warmup_s": args.warmup, "walk": args.walk}
+           "users": args.users, "duration_s": args.duration, "warmup_s": args.warmup, "walk": args.walk,
+           "stagger": args.stagger}
     redis = Redis(args.redis_port, False, args.load_cpus, args.workdir)
     redis_aof = Redis(args.redis_aof_port, True, args.load_cpus, args.workdir)
     mock = Mock(args.mock, args.load_cpus)
@@ -1033,6 +1035,11 @@ def render_md(results):
                f"`{e2e['walk']}` again and again" + (" (ask for the sample course, accept the privacy notice — asked "
                f"before a learner's first flow, as shipped —, answer the lesson's three quiz questions and its NPS "
                f"question; later rounds ask for the course again and answer on)" if e2e['walk'] == DEFAULT_WALK else "") +
+               (", every learner at the same step (lockstep)" if e2e.get('stagger') == 1 else
+                f", learners spread over {e2e['stagger']} steps of it (learner j starts j mod {e2e['stagger']} rounds "
+                f"late: each round mixes the steps, as a cohort does)" if e2e.get('stagger') else
+                ", learners spread over the walk's steps (learner j starts j mod its length rounds late: each round "
+                "mixes the steps, as a cohort does)" if 'stagger' in e2e else "") +
                f". Pinning: server on CPU {e2e['pinning']['server']}, wrk + mock + Redis on CPU "
                f"{e2e['pinning']['load_mock_redis']}. **Replies/s** = messages that reached the mock (Telegram "
                f"sendMessage, WhatsApp sends) during the measured window; webhooks/s = HTTP 200s; CPU per message = "
@@ -1194,6 +1201,8 @@ def main():
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--connections", type=int, default=0)
     ap.add_argument("--walk", default=DEFAULT_WALK)
+    ap.add_argument("--stagger", type=int, default=0,
+                    help="learners spread over this many steps of the walk (0: the walk's length; 1: lockstep)")
     ap.add_argument("--redis-port", type=int, default=6390, help="0: any free port")
     ap.add_argument("--redis-aof-port", type=int, default=6391, help="0: any free port")
     ap.add_argument("--server-cpus", default="1")

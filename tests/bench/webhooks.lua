@@ -16,12 +16,21 @@
 --     tg_path=/webhooks/telegram   tg_secret=...   (X-Telegram-Bot-Api-Secret-Token)
 --     wa_path=/webhooks/whatsapp   wa_secret=...   (the app secret)   wa_pnid=...  (phone id)
 --
--- Each thread walks its slice of learners round-robin: one learner's consecutive messages are
--- users/threads requests apart, so a learner never has two messages in flight, and all the
--- learners of a slice are at the same step of the walk. A RESULT_JSON line at the end gives
--- requests, rps, HTTP 200 / non-200, socket errors, latency percentiles, and how many
--- messages were sent at each position of the walk (position r: every learner's (r+1)-th
--- message; the harness derives the replies and answers to expect from a probe learner).
+--     stagger=N         learners spread over N steps of the walk (default: the walk's length);
+--                       stagger=1 puts every learner of a slice at the same step (lockstep)
+--
+-- Each thread walks its slice of learners round-robin, a round visiting each learner once:
+-- one learner's consecutive messages are users/threads visits apart, so a learner never has
+-- two messages in flight. A cohort's learners are at different steps of a course, and steps
+-- differ in cost (one sends six messages, another one), so the slice's learner j starts
+-- (j mod stagger) rounds late: once all have started, each round holds every step of the
+-- walk in equal shares, interleaved (neighbours in a round are at different steps). With
+-- stagger=1 the whole slice moves in lockstep, every request of a round at the same step: the
+-- latency then swings with the step's cost, round by round.
+-- A RESULT_JSON line at the end gives requests, rps, HTTP 200 / non-200, socket errors,
+-- latency percentiles, how many learners started, and how many messages were sent at each
+-- position of the walk (position r: a learner's (r+1)-th message; the harness derives the
+-- replies and answers to expect from a probe learner).
 
 local bit = require("bit")
 local band, bor, bxor, bnot, rshift, lshift, ror, tobit, tohex =
@@ -130,7 +139,7 @@ local function options(args)
   local o = {
     users = "10000", threads = "2", channel = "telegram", walk = "curso|1|2|1|2|9",
     base = "700000000", run = "1", tg_path = "/webhooks/telegram", tg_secret = "", wa_path = "/webhooks/whatsapp",
-    wa_secret = "", wa_pnid = "106540352242922",
+    wa_secret = "", wa_pnid = "106540352242922", stagger = "",
   }
   for _, a in ipairs(args) do
     local k, v = a:match("^([%w_]+)=(.*)$")
@@ -151,10 +160,15 @@ function init(args)
   walk = {}
   for t in (o.walk .. "|"):gmatch("([^|]*)|") do table.insert(walk, t) end
   nwalk = #walk
+  stagger = tonumber(o.stagger) or nwalk
+  if stagger < 1 then stagger = 1 end
+  -- visits: learner slots visited (a late learner's slot is skipped until it starts);
+  -- made: requests made.
+  visits = 0
+  made = 0
   tg_path, wa_path, wa_pnid = o.tg_path, o.wa_path, o.wa_pnid
   tg_headers = { ["Content-Type"] = "application/json", ["X-Telegram-Bot-Api-Secret-Token"] = o.tg_secret }
   wa_key = hmac_key(o.wa_secret)
-  seq = 0
   checked = false
   ok = 0
   bad = 0
@@ -165,17 +179,31 @@ local function json_string(s)
   return (s:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end))
 end
 
+-- The next visit that sends: the slice's slot j in round n sends its (n - j % stagger + 1)-th
+-- message, if it has started.
+local function next_visit(v)
+  while true do
+    local j = v % per
+    local position = math.floor(v / per) - j % stagger
+    if position >= 0 then return v, j, position end
+    v = v + 1
+  end
+end
+
 function request()
-  local learner = base_learner + (seq % per)
-  local step = math.floor(seq / per) % #walk
+  local v, j, position = next_visit(visits)
+  local learner = base_learner + j
+  local step = position % nwalk
   -- wrk calls the first thread's request() once before any connection, to check the request
   -- it makes (script_verify_request), and never sends that one: it must not use up a message
   -- (learner 0 would skip the walk's first text, and the counts per position be one off).
   if tid == 1 and not checked then
     checked = true
   else
-    seq = seq + 1
+    visits = v + 1
+    made = made + 1
   end
+  local seq = made
   local text = json_string(walk[step + 1])
   -- A number unique to this run, thread and request: update_id and WhatsApp message id.
   local uid = string.format("%.0f", run * 1e11 + tid * 1e10 + seq)
@@ -213,30 +241,34 @@ function response(status, hdrs, body)
 end
 
 function done(summary, latency, requests)
-  local tok, tbad, tseq, codes = 0, 0, 0, ""
+  local tok, tbad, tmade, codes = 0, 0, 0, ""
   local steps = {}
-  local nwalk = 0
   for _, t in ipairs(threads) do
     tok = tok + t:get("ok")
     tbad = tbad + t:get("bad")
     codes = codes .. (t:get("statuses") or "")
-    local s, p = t:get("seq"), t:get("per")
-    tseq = tseq + s
-    nwalk = t:get("nwalk")
-    -- Requests made at each position of the walk: round r of the slice (every learner's
-    -- (r+1)-th message) is position r, step r % #walk.
-    local rounds, rest = math.floor(s / p), s % p
-    for r = 0, rounds - 1 do steps[r + 1] = (steps[r + 1] or 0) + p end
-    if rest > 0 then steps[rounds + 1] = (steps[rounds + 1] or 0) + rest end
+    local v, p, g = t:get("visits"), t:get("per"), t:get("stagger")
+    tmade = tmade + t:get("made")
+    -- Requests made at each position of the walk: the slots visited in round n are the first
+    -- `visited` of the slice (all of them before the last round); those of a group k (slot
+    -- j mod stagger = k) sent position n - k.
+    local rounds = math.floor(v / p)
+    for n = 0, rounds do
+      local visited = n < rounds and p or v % p
+      for k = 0, math.min(g - 1, n) do
+        local slots = visited > k and math.floor((visited - 1 - k) / g) + 1 or 0
+        if slots > 0 then steps[n - k + 1] = (steps[n - k + 1] or 0) + slots end
+      end
+    end
   end
   local secs = summary.duration / 1e6
   local st = {}
   for k = 1, #steps do st[k] = string.format("%d", steps[k] or 0) end
   io.write(string.format(
-    "RESULT_JSON {\"requests\":%d,\"sent\":%d,\"duration_s\":%.3f,\"rps\":%.1f,\"http200\":%d,\"non200\":%d," ..
+    "RESULT_JSON {\"requests\":%d,\"sent\":%d,\"learners\":%d,\"duration_s\":%.3f,\"rps\":%.1f,\"http200\":%d,\"non200\":%d," ..
     "\"non200_codes\":\"%s\",\"socket_errors\":%d,\"timeouts\":%d,\"sent_per_position\":[%s]," ..
     "\"lat_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,\"mean\":%.3f}}\n",
-    summary.requests, tseq, secs, summary.requests / secs, tok, tbad, codes,
+    summary.requests, tmade, steps[1] or 0, secs, summary.requests / secs, tok, tbad, codes,
     summary.errors.connect + summary.errors.read + summary.errors.write, summary.errors.timeout,
     table.concat(st, ","),
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
