@@ -785,6 +785,47 @@ std::string random_record_text(std::mt19937& rng, int n) {
 
 }  // namespace
 
+TEST_CASE("records: a sent record's text is kept in its data only, a typed one in its column too") {
+  // Both ways in (documents, texts read in one pass); the timeline gives the text back whole.
+  temp_dir dir;
+  const std::string sent_text = "¿Listo? ñ 😀\n\n«Curso» \"comillas\" á é í ó ú";
+  const std::vector<json> recs = {
+      {{"id", "s.1"}, {"type", "sent"}, {"conv", A}, {"channel", "telegram"}, {"node", "bienvenida"},
+       {"text", sent_text}, {"segments", 1}, {"at", 100}},
+      {{"id", "s.2"}, {"type", "sent"}, {"conv", A}, {"channel", "telegram"}, {"text", sent_text}, {"messages", 2},
+       {"parts", json::array({{{"external_id", "7"}}, {{"external_id", "8"}}})}, {"at", 101}},
+      {{"id", "s.3"}, {"type", "inbound"}, {"conv", A}, {"text", "sí, ñandú 🦉"}, {"at", 102}},
+      {{"id", "s.4"}, {"type", "answer"}, {"conv", A}, {"flow", "f"}, {"node", "q"}, {"value", "otra"},
+       {"text", "otra cosa"}, {"at", 103}}};
+  std::vector<std::string> texts;
+  for (const auto& r : recs) texts.push_back(r.dump());
+  const fs::path docs = dir.path / "docs.db", read = dir.path / "read.db";
+  {
+    auto a = open_record_store("sqlite://" + docs.string());
+    auto b = open_record_store("sqlite://" + read.string());
+    REQUIRE(a->insert(recs) == recs.size());
+    std::vector<record_text> fast;
+    for (const auto& t : texts) {
+      fast.emplace_back(t);
+      CHECK(fast.back().in_one_pass());  // the record keeper's way
+    }
+    REQUIRE(b->insert_read(std::span(fast)) == recs.size());
+    for (auto* st : {a.get(), b.get()}) {
+      const json tl = st->timeline(A, 10);
+      REQUIRE(tl.size() == recs.size());
+      for (std::size_t k = 0; k < recs.size(); ++k) CHECK(tl[k] == recs[k]);
+    }
+  }
+  for (const auto& file : {docs, read}) {
+    // Column type 5 is SQLITE_NULL, 3 SQLITE_TEXT.
+    const auto rows = sqlite_rows(file, "SELECT id, text FROM records ORDER BY seq");
+    CHECK(rows == std::vector<std::string>{"3:s.1|5:|", "3:s.2|5:|", "3:s.3|3:sí, ñandú 🦉|", "3:s.4|3:otra cosa|"});
+    const auto data = sqlite_rows(file, "SELECT data FROM records WHERE type = 'sent' ORDER BY seq");
+    REQUIRE(data.size() == 2);
+    for (const auto& d : data) CHECK(json::parse(d.substr(2, d.size() - 3))["text"] == sent_text);
+  }
+}
+
 TEST_CASE("records: a record read in one pass is stored as the picked record is") {
   // record_text reads the commit's flat records in one pass and picks the rest; a record
   // stored from either reading gives the same row and items, and is refused alike.
